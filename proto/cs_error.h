@@ -1,0 +1,86 @@
+/*
+ * cs_error: the one error table of custos, shared by server and client.
+ *
+ * Every function in custos returns int: 0 on success or a negative CS_E*
+ * code from the table below.  Each code belongs to a wire class (the
+ * custos.ErrorCode sent to clients, so they can act on it) and has a fixed
+ * message.  Foreign codes (errno, MDB_*, MBEDTLS_ERR_*, RAFT_*) are
+ * translated at the edge of the module that owns that library.
+ *
+ * Some failures need a detail ("no key for term 7", "authentication failed
+ * for path kv/a").  cs_error_set() records one per thread; the server copies
+ * it into the error response.  A detail never contains secret material.
+ */
+#ifndef CS_ERROR_H
+#define CS_ERROR_H
+
+#include <stdarg.h>
+
+/* XX(name, value, wire class, message) */
+#define CS_ERRNO_MAP(XX)                                                          \
+  XX(NOMEM,           -1,  INTERNAL,            "out of memory")                  \
+  XX(INVAL,           -2,  BAD_REQUEST,         "invalid argument")               \
+  XX(SEALED,          -3,  SEALED,              "server is sealed")               \
+  XX(NOTINIT,         -4,  NOT_INITIALIZED,     "server is not initialized")      \
+  XX(ALREADYINIT,     -5,  ALREADY_INITIALIZED, "server is already initialized")  \
+  XX(PERM,            -6,  PERMISSION_DENIED,   "permission denied")              \
+  XX(NOTFOUND,        -7,  NOT_FOUND,           "not found")                      \
+  XX(BADSHARE,        -8,  BAD_SHARE,           "invalid unseal key share")       \
+  XX(KEYMISMATCH,     -9,  KEY_MISMATCH,        "unseal key does not match")      \
+  XX(NOTERM,          -10, INTERNAL,            "no key for term")                \
+  XX(AUTH,            -11, INTERNAL,            "authentication failed")          \
+  XX(FEWPARTS,        -12, BAD_SHARE,           "fewer than two shares")          \
+  XX(PARTLEN,         -13, BAD_SHARE,           "shares have unequal or too short lengths") \
+  XX(XZERO,           -14, BAD_SHARE,           "share has x coordinate zero")    \
+  XX(DUPX,            -15, BAD_SHARE,           "duplicate share (same x coordinate)") \
+  XX(STOREFULL,       -16, STORAGE,             "storage is full (map size reached)") \
+  XX(STORERDONLY,     -17, STORAGE,             "storage directory is read-only") \
+  XX(STORECORRUPT,    -18, STORAGE,             "storage is corrupt")             \
+  XX(IO,              -19, STORAGE,             "i/o error")                      \
+  XX(CRYPTO,          -20, INTERNAL,            "cryptographic library failure")  \
+  XX(TOOBIG,          -21, TOO_LARGE,           "request too large")              \
+  XX(LIMIT,           -22, LIMIT,               "limit reached")                  \
+  XX(PROTO,           -23, BAD_REQUEST,         "malformed message")              \
+  XX(TLS,             -24, UNAVAILABLE,         "TLS failure")                    \
+  XX(CONN,            -25, UNAVAILABLE,         "connection failed")              \
+  XX(TIMEOUT,         -26, UNAVAILABLE,         "timed out")                      \
+  XX(BADNONCE,        -27, BAD_NONCE,           "nonce does not match the operation in progress") \
+  XX(INPROGRESS,      -28, CONFLICT,            "an operation of this kind is already in progress") \
+  XX(NOOP,            -29, CONFLICT,            "no operation of this kind is in progress") \
+  XX(DUPSHARE,        -30, BAD_SHARE,           "share already submitted")        \
+  XX(NOTMEMBER,       -31, BAD_SHARE,           "share is not part of the current key set") \
+  XX(CONFIG,          -32, BAD_REQUEST,         "configuration error")            \
+  XX(INTERNAL,        -33, INTERNAL,            "internal error")                 \
+  XX(STANDBY,         -34, STANDBY,             "this node is a standby")         \
+  XX(UNAVAIL,         -35, UNAVAILABLE,         "service unavailable")            \
+  XX(EXPIRED,         -36, PERMISSION_DENIED,   "token expired")                  \
+  XX(AUDIT,           -37, INTERNAL,            "audit log write failed")         \
+
+enum cs_errno {
+  CS_OK = 0,
+#define XX(name, val, cls, msg) CS_E##name = (val),
+  CS_ERRNO_MAP(XX)
+#undef XX
+};
+
+/* Fixed message of a code ("unknown error" for codes outside the table). */
+const char *cs_strerror(int code);
+/* Symbolic name, e.g. "CS_ESEALED". */
+const char *cs_errname(int code);
+/* The custos.ErrorCode (wire class) a code is sent as. */
+int cs_error_wire_code(int code);
+/* Inverse for clients: a wire class back to a representative CS_E* code. */
+int cs_error_from_wire(int wire_code);
+
+/*
+ * Records a detail message for this thread and returns `code`, so a caller
+ * can `return cs_error_set(CS_ENOTERM, "no key for term %u", t);`.
+ */
+int cs_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The detail recorded for this thread if it was set for `code`, else the
+ * fixed message of `code`.  Valid until the next cs_error_set on this thread. */
+const char *cs_error_message(int code);
+/* Forget the detail (the next cs_error_message falls back to cs_strerror). */
+void cs_error_clear(void);
+
+#endif

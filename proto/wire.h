@@ -1,0 +1,54 @@
+/*
+ * wire: the frame codec shared by custosd and the client library.
+ *
+ * A frame is a 4-byte big-endian length then that many bytes of protobuf.
+ * Limits are checked on the length prefix, BEFORE anything is unpacked:
+ * protobuf-c can amplify a small message into a large heap (see
+ * docs/protocol.md), so the caller passes the limit that applies now
+ * (tighter before a token has been accepted on the connection).
+ */
+#ifndef CS_WIRE_H
+#define CS_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "custos.pb-c.h"
+
+#define CS_WIRE_HDR 4
+#define CS_WIRE_MAX_PREAUTH (64u * 1024u)        /* before a token is accepted */
+#define CS_WIRE_MAX_DEFAULT (4u * 1024u * 1024u) /* after; configurable */
+#define CS_WIRE_MAX_ABS (64u * 1024u * 1024u)    /* never above this */
+
+/*
+ * Looks at the start of a receive buffer.  Returns 1 and sets *body_len when
+ * a whole frame is present (header + body), 0 when more bytes are needed,
+ * CS_ETOOBIG when the announced length exceeds `max`.
+ */
+int cs_wire_frame_check(const uint8_t *buf, size_t len, size_t max, size_t *body_len)
+    __attribute__((warn_unused_result));
+
+/* Writes the 4-byte header for a body of `len` bytes. */
+void cs_wire_put_header(uint8_t hdr[CS_WIRE_HDR], uint32_t len);
+
+/*
+ * Unpacks and validates a Request body: an operation must be present and
+ * strings must be well-formed.  Returns 0 and *out (free with
+ * cs_wire_request_free), or CS_EPROTO with a detail.
+ */
+int cs_wire_decode_request(const uint8_t *body, size_t len, Custos__Request **out)
+    __attribute__((warn_unused_result));
+/* Wipes secret fields (token, shares, values) and frees. */
+void cs_wire_request_free(Custos__Request *req);
+
+/* Unpacks a Response body (client side).  Same contract as above. */
+int cs_wire_decode_response(const uint8_t *body, size_t len, Custos__Response **out)
+    __attribute__((warn_unused_result));
+void cs_wire_response_free(Custos__Response *res);
+
+/*
+ * Packs a message with its frame header into a fresh malloc'd buffer.
+ * Returns NULL on allocation failure.
+ */
+uint8_t *cs_wire_encode(const ProtobufCMessage *msg, size_t *frame_len);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * crypto: the thin layer over mbedTLS that the rest of the core uses.
+ *
+ * One process-wide CTR_DRBG seeded from the OS (guarded by a mutex, chunked
+ * below its 1024-byte request limit), AES-256-GCM with a 12-byte nonce and a
+ * 16-byte tag, SHA-256, HMAC-SHA256, and hex/base64 for key material.
+ * mbedTLS error codes are translated here and nowhere else.
+ */
+#ifndef CS_CRYPTO_H
+#define CS_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CS_KEY_LEN 32
+#define CS_NONCE_LEN 12
+#define CS_TAG_LEN 16
+
+/* Seeds the DRBG.  Idempotent, thread-safe.  0 or CS_ECRYPTO. */
+int cs_crypto_init(void) __attribute__((warn_unused_result));
+/* Fills buf with n random bytes.  0 or CS_ECRYPTO. */
+int cs_random(void *buf, size_t n) __attribute__((warn_unused_result));
+
+/* AES-256-GCM encrypt: ct has room for n bytes.  0 or CS_ECRYPTO. */
+int cs_gcm_seal(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN],
+                const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t n,
+                uint8_t *ct, uint8_t tag[CS_TAG_LEN]) __attribute__((warn_unused_result));
+/* AES-256-GCM decrypt: CS_EAUTH when the tag does not verify (pt is then wiped). */
+int cs_gcm_open(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN],
+                const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t n,
+                const uint8_t tag[CS_TAG_LEN], uint8_t *pt) __attribute__((warn_unused_result));
+
+void cs_sha256(const void *msg, size_t n, uint8_t out[32]);
+void cs_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n, uint8_t out[32]);
+
+/* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated).
+ * Constant time in the data. */
+void cs_hex_encode(const uint8_t *in, size_t n, char *out);
+/* Decodes hex (either case).  0, or CS_EINVAL for odd length, a bad digit or
+ * more than `cap` bytes.  Constant time in the digit values. */
+int cs_hex_decode(const char *in, uint8_t *out, size_t cap, size_t *out_len)
+    __attribute__((warn_unused_result));
+/* Standard base64 with padding; out has room for 4*ceil(n/3)+1. */
+void cs_b64_encode(const uint8_t *in, size_t n, char *out);
+int cs_b64_decode(const char *in, uint8_t *out, size_t cap, size_t *out_len)
+    __attribute__((warn_unused_result));
+
+/* Wall-clock seconds since the epoch. */
+int64_t cs_now(void);
+/* RFC 3339 UTC ("2026-11-22T04:25:26Z") into out (at least 32 bytes). */
+void cs_rfc3339(int64_t t, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * store: the LMDB environment custosd keeps everything in.
+ *
+ * Keys are plaintext storage paths ("core/keyring", "kv/app/db"); values are
+ * opaque bytes (barrier ciphertext, except core/seal-config).  Every change
+ * goes through a batch: one batch is one LMDB write transaction, committed
+ * durably (fsync) by default, so a batch is all-or-nothing across a crash.
+ * In a cluster one batch becomes one raft entry; the index of the last
+ * applied entry is kept in the same transaction (cs_store_commit_indexed).
+ *
+ * Threads: the env is opened with MDB_NOTLS.  Reads may run on any thread;
+ * LMDB serializes write transactions, so keep writes on one thread.
+ */
+#ifndef CS_STORE_H
+#define CS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cs_store cs_store;
+
+#define CS_STORE_DEFAULT_MAPSIZE ((size_t)1 << 30) /* 1 GiB */
+
+typedef struct cs_store_opts {
+  size_t map_size;   /* 0: CS_STORE_DEFAULT_MAPSIZE */
+  int no_sync;       /* 1: MDB_NOSYNC (tests/benchmarks only; loses commits on OS crash) */
+} cs_store_opts;
+
+/*
+ * Opens (creating the directory's files if needed) the store in the
+ * existing directory `dir`.  Errors: CS_ESTORERDONLY, CS_ESTORECORRUPT,
+ * CS_EIO, each with a detail naming the directory.
+ */
+int cs_store_open(cs_store **out, const char *dir, const cs_store_opts *opts)
+    __attribute__((warn_unused_result));
+void cs_store_close(cs_store *s);
+
+/* Copies the value at `key` into a fresh malloc'd buffer (*val, *len).
+ * CS_ENOTFOUND when absent. */
+int cs_store_get(cs_store *s, const char *key, uint8_t **val, size_t *len)
+    __attribute__((warn_unused_result));
+/* 1 when key exists, 0 when not, negative on error. */
+int cs_store_exists(cs_store *s, const char *key);
+
+/*
+ * Calls fn for every key starting with `prefix`, in key order, with the
+ * value (valid only during the call).  fn returns 0 to go on, 1 to stop,
+ * negative to abort with that code.
+ */
+typedef int (*cs_store_iter_fn)(void *arg, const char *key, size_t key_len,
+                                const uint8_t *val, size_t val_len);
+int cs_store_scan(cs_store *s, const char *prefix, cs_store_iter_fn fn, void *arg);
+
+/* ---- batches ------------------------------------------------------------ */
+
+typedef struct cs_batch_op {
+  char *key;
+  uint8_t *val;      /* NULL for a delete */
+  size_t val_len;
+  int del;
+} cs_batch_op;
+
+typedef struct cs_batch {
+  cs_batch_op *ops;
+  size_t n, cap;
+} cs_batch;
+
+void cs_batch_init(cs_batch *b);
+/* Copies key and value.  0 or CS_ENOMEM. */
+int cs_batch_put(cs_batch *b, const char *key, const uint8_t *val, size_t len)
+    __attribute__((warn_unused_result));
+int cs_batch_del(cs_batch *b, const char *key) __attribute__((warn_unused_result));
+/* Appends every op of src to dst (copies).  Used by group commit. */
+int cs_batch_append(cs_batch *dst, const cs_batch *src) __attribute__((warn_unused_result));
+/* Wipes values (they may be key material) and frees; leaves b empty. */
+void cs_batch_clear(cs_batch *b);
+
+/* Serializes a batch as a protobuf custos.Batch (for raft entries). */
+int cs_batch_encode(const cs_batch *b, uint8_t **out, size_t *len) __attribute__((warn_unused_result));
+int cs_batch_decode(const uint8_t *buf, size_t len, cs_batch *b) __attribute__((warn_unused_result));
+
+/*
+ * Applies every op of `b` in ONE write transaction and commits it (fsync
+ * unless no_sync).  Deleting an absent key is not an error.  On failure
+ * nothing is changed.  Errors: CS_ESTOREFULL, CS_ESTORERDONLY, CS_EIO.
+ */
+int cs_store_commit(cs_store *s, const cs_batch *b) __attribute__((warn_unused_result));
+/* Same, also recording `index` as the last applied raft index, and
+ * skipping the batch (returning 0) when index <= the recorded one. */
+int cs_store_commit_indexed(cs_store *s, const cs_batch *b, uint64_t index)
+    __attribute__((warn_unused_result));
+/* Last applied raft index (0 when none). */
+uint64_t cs_store_applied_index(cs_store *s);
+
+/* Statistics for benchmarks: number of entries and bytes used by the map. */
+int cs_store_stat(cs_store *s, size_t *entries, size_t *used_bytes);
+/* Compact copy into an existing empty directory (backups). */
+int cs_store_backup(cs_store *s, const char *dir) __attribute__((warn_unused_result));
+
+#endif

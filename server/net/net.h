@@ -1,0 +1,72 @@
+/*
+ * net: custosd's listener, TLS over libuv streams, and framed connections.
+ *
+ * A request's way in: socket -> tls (mbedTLS driven by the loop) -> conn
+ * (one frame, limits) -> wire (decode, validate) -> cs_dispatch().  The net
+ * layer knows nothing about keys; dispatch knows nothing about sockets.
+ *
+ * Pipelining: a connection may carry many requests in flight.  Each decoded
+ * request gets a cs_reply handle; responses are written in request order
+ * whatever order the handlers finish in (a write waits for its group
+ * commit, a read answers at once).
+ */
+#ifndef CS_NET_H
+#define CS_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "custos.pb-c.h"
+
+typedef struct cs_reply cs_reply;
+typedef struct cs_listener cs_listener;
+
+typedef struct cs_listener_opts {
+  const char *address;          /* "127.0.0.1:7200" */
+  const char *cert_file;        /* PEM server certificate (chain) */
+  const char *key_file;         /* PEM private key */
+  const char *client_ca_file;   /* optional: require client certificates */
+  size_t max_frame_preauth;     /* 0: CS_WIRE_MAX_PREAUTH */
+  size_t max_frame;             /* 0: CS_WIRE_MAX_DEFAULT */
+  unsigned handshake_timeout_ms;/* 0: 10000 */
+  unsigned idle_timeout_ms;     /* 0: 300000 */
+  unsigned max_connections;     /* 0: 16384 */
+  unsigned max_per_address;     /* 0: 16384 */
+  unsigned max_inflight;        /* per connection; 0: 1024 */
+} cs_listener_opts;
+
+/* What dispatch learns about the client. */
+typedef struct cs_peer {
+  char address[64];             /* "127.0.0.1:53422" */
+  int has_client_cert;
+} cs_peer;
+
+/*
+ * Implemented by the daemon (server/dispatch.c).  Takes ownership of `req`
+ * (free with cs_wire_request_free) and must call cs_reply_send() exactly
+ * once for `reply`, now or later on the loop thread.
+ */
+typedef void (*cs_dispatch_fn)(void *ctx, const cs_peer *peer, Custos__Request *req,
+                               cs_reply *reply);
+
+/*
+ * Starts listening on `loop`.  Returns 0, or a CS_E* code with a detail
+ * (bad address, unreadable certificate or key, bind failure).
+ */
+int cs_listener_start(cs_listener **out, uv_loop_t *loop, const cs_listener_opts *opts,
+                      cs_dispatch_fn dispatch, void *ctx) __attribute__((warn_unused_result));
+/* Stops accepting; open connections finish their in-flight requests and
+ * close.  `done` runs on the loop when the last connection is gone. */
+void cs_listener_stop(cs_listener *l, void (*done)(void *arg), void *arg);
+/* Number of open connections (for status and benchmarks). */
+unsigned cs_listener_connections(const cs_listener *l);
+
+/*
+ * Sends the response for `reply` (its id is set from the request) and
+ * releases the handle.  `authenticated` = the request carried a token the
+ * server accepted: the connection then allows frames up to max_frame.
+ * Safe when the connection has gone away meanwhile (the response is dropped).
+ */
+void cs_reply_send(cs_reply *reply, Custos__Response *res, int authenticated);
+
+#endif
