@@ -1,0 +1,673 @@
+/*
+ * store: the LMDB environment custosd keeps everything in (see store.h).
+ *
+ * Layout: two named databases in one environment.  "data" holds the
+ * storage paths and their values; "meta" holds bookkeeping, today only
+ * "applied_index" (8 bytes, big-endian), the last raft index applied.
+ * Data does NOT live in LMDB's unnamed database because named databases are
+ * themselves records of the unnamed one: a data key "meta" would collide
+ * with the sub-database (MDB_INCOMPATIBLE) and a scan would list it.
+ *
+ * Invariants:
+ *  - One batch is one write transaction.  Every op of a batch is applied or
+ *    none is: any error aborts the transaction, and a process crash before
+ *    mdb_txn_commit returns leaves the previous state (LMDB is copy-on-write
+ *    and flips a meta page last).
+ *  - Durability: commits fsync unless opts->no_sync (MDB_NOSYNC), which
+ *    survives a process crash but may lose the last commits on an OS crash.
+ *  - applied_index is written in the same transaction as the batch it
+ *    belongs to, so a replayed raft entry is recognised and skipped.
+ *  - Threads: MDB_NOTLS, so read transactions are not tied to a thread and
+ *    one thread may hold several.  Reads use short read-only transactions
+ *    and may run on any thread.  LMDB serializes writers (a second one
+ *    blocks), so all commits should come from one thread.
+ *  - Foreign error codes (errno, MDB_*) are translated here and nowhere
+ *    else, with a detail naming the directory.
+ */
+#include "store.h"
+
+#include "cs_error.h"
+#include "custos.pb-c.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <mbedtls/platform_util.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define META_APPLIED_INDEX "applied_index"
+/* LMDB's compiled-in limit on Debian (MDB_MAXKEYSIZE); the real value is
+ * asked from the env, this only sizes the scan key buffer. */
+#define KEYBUF_MAX 511
+
+struct cs_store {
+  MDB_env *env;
+  MDB_dbi data;
+  MDB_dbi meta;
+  size_t map_size;
+  size_t max_key;
+  char *dir;
+};
+
+/* ---- error translation -------------------------------------------------- */
+
+/*
+ * Translates an errno or MDB_* code from operation `op` on the store in
+ * `dir` into a CS_E* code, recording a detail.  The only place that knows
+ * LMDB's codes.
+ */
+static int store_error(int rc, const char *dir, const char *op) {
+  const char *why = mdb_strerror(rc);
+  switch (rc) {
+  case MDB_MAP_FULL:
+    return cs_error_set(CS_ESTOREFULL, "storage in %s is full (map size reached) during %s", dir, op);
+  case MDB_TXN_FULL:
+    return cs_error_set(CS_ESTOREFULL, "storage in %s: batch too large for one transaction", dir);
+  case ENOSPC:
+  case EDQUOT:
+    return cs_error_set(CS_ESTOREFULL, "storage in %s: %s during %s", dir, why, op);
+  case EACCES:
+  case EPERM:
+  case EROFS:
+    return cs_error_set(CS_ESTORERDONLY, "storage directory %s is read-only (%s during %s)", dir, why, op);
+  case MDB_INVALID:
+  case MDB_CORRUPTED:
+  case MDB_VERSION_MISMATCH:
+  case MDB_PAGE_NOTFOUND:
+  case MDB_INCOMPATIBLE:
+    return cs_error_set(CS_ESTORECORRUPT, "storage in %s is corrupt: %s (during %s)", dir, why, op);
+  case ENOENT:
+    return cs_error_set(CS_EIO, "storage directory %s does not exist", dir);
+  case ENOMEM:
+    return cs_error_set(CS_ENOMEM, "out of memory during %s in %s", op, dir);
+  case MDB_BAD_VALSIZE:
+    return cs_error_set(CS_EINVAL, "storage in %s: key or value size not accepted during %s", dir, op);
+  default:
+    return cs_error_set(CS_EIO, "storage in %s: %s during %s", dir, why, op);
+  }
+}
+
+/* CS_EINVAL when `key` cannot be an LMDB key (empty or too long). */
+static int check_key(const cs_store *s, const char *key, size_t len) {
+  if (len == 0)
+    return cs_error_set(CS_EINVAL, "empty storage key");
+  if (len > s->max_key)
+    return cs_error_set(CS_EINVAL, "storage key of %zu bytes exceeds the maximum of %zu", len,
+                        s->max_key);
+  return 0;
+}
+
+static void put_be64(uint8_t *p, uint64_t v) {
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+/* A clean message before LMDB turns a missing or read-only directory into
+ * a bare errno. */
+static int check_dir(const char *dir) {
+  struct stat st;
+  if (stat(dir, &st) != 0) {
+    if (errno == ENOENT)
+      return cs_error_set(CS_EIO, "storage directory %s does not exist", dir);
+    return store_error(errno, dir, "stat");
+  }
+  if (!S_ISDIR(st.st_mode))
+    return cs_error_set(CS_EIO, "storage path %s is not a directory", dir);
+  if (access(dir, W_OK | X_OK) != 0) {
+    if (errno == EACCES || errno == EROFS || errno == EPERM)
+      return cs_error_set(CS_ESTORERDONLY, "storage directory %s is read-only", dir);
+    return store_error(errno, dir, "access");
+  }
+  return 0;
+}
+
+int cs_store_open(cs_store **out, const char *dir, const cs_store_opts *opts) {
+  assert(out != NULL && dir != NULL);
+  *out = NULL;
+  size_t map_size = (opts && opts->map_size) ? opts->map_size : CS_STORE_DEFAULT_MAPSIZE;
+  unsigned flags = MDB_NOTLS | ((opts && opts->no_sync) ? MDB_NOSYNC : 0);
+  MDB_txn *txn = NULL;
+  int rc;
+
+  if ((rc = check_dir(dir)) != 0)
+    return rc;
+
+  cs_store *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return cs_error_set(CS_ENOMEM, "out of memory opening storage in %s", dir);
+  s->dir = strdup(dir);
+  if (s->dir == NULL) {
+    rc = cs_error_set(CS_ENOMEM, "out of memory opening storage in %s", dir);
+    goto fail_dir;
+  }
+  s->map_size = map_size;
+
+  if ((rc = mdb_env_create(&s->env)) != 0) {
+    rc = store_error(rc, dir, "mdb_env_create");
+    goto fail_env;
+  }
+  if ((rc = mdb_env_set_mapsize(s->env, map_size)) != 0 ||
+      (rc = mdb_env_set_maxreaders(s->env, 1024)) != 0 ||
+      (rc = mdb_env_set_maxdbs(s->env, 4)) != 0) {
+    rc = store_error(rc, dir, "environment setup");
+    goto fail_open;
+  }
+  /* 0600: values are ciphertext, but nobody else has any business here. */
+  if ((rc = mdb_env_open(s->env, dir, flags, 0600)) != 0) {
+    rc = store_error(rc, dir, "open");
+    goto fail_open;
+  }
+  /* Reader slots of a process killed mid-read would pin old pages and make
+   * the file grow; drop them (the count is of no interest). */
+  int dead;
+  (void)mdb_reader_check(s->env, &dead);
+  s->max_key = (size_t)mdb_env_get_maxkeysize(s->env);
+  if (s->max_key > KEYBUF_MAX)
+    s->max_key = KEYBUF_MAX;
+
+  if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+    rc = store_error(rc, dir, "open (begin)");
+    goto fail_open;
+  }
+  if ((rc = mdb_dbi_open(txn, "data", MDB_CREATE, &s->data)) != 0 ||
+      (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0) {
+    mdb_txn_abort(txn);
+    rc = store_error(rc, dir, "open (databases)");
+    goto fail_open;
+  }
+  if ((rc = mdb_txn_commit(txn)) != 0) {
+    rc = store_error(rc, dir, "open (commit)");
+    goto fail_open;
+  }
+  *out = s;
+  return 0;
+
+fail_open:
+  mdb_env_close(s->env); /* allowed after a failed mdb_env_open */
+fail_env:
+  free(s->dir);
+fail_dir:
+  free(s);
+  return rc;
+}
+
+void cs_store_close(cs_store *s) {
+  if (s == NULL)
+    return;
+  mdb_env_close(s->env);
+  free(s->dir);
+  free(s);
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+static int begin_read(cs_store *s, MDB_txn **txn) {
+  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+  return rc ? store_error(rc, s->dir, "read transaction") : 0;
+}
+
+int cs_store_get(cs_store *s, const char *key, uint8_t **val, size_t *len) {
+  assert(s && key && val && len);
+  *val = NULL;
+  *len = 0;
+  size_t klen = strlen(key);
+  int rc = check_key(s, key, klen);
+  if (rc)
+    return rc;
+  MDB_txn *txn;
+  if ((rc = begin_read(s, &txn)) != 0)
+    return rc;
+  MDB_val k = {klen, (void *)key}, v;
+  rc = mdb_get(txn, s->data, &k, &v);
+  if (rc == MDB_NOTFOUND) {
+    rc = CS_ENOTFOUND;
+  } else if (rc != 0) {
+    rc = store_error(rc, s->dir, "get");
+  } else {
+    /* malloc(0) may return NULL; an empty value is still a value. */
+    uint8_t *copy = malloc(v.mv_size ? v.mv_size : 1);
+    if (copy == NULL) {
+      rc = cs_error_set(CS_ENOMEM, "out of memory reading a %zu-byte value", v.mv_size);
+    } else {
+      memcpy(copy, v.mv_data, v.mv_size);
+      *val = copy;
+      *len = v.mv_size;
+    }
+  }
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+int cs_store_exists(cs_store *s, const char *key) {
+  assert(s && key);
+  size_t klen = strlen(key);
+  int rc = check_key(s, key, klen);
+  if (rc)
+    return rc;
+  MDB_txn *txn;
+  if ((rc = begin_read(s, &txn)) != 0)
+    return rc;
+  MDB_val k = {klen, (void *)key}, v;
+  rc = mdb_get(txn, s->data, &k, &v);
+  if (rc == 0)
+    rc = 1;
+  else if (rc == MDB_NOTFOUND)
+    rc = 0;
+  else
+    rc = store_error(rc, s->dir, "exists");
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+/*
+ * The key handed to fn is a NUL-terminated copy (so it can be used as a C
+ * string) and key_len is its length; both are valid only during the call,
+ * like the value, which points into the map.  Returns 0 when the scan ran
+ * to the end or fn returned 1, fn's negative code when it aborted, or a
+ * store error.
+ */
+int cs_store_scan(cs_store *s, const char *prefix, cs_store_iter_fn fn, void *arg) {
+  assert(s && prefix && fn);
+  size_t plen = strlen(prefix);
+  if (plen > s->max_key)
+    return 0; /* no key can be that long */
+  MDB_txn *txn;
+  MDB_cursor *cur;
+  int rc = begin_read(s, &txn);
+  if (rc)
+    return rc;
+  if ((rc = mdb_cursor_open(txn, s->data, &cur)) != 0) {
+    mdb_txn_abort(txn);
+    return store_error(rc, s->dir, "scan");
+  }
+  char kbuf[KEYBUF_MAX + 1];
+  MDB_val k = {plen, (void *)prefix}, v;
+  rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+  while (rc == 0) {
+    if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+      break;
+    if (k.mv_size > KEYBUF_MAX) {
+      rc = cs_error_set(CS_ESTORECORRUPT, "storage in %s is corrupt: key of %zu bytes", s->dir,
+                        k.mv_size);
+      goto out;
+    }
+    memcpy(kbuf, k.mv_data, k.mv_size);
+    kbuf[k.mv_size] = '\0';
+    int r = fn(arg, kbuf, k.mv_size, v.mv_data, v.mv_size);
+    if (r < 0) {
+      rc = r;
+      goto out;
+    }
+    if (r > 0)
+      break;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+  }
+  if (rc == MDB_NOTFOUND || rc == 0)
+    rc = 0;
+  else
+    rc = store_error(rc, s->dir, "scan");
+out:
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+void cs_batch_init(cs_batch *b) {
+  assert(b);
+  b->ops = NULL;
+  b->n = b->cap = 0;
+}
+
+/* Room for `extra` more ops.  0 or CS_ENOMEM. */
+static int batch_reserve(cs_batch *b, size_t extra) {
+  if (extra <= b->cap - b->n)
+    return 0;
+  if (extra > SIZE_MAX / sizeof(cs_batch_op) - b->n)
+    return cs_error_set(CS_ENOMEM, "batch too large");
+  size_t need = b->n + extra;
+  size_t cap = b->cap ? b->cap : 8;
+  while (cap < need)
+    cap = cap > SIZE_MAX / sizeof(cs_batch_op) / 2 ? need : cap * 2;
+  cs_batch_op *ops = realloc(b->ops, cap * sizeof *ops);
+  if (ops == NULL)
+    return cs_error_set(CS_ENOMEM, "out of memory growing a batch to %zu ops", cap);
+  b->ops = ops;
+  b->cap = cap;
+  return 0;
+}
+
+static void op_free(cs_batch_op *op) {
+  if (op->val) {
+    mbedtls_platform_zeroize(op->val, op->val_len);
+    free(op->val);
+  }
+  free(op->key);
+  memset(op, 0, sizeof *op);
+}
+
+/* Fills b->ops[b->n] with copies and bumps n.  Capacity must be reserved. */
+static int op_push(cs_batch *b, const char *key, size_t klen, const uint8_t *val, size_t len,
+                   int del) {
+  cs_batch_op *op = &b->ops[b->n];
+  memset(op, 0, sizeof *op);
+  op->key = malloc(klen + 1);
+  if (op->key == NULL)
+    return cs_error_set(CS_ENOMEM, "out of memory copying a batch key");
+  memcpy(op->key, key, klen);
+  op->key[klen] = '\0';
+  if (!del) {
+    /* A put always has a non-NULL val, even when empty. */
+    op->val = malloc(len ? len : 1);
+    if (op->val == NULL) {
+      free(op->key);
+      op->key = NULL;
+      return cs_error_set(CS_ENOMEM, "out of memory copying a %zu-byte value", len);
+    }
+    if (len)
+      memcpy(op->val, val, len);
+    op->val_len = len;
+  }
+  op->del = del;
+  b->n++;
+  return 0;
+}
+
+int cs_batch_put(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
+  assert(b && key && (val || len == 0));
+  int rc = batch_reserve(b, 1);
+  return rc ? rc : op_push(b, key, strlen(key), val, len, 0);
+}
+
+int cs_batch_del(cs_batch *b, const char *key) {
+  assert(b && key);
+  int rc = batch_reserve(b, 1);
+  return rc ? rc : op_push(b, key, strlen(key), NULL, 0, 1);
+}
+
+/* All or nothing: on CS_ENOMEM dst is left as it was. */
+int cs_batch_append(cs_batch *dst, const cs_batch *src) {
+  assert(dst && src && dst != src);
+  int rc = batch_reserve(dst, src->n);
+  if (rc)
+    return rc;
+  size_t n0 = dst->n;
+  for (size_t i = 0; i < src->n; i++) {
+    const cs_batch_op *op = &src->ops[i];
+    if ((rc = op_push(dst, op->key, strlen(op->key), op->val, op->val_len, op->del)) != 0) {
+      while (dst->n > n0)
+        op_free(&dst->ops[--dst->n]);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+void cs_batch_clear(cs_batch *b) {
+  assert(b);
+  for (size_t i = 0; i < b->n; i++)
+    op_free(&b->ops[i]);
+  free(b->ops);
+  cs_batch_init(b);
+}
+
+/*
+ * The output (malloc'd, caller frees) contains the values in clear: wipe it
+ * (mbedtls_platform_zeroize / cs_wipe) before freeing when they are secret.
+ * An empty batch encodes to zero bytes (*out is still a valid allocation).
+ */
+int cs_batch_encode(const cs_batch *b, uint8_t **out, size_t *len) {
+  assert(b && out && len);
+  *out = NULL;
+  *len = 0;
+  Custos__Batch msg = CUSTOS__BATCH__INIT;
+  Custos__BatchOp *ops = NULL, **ptrs = NULL;
+  int rc = 0;
+  if (b->n) {
+    ops = calloc(b->n, sizeof *ops);
+    ptrs = calloc(b->n, sizeof *ptrs);
+    if (ops == NULL || ptrs == NULL) {
+      rc = cs_error_set(CS_ENOMEM, "out of memory encoding a batch of %zu ops", b->n);
+      goto out;
+    }
+  }
+  for (size_t i = 0; i < b->n; i++) {
+    const cs_batch_op *op = &b->ops[i];
+    Custos__BatchOp init = CUSTOS__BATCH_OP__INIT;
+    ops[i] = init;
+    /* Borrowed, not copied: nothing secret is left behind but the output. */
+    ops[i].key.data = (uint8_t *)op->key;
+    ops[i].key.len = strlen(op->key);
+    if (!op->del) {
+      ops[i].value.data = op->val;
+      ops[i].value.len = op->val_len;
+    }
+    ops[i].del = op->del ? 1 : 0;
+    ptrs[i] = &ops[i];
+  }
+  msg.n_ops = b->n;
+  msg.ops = ptrs;
+  size_t need = custos__batch__get_packed_size(&msg);
+  uint8_t *buf = malloc(need ? need : 1);
+  if (buf == NULL) {
+    rc = cs_error_set(CS_ENOMEM, "out of memory encoding a %zu-byte batch", need);
+    goto out;
+  }
+  size_t got = custos__batch__pack(&msg, buf);
+  assert(got == need);
+  *out = buf;
+  *len = got;
+out:
+  free(ptrs);
+  free(ops);
+  return rc;
+}
+
+/*
+ * Decodes untrusted bytes into *b, which is (re)initialized: it must not
+ * hold ops (clear it first).  Everything is copied, and the values in the
+ * unpacked message are wiped before it is freed.  CS_EPROTO on garbage or
+ * an invalid op (empty key, key with a NUL or longer than LMDB accepts, a
+ * delete carrying a value); then *b is empty.
+ */
+int cs_batch_decode(const uint8_t *buf, size_t len, cs_batch *b) {
+  assert(b && (buf || len == 0));
+  cs_batch_init(b);
+  Custos__Batch *msg = custos__batch__unpack(NULL, len, buf);
+  if (msg == NULL)
+    return cs_error_set(CS_EPROTO, "malformed storage batch (%zu bytes)", len);
+  int rc = 0;
+  for (size_t i = 0; i < msg->n_ops; i++) {
+    const Custos__BatchOp *op = msg->ops[i];
+    if (op->key.len == 0 || op->key.len > KEYBUF_MAX ||
+        memchr(op->key.data, '\0', op->key.len) != NULL) {
+      rc = cs_error_set(CS_EPROTO, "storage batch op %zu has an invalid key (%zu bytes)", i,
+                        op->key.len);
+      goto out;
+    }
+    if (op->del && op->value.len != 0) {
+      rc = cs_error_set(CS_EPROTO, "storage batch op %zu deletes but carries a value", i);
+      goto out;
+    }
+  }
+  if ((rc = batch_reserve(b, msg->n_ops)) != 0)
+    goto out;
+  for (size_t i = 0; i < msg->n_ops; i++) {
+    const Custos__BatchOp *op = msg->ops[i];
+    if ((rc = op_push(b, (const char *)op->key.data, op->key.len, op->value.data, op->value.len,
+                      op->del ? 1 : 0)) != 0)
+      goto out;
+  }
+out:
+  for (size_t i = 0; i < msg->n_ops; i++)
+    if (msg->ops[i]->value.data)
+      mbedtls_platform_zeroize(msg->ops[i]->value.data, msg->ops[i]->value.len);
+  custos__batch__free_unpacked(msg, NULL);
+  if (rc)
+    cs_batch_clear(b);
+  return rc;
+}
+
+/* ---- writes ------------------------------------------------------------- */
+
+/* Reads meta/applied_index inside `txn` into *index (0 when absent). */
+static int read_applied(cs_store *s, MDB_txn *txn, uint64_t *index) {
+  MDB_val k = {sizeof META_APPLIED_INDEX - 1, (void *)META_APPLIED_INDEX}, v;
+  int rc = mdb_get(txn, s->meta, &k, &v);
+  *index = 0;
+  if (rc == MDB_NOTFOUND)
+    return 0;
+  if (rc)
+    return store_error(rc, s->dir, "reading the applied index");
+  if (v.mv_size != 8)
+    return cs_error_set(CS_ESTORECORRUPT, "storage in %s is corrupt: applied index of %zu bytes",
+                        s->dir, v.mv_size);
+  *index = get_be64(v.mv_data);
+  return 0;
+}
+
+/*
+ * The one write path: every op of b, plus the applied index when
+ * `indexed`, in one transaction.  Any error aborts it, so nothing changes.
+ */
+static int commit(cs_store *s, const cs_batch *b, int indexed, uint64_t index) {
+  int rc;
+  for (size_t i = 0; i < b->n; i++)
+    if ((rc = check_key(s, b->ops[i].key, strlen(b->ops[i].key))) != 0)
+      return rc;
+
+  MDB_txn *txn;
+  if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+    return store_error(rc, s->dir, "write transaction");
+
+  if (indexed) {
+    uint64_t applied;
+    if ((rc = read_applied(s, txn, &applied)) != 0)
+      goto fail;
+    if (index <= applied) { /* a replayed raft entry: already in the store */
+      mdb_txn_abort(txn);
+      return 0;
+    }
+  }
+  for (size_t i = 0; i < b->n; i++) {
+    const cs_batch_op *op = &b->ops[i];
+    MDB_val k = {strlen(op->key), op->key};
+    if (op->del) {
+      rc = mdb_del(txn, s->data, &k, NULL);
+      if (rc == MDB_NOTFOUND)
+        rc = 0;
+    } else {
+      MDB_val v = {op->val_len, op->val};
+      rc = mdb_put(txn, s->data, &k, &v, 0);
+    }
+    if (rc) {
+      rc = store_error(rc, s->dir, op->del ? "delete" : "put");
+      goto fail;
+    }
+  }
+  if (indexed) {
+    uint8_t be[8];
+    put_be64(be, index);
+    MDB_val k = {sizeof META_APPLIED_INDEX - 1, (void *)META_APPLIED_INDEX}, v = {8, be};
+    if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
+      rc = store_error(rc, s->dir, "writing the applied index");
+      goto fail;
+    }
+  }
+  /* mdb_txn_commit frees the txn even when it fails. */
+  if ((rc = mdb_txn_commit(txn)) != 0)
+    return store_error(rc, s->dir, "commit");
+  return 0;
+
+fail:
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+int cs_store_commit(cs_store *s, const cs_batch *b) {
+  assert(s && b);
+  return commit(s, b, 0, 0);
+}
+
+int cs_store_commit_indexed(cs_store *s, const cs_batch *b, uint64_t index) {
+  assert(s && b);
+  return commit(s, b, 1, index);
+}
+
+uint64_t cs_store_applied_index(cs_store *s) {
+  assert(s);
+  MDB_txn *txn;
+  uint64_t index = 0;
+  if (begin_read(s, &txn) != 0)
+    return 0;
+  (void)read_applied(s, txn, &index); /* the header gives no way to report an error */
+  mdb_txn_abort(txn);
+  return index;
+}
+
+/* ---- statistics and backups -------------------------------------------- */
+
+int cs_store_stat(cs_store *s, size_t *entries, size_t *used_bytes) {
+  assert(s && entries && used_bytes);
+  MDB_txn *txn;
+  MDB_stat st;
+  MDB_envinfo info;
+  int rc = begin_read(s, &txn);
+  if (rc)
+    return rc;
+  rc = mdb_stat(txn, s->data, &st);
+  mdb_txn_abort(txn);
+  if (rc)
+    return store_error(rc, s->dir, "stat");
+  if ((rc = mdb_env_info(s->env, &info)) != 0)
+    return store_error(rc, s->dir, "stat");
+  *entries = st.ms_entries;
+  *used_bytes = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+  return 0;
+}
+
+/*
+ * Compact copy (free pages dropped) into `dir`, which must exist and be
+ * empty.  A consistent snapshot: it runs in its own read transaction, so
+ * writes may go on meanwhile.
+ */
+int cs_store_backup(cs_store *s, const char *dir) {
+  assert(s && dir);
+  DIR *d = opendir(dir);
+  if (d == NULL) {
+    if (errno == ENOENT)
+      return cs_error_set(CS_EIO, "backup directory %s does not exist", dir);
+    if (errno == ENOTDIR)
+      return cs_error_set(CS_EIO, "backup path %s is not a directory", dir);
+    return store_error(errno, dir, "backup");
+  }
+  struct dirent *e;
+  int empty = 1;
+  errno = 0;
+  while ((e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+      empty = 0;
+      break;
+    }
+  closedir(d);
+  if (!empty)
+    return cs_error_set(CS_EINVAL, "backup directory %s is not empty", dir);
+  int rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+  if (rc)
+    return store_error(rc, dir, "backup");
+  return 0;
+}
