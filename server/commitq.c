@@ -1,0 +1,207 @@
+/* commitq: group commit on a writer thread.  See commitq.h. */
+#include "commitq.h"
+#include "cs_error.h"
+#include "log.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct item {
+  struct item *next;
+  cs_batch b;
+  cs_commitq_cb cb;      /* NULL for a synchronous commit */
+  void *arg;
+  int status;
+  int done;              /* sync: set under the mutex when finished */
+} item;
+
+struct cs_commitq {
+  uv_loop_t *loop;
+  cs_store *store;
+  uv_async_t async;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t wake, finished;
+  item *todo_head, *todo_tail;   /* queued for the writer */
+  item *done_head, *done_tail;   /* committed, callbacks pending on the loop */
+  int stopping;
+  unsigned long long commits, batches;
+};
+
+static void push(item **head, item **tail, item *it) {
+  it->next = NULL;
+  if (*tail)
+    (*tail)->next = it;
+  else
+    *head = it;
+  *tail = it;
+}
+
+/* Commits a group: all in one transaction, or one by one if that fails. */
+static void commit_group(cs_commitq *q, item *group) {
+  size_t count = 0;
+  for (item *it = group; it; it = it->next)
+    count++;
+  int rc;
+  if (count == 1) {
+    rc = cs_store_commit(q->store, &group->b);
+  } else {
+    cs_batch all;
+    cs_batch_init(&all);
+    rc = 0;
+    for (item *it = group; it && rc == 0; it = it->next)
+      rc = cs_batch_append(&all, &it->b);
+    if (rc == 0)
+      rc = cs_store_commit(q->store, &all);
+    cs_batch_clear(&all);
+    if (rc < 0) {
+      for (item *it = group; it; it = it->next)
+        it->status = cs_store_commit(q->store, &it->b);
+      q->commits += count;
+      return;
+    }
+  }
+  for (item *it = group; it; it = it->next)
+    it->status = rc;
+  q->commits++;
+}
+
+static void *writer(void *arg) {
+  cs_commitq *q = arg;
+  pthread_mutex_lock(&q->mu);
+  for (;;) {
+    while (q->todo_head == NULL && !q->stopping)
+      pthread_cond_wait(&q->wake, &q->mu);
+    if (q->todo_head == NULL && q->stopping)
+      break;
+    item *group = q->todo_head;
+    q->todo_head = q->todo_tail = NULL;
+    pthread_mutex_unlock(&q->mu);
+
+    commit_group(q, group);
+
+    pthread_mutex_lock(&q->mu);
+    int any_async = 0;
+    for (item *it = group, *next; it; it = next) {
+      next = it->next;
+      q->batches++;
+      cs_batch_clear(&it->b);
+      if (it->cb) {
+        push(&q->done_head, &q->done_tail, it);
+        any_async = 1;
+      } else {
+        it->done = 1;
+      }
+    }
+    pthread_cond_broadcast(&q->finished);
+    if (any_async)
+      uv_async_send(&q->async);
+  }
+  pthread_mutex_unlock(&q->mu);
+  return NULL;
+}
+
+/* On the loop: run the callbacks of committed batches. */
+static void on_async(uv_async_t *h) {
+  cs_commitq *q = h->data;
+  pthread_mutex_lock(&q->mu);
+  item *list = q->done_head;
+  q->done_head = q->done_tail = NULL;
+  pthread_mutex_unlock(&q->mu);
+  for (item *it = list, *next; it; it = next) {
+    next = it->next;
+    it->cb(it->arg, it->status);
+    free(it);
+  }
+}
+
+int cs_commitq_start(cs_commitq **out, uv_loop_t *loop, cs_store *store) {
+  cs_commitq *q = calloc(1, sizeof *q);
+  if (q == NULL)
+    return CS_ENOMEM;
+  q->loop = loop;
+  q->store = store;
+  pthread_mutex_init(&q->mu, NULL);
+  pthread_cond_init(&q->wake, NULL);
+  pthread_cond_init(&q->finished, NULL);
+  if (uv_async_init(loop, &q->async, on_async) != 0) {
+    free(q);
+    return cs_error_set(CS_EINTERNAL, "uv_async_init failed");
+  }
+  q->async.data = q;
+  if (pthread_create(&q->thread, NULL, writer, q) != 0) {
+    uv_close((uv_handle_t *)&q->async, NULL);
+    return cs_error_set(CS_EINTERNAL, "cannot start the writer thread");
+  }
+  *out = q;
+  return 0;
+}
+
+static int enqueue(cs_commitq *q, item *it) {
+  pthread_mutex_lock(&q->mu);
+  if (q->stopping) {
+    pthread_mutex_unlock(&q->mu);
+    return cs_error_set(CS_EUNAVAIL, "server is shutting down");
+  }
+  push(&q->todo_head, &q->todo_tail, it);
+  pthread_cond_signal(&q->wake);
+  pthread_mutex_unlock(&q->mu);
+  return 0;
+}
+
+int cs_commitq_submit(cs_commitq *q, cs_batch *b, cs_commitq_cb cb, void *arg) {
+  item *it = calloc(1, sizeof *it);
+  if (it == NULL)
+    return CS_ENOMEM;
+  it->b = *b;
+  cs_batch_init(b);
+  it->cb = cb;
+  it->arg = arg;
+  int rc = enqueue(q, it);
+  if (rc < 0) {
+    *b = it->b;
+    free(it);
+  }
+  return rc;
+}
+
+int cs_commitq_commit_sync(void *ctx, const cs_batch *b) {
+  cs_commitq *q = ctx;
+  item it = {0};
+  cs_batch_init(&it.b);
+  int rc = cs_batch_append(&it.b, b);
+  if (rc < 0) {
+    cs_batch_clear(&it.b);
+    return rc;
+  }
+  if ((rc = enqueue(q, &it)) < 0) {
+    cs_batch_clear(&it.b);
+    return rc;
+  }
+  pthread_mutex_lock(&q->mu);
+  while (!it.done)
+    pthread_cond_wait(&q->finished, &q->mu);
+  pthread_mutex_unlock(&q->mu);
+  return it.status;
+}
+
+static void on_close(uv_handle_t *h) { free(h->data); }
+
+void cs_commitq_stop(cs_commitq *q) {
+  pthread_mutex_lock(&q->mu);
+  q->stopping = 1;
+  pthread_cond_signal(&q->wake);
+  pthread_mutex_unlock(&q->mu);
+  pthread_join(q->thread, NULL);
+  on_async(&q->async); /* callbacks of the last group */
+  pthread_mutex_destroy(&q->mu);
+  pthread_cond_destroy(&q->wake);
+  pthread_cond_destroy(&q->finished);
+  uv_close((uv_handle_t *)&q->async, on_close);
+}
+
+void cs_commitq_stats(const cs_commitq *q, unsigned long long *commits, unsigned long long *batches) {
+  *commits = q->commits;
+  *batches = q->batches;
+}

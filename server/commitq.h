@@ -1,0 +1,39 @@
+/*
+ * commitq: group commit.  The one writer of the store.
+ *
+ * Handlers on the event loop submit batches; a dedicated writer thread
+ * takes every batch queued since its last commit, applies them all in ONE
+ * LMDB transaction (one fsync for the group), and hands each submitter its
+ * result back on the loop through a uv_async.  A write is acknowledged only
+ * after its group is on disk, and the loop never waits for an fsync.
+ *
+ * If a group fails as a whole (say the map is full), each batch is retried
+ * alone so that one oversized write cannot fail its neighbours.
+ *
+ * Rare key operations (init, rotate, rekey) use cs_commitq_commit_sync,
+ * which goes through the same thread (so LMDB sees one writer) and waits.
+ */
+#ifndef CS_COMMITQ_H
+#define CS_COMMITQ_H
+
+#include <uv.h>
+#include "store.h"
+
+typedef struct cs_commitq cs_commitq;
+typedef void (*cs_commitq_cb)(void *arg, int status);
+
+int cs_commitq_start(cs_commitq **out, uv_loop_t *loop, cs_store *store)
+    __attribute__((warn_unused_result));
+/* Takes the contents of *b (b is left empty); cb(arg, status) runs on the
+ * loop after the commit. */
+int cs_commitq_submit(cs_commitq *q, cs_batch *b, cs_commitq_cb cb, void *arg)
+    __attribute__((warn_unused_result));
+/* Commits b and waits (cs_commit_fn signature, ctx = the queue). */
+int cs_commitq_commit_sync(void *q, const cs_batch *b) __attribute__((warn_unused_result));
+/* Finishes every queued batch, runs the callbacks, stops the thread,
+ * closes the async handle and frees the queue (after the loop turns). */
+void cs_commitq_stop(cs_commitq *q);
+/* Commits and groups so far (for the log and benchmarks). */
+void cs_commitq_stats(const cs_commitq *q, unsigned long long *commits, unsigned long long *batches);
+
+#endif

@@ -1,0 +1,86 @@
+/* barrier: see barrier.h. */
+#include "barrier.h"
+#include "cs_error.h"
+#include "secmem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HDR (4 + 1 + CS_NONCE_LEN)
+
+int cs_barrier_seal_with(const uint8_t key[CS_KEY_LEN], uint32_t term, const char *path,
+                         const uint8_t *pt, size_t len, uint8_t **out, size_t *out_len) {
+  size_t n = len + CS_BARRIER_OVERHEAD;
+  uint8_t *buf = malloc(n);
+  if (buf == NULL)
+    return CS_ENOMEM;
+  buf[0] = (uint8_t)(term >> 24);
+  buf[1] = (uint8_t)(term >> 16);
+  buf[2] = (uint8_t)(term >> 8);
+  buf[3] = (uint8_t)term;
+  buf[4] = CS_BARRIER_VERSION;
+  int rc = cs_random(buf + 5, CS_NONCE_LEN);
+  if (rc == 0)
+    rc = cs_gcm_seal(key, buf + 5, (const uint8_t *)path, strlen(path), pt, len, buf + HDR,
+                     buf + HDR + len);
+  if (rc < 0) {
+    free(buf);
+    return rc;
+  }
+  *out = buf;
+  *out_len = n;
+  return 0;
+}
+
+int cs_barrier_term_of(const uint8_t *ct, size_t len, uint32_t *term) {
+  if (len < CS_BARRIER_OVERHEAD)
+    return cs_error_set(CS_ESTORECORRUPT, "ciphertext of %zu bytes is too short", len);
+  *term = ((uint32_t)ct[0] << 24) | ((uint32_t)ct[1] << 16) | ((uint32_t)ct[2] << 8) | ct[3];
+  return 0;
+}
+
+int cs_barrier_open_with(const uint8_t key[CS_KEY_LEN], const char *path, const uint8_t *ct,
+                         size_t len, uint8_t **out, size_t *out_len) {
+  uint32_t term = 0;
+  int rc = cs_barrier_term_of(ct, len, &term);
+  if (rc < 0)
+    return rc;
+  if (ct[4] != CS_BARRIER_VERSION)
+    return cs_error_set(CS_ESTORECORRUPT, "unknown barrier version %u at path %s", ct[4], path);
+  size_t n = len - CS_BARRIER_OVERHEAD;
+  uint8_t *pt = malloc(n ? n : 1);
+  if (pt == NULL)
+    return CS_ENOMEM;
+  rc = cs_gcm_open(key, ct + 5, (const uint8_t *)path, strlen(path), ct + HDR, n, ct + HDR + n, pt);
+  if (rc < 0) {
+    free(pt);
+    if (rc == CS_EAUTH)
+      return cs_error_set(CS_EAUTH, "authentication failed for path %s", path);
+    return rc;
+  }
+  *out = pt;
+  *out_len = n;
+  return 0;
+}
+
+int cs_barrier_encrypt(cs_keyring *k, const char *path, const uint8_t *pt, size_t len,
+                       uint8_t **out, size_t *out_len) {
+  uint32_t term = cs_keyring_active(k);
+  const uint8_t *key = cs_keyring_key(k, term);
+  if (key == NULL)
+    return cs_error_set(CS_ESEALED, "barrier has no active key");
+  cs_keyring_count_encryption(k, term);
+  return cs_barrier_seal_with(key, term, path, pt, len, out, out_len);
+}
+
+int cs_barrier_decrypt(const cs_keyring *k, const char *path, const uint8_t *ct, size_t len,
+                       uint8_t **out, size_t *out_len) {
+  uint32_t term = 0;
+  int rc = cs_barrier_term_of(ct, len, &term);
+  if (rc < 0)
+    return rc;
+  const uint8_t *key = cs_keyring_key(k, term);
+  if (key == NULL)
+    return cs_error_set(CS_ENOTERM, "no key for term %u (path %s)", term, path);
+  return cs_barrier_open_with(key, path, ct, len, out, out_len);
+}

@@ -1,0 +1,50 @@
+/*
+ * barrier: AES-256-GCM encryption of everything custosd stores.
+ *
+ * Ciphertext layout (all values but core/seal-config):
+ *
+ *   [term u32 BE][version u8][nonce 12][ciphertext][tag 16]
+ *
+ * version is CS_BARRIER_VERSION; the storage path is the additional
+ * authenticated data, so a ciphertext moved to another path fails to open.
+ * Every encryption draws a fresh random nonce.  Data is encrypted under the
+ * keyring's active term and decrypted with the key of the term in its
+ * header.  The same layout, with term 0, wraps the root key under the
+ * unseal key and the keyring under the root key (cs_barrier_seal_with).
+ */
+#ifndef CS_BARRIER_H
+#define CS_BARRIER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "crypto.h"
+#include "keyring.h"
+
+#define CS_BARRIER_VERSION 1
+#define CS_BARRIER_OVERHEAD (4 + 1 + CS_NONCE_LEN + CS_TAG_LEN)
+
+/*
+ * Encrypts `pt` for `path` under the active term of `k` (counted as one
+ * encryption).  *out is malloc'd (len + CS_BARRIER_OVERHEAD bytes).
+ */
+int cs_barrier_encrypt(cs_keyring *k, const char *path, const uint8_t *pt, size_t len,
+                       uint8_t **out, size_t *out_len) __attribute__((warn_unused_result));
+/*
+ * Decrypts a value read from `path`.  Errors: CS_ESTORECORRUPT (too short,
+ * unknown version), CS_ENOTERM ("no key for term N"), CS_EAUTH
+ * ("authentication failed for path P").  *out is malloc'd; wipe after use.
+ */
+int cs_barrier_decrypt(const cs_keyring *k, const char *path, const uint8_t *ct, size_t len,
+                       uint8_t **out, size_t *out_len) __attribute__((warn_unused_result));
+
+/* The same layout under an explicit key and term (0 for the key hierarchy). */
+int cs_barrier_seal_with(const uint8_t key[CS_KEY_LEN], uint32_t term, const char *path,
+                         const uint8_t *pt, size_t len, uint8_t **out, size_t *out_len)
+    __attribute__((warn_unused_result));
+int cs_barrier_open_with(const uint8_t key[CS_KEY_LEN], const char *path, const uint8_t *ct,
+                         size_t len, uint8_t **out, size_t *out_len) __attribute__((warn_unused_result));
+
+/* The term in a ciphertext header; CS_ESTORECORRUPT when too short. */
+int cs_barrier_term_of(const uint8_t *ct, size_t len, uint32_t *term) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,185 @@
+/* kv: see kv.h. */
+#include "kv.h"
+#include "barrier.h"
+#include "cs_error.h"
+#include "secmem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int cs_kv_check_path(const char *path, int is_prefix) {
+  size_t n = strlen(path);
+  if (n == 0 && !is_prefix)
+    return cs_error_set(CS_EINVAL, "path is empty");
+  if (n > CS_KV_PATH_MAX)
+    return cs_error_set(CS_EINVAL, "path is longer than %d bytes", CS_KV_PATH_MAX);
+  if (n == 0)
+    return 0;
+  if (path[0] == '/' || (!is_prefix && path[n - 1] == '/'))
+    return cs_error_set(CS_EINVAL, "path must not start%s with '/'", is_prefix ? "" : " or end");
+  const char *seg = path;
+  for (size_t i = 0; i <= n; i++) {
+    unsigned char c = (unsigned char)path[i];
+    if (c == '/' || c == '\0') {
+      size_t len = (size_t)(path + i - seg);
+      if (len == 0 && !(c == '\0' && is_prefix))
+        return cs_error_set(CS_EINVAL, "path has an empty segment");
+      if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+        return cs_error_set(CS_EINVAL, "path has a '.' or '..' segment");
+      seg = path + i + 1;
+    } else if (c < 0x21 || c > 0x7e) {
+      return cs_error_set(CS_EINVAL, "path has a character outside printable ASCII");
+    }
+  }
+  return 0;
+}
+
+static void store_key(const char *path, char *out) {
+  memcpy(out, CS_KV_PREFIX, sizeof CS_KV_PREFIX - 1);
+  strcpy(out + sizeof CS_KV_PREFIX - 1, path);
+}
+
+int cs_kv_stage_put(cs_keyring *k, const char *path, Custos__KvPair *const *pairs, size_t n,
+                    cs_batch *b) {
+  char key[CS_KV_PATH_MAX + sizeof CS_KV_PREFIX];
+  int rc = cs_kv_check_path(path, 0);
+  if (rc < 0)
+    return rc;
+  if (n == 0)
+    return cs_error_set(CS_EINVAL, "a secret needs at least one field");
+  for (size_t i = 0; i < n; i++) {
+    if (pairs[i]->key == NULL || pairs[i]->key[0] == '\0')
+      return cs_error_set(CS_EINVAL, "field %zu has an empty name", i + 1);
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(pairs[i]->key, pairs[j]->key) == 0)
+        return cs_error_set(CS_EINVAL, "field %s is given twice", pairs[i]->key);
+  }
+  store_key(path, key);
+  Custos__KvData d = CUSTOS__KV_DATA__INIT;
+  d.n_data = n;
+  d.data = (Custos__KvPair **)pairs;
+  size_t len = custos__kv_data__get_packed_size(&d);
+  uint8_t *pt = malloc(len ? len : 1), *ct;
+  size_t ct_len;
+  if (pt == NULL)
+    return CS_ENOMEM;
+  custos__kv_data__pack(&d, pt);
+  rc = cs_barrier_encrypt(k, key, pt, len, &ct, &ct_len);
+  cs_wipe(pt, len);
+  free(pt);
+  if (rc < 0)
+    return rc;
+  rc = cs_batch_put(b, key, ct, ct_len);
+  free(ct);
+  return rc;
+}
+
+int cs_kv_stage_delete(cs_store *st, const char *path, cs_batch *b) {
+  char key[CS_KV_PATH_MAX + sizeof CS_KV_PREFIX];
+  int rc = cs_kv_check_path(path, 0);
+  if (rc < 0)
+    return rc;
+  store_key(path, key);
+  rc = cs_store_exists(st, key);
+  if (rc < 0)
+    return rc;
+  if (rc == 0)
+    return cs_error_set(CS_ENOTFOUND, "no secret at %s", path);
+  return cs_batch_del(b, key);
+}
+
+int cs_kv_get(cs_store *st, const cs_keyring *k, const char *path, Custos__KvData **out) {
+  char key[CS_KV_PATH_MAX + sizeof CS_KV_PREFIX];
+  int rc = cs_kv_check_path(path, 0);
+  if (rc < 0)
+    return rc;
+  store_key(path, key);
+  uint8_t *ct, *pt;
+  size_t ct_len, len;
+  rc = cs_store_get(st, key, &ct, &ct_len);
+  if (rc == CS_ENOTFOUND)
+    return cs_error_set(CS_ENOTFOUND, "no secret at %s", path);
+  if (rc < 0)
+    return rc;
+  rc = cs_barrier_decrypt(k, key, ct, ct_len, &pt, &len);
+  free(ct);
+  if (rc < 0)
+    return rc;
+  Custos__KvData *d = custos__kv_data__unpack(NULL, len, pt);
+  cs_wipe(pt, len);
+  free(pt);
+  if (d == NULL)
+    return cs_error_set(CS_ESTORECORRUPT, "secret at %s does not parse", path);
+  *out = d;
+  return 0;
+}
+
+void cs_kv_data_free(Custos__KvData *d) {
+  if (d == NULL)
+    return;
+  for (size_t i = 0; i < d->n_data; i++)
+    if (d->data[i]->value.data != NULL)
+      cs_wipe(d->data[i]->value.data, d->data[i]->value.len);
+  custos__kv_data__free_unpacked(d, NULL);
+}
+
+typedef struct list_acc {
+  size_t skip;          /* bytes of "kv/<prefix>" */
+  char **keys;
+  size_t n, cap;
+  int rc;
+} list_acc;
+
+static int list_one(void *arg, const char *key, size_t key_len, const uint8_t *val, size_t vlen) {
+  list_acc *a = arg;
+  const char *rest = key + a->skip;
+  size_t rlen = key_len - a->skip;
+  const char *slash = memchr(rest, '/', rlen);
+  size_t elen = slash ? (size_t)(slash - rest) + 1 : rlen;
+  /* Keys arrive in order, so a folder's entries are adjacent: compare with
+   * the last one only. */
+  if (a->n > 0 && strlen(a->keys[a->n - 1]) == elen && memcmp(a->keys[a->n - 1], rest, elen) == 0)
+    return 0;
+  if (a->n == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 16;
+    char **k = realloc(a->keys, cap * sizeof *k);
+    if (k == NULL)
+      return CS_ENOMEM;
+    a->keys = k;
+    a->cap = cap;
+  }
+  char *e = strndup(rest, elen);
+  if (e == NULL)
+    return CS_ENOMEM;
+  a->keys[a->n++] = e;
+  return 0;
+}
+
+int cs_kv_list(cs_store *st, const char *prefix, char ***keys, size_t *n) {
+  char key[CS_KV_PATH_MAX + sizeof CS_KV_PREFIX + 1];
+  int rc = cs_kv_check_path(prefix, 1);
+  if (rc < 0)
+    return rc;
+  store_key(prefix, key);
+  size_t plen = strlen(key);
+  /* "app" lists the folder app/, like "app/". */
+  if (plen > sizeof CS_KV_PREFIX - 1 && key[plen - 1] != '/') {
+    key[plen++] = '/';
+    key[plen] = '\0';
+  }
+  list_acc a = {.skip = plen};
+  rc = cs_store_scan(st, key, list_one, &a);
+  if (rc < 0) {
+    cs_kv_list_free(a.keys, a.n);
+    return rc;
+  }
+  *keys = a.keys;
+  *n = a.n;
+  return 0;
+}
+
+void cs_kv_list_free(char **keys, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free(keys[i]);
+  free(keys);
+}

@@ -1,0 +1,972 @@
+/*
+ * seal: the seal state machine and key lifecycle.  See seal.h for the key
+ * hierarchy and the crash-safety rule (build a batch, commit, then change
+ * memory).
+ */
+#include "seal.h"
+#include "barrier.h"
+#include "cs_error.h"
+#include "custos.pb-c.h"
+#include "log.h"
+#include "secmem.h"
+#include "shamir.h"
+#include "token.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define P_SEAL_CONFIG "core/seal-config"
+#define P_UNSEAL_ROOT "core/unseal/root-key"
+#define P_KEYRING "core/keyring"
+#define P_ROOT_KEY "core/root-key"
+#define P_UPGRADE "core/upgrade/"
+#define P_ROTATE_CONFIG "core/rotate-config"
+
+#define MAC_LEN 32
+#define PARTS_BYTES (CS_SHAMIR_MAX_SHARES * CS_SHARE_LEN)
+
+/* A key set as described by core/seal-config. */
+typedef struct keyset {
+  unsigned n, t;
+  uint8_t salt[MAC_LEN];
+  uint8_t (*macs)[MAC_LEN];   /* n entries */
+} keyset;
+
+/* Shares collected for one ceremony (unseal, rekey, rekey verification). */
+typedef struct ceremony {
+  char nonce[CS_NONCE_STR];
+  uint8_t *parts;             /* secmem, PARTS_BYTES */
+  unsigned count;
+} ceremony;
+
+struct cs_seal {
+  cs_seal_opts opts;
+  int initialized;
+  keyset ks;
+  ceremony unseal;
+  /* Unsealed state. */
+  uint8_t *root_key;          /* secmem, NULL while sealed */
+  cs_keyring *kr;
+  uint64_t flushed_encryptions;   /* sum of counters at the last keyring write */
+  cs_rotate_config rot;
+  /* Rekey. */
+  struct {
+    int active, verify, awaiting_verification;
+    unsigned n, t;
+    ceremony cur;             /* current shares */
+    ceremony ver;             /* new shares submitted back */
+    uint8_t *new_kek;         /* secmem, while awaiting verification */
+    keyset new_ks;
+  } rk;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static size_t share_len_for(unsigned n) { return n == 1 ? CS_KEY_LEN : CS_SHARE_LEN; }
+
+static int make_nonce(char out[CS_NONCE_STR]) {
+  uint8_t r[16];
+  int rc = cs_random(r, sizeof r);
+  if (rc < 0)
+    return rc;
+  r[6] = (uint8_t)((r[6] & 0x0f) | 0x40); /* UUID v4 */
+  r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
+  snprintf(out, CS_NONCE_STR,
+           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+           r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+  return 0;
+}
+
+static int ceremony_start(ceremony *c) {
+  if (c->parts == NULL && (c->parts = cs_secmem_alloc(PARTS_BYTES)) == NULL)
+    return CS_ENOMEM;
+  c->count = 0;
+  return make_nonce(c->nonce);
+}
+
+static void ceremony_clear(ceremony *c) {
+  if (c->parts != NULL)
+    cs_wipe(c->parts, PARTS_BYTES);
+  c->count = 0;
+  c->nonce[0] = '\0';
+}
+
+/* Forgets the shares but keeps the nonce: the ceremony goes on. */
+static void ceremony_drop_parts(ceremony *c) {
+  if (c->parts != NULL)
+    cs_wipe(c->parts, PARTS_BYTES);
+  c->count = 0;
+}
+
+static void ceremony_free(ceremony *c) {
+  cs_secmem_free(c->parts, PARTS_BYTES);
+  c->parts = NULL;
+  c->count = 0;
+  c->nonce[0] = '\0';
+}
+
+/* 1 when `share` was already submitted to c (constant time per part). */
+static int ceremony_has(const ceremony *c, const uint8_t *share, size_t len) {
+  int found = 0;
+  for (unsigned i = 0; i < c->count; i++)
+    found |= cs_ct_equal(c->parts + (size_t)i * CS_SHARE_LEN, share, len);
+  return found;
+}
+
+static void ceremony_add(ceremony *c, const uint8_t *share, size_t len) {
+  memcpy(c->parts + (size_t)c->count * CS_SHARE_LEN, share, len);
+  c->count++;
+}
+
+/* Rebuilds the KEK from the collected shares into kek (CS_KEY_LEN). */
+static int ceremony_combine(const ceremony *c, const keyset *ks, uint8_t *kek) {
+  if (ks->n == 1) {
+    memcpy(kek, c->parts, CS_KEY_LEN);
+    return 0;
+  }
+  const uint8_t *ptrs[CS_SHAMIR_MAX_SHARES];
+  for (unsigned i = 0; i < c->count; i++)
+    ptrs[i] = c->parts + (size_t)i * CS_SHARE_LEN;
+  return cs_shamir_combine(ptrs, c->count, CS_SHARE_LEN, kek);
+}
+
+static void keyset_free(keyset *ks) {
+  free(ks->macs);
+  memset(ks, 0, sizeof *ks);
+}
+
+/* 1 when the share belongs to the key set.  Every MAC is compared, in
+ * constant time, so timing says nothing about which share matched. */
+static int keyset_member(const keyset *ks, const uint8_t *share, size_t len) {
+  uint8_t mac[MAC_LEN];
+  int found = 0;
+  cs_hmac_sha256(ks->salt, sizeof ks->salt, share, len, mac);
+  for (unsigned i = 0; i < ks->n; i++)
+    found |= cs_ct_equal(ks->macs[i], mac, MAC_LEN);
+  cs_wipe(mac, sizeof mac);
+  return found;
+}
+
+/* A key set for freshly split shares. */
+static int keyset_make(keyset *ks, unsigned n, unsigned t, const uint8_t *shares, size_t slen) {
+  memset(ks, 0, sizeof *ks);
+  ks->macs = calloc(n, MAC_LEN);
+  if (ks->macs == NULL)
+    return CS_ENOMEM;
+  ks->n = n;
+  ks->t = t;
+  int rc = cs_random(ks->salt, sizeof ks->salt);
+  if (rc < 0)
+    return rc;
+  for (unsigned i = 0; i < n; i++)
+    cs_hmac_sha256(ks->salt, sizeof ks->salt, shares + (size_t)i * slen, slen, ks->macs[i]);
+  return 0;
+}
+
+static int keyset_stage(const keyset *ks, cs_batch *b) {
+  Custos__SealConfig sc = CUSTOS__SEAL_CONFIG__INIT;
+  ProtobufCBinaryData macs[CS_SHAMIR_MAX_SHARES];
+  sc.shares = ks->n;
+  sc.threshold = ks->t;
+  sc.share_salt.data = (uint8_t *)ks->salt;
+  sc.share_salt.len = MAC_LEN;
+  for (unsigned i = 0; i < ks->n; i++) {
+    macs[i].data = (uint8_t *)ks->macs[i];
+    macs[i].len = MAC_LEN;
+  }
+  sc.n_share_macs = ks->n;
+  sc.share_macs = macs;
+  sc.created = cs_now();
+  size_t len = custos__seal_config__get_packed_size(&sc);
+  uint8_t *buf = malloc(len);
+  if (buf == NULL)
+    return CS_ENOMEM;
+  custos__seal_config__pack(&sc, buf);
+  int rc = cs_batch_put(b, P_SEAL_CONFIG, buf, len);
+  free(buf);
+  return rc;
+}
+
+static int valid_params(unsigned n, unsigned t) {
+  if (n < 1 || n > CS_SHAMIR_MAX_SHARES)
+    return cs_error_set(CS_EINVAL, "key shares must be between 1 and 255, not %u", n);
+  if (t > n)
+    return cs_error_set(CS_EINVAL, "key threshold %u is greater than key shares %u", t, n);
+  if (n > 1 && t < 2)
+    return cs_error_set(CS_EINVAL, "key threshold must be at least 2 when shares > 1");
+  if (n == 1 && t != 1)
+    return cs_error_set(CS_EINVAL, "key threshold must be 1 when there is one share");
+  return 0;
+}
+
+static int load_keyset(cs_seal *s) {
+  uint8_t *buf;
+  size_t len;
+  int rc = cs_store_get(s->opts.store, P_SEAL_CONFIG, &buf, &len);
+  if (rc == CS_ENOTFOUND) {
+    s->initialized = 0;
+    return 0;
+  }
+  if (rc < 0)
+    return rc;
+  Custos__SealConfig *sc = custos__seal_config__unpack(NULL, len, buf);
+  free(buf);
+  rc = cs_error_set(CS_ESTORECORRUPT, "core/seal-config is corrupt");
+  if (sc == NULL)
+    return rc;
+  if (valid_params(sc->shares, sc->threshold) < 0 || sc->share_salt.len != MAC_LEN ||
+      sc->n_share_macs != sc->shares)
+    goto out;
+  for (size_t i = 0; i < sc->n_share_macs; i++)
+    if (sc->share_macs[i].len != MAC_LEN)
+      goto out;
+  keyset ks = {.n = sc->shares, .t = sc->threshold, .macs = calloc(sc->shares, MAC_LEN)};
+  if (ks.macs == NULL) {
+    rc = CS_ENOMEM;
+    goto out;
+  }
+  memcpy(ks.salt, sc->share_salt.data, MAC_LEN);
+  for (unsigned i = 0; i < ks.n; i++)
+    memcpy(ks.macs[i], sc->share_macs[i].data, MAC_LEN);
+  keyset_free(&s->ks);
+  s->ks = ks;
+  s->initialized = 1;
+  rc = 0;
+out:
+  custos__seal_config__free_unpacked(sc, NULL);
+  return rc;
+}
+
+/* Seals `pt` under `key` (term 0) and stages it at `path`. */
+static int stage_sealed(cs_batch *b, const uint8_t *key, const char *path, const uint8_t *pt,
+                        size_t len) {
+  uint8_t *ct;
+  size_t ct_len;
+  int rc = cs_barrier_seal_with(key, 0, path, pt, len, &ct, &ct_len);
+  if (rc < 0)
+    return rc;
+  rc = cs_batch_put(b, path, ct, ct_len);
+  free(ct);
+  return rc;
+}
+
+/* Stages `pt` at `path` under the barrier (active term of k). */
+static int stage_barrier(cs_batch *b, cs_keyring *k, const char *path, const uint8_t *pt,
+                         size_t len) {
+  uint8_t *ct;
+  size_t ct_len;
+  int rc = cs_barrier_encrypt(k, path, pt, len, &ct, &ct_len);
+  if (rc < 0)
+    return rc;
+  rc = cs_batch_put(b, path, ct, ct_len);
+  free(ct);
+  return rc;
+}
+
+static int stage_keyring(cs_batch *b, const uint8_t *root_key, const cs_keyring *k) {
+  uint8_t *pt;
+  size_t len;
+  int rc = cs_keyring_encode(k, &pt, &len);
+  if (rc < 0)
+    return rc;
+  rc = stage_sealed(b, root_key, P_KEYRING, pt, len);
+  cs_wipe(pt, len);
+  free(pt);
+  return rc;
+}
+
+static uint64_t total_encryptions(const cs_keyring *k) {
+  uint64_t sum = 0;
+  cs_term_info ti;
+  for (size_t i = 0; i < cs_keyring_count(k); i++) {
+    cs_keyring_info(k, i, &ti);
+    sum += ti.encryptions;
+  }
+  return sum;
+}
+
+/* Reads and opens a term-0 sealed value. */
+static int read_sealed(cs_seal *s, const uint8_t *key, const char *path, uint8_t **pt,
+                       size_t *len) {
+  uint8_t *ct;
+  size_t ct_len;
+  int rc = cs_store_get(s->opts.store, path, &ct, &ct_len);
+  if (rc == CS_ENOTFOUND)
+    return cs_error_set(CS_ESTORECORRUPT, "%s is missing", path);
+  if (rc < 0)
+    return rc;
+  rc = cs_barrier_open_with(key, path, ct, ct_len, pt, len);
+  free(ct);
+  return rc;
+}
+
+/* Opens the root key with a candidate KEK: CS_EKEYMISMATCH when the KEK is
+ * wrong (GCM tag), nothing changed. */
+static int open_root_key(cs_seal *s, const uint8_t *kek, uint8_t *root_key) {
+  uint8_t *pt = NULL;
+  size_t len;
+  int rc = read_sealed(s, kek, P_UNSEAL_ROOT, &pt, &len);
+  if (rc == CS_EAUTH)
+    return cs_error_set(CS_EKEYMISMATCH, "unseal key does not match");
+  if (rc < 0)
+    return rc;
+  if (len != CS_KEY_LEN)
+    rc = cs_error_set(CS_ESTORECORRUPT, "root key has the wrong length");
+  else
+    memcpy(root_key, pt, CS_KEY_LEN);
+  cs_wipe(pt, len);
+  free(pt);
+  return rc;
+}
+
+int cs_seal_commit(cs_seal *s, const cs_batch *b) {
+  if (s->opts.commit != NULL)
+    return s->opts.commit(s->opts.commit_ctx, b);
+  return cs_store_commit(s->opts.store, b);
+}
+
+cs_store *cs_seal_store(cs_seal *s) { return s->opts.store; }
+
+/* ---------------------------------------------------------------- open/close */
+
+int cs_seal_open(cs_seal **out, const cs_seal_opts *opts) {
+  int rc = cs_crypto_init();
+  if (rc < 0)
+    return rc;
+  cs_seal *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return CS_ENOMEM;
+  s->opts = *opts;
+  if (s->opts.upgrade_ttl == 0)
+    s->opts.upgrade_ttl = 120;
+  if ((rc = load_keyset(s)) < 0) {
+    free(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+static void rekey_clear(cs_seal *s) {
+  ceremony_free(&s->rk.cur);
+  ceremony_free(&s->rk.ver);
+  cs_secmem_free(s->rk.new_kek, CS_KEY_LEN);
+  s->rk.new_kek = NULL;
+  keyset_free(&s->rk.new_ks);
+  s->rk.active = s->rk.verify = s->rk.awaiting_verification = 0;
+  s->rk.n = s->rk.t = 0;
+}
+
+static void wipe_keys(cs_seal *s) {
+  cs_secmem_free(s->root_key, CS_KEY_LEN);
+  s->root_key = NULL;
+  cs_keyring_free(s->kr);
+  s->kr = NULL;
+  rekey_clear(s);
+}
+
+void cs_seal_close(cs_seal *s) {
+  if (s == NULL)
+    return;
+  cs_seal_seal(s);
+  ceremony_free(&s->unseal);
+  keyset_free(&s->ks);
+  free(s);
+}
+
+/* ---------------------------------------------------------------- init */
+
+int cs_seal_init(cs_seal *s, unsigned n, unsigned t, uint8_t **shares_out, size_t *share_len,
+                 char **root_token) {
+  int rc;
+  uint8_t kek[CS_KEY_LEN], root[CS_KEY_LEN];
+  uint8_t *shares = NULL;
+  char token[CS_TOKEN_MAX] = {0};
+  cs_keyring *kr = NULL;
+  keyset ks = {0};
+  cs_batch b;
+  cs_batch_init(&b);
+
+  if (s->initialized)
+    return cs_error_set(CS_EALREADYINIT, "server is already initialized");
+  if ((rc = valid_params(n, t)) < 0)
+    return rc;
+  /* Another process may have initialized the same directory meanwhile. */
+  if ((rc = cs_store_exists(s->opts.store, P_SEAL_CONFIG)) != 0)
+    return rc < 0 ? rc : cs_error_set(CS_EALREADYINIT, "server is already initialized");
+
+  size_t slen = share_len_for(n);
+  shares = malloc((size_t)n * slen);
+  rc = CS_ENOMEM;
+  if (shares == NULL)
+    goto out;
+  if ((rc = cs_random(kek, sizeof kek)) < 0 || (rc = cs_random(root, sizeof root)) < 0)
+    goto out;
+  if (n == 1)
+    memcpy(shares, kek, CS_KEY_LEN);
+  else if ((rc = cs_shamir_split(kek, CS_KEY_LEN, n, t, shares)) < 0)
+    goto out;
+  if ((rc = keyset_make(&ks, n, t, shares, slen)) < 0)
+    goto out;
+  if ((rc = cs_keyring_new(&kr)) < 0 || (rc = cs_keyring_rotate(kr, cs_now(), NULL)) < 0)
+    goto out;
+
+  Custos__TokenEntry te = CUSTOS__TOKEN_ENTRY__INIT;
+  char *root_policy[] = {"root"};
+  char accessor[25];
+  uint8_t acc_raw[12];
+  if ((rc = cs_token_generate(token)) < 0 || (rc = cs_random(acc_raw, sizeof acc_raw)) < 0)
+    goto out;
+  cs_hex_encode(acc_raw, sizeof acc_raw, accessor);
+  te.accessor = accessor;
+  te.n_policies = 1;
+  te.policies = root_policy;
+  te.issue_time = cs_now();
+  te.root = 1;
+
+  /* Everything of a new installation in one transaction: a crash leaves
+   * either nothing or a complete initialization. */
+  if ((rc = keyset_stage(&ks, &b)) < 0 || (rc = stage_sealed(&b, kek, P_UNSEAL_ROOT, root, sizeof root)) < 0 ||
+      (rc = stage_keyring(&b, root, kr)) < 0 ||
+      (rc = stage_barrier(&b, kr, P_ROOT_KEY, root, sizeof root)) < 0 ||
+      (rc = cs_token_stage(kr, token, &te, &b)) < 0)
+    goto out;
+  if ((rc = cs_seal_commit(s, &b)) < 0)
+    goto out;
+
+  keyset_free(&s->ks);
+  s->ks = ks;
+  memset(&ks, 0, sizeof ks);
+  s->initialized = 1;
+  *root_token = strdup(token);
+  if (*root_token == NULL) {
+    rc = CS_ENOMEM;
+    goto out;
+  }
+  *shares_out = shares;
+  *share_len = slen;
+  shares = NULL;
+  rc = 0;
+out:
+  cs_wipe(kek, sizeof kek);
+  cs_wipe(root, sizeof root);
+  cs_wipe(token, sizeof token);
+  if (shares != NULL) {
+    cs_wipe(shares, (size_t)n * slen);
+    free(shares);
+  }
+  keyset_free(&ks);
+  cs_keyring_free(kr);
+  cs_batch_clear(&b);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- unseal */
+
+static int load_rotate_config(cs_seal *s) {
+  s->rot.enabled = 1;
+  s->rot.max_operations = CS_DEFAULT_MAX_OPS;
+  s->rot.interval_seconds = 0;
+  uint8_t *ct, *pt;
+  size_t ct_len, pt_len;
+  int rc = cs_store_get(s->opts.store, P_ROTATE_CONFIG, &ct, &ct_len);
+  if (rc == CS_ENOTFOUND)
+    return 0;
+  if (rc < 0)
+    return rc;
+  rc = cs_barrier_decrypt(s->kr, P_ROTATE_CONFIG, ct, ct_len, &pt, &pt_len);
+  free(ct);
+  if (rc < 0)
+    return rc;
+  Custos__RotateConfig *rc_msg = custos__rotate_config__unpack(NULL, pt_len, pt);
+  free(pt);
+  if (rc_msg == NULL)
+    return cs_error_set(CS_ESTORECORRUPT, "core/rotate-config is corrupt");
+  s->rot.enabled = rc_msg->enabled;
+  s->rot.max_operations = rc_msg->max_operations;
+  s->rot.interval_seconds = rc_msg->interval_seconds;
+  custos__rotate_config__free_unpacked(rc_msg, NULL);
+  return 0;
+}
+
+/* With the KEK rebuilt: open the root key, then the keyring. */
+static int unseal_with(cs_seal *s, const uint8_t *kek) {
+  uint8_t *pt = NULL;
+  size_t len = 0;
+  cs_keyring *kr = NULL;
+  uint8_t *root = cs_secmem_alloc(CS_KEY_LEN);
+  if (root == NULL)
+    return CS_ENOMEM;
+  int rc = open_root_key(s, kek, root);
+  if (rc < 0)
+    goto fail;
+  if ((rc = read_sealed(s, root, P_KEYRING, &pt, &len)) < 0)
+    goto fail;
+  rc = cs_keyring_decode(pt, len, &kr);
+  cs_wipe(pt, len);
+  free(pt);
+  if (rc < 0)
+    goto fail;
+  s->root_key = root;
+  s->kr = kr;
+  s->flushed_encryptions = total_encryptions(kr);
+  if ((rc = load_rotate_config(s)) < 0) {
+    s->root_key = NULL;
+    s->kr = NULL;
+    goto fail;
+  }
+  return 0;
+fail:
+  cs_keyring_free(kr);
+  cs_secmem_free(root, CS_KEY_LEN);
+  return rc;
+}
+
+int cs_seal_unseal(cs_seal *s, const uint8_t *share, size_t len) {
+  if (!s->initialized)
+    return cs_error_set(CS_ENOTINIT, "server is not initialized");
+  if (s->kr != NULL)
+    return 0;
+  size_t want = share_len_for(s->ks.n);
+  if (len != want)
+    return cs_error_set(CS_EBADSHARE, "unseal key share must be %zu bytes, got %zu", want, len);
+  if (!keyset_member(&s->ks, share, len))
+    return cs_error_set(CS_ENOTMEMBER, "share is not part of the current key set");
+  int rc;
+  if (s->unseal.count == 0 && (rc = ceremony_start(&s->unseal)) < 0)
+    return rc;
+  if (ceremony_has(&s->unseal, share, len))
+    return 0; /* a repeated share is ignored */
+  ceremony_add(&s->unseal, share, len);
+  if (s->unseal.count < s->ks.t)
+    return 0;
+
+  uint8_t kek[CS_KEY_LEN];
+  rc = ceremony_combine(&s->unseal, &s->ks, kek);
+  if (rc == 0)
+    rc = unseal_with(s, kek);
+  cs_wipe(kek, sizeof kek);
+  ceremony_clear(&s->unseal); /* success or failure: the parts are done with */
+  return rc;
+}
+
+void cs_seal_reset(cs_seal *s) { ceremony_clear(&s->unseal); }
+
+void cs_seal_seal(cs_seal *s) {
+  if (s->kr != NULL) {
+    int rc = cs_seal_flush_counters(s);
+    if (rc < 0)
+      cs_warn("sealing: could not persist encryption counters: %s", cs_error_message(rc));
+  }
+  wipe_keys(s);
+  ceremony_clear(&s->unseal);
+}
+
+void cs_seal_get_status(const cs_seal *s, cs_seal_status *st) {
+  memset(st, 0, sizeof *st);
+  st->initialized = s->initialized;
+  st->sealed = s->kr == NULL;
+  st->t = s->ks.t;
+  st->n = s->ks.n;
+  st->progress = s->unseal.count;
+  if (s->unseal.count > 0)
+    memcpy(st->nonce, s->unseal.nonce, CS_NONCE_STR);
+  st->term = s->kr ? cs_keyring_active(s->kr) : 0;
+}
+
+cs_keyring *cs_seal_keyring(cs_seal *s) { return s->kr; }
+
+/* ---------------------------------------------------------------- rotate */
+
+static int stage_upgrade(cs_batch *b, const cs_keyring *next, uint32_t old_term,
+                         const uint8_t *old_key, int64_t expires) {
+  char path[64];
+  snprintf(path, sizeof path, P_UPGRADE "%u", old_term);
+  cs_term_info ti;
+  uint32_t term = cs_keyring_active(next);
+  int rc = cs_keyring_term_info(next, term, &ti);
+  if (rc < 0)
+    return rc;
+  Custos__KeyringTerm kt = CUSTOS__KEYRING_TERM__INIT;
+  kt.term = term;
+  kt.key.data = (uint8_t *)cs_keyring_key(next, term);
+  kt.key.len = CS_KEY_LEN;
+  kt.install_time = ti.install_time;
+  Custos__UpgradeKey uk = CUSTOS__UPGRADE_KEY__INIT;
+  uk.next = &kt;
+  uk.expires = expires;
+  size_t len = custos__upgrade_key__get_packed_size(&uk);
+  uint8_t *pt = malloc(len);
+  if (pt == NULL)
+    return CS_ENOMEM;
+  custos__upgrade_key__pack(&uk, pt);
+  /* The upgrade key is sealed under the OLD term's key with the old term in
+   * its header: exactly what a standby that only knows the old term holds. */
+  uint8_t *ct;
+  size_t ct_len;
+  rc = cs_barrier_seal_with(old_key, old_term, path, pt, len, &ct, &ct_len);
+  cs_wipe(pt, len);
+  free(pt);
+  if (rc < 0)
+    return rc;
+  rc = cs_batch_put(b, path, ct, ct_len);
+  free(ct);
+  return rc;
+}
+
+int cs_seal_rotate(cs_seal *s, uint32_t *term_out, int64_t *install_time) {
+  if (s->kr == NULL)
+    return cs_error_set(CS_ESEALED, "server is sealed");
+  cs_keyring *next = NULL;
+  cs_batch b;
+  cs_batch_init(&b);
+  uint32_t old_term = cs_keyring_active(s->kr), term;
+  int64_t now = cs_now();
+  int rc = cs_keyring_clone(s->kr, &next);
+  if (rc < 0)
+    return rc;
+  if ((rc = cs_keyring_rotate(next, now, &term)) < 0)
+    goto out;
+  /* New keyring + root key under the new term + upgrade key: one batch. */
+  if ((rc = stage_keyring(&b, s->root_key, next)) < 0 ||
+      (rc = stage_barrier(&b, next, P_ROOT_KEY, s->root_key, CS_KEY_LEN)) < 0 ||
+      (rc = stage_upgrade(&b, next, old_term, cs_keyring_key(s->kr, old_term),
+                          now + (int64_t)s->opts.upgrade_ttl)) < 0)
+    goto out;
+  if ((rc = cs_seal_commit(s, &b)) < 0)
+    goto out;
+  cs_keyring_free(s->kr);
+  s->kr = next;
+  next = NULL;
+  s->flushed_encryptions = total_encryptions(s->kr);
+  *term_out = term;
+  *install_time = now;
+  cs_info("keyring rotated: term %u is active", term);
+out:
+  cs_keyring_free(next);
+  cs_batch_clear(&b);
+  return rc;
+}
+
+int cs_seal_flush_counters(cs_seal *s) {
+  if (s->kr == NULL)
+    return 0;
+  uint64_t sum = total_encryptions(s->kr);
+  if (sum == s->flushed_encryptions)
+    return 0;
+  cs_batch b;
+  cs_batch_init(&b);
+  int rc = stage_keyring(&b, s->root_key, s->kr);
+  if (rc == 0)
+    rc = cs_seal_commit(s, &b);
+  cs_batch_clear(&b);
+  if (rc == 0)
+    s->flushed_encryptions = sum;
+  return rc;
+}
+
+/* ---------------------------------------------------------------- rotate config */
+
+int cs_seal_rotate_config_get(cs_seal *s, cs_rotate_config *cfg) {
+  if (s->kr == NULL)
+    return cs_error_set(CS_ESEALED, "server is sealed");
+  *cfg = s->rot;
+  return 0;
+}
+
+int cs_seal_rotate_config_set(cs_seal *s, const cs_rotate_config *cfg) {
+  if (s->kr == NULL)
+    return cs_error_set(CS_ESEALED, "server is sealed");
+  if (cfg->max_operations < CS_MIN_MAX_OPS || cfg->max_operations > CS_DEFAULT_MAX_OPS)
+    return cs_error_set(CS_EINVAL, "max-operations must be between %llu and %llu",
+                        (unsigned long long)CS_MIN_MAX_OPS, (unsigned long long)CS_DEFAULT_MAX_OPS);
+  if (cfg->interval_seconds != 0 && cfg->interval_seconds < CS_MIN_INTERVAL)
+    return cs_error_set(CS_EINVAL, "interval must be 0 (none) or at least %llu seconds",
+                        (unsigned long long)CS_MIN_INTERVAL);
+  Custos__RotateConfig m = CUSTOS__ROTATE_CONFIG__INIT;
+  m.enabled = cfg->enabled != 0;
+  m.max_operations = cfg->max_operations;
+  m.interval_seconds = cfg->interval_seconds;
+  uint8_t buf[64];
+  size_t len = custos__rotate_config__pack(&m, buf);
+  cs_batch b;
+  cs_batch_init(&b);
+  int rc = stage_barrier(&b, s->kr, P_ROTATE_CONFIG, buf, len);
+  if (rc == 0)
+    rc = cs_seal_commit(s, &b);
+  cs_batch_clear(&b);
+  if (rc == 0)
+    s->rot = *cfg;
+  return rc;
+}
+
+/* ---------------------------------------------------------------- tick */
+
+typedef struct expired_scan {
+  cs_seal *s;
+  int64_t now;
+  cs_batch *b;
+} expired_scan;
+
+static int collect_expired(void *arg, const char *key, size_t key_len, const uint8_t *val,
+                           size_t val_len) {
+  expired_scan *e = arg;
+  char path[128];
+  if (key_len >= sizeof path)
+    return 0;
+  memcpy(path, key, key_len);
+  path[key_len] = '\0';
+  uint8_t *pt;
+  size_t len;
+  int64_t expires = 0;
+  /* An upgrade key we cannot open is useless to any standby of ours. */
+  if (cs_barrier_decrypt(e->s->kr, path, val, val_len, &pt, &len) == 0) {
+    Custos__UpgradeKey *uk = custos__upgrade_key__unpack(NULL, len, pt);
+    if (uk != NULL) {
+      expires = uk->expires;
+      if (uk->next != NULL && uk->next->key.data != NULL)
+        cs_wipe(uk->next->key.data, uk->next->key.len);
+      custos__upgrade_key__free_unpacked(uk, NULL);
+    }
+    cs_wipe(pt, len);
+    free(pt);
+  }
+  if (expires <= e->now)
+    return cs_batch_del(e->b, path);
+  return 0;
+}
+
+int cs_seal_tick(cs_seal *s, int64_t now, int flush, uint32_t *rotated) {
+  *rotated = 0;
+  if (s->kr == NULL)
+    return 0;
+  int rc = 0;
+  cs_term_info ti;
+  cs_keyring_info(s->kr, cs_keyring_count(s->kr) - 1, &ti);
+  int due = s->rot.enabled &&
+            (ti.encryptions > s->rot.max_operations ||
+             (s->rot.interval_seconds != 0 && now - ti.install_time >= (int64_t)s->rot.interval_seconds));
+  if (due) {
+    int64_t t;
+    if ((rc = cs_seal_rotate(s, rotated, &t)) < 0)
+      return rc;
+    cs_info("automatic rotation: term %u had %llu encryptions, installed %lld s ago", ti.term,
+            (unsigned long long)ti.encryptions, (long long)(now - ti.install_time));
+  }
+  cs_batch b;
+  cs_batch_init(&b);
+  expired_scan e = {s, now, &b};
+  rc = cs_store_scan(s->opts.store, P_UPGRADE, collect_expired, &e);
+  if (rc == 0 && b.n > 0)
+    rc = cs_seal_commit(s, &b);
+  cs_batch_clear(&b);
+  if (rc == 0 && flush)
+    rc = cs_seal_flush_counters(s);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- rekey */
+
+void cs_rekey_status_clear(cs_rekey_status *st) {
+  if (st->keys != NULL) {
+    cs_wipe(st->keys, st->key_len * st->n);
+    free(st->keys);
+  }
+  memset(st, 0, sizeof *st);
+}
+
+void cs_seal_rekey_status(const cs_seal *s, cs_rekey_status *st) {
+  memset(st, 0, sizeof *st);
+  st->started = s->rk.active;
+  if (!s->rk.active)
+    return;
+  memcpy(st->nonce, s->rk.cur.nonce, CS_NONCE_STR);
+  st->t = s->rk.t;
+  st->n = s->rk.n;
+  st->progress = s->rk.cur.count;
+  st->required = s->ks.t;
+  st->verification_required = s->rk.verify;
+  if (s->rk.awaiting_verification) {
+    memcpy(st->verification_nonce, s->rk.ver.nonce, CS_NONCE_STR);
+    st->verification_progress = s->rk.ver.count;
+  }
+}
+
+int cs_seal_rekey_init(cs_seal *s, unsigned n, unsigned t, int verify, cs_rekey_status *st) {
+  if (s->kr == NULL)
+    return cs_error_set(CS_ESEALED, "server is sealed");
+  if (s->rk.active)
+    return cs_error_set(CS_EINPROGRESS, "a rekey is already in progress (nonce %s)", s->rk.cur.nonce);
+  int rc = valid_params(n, t);
+  if (rc < 0)
+    return rc;
+  if ((rc = ceremony_start(&s->rk.cur)) < 0)
+    return rc;
+  s->rk.active = 1;
+  s->rk.n = n;
+  s->rk.t = t;
+  s->rk.verify = verify != 0;
+  cs_info("rekey started: %u shares, threshold %u%s", n, t, verify ? ", with verification" : "");
+  cs_seal_rekey_status(s, st);
+  return 0;
+}
+
+int cs_seal_rekey_cancel(cs_seal *s) {
+  if (!s->rk.active)
+    return cs_error_set(CS_ENOOP, "no rekey is in progress");
+  rekey_clear(s);
+  cs_info("rekey cancelled");
+  return 0;
+}
+
+/* Swaps to a new KEK: new seal config and the root key sealed under the new
+ * KEK, in one batch.  Only after the commit do the old shares stop working. */
+static int rekey_swap(cs_seal *s, const uint8_t *new_kek, keyset *new_ks) {
+  cs_batch b;
+  cs_batch_init(&b);
+  int rc = keyset_stage(new_ks, &b);
+  if (rc == 0)
+    rc = stage_sealed(&b, new_kek, P_UNSEAL_ROOT, s->root_key, CS_KEY_LEN);
+  if (rc == 0)
+    rc = cs_seal_commit(s, &b);
+  cs_batch_clear(&b);
+  if (rc < 0)
+    return rc;
+  keyset_free(&s->ks);
+  s->ks = *new_ks;
+  memset(new_ks, 0, sizeof *new_ks);
+  ceremony_clear(&s->unseal); /* shares of the old set are void now */
+  cs_info("rekey complete: %u shares, threshold %u", s->ks.n, s->ks.t);
+  return 0;
+}
+
+/* Checks a share for a ceremony against a key set: length, membership,
+ * duplicates.  Duplicates are explicit errors in a rekey (unlike unseal). */
+static int check_share(const keyset *ks, const ceremony *c, const uint8_t *share, size_t len) {
+  size_t want = share_len_for(ks->n);
+  if (len != want)
+    return cs_error_set(CS_EBADSHARE, "key share must be %zu bytes, got %zu", want, len);
+  if (!keyset_member(ks, share, len))
+    return cs_error_set(CS_ENOTMEMBER, "share is not part of the current key set");
+  if (ceremony_has(c, share, len))
+    return cs_error_set(CS_EDUPSHARE, "this share was already submitted");
+  return 0;
+}
+
+int cs_seal_rekey_update(cs_seal *s, const char *nonce, const uint8_t *share, size_t len,
+                         cs_rekey_status *st) {
+  memset(st, 0, sizeof *st);
+  if (s->kr == NULL)
+    return cs_error_set(CS_ESEALED, "server is sealed");
+  if (!s->rk.active)
+    return cs_error_set(CS_ENOOP, "no rekey is in progress");
+  if (s->rk.awaiting_verification)
+    return cs_error_set(CS_EINPROGRESS, "rekey is awaiting verification of the new shares");
+  if (nonce == NULL || strcmp(nonce, s->rk.cur.nonce) != 0)
+    return cs_error_set(CS_EBADNONCE, "nonce does not match the rekey in progress");
+  int rc = check_share(&s->ks, &s->rk.cur, share, len);
+  if (rc < 0)
+    return rc;
+  ceremony_add(&s->rk.cur, share, len);
+  if (s->rk.cur.count < s->ks.t) {
+    cs_seal_rekey_status(s, st);
+    return 0;
+  }
+
+  uint8_t kek[CS_KEY_LEN], root[CS_KEY_LEN];
+  uint8_t *new_kek = NULL, *shares = NULL;
+  size_t slen = share_len_for(s->rk.n);
+  keyset ks = {0};
+  rc = ceremony_combine(&s->rk.cur, &s->ks, kek);
+  if (rc == 0)
+    rc = open_root_key(s, kek, root);
+  if (rc == 0 && !cs_ct_equal(root, s->root_key, CS_KEY_LEN))
+    rc = cs_error_set(CS_EKEYMISMATCH, "unseal key does not match");
+  if (rc < 0) {
+    ceremony_drop_parts(&s->rk.cur); /* like unseal: start over, same nonce */
+    goto out;
+  }
+  rc = CS_ENOMEM;
+  if ((new_kek = cs_secmem_alloc(CS_KEY_LEN)) == NULL || (shares = malloc(s->rk.n * slen)) == NULL)
+    goto out;
+  if ((rc = cs_random(new_kek, CS_KEY_LEN)) < 0)
+    goto out;
+  if (s->rk.n == 1)
+    memcpy(shares, new_kek, CS_KEY_LEN);
+  else if ((rc = cs_shamir_split(new_kek, CS_KEY_LEN, s->rk.n, s->rk.t, shares)) < 0)
+    goto out;
+  if ((rc = keyset_make(&ks, s->rk.n, s->rk.t, shares, slen)) < 0)
+    goto out;
+
+  if (s->rk.verify) {
+    /* Hold the new key until a threshold of the new shares comes back. */
+    if ((rc = ceremony_start(&s->rk.ver)) < 0)
+      goto out;
+    s->rk.new_kek = new_kek;
+    new_kek = NULL;
+    s->rk.new_ks = ks;
+    memset(&ks, 0, sizeof ks);
+    s->rk.awaiting_verification = 1;
+    cs_seal_rekey_status(s, st);
+  } else {
+    if ((rc = rekey_swap(s, new_kek, &ks)) < 0)
+      goto out;
+    unsigned n = s->rk.n;
+    rekey_clear(s);
+    st->n = n;
+    st->t = s->ks.t;
+  }
+  st->complete = 1;
+  st->keys = shares;
+  st->key_len = slen;
+  shares = NULL;
+  rc = 0;
+out:
+  cs_wipe(kek, sizeof kek);
+  cs_wipe(root, sizeof root);
+  cs_secmem_free(new_kek, CS_KEY_LEN);
+  if (shares != NULL) {
+    cs_wipe(shares, s->rk.n * slen);
+    free(shares);
+  }
+  keyset_free(&ks);
+  return rc;
+}
+
+int cs_seal_rekey_verify(cs_seal *s, const char *nonce, const uint8_t *share, size_t len,
+                         cs_rekey_status *st) {
+  memset(st, 0, sizeof *st);
+  if (s->kr == NULL)
+    return cs_error_set(CS_ESEALED, "server is sealed");
+  if (!s->rk.active || !s->rk.awaiting_verification)
+    return cs_error_set(CS_ENOOP, "no rekey is awaiting verification");
+  if (nonce == NULL || strcmp(nonce, s->rk.ver.nonce) != 0)
+    return cs_error_set(CS_EBADNONCE, "nonce does not match the rekey verification in progress");
+  int rc = check_share(&s->rk.new_ks, &s->rk.ver, share, len);
+  if (rc < 0)
+    return rc;
+  ceremony_add(&s->rk.ver, share, len);
+  if (s->rk.ver.count < s->rk.new_ks.t) {
+    cs_seal_rekey_status(s, st);
+    return 0;
+  }
+  uint8_t kek[CS_KEY_LEN];
+  rc = ceremony_combine(&s->rk.ver, &s->rk.new_ks, kek);
+  if (rc == 0 && !cs_ct_equal(kek, s->rk.new_kek, CS_KEY_LEN))
+    rc = cs_error_set(CS_EKEYMISMATCH, "new shares do not combine to the new unseal key");
+  if (rc == 0)
+    rc = rekey_swap(s, s->rk.new_kek, &s->rk.new_ks);
+  cs_wipe(kek, sizeof kek);
+  if (rc < 0) {
+    ceremony_drop_parts(&s->rk.ver);
+    return rc;
+  }
+  st->n = s->ks.n;
+  st->t = s->ks.t;
+  st->complete = 1;
+  st->verification_required = 1;
+  rekey_clear(s);
+  return 0;
+}

@@ -1,0 +1,82 @@
+/* token: see token.h. */
+#include "token.h"
+#include "barrier.h"
+#include "crypto.h"
+#include "cs_error.h"
+#include "secmem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int cs_token_generate(char out[CS_TOKEN_MAX]) {
+  uint8_t raw[32];
+  char b64[48];
+  int rc = cs_random(raw, sizeof raw);
+  if (rc < 0)
+    return rc;
+  cs_b64_encode(raw, sizeof raw, b64);
+  /* base64url without padding, so the token is shell- and URL-safe. */
+  size_t j = 0;
+  memcpy(out, "cs.", 3);
+  for (size_t i = 0; b64[i] != '\0' && b64[i] != '='; i++)
+    out[3 + j++] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+  out[3 + j] = '\0';
+  cs_wipe(raw, sizeof raw);
+  cs_wipe(b64, sizeof b64);
+  return 0;
+}
+
+void cs_token_path(const uint8_t *token, size_t len, char path[CS_TOKEN_PATH_MAX]) {
+  uint8_t h[32];
+  cs_sha256(token, len, h);
+  memcpy(path, "core/token/", 11);
+  cs_hex_encode(h, sizeof h, path + 11);
+}
+
+int cs_token_stage(cs_keyring *k, const char *token, const Custos__TokenEntry *e, cs_batch *b) {
+  char path[CS_TOKEN_PATH_MAX];
+  cs_token_path((const uint8_t *)token, strlen(token), path);
+  size_t n = custos__token_entry__get_packed_size(e);
+  uint8_t *pt = malloc(n ? n : 1), *ct = NULL;
+  size_t ct_len;
+  if (pt == NULL)
+    return CS_ENOMEM;
+  custos__token_entry__pack(e, pt);
+  int rc = cs_barrier_encrypt(k, path, pt, n, &ct, &ct_len);
+  if (rc == 0)
+    rc = cs_batch_put(b, path, ct, ct_len);
+  free(pt);
+  free(ct);
+  return rc;
+}
+
+int cs_token_lookup(cs_store *st, const cs_keyring *k, const uint8_t *token, size_t len,
+                    int64_t now, Custos__TokenEntry **out) {
+  if (len == 0)
+    return cs_error_set(CS_EPERM, "permission denied: no token");
+  if (len >= CS_TOKEN_MAX)
+    return cs_error_set(CS_EPERM, "permission denied: invalid token");
+  char path[CS_TOKEN_PATH_MAX];
+  cs_token_path(token, len, path);
+  uint8_t *ct = NULL, *pt = NULL;
+  size_t ct_len, pt_len;
+  int rc = cs_store_get(st, path, &ct, &ct_len);
+  if (rc == CS_ENOTFOUND)
+    return cs_error_set(CS_EPERM, "permission denied: invalid token");
+  if (rc < 0)
+    return rc;
+  rc = cs_barrier_decrypt(k, path, ct, ct_len, &pt, &pt_len);
+  free(ct);
+  if (rc < 0)
+    return rc;
+  Custos__TokenEntry *e = custos__token_entry__unpack(NULL, pt_len, pt);
+  free(pt);
+  if (e == NULL)
+    return cs_error_set(CS_ESTORECORRUPT, "token entry does not parse");
+  if (e->expire_time != 0 && now >= e->expire_time) {
+    custos__token_entry__free_unpacked(e, NULL);
+    return cs_error_set(CS_EEXPIRED, "permission denied: token expired");
+  }
+  *out = e;
+  return 0;
+}

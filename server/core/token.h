@@ -1,0 +1,37 @@
+/*
+ * token: bearer tokens.
+ *
+ * A token is "cs." followed by 43 base64url characters (32 random bytes).
+ * Only its SHA-256 is stored: core/token/<hex sha256> holds a
+ * custos.TokenEntry under the barrier.  Lookup is by hash, so the secret
+ * token is never compared byte-by-byte against stored data; the server
+ * never keeps tokens in the clear.
+ */
+#ifndef CS_TOKEN_H
+#define CS_TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "custos.pb-c.h"
+#include "keyring.h"
+#include "store.h"
+
+#define CS_TOKEN_MAX 64
+#define CS_TOKEN_PATH_MAX 80
+
+/* A fresh random token (NUL-terminated) into out. */
+int cs_token_generate(char out[CS_TOKEN_MAX]) __attribute__((warn_unused_result));
+/* core/token/<hex sha256(token)> into path. */
+void cs_token_path(const uint8_t *token, size_t len, char path[CS_TOKEN_PATH_MAX]);
+/* Adds the encrypted entry for `token` to batch b. */
+int cs_token_stage(cs_keyring *k, const char *token, const Custos__TokenEntry *e, cs_batch *b)
+    __attribute__((warn_unused_result));
+/*
+ * Looks a presented token up.  Returns 0 and *out (free with
+ * custos__token_entry__free_unpacked), or CS_EPERM when it is missing,
+ * unknown or revoked, CS_EEXPIRED when past its expiry.
+ */
+int cs_token_lookup(cs_store *st, const cs_keyring *k, const uint8_t *token, size_t len,
+                    int64_t now, Custos__TokenEntry **out) __attribute__((warn_unused_result));
+
+#endif

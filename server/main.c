@@ -1,0 +1,204 @@
+/*
+ * custosd: start-up, signals and shutdown.
+ *
+ *   custosd --config FILE        serve with the given configuration
+ *   custosd --dev [--dev-listen ADDR]
+ *                                a throw-away dev server: temporary data
+ *                                directory, self-signed certificate,
+ *                                initialized with one share and unsealed
+ *
+ * SIGTERM/SIGINT: stop accepting, finish in-flight requests and pending
+ * commits, persist counters, wipe keys, exit 0.
+ */
+#include "cs_error.h"
+#include "crypto.h"
+#include "daemon.h"
+#include "devcert.h"
+#include "log.h"
+#include "secmem.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static cs_daemon daemon_state;
+static uv_signal_t sig_term, sig_int;
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: custosd --config FILE\n"
+             "       custosd --dev [--dev-listen HOST:PORT]\n"
+             "       custosd --version\n");
+}
+
+/* No core files, no ptrace by other users, nothing in swap we can help. */
+static void harden_process(void) {
+  struct rlimit rl = {0, 0};
+  if (setrlimit(RLIMIT_CORE, &rl) != 0)
+    cs_warn("cannot disable core dumps: %s", strerror(errno));
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+    cs_warn("cannot clear the dumpable flag: %s", strerror(errno));
+  signal(SIGPIPE, SIG_IGN);
+}
+
+static void on_listener_stopped(void *arg) {
+  cs_daemon *d = arg;
+  uv_timer_stop(&d->tick);
+  uv_close((uv_handle_t *)&d->tick, NULL);
+  cs_commitq_stop(d->commitq);   /* every acknowledged write is on disk */
+  cs_seal_close(d->seal);        /* persists counters, wipes keys */
+  d->seal = NULL;
+  uv_close((uv_handle_t *)&sig_term, NULL);
+  uv_close((uv_handle_t *)&sig_int, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  cs_daemon *d = h->data;
+  if (d->shutting_down)
+    return;
+  d->shutting_down = 1;
+  cs_info("received %s: finishing in-flight requests and shutting down",
+          signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  cs_listener_stop(d->listener, on_listener_stopped, d);
+}
+
+static int open_core(cs_daemon *d) {
+  cs_store_opts so = {.map_size = d->cfg.map_size};
+  int rc = cs_store_open(&d->store, d->cfg.storage_path, &so);
+  if (rc < 0)
+    return rc;
+  if ((rc = cs_commitq_start(&d->commitq, d->loop, d->store)) < 0)
+    return rc;
+  cs_seal_opts opts = {.store = d->store,
+                       .commit = cs_commitq_commit_sync,
+                       .commit_ctx = d->commitq,
+                       .upgrade_ttl = d->cfg.upgrade_key_ttl};
+  return cs_seal_open(&d->seal, &opts);
+}
+
+/* The dev server: everything in a fresh temporary directory. */
+static int setup_dev(cs_daemon *d, const char *listen) {
+  static char dir[] = "/tmp/custos-dev-XXXXXX";
+  static char data[sizeof dir + 8], cert[sizeof dir + 32], key[sizeof dir + 32];
+  if (mkdtemp(dir) == NULL)
+    return cs_error_set(CS_EIO, "cannot create a temporary directory: %s", strerror(errno));
+  snprintf(data, sizeof data, "%s/data", dir);
+  if (mkdir(data, 0700) != 0)
+    return cs_error_set(CS_EIO, "cannot create %s: %s", data, strerror(errno));
+  int rc = cs_devcert_generate(dir, cert, key, sizeof cert);
+  if (rc < 0)
+    return rc;
+  d->cfg.storage_path = strdup(data);
+  d->cfg.listener.address = strdup(listen);
+  d->cfg.listener.cert_file = strdup(cert);
+  d->cfg.listener.key_file = strdup(key);
+  if ((rc = open_core(d)) < 0)
+    return rc;
+
+  uint8_t *share = NULL;
+  size_t slen;
+  char *token = NULL;
+  if ((rc = cs_seal_init(d->seal, 1, 1, &share, &slen, &token)) < 0)
+    return rc;
+  rc = cs_seal_unseal(d->seal, share, slen);
+  if (rc == 0) {
+    char b64[64];
+    cs_b64_encode(share, slen, b64);
+    /* The dev server exists to be talked to: print what a user needs.  These
+     * lines go to stdout, never to the log. */
+    printf("custos dev server: in-memory-grade setup, NOT for production.\n"
+           "Data directory: %s (removed by nobody: delete it when done)\n\n"
+           "    export CUSTOS_ADDR=%s\n"
+           "    export CUSTOS_CACERT=%s\n"
+           "    export CUSTOS_TOKEN=%s\n\n"
+           "Unseal Key: %s\n"
+           "Root Token: %s\n\n",
+           dir, listen, cert, token, b64, token);
+    fflush(stdout);
+    cs_wipe(b64, sizeof b64);
+  }
+  cs_wipe(share, slen);
+  free(share);
+  cs_wipe(token, strlen(token));
+  free(token);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"config", required_argument, NULL, 'c'}, {"dev", no_argument, NULL, 'd'},
+      {"dev-listen", required_argument, NULL, 'l'}, {"version", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+  const char *config_path = NULL, *dev_listen = "127.0.0.1:7200";
+  int dev = 0, c;
+  while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'c': config_path = optarg; break;
+    case 'd': dev = 1; break;
+    case 'l': dev_listen = optarg; break;
+    case 'v': printf("custosd 0.1.0\n"); return 0;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind != argc || (dev == (config_path != NULL))) {
+    usage(stderr);
+    return 2;
+  }
+
+  cs_daemon *d = &daemon_state;
+  d->loop = uv_default_loop();
+  harden_process();
+  cs_config_defaults(&d->cfg);
+  int rc;
+  if (config_path != NULL) {
+    char err[512];
+    if (cs_config_load(&d->cfg, config_path, err, sizeof err) < 0) {
+      fprintf(stderr, "custosd: %s\n", err);
+      return 1;
+    }
+  }
+  cs_log_set_level(d->cfg.log_level);
+  if ((rc = cs_crypto_init()) < 0) {
+    cs_error("cannot seed the random generator: %s", cs_error_message(rc));
+    return 1;
+  }
+  rc = dev ? setup_dev(d, dev_listen) : open_core(d);
+  if (rc < 0) {
+    cs_error("start-up failed: %s", cs_error_message(rc));
+    return 1;
+  }
+  if ((rc = cs_listener_start(&d->listener, d->loop, &d->cfg.listener, cs_dispatch, d)) < 0) {
+    cs_error("cannot listen on %s: %s", d->cfg.listener.address, cs_error_message(rc));
+    return 1;
+  }
+  if (cs_secmem_lock_failures() > 0)
+    cs_warn("key memory could not be locked (RLIMIT_MEMLOCK too low?): keys may reach swap");
+
+  uv_timer_init(d->loop, &d->tick);
+  d->tick.data = d;
+  uv_timer_start(&d->tick, cs_daemon_tick, 1000, 1000);
+  uv_signal_init(d->loop, &sig_term);
+  uv_signal_init(d->loop, &sig_int);
+  sig_term.data = sig_int.data = d;
+  uv_signal_start(&sig_term, on_signal, SIGTERM);
+  uv_signal_start(&sig_int, on_signal, SIGINT);
+
+  cs_seal_status st;
+  cs_seal_get_status(d->seal, &st);
+  cs_info("custosd listening on %s (%s)", d->cfg.listener.address,
+          !st.initialized ? "not initialized" : st.sealed ? "sealed" : "unsealed");
+  uv_run(d->loop, UV_RUN_DEFAULT);
+
+  cs_store_close(d->store);
+  cs_config_free(&d->cfg);
+  uv_loop_close(d->loop);
+  cs_info("custosd stopped");
+  return 0;
+}
