@@ -1,0 +1,339 @@
+/*
+ * Unit tests for crypto and secmem: GCM (known answer, round trip, every
+ * kind of tampering), SHA-256 and HMAC-SHA256 known answers, hex/base64
+ * round trips and strict rejection, the DRBG, secure memory and the
+ * constant-time compare.
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "crypto.h"
+#include "cs_error.h"
+#include "secmem.h"
+
+static void unhex(const char *h, uint8_t *out, size_t n) {
+  size_t got = 0;
+  assert_int_equal(cs_hex_decode(h, out, n, &got), 0);
+  assert_int_equal(got, n);
+}
+
+static int all_zero(const uint8_t *p, size_t n) {
+  uint8_t acc = 0;
+  for (size_t i = 0; i < n; i++)
+    acc |= p[i];
+  return acc == 0;
+}
+
+/* ---- GCM ------------------------------------------------------------------- */
+
+/* McGrew & Viega, "The Galois/Counter Mode of Operation", test case 16. */
+static void test_gcm_known_answer(void **state) {
+  (void)state;
+  uint8_t key[32], nonce[12], aad[20], pt[60], ct_exp[60], tag_exp[16], ct[60], tag[16], back[60];
+  unhex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308", key, 32);
+  unhex("cafebabefacedbaddecaf888", nonce, 12);
+  unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2", aad, 20);
+  unhex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+        "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39", pt, 60);
+  unhex("522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+        "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662", ct_exp, 60);
+  unhex("76fc6ece0f4e1768cddf8853bb2d551b", tag_exp, 16);
+  assert_int_equal(cs_gcm_seal(key, nonce, aad, 20, pt, 60, ct, tag), 0);
+  assert_memory_equal(ct, ct_exp, 60);
+  assert_memory_equal(tag, tag_exp, 16);
+  assert_int_equal(cs_gcm_open(key, nonce, aad, 20, ct, 60, tag, back), 0);
+  assert_memory_equal(back, pt, 60);
+}
+
+static void test_gcm_roundtrip_and_tamper(void **state) {
+  (void)state;
+  uint8_t key[CS_KEY_LEN], nonce[CS_NONCE_LEN], aad[24], pt[100], ct[100], tag[CS_TAG_LEN],
+      out[100];
+  assert_int_equal(cs_random(key, sizeof key), 0);
+  assert_int_equal(cs_random(nonce, sizeof nonce), 0);
+  assert_int_equal(cs_random(aad, sizeof aad), 0);
+  assert_int_equal(cs_random(pt, sizeof pt), 0);
+  assert_int_equal(cs_gcm_seal(key, nonce, aad, sizeof aad, pt, sizeof pt, ct, tag), 0);
+  assert_memory_not_equal(ct, pt, sizeof pt);
+  assert_int_equal(cs_gcm_open(key, nonce, aad, sizeof aad, ct, sizeof ct, tag, out), 0);
+  assert_memory_equal(out, pt, sizeof pt);
+
+  /* Empty plaintext and no AAD still authenticate. */
+  uint8_t t0[CS_TAG_LEN];
+  assert_int_equal(cs_gcm_seal(key, nonce, NULL, 0, NULL, 0, NULL, t0), 0);
+  assert_int_equal(cs_gcm_open(key, nonce, NULL, 0, NULL, 0, t0, NULL), 0);
+  t0[0] ^= 1;
+  assert_int_equal(cs_gcm_open(key, nonce, NULL, 0, NULL, 0, t0, NULL), CS_EAUTH);
+
+  /* Flip one bit of ciphertext, tag, AAD, nonce, key: each is CS_EAUTH with
+   * the output wiped. */
+  for (int what = 0; what < 5; what++) {
+    uint8_t *field[] = {ct, tag, aad, nonce, key};
+    size_t flen[] = {sizeof ct, sizeof tag, sizeof aad, sizeof nonce, sizeof key};
+    for (size_t pos = 0; pos < flen[what]; pos += 7) {
+      field[what][pos] ^= 0x80;
+      memset(out, 0xAA, sizeof out);
+      assert_int_equal(cs_gcm_open(key, nonce, aad, sizeof aad, ct, sizeof ct, tag, out),
+                       CS_EAUTH);
+      assert_true(all_zero(out, sizeof out));
+      field[what][pos] ^= 0x80;
+    }
+  }
+  /* Shorter AAD (truncation) also fails. */
+  assert_int_equal(cs_gcm_open(key, nonce, aad, sizeof aad - 1, ct, sizeof ct, tag, out),
+                   CS_EAUTH);
+  /* And everything restored still opens. */
+  assert_int_equal(cs_gcm_open(key, nonce, aad, sizeof aad, ct, sizeof ct, tag, out), 0);
+  assert_memory_equal(out, pt, sizeof pt);
+}
+
+/* ---- hashes ---------------------------------------------------------------- */
+
+static void test_sha256(void **state) {
+  (void)state;
+  uint8_t got[32], exp[32];
+  cs_sha256("abc", 3, got);
+  unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", exp, 32);
+  assert_memory_equal(got, exp, 32);
+  cs_sha256("", 0, got);
+  unhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", exp, 32);
+  assert_memory_equal(got, exp, 32);
+}
+
+static void test_hmac_rfc4231(void **state) {
+  (void)state;
+  uint8_t got[32], exp[32];
+  /* RFC 4231 test case 2. */
+  const char *msg = "what do ya want for nothing?";
+  cs_hmac_sha256("Jefe", 4, msg, strlen(msg), got);
+  unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", exp, 32);
+  assert_memory_equal(got, exp, 32);
+  /* RFC 4231 test case 1: key = 20 x 0x0b, "Hi There". */
+  uint8_t key[20];
+  memset(key, 0x0b, sizeof key);
+  cs_hmac_sha256(key, sizeof key, "Hi There", 8, got);
+  unhex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", exp, 32);
+  assert_memory_equal(got, exp, 32);
+}
+
+/* ---- hex ------------------------------------------------------------------- */
+
+static void test_hex(void **state) {
+  (void)state;
+  char h[2 * 256 + 1];
+  uint8_t bin[256], back[256];
+  size_t n;
+
+  const uint8_t known[] = {0x00, 0x01, 0x09, 0x0a, 0x7f, 0x80, 0xab, 0xff};
+  cs_hex_encode(known, sizeof known, h);
+  assert_string_equal(h, "0001090a7f80abff");
+  cs_hex_encode(known, 0, h);
+  assert_string_equal(h, "");
+
+  for (unsigned i = 0; i < 256; i++)
+    bin[i] = (uint8_t)i;
+  cs_hex_encode(bin, 256, h);
+  assert_int_equal(cs_hex_decode(h, back, sizeof back, &n), 0);
+  assert_int_equal(n, 256);
+  assert_memory_equal(back, bin, 256);
+
+  assert_int_equal(cs_hex_decode("ABCDEF", back, sizeof back, &n), 0);
+  assert_int_equal(n, 3);
+  assert_int_equal(back[0], 0xab);
+  assert_int_equal(back[2], 0xef);
+  assert_int_equal(cs_hex_decode("", back, 0, &n), 0);
+  assert_int_equal(n, 0);
+
+  /* Every byte value as the first digit: accepted exactly when a hex digit. */
+  for (unsigned c = 1; c < 256; c++) {
+    char in[3] = {(char)c, '0', 0};
+    int rc = cs_hex_decode(in, back, sizeof back, &n);
+    if (isxdigit((int)c)) {
+      assert_int_equal(rc, 0);
+      assert_int_equal(back[0] >> 4, c <= '9' ? c - '0' : (c | 32) - 'a' + 10);
+    } else {
+      assert_int_equal(rc, CS_EINVAL);
+    }
+    in[0] = '0';
+    in[1] = (char)c;
+    assert_int_equal(cs_hex_decode(in, back, sizeof back, &n), isxdigit((int)c) ? 0 : CS_EINVAL);
+  }
+
+  assert_int_equal(cs_hex_decode("abc", back, sizeof back, &n), CS_EINVAL);  /* odd */
+  assert_int_equal(cs_hex_decode("0011", back, 1, &n), CS_EINVAL);          /* over cap */
+  assert_int_equal(cs_hex_decode("00 1", back, sizeof back, &n), CS_EINVAL);
+  back[0] = 0x55;
+  assert_int_equal(cs_hex_decode("ffzz", back, sizeof back, &n), CS_EINVAL);
+  assert_int_equal(back[0], 0); /* partial output wiped */
+}
+
+/* ---- base64 ---------------------------------------------------------------- */
+
+static void test_b64(void **state) {
+  (void)state;
+  /* RFC 4648 section 10. */
+  static const char *const vec[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
+                                       {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+                                       {"foobar", "Zm9vYmFy"}};
+  char enc[128];
+  uint8_t dec[128];
+  size_t n;
+  for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+    size_t len = strlen(vec[i][0]);
+    memset(enc, 'X', sizeof enc);
+    cs_b64_encode((const uint8_t *)vec[i][0], len, enc);
+    assert_string_equal(enc, vec[i][1]);
+    assert_int_equal(cs_b64_decode(vec[i][1], dec, sizeof dec, &n), 0);
+    assert_int_equal(n, len);
+    assert_memory_equal(dec, vec[i][0], len);
+  }
+
+  uint8_t bin[64];
+  assert_int_equal(cs_random(bin, sizeof bin), 0);
+  for (size_t len = 0; len <= sizeof bin; len++) {
+    cs_b64_encode(bin, len, enc);
+    assert_int_equal(strlen(enc), 4 * ((len + 2) / 3));
+    assert_int_equal(cs_b64_decode(enc, dec, len, &n), 0); /* exact cap is enough */
+    assert_int_equal(n, len);
+    assert_memory_equal(dec, bin, len);
+    if (len > 0)
+      assert_int_equal(cs_b64_decode(enc, dec, len - 1, &n), CS_EINVAL); /* cap respected */
+  }
+
+  static const char *const bad[] = {"Zm9v YmFy", "Zm9vYmFy\n", "Zm9v\r\nYmFy", "Zm9",
+                                    "Zm9v!A==",  "=Zm9",       "Zm=v",         "Z===",
+                                    "Zm9vYg=",   "Zm9vYg==Zm9v", "-_-_",       "Zm9\x80"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_int_equal(cs_b64_decode(bad[i], dec, sizeof dec, &n), CS_EINVAL);
+}
+
+/* ---- DRBG ------------------------------------------------------------------ */
+
+static void *draw_thread(void *arg) {
+  uint8_t *buf = arg;
+  for (int i = 0; i < 200; i++)
+    if (cs_random(buf, 64) != 0)
+      return (void *)1;
+  return NULL;
+}
+
+static void test_random(void **state) {
+  (void)state;
+  assert_int_equal(cs_crypto_init(), 0);
+  assert_int_equal(cs_crypto_init(), 0); /* idempotent */
+  uint8_t a[32], b[32];
+  assert_int_equal(cs_random(a, sizeof a), 0);
+  assert_int_equal(cs_random(b, sizeof b), 0);
+  assert_memory_not_equal(a, b, sizeof a);
+  assert_false(all_zero(a, sizeof a));
+  assert_int_equal(cs_random(a, 0), 0);
+
+  /* Above the DRBG's 1024-byte request limit: must be chunked, and the
+   * chunks must differ from one another. */
+  static uint8_t big[5000];
+  assert_int_equal(cs_random(big, sizeof big), 0);
+  assert_memory_not_equal(big, big + 1024, 1024);
+  assert_memory_not_equal(big + 1024, big + 2048, 1024);
+  assert_false(all_zero(big + 4096, sizeof big - 4096));
+
+  /* Concurrent draws are serialized, never fail and never repeat. */
+  pthread_t th[4];
+  static uint8_t bufs[4][64];
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, draw_thread, bufs[i]), 0);
+  for (int i = 0; i < 4; i++) {
+    void *ret;
+    assert_int_equal(pthread_join(th[i], &ret), 0);
+    assert_null(ret);
+  }
+  for (int i = 0; i < 4; i++)
+    for (int j = i + 1; j < 4; j++)
+      assert_memory_not_equal(bufs[i], bufs[j], 64);
+}
+
+/* ---- secmem ---------------------------------------------------------------- */
+
+static void test_secmem(void **state) {
+  (void)state;
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  static const size_t sizes[] = {0, 1, 32, 4095, 4096, 4097, 100000};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    uint8_t *p = cs_secmem_alloc(sizes[i]);
+    assert_non_null(p);
+    assert_int_equal((uintptr_t)p % page, 0);
+    assert_true(all_zero(p, sizes[i]));
+    memset(p, 0x5A, sizes[i]);
+    cs_secmem_free(p, sizes[i]);
+  }
+  /* Many small allocations (one page each): all usable and distinct. */
+  uint8_t *keys[64];
+  for (int i = 0; i < 64; i++) {
+    keys[i] = cs_secmem_alloc(32);
+    assert_non_null(keys[i]);
+    memset(keys[i], i, 32);
+  }
+  for (int i = 0; i < 64; i++) {
+    assert_int_equal(keys[i][31], i);
+    cs_secmem_free(keys[i], 32);
+  }
+  cs_secmem_free(NULL, 32);
+  assert_null(cs_secmem_alloc(SIZE_MAX));
+  /* Failures are only counted; print them so a low memlock limit is visible. */
+  printf("secmem lock failures: %lu\n", cs_secmem_lock_failures());
+
+  uint8_t w[16];
+  memset(w, 0xFF, sizeof w);
+  cs_wipe(w, sizeof w);
+  assert_true(all_zero(w, sizeof w));
+  cs_wipe(NULL, 0);
+}
+
+static void test_ct_equal(void **state) {
+  (void)state;
+  uint8_t a[33], b[33];
+  assert_int_equal(cs_random(a, sizeof a), 0);
+  memcpy(b, a, sizeof a);
+  assert_int_equal(cs_ct_equal(a, b, sizeof a), 1);
+  for (size_t i = 0; i < sizeof a; i++) {
+    b[i] ^= 0x01;
+    assert_int_equal(cs_ct_equal(a, b, sizeof a), 0);
+    b[i] ^= 0x81;
+    assert_int_equal(cs_ct_equal(a, b, sizeof a), 0);
+    b[i] ^= 0x80;
+  }
+  assert_int_equal(cs_ct_equal(a, b, 0), 1);
+}
+
+/* ---- time ------------------------------------------------------------------ */
+
+static void test_time(void **state) {
+  (void)state;
+  char buf[32];
+  cs_rfc3339(0, buf, sizeof buf);
+  assert_string_equal(buf, "1970-01-01T00:00:00Z");
+  cs_rfc3339(1795321526, buf, sizeof buf);
+  assert_string_equal(buf, "2026-11-22T04:25:26Z");
+  cs_rfc3339(1795321526, buf, 5); /* too small: empty, not truncated garbage */
+  assert_string_equal(buf, "");
+  assert_true(cs_now() > 1600000000);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_gcm_known_answer), cmocka_unit_test(test_gcm_roundtrip_and_tamper),
+      cmocka_unit_test(test_sha256),           cmocka_unit_test(test_hmac_rfc4231),
+      cmocka_unit_test(test_hex),              cmocka_unit_test(test_b64),
+      cmocka_unit_test(test_random),           cmocka_unit_test(test_secmem),
+      cmocka_unit_test(test_ct_equal),         cmocka_unit_test(test_time),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
