@@ -1,0 +1,551 @@
+/*
+ * operator: the seal life cycle and key management commands: status,
+ * operator init / unseal / seal / rotate / key-status / rotate-config /
+ * rekey.
+ *
+ * Key shares pass through here in three forms (raw bytes from the server,
+ * hex/base64 strings printed, bytes decoded from the user): each buffer is
+ * wiped when it is freed (cli_free_secret, cs_wire_response_free).
+ */
+#include "cli.h"
+#include "wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S(x) ((x) != NULL ? (x) : "")
+
+/* --------------------------------------------------------------- status */
+
+/* Prints a StatusRes; returns 0 when unsealed, CLI_USAGE (2) when sealed. */
+static int print_status(const cli_ctx *g, const Custos__StatusRes *s) {
+  if (g->json) {
+    jw_obj_begin();
+    jw_kv_bool("initialized", s->initialized);
+    jw_kv_bool("sealed", s->sealed);
+    jw_kv_u64("t", s->t);
+    jw_kv_u64("n", s->n);
+    jw_kv_u64("progress", s->progress);
+    jw_kv_str("nonce", S(s->nonce));
+    jw_kv_u64("term", s->term);
+    jw_kv_str("version", S(s->version));
+    jw_kv_str("ha_mode", S(s->ha_mode));
+    jw_kv_str("active_address", S(s->active_address));
+    jw_obj_end();
+    jw_end();
+  } else {
+    tbl_row("Initialized", "%s", s->initialized ? "true" : "false");
+    tbl_row("Sealed", "%s", s->sealed ? "true" : "false");
+    tbl_row("Total Shares", "%u", s->n);
+    tbl_row("Threshold", "%u", s->t);
+    if (s->sealed) {
+      tbl_row("Unseal Progress", "%u/%u", s->progress, s->t);
+      tbl_row("Unseal Nonce", "%s", s->nonce && s->nonce[0] ? s->nonce : "n/a");
+    }
+    tbl_row("Term", "%u", s->term);
+    tbl_row("Version", "%s", s->version && s->version[0] ? s->version : "n/a");
+    tbl_row("HA Mode", "%s", s->ha_mode && s->ha_mode[0] ? s->ha_mode : "n/a");
+    if (s->active_address && s->active_address[0])
+      tbl_row("Active Address", "%s", s->active_address);
+    tbl_print();
+  }
+  return s->sealed ? CLI_USAGE : CLI_OK;
+}
+
+int cmd_status(cli_ctx *g, int argc, char **argv) {
+  size_t npos;
+  int rc = cli_parse("status", argc, argv, NULL, NULL, 0, &npos);
+  if (rc != 0)
+    return rc;
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__StatusReq op = CUSTOS__STATUS_REQ__INIT;
+  Custos__Response *res;
+  req.op_case = CUSTOS__REQUEST__OP_STATUS;
+  req.status = &op;
+  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_STATUS, &res)) != 0)
+    return rc;
+  rc = print_status(g, res->status);
+  cs_wire_response_free(res);
+  return rc;
+}
+
+/* ----------------------------------------------------------------- keys */
+
+/* Prints key shares as JSON arrays "<prefix>_hex" and "<prefix>_b64", or
+ * as "<label> N: <b64>" lines.  Returns CLI_OK or CLI_FAIL. */
+static int print_keys(const cli_ctx *g, const char *prefix, const char *label, size_t n,
+                      const ProtobufCBinaryData *keys) {
+  char name[64];
+  for (int pass = 0; pass < (g->json ? 2 : 1); pass++) {
+    if (g->json) {
+      snprintf(name, sizeof name, "%s_%s", prefix, pass == 0 ? "hex" : "b64");
+      jw_key(name);
+      jw_arr_begin();
+    }
+    for (size_t i = 0; i < n; i++) {
+      char *s = g->json && pass == 0 ? cli_hex(keys[i].data, keys[i].len)
+                                     : cli_b64(keys[i].data, keys[i].len);
+      if (s == NULL)
+        return cli_fail("out of memory");
+      if (g->json)
+        jw_str(s);
+      else
+        printf("%s %zu: %s\n", label, i + 1, s);
+      cli_free_secret(s, strlen(s));
+    }
+    if (g->json)
+      jw_arr_end();
+  }
+  return CLI_OK;
+}
+
+static int parse_shares(const char *cmd, const char *shares, const char *threshold,
+                        uint32_t *n, uint32_t *t) {
+  uint64_t v;
+  if (shares != NULL) {
+    if (cli_parse_u64(shares, 1, 255, &v) != 0)
+      return cli_usage_error("%s: --key-shares must be a number from 1 to 255", cmd);
+    *n = (uint32_t)v;
+  }
+  if (threshold != NULL) {
+    if (cli_parse_u64(threshold, 1, 255, &v) != 0)
+      return cli_usage_error("%s: --key-threshold must be a number from 1 to 255", cmd);
+    *t = (uint32_t)v;
+  }
+  if (*t > *n)
+    return cli_usage_error("%s: --key-threshold (%u) is larger than --key-shares (%u)", cmd, *t, *n);
+  return 0;
+}
+
+/* ----------------------------------------------------------------- init */
+
+static int op_init(cli_ctx *g, int argc, char **argv) {
+  const char *shares = NULL, *threshold = NULL;
+  const cli_opt opts[] = {
+    { .name = "key-shares", .arg = 1, .val = &shares },
+    { .name = "key-threshold", .arg = 1, .val = &threshold },
+    { 0 },
+  };
+  size_t npos;
+  uint32_t n = 5, t = 3;
+  int rc;
+  if ((rc = cli_parse("operator init", argc, argv, opts, NULL, 0, &npos)) != 0)
+    return rc;
+  if (shares != NULL && threshold == NULL) {
+    /* Keep the default threshold valid for a small share count. */
+    uint64_t v;
+    if (cli_parse_u64(shares, 1, 255, &v) == 0 && v < t)
+      t = (uint32_t)v;
+  }
+  if ((rc = parse_shares("operator init", shares, threshold, &n, &t)) != 0)
+    return rc;
+
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__InitReq op = CUSTOS__INIT_REQ__INIT;
+  Custos__Response *res;
+  op.shares = n;
+  op.threshold = t;
+  req.op_case = CUSTOS__REQUEST__OP_INIT;
+  req.init = &op;
+  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_INIT, &res)) != 0)
+    return rc;
+  const Custos__InitRes *r = res->init;
+  uint32_t rn = r->shares ? r->shares : (uint32_t)r->n_keys;
+  uint32_t rt = r->threshold ? r->threshold : t;
+  if (g->json) {
+    jw_obj_begin();
+    rc = print_keys(g, "unseal_keys", NULL, r->n_keys, r->keys);
+    jw_kv_u64("unseal_shares", rn);
+    jw_kv_u64("unseal_threshold", rt);
+    jw_kv_str("root_token", S(r->root_token));
+    jw_obj_end();
+    jw_end();
+  } else {
+    rc = print_keys(g, NULL, "Unseal Key", r->n_keys, r->keys);
+    printf("\nInitial Root Token: %s\n\n", S(r->root_token));
+    printf("custos initialized with %u key shares and a key threshold of %u. Please\n"
+           "securely distribute the key shares printed above. When custosd is sealed\n"
+           "or restarted, %u of these keys are needed to unseal it.\n\n"
+           "custos does not store the key shares: if more than %u of them are lost,\n"
+           "the data cannot be recovered. Revoke the root token once other tokens exist.\n",
+           rn, rt, rt, rn >= rt ? rn - rt : 0);
+  }
+  cs_wire_response_free(res);
+  return rc;
+}
+
+/* --------------------------------------------------------------- unseal */
+
+static int op_unseal(cli_ctx *g, int argc, char **argv) {
+  int reset = 0, rc;
+  const cli_opt opts[] = { { .name = "reset", .arg = 0, .flag = &reset }, { 0 } };
+  char *pos[1];
+  size_t npos;
+  if ((rc = cli_parse("operator unseal", argc, argv, opts, pos, 1, &npos)) != 0)
+    return rc;
+  if (reset && npos > 0)
+    return cli_usage_error("operator unseal: --reset takes no key");
+
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__UnsealReq op = CUSTOS__UNSEAL_REQ__INIT;
+  Custos__Response *res;
+  uint8_t *key = NULL;
+  size_t keylen = 0;
+  if (reset) {
+    op.reset = 1;
+  } else {
+    if ((rc = cli_get_key(npos ? pos[0] : NULL, "Unseal Key (will be hidden): ", &key, &keylen)) != 0)
+      return rc;
+    op.key.data = key;
+    op.key.len = keylen;
+  }
+  req.op_case = CUSTOS__REQUEST__OP_UNSEAL;
+  req.unseal = &op;
+  rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_STATUS, &res);
+  cli_free_secret(key, keylen);
+  if (rc != 0)
+    return rc;
+  rc = print_status(g, res->status);
+  cs_wire_response_free(res);
+  return rc;
+}
+
+/* ----------------------------------------------------------------- seal */
+
+static int op_seal(cli_ctx *g, int argc, char **argv) {
+  size_t npos;
+  int rc;
+  if ((rc = cli_parse("operator seal", argc, argv, NULL, NULL, 0, &npos)) != 0)
+    return rc;
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__SealReq op = CUSTOS__SEAL_REQ__INIT;
+  Custos__Response *res;
+  req.op_case = CUSTOS__REQUEST__OP_SEAL;
+  req.seal = &op;
+  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_EMPTY, &res)) != 0)
+    return rc;
+  cs_wire_response_free(res);
+  if (g->json) {
+    jw_obj_begin();
+    jw_kv_bool("sealed", 1);
+    jw_obj_end();
+    jw_end();
+  } else {
+    printf("Success! custos is sealed.\n");
+  }
+  return CLI_OK;
+}
+
+/* --------------------------------------------------- rotate, key-status */
+
+static int op_rotate(cli_ctx *g, int argc, char **argv) {
+  size_t npos;
+  int rc;
+  char when[64];
+  if ((rc = cli_parse("operator rotate", argc, argv, NULL, NULL, 0, &npos)) != 0)
+    return rc;
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__RotateReq op = CUSTOS__ROTATE_REQ__INIT;
+  Custos__Response *res;
+  req.op_case = CUSTOS__REQUEST__OP_ROTATE;
+  req.rotate = &op;
+  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_ROTATE, &res)) != 0)
+    return rc;
+  cli_fmt_time(res->rotate->install_time, 0, when, sizeof when);
+  if (g->json) {
+    jw_obj_begin();
+    jw_kv_u64("term", res->rotate->term);
+    jw_kv_str("install_time", when);
+    jw_obj_end();
+    jw_end();
+  } else {
+    printf("Success! Rotated key\n\n");
+    tbl_row("Key Term", "%u", res->rotate->term);
+    tbl_row("Install Time", "%s", when);
+    tbl_print();
+  }
+  cs_wire_response_free(res);
+  return CLI_OK;
+}
+
+static int op_key_status(cli_ctx *g, int argc, char **argv) {
+  size_t npos;
+  int rc;
+  char when[64];
+  if ((rc = cli_parse("operator key-status", argc, argv, NULL, NULL, 0, &npos)) != 0)
+    return rc;
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__KeyStatusReq op = CUSTOS__KEY_STATUS_REQ__INIT;
+  Custos__Response *res;
+  req.op_case = CUSTOS__REQUEST__OP_KEY_STATUS;
+  req.key_status = &op;
+  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_KEY_STATUS, &res)) != 0)
+    return rc;
+  const Custos__KeyStatusRes *k = res->key_status;
+  cli_fmt_time(k->install_time, 0, when, sizeof when);
+  if (g->json) {
+    jw_obj_begin();
+    jw_kv_u64("term", k->term);
+    jw_kv_str("install_time", when);
+    jw_kv_u64("encryptions", k->encryptions);
+    jw_key("terms");
+    jw_arr_begin();
+    for (size_t i = 0; i < k->n_terms; i++) {
+      char w[64];
+      cli_fmt_time(k->terms[i]->install_time, 0, w, sizeof w);
+      jw_obj_begin();
+      jw_kv_u64("term", k->terms[i]->term);
+      jw_kv_str("install_time", w);
+      jw_kv_u64("encryptions", k->terms[i]->encryptions);
+      jw_obj_end();
+    }
+    jw_arr_end();
+    jw_obj_end();
+    jw_end();
+  } else {
+    tbl_row("Key Term", "%u", k->term);
+    tbl_row("Install Time", "%s", when);
+    tbl_row("Encryption Count", "%llu", (unsigned long long)k->encryptions);
+    tbl_print();
+    if (k->n_terms > 0) {
+      printf("\n%-6s    %-20s    %s\n", "Term", "Install Time", "Encryptions");
+      printf("%-6s    %-20s    %s\n", "----", "------------", "-----------");
+      for (size_t i = 0; i < k->n_terms; i++) {
+        cli_fmt_time(k->terms[i]->install_time, 0, when, sizeof when);
+        printf("%-6u    %-20s    %llu\n", k->terms[i]->term, when,
+               (unsigned long long)k->terms[i]->encryptions);
+      }
+    }
+  }
+  cs_wire_response_free(res);
+  return CLI_OK;
+}
+
+/* -------------------------------------------------------- rotate-config */
+
+static int op_rotate_config(cli_ctx *g, int argc, char **argv) {
+  int enable = 0, disable = 0, rc;
+  const char *maxops = NULL, *interval = NULL;
+  const cli_opt opts[] = {
+    { .name = "enable", .arg = 0, .flag = &enable },
+    { .name = "disable", .arg = 0, .flag = &disable },
+    { .name = "max-operations", .arg = 1, .val = &maxops },
+    { .name = "interval", .arg = 1, .val = &interval },
+    { 0 },
+  };
+  size_t npos;
+  if ((rc = cli_parse("operator rotate-config", argc, argv, opts, NULL, 0, &npos)) != 0)
+    return rc;
+  if (enable && disable)
+    return cli_usage_error("operator rotate-config: --enable and --disable exclude each other");
+
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__RotateConfigReq op = CUSTOS__ROTATE_CONFIG_REQ__INIT;
+  Custos__Response *res;
+  if (enable || disable) {
+    op.enabled_opt_case = CUSTOS__ROTATE_CONFIG_REQ__ENABLED_OPT_ENABLED;
+    op.enabled = enable;
+    op.set = 1;
+  }
+  if (maxops != NULL) {
+    uint64_t v;
+    if (cli_parse_u64(maxops, 0, UINT64_MAX, &v) != 0)
+      return cli_usage_error("operator rotate-config: --max-operations needs a number");
+    op.max_operations_opt_case = CUSTOS__ROTATE_CONFIG_REQ__MAX_OPERATIONS_OPT_MAX_OPERATIONS;
+    op.max_operations = v;
+    op.set = 1;
+  }
+  if (interval != NULL) {
+    uint64_t v;
+    if (cli_parse_duration(interval, &v) != 0)
+      return cli_usage_error("operator rotate-config: bad --interval \"%s\" (e.g. 90s, 24h, 7d, 0)",
+                             interval);
+    op.interval_opt_case = CUSTOS__ROTATE_CONFIG_REQ__INTERVAL_OPT_INTERVAL_SECONDS;
+    op.interval_seconds = v;
+    op.set = 1;
+  }
+  req.op_case = CUSTOS__REQUEST__OP_ROTATE_CONFIG;
+  req.rotate_config = &op;
+  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_ROTATE_CONFIG, &res)) != 0)
+    return rc;
+  const Custos__RotateConfigRes *r = res->rotate_config;
+  char iv[64];
+  cli_fmt_duration(r->interval_seconds, iv, sizeof iv);
+  if (g->json) {
+    jw_obj_begin();
+    jw_kv_bool("enabled", r->enabled);
+    jw_kv_u64("max_operations", r->max_operations);
+    jw_kv_str("interval", iv);
+    jw_kv_u64("interval_seconds", r->interval_seconds);
+    jw_obj_end();
+    jw_end();
+  } else {
+    tbl_row("Enabled", "%s", r->enabled ? "true" : "false");
+    tbl_row("Max Operations", "%llu", (unsigned long long)r->max_operations);
+    tbl_row("Interval", "%s", r->interval_seconds ? iv : "0s (none)");
+    tbl_print();
+  }
+  cs_wire_response_free(res);
+  return CLI_OK;
+}
+
+/* ---------------------------------------------------------------- rekey */
+
+static int print_rekey(const cli_ctx *g, const Custos__RekeyStatusRes *r) {
+  int rc = CLI_OK;
+  if (r->n_keys > 0) {
+    if (g->json) {
+      jw_obj_begin();
+      jw_kv_bool("complete", 1);
+      rc = print_keys(g, "keys", NULL, r->n_keys, r->keys);
+      jw_kv_bool("verification_required", r->verification_required);
+      jw_kv_str("verification_nonce", S(r->verification_nonce));
+      jw_obj_end();
+      jw_end();
+    } else {
+      rc = print_keys(g, NULL, "Key", r->n_keys, r->keys);
+      printf("\ncustos rekeyed with %zu key shares and a key threshold of %u. Please\n"
+             "securely distribute the key shares printed above.\n", r->n_keys, r->t);
+      if (r->verification_required)
+        printf("\nThe new keys are not active yet: %u of them must be submitted with\n"
+               "  custos operator rekey --verify --nonce %s KEY\n"
+               "before the rekey takes effect.\n", r->t, S(r->verification_nonce));
+    }
+    return rc;
+  }
+  if (g->json) {
+    jw_obj_begin();
+    jw_kv_bool("started", r->started);
+    jw_kv_str("nonce", S(r->nonce));
+    jw_kv_u64("t", r->t);
+    jw_kv_u64("n", r->n);
+    jw_kv_u64("progress", r->progress);
+    jw_kv_u64("required", r->required);
+    jw_kv_bool("verification_required", r->verification_required);
+    jw_kv_bool("complete", r->complete);
+    jw_kv_str("verification_nonce", S(r->verification_nonce));
+    jw_kv_u64("verification_progress", r->verification_progress);
+    jw_obj_end();
+    jw_end();
+  } else {
+    tbl_row("Started", "%s", r->started ? "true" : "false");
+    tbl_row("Nonce", "%s", r->nonce && r->nonce[0] ? r->nonce : "n/a");
+    tbl_row("New Shares", "%u", r->n);
+    tbl_row("New Threshold", "%u", r->t);
+    tbl_row("Progress", "%u/%u", r->progress, r->required);
+    tbl_row("Verification Required", "%s", r->verification_required ? "true" : "false");
+    if (r->verification_nonce && r->verification_nonce[0]) {
+      tbl_row("Verification Nonce", "%s", r->verification_nonce);
+      tbl_row("Verification Progress", "%u/%u", r->verification_progress, r->t);
+    }
+    tbl_row("Complete", "%s", r->complete ? "true" : "false");
+    tbl_print();
+  }
+  return rc;
+}
+
+static int op_rekey(cli_ctx *g, int argc, char **argv) {
+  int init = 0, status = 0, cancel = 0, verify = 0, rc;
+  const char *nonce = NULL, *shares = NULL, *threshold = NULL;
+  const cli_opt opts[] = {
+    { .name = "init", .arg = 0, .flag = &init },
+    { .name = "status", .arg = 0, .flag = &status },
+    { .name = "cancel", .arg = 0, .flag = &cancel },
+    { .name = "verify", .arg = 0, .flag = &verify },
+    { .name = "nonce", .arg = 1, .val = &nonce },
+    { .name = "key-shares", .arg = 1, .val = &shares },
+    { .name = "key-threshold", .arg = 1, .val = &threshold },
+    { 0 },
+  };
+  char *pos[1];
+  size_t npos;
+  if ((rc = cli_parse("operator rekey", argc, argv, opts, pos, 1, &npos)) != 0)
+    return rc;
+  if (init + status + cancel > 1 || ((init || status || cancel) && nonce != NULL) ||
+      ((status || cancel) && verify))
+    return cli_usage_error("operator rekey: use one of --init, --status, --cancel, --nonce");
+  if (!init && (shares != NULL || threshold != NULL))
+    return cli_usage_error("operator rekey: --key-shares/--key-threshold go with --init");
+  if ((init || status || cancel) && npos > 0)
+    return cli_usage_error("operator rekey: unexpected argument \"%s\"", pos[0]);
+  if (!init && !status && !cancel && nonce == NULL)
+    return cli_usage_error("operator rekey: needs --init, --status, --cancel or --nonce NONCE");
+
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__RekeyInitReq o_init = CUSTOS__REKEY_INIT_REQ__INIT;
+  Custos__RekeyStatusReq o_status = CUSTOS__REKEY_STATUS_REQ__INIT;
+  Custos__RekeyCancelReq o_cancel = CUSTOS__REKEY_CANCEL_REQ__INIT;
+  Custos__RekeyUpdateReq o_update = CUSTOS__REKEY_UPDATE_REQ__INIT;
+  Custos__RekeyVerifyReq o_verify = CUSTOS__REKEY_VERIFY_REQ__INIT;
+  Custos__Response *res;
+  uint8_t *key = NULL;
+  size_t keylen = 0;
+  int result = CUSTOS__RESPONSE__RESULT_REKEY;
+
+  if (init) {
+    uint32_t n = 5, t = 3;
+    if (shares != NULL && threshold == NULL) {
+      uint64_t v;
+      if (cli_parse_u64(shares, 1, 255, &v) == 0 && v < t)
+        t = (uint32_t)v;
+    }
+    if ((rc = parse_shares("operator rekey", shares, threshold, &n, &t)) != 0)
+      return rc;
+    o_init.shares = n;
+    o_init.threshold = t;
+    o_init.verify = verify;
+    req.op_case = CUSTOS__REQUEST__OP_REKEY_INIT;
+    req.rekey_init = &o_init;
+  } else if (status) {
+    req.op_case = CUSTOS__REQUEST__OP_REKEY_STATUS;
+    req.rekey_status = &o_status;
+  } else if (cancel) {
+    req.op_case = CUSTOS__REQUEST__OP_REKEY_CANCEL;
+    req.rekey_cancel = &o_cancel;
+  } else {
+    if ((rc = cli_get_key(npos ? pos[0] : NULL,
+                          verify ? "New Key (will be hidden): " : "Current Unseal Key (will be hidden): ",
+                          &key, &keylen)) != 0)
+      return rc;
+    if (verify) {
+      o_verify.nonce = (char *)nonce;
+      o_verify.key.data = key;
+      o_verify.key.len = keylen;
+      req.op_case = CUSTOS__REQUEST__OP_REKEY_VERIFY;
+      req.rekey_verify = &o_verify;
+    } else {
+      o_update.nonce = (char *)nonce;
+      o_update.key.data = key;
+      o_update.key.len = keylen;
+      req.op_case = CUSTOS__REQUEST__OP_REKEY_UPDATE;
+      req.rekey_update = &o_update;
+    }
+  }
+  rc = cli_call(g, &req, result, &res);
+  cli_free_secret(key, keylen);
+  if (rc != 0)
+    return rc;
+  rc = print_rekey(g, res->rekey);
+  cs_wire_response_free(res);
+  return rc;
+}
+
+/* -------------------------------------------------------------- dispatch */
+
+int cmd_operator(cli_ctx *g, int argc, char **argv) {
+  static const struct {
+    const char *name;
+    int (*fn)(cli_ctx *, int, char **);
+  } subs[] = {
+    { "init", op_init }, { "unseal", op_unseal }, { "seal", op_seal },
+    { "rotate", op_rotate }, { "key-status", op_key_status },
+    { "rotate-config", op_rotate_config }, { "rekey", op_rekey },
+  };
+  if (argc == 0)
+    return cli_usage_error("operator: missing subcommand");
+  for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+    if (strcmp(argv[0], subs[i].name) == 0)
+      return subs[i].fn(g, argc - 1, argv + 1);
+  return cli_usage_error("operator: unknown subcommand \"%s\"", argv[0]);
+}

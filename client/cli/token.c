@@ -1,0 +1,176 @@
+/*
+ * token: token create / lookup / renew / revoke.
+ *
+ * A token is a string on the command line and `bytes` on the wire; the
+ * one being created is printed once and wiped with the response.
+ */
+#include "cli.h"
+#include "wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define S(x) ((x) != NULL ? (x) : "")
+#define MAX_POLICIES 64
+
+static int print_token(const cli_ctx *g, const Custos__TokenRes *t) {
+  char expire[64], issue[64];
+  cli_fmt_time(t->expire_time, 1, expire, sizeof expire);
+  cli_fmt_time(t->issue_time, 1, issue, sizeof issue);
+  if (g->json) {
+    jw_obj_begin();
+    jw_kv_str("token", S(t->token));
+    jw_kv_str("accessor", S(t->accessor));
+    jw_key("policies");
+    jw_arr_begin();
+    for (size_t i = 0; i < t->n_policies; i++)
+      jw_str(t->policies[i]);
+    jw_arr_end();
+    jw_kv_str("expire_time", expire);
+    jw_kv_bool("renewable", t->renewable);
+    jw_kv_str("issue_time", issue);
+    jw_obj_end();
+    jw_end();
+    return CLI_OK;
+  }
+  char pol[2048];
+  size_t off = 0;
+  pol[0] = '\0';
+  for (size_t i = 0; i < t->n_policies && off < sizeof pol; i++) {
+    int n = snprintf(pol + off, sizeof pol - off, "%s%s", i ? " " : "", S(t->policies[i]));
+    if (n < 0)
+      break;
+    off += (size_t)n;
+  }
+  if (t->token && t->token[0])
+    tbl_row("Token", "%s", t->token);
+  tbl_row("Accessor", "%s", S(t->accessor));
+  tbl_row("Policies", "[%s]", pol);
+  tbl_row("Issue Time", "%s", issue[0] ? issue : "n/a");
+  tbl_row("Expire Time", "%s", expire[0] ? expire : "never");
+  tbl_row("Renewable", "%s", t->renewable ? "true" : "false");
+  tbl_print();
+  return CLI_OK;
+}
+
+static int token_create(cli_ctx *g, int argc, char **argv) {
+  const char *policies[MAX_POLICIES], *ttl = NULL;
+  size_t npolicies = 0, npos;
+  int renewable = 0, rc;
+  const cli_opt opts[] = {
+    { .name = "policy", .arg = 2, .list = policies, .nlist = &npolicies, .cap = MAX_POLICIES },
+    { .name = "ttl", .arg = 1, .val = &ttl },
+    { .name = "renewable", .arg = 0, .flag = &renewable },
+    { 0 },
+  };
+  if ((rc = cli_parse("token create", argc, argv, opts, NULL, 0, &npos)) != 0)
+    return rc;
+  if (npolicies == 0)
+    return cli_usage_error("token create: at least one --policy is needed");
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__TokenCreateReq op = CUSTOS__TOKEN_CREATE_REQ__INIT;
+  Custos__Response *res;
+  if (ttl != NULL && cli_parse_duration(ttl, &op.ttl_seconds) != 0)
+    return cli_usage_error("token create: bad --ttl \"%s\" (e.g. 90s, 24h, 7d)", ttl);
+  op.policies = (char **)policies;
+  op.n_policies = npolicies;
+  op.renewable = renewable;
+  req.op_case = CUSTOS__REQUEST__OP_TOKEN_CREATE;
+  req.token_create = &op;
+  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_TOKEN, &res)) != 0)
+    return rc;
+  rc = print_token(g, res->token);
+  cs_wire_response_free(res);
+  return rc;
+}
+
+static int token_lookup(cli_ctx *g, int argc, char **argv) {
+  char *pos[1];
+  size_t npos;
+  int rc;
+  if ((rc = cli_parse("token lookup", argc, argv, NULL, pos, 1, &npos)) != 0)
+    return rc;
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__TokenLookupReq op = CUSTOS__TOKEN_LOOKUP_REQ__INIT;
+  Custos__Response *res;
+  if (npos) {
+    op.token.data = (uint8_t *)pos[0];
+    op.token.len = strlen(pos[0]);
+  }
+  req.op_case = CUSTOS__REQUEST__OP_TOKEN_LOOKUP;
+  req.token_lookup = &op;
+  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_TOKEN, &res)) != 0)
+    return rc;
+  rc = print_token(g, res->token);
+  cs_wire_response_free(res);
+  return rc;
+}
+
+static int token_renew(cli_ctx *g, int argc, char **argv) {
+  const char *incr = NULL;
+  const cli_opt opts[] = { { .name = "increment", .arg = 1, .val = &incr }, { 0 } };
+  char *pos[1];
+  size_t npos;
+  int rc;
+  if ((rc = cli_parse("token renew", argc, argv, opts, pos, 1, &npos)) != 0)
+    return rc;
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__TokenRenewReq op = CUSTOS__TOKEN_RENEW_REQ__INIT;
+  Custos__Response *res;
+  if (incr != NULL && cli_parse_duration(incr, &op.increment_seconds) != 0)
+    return cli_usage_error("token renew: bad --increment \"%s\" (e.g. 90s, 24h, 7d)", incr);
+  if (npos) {
+    op.token.data = (uint8_t *)pos[0];
+    op.token.len = strlen(pos[0]);
+  }
+  req.op_case = CUSTOS__REQUEST__OP_TOKEN_RENEW;
+  req.token_renew = &op;
+  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_TOKEN, &res)) != 0)
+    return rc;
+  rc = print_token(g, res->token);
+  cs_wire_response_free(res);
+  return rc;
+}
+
+static int token_revoke(cli_ctx *g, int argc, char **argv) {
+  char *pos[1];
+  size_t npos;
+  int rc;
+  if ((rc = cli_parse("token revoke", argc, argv, NULL, pos, 1, &npos)) != 0)
+    return rc;
+  if (npos < 1)
+    return cli_usage_error("token revoke: missing TOKEN");
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__TokenRevokeReq op = CUSTOS__TOKEN_REVOKE_REQ__INIT;
+  Custos__Response *res;
+  op.token.data = (uint8_t *)pos[0];
+  op.token.len = strlen(pos[0]);
+  req.op_case = CUSTOS__REQUEST__OP_TOKEN_REVOKE;
+  req.token_revoke = &op;
+  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_EMPTY, &res)) != 0)
+    return rc;
+  cs_wire_response_free(res);
+  if (g->json) {
+    jw_obj_begin();
+    jw_kv_bool("success", 1);
+    jw_obj_end();
+    jw_end();
+  } else {
+    printf("Success! Revoked token (if it existed)\n");
+  }
+  return CLI_OK;
+}
+
+int cmd_token(cli_ctx *g, int argc, char **argv) {
+  if (argc == 0)
+    return cli_usage_error("token: missing subcommand");
+  if (strcmp(argv[0], "create") == 0)
+    return token_create(g, argc - 1, argv + 1);
+  if (strcmp(argv[0], "lookup") == 0)
+    return token_lookup(g, argc - 1, argv + 1);
+  if (strcmp(argv[0], "renew") == 0)
+    return token_renew(g, argc - 1, argv + 1);
+  if (strcmp(argv[0], "revoke") == 0)
+    return token_revoke(g, argc - 1, argv + 1);
+  return cli_usage_error("token: unknown subcommand \"%s\"", argv[0]);
+}
