@@ -51,9 +51,9 @@ static void on_listener_stopped(void *arg) {
   cs_daemon *d = arg;
   uv_timer_stop(&d->tick);
   uv_close((uv_handle_t *)&d->tick, NULL);
-  cs_commitq_stop(d->commitq);   /* every acknowledged write is on disk */
-  cs_seal_close(d->seal);        /* persists counters, wipes keys */
+  cs_seal_close(d->seal);        /* persists counters (through the queue), wipes keys */
   d->seal = NULL;
+  cs_commitq_stop(d->commitq);   /* every acknowledged write is on disk */
   uv_close((uv_handle_t *)&sig_term, NULL);
   uv_close((uv_handle_t *)&sig_int, NULL);
 }

@@ -429,9 +429,9 @@ int cs_seal_init(cs_seal *s, unsigned n, unsigned t, uint8_t **shares_out, size_
   /* Everything of a new installation in one transaction: a crash leaves
    * either nothing or a complete initialization. */
   if ((rc = keyset_stage(&ks, &b)) < 0 || (rc = stage_sealed(&b, kek, P_UNSEAL_ROOT, root, sizeof root)) < 0 ||
-      (rc = stage_keyring(&b, root, kr)) < 0 ||
       (rc = stage_barrier(&b, kr, P_ROOT_KEY, root, sizeof root)) < 0 ||
-      (rc = cs_token_stage(kr, token, &te, &b)) < 0)
+      (rc = cs_token_stage(kr, token, &te, &b)) < 0 ||
+      (rc = stage_keyring(&b, root, kr)) < 0) /* last: it carries the counters */
     goto out;
   if ((rc = cs_seal_commit(s, &b)) < 0)
     goto out;

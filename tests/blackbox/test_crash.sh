@@ -40,7 +40,7 @@ worker() { # ROUND
           cli a operator rekey --verify --nonce "$vnonce" "$(sed -n 1p "$WORK/pending.keys")" >/dev/null 2>&1 || continue
           cli a operator rekey --verify --nonce "$vnonce" "$(sed -n 3p "$WORK/pending.keys")" >/dev/null 2>&1 || continue
         fi
-        mv "$WORK/pending.keys" "$WORK/cur.keys"; : > "$WORK/pending.keys" ;;
+        mv "$WORK/pending.keys" "$WORK/cur.keys"; : > "$WORK/pending.keys"; echo "$verify" >> "$WORK/rekeys" ;;
       *) # a write, recorded only once acknowledged
         cli a kv put "crash/$r/$i" v="$r-$i" >/dev/null 2>&1 && echo "crash/$r/$i $r-$i" >> "$WORK/acked" ;;
     esac
@@ -99,4 +99,5 @@ for round in $(seq 1 "$ROUNDS"); do
   [ "$terms" = "$(seq -s ' ' 1 "$term") " ] || fail "round $round: terms listed: $terms (active $term)"
   echo "round $round: term $term, $(wc -l < "$WORK/acked") acknowledged writes intact"
 done
-pass "$ROUNDS kill -9 rounds: one valid share set each time, no acknowledged write lost ($lost_rekeys lost non-verified rekey responses)"
+rekeys=$(wc -l < "$WORK/rekeys" 2>/dev/null || echo 0)
+pass "$ROUNDS kill -9 rounds, $rekeys completed rekeys: one valid share set each time, no acknowledged write lost ($lost_rekeys lost non-verified rekey responses)"

@@ -24,7 +24,7 @@ echo "$out" | grep -q '"user":"admin"' || fail "get json: $out"
 echo "$out" | grep -q '"password":"p@ss word=x"' || fail "value with = and space: $out"
 [ "$(cli a kv get app/db --field user)" = admin ] || fail "--field"
 expect_err "not found" cli a kv get app/db --field nope
-expect_err "not found" cli a kv get app/none
+expect_err "no secret at app/none" cli a kv get app/none
 printf 'from-stdin\nline2' | cli a kv put app/stdin v=- >/dev/null
 [ "$(cli a kv get app/stdin --field v)" = "$(printf 'from-stdin\nline2')" ] || fail "stdin value"
 head -c 3000 /dev/urandom > "$WORK/blob"
@@ -53,8 +53,8 @@ pass "list with folders"
 
 # Delete.
 cli a kv delete app/db >/dev/null
-expect_err "not found" cli a kv get app/db
-expect_err "not found" cli a kv delete app/db
+expect_err "no secret at app/db" cli a kv get app/db
+expect_err "no secret at app/db" cli a kv delete app/db
 pass "delete"
 
 # Bad paths and usage.
