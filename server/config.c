@@ -1,0 +1,474 @@
+/*
+ * config: reads custosd's configuration file with libconfig.  See config.h
+ * and docs/config.md.
+ *
+ * Strictness is the point: every group and setting is checked against the
+ * list of known names, so a typo ("listner", "max_conections") is an error
+ * naming the file, the line and the setting instead of a default silently
+ * taking its place.  The one exception is the `cluster` group, reserved for
+ * the HA configuration and accepted unread for now.
+ *
+ * Every error message has the form "FILE:LINE: setting.path: what is
+ * wrong" (or "FILE:LINE: message" for a syntax error), and cs_config_load
+ * leaves nothing allocated behind when it fails.
+ */
+#include "config.h"
+#include "cs_error.h"
+#include "log.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+/* Bounds of the numeric settings. */
+#define MAX_MAP_SIZE_MB (16ull * 1024 * 1024)     /* 16 TiB */
+#define MIN_FRAME_BYTES 1024ll
+#define MAX_CONNECTIONS 1000000ll
+#define MAX_INFLIGHT 65536ll
+#define MAX_TIMEOUT_S (30ull * 24 * 3600)         /* fits in unsigned ms */
+
+typedef struct parse_ctx {
+  const char *path;
+  char *err;
+  size_t errcap;
+} parse_ctx;
+
+/* Writes "FILE:LINE: NAME: message" and returns CS_ECONFIG. */
+static int fail_at(parse_ctx *p, const config_setting_t *s, const char *name, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
+static int fail_at(parse_ctx *p, const config_setting_t *s, const char *name, const char *fmt,
+                   ...) {
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  const char *file = s != NULL && config_setting_source_file(s) != NULL
+                         ? config_setting_source_file(s)
+                         : p->path;
+  unsigned line = s != NULL ? config_setting_source_line(s) : 0;
+  if (line > 0)
+    snprintf(p->err, p->errcap, "%s:%u: %s: %s", file, line, name, msg);
+  else
+    snprintf(p->err, p->errcap, "%s: %s: %s", file, name, msg);
+  return cs_error_set(CS_ECONFIG, "%s", p->err);
+}
+
+/* ---------------------------------------------------------------- durations */
+
+int cs_parse_duration(const char *s, unsigned long long *seconds) {
+  if (s == NULL || *s == '\0')
+    return cs_error_set(CS_EINVAL, "empty duration");
+  static const struct {
+    char unit;
+    unsigned long long mult;
+  } units[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
+  unsigned long long total = 0;
+  size_t next_unit = 0; /* units must come in order d, h, m, s, each once */
+  const char *q = s;
+  while (*q != '\0') {
+    if (*q < '0' || *q > '9')
+      return cs_error_set(CS_EINVAL, "bad duration \"%s\": expected a number", s);
+    unsigned long long n = 0;
+    while (*q >= '0' && *q <= '9') {
+      unsigned d = (unsigned)(*q - '0');
+      if (n > (ULLONG_MAX - d) / 10)
+        return cs_error_set(CS_EINVAL, "duration \"%s\" is too large", s);
+      n = n * 10 + d;
+      q++;
+    }
+    unsigned long long mult;
+    if (*q == '\0') {
+      if (next_unit != 0)
+        return cs_error_set(CS_EINVAL, "bad duration \"%s\": missing unit", s);
+      mult = 1; /* a bare number: seconds */
+    } else {
+      size_t u = next_unit;
+      while (u < sizeof units / sizeof units[0] && units[u].unit != *q)
+        u++;
+      if (u == sizeof units / sizeof units[0])
+        return cs_error_set(CS_EINVAL,
+                            "bad duration \"%s\": units are d, h, m, s, in that order", s);
+      mult = units[u].mult;
+      next_unit = u + 1;
+      q++;
+    }
+    if (n > ULLONG_MAX / mult || total > ULLONG_MAX - n * mult)
+      return cs_error_set(CS_EINVAL, "duration \"%s\" is too large", s);
+    total += n * mult;
+  }
+  *seconds = total;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- settings */
+
+static int check_members(parse_ctx *p, const config_setting_t *group, const char *gname,
+                         const char *const *known) {
+  int n = config_setting_length(group);
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *m = config_setting_get_elem(group, (unsigned)i);
+    const char *name = config_setting_name(m);
+    int ok = 0;
+    for (const char *const *k = known; *k != NULL && name != NULL; k++)
+      if (strcmp(*k, name) == 0)
+        ok = 1;
+    if (!ok) {
+      char full[128];
+      snprintf(full, sizeof full, "%s.%s", gname, name != NULL ? name : "?");
+      return fail_at(p, m, full, "unknown setting");
+    }
+  }
+  return 0;
+}
+
+/* Looks up group.name.  Returns the setting or NULL when absent. */
+static const config_setting_t *member(const config_setting_t *group, const char *name) {
+  return group != NULL ? config_setting_get_member(group, name) : NULL;
+}
+
+static int get_string(parse_ctx *p, const config_setting_t *group, const char *gname,
+                      const char *name, int required, char **out) {
+  char full[128];
+  snprintf(full, sizeof full, "%s.%s", gname, name);
+  const config_setting_t *s = member(group, name);
+  if (s == NULL) {
+    if (required)
+      return fail_at(p, group, full, "required setting is missing");
+    return 0;
+  }
+  if (config_setting_type(s) != CONFIG_TYPE_STRING)
+    return fail_at(p, s, full, "expected a string");
+  const char *v = config_setting_get_string(s);
+  if (v == NULL || v[0] == '\0')
+    return fail_at(p, s, full, "must not be empty");
+  char *dup = strdup(v);
+  if (dup == NULL)
+    return cs_error_set(CS_ENOMEM, "out of memory");
+  free(*out);
+  *out = dup;
+  return 0;
+}
+
+/* An integer in [min, max]; *found = 0 when absent. */
+static int get_int(parse_ctx *p, const config_setting_t *group, const char *gname,
+                   const char *name, long long min, long long max, long long *out) {
+  char full[128];
+  snprintf(full, sizeof full, "%s.%s", gname, name);
+  const config_setting_t *s = member(group, name);
+  if (s == NULL)
+    return 0;
+  int t = config_setting_type(s);
+  if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+    return fail_at(p, s, full, "expected an integer");
+  long long v = config_setting_get_int64(s);
+  if (v < min || v > max)
+    return fail_at(p, s, full, "must be between %lld and %lld", min, max);
+  *out = v;
+  return 1;
+}
+
+/* A duration ("10s", "1h30m", or a number of seconds) in [min, max]
+ * seconds.  Returns 1 when present, 0 when absent, or CS_ECONFIG. */
+static int get_duration(parse_ctx *p, const config_setting_t *group, const char *gname,
+                        const char *name, unsigned long long min, unsigned long long max,
+                        unsigned long long *out) {
+  char full[128];
+  snprintf(full, sizeof full, "%s.%s", gname, name);
+  const config_setting_t *s = member(group, name);
+  if (s == NULL)
+    return 0;
+  unsigned long long v;
+  int t = config_setting_type(s);
+  if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+    long long i = config_setting_get_int64(s);
+    if (i < 0)
+      return fail_at(p, s, full, "must not be negative");
+    v = (unsigned long long)i;
+  } else if (t == CONFIG_TYPE_STRING) {
+    if (cs_parse_duration(config_setting_get_string(s), &v) < 0)
+      return fail_at(p, s, full, "expected a duration like \"90s\", \"2m\", \"1h30m\" or \"7d\"");
+  } else {
+    return fail_at(p, s, full, "expected a duration like \"90s\", \"2m\", \"1h30m\" or \"7d\"");
+  }
+  if (v < min || v > max)
+    return fail_at(p, s, full, "must be between %llus and %llus", min, max);
+  *out = v;
+  return 1;
+}
+
+/* Syntax of "HOST:PORT" / "[IPv6]:PORT"; the listener resolves it. */
+static int check_address(const char *a) {
+  const char *port;
+  if (a[0] == '[') {
+    const char *end = strchr(a, ']');
+    if (end == NULL || end == a + 1 || end[1] != ':')
+      return -1;
+    port = end + 2;
+  } else {
+    const char *colon = strchr(a, ':');
+    if (colon == NULL || colon == a || strchr(colon + 1, ':') != NULL)
+      return -1;
+    port = colon + 1;
+  }
+  if (*port == '\0' || strlen(port) > 5)
+    return -1;
+  unsigned long n = 0;
+  for (const char *q = port; *q != '\0'; q++) {
+    if (*q < '0' || *q > '9')
+      return -1;
+    n = n * 10 + (unsigned long)(*q - '0');
+  }
+  return n >= 1 && n <= 65535 ? 0 : -1;
+}
+
+static const config_setting_t *group_of(parse_ctx *p, const config_setting_t *root,
+                                        const char *name, int *rc) {
+  const config_setting_t *g = config_setting_get_member(root, name);
+  *rc = 0;
+  if (g != NULL && config_setting_type(g) != CONFIG_TYPE_GROUP) {
+    *rc = fail_at(p, g, name, "expected a group { ... }");
+    return NULL;
+  }
+  return g;
+}
+
+static int parse_storage(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
+  static const char *const known[] = {"path", "map_size_mb", NULL};
+  int rc;
+  const config_setting_t *g = group_of(p, root, "storage", &rc);
+  if (rc < 0)
+    return rc;
+  if (g == NULL)
+    return fail_at(p, NULL, "storage", "required group is missing (storage = { path = \"...\"; })");
+  if ((rc = check_members(p, g, "storage", known)) < 0)
+    return rc;
+  if ((rc = get_string(p, g, "storage", "path", 1, &cfg->storage_path)) < 0)
+    return rc;
+  long long mb;
+  if ((rc = get_int(p, g, "storage", "map_size_mb", 1, (long long)MAX_MAP_SIZE_MB, &mb)) < 0)
+    return rc;
+  if (rc == 1) {
+    if ((unsigned long long)mb > SIZE_MAX >> 20)
+      return fail_at(p, member(g, "map_size_mb"), "storage.map_size_mb", "too large");
+    cfg->map_size = (size_t)mb << 20;
+  }
+  return 0;
+}
+
+static int parse_listener(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
+  static const char *const known[] = {
+      "address", "tls_cert_file", "tls_key_file", "tls_client_ca_file", "max_connections",
+      "max_connections_per_address", "max_frame_bytes", "max_frame_bytes_preauth",
+      "handshake_timeout", "idle_timeout", "max_inflight", NULL};
+  const char *G = "listener";
+  cs_listener_opts *o = &cfg->listener;
+  int rc;
+  const config_setting_t *g = group_of(p, root, G, &rc);
+  if (rc < 0)
+    return rc;
+  if (g == NULL)
+    return fail_at(p, NULL, G, "required group is missing (listener = { address = \"...\"; })");
+  if ((rc = check_members(p, g, G, known)) < 0)
+    return rc;
+
+  char *s = NULL;
+  if ((rc = get_string(p, g, G, "address", 1, &s)) < 0)
+    return rc;
+  o->address = s;
+  if (check_address(s) < 0)
+    return fail_at(p, member(g, "address"), "listener.address",
+                   "expected HOST:PORT or [IPv6]:PORT, got \"%s\"", s);
+  s = NULL;
+  if ((rc = get_string(p, g, G, "tls_cert_file", 1, &s)) < 0)
+    return rc;
+  o->cert_file = s;
+  s = NULL;
+  if ((rc = get_string(p, g, G, "tls_key_file", 1, &s)) < 0)
+    return rc;
+  o->key_file = s;
+  s = NULL;
+  if ((rc = get_string(p, g, G, "tls_client_ca_file", 0, &s)) < 0)
+    return rc;
+  o->client_ca_file = s;
+
+  long long v;
+  if ((rc = get_int(p, g, G, "max_connections", 1, MAX_CONNECTIONS, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    o->max_connections = (unsigned)v;
+  if ((rc = get_int(p, g, G, "max_connections_per_address", 1, MAX_CONNECTIONS, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    o->max_per_address = (unsigned)v;
+  if ((rc = get_int(p, g, G, "max_inflight", 1, MAX_INFLIGHT, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    o->max_inflight = (unsigned)v;
+  if ((rc = get_int(p, g, G, "max_frame_bytes", MIN_FRAME_BYTES, CS_WIRE_MAX_ABS, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    o->max_frame = (size_t)v;
+  if ((rc = get_int(p, g, G, "max_frame_bytes_preauth", MIN_FRAME_BYTES, CS_WIRE_MAX_ABS, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    o->max_frame_preauth = (size_t)v;
+  if (o->max_frame_preauth > o->max_frame) {
+    const config_setting_t *at = member(g, "max_frame_bytes_preauth");
+    return fail_at(p, at != NULL ? at : member(g, "max_frame_bytes"),
+                   "listener.max_frame_bytes_preauth",
+                   "must not exceed listener.max_frame_bytes (%zu)", o->max_frame);
+  }
+
+  unsigned long long d;
+  if ((rc = get_duration(p, g, G, "handshake_timeout", 1, 3600, &d)) < 0)
+    return rc;
+  if (rc == 1)
+    o->handshake_timeout_ms = (unsigned)(d * 1000);
+  if ((rc = get_duration(p, g, G, "idle_timeout", 1, MAX_TIMEOUT_S, &d)) < 0)
+    return rc;
+  if (rc == 1)
+    o->idle_timeout_ms = (unsigned)(d * 1000);
+  return 0;
+}
+
+static int parse_seal(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
+  static const char *const known[] = {"upgrade_key_ttl", "counter_flush_interval", NULL};
+  int rc;
+  const config_setting_t *g = group_of(p, root, "seal", &rc);
+  if (rc < 0 || g == NULL)
+    return rc;
+  if ((rc = check_members(p, g, "seal", known)) < 0)
+    return rc;
+  unsigned long long d;
+  if ((rc = get_duration(p, g, "seal", "upgrade_key_ttl", 1, MAX_TIMEOUT_S, &d)) < 0)
+    return rc;
+  if (rc == 1)
+    cfg->upgrade_key_ttl = (unsigned)d;
+  if ((rc = get_duration(p, g, "seal", "counter_flush_interval", 1, 86400, &d)) < 0)
+    return rc;
+  if (rc == 1)
+    cfg->counter_flush_ms = (unsigned)(d * 1000);
+  return 0;
+}
+
+static int parse_audit(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
+  static const char *const known[] = {"file", NULL};
+  int rc;
+  const config_setting_t *g = group_of(p, root, "audit", &rc);
+  if (rc < 0 || g == NULL)
+    return rc;
+  if ((rc = check_members(p, g, "audit", known)) < 0)
+    return rc;
+  return get_string(p, g, "audit", "file", 0, &cfg->audit_file);
+}
+
+static int parse_root(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
+  static const char *const known[] = {"storage", "listener", "seal", "audit",
+                                      "log_level", "cluster", NULL};
+  int rc = check_members(p, root, "", known);
+  if (rc < 0) {
+    /* check_members named it ".name": top-level names need no dot. */
+    char *dot = strstr(p->err, ": .");
+    if (dot != NULL)
+      memmove(dot + 2, dot + 3, strlen(dot + 3) + 1);
+    return cs_error_set(CS_ECONFIG, "%s", p->err);
+  }
+  const config_setting_t *cl = config_setting_get_member(root, "cluster");
+  if (cl != NULL && config_setting_type(cl) != CONFIG_TYPE_GROUP)
+    return fail_at(p, cl, "cluster", "expected a group { ... }");
+  if ((rc = parse_storage(p, root, cfg)) < 0 || (rc = parse_listener(p, root, cfg)) < 0 ||
+      (rc = parse_seal(p, root, cfg)) < 0 || (rc = parse_audit(p, root, cfg)) < 0)
+    return rc;
+  const config_setting_t *ll = config_setting_get_member(root, "log_level");
+  if (ll != NULL) {
+    if (config_setting_type(ll) != CONFIG_TYPE_STRING)
+      return fail_at(p, ll, "log_level", "expected a string: debug, info, warn or error");
+    int level = cs_log_level_parse(config_setting_get_string(ll));
+    if (level < 0)
+      return fail_at(p, ll, "log_level", "expected debug, info, warn or error, got \"%s\"",
+                     config_setting_get_string(ll));
+    cfg->log_level = level;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- API */
+
+void cs_config_defaults(cs_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->map_size = (size_t)1024 << 20;
+  cfg->listener.max_frame_preauth = CS_WIRE_MAX_PREAUTH;
+  cfg->listener.max_frame = CS_WIRE_MAX_DEFAULT;
+  cfg->listener.handshake_timeout_ms = 10000;
+  cfg->listener.idle_timeout_ms = 300000;
+  cfg->listener.max_connections = 16384;
+  cfg->listener.max_per_address = 16384;
+  cfg->listener.max_inflight = 1024;
+  cfg->upgrade_key_ttl = 120;
+  cfg->counter_flush_ms = 5000;
+  cfg->audit_file = NULL;
+  cfg->log_level = CS_LOG_INFO;
+}
+
+void cs_config_free(cs_config *cfg) {
+  if (cfg == NULL)
+    return;
+  free(cfg->storage_path);
+  free((char *)cfg->listener.address);
+  free((char *)cfg->listener.cert_file);
+  free((char *)cfg->listener.key_file);
+  free((char *)cfg->listener.client_ca_file);
+  free(cfg->audit_file);
+  cfg->storage_path = NULL;
+  cfg->listener.address = cfg->listener.cert_file = NULL;
+  cfg->listener.key_file = cfg->listener.client_ca_file = NULL;
+  cfg->audit_file = NULL;
+}
+
+int cs_config_load(cs_config *cfg, const char *path, char *err, size_t errcap) {
+  char dummy[8];
+  if (err == NULL || errcap == 0) {
+    err = dummy;
+    errcap = sizeof dummy;
+  }
+  err[0] = '\0';
+  parse_ctx p = {.path = path, .err = err, .errcap = errcap};
+  cs_config_defaults(cfg);
+
+  /* libconfig reports a missing file as "file I/O error"; say why. */
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    snprintf(err, errcap, "%s: cannot read: %s", path, strerror(errno));
+    return cs_error_set(CS_ECONFIG, "%s", err);
+  }
+  fclose(f);
+
+  config_t lc;
+  config_init(&lc);
+  int rc;
+  if (config_read_file(&lc, path) != CONFIG_TRUE) {
+    const char *file = config_error_file(&lc) != NULL ? config_error_file(&lc) : path;
+    const char *text = config_error_text(&lc) != NULL ? config_error_text(&lc) : "parse error";
+    if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+      snprintf(err, errcap, "%s: cannot read: %s", file, text);
+    else
+      snprintf(err, errcap, "%s:%d: %s", file, config_error_line(&lc), text);
+    rc = cs_error_set(CS_ECONFIG, "%s", err);
+  } else {
+    rc = parse_root(&p, config_root_setting(&lc), cfg);
+  }
+  config_destroy(&lc);
+  if (rc < 0) {
+    cs_config_free(cfg);
+    cs_config_defaults(cfg);
+    return rc == CS_ENOMEM ? rc : CS_ECONFIG;
+  }
+  return 0;
+}

@@ -1,0 +1,646 @@
+/*
+ * conn: one client connection.  See conn.h for what it owns and its limits.
+ *
+ * States:
+ *   HANDSHAKE  TLS handshake under the handshake timer.
+ *   OPEN       reading frames and dispatching; the timer watches idleness.
+ *   DRAIN      no new requests: the replies still owed are written, then a
+ *              close_notify and a FIN (uv_shutdown); with `linger`, bytes the
+ *              peer still sends are read and dropped until its EOF, so the
+ *              kernel does not answer them with a reset that could destroy
+ *              our last response in flight.  The timer bounds this state.
+ *   CLOSED     uv_close was called on both handles.
+ *
+ * The reply FIFO: every dispatched request appends a cs_reply; cs_reply_send
+ * fills the slot; flush_replies() writes filled slots from the head and stops
+ * at the first unfilled one, so responses leave in request order.
+ */
+#include "conn.h"
+#include "cs_error.h"
+#include "log.h"
+#include "wire.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/platform_util.h>
+
+enum { ST_HANDSHAKE, ST_OPEN, ST_DRAIN, ST_CLOSED };
+
+/* Stop reading while more than this many response bytes wait to be sent. */
+#define WRITE_QUEUE_HIGH (512u * 1024u)
+/* How long replies may still be awaited once a connection is draining. */
+#define DRAIN_TIMEOUT_MS 30000u
+/* How long to wait for the peer's EOF after our FIN. */
+#define LINGER_TIMEOUT_MS 2000u
+
+struct cs_reply {
+  cs_conn *conn;
+  cs_reply *next;
+  uint64_t id;
+  uint8_t *frame;         /* packed response with its header, once filled */
+  size_t len;
+  unsigned done : 1;      /* filled (or abandoned): may be written */
+  unsigned counted : 1;   /* counts in conn->inflight (a dispatched request) */
+};
+
+struct cs_conn {
+  uv_tcp_t tcp;           /* handle.data = the conn */
+  uv_timer_t timer;
+  uv_shutdown_t shutdown_req;
+  cs_conn_env *env;
+  cs_conn *prev, *next;   /* env->conns */
+  cs_tls *tls;
+  cs_peer peer;
+  struct sockaddr_storage sa;
+  uint8_t *rbuf;          /* decrypted bytes not yet framed; NULL when empty */
+  size_t rlen, rcap;
+  cs_reply *head, *tail;
+  unsigned inflight;      /* dispatched requests whose response is not written */
+  unsigned refs;          /* 1 for the handles + 1 per cs_reply */
+  unsigned handles_open;
+  unsigned in_process;
+  uint64_t last_active;   /* uv_now of the last request or response */
+  uint64_t requests;
+  int state;
+  unsigned started : 1;
+  unsigned reading : 1;
+  unsigned authenticated : 1;
+  unsigned linger : 1;
+  unsigned shut_started : 1;
+  unsigned shut_done : 1;
+  unsigned eof : 1;
+};
+
+static void conn_close(cs_conn *c);
+static void flush_replies(cs_conn *c);
+static void update_reading(cs_conn *c);
+static void process_buffered(cs_conn *c);
+
+/* ---------------------------------------------------------------- memory */
+
+static void conn_unref(cs_conn *c) {
+  if (--c->refs == 0)
+    free(c);
+}
+
+static void wipe_free(void *p, size_t n) {
+  if (p == NULL)
+    return;
+  mbedtls_platform_zeroize(p, n);
+  free(p);
+}
+
+static void free_rbuf(cs_conn *c) {
+  wipe_free(c->rbuf, c->rcap);
+  c->rbuf = NULL;
+  c->rlen = c->rcap = 0;
+}
+
+/* Drops the first n bytes of the receive buffer (frames handed over). */
+static void rbuf_consume(cs_conn *c, size_t n) {
+  if (n == 0)
+    return;
+  if (n >= c->rlen) {
+    free_rbuf(c);
+    return;
+  }
+  memmove(c->rbuf, c->rbuf + n, c->rlen - n);
+  mbedtls_platform_zeroize(c->rbuf + c->rlen - n, n);
+  c->rlen -= n;
+}
+
+/* Appends bytes; grows by copying so no stale plaintext is left behind by
+ * realloc.  0 or CS_ENOMEM. */
+static int rbuf_append(cs_conn *c, const uint8_t *buf, size_t len) {
+  if (c->rcap - c->rlen < len) {
+    size_t cap = c->rcap ? c->rcap : 1024;
+    while (cap - c->rlen < len)
+      cap *= 2;
+    uint8_t *nb = malloc(cap);
+    if (nb == NULL)
+      return cs_error_set(CS_ENOMEM, "out of memory for a receive buffer of %zu bytes", cap);
+    if (c->rlen > 0)
+      memcpy(nb, c->rbuf, c->rlen);
+    wipe_free(c->rbuf, c->rcap);
+    c->rbuf = nb;
+    c->rcap = cap;
+  }
+  memcpy(c->rbuf + c->rlen, buf, len);
+  c->rlen += len;
+  return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  cs_conn *c = h->data;
+  if (--c->handles_open > 0)
+    return;
+  /* Both handles are closed: pending writes and the shutdown request have
+   * had their (cancelled) callbacks. */
+  cs_tls_free(c->tls);
+  c->tls = NULL;
+  free_rbuf(c);
+  if (c->started) {
+    cs_conn_env *env = c->env;
+    if (c->prev != NULL)
+      c->prev->next = c->next;
+    else
+      env->conns = c->next;
+    if (c->next != NULL)
+      c->next->prev = c->prev;
+    env->nconns--;
+    cs_debug("connection from %s closed after %llu requests", c->peer.address,
+             (unsigned long long)c->requests);
+    env->on_closed(env, c); /* may free env: do not touch it after this */
+  }
+  conn_unref(c);
+}
+
+/* Closes both handles.  Filled reply slots are freed now; unfilled ones are
+ * detached and free themselves in cs_reply_send. */
+static void conn_close(cs_conn *c) {
+  if (c->state == ST_CLOSED)
+    return;
+  c->state = ST_CLOSED;
+  cs_reply *r = c->head;
+  while (r != NULL) {
+    cs_reply *next = r->next;
+    r->next = NULL;
+    if (r->done) {
+      wipe_free(r->frame, r->len);
+      free(r);
+      c->refs--; /* cannot reach 0: the handles hold a reference */
+    }
+    r = next;
+  }
+  c->head = c->tail = NULL;
+  c->handles_open = c->started ? 2 : 1;
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+  if (c->started)
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+/* ---------------------------------------------------------------- draining */
+
+static void on_timer(uv_timer_t *t);
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  cs_conn *c = req->data;
+  if (c->state == ST_CLOSED)
+    return;
+  c->shut_done = 1;
+  if (status < 0 || !c->linger || c->eof) {
+    conn_close(c);
+    return;
+  }
+  uv_timer_start(&c->timer, on_timer, LINGER_TIMEOUT_MS, 0);
+}
+
+/* The replies are all written: say goodbye (close_notify, then FIN once the
+ * queued writes are out). */
+static void finish_drain(cs_conn *c) {
+  if (c->shut_started)
+    return;
+  c->shut_started = 1;
+  cs_tls_close_notify(c->tls);
+  cs_tls_flush(c->tls); /* uv_shutdown waits only for submitted writes */
+  c->shutdown_req.data = c;
+  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+    conn_close(c);
+}
+
+/* Accept no more requests; close once the owed replies are written. */
+static void conn_drain(cs_conn *c, int linger) {
+  if (c->state != ST_OPEN)
+    return;
+  c->state = ST_DRAIN;
+  c->linger = linger ? 1 : 0;
+  uv_timer_start(&c->timer, on_timer, DRAIN_TIMEOUT_MS, 0);
+  if (c->head == NULL)
+    finish_drain(c);
+  if (c->state != ST_CLOSED)
+    update_reading(c);
+}
+
+/* ---------------------------------------------------------------- timer */
+
+static void on_timer(uv_timer_t *t) {
+  cs_conn *c = t->data;
+  cs_conn_env *env = c->env;
+  switch (c->state) {
+  case ST_HANDSHAKE:
+    cs_info("TLS handshake with %s timed out after %u ms", c->peer.address,
+            env->handshake_timeout_ms);
+    conn_close(c);
+    break;
+  case ST_OPEN: {
+    uint64_t now = uv_now(env->loop);
+    if (c->inflight > 0 || c->head != NULL) {
+      uv_timer_start(&c->timer, on_timer, env->idle_timeout_ms, 0);
+      break;
+    }
+    uint64_t idle = now - c->last_active;
+    if (idle < env->idle_timeout_ms) {
+      uv_timer_start(&c->timer, on_timer, env->idle_timeout_ms - idle, 0);
+      break;
+    }
+    cs_info("closing idle connection from %s after %u s", c->peer.address,
+            env->idle_timeout_ms / 1000);
+    conn_drain(c, 0);
+    break;
+  }
+  case ST_DRAIN:
+    if (!c->shut_started)
+      cs_warn("closing connection from %s: %u replies still owed after %u s", c->peer.address,
+              c->inflight, DRAIN_TIMEOUT_MS / 1000);
+    conn_close(c);
+    break;
+  default:
+    break;
+  }
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static cs_reply *reply_new(cs_conn *c) {
+  cs_reply *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    return NULL;
+  r->conn = c;
+  c->refs++;
+  if (c->tail != NULL)
+    c->tail->next = r;
+  else
+    c->head = r;
+  c->tail = r;
+  return r;
+}
+
+/* Writes the filled slots at the head of the FIFO, in order. */
+static void flush_replies(cs_conn *c) {
+  if (c->state == ST_CLOSED || c->tls == NULL)
+    return;
+  int rc = 0, wrote = 0;
+  cs_tls_cork(c->tls);
+  while (c->head != NULL && c->head->done) {
+    cs_reply *r = c->head;
+    c->head = r->next;
+    if (c->head == NULL)
+      c->tail = NULL;
+    if (r->frame != NULL && rc == 0)
+      rc = cs_tls_write(c->tls, r->frame, r->len);
+    if (r->counted)
+      c->inflight--;
+    wipe_free(r->frame, r->len);
+    free(r);
+    c->refs--; /* the handles' reference keeps it above 0 */
+    wrote = 1;
+  }
+  cs_tls_uncork(c->tls);
+  if (rc < 0) {
+    cs_warn("cannot write to %s: %s", c->peer.address, cs_error_message(rc));
+    conn_close(c);
+    return;
+  }
+  if (wrote)
+    c->last_active = uv_now(c->env->loop);
+  if (c->state == ST_DRAIN && c->head == NULL)
+    finish_drain(c);
+  /* Below the in-flight cap again: frames held back go first. */
+  process_buffered(c);
+  if (c->state != ST_CLOSED)
+    update_reading(c);
+}
+
+/* Queues an error Response (id 0) after the owed replies, then drains. */
+static void reject(cs_conn *c, int code) {
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  Custos__Error err = CUSTOS__ERROR__INIT;
+  err.code = cs_error_wire_code(code);
+  err.message = (char *)cs_error_message(code);
+  res.error = &err;
+  cs_reply *r = reply_new(c);
+  if (r != NULL) {
+    r->frame = cs_wire_encode(&res.base, &r->len);
+    r->done = 1;
+  }
+  conn_drain(c, 1);
+  flush_replies(c);
+}
+
+void cs_reply_send(cs_reply *r, Custos__Response *res, int authenticated) {
+  cs_conn *c = r->conn;
+  if (c->state == ST_CLOSED) {
+    free(r); /* detached by conn_close */
+    conn_unref(c);
+    return;
+  }
+  res->id = r->id;
+  r->frame = cs_wire_encode(&res->base, &r->len);
+  r->done = 1;
+  if (r->frame == NULL) {
+    cs_error("out of memory packing a response for %s", c->peer.address);
+    conn_close(c);
+    return;
+  }
+  if (authenticated)
+    c->authenticated = 1;
+  flush_replies(c);
+}
+
+/* ---------------------------------------------------------------- frames */
+
+/* Frames, decodes and dispatches whole requests from buf while the
+ * connection is open and below its in-flight cap.  Returns the number of
+ * bytes consumed. */
+static size_t process(cs_conn *c, const uint8_t *buf, size_t len) {
+  cs_conn_env *env = c->env;
+  size_t off = 0;
+  c->in_process++;
+  while (c->state == ST_OPEN && c->inflight < env->max_inflight) {
+    size_t body = 0;
+    size_t limit = c->authenticated ? env->max_frame : env->max_frame_preauth;
+    int rc = cs_wire_frame_check(buf + off, len - off, limit, &body);
+    if (rc == 0)
+      break;
+    if (rc < 0) {
+      cs_warn("oversized frame from %s: %s", c->peer.address, cs_error_message(rc));
+      off = len;
+      reject(c, rc);
+      break;
+    }
+    Custos__Request *req = NULL;
+    rc = cs_wire_decode_request(buf + off + CS_WIRE_HDR, body, &req);
+    off += CS_WIRE_HDR + body;
+    if (rc < 0) {
+      cs_info("malformed request from %s: %s", c->peer.address, cs_error_message(rc));
+      off = len;
+      reject(c, rc);
+      break;
+    }
+    cs_reply *r = reply_new(c);
+    if (r == NULL) {
+      cs_wire_request_free(req);
+      cs_error_set(CS_ENOMEM, "out of memory");
+      reject(c, CS_ENOMEM);
+      break;
+    }
+    r->id = req->id;
+    r->counted = 1;
+    c->inflight++;
+    c->requests++;
+    c->last_active = uv_now(env->loop);
+    env->dispatch(env->dispatch_ctx, &c->peer, req, r);
+  }
+  c->in_process--;
+  return off;
+}
+
+/* Frames waiting in the receive buffer (after backpressure) go first. */
+static void process_buffered(cs_conn *c) {
+  if (c->in_process || c->rlen == 0 || c->state != ST_OPEN)
+    return;
+  size_t n = process(c, c->rbuf, c->rlen);
+  if (c->state == ST_OPEN)
+    rbuf_consume(c, n);
+  else
+    free_rbuf(c);
+}
+
+/* Decrypted bytes from TLS. */
+static int on_tls_data(void *ctx, const uint8_t *buf, size_t len) {
+  cs_conn *c = ctx;
+  if (c->state != ST_OPEN)
+    return 1;
+  if (c->rlen == 0 && !c->in_process) {
+    /* Fast path: frame straight from TLS's buffer; copy only a tail. */
+    size_t n = process(c, buf, len);
+    if (c->state != ST_OPEN)
+      return 1;
+    buf += n;
+    len -= n;
+    if (len == 0)
+      return 0;
+  }
+  int rc = rbuf_append(c, buf, len);
+  if (rc < 0) {
+    reject(c, rc);
+    return 1;
+  }
+  process_buffered(c);
+  return c->state == ST_OPEN ? 0 : 1;
+}
+
+static void on_tls_handshake(void *ctx) {
+  cs_conn *c = ctx;
+  c->state = ST_OPEN;
+  c->peer.has_client_cert = cs_tls_peer_verified(c->tls);
+  c->last_active = uv_now(c->env->loop);
+  uv_timer_start(&c->timer, on_timer, c->env->idle_timeout_ms, 0);
+  cs_debug("connection from %s: TLS established%s", c->peer.address,
+           c->peer.has_client_cert ? " (client certificate verified)" : "");
+}
+
+static void on_tls_written(void *ctx, int status) {
+  cs_conn *c = ctx;
+  if (c->state == ST_CLOSED)
+    return;
+  if (status < 0) {
+    cs_debug("write to %s failed: %s", c->peer.address, uv_strerror(status));
+    conn_close(c);
+    return;
+  }
+  process_buffered(c);
+  if (c->state != ST_CLOSED)
+    update_reading(c);
+}
+
+/* ---------------------------------------------------------------- reading */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  cs_conn *c = h->data;
+  *buf = uv_buf_init(c->env->read_buf, sizeof c->env->read_buf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  cs_conn *c = s->data;
+  if (nread == 0 || c->state == ST_CLOSED)
+    return;
+  if (nread < 0) {
+    if (c->state == ST_DRAIN) {
+      c->eof = 1;
+      update_reading(c);
+      if (c->shut_done)
+        conn_close(c);
+      return;
+    }
+    if (c->state == ST_HANDSHAKE)
+      cs_info("TLS handshake with %s failed: connection closed by the peer (%s)",
+              c->peer.address, uv_strerror((int)nread));
+    conn_close(c);
+    return;
+  }
+  if (c->state == ST_DRAIN)
+    return; /* lingering: drop what the peer still sends */
+  int rc = cs_tls_feed(c->tls, (const uint8_t *)buf->base, (size_t)nread);
+  if (c->state == ST_CLOSED)
+    return;
+  if (rc < 0) {
+    if (!cs_tls_handshake_done(c->tls))
+      cs_info("TLS handshake with %s failed: %s", c->peer.address, cs_error_message(rc));
+    else
+      cs_info("TLS error on connection from %s: %s", c->peer.address, cs_error_message(rc));
+    conn_close(c);
+    return;
+  }
+  if (rc == 1) {
+    /* close_notify: answer what was asked, then close. */
+    if (c->state == ST_OPEN)
+      conn_drain(c, 0);
+    else
+      conn_close(c);
+    return;
+  }
+  update_reading(c);
+}
+
+/* Reads when the state and the limits allow it (backpressure otherwise). */
+static void update_reading(cs_conn *c) {
+  int want;
+  switch (c->state) {
+  case ST_HANDSHAKE:
+    want = 1;
+    break;
+  case ST_OPEN:
+    want = c->inflight < c->env->max_inflight &&
+           c->tcp.write_queue_size < WRITE_QUEUE_HIGH;
+    break;
+  case ST_DRAIN:
+    want = c->linger && !c->eof;
+    break;
+  default:
+    want = 0;
+  }
+  if (want && !c->reading) {
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+      c->reading = 1;
+  } else if (!want && c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+cs_conn *cs_conn_new(cs_conn_env *env) {
+  cs_conn *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return NULL;
+  c->env = env;
+  c->refs = 1;
+  c->state = ST_HANDSHAKE;
+  if (uv_tcp_init(env->loop, &c->tcp) != 0) {
+    free(c);
+    return NULL;
+  }
+  c->tcp.data = c;
+  return c;
+}
+
+uv_stream_t *cs_conn_stream(cs_conn *c) { return (uv_stream_t *)&c->tcp; }
+
+const struct sockaddr_storage *cs_conn_sockaddr(const cs_conn *c) { return &c->sa; }
+
+const char *cs_conn_address(const cs_conn *c) { return c->peer.address; }
+
+cs_conn *cs_conn_next(const cs_conn *c) { return c->next; }
+
+int cs_conn_accepted(cs_conn *c) {
+  int len = sizeof c->sa;
+  int rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->sa, &len);
+  if (rc != 0)
+    return cs_error_set(CS_ECONN, "getpeername: %s", uv_strerror(rc));
+  /* An IPv4 client of a dual-stack socket counts and prints as IPv4. */
+  if (c->sa.ss_family == AF_INET6) {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&c->sa;
+    if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+      struct sockaddr_in s4;
+      memset(&s4, 0, sizeof s4);
+      s4.sin_family = AF_INET;
+      s4.sin_port = s6->sin6_port;
+      memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+      memset(&c->sa, 0, sizeof c->sa);
+      memcpy(&c->sa, &s4, sizeof s4);
+    }
+  }
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (c->sa.ss_family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)&c->sa;
+    inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+    snprintf(c->peer.address, sizeof c->peer.address, "%s:%u", host, ntohs(s4->sin_port));
+  } else if (c->sa.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&c->sa;
+    inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+    snprintf(c->peer.address, sizeof c->peer.address, "[%s]:%u", host, ntohs(s6->sin6_port));
+  } else {
+    snprintf(c->peer.address, sizeof c->peer.address, "unknown");
+  }
+  return 0;
+}
+
+void cs_conn_refuse(cs_conn *c) { conn_close(c); }
+
+int cs_conn_start(cs_conn *c) {
+  cs_conn_env *env = c->env;
+  static const cs_tls_callbacks cb = {
+      .on_handshake = on_tls_handshake,
+      .on_data = on_tls_data,
+      .on_written = on_tls_written,
+  };
+  int rc = uv_tcp_nodelay(&c->tcp, 1);
+  if (rc != 0) {
+    cs_debug("TCP_NODELAY on %s: %s", c->peer.address, uv_strerror(rc));
+    conn_close(c);
+    return cs_error_set(CS_ECONN, "TCP_NODELAY: %s", uv_strerror(rc));
+  }
+  c->tls = cs_tls_new(env->tls, (uv_stream_t *)&c->tcp, &cb, c);
+  if (c->tls == NULL) {
+    cs_warn("out of memory for a TLS session for %s", c->peer.address);
+    conn_close(c);
+    return cs_error_set(CS_ENOMEM, "out of memory for a TLS session");
+  }
+  uv_timer_init(env->loop, &c->timer);
+  c->timer.data = c;
+  c->started = 1;
+  c->next = env->conns;
+  if (env->conns != NULL)
+    env->conns->prev = c;
+  env->conns = c;
+  env->nconns++;
+  uv_timer_start(&c->timer, on_timer, env->handshake_timeout_ms, 0);
+  update_reading(c);
+  if (!c->reading) {
+    /* Started: the close runs on_closed like any other. */
+    cs_warn("cannot read from %s", c->peer.address);
+    conn_close(c);
+    return 0;
+  }
+  cs_debug("connection from %s accepted", c->peer.address);
+  return 0;
+}
+
+void cs_conn_shutdown(cs_conn *c) {
+  switch (c->state) {
+  case ST_HANDSHAKE:
+    conn_close(c);
+    break;
+  case ST_OPEN:
+    conn_drain(c, 0);
+    break;
+  default:
+    break;
+  }
+}

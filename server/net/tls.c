@@ -1,0 +1,430 @@
+/*
+ * tls: the shared server configuration and one session per connection.
+ * See tls.h.
+ *
+ * Invariants of a session:
+ *  - mbedTLS reads only from the bytes of the current cs_tls_feed() call
+ *    (t->in); the bio returns MBEDTLS_ERR_SSL_WANT_READ once they are gone,
+ *    so after cs_tls_feed() returns nothing is left unconsumed outside
+ *    mbedTLS's own record buffer.  No ciphertext is buffered here.
+ *  - mbedTLS reuses its output buffer, so the bio's send callback copies
+ *    every record into t->pending, a growing buffer that carries its own
+ *    uv_write_t.  Flushing hands that buffer to uv_write and forgets it; the
+ *    write callback frees it.  The send callback never refuses bytes (except
+ *    on allocation failure), so mbedtls_ssl_write never returns WANT_WRITE.
+ *  - mbedTLS error codes are translated to CS_ETLS here, with the mbedTLS
+ *    reason in the detail.
+ */
+#include "tls.h"
+#include "cs_error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+struct cs_tls_config {
+  mbedtls_ssl_config conf;
+  mbedtls_x509_crt chain;
+  mbedtls_pk_context key;
+  mbedtls_x509_crt ca;
+  mbedtls_entropy_context entropy;
+  mbedtls_ctr_drbg_context drbg;
+};
+
+/* One uv_write: the request and the bytes it writes, in one allocation. */
+typedef struct wbuf {
+  uv_write_t req;
+  cs_tls *t;
+  size_t len, cap;
+  uint8_t data[];
+} wbuf;
+
+struct cs_tls {
+  mbedtls_ssl_context ssl;
+  uv_stream_t *stream;
+  cs_tls_callbacks cb;
+  void *ctx;
+  const uint8_t *in;     /* ciphertext of the current cs_tls_feed() */
+  size_t in_len;
+  wbuf *pending;         /* output not yet handed to uv_write */
+  unsigned cork;
+  unsigned writes;       /* uv_write requests in flight */
+  unsigned handshake_done : 1;
+  unsigned verified : 1;
+};
+
+/* TLS 1.2 ECDHE with AEAD only: forward secrecy, no CBC, no RSA key exchange. */
+static const int ciphersuites[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    0,
+};
+
+static const mbedtls_ecp_group_id curves[] = {
+    MBEDTLS_ECP_DP_CURVE25519,
+    MBEDTLS_ECP_DP_SECP256R1,
+    MBEDTLS_ECP_DP_SECP384R1,
+    MBEDTLS_ECP_DP_NONE,
+};
+
+/* "X509 - ..." text of an mbedTLS code. */
+static const char *mbed_reason(int ret, char *buf, size_t cap) {
+  mbedtls_strerror(ret, buf, cap);
+  return buf;
+}
+
+/* Why a file could not be used: errno's text when it cannot be opened
+ * (clearer than mbedTLS's "file read/write error"), else the mbedTLS
+ * reason. */
+static const char *file_reason(const char *path, int ret, char *buf, size_t cap) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    snprintf(buf, cap, "%s", strerror(errno));
+    return buf;
+  }
+  fclose(f);
+  if (ret > 0) {
+    snprintf(buf, cap, "%d certificate(s) in the file could not be parsed", ret);
+    return buf;
+  }
+  return mbed_reason(ret, buf, cap);
+}
+
+int cs_tls_config_new(cs_tls_config **out, const char *cert_file, const char *key_file,
+                      const char *client_ca_file) {
+  char why[256];
+  int ret, rc;
+  cs_tls_config *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return cs_error_set(CS_ENOMEM, "out of memory for the TLS configuration");
+  mbedtls_ssl_config_init(&c->conf);
+  mbedtls_x509_crt_init(&c->chain);
+  mbedtls_pk_init(&c->key);
+  mbedtls_x509_crt_init(&c->ca);
+  mbedtls_entropy_init(&c->entropy);
+  mbedtls_ctr_drbg_init(&c->drbg);
+
+  static const char pers[] = "custosd tls";
+  ret = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy,
+                              (const unsigned char *)pers, sizeof pers - 1);
+  if (ret != 0) {
+    rc = cs_error_set(CS_ECRYPTO, "cannot seed the TLS random generator: %s",
+                      mbed_reason(ret, why, sizeof why));
+    goto fail;
+  }
+
+  if (cert_file == NULL || key_file == NULL) {
+    rc = cs_error_set(CS_ETLS, "a TLS certificate and key are required");
+    goto fail;
+  }
+  ret = mbedtls_x509_crt_parse_file(&c->chain, cert_file);
+  if (ret != 0) {
+    rc = cs_error_set(CS_ETLS, "cannot read TLS certificate %s: %s", cert_file,
+                      file_reason(cert_file, ret, why, sizeof why));
+    goto fail;
+  }
+  ret = mbedtls_pk_parse_keyfile(&c->key, key_file, NULL);
+  if (ret != 0) {
+    rc = cs_error_set(CS_ETLS, "cannot read TLS key %s: %s", key_file,
+                      file_reason(key_file, ret, why, sizeof why));
+    goto fail;
+  }
+  ret = mbedtls_pk_check_pair(&c->chain.pk, &c->key);
+  if (ret != 0) {
+    rc = cs_error_set(CS_ETLS, "TLS key %s does not match the certificate %s", key_file,
+                      cert_file);
+    goto fail;
+  }
+
+  ret = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                    MBEDTLS_SSL_PRESET_DEFAULT);
+  if (ret != 0) {
+    rc = cs_error_set(CS_ETLS, "cannot set up TLS: %s", mbed_reason(ret, why, sizeof why));
+    goto fail;
+  }
+  mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_max_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_ciphersuites(&c->conf, ciphersuites);
+  mbedtls_ssl_conf_curves(&c->conf, curves);
+  mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
+  ret = mbedtls_ssl_conf_own_cert(&c->conf, &c->chain, &c->key);
+  if (ret != 0) {
+    rc = cs_error_set(CS_ETLS, "cannot use TLS certificate %s: %s", cert_file,
+                      mbed_reason(ret, why, sizeof why));
+    goto fail;
+  }
+
+  if (client_ca_file != NULL && client_ca_file[0] != '\0') {
+    ret = mbedtls_x509_crt_parse_file(&c->ca, client_ca_file);
+    if (ret != 0) {
+      rc = cs_error_set(CS_ETLS, "cannot read TLS client CA %s: %s", client_ca_file,
+                        file_reason(client_ca_file, ret, why, sizeof why));
+      goto fail;
+    }
+    mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
+    /* A client without a certificate that chains to this CA fails the
+     * handshake: it never reaches the request layer. */
+    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+  } else {
+    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_NONE);
+  }
+  *out = c;
+  return 0;
+
+fail:
+  cs_tls_config_free(c);
+  return rc;
+}
+
+void cs_tls_config_free(cs_tls_config *c) {
+  if (c == NULL)
+    return;
+  mbedtls_ssl_config_free(&c->conf);
+  mbedtls_x509_crt_free(&c->chain);
+  mbedtls_pk_free(&c->key); /* zeroizes the private key */
+  mbedtls_x509_crt_free(&c->ca);
+  mbedtls_ctr_drbg_free(&c->drbg);
+  mbedtls_entropy_free(&c->entropy);
+  free(c);
+}
+
+/* ---------------------------------------------------------------- bio */
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len) {
+  cs_tls *t = ctx;
+  if (t->in_len == 0)
+    return MBEDTLS_ERR_SSL_WANT_READ;
+  size_t n = len < t->in_len ? len : t->in_len;
+  if (n > INT32_MAX)
+    n = INT32_MAX;
+  memcpy(buf, t->in, n);
+  t->in += n;
+  t->in_len -= n;
+  return (int)n;
+}
+
+/* Copies the record: mbedTLS reuses its output buffer as soon as we return. */
+static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
+  cs_tls *t = ctx;
+  if (len > INT32_MAX)
+    len = INT32_MAX;
+  wbuf *w = t->pending;
+  size_t used = w != NULL ? w->len : 0;
+  if (w == NULL || w->cap - used < len) {
+    size_t cap = w != NULL ? w->cap * 2 : 4096;
+    while (cap - used < len)
+      cap *= 2;
+    wbuf *nw = realloc(w, sizeof *nw + cap); /* not yet submitted: may move */
+    if (nw == NULL)
+      return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+    nw->cap = cap;
+    nw->len = used;
+    nw->t = t;
+    t->pending = nw;
+    w = nw;
+  }
+  memcpy(w->data + w->len, buf, len);
+  w->len += len;
+  return (int)len;
+}
+
+static void on_write(uv_write_t *req, int status) {
+  wbuf *w = (wbuf *)req;
+  cs_tls *t = w->t;
+  /* The records may carry secrets (unseal shares, tokens) in ciphertext
+   * only; nothing to wipe.  */
+  free(w);
+  t->writes--;
+  if (t->cb.on_written != NULL)
+    t->cb.on_written(t->ctx, status);
+}
+
+static void flush(cs_tls *t) {
+  wbuf *w = t->pending;
+  if (w == NULL)
+    return;
+  t->pending = NULL;
+  if (w->len == 0) {
+    free(w);
+    return;
+  }
+  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+  if (uv_is_closing((uv_handle_t *)t->stream) ||
+      uv_write(&w->req, t->stream, &b, 1, on_write) != 0) {
+    free(w); /* the stream is going away: drop the bytes */
+    return;
+  }
+  t->writes++;
+}
+
+void cs_tls_flush(cs_tls *t) { flush(t); }
+
+void cs_tls_cork(cs_tls *t) { t->cork++; }
+
+void cs_tls_uncork(cs_tls *t) {
+  if (t->cork > 0 && --t->cork == 0)
+    flush(t);
+}
+
+/* ---------------------------------------------------------------- session */
+
+cs_tls *cs_tls_new(const cs_tls_config *cfg, uv_stream_t *stream, const cs_tls_callbacks *cb,
+                   void *ctx) {
+  cs_tls *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    return NULL;
+  mbedtls_ssl_init(&t->ssl);
+  if (mbedtls_ssl_setup(&t->ssl, &cfg->conf) != 0) {
+    mbedtls_ssl_free(&t->ssl);
+    free(t);
+    return NULL;
+  }
+  mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
+  t->stream = stream;
+  t->cb = *cb;
+  t->ctx = ctx;
+  return t;
+}
+
+void cs_tls_free(cs_tls *t) {
+  if (t == NULL)
+    return;
+  free(t->pending);
+  mbedtls_ssl_free(&t->ssl); /* zeroizes record buffers and keys */
+  free(t);
+}
+
+/* Records the reason of a failed session in the error detail. */
+static int fail(cs_tls *t, int ret, const char *during) {
+  char why[160], info[256] = "";
+  mbedtls_strerror(ret, why, sizeof why);
+  uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
+  if (flags != 0 && flags != (uint32_t)-1 &&
+      (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED || ret == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE)) {
+    char raw[256];
+    int n = mbedtls_x509_crt_verify_info(raw, sizeof raw, "", flags);
+    if (n > 0) {
+      /* One log line: the verify info is a list of lines. */
+      size_t j = 0;
+      j += (size_t)snprintf(info, sizeof info, " (");
+      for (int i = 0; i < n && raw[i] != '\0' && j + 3 < sizeof info; i++) {
+        if (raw[i] == '\n') {
+          if (raw[i + 1] != '\0') {
+            info[j++] = ';';
+            info[j++] = ' ';
+          }
+        } else {
+          info[j++] = raw[i];
+        }
+      }
+      if (j + 2 < sizeof info) {
+        info[j++] = ')';
+      }
+      info[j] = '\0';
+    }
+  }
+  return cs_error_set(CS_ETLS, "%s%s%s (-0x%04x)%s", during ? during : "", during ? ": " : "",
+                      why, (unsigned)-ret, info);
+}
+
+/* Decrypts everything mbedTLS can produce from the input at hand. */
+static int read_records(cs_tls *t) {
+  uint8_t buf[16384];
+  size_t used = 0;
+  int rc = 0;
+  for (;;) {
+    int ret = mbedtls_ssl_read(&t->ssl, buf, sizeof buf);
+    if (ret > 0) {
+      if ((size_t)ret > used)
+        used = (size_t)ret;
+      if (t->cb.on_data(t->ctx, buf, (size_t)ret) != 0)
+        break;
+      continue;
+    }
+    if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+      break;
+    if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+      rc = 1;
+      break;
+    }
+    rc = fail(t, ret, "read");
+    break;
+  }
+  /* Requests carry shares and tokens: do not leave them on the stack. */
+  mbedtls_platform_zeroize(buf, used);
+  return rc;
+}
+
+int cs_tls_feed(cs_tls *t, const uint8_t *buf, size_t len) {
+  int rc = 0;
+  t->in = buf;
+  t->in_len = len;
+  cs_tls_cork(t);
+  if (!t->handshake_done) {
+    int ret = mbedtls_ssl_handshake(&t->ssl);
+    if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+      goto out;
+    if (ret != 0) {
+      rc = fail(t, ret, NULL);
+      goto out;
+    }
+    t->handshake_done = 1;
+    t->verified = mbedtls_ssl_get_peer_cert(&t->ssl) != NULL &&
+                  mbedtls_ssl_get_verify_result(&t->ssl) == 0;
+    if (t->cb.on_handshake != NULL)
+      t->cb.on_handshake(t->ctx);
+  }
+  /* The client's first request often rides with its last handshake
+   * flight: read right away, until mbedTLS wants more input. */
+  rc = read_records(t);
+out:
+  t->in = NULL;
+  t->in_len = 0;
+  cs_tls_uncork(t);
+  return rc;
+}
+
+int cs_tls_write(cs_tls *t, const uint8_t *buf, size_t len) {
+  size_t off = 0;
+  int rc = 0;
+  while (off < len) {
+    int ret = mbedtls_ssl_write(&t->ssl, buf + off, len - off);
+    if (ret > 0) {
+      off += (size_t)ret; /* partial: at most one record per call */
+      continue;
+    }
+    /* The send callback never blocks, so WANT_WRITE does not happen; any
+     * error is fatal for the session. */
+    rc = ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? cs_error_set(CS_ENOMEM, "out of memory in TLS write")
+                                             : fail(t, ret, "write");
+    break;
+  }
+  if (t->cork == 0)
+    flush(t);
+  return rc;
+}
+
+void cs_tls_close_notify(cs_tls *t) {
+  if (t->handshake_done)
+    (void)mbedtls_ssl_close_notify(&t->ssl);
+  if (t->cork == 0)
+    flush(t);
+}
+
+int cs_tls_handshake_done(const cs_tls *t) { return t->handshake_done; }
+
+int cs_tls_peer_verified(const cs_tls *t) { return t->verified; }
+
+unsigned cs_tls_writes_pending(const cs_tls *t) { return t->writes; }
