@@ -22,6 +22,8 @@ typedef struct cs_daemon {
   uv_timer_t tick;
   uint64_t last_flush_ms;
   int shutting_down;
+  int exit_code;
+  const char *dev_dir;          /* --dev: removed at exit */
 } cs_daemon;
 
 /* The cs_dispatch_fn handed to the listener (ctx = the daemon). */

@@ -146,38 +146,38 @@ static int authorize(cs_daemon *d, const op_rule *rule, const Custos__Request *r
 
 /* ---------------------------------------------------------------- handlers */
 
-static void handle_init(cs_daemon *d, const Custos__InitReq *r, cs_reply *reply) {
-  uint8_t *shares = NULL;
-  size_t slen = 0;
-  char *token = NULL;
-  unsigned n = r->shares ? r->shares : 5, t = r->threshold ? r->threshold : 3;
-  if (r->shares == 1 && r->threshold == 0)
-    t = 1;
-  int rc = cs_seal_init(d->seal, n, t, &shares, &slen, &token);
-  if (rc < 0) {
-    send_error(reply, rc, 0);
+static void on_init_done(void *arg, int status, cs_seal_result *r) {
+  cs_reply *reply = arg;
+  cs_error_clear();
+  if (status < 0) {
+    send_error(reply, status, 0);
     return;
   }
   ProtobufCBinaryData keys[CS_SHAMIR_MAX_SHARES];
-  for (unsigned i = 0; i < n; i++) {
-    keys[i].data = shares + (size_t)i * slen;
-    keys[i].len = slen;
+  for (unsigned i = 0; i < r->n; i++) {
+    keys[i].data = r->shares + (size_t)i * r->share_len;
+    keys[i].len = r->share_len;
   }
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__InitRes ir = CUSTOS__INIT_RES__INIT;
-  ir.n_keys = n;
+  ir.n_keys = r->n;
   ir.keys = keys;
-  ir.root_token = token;
-  ir.shares = n;
-  ir.threshold = t;
+  ir.root_token = r->root_token;
+  ir.shares = r->n;
+  ir.threshold = r->t;
   res.result_case = CUSTOS__RESPONSE__RESULT_INIT;
   res.init = &ir;
   cs_reply_send(reply, &res, 0);
-  cs_info("initialized with %u shares, threshold %u", n, t);
-  cs_wipe(shares, (size_t)n * slen);
-  free(shares);
-  cs_wipe(token, strlen(token));
-  free(token);
+  cs_info("initialized with %u shares, threshold %u", r->n, r->t);
+}
+
+static void handle_init(cs_daemon *d, const Custos__InitReq *r, cs_reply *reply) {
+  unsigned n = r->shares ? r->shares : 5, t = r->threshold ? r->threshold : 3;
+  if (r->shares == 1 && r->threshold == 0)
+    t = 1;
+  int rc = cs_seal_init(d->seal, n, t, on_init_done, reply);
+  if (rc < 0)
+    send_error(reply, rc, 0);
 }
 
 static void handle_unseal(cs_daemon *d, const Custos__UnsealReq *r, cs_reply *reply) {
@@ -289,21 +289,26 @@ static void handle_kv_list(cs_daemon *d, const Custos__KvListReq *r, cs_reply *r
   cs_kv_list_free(keys, n);
 }
 
-static void handle_rotate(cs_daemon *d, cs_reply *reply) {
-  uint32_t term;
-  int64_t t;
-  int rc = cs_seal_rotate(d->seal, &term, &t);
-  if (rc < 0) {
-    send_error(reply, rc, 1);
+static void on_rotate_done(void *arg, int status, cs_seal_result *r) {
+  cs_reply *reply = arg;
+  cs_error_clear();
+  if (status < 0) {
+    send_error(reply, status, 1);
     return;
   }
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__RotateRes rr = CUSTOS__ROTATE_RES__INIT;
-  rr.term = term;
-  rr.install_time = t;
+  rr.term = r->term;
+  rr.install_time = r->install_time;
   res.result_case = CUSTOS__RESPONSE__RESULT_ROTATE;
   res.rotate = &rr;
   cs_reply_send(reply, &res, 1);
+}
+
+static void handle_rotate(cs_daemon *d, cs_reply *reply) {
+  int rc = cs_seal_rotate(d->seal, on_rotate_done, reply);
+  if (rc < 0)
+    send_error(reply, rc, 1);
 }
 
 static void handle_key_status(cs_daemon *d, cs_reply *reply) {
@@ -340,34 +345,62 @@ static void handle_key_status(cs_daemon *d, cs_reply *reply) {
   free(ptrs);
 }
 
+static void send_rotate_config(cs_reply *reply, const cs_rotate_config *cfg) {
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  Custos__RotateConfigRes cr = CUSTOS__ROTATE_CONFIG_RES__INIT;
+  cr.enabled = cfg->enabled;
+  cr.max_operations = cfg->max_operations;
+  cr.interval_seconds = cfg->interval_seconds;
+  res.result_case = CUSTOS__RESPONSE__RESULT_ROTATE_CONFIG;
+  res.rotate_config = &cr;
+  cs_reply_send(reply, &res, 1);
+}
+
+typedef struct pending_rotcfg {
+  cs_reply *reply;
+  cs_rotate_config cfg;
+} pending_rotcfg;
+
+static void on_rotate_config_done(void *arg, int status, cs_seal_result *r) {
+  pending_rotcfg *p = arg;
+  cs_error_clear();
+  if (status < 0) {
+    send_error(p->reply, status, 1);
+  } else {
+    cs_info("rotate config: %s, max operations %llu, interval %llu s",
+            p->cfg.enabled ? "enabled" : "disabled", (unsigned long long)p->cfg.max_operations,
+            (unsigned long long)p->cfg.interval_seconds);
+    send_rotate_config(p->reply, &p->cfg);
+  }
+  free(p);
+}
+
 static void handle_rotate_config(cs_daemon *d, const Custos__RotateConfigReq *r, cs_reply *reply) {
   cs_rotate_config cfg;
   int rc = cs_seal_rotate_config_get(d->seal, &cfg);
-  if (rc == 0 && r->set) {
+  if (rc == 0 && !r->set) {
+    send_rotate_config(reply, &cfg);
+    return;
+  }
+  if (rc == 0) {
     if (r->enabled_opt_case == CUSTOS__ROTATE_CONFIG_REQ__ENABLED_OPT_ENABLED)
       cfg.enabled = r->enabled;
     if (r->max_operations_opt_case == CUSTOS__ROTATE_CONFIG_REQ__MAX_OPERATIONS_OPT_MAX_OPERATIONS)
       cfg.max_operations = r->max_operations;
     if (r->interval_opt_case == CUSTOS__ROTATE_CONFIG_REQ__INTERVAL_OPT_INTERVAL_SECONDS)
       cfg.interval_seconds = r->interval_seconds;
-    rc = cs_seal_rotate_config_set(d->seal, &cfg);
-    if (rc == 0)
-      cs_info("rotate config: %s, max operations %llu, interval %llu s",
-              cfg.enabled ? "enabled" : "disabled", (unsigned long long)cfg.max_operations,
-              (unsigned long long)cfg.interval_seconds);
+    pending_rotcfg *p = malloc(sizeof *p);
+    rc = CS_ENOMEM;
+    if (p != NULL) {
+      p->reply = reply;
+      p->cfg = cfg;
+      rc = cs_seal_rotate_config_set(d->seal, &cfg, on_rotate_config_done, p);
+      if (rc < 0)
+        free(p);
+    }
   }
-  if (rc < 0) {
+  if (rc < 0)
     send_error(reply, rc, 1);
-    return;
-  }
-  Custos__Response res = CUSTOS__RESPONSE__INIT;
-  Custos__RotateConfigRes cr = CUSTOS__ROTATE_CONFIG_RES__INIT;
-  cr.enabled = cfg.enabled;
-  cr.max_operations = cfg.max_operations;
-  cr.interval_seconds = cfg.interval_seconds;
-  res.result_case = CUSTOS__RESPONSE__RESULT_ROTATE_CONFIG;
-  res.rotate_config = &cr;
-  cs_reply_send(reply, &res, 1);
 }
 
 static void send_rekey(cs_reply *reply, cs_rekey_status *st) {
@@ -398,6 +431,17 @@ static void send_rekey(cs_reply *reply, cs_rekey_status *st) {
   cs_rekey_status_clear(st);
 }
 
+static void on_rekey_done(void *arg, int status, cs_seal_result *r) {
+  cs_reply *reply = arg;
+  cs_error_clear();
+  if (status < 0) {
+    cs_warn("rekey: %s", cs_error_message(status));
+    send_error(reply, status, 1);
+    return;
+  }
+  send_rekey(reply, &r->rekey);
+}
+
 static void handle_rekey(cs_daemon *d, const Custos__Request *req, cs_reply *reply) {
   cs_rekey_status st = {0};
   int rc = 0;
@@ -410,11 +454,11 @@ static void handle_rekey(cs_daemon *d, const Custos__Request *req, cs_reply *rep
     break;
   case CUSTOS__REQUEST__OP_REKEY_UPDATE:
     rc = cs_seal_rekey_update(d->seal, req->rekey_update->nonce, req->rekey_update->key.data,
-                              req->rekey_update->key.len, &st);
+                              req->rekey_update->key.len, &st, on_rekey_done, reply);
     break;
   case CUSTOS__REQUEST__OP_REKEY_VERIFY:
     rc = cs_seal_rekey_verify(d->seal, req->rekey_verify->nonce, req->rekey_verify->key.data,
-                              req->rekey_verify->key.len, &st);
+                              req->rekey_verify->key.len, &st, on_rekey_done, reply);
     break;
   case CUSTOS__REQUEST__OP_REKEY_CANCEL:
     rc = cs_seal_rekey_cancel(d->seal);
@@ -429,6 +473,8 @@ static void handle_rekey(cs_daemon *d, const Custos__Request *req, cs_reply *rep
     send_error(reply, rc, 1);
     return;
   }
+  if (rc == CS_SEAL_PENDING)
+    return; /* on_rekey_done answers once the swap is committed */
   send_rekey(reply, &st);
 }
 
@@ -495,8 +541,8 @@ void cs_daemon_tick(uv_timer_t *t) {
   int flush = now_ms - d->last_flush_ms >= d->cfg.counter_flush_ms;
   if (flush)
     d->last_flush_ms = now_ms;
-  uint32_t rotated;
-  int rc = cs_seal_tick(d->seal, cs_now(), flush, &rotated);
+  int rotating;
+  int rc = cs_seal_tick(d->seal, cs_now(), flush, &rotating);
   if (rc < 0)
     cs_warn("periodic key maintenance failed: %s", cs_error_message(rc));
 }

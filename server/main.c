@@ -10,6 +10,7 @@
  * SIGTERM/SIGINT: stop accepting, finish in-flight requests and pending
  * commits, persist counters, wipe keys, exit 0.
  */
+#define _GNU_SOURCE /* nftw */
 #include "cs_error.h"
 #include "crypto.h"
 #include "daemon.h"
@@ -18,6 +19,7 @@
 #include "secmem.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -68,6 +70,11 @@ static void on_signal(uv_signal_t *h, int signum) {
   cs_listener_stop(d->listener, on_listener_stopped, d);
 }
 
+/* The seal's writes go through the group commit queue like everything else. */
+static int submit_batch(void *ctx, cs_batch *b, cs_submit_done done, void *arg) {
+  return cs_commitq_submit(ctx, b, done, arg);
+}
+
 static int open_core(cs_daemon *d) {
   cs_store_opts so = {.map_size = d->cfg.map_size};
   int rc = cs_store_open(&d->store, d->cfg.storage_path, &so);
@@ -76,22 +83,70 @@ static int open_core(cs_daemon *d) {
   if ((rc = cs_commitq_start(&d->commitq, d->loop, d->store)) < 0)
     return rc;
   cs_seal_opts opts = {.store = d->store,
-                       .commit = cs_commitq_commit_sync,
-                       .commit_ctx = d->commitq,
+                       .submit = submit_batch,
+                       .submit_ctx = d->commitq,
                        .upgrade_ttl = d->cfg.upgrade_key_ttl};
   return cs_seal_open(&d->seal, &opts);
 }
 
+static int start_listener(cs_daemon *d) {
+  int rc = cs_listener_start(&d->listener, d->loop, &d->cfg.listener, cs_dispatch, d);
+  if (rc < 0) {
+    cs_error("cannot listen on %s: %s", d->cfg.listener.address, cs_error_message(rc));
+    return rc;
+  }
+  cs_seal_status st;
+  cs_seal_get_status(d->seal, &st);
+  cs_info("custosd listening on %s (%s)", d->cfg.listener.address,
+          !st.initialized ? "not initialized" : st.sealed ? "sealed" : "unsealed");
+  return 0;
+}
+
+static char dev_dir[] = "/tmp/custos-dev-XXXXXX";
+
+/* Dev server, once init is committed: unseal, print what a user needs,
+ * then listen. */
+static void on_dev_init(void *arg, int status, cs_seal_result *r) {
+  cs_daemon *d = arg;
+  int rc = status;
+  if (rc == 0)
+    rc = cs_seal_unseal(d->seal, r->shares, r->share_len);
+  if (rc == 0) {
+    char b64[64];
+    cs_b64_encode(r->shares, r->share_len, b64);
+    /* The dev server exists to be talked to: these lines go to stdout,
+     * never to the log. */
+    printf("custos dev server: NOT for production (one share, temporary data).\n"
+           "Data directory: %s (removed when the server stops)\n\n"
+           "    export CUSTOS_ADDR=%s\n"
+           "    export CUSTOS_CACERT=%s\n"
+           "    export CUSTOS_TOKEN=%s\n\n"
+           "Unseal Key: %s\n"
+           "Root Token: %s\n\n",
+           dev_dir, d->cfg.listener.address, d->cfg.listener.cert_file, r->root_token, b64,
+           r->root_token);
+    fflush(stdout);
+    cs_wipe(b64, sizeof b64);
+    rc = start_listener(d);
+  } else {
+    cs_error("dev server set-up failed: %s", cs_error_message(rc));
+  }
+  if (rc < 0) {
+    d->exit_code = 1;
+    uv_stop(d->loop);
+  }
+}
+
 /* The dev server: everything in a fresh temporary directory. */
 static int setup_dev(cs_daemon *d, const char *listen) {
-  static char dir[] = "/tmp/custos-dev-XXXXXX";
-  static char data[sizeof dir + 8], cert[sizeof dir + 32], key[sizeof dir + 32];
-  if (mkdtemp(dir) == NULL)
+  static char data[sizeof dev_dir + 8], cert[sizeof dev_dir + 32], key[sizeof dev_dir + 32];
+  if (mkdtemp(dev_dir) == NULL)
     return cs_error_set(CS_EIO, "cannot create a temporary directory: %s", strerror(errno));
-  snprintf(data, sizeof data, "%s/data", dir);
+  d->dev_dir = dev_dir;
+  snprintf(data, sizeof data, "%s/data", dev_dir);
   if (mkdir(data, 0700) != 0)
     return cs_error_set(CS_EIO, "cannot create %s: %s", data, strerror(errno));
-  int rc = cs_devcert_generate(dir, cert, key, sizeof cert);
+  int rc = cs_devcert_generate(dev_dir, cert, key, sizeof cert);
   if (rc < 0)
     return rc;
   d->cfg.storage_path = strdup(data);
@@ -100,34 +155,12 @@ static int setup_dev(cs_daemon *d, const char *listen) {
   d->cfg.listener.key_file = strdup(key);
   if ((rc = open_core(d)) < 0)
     return rc;
+  rc = cs_seal_init(d->seal, 1, 1, on_dev_init, d);
+  return rc < 0 ? rc : 0;
+}
 
-  uint8_t *share = NULL;
-  size_t slen;
-  char *token = NULL;
-  if ((rc = cs_seal_init(d->seal, 1, 1, &share, &slen, &token)) < 0)
-    return rc;
-  rc = cs_seal_unseal(d->seal, share, slen);
-  if (rc == 0) {
-    char b64[64];
-    cs_b64_encode(share, slen, b64);
-    /* The dev server exists to be talked to: print what a user needs.  These
-     * lines go to stdout, never to the log. */
-    printf("custos dev server: in-memory-grade setup, NOT for production.\n"
-           "Data directory: %s (removed by nobody: delete it when done)\n\n"
-           "    export CUSTOS_ADDR=%s\n"
-           "    export CUSTOS_CACERT=%s\n"
-           "    export CUSTOS_TOKEN=%s\n\n"
-           "Unseal Key: %s\n"
-           "Root Token: %s\n\n",
-           dir, listen, cert, token, b64, token);
-    fflush(stdout);
-    cs_wipe(b64, sizeof b64);
-  }
-  cs_wipe(share, slen);
-  free(share);
-  cs_wipe(token, strlen(token));
-  free(token);
-  return rc;
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  return remove(path);
 }
 
 int main(int argc, char **argv) {
@@ -174,10 +207,8 @@ int main(int argc, char **argv) {
     cs_error("start-up failed: %s", cs_error_message(rc));
     return 1;
   }
-  if ((rc = cs_listener_start(&d->listener, d->loop, &d->cfg.listener, cs_dispatch, d)) < 0) {
-    cs_error("cannot listen on %s: %s", d->cfg.listener.address, cs_error_message(rc));
+  if (!dev && start_listener(d) < 0)
     return 1;
-  }
   if (cs_secmem_lock_failures() > 0)
     cs_warn("key memory could not be locked (RLIMIT_MEMLOCK too low?): keys may reach swap");
 
@@ -190,15 +221,13 @@ int main(int argc, char **argv) {
   uv_signal_start(&sig_term, on_signal, SIGTERM);
   uv_signal_start(&sig_int, on_signal, SIGINT);
 
-  cs_seal_status st;
-  cs_seal_get_status(d->seal, &st);
-  cs_info("custosd listening on %s (%s)", d->cfg.listener.address,
-          !st.initialized ? "not initialized" : st.sealed ? "sealed" : "unsealed");
   uv_run(d->loop, UV_RUN_DEFAULT);
 
   cs_store_close(d->store);
+  if (d->dev_dir != NULL)
+    nftw(d->dev_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   cs_config_free(&d->cfg);
   uv_loop_close(d->loop);
   cs_info("custosd stopped");
-  return 0;
+  return d->exit_code;
 }

@@ -60,6 +60,11 @@ struct cs_seal {
     uint8_t *new_kek;         /* secmem, while awaiting verification */
     keyset new_ks;
   } rk;
+  /* Writes in flight (see "changes" below). */
+  int busy;                   /* a key change is being committed */
+  unsigned inflight;          /* batches submitted, not yet done */
+  unsigned epoch;             /* bumped at every seal/unseal */
+  int closing;                /* free when inflight drops to 0 */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -321,10 +326,152 @@ static int open_root_key(cs_seal *s, const uint8_t *kek, uint8_t *root_key) {
   return rc;
 }
 
-int cs_seal_commit(cs_seal *s, const cs_batch *b) {
-  if (s->opts.commit != NULL)
-    return s->opts.commit(s->opts.commit_ctx, b);
-  return cs_store_commit(s->opts.store, b);
+/* ---------------------------------------------------------------- changes
+ *
+ * A change is one batch in flight plus what to do in memory once it is
+ * committed.  Key changes (init, rotate, rotate config, counter flush, rekey
+ * swap) are mutually exclusive (s->busy): a counter flush that carries the
+ * old keyring must never land after a rotation that carries the new one.
+ * A change made while unsealed is applied only if the node was not sealed
+ * (or resealed) meanwhile (epoch); the committed data is loaded at the next
+ * unseal anyway.
+ */
+
+enum change_kind { CH_INIT, CH_ROTATE, CH_ROTATE_CONFIG, CH_FLUSH, CH_REKEY, CH_EXPIRE };
+
+typedef struct change {
+  cs_seal *s;
+  enum change_kind kind;
+  unsigned epoch;
+  cs_seal_cb cb;
+  void *arg;
+  cs_keyring *next_kr;        /* rotate */
+  keyset ks;                  /* init, rekey: the new key set */
+  cs_rotate_config rot;       /* rotate config */
+  uint64_t flushed;           /* flush, rotate: counter sum written */
+  cs_seal_result res;         /* handed to cb */
+} change;
+
+static void seal_free(cs_seal *s);
+
+static change *change_new(cs_seal *s, enum change_kind kind, cs_seal_cb cb, void *arg) {
+  change *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return NULL;
+  c->s = s;
+  c->kind = kind;
+  c->epoch = s->epoch;
+  c->cb = cb;
+  c->arg = arg;
+  return c;
+}
+
+static void change_free(change *c) {
+  cs_keyring_free(c->next_kr);
+  keyset_free(&c->ks);
+  if (c->res.shares != NULL) {
+    cs_wipe(c->res.shares, (size_t)c->res.n * c->res.share_len);
+    free(c->res.shares);
+  }
+  if (c->res.root_token != NULL) {
+    cs_wipe(c->res.root_token, strlen(c->res.root_token));
+    free(c->res.root_token);
+  }
+  cs_rekey_status_clear(&c->res.rekey);
+  free(c);
+}
+
+static void apply_change(cs_seal *s, change *c) {
+  int live = s->kr != NULL && c->epoch == s->epoch;
+  switch (c->kind) {
+  case CH_INIT:
+    keyset_free(&s->ks);
+    s->ks = c->ks;
+    memset(&c->ks, 0, sizeof c->ks);
+    s->initialized = 1;
+    break;
+  case CH_ROTATE:
+    if (!live)
+      break;
+    /* Encryptions made while the rotation was in flight were counted on the
+     * old ring: carry them over. */
+    cs_keyring_free(s->kr);
+    s->kr = c->next_kr;
+    c->next_kr = NULL;
+    s->flushed_encryptions = c->flushed;
+    cs_info("keyring rotated: term %u is active", c->res.term);
+    break;
+  case CH_ROTATE_CONFIG:
+    if (live)
+      s->rot = c->rot;
+    break;
+  case CH_FLUSH:
+    if (live)
+      s->flushed_encryptions = c->flushed;
+    break;
+  case CH_REKEY:
+    keyset_free(&s->ks);
+    s->ks = c->ks;
+    memset(&c->ks, 0, sizeof c->ks);
+    ceremony_clear(&s->unseal); /* shares of the old set are void now */
+    cs_info("rekey complete: %u shares, threshold %u", s->ks.n, s->ks.t);
+    break;
+  case CH_EXPIRE:
+    break;
+  }
+}
+
+static void on_committed(void *arg, int status) {
+  change *c = arg;
+  cs_seal *s = c->s;
+  s->inflight--;
+  if (c->kind != CH_EXPIRE)
+    s->busy = 0;
+  if (status == 0 && !s->closing)
+    apply_change(s, c);
+  if (status < 0 && c->kind == CH_FLUSH)
+    cs_warn("could not persist encryption counters: %s", cs_error_message(status));
+  if (c->cb != NULL)
+    c->cb(c->arg, status, &c->res);
+  change_free(c);
+  if (s->closing && s->inflight == 0)
+    seal_free(s);
+}
+
+/* Submits the change's batch.  Returns CS_SEAL_PENDING (c now belongs to
+ * the commit path) or an error (c freed, nothing happened). */
+static int submit(cs_seal *s, change *c, cs_batch *b) {
+  int key_change = c->kind != CH_EXPIRE;
+  if (key_change)
+    s->busy = 1;
+  s->inflight++;
+  int rc;
+  if (s->opts.submit != NULL) {
+    rc = s->opts.submit(s->opts.submit_ctx, b, on_committed, c);
+  } else {
+    /* Synchronous backend (tests, tools): commit and complete right here. */
+    rc = cs_store_commit(s->opts.store, b);
+    if (rc == 0) {
+      cs_batch_clear(b);
+      on_committed(c, 0);
+      return CS_SEAL_PENDING;
+    }
+  }
+  cs_batch_clear(b);
+  if (rc < 0) {
+    s->inflight--;
+    if (key_change)
+      s->busy = 0;
+    change_free(c);
+    return rc;
+  }
+  return CS_SEAL_PENDING;
+}
+
+static int check_idle(cs_seal *s) {
+  if (s->busy)
+    return cs_error_set(CS_EINPROGRESS, "another key change is being committed; retry");
+  return 0;
 }
 
 cs_store *cs_seal_store(cs_seal *s) { return s->opts.store; }
@@ -367,38 +514,33 @@ static void wipe_keys(cs_seal *s) {
   rekey_clear(s);
 }
 
-void cs_seal_close(cs_seal *s) {
-  if (s == NULL)
-    return;
-  cs_seal_seal(s);
+static void seal_free(cs_seal *s) {
   ceremony_free(&s->unseal);
   keyset_free(&s->ks);
   free(s);
 }
 
+void cs_seal_close(cs_seal *s) {
+  if (s == NULL)
+    return;
+  cs_seal_seal(s);
+  s->closing = 1;
+  if (s->inflight == 0)
+    seal_free(s);
+}
+
 /* ---------------------------------------------------------------- init */
 
-int cs_seal_init(cs_seal *s, unsigned n, unsigned t, uint8_t **shares_out, size_t *share_len,
-                 char **root_token) {
+static int build_init(cs_seal *s, change *c, unsigned n, unsigned t, cs_batch *b) {
   int rc;
   uint8_t kek[CS_KEY_LEN], root[CS_KEY_LEN];
-  uint8_t *shares = NULL;
   char token[CS_TOKEN_MAX] = {0};
+  char accessor[25];
+  uint8_t acc_raw[12];
   cs_keyring *kr = NULL;
-  keyset ks = {0};
-  cs_batch b;
-  cs_batch_init(&b);
-
-  if (s->initialized)
-    return cs_error_set(CS_EALREADYINIT, "server is already initialized");
-  if ((rc = valid_params(n, t)) < 0)
-    return rc;
-  /* Another process may have initialized the same directory meanwhile. */
-  if ((rc = cs_store_exists(s->opts.store, P_SEAL_CONFIG)) != 0)
-    return rc < 0 ? rc : cs_error_set(CS_EALREADYINIT, "server is already initialized");
-
   size_t slen = share_len_for(n);
-  shares = malloc((size_t)n * slen);
+  uint8_t *shares = malloc((size_t)n * slen);
+
   rc = CS_ENOMEM;
   if (shares == NULL)
     goto out;
@@ -408,18 +550,15 @@ int cs_seal_init(cs_seal *s, unsigned n, unsigned t, uint8_t **shares_out, size_
     memcpy(shares, kek, CS_KEY_LEN);
   else if ((rc = cs_shamir_split(kek, CS_KEY_LEN, n, t, shares)) < 0)
     goto out;
-  if ((rc = keyset_make(&ks, n, t, shares, slen)) < 0)
+  if ((rc = keyset_make(&c->ks, n, t, shares, slen)) < 0)
     goto out;
   if ((rc = cs_keyring_new(&kr)) < 0 || (rc = cs_keyring_rotate(kr, cs_now(), NULL)) < 0)
     goto out;
-
-  Custos__TokenEntry te = CUSTOS__TOKEN_ENTRY__INIT;
-  char *root_policy[] = {"root"};
-  char accessor[25];
-  uint8_t acc_raw[12];
   if ((rc = cs_token_generate(token)) < 0 || (rc = cs_random(acc_raw, sizeof acc_raw)) < 0)
     goto out;
   cs_hex_encode(acc_raw, sizeof acc_raw, accessor);
+  Custos__TokenEntry te = CUSTOS__TOKEN_ENTRY__INIT;
+  char *root_policy[] = {"root"};
   te.accessor = accessor;
   te.n_policies = 1;
   te.policies = root_policy;
@@ -428,25 +567,19 @@ int cs_seal_init(cs_seal *s, unsigned n, unsigned t, uint8_t **shares_out, size_
 
   /* Everything of a new installation in one transaction: a crash leaves
    * either nothing or a complete initialization. */
-  if ((rc = keyset_stage(&ks, &b)) < 0 || (rc = stage_sealed(&b, kek, P_UNSEAL_ROOT, root, sizeof root)) < 0 ||
-      (rc = stage_barrier(&b, kr, P_ROOT_KEY, root, sizeof root)) < 0 ||
-      (rc = cs_token_stage(kr, token, &te, &b)) < 0 ||
-      (rc = stage_keyring(&b, root, kr)) < 0) /* last: it carries the counters */
+  if ((rc = keyset_stage(&c->ks, b)) < 0 ||
+      (rc = stage_sealed(b, kek, P_UNSEAL_ROOT, root, sizeof root)) < 0 ||
+      (rc = stage_barrier(b, kr, P_ROOT_KEY, root, sizeof root)) < 0 ||
+      (rc = cs_token_stage(kr, token, &te, b)) < 0 ||
+      (rc = stage_keyring(b, root, kr)) < 0) /* last: it carries the counters */
     goto out;
-  if ((rc = cs_seal_commit(s, &b)) < 0)
+  rc = CS_ENOMEM;
+  if ((c->res.root_token = strdup(token)) == NULL)
     goto out;
-
-  keyset_free(&s->ks);
-  s->ks = ks;
-  memset(&ks, 0, sizeof ks);
-  s->initialized = 1;
-  *root_token = strdup(token);
-  if (*root_token == NULL) {
-    rc = CS_ENOMEM;
-    goto out;
-  }
-  *shares_out = shares;
-  *share_len = slen;
+  c->res.shares = shares;
+  c->res.share_len = slen;
+  c->res.n = n;
+  c->res.t = t;
   shares = NULL;
   rc = 0;
 out:
@@ -457,10 +590,30 @@ out:
     cs_wipe(shares, (size_t)n * slen);
     free(shares);
   }
-  keyset_free(&ks);
   cs_keyring_free(kr);
-  cs_batch_clear(&b);
   return rc;
+}
+
+int cs_seal_init(cs_seal *s, unsigned n, unsigned t, cs_seal_cb cb, void *arg) {
+  int rc;
+  if (s->initialized)
+    return cs_error_set(CS_EALREADYINIT, "server is already initialized");
+  if ((rc = valid_params(n, t)) < 0 || (rc = check_idle(s)) < 0)
+    return rc;
+  /* Another process may have initialized the same directory meanwhile. */
+  if ((rc = cs_store_exists(s->opts.store, P_SEAL_CONFIG)) != 0)
+    return rc < 0 ? rc : cs_error_set(CS_EALREADYINIT, "server is already initialized");
+  change *c = change_new(s, CH_INIT, cb, arg);
+  if (c == NULL)
+    return CS_ENOMEM;
+  cs_batch b;
+  cs_batch_init(&b);
+  if ((rc = build_init(s, c, n, t, &b)) < 0) {
+    cs_batch_clear(&b);
+    change_free(c);
+    return rc;
+  }
+  return submit(s, c, &b);
 }
 
 /* ---------------------------------------------------------------- unseal */
@@ -480,33 +633,39 @@ static int load_rotate_config(cs_seal *s) {
   free(ct);
   if (rc < 0)
     return rc;
-  Custos__RotateConfig *rc_msg = custos__rotate_config__unpack(NULL, pt_len, pt);
+  Custos__RotateConfig *m = custos__rotate_config__unpack(NULL, pt_len, pt);
   free(pt);
-  if (rc_msg == NULL)
+  if (m == NULL)
     return cs_error_set(CS_ESTORECORRUPT, "core/rotate-config is corrupt");
-  s->rot.enabled = rc_msg->enabled;
-  s->rot.max_operations = rc_msg->max_operations;
-  s->rot.interval_seconds = rc_msg->interval_seconds;
-  custos__rotate_config__free_unpacked(rc_msg, NULL);
+  s->rot.enabled = m->enabled;
+  s->rot.max_operations = m->max_operations;
+  s->rot.interval_seconds = m->interval_seconds;
+  custos__rotate_config__free_unpacked(m, NULL);
   return 0;
+}
+
+/* Reads core/keyring with the root key into a fresh keyring. */
+static int read_keyring(cs_seal *s, const uint8_t *root, cs_keyring **out) {
+  uint8_t *pt = NULL;
+  size_t len = 0;
+  int rc = read_sealed(s, root, P_KEYRING, &pt, &len);
+  if (rc < 0)
+    return rc;
+  rc = cs_keyring_decode(pt, len, out);
+  cs_wipe(pt, len);
+  free(pt);
+  return rc;
 }
 
 /* With the KEK rebuilt: open the root key, then the keyring. */
 static int unseal_with(cs_seal *s, const uint8_t *kek) {
-  uint8_t *pt = NULL;
-  size_t len = 0;
   cs_keyring *kr = NULL;
   uint8_t *root = cs_secmem_alloc(CS_KEY_LEN);
   if (root == NULL)
     return CS_ENOMEM;
   int rc = open_root_key(s, kek, root);
-  if (rc < 0)
-    goto fail;
-  if ((rc = read_sealed(s, root, P_KEYRING, &pt, &len)) < 0)
-    goto fail;
-  rc = cs_keyring_decode(pt, len, &kr);
-  cs_wipe(pt, len);
-  free(pt);
+  if (rc == 0)
+    rc = read_keyring(s, root, &kr);
   if (rc < 0)
     goto fail;
   s->root_key = root;
@@ -517,6 +676,7 @@ static int unseal_with(cs_seal *s, const uint8_t *kek) {
     s->kr = NULL;
     goto fail;
   }
+  s->epoch++;
   return 0;
 fail:
   cs_keyring_free(kr);
@@ -557,11 +717,12 @@ void cs_seal_reset(cs_seal *s) { ceremony_clear(&s->unseal); }
 void cs_seal_seal(cs_seal *s) {
   if (s->kr != NULL) {
     int rc = cs_seal_flush_counters(s);
-    if (rc < 0)
+    if (rc < 0 && rc != CS_EINPROGRESS)
       cs_warn("sealing: could not persist encryption counters: %s", cs_error_message(rc));
   }
   wipe_keys(s);
   ceremony_clear(&s->unseal);
+  s->epoch++;
 }
 
 void cs_seal_get_status(const cs_seal *s, cs_seal_status *st) {
@@ -598,14 +759,13 @@ static int stage_upgrade(cs_batch *b, const cs_keyring *next, uint32_t old_term,
   uk.next = &kt;
   uk.expires = expires;
   size_t len = custos__upgrade_key__get_packed_size(&uk);
-  uint8_t *pt = malloc(len);
+  uint8_t *pt = malloc(len), *ct;
+  size_t ct_len;
   if (pt == NULL)
     return CS_ENOMEM;
   custos__upgrade_key__pack(&uk, pt);
-  /* The upgrade key is sealed under the OLD term's key with the old term in
-   * its header: exactly what a standby that only knows the old term holds. */
-  uint8_t *ct;
-  size_t ct_len;
+  /* Sealed under the OLD term's key, with the old term in its header:
+   * exactly what a standby that only knows the old term holds. */
   rc = cs_barrier_seal_with(old_key, old_term, path, pt, len, &ct, &ct_len);
   cs_wipe(pt, len);
   free(pt);
@@ -616,37 +776,35 @@ static int stage_upgrade(cs_batch *b, const cs_keyring *next, uint32_t old_term,
   return rc;
 }
 
-int cs_seal_rotate(cs_seal *s, uint32_t *term_out, int64_t *install_time) {
+int cs_seal_rotate(cs_seal *s, cs_seal_cb cb, void *arg) {
   if (s->kr == NULL)
     return cs_error_set(CS_ESEALED, "server is sealed");
-  cs_keyring *next = NULL;
-  cs_batch b;
-  cs_batch_init(&b);
-  uint32_t old_term = cs_keyring_active(s->kr), term;
-  int64_t now = cs_now();
-  int rc = cs_keyring_clone(s->kr, &next);
+  int rc = check_idle(s);
   if (rc < 0)
     return rc;
-  if ((rc = cs_keyring_rotate(next, now, &term)) < 0)
-    goto out;
-  /* New keyring + root key under the new term + upgrade key: one batch. */
-  if ((rc = stage_keyring(&b, s->root_key, next)) < 0 ||
-      (rc = stage_barrier(&b, next, P_ROOT_KEY, s->root_key, CS_KEY_LEN)) < 0 ||
-      (rc = stage_upgrade(&b, next, old_term, cs_keyring_key(s->kr, old_term),
-                          now + (int64_t)s->opts.upgrade_ttl)) < 0)
-    goto out;
-  if ((rc = cs_seal_commit(s, &b)) < 0)
-    goto out;
-  cs_keyring_free(s->kr);
-  s->kr = next;
-  next = NULL;
-  s->flushed_encryptions = total_encryptions(s->kr);
-  *term_out = term;
-  *install_time = now;
-  cs_info("keyring rotated: term %u is active", term);
-out:
-  cs_keyring_free(next);
+  change *c = change_new(s, CH_ROTATE, cb, arg);
+  if (c == NULL)
+    return CS_ENOMEM;
+  cs_batch b;
+  cs_batch_init(&b);
+  uint32_t old_term = cs_keyring_active(s->kr);
+  int64_t now = cs_now();
+  if ((rc = cs_keyring_clone(s->kr, &c->next_kr)) < 0 ||
+      (rc = cs_keyring_rotate(c->next_kr, now, &c->res.term)) < 0)
+    goto fail;
+  c->res.install_time = now;
+  /* New keyring + root key under the new term + upgrade key: one batch.
+   * The root key is staged first so its encryption is counted in the ring. */
+  if ((rc = stage_barrier(&b, c->next_kr, P_ROOT_KEY, s->root_key, CS_KEY_LEN)) < 0 ||
+      (rc = stage_upgrade(&b, c->next_kr, old_term, cs_keyring_key(s->kr, old_term),
+                          now + (int64_t)s->opts.upgrade_ttl)) < 0 ||
+      (rc = stage_keyring(&b, s->root_key, c->next_kr)) < 0)
+    goto fail;
+  c->flushed = total_encryptions(c->next_kr);
+  return submit(s, c, &b);
+fail:
   cs_batch_clear(&b);
+  change_free(c);
   return rc;
 }
 
@@ -656,15 +814,22 @@ int cs_seal_flush_counters(cs_seal *s) {
   uint64_t sum = total_encryptions(s->kr);
   if (sum == s->flushed_encryptions)
     return 0;
+  if (s->busy)
+    return CS_EINPROGRESS; /* the next tick will do it */
+  change *c = change_new(s, CH_FLUSH, NULL, NULL);
+  if (c == NULL)
+    return CS_ENOMEM;
+  c->flushed = sum;
   cs_batch b;
   cs_batch_init(&b);
   int rc = stage_keyring(&b, s->root_key, s->kr);
-  if (rc == 0)
-    rc = cs_seal_commit(s, &b);
-  cs_batch_clear(&b);
-  if (rc == 0)
-    s->flushed_encryptions = sum;
-  return rc;
+  if (rc < 0) {
+    cs_batch_clear(&b);
+    change_free(c);
+    return rc;
+  }
+  rc = submit(s, c, &b);
+  return rc < 0 ? rc : 0;
 }
 
 /* ---------------------------------------------------------------- rotate config */
@@ -676,7 +841,7 @@ int cs_seal_rotate_config_get(cs_seal *s, cs_rotate_config *cfg) {
   return 0;
 }
 
-int cs_seal_rotate_config_set(cs_seal *s, const cs_rotate_config *cfg) {
+int cs_seal_rotate_config_set(cs_seal *s, const cs_rotate_config *cfg, cs_seal_cb cb, void *arg) {
   if (s->kr == NULL)
     return cs_error_set(CS_ESEALED, "server is sealed");
   if (cfg->max_operations < CS_MIN_MAX_OPS || cfg->max_operations > CS_DEFAULT_MAX_OPS)
@@ -685,6 +850,13 @@ int cs_seal_rotate_config_set(cs_seal *s, const cs_rotate_config *cfg) {
   if (cfg->interval_seconds != 0 && cfg->interval_seconds < CS_MIN_INTERVAL)
     return cs_error_set(CS_EINVAL, "interval must be 0 (none) or at least %llu seconds",
                         (unsigned long long)CS_MIN_INTERVAL);
+  int rc = check_idle(s);
+  if (rc < 0)
+    return rc;
+  change *c = change_new(s, CH_ROTATE_CONFIG, cb, arg);
+  if (c == NULL)
+    return CS_ENOMEM;
+  c->rot = *cfg;
   Custos__RotateConfig m = CUSTOS__ROTATE_CONFIG__INIT;
   m.enabled = cfg->enabled != 0;
   m.max_operations = cfg->max_operations;
@@ -693,13 +865,12 @@ int cs_seal_rotate_config_set(cs_seal *s, const cs_rotate_config *cfg) {
   size_t len = custos__rotate_config__pack(&m, buf);
   cs_batch b;
   cs_batch_init(&b);
-  int rc = stage_barrier(&b, s->kr, P_ROTATE_CONFIG, buf, len);
-  if (rc == 0)
-    rc = cs_seal_commit(s, &b);
-  cs_batch_clear(&b);
-  if (rc == 0)
-    s->rot = *cfg;
-  return rc;
+  if ((rc = stage_barrier(&b, s->kr, P_ROTATE_CONFIG, buf, len)) < 0) {
+    cs_batch_clear(&b);
+    change_free(c);
+    return rc;
+  }
+  return submit(s, c, &b);
 }
 
 /* ---------------------------------------------------------------- tick */
@@ -710,6 +881,31 @@ typedef struct expired_scan {
   cs_batch *b;
 } expired_scan;
 
+/* The expiry of an upgrade key, or 0 when it cannot be read (then it is
+ * useless to any standby of ours and goes too). */
+static int64_t upgrade_expiry(const cs_keyring *kr, const char *path, const uint8_t *val,
+                              size_t val_len, Custos__UpgradeKey **keep) {
+  uint8_t *pt;
+  size_t len;
+  int64_t expires = 0;
+  if (cs_barrier_decrypt(kr, path, val, val_len, &pt, &len) != 0)
+    return 0;
+  Custos__UpgradeKey *uk = custos__upgrade_key__unpack(NULL, len, pt);
+  cs_wipe(pt, len);
+  free(pt);
+  if (uk == NULL)
+    return 0;
+  expires = uk->expires;
+  if (keep != NULL && uk->next != NULL && uk->next->key.len == CS_KEY_LEN) {
+    *keep = uk;
+    return expires;
+  }
+  if (uk->next != NULL && uk->next->key.data != NULL)
+    cs_wipe(uk->next->key.data, uk->next->key.len);
+  custos__upgrade_key__free_unpacked(uk, NULL);
+  return keep != NULL ? 0 : expires;
+}
+
 static int collect_expired(void *arg, const char *key, size_t key_len, const uint8_t *val,
                            size_t val_len) {
   expired_scan *e = arg;
@@ -718,28 +914,20 @@ static int collect_expired(void *arg, const char *key, size_t key_len, const uin
     return 0;
   memcpy(path, key, key_len);
   path[key_len] = '\0';
-  uint8_t *pt;
-  size_t len;
-  int64_t expires = 0;
-  /* An upgrade key we cannot open is useless to any standby of ours. */
-  if (cs_barrier_decrypt(e->s->kr, path, val, val_len, &pt, &len) == 0) {
-    Custos__UpgradeKey *uk = custos__upgrade_key__unpack(NULL, len, pt);
-    if (uk != NULL) {
-      expires = uk->expires;
-      if (uk->next != NULL && uk->next->key.data != NULL)
-        cs_wipe(uk->next->key.data, uk->next->key.len);
-      custos__upgrade_key__free_unpacked(uk, NULL);
-    }
-    cs_wipe(pt, len);
-    free(pt);
-  }
-  if (expires <= e->now)
+  if (upgrade_expiry(e->s->kr, path, val, val_len, NULL) <= e->now)
     return cs_batch_del(e->b, path);
   return 0;
 }
 
-int cs_seal_tick(cs_seal *s, int64_t now, int flush, uint32_t *rotated) {
-  *rotated = 0;
+static void on_auto_rotated(void *arg, int status, cs_seal_result *res) {
+  if (status < 0)
+    cs_warn("automatic rotation failed: %s", cs_error_message(status));
+  else
+    cs_info("automatic rotation: term %u is active", res->term);
+}
+
+int cs_seal_tick(cs_seal *s, int64_t now, int flush, int *rotating) {
+  *rotating = 0;
   if (s->kr == NULL)
     return 0;
   int rc = 0;
@@ -748,23 +936,115 @@ int cs_seal_tick(cs_seal *s, int64_t now, int flush, uint32_t *rotated) {
   int due = s->rot.enabled &&
             (ti.encryptions > s->rot.max_operations ||
              (s->rot.interval_seconds != 0 && now - ti.install_time >= (int64_t)s->rot.interval_seconds));
-  if (due) {
-    int64_t t;
-    if ((rc = cs_seal_rotate(s, rotated, &t)) < 0)
-      return rc;
-    cs_info("automatic rotation: term %u had %llu encryptions, installed %lld s ago", ti.term,
+  if (due && !s->busy) {
+    cs_info("automatic rotation due: term %u has %llu encryptions and is %lld s old", ti.term,
             (unsigned long long)ti.encryptions, (long long)(now - ti.install_time));
+    rc = cs_seal_rotate(s, on_auto_rotated, NULL);
+    if (rc < 0)
+      return rc;
+    *rotating = 1;
   }
   cs_batch b;
   cs_batch_init(&b);
   expired_scan e = {s, now, &b};
   rc = cs_store_scan(s->opts.store, P_UPGRADE, collect_expired, &e);
-  if (rc == 0 && b.n > 0)
-    rc = cs_seal_commit(s, &b);
+  if (rc == 0 && b.n > 0) {
+    change *c = change_new(s, CH_EXPIRE, NULL, NULL);
+    rc = c == NULL ? CS_ENOMEM : submit(s, c, &b);
+    rc = rc < 0 ? rc : 0;
+  }
   cs_batch_clear(&b);
-  if (rc == 0 && flush)
+  if (rc == 0 && flush) {
     rc = cs_seal_flush_counters(s);
+    if (rc == CS_EINPROGRESS)
+      rc = 0;
+  }
   return rc;
+}
+
+/* ---------------------------------------------------------------- standby */
+
+int cs_seal_reload(cs_seal *s) {
+  if (s->kr == NULL)
+    return cs_error_set(CS_ESEALED, "server is sealed");
+  cs_keyring *kr;
+  int rc = load_keyset(s);
+  if (rc == 0)
+    rc = read_keyring(s, s->root_key, &kr);
+  if (rc < 0)
+    return rc;
+  cs_keyring_free(s->kr);
+  s->kr = kr;
+  s->flushed_encryptions = total_encryptions(kr);
+  return load_rotate_config(s);
+}
+
+/* Installs the term after the active one from core/upgrade/<active>, if the
+ * replica has an unexpired upgrade key.  1 installed, 0 none, <0 error. */
+static int install_next(cs_seal *s, int64_t now) {
+  uint32_t active = cs_keyring_active(s->kr);
+  char path[64];
+  snprintf(path, sizeof path, P_UPGRADE "%u", active);
+  uint8_t *ct;
+  size_t ct_len;
+  int rc = cs_store_get(s->opts.store, path, &ct, &ct_len);
+  if (rc == CS_ENOTFOUND)
+    return 0;
+  if (rc < 0)
+    return rc;
+  Custos__UpgradeKey *uk = NULL;
+  int64_t expires = upgrade_expiry(s->kr, path, ct, ct_len, &uk);
+  free(ct);
+  if (uk == NULL)
+    return 0;
+  rc = 0;
+  if (expires > now && uk->next->term == active + 1) {
+    rc = cs_keyring_add(s->kr, uk->next->term, uk->next->key.data, uk->next->install_time, 0);
+    if (rc == 0) {
+      cs_info("standby: installed term %u from the upgrade key", uk->next->term);
+      rc = 1;
+    }
+  }
+  cs_wipe(uk->next->key.data, uk->next->key.len);
+  custos__upgrade_key__free_unpacked(uk, NULL);
+  return rc;
+}
+
+int cs_seal_follow(cs_seal *s, int64_t now, int *installed) {
+  *installed = 0;
+  int rc = load_keyset(s); /* a rekey on the active changes the share set */
+  if (rc < 0 || s->kr == NULL)
+    return rc;
+  while ((rc = install_next(s, now)) == 1)
+    (*installed)++;
+  if (rc < 0)
+    return rc;
+  /* core/root-key is written under the newest term: if we lack that term,
+   * we missed its upgrade window and our keyring is stale. */
+  uint8_t *ct, *pt;
+  size_t ct_len, len;
+  uint32_t term = 0;
+  if ((rc = cs_store_get(s->opts.store, P_ROOT_KEY, &ct, &ct_len)) < 0)
+    return rc == CS_ENOTFOUND ? 0 : rc;
+  rc = cs_barrier_term_of(ct, ct_len, &term);
+  if (rc == 0 && cs_keyring_key(s->kr, term) == NULL) {
+    free(ct);
+    cs_error("standby missed the keyring upgrade to term %u (local keyring ends at term %u): "
+             "sealing; unseal this node again to follow the cluster",
+             term, cs_keyring_active(s->kr));
+    cs_seal_seal(s);
+    return cs_error_set(CS_ESEALED, "standby sealed itself after missing a keyring upgrade");
+  }
+  if (rc == 0)
+    rc = cs_barrier_decrypt(s->kr, P_ROOT_KEY, ct, ct_len, &pt, &len);
+  free(ct);
+  if (rc < 0)
+    return rc;
+  if (len == CS_KEY_LEN && !cs_ct_equal(pt, s->root_key, CS_KEY_LEN))
+    memcpy(s->root_key, pt, CS_KEY_LEN);
+  cs_wipe(pt, len);
+  free(pt);
+  return 0;
 }
 
 /* ---------------------------------------------------------------- rekey */
@@ -816,30 +1096,41 @@ int cs_seal_rekey_init(cs_seal *s, unsigned n, unsigned t, int verify, cs_rekey_
 int cs_seal_rekey_cancel(cs_seal *s) {
   if (!s->rk.active)
     return cs_error_set(CS_ENOOP, "no rekey is in progress");
+  if (s->busy)
+    return cs_error_set(CS_EINPROGRESS, "the rekey is being committed");
   rekey_clear(s);
   cs_info("rekey cancelled");
   return 0;
 }
 
-/* Swaps to a new KEK: new seal config and the root key sealed under the new
- * KEK, in one batch.  Only after the commit do the old shares stop working. */
-static int rekey_swap(cs_seal *s, const uint8_t *new_kek, keyset *new_ks) {
+/* Swaps to a new KEK: the new seal config and the root key sealed under the
+ * new KEK, in one batch.  Only after the commit do the old shares stop
+ * working.  `keys` (may be NULL) go to the caller with the result. */
+static int rekey_swap(cs_seal *s, const uint8_t *new_kek, keyset *new_ks, cs_rekey_status *keys,
+                      cs_seal_cb cb, void *arg) {
+  change *c = change_new(s, CH_REKEY, cb, arg);
+  if (c == NULL)
+    return CS_ENOMEM;
+  c->ks = *new_ks;
+  memset(new_ks, 0, sizeof *new_ks);
+  if (keys != NULL) {
+    c->res.rekey = *keys;
+    memset(keys, 0, sizeof *keys);
+  }
+  c->res.rekey.complete = 1;
+  c->res.rekey.n = c->ks.n;
+  c->res.rekey.t = c->ks.t;
   cs_batch b;
   cs_batch_init(&b);
-  int rc = keyset_stage(new_ks, &b);
+  int rc = keyset_stage(&c->ks, &b);
   if (rc == 0)
     rc = stage_sealed(&b, new_kek, P_UNSEAL_ROOT, s->root_key, CS_KEY_LEN);
-  if (rc == 0)
-    rc = cs_seal_commit(s, &b);
-  cs_batch_clear(&b);
-  if (rc < 0)
+  if (rc < 0) {
+    cs_batch_clear(&b);
+    change_free(c);
     return rc;
-  keyset_free(&s->ks);
-  s->ks = *new_ks;
-  memset(new_ks, 0, sizeof *new_ks);
-  ceremony_clear(&s->unseal); /* shares of the old set are void now */
-  cs_info("rekey complete: %u shares, threshold %u", s->ks.n, s->ks.t);
-  return 0;
+  }
+  return submit(s, c, &b);
 }
 
 /* Checks a share for a ceremony against a key set: length, membership,
@@ -855,8 +1146,53 @@ static int check_share(const keyset *ks, const ceremony *c, const uint8_t *share
   return 0;
 }
 
+/* The current shares reached the threshold: check them, make the new key
+ * and shares.  On success *new_kek (secmem), *ks and st->keys are set. */
+static int rekey_generate(cs_seal *s, uint8_t **new_kek, keyset *ks, cs_rekey_status *st) {
+  uint8_t kek[CS_KEY_LEN], root[CS_KEY_LEN];
+  size_t slen = share_len_for(s->rk.n);
+  uint8_t *shares = NULL, *nk = NULL;
+  int rc = ceremony_combine(&s->rk.cur, &s->ks, kek);
+  if (rc == 0)
+    rc = open_root_key(s, kek, root);
+  if (rc == 0 && !cs_ct_equal(root, s->root_key, CS_KEY_LEN))
+    rc = cs_error_set(CS_EKEYMISMATCH, "unseal key does not match");
+  if (rc < 0) {
+    ceremony_drop_parts(&s->rk.cur); /* like unseal: start over, same nonce */
+    goto out;
+  }
+  rc = CS_ENOMEM;
+  if ((nk = cs_secmem_alloc(CS_KEY_LEN)) == NULL || (shares = malloc(s->rk.n * slen)) == NULL)
+    goto out;
+  if ((rc = cs_random(nk, CS_KEY_LEN)) < 0)
+    goto out;
+  if (s->rk.n == 1)
+    memcpy(shares, nk, CS_KEY_LEN);
+  else if ((rc = cs_shamir_split(nk, CS_KEY_LEN, s->rk.n, s->rk.t, shares)) < 0)
+    goto out;
+  if ((rc = keyset_make(ks, s->rk.n, s->rk.t, shares, slen)) < 0)
+    goto out;
+  st->keys = shares;
+  st->key_len = slen;
+  st->n = s->rk.n;
+  st->t = s->rk.t;
+  st->complete = 1;
+  *new_kek = nk;
+  shares = NULL;
+  nk = NULL;
+out:
+  cs_wipe(kek, sizeof kek);
+  cs_wipe(root, sizeof root);
+  cs_secmem_free(nk, CS_KEY_LEN);
+  if (shares != NULL) {
+    cs_wipe(shares, s->rk.n * slen);
+    free(shares);
+  }
+  return rc;
+}
+
 int cs_seal_rekey_update(cs_seal *s, const char *nonce, const uint8_t *share, size_t len,
-                         cs_rekey_status *st) {
+                         cs_rekey_status *st, cs_seal_cb cb, void *arg) {
   memset(st, 0, sizeof *st);
   if (s->kr == NULL)
     return cs_error_set(CS_ESEALED, "server is sealed");
@@ -869,74 +1205,52 @@ int cs_seal_rekey_update(cs_seal *s, const char *nonce, const uint8_t *share, si
   int rc = check_share(&s->ks, &s->rk.cur, share, len);
   if (rc < 0)
     return rc;
+  if (s->rk.cur.count + 1 >= s->ks.t && (rc = check_idle(s)) < 0)
+    return rc;
   ceremony_add(&s->rk.cur, share, len);
   if (s->rk.cur.count < s->ks.t) {
     cs_seal_rekey_status(s, st);
     return 0;
   }
 
-  uint8_t kek[CS_KEY_LEN], root[CS_KEY_LEN];
-  uint8_t *new_kek = NULL, *shares = NULL;
-  size_t slen = share_len_for(s->rk.n);
+  uint8_t *new_kek = NULL;
   keyset ks = {0};
-  rc = ceremony_combine(&s->rk.cur, &s->ks, kek);
-  if (rc == 0)
-    rc = open_root_key(s, kek, root);
-  if (rc == 0 && !cs_ct_equal(root, s->root_key, CS_KEY_LEN))
-    rc = cs_error_set(CS_EKEYMISMATCH, "unseal key does not match");
-  if (rc < 0) {
-    ceremony_drop_parts(&s->rk.cur); /* like unseal: start over, same nonce */
-    goto out;
-  }
-  rc = CS_ENOMEM;
-  if ((new_kek = cs_secmem_alloc(CS_KEY_LEN)) == NULL || (shares = malloc(s->rk.n * slen)) == NULL)
-    goto out;
-  if ((rc = cs_random(new_kek, CS_KEY_LEN)) < 0)
-    goto out;
-  if (s->rk.n == 1)
-    memcpy(shares, new_kek, CS_KEY_LEN);
-  else if ((rc = cs_shamir_split(new_kek, CS_KEY_LEN, s->rk.n, s->rk.t, shares)) < 0)
-    goto out;
-  if ((rc = keyset_make(&ks, s->rk.n, s->rk.t, shares, slen)) < 0)
-    goto out;
-
+  cs_rekey_status keys = {0};
+  if ((rc = rekey_generate(s, &new_kek, &ks, &keys)) < 0)
+    return rc;
   if (s->rk.verify) {
-    /* Hold the new key until a threshold of the new shares comes back. */
-    if ((rc = ceremony_start(&s->rk.ver)) < 0)
-      goto out;
+    /* Hold the new key until a threshold of the new shares comes back;
+     * nothing is written yet, the old shares stay valid. */
+    if ((rc = ceremony_start(&s->rk.ver)) < 0) {
+      cs_secmem_free(new_kek, CS_KEY_LEN);
+      keyset_free(&ks);
+      cs_rekey_status_clear(&keys);
+      return rc;
+    }
     s->rk.new_kek = new_kek;
-    new_kek = NULL;
     s->rk.new_ks = ks;
-    memset(&ks, 0, sizeof ks);
     s->rk.awaiting_verification = 1;
     cs_seal_rekey_status(s, st);
-  } else {
-    if ((rc = rekey_swap(s, new_kek, &ks)) < 0)
-      goto out;
-    unsigned n = s->rk.n;
-    rekey_clear(s);
-    st->n = n;
-    st->t = s->ks.t;
+    st->complete = 1;
+    st->keys = keys.keys;
+    st->key_len = keys.key_len;
+    st->n = keys.n;
+    return 0;
   }
-  st->complete = 1;
-  st->keys = shares;
-  st->key_len = slen;
-  shares = NULL;
-  rc = 0;
-out:
-  cs_wipe(kek, sizeof kek);
-  cs_wipe(root, sizeof root);
+  rc = rekey_swap(s, new_kek, &ks, &keys, cb, arg);
   cs_secmem_free(new_kek, CS_KEY_LEN);
-  if (shares != NULL) {
-    cs_wipe(shares, s->rk.n * slen);
-    free(shares);
-  }
   keyset_free(&ks);
+  cs_rekey_status_clear(&keys);
+  if (rc < 0) {
+    ceremony_drop_parts(&s->rk.cur);
+    return rc;
+  }
+  rekey_clear(s);
   return rc;
 }
 
 int cs_seal_rekey_verify(cs_seal *s, const char *nonce, const uint8_t *share, size_t len,
-                         cs_rekey_status *st) {
+                         cs_rekey_status *st, cs_seal_cb cb, void *arg) {
   memset(st, 0, sizeof *st);
   if (s->kr == NULL)
     return cs_error_set(CS_ESEALED, "server is sealed");
@@ -947,6 +1261,8 @@ int cs_seal_rekey_verify(cs_seal *s, const char *nonce, const uint8_t *share, si
   int rc = check_share(&s->rk.new_ks, &s->rk.ver, share, len);
   if (rc < 0)
     return rc;
+  if (s->rk.ver.count + 1 >= s->rk.new_ks.t && (rc = check_idle(s)) < 0)
+    return rc;
   ceremony_add(&s->rk.ver, share, len);
   if (s->rk.ver.count < s->rk.new_ks.t) {
     cs_seal_rekey_status(s, st);
@@ -956,17 +1272,15 @@ int cs_seal_rekey_verify(cs_seal *s, const char *nonce, const uint8_t *share, si
   rc = ceremony_combine(&s->rk.ver, &s->rk.new_ks, kek);
   if (rc == 0 && !cs_ct_equal(kek, s->rk.new_kek, CS_KEY_LEN))
     rc = cs_error_set(CS_EKEYMISMATCH, "new shares do not combine to the new unseal key");
-  if (rc == 0)
-    rc = rekey_swap(s, s->rk.new_kek, &s->rk.new_ks);
   cs_wipe(kek, sizeof kek);
+  if (rc == 0) {
+    cs_rekey_status none = {.verification_required = 1};
+    rc = rekey_swap(s, s->rk.new_kek, &s->rk.new_ks, &none, cb, arg);
+  }
   if (rc < 0) {
     ceremony_drop_parts(&s->rk.ver);
     return rc;
   }
-  st->n = s->ks.n;
-  st->t = s->ks.t;
-  st->complete = 1;
-  st->verification_required = 1;
   rekey_clear(s);
-  return 0;
+  return rc;
 }

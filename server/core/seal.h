@@ -36,13 +36,24 @@
 
 typedef struct cs_seal cs_seal;
 
-/* Commits one batch atomically and durably; 0 or negative. */
-typedef int (*cs_commit_fn)(void *ctx, const cs_batch *b);
+/*
+ * Writes are asynchronous: the seal hands a batch to `submit`, which takes
+ * its contents and later calls done(arg, status) on the same thread (the
+ * event loop): after the batch is on disk (standalone: the group commit
+ * queue) or applied through raft (cluster).  A synchronous backend may call
+ * done before submit returns.  submit returns 0, or an error and then never
+ * calls done.
+ */
+typedef void (*cs_submit_done)(void *arg, int status);
+typedef int (*cs_submit_fn)(void *ctx, cs_batch *b, cs_submit_done done, void *arg);
+
+/* Returned by operations that completed nothing yet: the callback will run. */
+#define CS_SEAL_PENDING 1
 
 typedef struct cs_seal_opts {
   cs_store *store;
-  cs_commit_fn commit;        /* NULL: cs_store_commit(store, b) */
-  void *commit_ctx;
+  cs_submit_fn submit;        /* NULL: cs_store_commit(store, b) synchronously */
+  void *submit_ctx;
   unsigned upgrade_ttl;       /* seconds an upgrade key lives; 0: 120 */
 } cs_seal_opts;
 
@@ -69,20 +80,35 @@ typedef struct cs_rotate_config {
   uint64_t interval_seconds;  /* 0: none */
 } cs_rotate_config;
 
+/* What an asynchronous operation produced; owned by the seal and valid only
+ * during the callback (secrets in it are wiped right after). */
+typedef struct cs_seal_result {
+  uint32_t term;              /* rotate: the new term */
+  int64_t install_time;
+  uint8_t *shares;            /* init: n shares of share_len bytes */
+  size_t share_len;
+  unsigned n, t;
+  char *root_token;           /* init */
+  cs_rekey_status rekey;      /* rekey completion (keys for the holders) */
+} cs_seal_result;
+
+typedef void (*cs_seal_cb)(void *arg, int status, cs_seal_result *res);
+
 /* Loads core/seal-config (if any).  The node starts sealed. */
 int cs_seal_open(cs_seal **out, const cs_seal_opts *opts) __attribute__((warn_unused_result));
-/* Seals (wipes every key) and frees. */
+/* Seals (wipes every key; a last counter flush is submitted) and frees once
+ * the writes in flight have completed. */
 void cs_seal_close(cs_seal *s);
 
 /*
  * Initializes: 1 <= n <= 255, t <= n, t >= 2 when n > 1 (n == 1: t == 1,
- * the unseal key is not split).  On success *shares holds n shares of
- * *share_len bytes (33, or 32 when n == 1) and *root_token the root token
- * (both malloc'd: wipe and free).  The node stays sealed.
- * Errors: CS_EALREADYINIT, CS_EINVAL, storage errors (nothing written).
+ * the unseal key is not split).  Returns CS_SEAL_PENDING and later calls
+ * cb with res->shares (n shares of share_len bytes: 33, or 32 when n == 1)
+ * and res->root_token; or an error at once (CS_EALREADYINIT, CS_EINVAL,
+ * CS_EINPROGRESS), and then cb is not called.  The node stays sealed.
  */
-int cs_seal_init(cs_seal *s, unsigned n, unsigned t, uint8_t **shares, size_t *share_len,
-                 char **root_token) __attribute__((warn_unused_result));
+int cs_seal_init(cs_seal *s, unsigned n, unsigned t, cs_seal_cb cb, void *arg)
+    __attribute__((warn_unused_result));
 
 /*
  * Submits one unseal share.  A share of the wrong length (CS_EBADSHARE) or
@@ -103,40 +129,66 @@ cs_keyring *cs_seal_keyring(cs_seal *s);
 
 /* ---- key lifecycle (unsealed only: CS_ESEALED otherwise) ---------------- */
 
-/* New term; keyring, core/root-key and core/upgrade/<old> in one batch. */
-int cs_seal_rotate(cs_seal *s, uint32_t *term, int64_t *install_time)
-    __attribute__((warn_unused_result));
+/*
+ * Every operation below that writes returns CS_SEAL_PENDING and calls cb
+ * once the batch is committed (the in-memory change happens only then), or
+ * returns an error at once without calling cb.  Only one key change is in
+ * flight at a time: another one meanwhile gets CS_EINPROGRESS.
+ */
+
+/* New term; keyring, core/root-key and core/upgrade/<old> in one batch;
+ * res->term and res->install_time. */
+int cs_seal_rotate(cs_seal *s, cs_seal_cb cb, void *arg) __attribute__((warn_unused_result));
 
 int cs_seal_rotate_config_get(cs_seal *s, cs_rotate_config *cfg) __attribute__((warn_unused_result));
 /* Validates (max_operations in [CS_MIN_MAX_OPS, CS_DEFAULT_MAX_OPS],
  * interval 0 or >= CS_MIN_INTERVAL) and stores it under the barrier. */
-int cs_seal_rotate_config_set(cs_seal *s, const cs_rotate_config *cfg)
+int cs_seal_rotate_config_set(cs_seal *s, const cs_rotate_config *cfg, cs_seal_cb cb, void *arg)
     __attribute__((warn_unused_result));
 
-/* Writes the keyring when its counters changed since the last write. */
+/* Writes the keyring when its counters changed since the last write
+ * (in the background; skipped while another key change is in flight). */
 int cs_seal_flush_counters(cs_seal *s) __attribute__((warn_unused_result));
 
 /*
- * Periodic work, called about once a second while unsealed: automatic
- * rotation when due, deletion of expired upgrade keys, counter flush when
- * `flush` is set.  Returns 0 or the first error (logged by the caller).
- * *rotated is set to the new term when it rotated.
+ * Periodic work on the active node, about once a second while unsealed:
+ * automatic rotation when due (*rotating = 1 when one was started),
+ * deletion of expired upgrade keys, counter flush when `flush` is set.
+ * Returns 0 or the first error (logged by the caller).
  */
-int cs_seal_tick(cs_seal *s, int64_t now, int flush, uint32_t *rotated);
+int cs_seal_tick(cs_seal *s, int64_t now, int flush, int *rotating);
+
+/*
+ * Standby: follows the active node through the local replica without being
+ * unsealed again: installs every next term found in core/upgrade/<active>
+ * (unexpired only), re-reads core/root-key and core/seal-config.  When the
+ * replica has moved past a term it could not get an upgrade key for, the
+ * node seals itself (logged) and returns CS_ESEALED.  *installed counts the
+ * terms installed.
+ */
+int cs_seal_follow(cs_seal *s, int64_t now, int *installed) __attribute__((warn_unused_result));
+/* Reloads the keyring and rotate config from storage with the root key
+ * (on becoming active: storage is authoritative). */
+int cs_seal_reload(cs_seal *s) __attribute__((warn_unused_result));
 
 int cs_seal_rekey_init(cs_seal *s, unsigned n, unsigned t, int verify, cs_rekey_status *st)
     __attribute__((warn_unused_result));
+/* Below the threshold: 0 and *st.  At the threshold: CS_SEAL_PENDING and cb
+ * with res->rekey (complete, the new keys).  With verification the first
+ * threshold writes nothing and completes at once (0, st->complete and the
+ * keys); the swap happens at the threshold of rekey_verify. */
 int cs_seal_rekey_update(cs_seal *s, const char *nonce, const uint8_t *share, size_t len,
-                         cs_rekey_status *st) __attribute__((warn_unused_result));
+                         cs_rekey_status *st, cs_seal_cb cb, void *arg)
+    __attribute__((warn_unused_result));
 int cs_seal_rekey_verify(cs_seal *s, const char *nonce, const uint8_t *share, size_t len,
-                         cs_rekey_status *st) __attribute__((warn_unused_result));
+                         cs_rekey_status *st, cs_seal_cb cb, void *arg)
+    __attribute__((warn_unused_result));
 int cs_seal_rekey_cancel(cs_seal *s) __attribute__((warn_unused_result));
 void cs_seal_rekey_status(const cs_seal *s, cs_rekey_status *st);
 /* Wipes and frees st->keys. */
 void cs_rekey_status_clear(cs_rekey_status *st);
 
-/* The store and commit function, for modules writing under the barrier. */
+/* The store, for modules reading under the barrier. */
 cs_store *cs_seal_store(cs_seal *s);
-int cs_seal_commit(cs_seal *s, const cs_batch *b) __attribute__((warn_unused_result));
 
 #endif

@@ -33,6 +33,45 @@ typedef struct fixture {
   char *token;
 } fixture;
 
+/* The seal's writes complete through callbacks; with the synchronous
+ * backend used here the callback runs before the call returns. */
+static int last_rc;
+static uint32_t last_term;
+static uint8_t last_rekey_keys[8][CS_SHARE_LEN];
+static unsigned last_rekey_n;
+
+static void grab(void *arg, int status, cs_seal_result *r) {
+  fixture *f = arg;
+  last_rc = status;
+  if (status < 0)
+    return;
+  last_term = r->term;
+  if (r->shares != NULL && f != NULL) {
+    f->shares = malloc((size_t)r->n * r->share_len);
+    memcpy(f->shares, r->shares, (size_t)r->n * r->share_len);
+    f->slen = r->share_len;
+    f->token = strdup(r->root_token);
+  }
+  last_rekey_n = 0;
+  if (r->rekey.keys != NULL) {
+    last_rekey_n = r->rekey.n;
+    memcpy(last_rekey_keys, r->rekey.keys, (size_t)r->rekey.n * r->rekey.key_len);
+  }
+}
+
+/* Runs an operation that may complete asynchronously and returns its status. */
+static int done(int rc) { return rc == CS_SEAL_PENDING ? last_rc : rc; }
+
+static int do_init(fixture *f, unsigned n, unsigned t) { return done(cs_seal_init(f->seal, n, t, grab, f)); }
+static int do_rotate(fixture *f, uint32_t *term) {
+  int rc = done(cs_seal_rotate(f->seal, grab, NULL));
+  *term = last_term;
+  return rc;
+}
+static int do_rotcfg(fixture *f, const cs_rotate_config *c) {
+  return done(cs_seal_rotate_config_set(f->seal, c, grab, NULL));
+}
+
 static void open_all(fixture *f) {
   cs_store_opts so = {.map_size = 64u << 20, .no_sync = 1};
   assert_int_equal(cs_store_open(&f->store, f->dir, &so), 0);
@@ -70,7 +109,7 @@ static int teardown(void **state) {
 }
 
 static void init5of3(fixture *f) {
-  assert_int_equal(cs_seal_init(f->seal, 5, 3, &f->shares, &f->slen, &f->token), 0);
+  assert_int_equal(do_init(f, 5, 3), 0);
   assert_int_equal(f->slen, CS_SHARE_LEN);
 }
 
@@ -111,22 +150,16 @@ static void test_init_then_every_subset_unseals(void **state) {
         assert_true(is_sealed(f));
       }
   /* A second init is refused. */
-  uint8_t *s2;
-  size_t l2;
-  char *t2;
-  assert_int_equal(cs_seal_init(f->seal, 3, 2, &s2, &l2, &t2), CS_EALREADYINIT);
+  assert_int_equal(cs_seal_init(f->seal, 3, 2, grab, NULL), CS_EALREADYINIT);
 }
 
 static void test_bad_params(void **state) {
   fixture *f = *state;
-  uint8_t *s;
-  size_t l;
-  char *t;
-  assert_int_equal(cs_seal_init(f->seal, 0, 0, &s, &l, &t), CS_EINVAL);
-  assert_int_equal(cs_seal_init(f->seal, 3, 4, &s, &l, &t), CS_EINVAL);
-  assert_int_equal(cs_seal_init(f->seal, 3, 1, &s, &l, &t), CS_EINVAL);
-  assert_int_equal(cs_seal_init(f->seal, 256, 3, &s, &l, &t), CS_EINVAL);
-  assert_int_equal(cs_seal_init(f->seal, 1, 2, &s, &l, &t), CS_EINVAL);
+  assert_int_equal(cs_seal_init(f->seal, 0, 0, grab, NULL), CS_EINVAL);
+  assert_int_equal(cs_seal_init(f->seal, 3, 4, grab, NULL), CS_EINVAL);
+  assert_int_equal(cs_seal_init(f->seal, 3, 1, grab, NULL), CS_EINVAL);
+  assert_int_equal(cs_seal_init(f->seal, 256, 3, grab, NULL), CS_EINVAL);
+  assert_int_equal(cs_seal_init(f->seal, 1, 2, grab, NULL), CS_EINVAL);
   cs_seal_status st;
   cs_seal_get_status(f->seal, &st);
   assert_false(st.initialized);
@@ -134,7 +167,7 @@ static void test_bad_params(void **state) {
 
 static void test_single_share(void **state) {
   fixture *f = *state;
-  assert_int_equal(cs_seal_init(f->seal, 1, 1, &f->shares, &f->slen, &f->token), 0);
+  assert_int_equal(do_init(f, 1, 1), 0);
   assert_int_equal(f->slen, CS_KEY_LEN);
   assert_int_equal(cs_seal_unseal(f->seal, f->shares, f->slen), 0);
   assert_false(is_sealed(f));
@@ -270,9 +303,8 @@ static void test_rotate_keeps_old_data_readable(void **state) {
   unseal3(f);
   put_secret(f, "a", "under-term-1");
   uint32_t term;
-  int64_t t;
   for (int i = 2; i <= 5; i++) {
-    assert_int_equal(cs_seal_rotate(f->seal, &term, &t), 0);
+    assert_int_equal(do_rotate(f, &term), 0);
     assert_int_equal(term, (uint32_t)i);
   }
   put_secret(f, "b", "under-term-5");
@@ -287,9 +319,11 @@ static void test_rotate_keeps_old_data_readable(void **state) {
   assert_int_equal(cs_store_exists(f->store, "core/upgrade/1"), 1);
   assert_int_equal(cs_store_exists(f->store, "core/upgrade/4"), 1);
   /* Expired upgrade keys are deleted by the tick. */
-  uint32_t rotated;
-  assert_int_equal(cs_seal_tick(f->seal, cs_now() + 10000, 1, &rotated), 0);
-  assert_int_equal(rotated, 0);
+  int rotating;
+  cs_rotate_config off = {.enabled = 0, .max_operations = CS_DEFAULT_MAX_OPS};
+  assert_int_equal(do_rotcfg(f, &off), 0);
+  assert_int_equal(cs_seal_tick(f->seal, cs_now() + 10000, 1, &rotating), 0);
+  assert_int_equal(rotating, 0);
   assert_int_equal(cs_store_exists(f->store, "core/upgrade/1"), 0);
   close_all(f);
   open_all(f);
@@ -343,22 +377,27 @@ static void test_auto_rotation(void **state) {
   init5of3(f);
   unseal3(f);
   cs_rotate_config cfg = {.enabled = 1, .max_operations = 10};
-  assert_int_equal(cs_seal_rotate_config_set(f->seal, &cfg), CS_EINVAL);
+  assert_int_equal(cs_seal_rotate_config_set(f->seal, &cfg, grab, NULL), CS_EINVAL);
   cfg.max_operations = CS_MIN_MAX_OPS;
-  assert_int_equal(cs_seal_rotate_config_set(f->seal, &cfg), 0);
-  uint32_t rotated;
-  assert_int_equal(cs_seal_tick(f->seal, cs_now(), 0, &rotated), 0);
-  assert_int_equal(rotated, 0);
+  assert_int_equal(do_rotcfg(f, &cfg), 0);
+  int rotating;
+  cs_seal_status st;
+  assert_int_equal(cs_seal_tick(f->seal, cs_now(), 0, &rotating), 0);
+  assert_int_equal(rotating, 0);
   for (unsigned i = 0; i <= CS_MIN_MAX_OPS; i++)
     put_secret(f, "k", "v");
-  assert_int_equal(cs_seal_tick(f->seal, cs_now(), 0, &rotated), 0);
-  assert_int_equal(rotated, 2);
+  assert_int_equal(cs_seal_tick(f->seal, cs_now(), 0, &rotating), 0);
+  assert_int_equal(rotating, 1);
+  cs_seal_get_status(f->seal, &st);
+  assert_int_equal(st.term, 2);
   /* Interval-based. */
   cfg.max_operations = CS_DEFAULT_MAX_OPS;
   cfg.interval_seconds = 3600;
-  assert_int_equal(cs_seal_rotate_config_set(f->seal, &cfg), 0);
-  assert_int_equal(cs_seal_tick(f->seal, cs_now() + 3600, 0, &rotated), 0);
-  assert_int_equal(rotated, 3);
+  assert_int_equal(do_rotcfg(f, &cfg), 0);
+  assert_int_equal(cs_seal_tick(f->seal, cs_now() + 3600, 0, &rotating), 0);
+  assert_int_equal(rotating, 1);
+  cs_seal_get_status(f->seal, &st);
+  assert_int_equal(st.term, 3);
   /* Config survives restart. */
   close_all(f);
   open_all(f);
@@ -367,6 +406,13 @@ static void test_auto_rotation(void **state) {
   assert_int_equal(cs_seal_rotate_config_get(f->seal, &got), 0);
   assert_int_equal(got.interval_seconds, 3600);
   assert_int_equal(got.max_operations, CS_DEFAULT_MAX_OPS);
+}
+
+static int upd(fixture *f, const char *nonce, const uint8_t *sh, cs_rekey_status *st) {
+  return cs_seal_rekey_update(f->seal, nonce, sh, CS_SHARE_LEN, st, grab, NULL);
+}
+static int ver(fixture *f, const char *nonce, const uint8_t *sh, cs_rekey_status *st) {
+  return cs_seal_rekey_verify(f->seal, nonce, sh, CS_SHARE_LEN, st, grab, NULL);
 }
 
 static void test_rekey(void **state) {
@@ -379,22 +425,20 @@ static void test_rekey(void **state) {
   char nonce[CS_NONCE_STR];
   strcpy(nonce, st.nonce);
   assert_int_equal(cs_seal_rekey_init(f->seal, 3, 2, 0, &st), CS_EINPROGRESS);
-  assert_int_equal(cs_seal_rekey_update(f->seal, "wrong", share(f, 0), f->slen, &st), CS_EBADNONCE);
-  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, share(f, 0), f->slen, &st), 0);
+  assert_int_equal(upd(f, "wrong", share(f, 0), &st), CS_EBADNONCE);
+  assert_int_equal(upd(f, nonce, share(f, 0), &st), 0);
   assert_int_equal(st.progress, 1);
-  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, share(f, 0), f->slen, &st), CS_EDUPSHARE);
+  assert_int_equal(upd(f, nonce, share(f, 0), &st), CS_EDUPSHARE);
   uint8_t bad[CS_SHARE_LEN];
   memcpy(bad, share(f, 1), sizeof bad);
   bad[0] ^= 0x80;
-  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, bad, sizeof bad, &st), CS_ENOTMEMBER);
-  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, share(f, 1), f->slen, &st), 0);
-  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, share(f, 2), f->slen, &st), 0);
-  assert_true(st.complete);
-  assert_int_equal(st.n, 3);
-  assert_non_null(st.keys);
+  assert_int_equal(upd(f, nonce, bad, &st), CS_ENOTMEMBER);
+  assert_int_equal(upd(f, nonce, share(f, 1), &st), 0);
+  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, share(f, 2), f->slen, &st, grab, NULL), CS_SEAL_PENDING);
+  assert_int_equal(last_rc, 0);
+  assert_int_equal(last_rekey_n, 3);
   uint8_t newshares[3][CS_SHARE_LEN];
-  memcpy(newshares, st.keys, sizeof newshares);
-  cs_rekey_status_clear(&st);
+  memcpy(newshares, last_rekey_keys, sizeof newshares);
   /* Old shares are refused now, the new ones unseal. */
   cs_seal_seal(f->seal);
   assert_int_equal(cs_seal_unseal(f->seal, share(f, 0), f->slen), CS_ENOTMEMBER);
@@ -413,7 +457,7 @@ static void test_rekey_verify(void **state) {
   char nonce[CS_NONCE_STR];
   strcpy(nonce, st.nonce);
   for (int i = 0; i < 3; i++)
-    assert_int_equal(cs_seal_rekey_update(f->seal, nonce, share(f, i), f->slen, &st), 0);
+    assert_int_equal(upd(f, nonce, share(f, i), &st), 0);
   assert_true(st.complete);
   assert_true(st.verification_required);
   char vnonce[CS_NONCE_STR];
@@ -429,17 +473,17 @@ static void test_rekey_verify(void **state) {
   assert_int_equal(cs_seal_rekey_init(f->seal, 2, 2, 1, &st), 0);
   strcpy(nonce, st.nonce);
   for (int i = 0; i < 3; i++)
-    assert_int_equal(cs_seal_rekey_update(f->seal, nonce, share(f, i), f->slen, &st), 0);
+    assert_int_equal(upd(f, nonce, share(f, i), &st), 0);
   strcpy(vnonce, st.verification_nonce);
   memcpy(ns, st.keys, sizeof ns);
   cs_rekey_status_clear(&st);
   /* Old shares are not accepted as verification. */
-  assert_int_equal(cs_seal_rekey_verify(f->seal, vnonce, share(f, 0), f->slen, &st), CS_ENOTMEMBER);
-  assert_int_equal(cs_seal_rekey_verify(f->seal, "nope", ns[0], CS_SHARE_LEN, &st), CS_EBADNONCE);
-  assert_int_equal(cs_seal_rekey_verify(f->seal, vnonce, ns[0], CS_SHARE_LEN, &st), 0);
+  assert_int_equal(ver(f, vnonce, share(f, 0), &st), CS_ENOTMEMBER);
+  assert_int_equal(ver(f, "nope", ns[0], &st), CS_EBADNONCE);
+  assert_int_equal(ver(f, vnonce, ns[0], &st), 0);
   assert_false(st.complete);
-  assert_int_equal(cs_seal_rekey_verify(f->seal, vnonce, ns[1], CS_SHARE_LEN, &st), 0);
-  assert_true(st.complete);
+  assert_int_equal(cs_seal_rekey_verify(f->seal, vnonce, ns[1], CS_SHARE_LEN, &st, grab, NULL), CS_SEAL_PENDING);
+  assert_int_equal(last_rc, 0);
   cs_seal_seal(f->seal);
   assert_int_equal(cs_seal_unseal(f->seal, share(f, 0), f->slen), CS_ENOTMEMBER);
   assert_int_equal(cs_seal_unseal(f->seal, ns[0], CS_SHARE_LEN), 0);
@@ -450,11 +494,9 @@ static void test_rekey_verify(void **state) {
 static void test_sealed_refusals(void **state) {
   fixture *f = *state;
   init5of3(f);
-  uint32_t term;
-  int64_t t;
   cs_rekey_status st;
   cs_rotate_config cfg;
-  assert_int_equal(cs_seal_rotate(f->seal, &term, &t), CS_ESEALED);
+  assert_int_equal(cs_seal_rotate(f->seal, grab, NULL), CS_ESEALED);
   assert_int_equal(cs_seal_rekey_init(f->seal, 3, 2, 0, &st), CS_ESEALED);
   assert_int_equal(cs_seal_rotate_config_get(f->seal, &cfg), CS_ESEALED);
   assert_null(cs_seal_keyring(f->seal));
@@ -486,10 +528,7 @@ static void test_kill9_during_init(void **state) {
       cs_seal_opts opts = {.store = st};
       if (cs_seal_open(&s, &opts) < 0)
         _exit(3);
-      uint8_t *sh;
-      size_t l;
-      char *tok;
-      _exit(cs_seal_init(s, 5, 3, &sh, &l, &tok) == 0 ? 0 : 4);
+      _exit(cs_seal_init(s, 5, 3, grab, NULL) == CS_SEAL_PENDING && last_rc == 0 ? 0 : 4);
     }
     usleep((useconds_t)(rand() % 4000));
     kill(pid, SIGKILL);
@@ -520,6 +559,110 @@ static void test_kill9_during_init(void **state) {
   print_message("kill -9 during init: %d complete, %d empty\n", complete, empty);
 }
 
+/* A standby on the same replica follows rotations and a rekey through
+ * upgrade keys, and seals itself when it missed an upgrade window. */
+static void test_standby_follows(void **state) {
+  fixture *f = *state;
+  init5of3(f);
+  unseal3(f);
+  cs_seal *standby;
+  cs_seal_opts opts = {.store = f->store};
+  assert_int_equal(cs_seal_open(&standby, &opts), 0);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(cs_seal_unseal(standby, share(f, i), f->slen), 0);
+  uint32_t term;
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(do_rotate(f, &term), 0);
+  put_secret(f, "s", "under-term-4");
+  int installed;
+  assert_int_equal(cs_seal_follow(standby, cs_now(), &installed), 0);
+  assert_int_equal(installed, 3);
+  cs_seal_status st;
+  cs_seal_get_status(standby, &st);
+  assert_int_equal(st.term, 4);
+  Custos__KvData *d;
+  assert_int_equal(cs_kv_get(f->store, cs_seal_keyring(standby), "s", &d), 0);
+  cs_kv_data_free(d);
+  /* An expired upgrade key is never used: rotate, let it expire, then the
+   * standby finds core/root-key under a term it cannot get: it seals. */
+  assert_int_equal(do_rotate(f, &term), 0);
+  assert_int_equal(cs_seal_follow(standby, cs_now() + 100000, &installed), CS_ESEALED);
+  assert_int_equal(installed, 0);
+  cs_seal_get_status(standby, &st);
+  assert_true(st.sealed);
+  cs_seal_close(standby);
+}
+
+/* An asynchronous backend: batches wait until the test completes them. */
+typedef struct held {
+  cs_batch b;
+  cs_submit_done done;
+  void *arg;
+  int used;
+} held;
+static held holding;
+
+static int hold_submit(void *ctx, cs_batch *b, cs_submit_done dn, void *arg) {
+  holding.b = *b;
+  cs_batch_init(b);
+  holding.done = dn;
+  holding.arg = arg;
+  holding.used = 1;
+  return 0;
+}
+
+static void release(cs_store *st, int fail) {
+  assert_true(holding.used);
+  holding.used = 0;
+  int rc = fail ? CS_EIO : cs_store_commit(st, &holding.b);
+  cs_batch_clear(&holding.b);
+  holding.done(holding.arg, rc);
+}
+
+static void test_async_changes_exclusive(void **state) {
+  fixture *f = *state;
+  init5of3(f);
+  close_all(f);
+  cs_store_opts so = {.map_size = 64u << 20, .no_sync = 1};
+  assert_int_equal(cs_store_open(&f->store, f->dir, &so), 0);
+  cs_seal_opts opts = {.store = f->store, .submit = hold_submit};
+  assert_int_equal(cs_seal_open(&f->seal, &opts), 0);
+  unseal3(f);
+  put_secret(f, "x", "y");
+  assert_int_equal(cs_seal_rotate(f->seal, grab, NULL), CS_SEAL_PENDING);
+  /* Nothing changes in memory before the commit; other key changes wait. */
+  cs_seal_status st;
+  cs_seal_get_status(f->seal, &st);
+  assert_int_equal(st.term, 1);
+  assert_int_equal(cs_seal_rotate(f->seal, grab, NULL), CS_EINPROGRESS);
+  assert_int_equal(cs_seal_flush_counters(f->seal), CS_EINPROGRESS);
+  release(f->store, 0);
+  cs_seal_get_status(f->seal, &st);
+  assert_int_equal(st.term, 2);
+  /* A failed commit changes nothing. */
+  assert_int_equal(cs_seal_rotate(f->seal, grab, NULL), CS_SEAL_PENDING);
+  release(f->store, 1);
+  assert_int_equal(last_rc, CS_EIO);
+  cs_seal_get_status(f->seal, &st);
+  assert_int_equal(st.term, 2);
+  /* Sealed while a rotation is in flight: the commit is not applied to the
+   * (wiped) memory, and the next unseal loads it from storage. */
+  assert_int_equal(cs_seal_rotate(f->seal, grab, NULL), CS_SEAL_PENDING);
+  cs_seal_seal(f->seal);
+  release(f->store, 0);
+  unseal3(f);
+  cs_seal_get_status(f->seal, &st);
+  assert_int_equal(st.term, 3);
+  check_secret(f, "x", "y");
+  /* Close with a write in flight: freed when it completes. */
+  put_secret(f, "z", "w");
+  cs_seal_close(f->seal);
+  if (holding.used)
+    release(f->store, 0);
+  f->seal = NULL;
+  cs_store_close(f->store);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_init_then_every_subset_unseals, setup, teardown),
@@ -535,6 +678,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rekey, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rekey_verify, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sealed_refusals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_standby_follows, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_async_changes_exclusive, setup, teardown),
       cmocka_unit_test(test_kill9_during_init),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
