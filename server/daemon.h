@@ -6,6 +6,7 @@
 #define CS_DAEMON_H
 
 #include <uv.h>
+#include "audit.h"
 #include "commitq.h"
 #include "config.h"
 #include "net/net.h"
@@ -19,15 +20,20 @@ typedef struct cs_daemon {
   cs_seal *seal;
   cs_commitq *commitq;
   cs_listener *listener;
+  cs_audit *audit;              /* NULL: no audit log configured */
   uv_timer_t tick;
   uint64_t last_flush_ms;
   int shutting_down;
   int exit_code;
   const char *dev_dir;          /* --dev: removed at exit */
+  struct cs_ha *ha;             /* cluster mode (server/ha/ha.h); NULL standalone */
 } cs_daemon;
 
 /* The cs_dispatch_fn handed to the listener (ctx = the daemon). */
 void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply *reply);
+
+/* Called when the node becomes unsealed (loads the audit HMAC key). */
+void cs_daemon_on_unsealed(cs_daemon *d);
 
 /* Once a second: automatic rotation, upgrade-key expiry, counter flush. */
 void cs_daemon_tick(uv_timer_t *t);

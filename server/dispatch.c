@@ -1,18 +1,28 @@
 /*
  * dispatch: from a decoded Request to a Response.
  *
- * One table says, for every operation, whether it works while sealed,
- * whether it needs a token, and which path and capability it touches;
- * authorize() is the ONE place where that is enforced.  Handlers then call
- * the core (seal, kv, token) and never see a socket.  Writes are staged into
- * a batch and handed to the commit queue; the response goes out when the
- * group holding the batch is on disk.
+ * One table says, for every operation, whether it needs a token (and so an
+ * unsealed node) and which path and capability it touches; authorize() is
+ * the ONE place where that is enforced.  Every request gets an `rq`
+ * context: handlers answer through respond(), the one place where the
+ * response is audited and sent.  Handlers call the core (seal, kv, token,
+ * policy) and never see a socket.  Writes are staged into a batch and
+ * handed to the commit queue; the response goes out once the group holding
+ * the batch is committed.
+ *
+ * Audit: a "request" record is written before anything is done and a
+ * "response" record before the answer leaves; if either cannot be written
+ * the request fails (no unaudited access).
  */
 #include "daemon.h"
+#include "ha.h"
+#include "audit.h"
+#include "barrier.h"
 #include "cs_error.h"
 #include "custos.pb-c.h"
 #include "kv.h"
 #include "log.h"
+#include "policy.h"
 #include "secmem.h"
 #include "shamir.h"
 #include "token.h"
@@ -23,42 +33,45 @@
 #include <string.h>
 
 #define CUSTOS_VERSION "0.1.0"
-
-enum cap { CAP_NONE = 0, CAP_READ, CAP_WRITE, CAP_LIST, CAP_DELETE, CAP_SUDO };
+#define P_POLICY "core/policy/"
+#define P_AUDIT_KEY "core/audit-key"
+#define MAX_SENSITIVE 64
 
 typedef struct op_rule {
   int op;                 /* Custos__Request__OpCase */
-  const char *name;       /* for logs */
+  const char *name;       /* for logs and the audit log */
   int needs_token;        /* also implies: refused while sealed */
   const char *sys_path;   /* operator actions: the sys/ path they need sudo on */
-  enum cap cap;           /* data operations: capability on the request's path */
+  unsigned cap;           /* CS_CAP_* needed on sys_path, or on the request's path */
 } op_rule;
 
 static const op_rule rules[] = {
-    {CUSTOS__REQUEST__OP_STATUS, "status", 0, NULL, CAP_NONE},
-    {CUSTOS__REQUEST__OP_INIT, "init", 0, NULL, CAP_NONE},
-    {CUSTOS__REQUEST__OP_UNSEAL, "unseal", 0, NULL, CAP_NONE},
-    {CUSTOS__REQUEST__OP_SEAL, "seal", 1, "sys/seal", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_KV_PUT, "kv-put", 1, NULL, CAP_WRITE},
-    {CUSTOS__REQUEST__OP_KV_GET, "kv-get", 1, NULL, CAP_READ},
-    {CUSTOS__REQUEST__OP_KV_LIST, "kv-list", 1, NULL, CAP_LIST},
-    {CUSTOS__REQUEST__OP_KV_DELETE, "kv-delete", 1, NULL, CAP_DELETE},
-    {CUSTOS__REQUEST__OP_ROTATE, "rotate", 1, "sys/rotate", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_KEY_STATUS, "key-status", 1, "sys/key-status", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_ROTATE_CONFIG, "rotate-config", 1, "sys/rotate-config", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_REKEY_INIT, "rekey-init", 1, "sys/rekey", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_REKEY_UPDATE, "rekey-update", 1, "sys/rekey", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_REKEY_STATUS, "rekey-status", 1, "sys/rekey", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_REKEY_CANCEL, "rekey-cancel", 1, "sys/rekey", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_REKEY_VERIFY, "rekey-verify", 1, "sys/rekey", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_TOKEN_CREATE, "token-create", 1, "sys/token/create", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_TOKEN_LOOKUP, "token-lookup", 1, "sys/token/lookup", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_TOKEN_RENEW, "token-renew", 1, "sys/token/renew", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_TOKEN_REVOKE, "token-revoke", 1, "sys/token/revoke", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_POLICY_WRITE, "policy-write", 1, "sys/policy", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_POLICY_READ, "policy-read", 1, "sys/policy", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_POLICY_LIST, "policy-list", 1, "sys/policy", CAP_SUDO},
-    {CUSTOS__REQUEST__OP_POLICY_DELETE, "policy-delete", 1, "sys/policy", CAP_SUDO},
+    {CUSTOS__REQUEST__OP_STATUS, "status", 0, NULL, 0},
+    {CUSTOS__REQUEST__OP_INIT, "init", 0, NULL, 0},
+    {CUSTOS__REQUEST__OP_UNSEAL, "unseal", 0, NULL, 0},
+    {CUSTOS__REQUEST__OP_SEAL, "seal", 1, "sys/seal", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_KV_PUT, "kv-put", 1, NULL, CS_CAP_WRITE},
+    {CUSTOS__REQUEST__OP_KV_GET, "kv-get", 1, NULL, CS_CAP_READ},
+    {CUSTOS__REQUEST__OP_KV_LIST, "kv-list", 1, NULL, CS_CAP_LIST},
+    {CUSTOS__REQUEST__OP_KV_DELETE, "kv-delete", 1, NULL, CS_CAP_DELETE},
+    {CUSTOS__REQUEST__OP_ROTATE, "rotate", 1, "sys/rotate", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_KEY_STATUS, "key-status", 1, "sys/key-status", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_ROTATE_CONFIG, "rotate-config", 1, "sys/rotate-config", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_REKEY_INIT, "rekey-init", 1, "sys/rekey", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_REKEY_UPDATE, "rekey-update", 1, "sys/rekey", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_REKEY_STATUS, "rekey-status", 1, "sys/rekey", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_REKEY_CANCEL, "rekey-cancel", 1, "sys/rekey", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_REKEY_VERIFY, "rekey-verify", 1, "sys/rekey", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_TOKEN_CREATE, "token-create", 1, "sys/token/create", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_TOKEN_LOOKUP, "token-lookup", 1, "sys/token/lookup", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_TOKEN_RENEW, "token-renew", 1, "sys/token/renew", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_TOKEN_REVOKE, "token-revoke", 1, "sys/token/revoke", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_POLICY_WRITE, "policy-write", 1, "sys/policy", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_POLICY_READ, "policy-read", 1, "sys/policy", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_POLICY_LIST, "policy-list", 1, "sys/policy", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_POLICY_DELETE, "policy-delete", 1, "sys/policy", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_RAFT_LIST_PEERS, "raft-list-peers", 1, "sys/raft", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_RAFT_REMOVE_PEER, "raft-remove-peer", 1, "sys/raft", CS_CAP_SUDO},
 };
 
 static const op_rule *rule_for(int op) {
@@ -68,9 +81,49 @@ static const op_rule *rule_for(int op) {
   return NULL;
 }
 
-/* ---------------------------------------------------------------- responses */
+/* ---------------------------------------------------------------- request context */
 
-static void send_error(cs_reply *reply, int rc, int authed) {
+typedef struct rq {
+  cs_daemon *d;
+  cs_reply *reply;
+  const op_rule *rule;
+  uint64_t id;
+  char client[64];
+  char accessor[32];
+  char path[CS_KV_PATH_MAX + 1];
+  int authed;                 /* a token was accepted */
+  int root;                   /* ... and it is a root token */
+  const uint8_t *token;       /* the caller's token (valid while req lives) */
+  size_t token_len;
+  Custos__Request *req;       /* freed with the rq */
+} rq;
+
+static void rq_free(rq *r) {
+  cs_wire_request_free(r->req);
+  free(r);
+}
+
+static int audit(rq *r, cs_audit_type type, int err, const cs_audit_sensitive *sens, size_t n) {
+  if (r->d->audit == NULL)
+    return 0;
+  cs_audit_record rec = {.type = type,
+                         .time = cs_now(),
+                         .request_id = r->id,
+                         .client = r->client,
+                         .accessor = r->accessor,
+                         .operation = r->rule ? r->rule->name : "unknown",
+                         .path = r->path,
+                         .error = err,
+                         .error_message = err ? cs_error_message(err) : NULL,
+                         .sensitive = sens,
+                         .n_sensitive = n};
+  int rc = cs_audit_write(r->d->audit, &rec);
+  if (rc < 0)
+    cs_error("audit log write failed, refusing %s: %s", rec.operation, cs_error_message(rc));
+  return rc;
+}
+
+static void send_error_raw(cs_reply *reply, int rc, int authed) {
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__Error err = CUSTOS__ERROR__INIT;
   err.code = (Custos__ErrorCode)cs_error_wire_code(rc);
@@ -79,17 +132,46 @@ static void send_error(cs_reply *reply, int rc, int authed) {
   cs_reply_send(reply, &res, authed);
 }
 
-static void send_empty(cs_reply *reply, int authed) {
+/*
+ * The one way out: audits the response (with the sensitive values it
+ * carries, hashed) and sends it; frees the rq.  If the audit record cannot
+ * be written, the client gets an audit error instead of the result.
+ */
+static void respond(rq *r, Custos__Response *res, const cs_audit_sensitive *sens, size_t n) {
+  int err = 0;
+  if (res->error != NULL)
+    err = cs_error_from_wire(res->error->code);
+  if (audit(r, CS_AUDIT_RESPONSE, err, sens, n) < 0)
+    send_error_raw(r->reply, CS_EAUDIT, r->authed);
+  else
+    cs_reply_send(r->reply, res, r->authed);
+  rq_free(r);
+}
+
+static void respond_error(rq *r, int rc) {
+  const char *msg = cs_error_message(rc);
+  if (r->d->audit != NULL && audit(r, CS_AUDIT_RESPONSE, rc, NULL, 0) < 0)
+    rc = CS_EAUDIT, msg = cs_strerror(CS_EAUDIT);
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  Custos__Error e = CUSTOS__ERROR__INIT;
+  e.code = (Custos__ErrorCode)cs_error_wire_code(rc);
+  e.message = (char *)msg;
+  res.error = &e;
+  cs_reply_send(r->reply, &res, r->authed);
+  rq_free(r);
+}
+
+static void respond_empty(rq *r) {
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__Empty empty = CUSTOS__EMPTY__INIT;
   res.result_case = CUSTOS__RESPONSE__RESULT_EMPTY;
   res.empty = &empty;
-  cs_reply_send(reply, &res, authed);
+  respond(r, &res, NULL, 0);
 }
 
-static void send_status(cs_daemon *d, cs_reply *reply) {
+static void respond_status(rq *r) {
   cs_seal_status st;
-  cs_seal_get_status(d->seal, &st);
+  cs_seal_get_status(r->d->seal, &st);
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__StatusRes sr = CUSTOS__STATUS_RES__INIT;
   sr.initialized = st.initialized;
@@ -100,26 +182,95 @@ static void send_status(cs_daemon *d, cs_reply *reply) {
   sr.nonce = st.nonce;
   sr.term = st.term;
   sr.version = CUSTOS_VERSION;
-  sr.ha_mode = "standalone";
-  sr.active_address = "";
+  const char *mode, *active;
+  cs_ha_status(r->d, &mode, &active);
+  sr.ha_mode = (char *)mode;
+  sr.active_address = (char *)active;
   res.result_case = CUSTOS__RESPONSE__RESULT_STATUS;
   res.status = &sr;
-  cs_reply_send(reply, &res, 0);
+  respond(r, &res, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- policies */
+
+static void policy_path(const char *name, char *out, size_t cap) {
+  snprintf(out, cap, P_POLICY "%s", name);
+}
+
+/* Reads and decrypts one policy document (malloc'd, NUL-terminated). */
+static int policy_read_doc(cs_daemon *d, const char *name, char **doc, size_t *len) {
+  char path[CS_POLICY_NAME_MAX + sizeof P_POLICY + 1];
+  policy_path(name, path, sizeof path);
+  uint8_t *ct, *pt;
+  size_t ct_len, pt_len;
+  int rc = cs_store_get(d->store, path, &ct, &ct_len);
+  if (rc == CS_ENOTFOUND)
+    return cs_error_set(CS_ENOTFOUND, "no policy named %s", name);
+  if (rc < 0)
+    return rc;
+  rc = cs_barrier_decrypt(cs_seal_keyring(d->seal), path, ct, ct_len, &pt, &pt_len);
+  free(ct);
+  if (rc < 0)
+    return rc;
+  char *s = realloc(pt, pt_len + 1);
+  if (s == NULL) {
+    free(pt);
+    return CS_ENOMEM;
+  }
+  s[pt_len] = '\0';
+  *doc = s;
+  *len = pt_len;
+  return 0;
+}
+
+/*
+ * Whether a token's policies grant `cap` on `path`.  Policies are read from
+ * storage on every check, so a policy change or deletion takes effect at
+ * once on every node and connection.  A policy that no longer exists grants
+ * nothing.
+ */
+static int policies_allow(cs_daemon *d, const Custos__TokenEntry *te, const char *path,
+                          unsigned cap) {
+  const cs_policy *pols[16];
+  size_t n = 0;
+  int allowed = 0;
+  for (size_t i = 0; i < te->n_policies && n < 16; i++) {
+    char *doc;
+    size_t len;
+    cs_policy *p;
+    if (policy_read_doc(d, te->policies[i], &doc, &len) < 0)
+      continue;
+    int rc = cs_policy_parse(doc, len, &p);
+    free(doc);
+    if (rc == 0)
+      pols[n++] = p;
+  }
+  allowed = n > 0 && cs_policy_allows(pols, n, path, cap);
+  for (size_t i = 0; i < n; i++)
+    cs_policy_free((cs_policy *)pols[i]);
+  return allowed;
 }
 
 /* ---------------------------------------------------------------- authorization */
 
+/* Operations a token may do on itself without sudo (like Vault's
+ * lookup-self and renew-self). */
+static int is_self_op(const Custos__Request *req) {
+  return (req->op_case == CUSTOS__REQUEST__OP_TOKEN_LOOKUP && req->token_lookup->token.len == 0) ||
+         (req->op_case == CUSTOS__REQUEST__OP_TOKEN_RENEW && req->token_renew->token.len == 0);
+}
+
 /*
- * The one place that decides whether a request may run.  Returns 0 and sets
- * *authed when a token was accepted, or an error to send back.
- * Order: sealed first (a sealed node cannot read its token store), then the
- * token, then the capability.
+ * The one place that decides whether a request may run.  Order: sealed
+ * first (a sealed node cannot read its token store), then the token (looked
+ * up on every request, so an expired or revoked token is refused at once,
+ * also on connections that used it before), then the capability.
  */
-static int authorize(cs_daemon *d, const op_rule *rule, const Custos__Request *req,
-                     const char *path, int *authed) {
-  *authed = 0;
+static int authorize(rq *r) {
+  const op_rule *rule = r->rule;
   if (!rule->needs_token)
     return 0;
+  cs_daemon *d = r->d;
   cs_keyring *kr = cs_seal_keyring(d->seal);
   if (kr == NULL) {
     cs_seal_status st;
@@ -129,197 +280,267 @@ static int authorize(cs_daemon *d, const op_rule *rule, const Custos__Request *r
     return cs_error_set(CS_ESEALED, "server is sealed");
   }
   Custos__TokenEntry *te = NULL;
-  int rc = cs_token_lookup(d->store, kr, req->token.data, req->token.len, cs_now(), &te);
+  int rc = cs_token_lookup(d->store, kr, r->token, r->token_len, cs_now(), &te);
   if (rc < 0)
     return rc;
-  /* Until named policies exist (token create), only root tokens exist, and
-   * the root policy grants every capability on every path. */
-  int allowed = te->root;
-  for (size_t i = 0; i < te->n_policies && !allowed; i++)
-    allowed = strcmp(te->policies[i], "root") == 0;
+  snprintf(r->accessor, sizeof r->accessor, "%s", te->accessor ? te->accessor : "");
+  r->authed = 1;
+  r->root = te->root;
+  for (size_t i = 0; i < te->n_policies && !r->root; i++)
+    r->root = strcmp(te->policies[i], CS_POLICY_ROOT) == 0;
+  const char *path = rule->sys_path ? rule->sys_path : r->path;
+  int allowed = r->root || is_self_op(r->req) || policies_allow(d, te, path, rule->cap);
   custos__token_entry__free_unpacked(te, NULL);
-  *authed = 1;
   if (!allowed)
-    return cs_error_set(CS_EPERM, "permission denied on %s", rule->sys_path ? rule->sys_path : path);
+    return cs_error_set(CS_EPERM, "permission denied: %s on %s", rule->name, path);
   return 0;
 }
 
-/* ---------------------------------------------------------------- handlers */
+/* ---------------------------------------------------------------- audit key */
 
-static void on_init_done(void *arg, int status, cs_seal_result *r) {
-  cs_reply *reply = arg;
+/* Loads the per-installation audit HMAC key once the node is unsealed. */
+static void load_audit_key(cs_daemon *d) {
+  if (d->audit == NULL)
+    return;
+  uint8_t *ct, *pt;
+  size_t ct_len, len;
+  int rc = cs_store_get(d->store, P_AUDIT_KEY, &ct, &ct_len);
+  if (rc == 0) {
+    rc = cs_barrier_decrypt(cs_seal_keyring(d->seal), P_AUDIT_KEY, ct, ct_len, &pt, &len);
+    free(ct);
+    if (rc == 0 && len == 32)
+      cs_audit_set_hmac_key(d->audit, pt);
+    if (rc == 0) {
+      cs_wipe(pt, len);
+      free(pt);
+    }
+  }
+  if (rc < 0)
+    cs_warn("audit HMAC key unavailable (%s): sensitive values are logged as unavailable",
+            cs_error_message(rc));
+}
+
+void cs_daemon_on_unsealed(cs_daemon *d) { load_audit_key(d); }
+
+/* ---------------------------------------------------------------- seal handlers */
+
+static void on_init_done(void *arg, int status, cs_seal_result *res) {
+  rq *r = arg;
   cs_error_clear();
   if (status < 0) {
-    send_error(reply, status, 0);
+    respond_error(r, status);
     return;
   }
   ProtobufCBinaryData keys[CS_SHAMIR_MAX_SHARES];
-  for (unsigned i = 0; i < r->n; i++) {
-    keys[i].data = r->shares + (size_t)i * r->share_len;
-    keys[i].len = r->share_len;
+  cs_audit_sensitive sens[CS_SHAMIR_MAX_SHARES + 1];
+  for (unsigned i = 0; i < res->n; i++) {
+    keys[i].data = res->shares + (size_t)i * res->share_len;
+    keys[i].len = res->share_len;
+    sens[i] = (cs_audit_sensitive){"unseal_key", keys[i].data, keys[i].len};
   }
-  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  sens[res->n] = (cs_audit_sensitive){"root_token", (uint8_t *)res->root_token, strlen(res->root_token)};
+  Custos__Response out = CUSTOS__RESPONSE__INIT;
   Custos__InitRes ir = CUSTOS__INIT_RES__INIT;
-  ir.n_keys = r->n;
+  ir.n_keys = res->n;
   ir.keys = keys;
-  ir.root_token = r->root_token;
-  ir.shares = r->n;
-  ir.threshold = r->t;
-  res.result_case = CUSTOS__RESPONSE__RESULT_INIT;
-  res.init = &ir;
-  cs_reply_send(reply, &res, 0);
-  cs_info("initialized with %u shares, threshold %u", r->n, r->t);
+  ir.root_token = res->root_token;
+  ir.shares = res->n;
+  ir.threshold = res->t;
+  out.result_case = CUSTOS__RESPONSE__RESULT_INIT;
+  out.init = &ir;
+  cs_info("initialized with %u shares, threshold %u", res->n, res->t);
+  respond(r, &out, sens, res->n + 1);
 }
 
-static void handle_init(cs_daemon *d, const Custos__InitReq *r, cs_reply *reply) {
-  unsigned n = r->shares ? r->shares : 5, t = r->threshold ? r->threshold : 3;
-  if (r->shares == 1 && r->threshold == 0)
+static void handle_init(rq *r, const Custos__InitReq *q) {
+  unsigned n = q->shares ? q->shares : 5, t = q->threshold ? q->threshold : 3;
+  if (q->shares == 1 && q->threshold == 0)
     t = 1;
-  int rc = cs_seal_init(d->seal, n, t, on_init_done, reply);
+  int rc = cs_seal_init(r->d->seal, n, t, on_init_done, r);
   if (rc < 0)
-    send_error(reply, rc, 0);
+    respond_error(r, rc);
 }
 
-static void handle_unseal(cs_daemon *d, const Custos__UnsealReq *r, cs_reply *reply) {
-  if (r->reset) {
+static void handle_unseal(rq *r, const Custos__UnsealReq *q) {
+  cs_daemon *d = r->d;
+  if (q->reset) {
     cs_seal_reset(d->seal);
     cs_info("unseal progress reset");
   } else {
-    cs_seal_status before;
+    cs_seal_status before, st;
     cs_seal_get_status(d->seal, &before);
-    int rc = cs_seal_unseal(d->seal, r->key.data, r->key.len);
+    int rc = cs_seal_unseal(d->seal, q->key.data, q->key.len);
     if (rc < 0) {
-      cs_warn("unseal share refused: %s", cs_error_message(rc));
-      send_error(reply, rc, 0);
+      cs_warn("unseal share from %s refused: %s", r->client, cs_error_message(rc));
+      respond_error(r, rc);
       return;
     }
-    cs_seal_status st;
     cs_seal_get_status(d->seal, &st);
-    if (before.sealed && !st.sealed)
+    if (before.sealed && !st.sealed) {
       cs_info("unsealed: term %u is active", st.term);
+      cs_daemon_on_unsealed(d);
+    }
   }
-  send_status(d, reply);
+  respond_status(r);
 }
 
-/* A write waiting for its group commit. */
-typedef struct pending_write {
-  cs_reply *reply;
-} pending_write;
+static void handle_seal(rq *r) {
+  cs_seal_seal(r->d->seal);
+  if (r->d->audit != NULL)
+    cs_audit_clear_hmac_key(r->d->audit);
+  cs_info("sealed by request from %s", r->client);
+  respond_empty(r);
+}
+
+/* ---------------------------------------------------------------- writes */
 
 static void on_write_done(void *arg, int status) {
-  pending_write *p = arg;
-  cs_error_clear(); /* the detail, if any, was set on the writer thread */
+  rq *r = arg;
+  cs_error_clear(); /* a detail, if any, was set on the writer thread */
   if (status < 0)
-    send_error(p->reply, status, 1);
+    respond_error(r, status);
   else
-    send_empty(p->reply, 1);
-  free(p);
+    respond_empty(r);
 }
 
-static void submit_write(cs_daemon *d, cs_batch *b, cs_reply *reply) {
-  pending_write *p = malloc(sizeof *p);
-  int rc = p ? 0 : CS_ENOMEM;
-  if (rc == 0) {
-    p->reply = reply;
-    rc = cs_commitq_submit(d->commitq, b, on_write_done, p);
-  }
-  if (rc < 0) {
-    free(p);
-    send_error(reply, rc, 1);
-  }
+/* Hands a staged batch to the commit queue; the rq answers when it is done. */
+static void submit_write(rq *r, cs_batch *b) {
+  int rc = cs_commitq_submit(r->d->commitq, b, on_write_done, r);
   cs_batch_clear(b);
+  if (rc < 0)
+    respond_error(r, rc);
 }
 
-static void handle_kv_put(cs_daemon *d, const Custos__KvPutReq *r, cs_reply *reply) {
+/* Encrypts `pt` for `path` under the barrier and submits it alone. */
+static void put_sealed_value(rq *r, const char *path, const uint8_t *pt, size_t len) {
+  uint8_t *ct;
+  size_t ct_len;
   cs_batch b;
   cs_batch_init(&b);
-  int rc = cs_kv_stage_put(cs_seal_keyring(d->seal), r->path, r->data, r->n_data, &b);
+  int rc = cs_barrier_encrypt(cs_seal_keyring(r->d->seal), path, pt, len, &ct, &ct_len);
+  if (rc == 0) {
+    rc = cs_batch_put(&b, path, ct, ct_len);
+    free(ct);
+  }
   if (rc < 0) {
     cs_batch_clear(&b);
-    send_error(reply, rc, 1);
+    respond_error(r, rc);
     return;
   }
-  submit_write(d, &b, reply);
+  submit_write(r, &b);
 }
 
-static void handle_kv_delete(cs_daemon *d, const Custos__KvDeleteReq *r, cs_reply *reply) {
+/* ---------------------------------------------------------------- kv */
+
+static void handle_kv_put(rq *r, const Custos__KvPutReq *q) {
   cs_batch b;
   cs_batch_init(&b);
-  int rc = cs_kv_stage_delete(d->store, r->path, &b);
+  int rc = cs_kv_stage_put(cs_seal_keyring(r->d->seal), q->path, q->data, q->n_data, &b);
   if (rc < 0) {
     cs_batch_clear(&b);
-    send_error(reply, rc, 1);
+    respond_error(r, rc);
     return;
   }
-  submit_write(d, &b, reply);
+  submit_write(r, &b);
 }
 
-static void handle_kv_get(cs_daemon *d, const Custos__KvGetReq *r, cs_reply *reply) {
+static void handle_kv_delete(rq *r, const Custos__KvDeleteReq *q) {
+  cs_batch b;
+  cs_batch_init(&b);
+  int rc = cs_kv_stage_delete(r->d->store, q->path, &b);
+  if (rc < 0) {
+    cs_batch_clear(&b);
+    respond_error(r, rc);
+    return;
+  }
+  submit_write(r, &b);
+}
+
+static void handle_kv_get(rq *r, const Custos__KvGetReq *q) {
   Custos__KvData *data = NULL;
-  int rc = cs_kv_get(d->store, cs_seal_keyring(d->seal), r->path, &data);
+  int rc = cs_kv_get(r->d->store, cs_seal_keyring(r->d->seal), q->path, &data);
   if (rc < 0) {
-    send_error(reply, rc, 1);
+    respond_error(r, rc);
     return;
   }
+  cs_audit_sensitive sens[MAX_SENSITIVE];
+  size_t ns = 0;
+  for (size_t i = 0; i < data->n_data && ns < MAX_SENSITIVE; i++, ns++)
+    sens[ns] = (cs_audit_sensitive){data->data[i]->key, data->data[i]->value.data,
+                                    data->data[i]->value.len};
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__KvGetRes gr = CUSTOS__KV_GET_RES__INIT;
   gr.n_data = data->n_data;
   gr.data = data->data;
   res.result_case = CUSTOS__RESPONSE__RESULT_KV_GET;
   res.kv_get = &gr;
-  cs_reply_send(reply, &res, 1);
+  respond(r, &res, sens, ns);
   cs_kv_data_free(data);
 }
 
-static void handle_kv_list(cs_daemon *d, const Custos__KvListReq *r, cs_reply *reply) {
-  char **keys = NULL;
-  size_t n = 0;
-  int rc = cs_kv_list(d->store, r->prefix, &keys, &n);
-  if (rc < 0) {
-    send_error(reply, rc, 1);
-    return;
-  }
+static void respond_names(rq *r, char **names, size_t n, int policy_list) {
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__KvListRes lr = CUSTOS__KV_LIST_RES__INIT;
-  lr.n_keys = n;
-  lr.keys = keys;
-  res.result_case = CUSTOS__RESPONSE__RESULT_KV_LIST;
-  res.kv_list = &lr;
-  cs_reply_send(reply, &res, 1);
+  Custos__PolicyListRes pl = CUSTOS__POLICY_LIST_RES__INIT;
+  if (policy_list) {
+    pl.n_names = n;
+    pl.names = names;
+    res.result_case = CUSTOS__RESPONSE__RESULT_POLICY_LIST;
+    res.policy_list = &pl;
+  } else {
+    lr.n_keys = n;
+    lr.keys = names;
+    res.result_case = CUSTOS__RESPONSE__RESULT_KV_LIST;
+    res.kv_list = &lr;
+  }
+  respond(r, &res, NULL, 0);
+}
+
+static void handle_kv_list(rq *r, const Custos__KvListReq *q) {
+  char **keys = NULL;
+  size_t n = 0;
+  int rc = cs_kv_list(r->d->store, q->prefix, &keys, &n);
+  if (rc < 0) {
+    respond_error(r, rc);
+    return;
+  }
+  respond_names(r, keys, n, 0);
   cs_kv_list_free(keys, n);
 }
 
-static void on_rotate_done(void *arg, int status, cs_seal_result *r) {
-  cs_reply *reply = arg;
+/* ---------------------------------------------------------------- key lifecycle */
+
+static void on_rotate_done(void *arg, int status, cs_seal_result *res) {
+  rq *r = arg;
   cs_error_clear();
   if (status < 0) {
-    send_error(reply, status, 1);
+    respond_error(r, status);
     return;
   }
-  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  Custos__Response out = CUSTOS__RESPONSE__INIT;
   Custos__RotateRes rr = CUSTOS__ROTATE_RES__INIT;
-  rr.term = r->term;
-  rr.install_time = r->install_time;
-  res.result_case = CUSTOS__RESPONSE__RESULT_ROTATE;
-  res.rotate = &rr;
-  cs_reply_send(reply, &res, 1);
+  rr.term = res->term;
+  rr.install_time = res->install_time;
+  out.result_case = CUSTOS__RESPONSE__RESULT_ROTATE;
+  out.rotate = &rr;
+  respond(r, &out, NULL, 0);
 }
 
-static void handle_rotate(cs_daemon *d, cs_reply *reply) {
-  int rc = cs_seal_rotate(d->seal, on_rotate_done, reply);
+static void handle_rotate(rq *r) {
+  int rc = cs_seal_rotate(r->d->seal, on_rotate_done, r);
   if (rc < 0)
-    send_error(reply, rc, 1);
+    respond_error(r, rc);
 }
 
-static void handle_key_status(cs_daemon *d, cs_reply *reply) {
-  cs_keyring *kr = cs_seal_keyring(d->seal);
+static void handle_key_status(rq *r) {
+  cs_keyring *kr = cs_seal_keyring(r->d->seal);
   size_t n = cs_keyring_count(kr);
   Custos__TermStatus *ts = calloc(n, sizeof *ts);
   Custos__TermStatus **ptrs = calloc(n, sizeof *ptrs);
   if (ts == NULL || ptrs == NULL) {
     free(ts);
     free(ptrs);
-    send_error(reply, CS_ENOMEM, 1);
+    respond_error(r, CS_ENOMEM);
     return;
   }
   cs_term_info ti;
@@ -340,12 +561,12 @@ static void handle_key_status(cs_daemon *d, cs_reply *reply) {
   ks.terms = ptrs;
   res.result_case = CUSTOS__RESPONSE__RESULT_KEY_STATUS;
   res.key_status = &ks;
-  cs_reply_send(reply, &res, 1);
+  respond(r, &res, NULL, 0);
   free(ts);
   free(ptrs);
 }
 
-static void send_rotate_config(cs_reply *reply, const cs_rotate_config *cfg) {
+static void respond_rotate_config(rq *r, const cs_rotate_config *cfg) {
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__RotateConfigRes cr = CUSTOS__ROTATE_CONFIG_RES__INIT;
   cr.enabled = cfg->enabled;
@@ -353,58 +574,48 @@ static void send_rotate_config(cs_reply *reply, const cs_rotate_config *cfg) {
   cr.interval_seconds = cfg->interval_seconds;
   res.result_case = CUSTOS__RESPONSE__RESULT_ROTATE_CONFIG;
   res.rotate_config = &cr;
-  cs_reply_send(reply, &res, 1);
+  respond(r, &res, NULL, 0);
 }
 
-typedef struct pending_rotcfg {
-  cs_reply *reply;
-  cs_rotate_config cfg;
-} pending_rotcfg;
-
-static void on_rotate_config_done(void *arg, int status, cs_seal_result *r) {
-  pending_rotcfg *p = arg;
+static void on_rotate_config_done(void *arg, int status, cs_seal_result *res) {
+  rq *r = arg;
   cs_error_clear();
+  cs_rotate_config cfg;
+  if (status == 0)
+    status = cs_seal_rotate_config_get(r->d->seal, &cfg);
   if (status < 0) {
-    send_error(p->reply, status, 1);
-  } else {
-    cs_info("rotate config: %s, max operations %llu, interval %llu s",
-            p->cfg.enabled ? "enabled" : "disabled", (unsigned long long)p->cfg.max_operations,
-            (unsigned long long)p->cfg.interval_seconds);
-    send_rotate_config(p->reply, &p->cfg);
+    respond_error(r, status);
+    return;
   }
-  free(p);
+  cs_info("rotate config: %s, max operations %llu, interval %llu s",
+          cfg.enabled ? "enabled" : "disabled", (unsigned long long)cfg.max_operations,
+          (unsigned long long)cfg.interval_seconds);
+  respond_rotate_config(r, &cfg);
 }
 
-static void handle_rotate_config(cs_daemon *d, const Custos__RotateConfigReq *r, cs_reply *reply) {
+static void handle_rotate_config(rq *r, const Custos__RotateConfigReq *q) {
   cs_rotate_config cfg;
-  int rc = cs_seal_rotate_config_get(d->seal, &cfg);
-  if (rc == 0 && !r->set) {
-    send_rotate_config(reply, &cfg);
+  int rc = cs_seal_rotate_config_get(r->d->seal, &cfg);
+  if (rc == 0 && !q->set) {
+    respond_rotate_config(r, &cfg);
     return;
   }
   if (rc == 0) {
-    if (r->enabled_opt_case == CUSTOS__ROTATE_CONFIG_REQ__ENABLED_OPT_ENABLED)
-      cfg.enabled = r->enabled;
-    if (r->max_operations_opt_case == CUSTOS__ROTATE_CONFIG_REQ__MAX_OPERATIONS_OPT_MAX_OPERATIONS)
-      cfg.max_operations = r->max_operations;
-    if (r->interval_opt_case == CUSTOS__ROTATE_CONFIG_REQ__INTERVAL_OPT_INTERVAL_SECONDS)
-      cfg.interval_seconds = r->interval_seconds;
-    pending_rotcfg *p = malloc(sizeof *p);
-    rc = CS_ENOMEM;
-    if (p != NULL) {
-      p->reply = reply;
-      p->cfg = cfg;
-      rc = cs_seal_rotate_config_set(d->seal, &cfg, on_rotate_config_done, p);
-      if (rc < 0)
-        free(p);
-    }
+    if (q->enabled_opt_case == CUSTOS__ROTATE_CONFIG_REQ__ENABLED_OPT_ENABLED)
+      cfg.enabled = q->enabled;
+    if (q->max_operations_opt_case == CUSTOS__ROTATE_CONFIG_REQ__MAX_OPERATIONS_OPT_MAX_OPERATIONS)
+      cfg.max_operations = q->max_operations;
+    if (q->interval_opt_case == CUSTOS__ROTATE_CONFIG_REQ__INTERVAL_OPT_INTERVAL_SECONDS)
+      cfg.interval_seconds = q->interval_seconds;
+    rc = cs_seal_rotate_config_set(r->d->seal, &cfg, on_rotate_config_done, r);
   }
   if (rc < 0)
-    send_error(reply, rc, 1);
+    respond_error(r, rc);
 }
 
-static void send_rekey(cs_reply *reply, cs_rekey_status *st) {
+static void respond_rekey(rq *r, cs_rekey_status *st) {
   ProtobufCBinaryData keys[CS_SHAMIR_MAX_SHARES];
+  cs_audit_sensitive sens[CS_SHAMIR_MAX_SHARES];
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__RekeyStatusRes rs = CUSTOS__REKEY_STATUS_RES__INIT;
   rs.started = st->started;
@@ -417,65 +628,345 @@ static void send_rekey(cs_reply *reply, cs_rekey_status *st) {
   rs.complete = st->complete;
   rs.verification_nonce = st->verification_nonce;
   rs.verification_progress = st->verification_progress;
+  size_t ns = 0;
   if (st->keys != NULL) {
-    for (unsigned i = 0; i < st->n; i++) {
+    for (unsigned i = 0; i < st->n; i++, ns++) {
       keys[i].data = st->keys + (size_t)i * st->key_len;
       keys[i].len = st->key_len;
+      sens[i] = (cs_audit_sensitive){"new_unseal_key", keys[i].data, keys[i].len};
     }
     rs.n_keys = st->n;
     rs.keys = keys;
   }
   res.result_case = CUSTOS__RESPONSE__RESULT_REKEY;
   res.rekey = &rs;
-  cs_reply_send(reply, &res, 1);
+  respond(r, &res, sens, ns);
   cs_rekey_status_clear(st);
 }
 
-static void on_rekey_done(void *arg, int status, cs_seal_result *r) {
-  cs_reply *reply = arg;
+static void on_rekey_done(void *arg, int status, cs_seal_result *res) {
+  rq *r = arg;
   cs_error_clear();
   if (status < 0) {
     cs_warn("rekey: %s", cs_error_message(status));
-    send_error(reply, status, 1);
+    respond_error(r, status);
     return;
   }
-  send_rekey(reply, &r->rekey);
+  cs_rekey_status copy = res->rekey;
+  memset(&res->rekey, 0, sizeof res->rekey); /* respond_rekey wipes and frees the keys */
+  respond_rekey(r, &copy);
 }
 
-static void handle_rekey(cs_daemon *d, const Custos__Request *req, cs_reply *reply) {
+static void handle_rekey(rq *r, const Custos__Request *req) {
+  cs_seal *seal = r->d->seal;
   cs_rekey_status st = {0};
   int rc = 0;
   switch (req->op_case) {
-  case CUSTOS__REQUEST__OP_REKEY_INIT:
-    rc = cs_seal_rekey_init(d->seal, req->rekey_init->shares ? req->rekey_init->shares : 5,
-                            req->rekey_init->threshold ? req->rekey_init->threshold
-                            : req->rekey_init->shares == 1 ? 1 : 3,
-                            req->rekey_init->verify, &st);
+  case CUSTOS__REQUEST__OP_REKEY_INIT: {
+    unsigned n = req->rekey_init->shares ? req->rekey_init->shares : 5;
+    unsigned t = req->rekey_init->threshold ? req->rekey_init->threshold : n == 1 ? 1 : 3;
+    rc = cs_seal_rekey_init(seal, n, t, req->rekey_init->verify, &st);
     break;
+  }
   case CUSTOS__REQUEST__OP_REKEY_UPDATE:
-    rc = cs_seal_rekey_update(d->seal, req->rekey_update->nonce, req->rekey_update->key.data,
-                              req->rekey_update->key.len, &st, on_rekey_done, reply);
+    rc = cs_seal_rekey_update(seal, req->rekey_update->nonce, req->rekey_update->key.data,
+                              req->rekey_update->key.len, &st, on_rekey_done, r);
     break;
   case CUSTOS__REQUEST__OP_REKEY_VERIFY:
-    rc = cs_seal_rekey_verify(d->seal, req->rekey_verify->nonce, req->rekey_verify->key.data,
-                              req->rekey_verify->key.len, &st, on_rekey_done, reply);
+    rc = cs_seal_rekey_verify(seal, req->rekey_verify->nonce, req->rekey_verify->key.data,
+                              req->rekey_verify->key.len, &st, on_rekey_done, r);
     break;
   case CUSTOS__REQUEST__OP_REKEY_CANCEL:
-    rc = cs_seal_rekey_cancel(d->seal);
+    rc = cs_seal_rekey_cancel(seal);
     break;
   default:
-    cs_seal_rekey_status(d->seal, &st);
+    cs_seal_rekey_status(seal, &st);
     break;
   }
   if (rc < 0) {
     if (rc != CS_EBADNONCE && rc != CS_ENOOP && rc != CS_EINPROGRESS)
       cs_warn("rekey: %s", cs_error_message(rc));
-    send_error(reply, rc, 1);
+    respond_error(r, rc);
+  } else if (rc != CS_SEAL_PENDING) { /* else on_rekey_done answers after the swap */
+    respond_rekey(r, &st);
+  }
+}
+
+/* ---------------------------------------------------------------- tokens */
+
+static void respond_token(rq *r, const Custos__TokenEntry *te, const char *token) {
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  Custos__TokenRes tr = CUSTOS__TOKEN_RES__INIT;
+  tr.token = (char *)(token ? token : "");
+  tr.accessor = te->accessor;
+  tr.n_policies = te->n_policies;
+  tr.policies = te->policies;
+  tr.expire_time = te->expire_time;
+  tr.renewable = te->renewable;
+  tr.issue_time = te->issue_time;
+  res.result_case = CUSTOS__RESPONSE__RESULT_TOKEN;
+  res.token = &tr;
+  cs_audit_sensitive sens = {"token", (const uint8_t *)token, token ? strlen(token) : 0};
+  respond(r, &res, &sens, token ? 1 : 0);
+}
+
+typedef struct pending_token {
+  rq *r;
+  Custos__TokenEntry te;
+  char token[CS_TOKEN_MAX];
+  char accessor[25];
+  char **policies;
+  size_t n;
+} pending_token;
+
+static void pending_token_free(pending_token *p) {
+  for (size_t i = 0; i < p->n; i++)
+    free(p->policies[i]);
+  free(p->policies);
+  cs_wipe(p->token, sizeof p->token);
+  free(p);
+}
+
+static void on_token_created(void *arg, int status) {
+  pending_token *p = arg;
+  cs_error_clear();
+  if (status < 0)
+    respond_error(p->r, status);
+  else
+    respond_token(p->r, &p->te, p->token);
+  pending_token_free(p);
+}
+
+static void handle_token_create(rq *r, const Custos__TokenCreateReq *q) {
+  int rc;
+  if (q->n_policies == 0 || q->n_policies > 16) {
+    respond_error(r, cs_error_set(CS_EINVAL, "a token needs 1 to 16 policies"));
     return;
   }
-  if (rc == CS_SEAL_PENDING)
-    return; /* on_rekey_done answers once the swap is committed */
-  send_rekey(reply, &st);
+  for (size_t i = 0; i < q->n_policies; i++) {
+    if (strcmp(q->policies[i], CS_POLICY_ROOT) == 0 && !r->root) {
+      respond_error(r, cs_error_set(CS_EPERM, "only a root token can create root tokens"));
+      return;
+    }
+    if (strcmp(q->policies[i], CS_POLICY_ROOT) != 0 && (rc = cs_policy_check_name(q->policies[i])) < 0) {
+      respond_error(r, rc);
+      return;
+    }
+  }
+  pending_token *p = calloc(1, sizeof *p);
+  if (p == NULL || (p->policies = calloc(q->n_policies, sizeof *p->policies)) == NULL) {
+    free(p);
+    respond_error(r, CS_ENOMEM);
+    return;
+  }
+  p->r = r;
+  for (size_t i = 0; i < q->n_policies; i++)
+    if ((p->policies[p->n++] = strdup(q->policies[i])) == NULL)
+      goto nomem;
+  uint8_t acc[12];
+  if ((rc = cs_token_generate(p->token)) < 0 || (rc = cs_random(acc, sizeof acc)) < 0)
+    goto fail;
+  cs_hex_encode(acc, sizeof acc, p->accessor);
+  custos__token_entry__init(&p->te);
+  p->te.accessor = p->accessor;
+  p->te.n_policies = p->n;
+  p->te.policies = p->policies;
+  p->te.issue_time = cs_now();
+  p->te.ttl_seconds = q->ttl_seconds;
+  p->te.expire_time = q->ttl_seconds ? p->te.issue_time + (int64_t)q->ttl_seconds : 0;
+  p->te.renewable = q->renewable;
+  cs_batch b;
+  cs_batch_init(&b);
+  if ((rc = cs_token_stage(cs_seal_keyring(r->d->seal), p->token, &p->te, &b)) < 0) {
+    cs_batch_clear(&b);
+    goto fail;
+  }
+  rc = cs_commitq_submit(r->d->commitq, &b, on_token_created, p);
+  cs_batch_clear(&b);
+  if (rc < 0)
+    goto fail;
+  cs_info("token created (accessor %s) by %s", p->accessor, r->accessor);
+  return;
+nomem:
+  rc = CS_ENOMEM;
+fail:
+  pending_token_free(p);
+  respond_error(r, rc);
+}
+
+/* The target of lookup/renew/revoke: the given token, or the caller's. */
+static void target_token(rq *r, const ProtobufCBinaryData *given, const uint8_t **tok, size_t *len) {
+  if (given->len > 0) {
+    *tok = given->data;
+    *len = given->len;
+  } else {
+    *tok = r->token;
+    *len = r->token_len;
+  }
+}
+
+static void handle_token_lookup(rq *r, const ProtobufCBinaryData *given) {
+  const uint8_t *tok;
+  size_t len;
+  target_token(r, given, &tok, &len);
+  Custos__TokenEntry *te;
+  int rc = cs_token_lookup(r->d->store, cs_seal_keyring(r->d->seal), tok, len, cs_now(), &te);
+  if (rc == CS_EPERM || rc == CS_EEXPIRED)
+    rc = cs_error_set(CS_ENOTFOUND, "no such token (or it expired)");
+  if (rc < 0) {
+    respond_error(r, rc);
+    return;
+  }
+  respond_token(r, te, NULL);
+  custos__token_entry__free_unpacked(te, NULL);
+}
+
+static void handle_token_renew(rq *r, const Custos__TokenRenewReq *q) {
+  const uint8_t *tok;
+  size_t len;
+  target_token(r, &q->token, &tok, &len);
+  Custos__TokenEntry *te;
+  int64_t now = cs_now();
+  int rc = cs_token_lookup(r->d->store, cs_seal_keyring(r->d->seal), tok, len, now, &te);
+  if (rc == CS_EPERM || rc == CS_EEXPIRED)
+    rc = cs_error_set(CS_ENOTFOUND, "no such token (or it expired)");
+  if (rc == 0 && (!te->renewable || te->expire_time == 0)) {
+    rc = cs_error_set(CS_EINVAL, te->renewable ? "token does not expire" : "token is not renewable");
+    custos__token_entry__free_unpacked(te, NULL);
+  }
+  if (rc < 0) {
+    respond_error(r, rc);
+    return;
+  }
+  uint64_t inc = q->increment_seconds ? q->increment_seconds : te->ttl_seconds;
+  te->expire_time = now + (int64_t)inc;
+  char path[CS_TOKEN_PATH_MAX];
+  cs_token_path(tok, len, path);
+  size_t n = custos__token_entry__get_packed_size(te);
+  uint8_t *pt = malloc(n ? n : 1);
+  if (pt == NULL) {
+    custos__token_entry__free_unpacked(te, NULL);
+    respond_error(r, CS_ENOMEM);
+    return;
+  }
+  custos__token_entry__pack(te, pt);
+  custos__token_entry__free_unpacked(te, NULL);
+  put_sealed_value(r, path, pt, n);
+  free(pt);
+}
+
+static void handle_token_revoke(rq *r, const Custos__TokenRevokeReq *q) {
+  const uint8_t *tok;
+  size_t len;
+  target_token(r, &q->token, &tok, &len);
+  char path[CS_TOKEN_PATH_MAX];
+  cs_token_path(tok, len, path);
+  int rc = len == 0 || len >= CS_TOKEN_MAX ? 0 : cs_store_exists(r->d->store, path);
+  if (rc <= 0) {
+    respond_error(r, rc < 0 ? rc : cs_error_set(CS_ENOTFOUND, "no such token"));
+    return;
+  }
+  cs_batch b;
+  cs_batch_init(&b);
+  if ((rc = cs_batch_del(&b, path)) < 0) {
+    cs_batch_clear(&b);
+    respond_error(r, rc);
+    return;
+  }
+  cs_info("token revoked by %s", r->accessor);
+  submit_write(r, &b);
+}
+
+/* ---------------------------------------------------------------- policies */
+
+static void handle_policy_write(rq *r, const Custos__PolicyWriteReq *q) {
+  int rc = cs_policy_check_name(q->name);
+  cs_policy *p = NULL;
+  size_t len = q->document ? strlen(q->document) : 0;
+  if (rc == 0)
+    rc = cs_policy_parse(q->document ? q->document : "", len, &p);
+  cs_policy_free(p);
+  if (rc < 0) {
+    respond_error(r, rc);
+    return;
+  }
+  char path[CS_POLICY_NAME_MAX + sizeof P_POLICY + 1];
+  policy_path(q->name, path, sizeof path);
+  cs_info("policy %s written by %s", q->name, r->accessor);
+  put_sealed_value(r, path, (const uint8_t *)q->document, len);
+}
+
+static void handle_policy_read(rq *r, const Custos__PolicyReadReq *q) {
+  char *doc;
+  size_t len;
+  int rc = cs_policy_check_name(q->name);
+  if (rc == 0)
+    rc = policy_read_doc(r->d, q->name, &doc, &len);
+  if (rc < 0) {
+    respond_error(r, rc);
+    return;
+  }
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  Custos__PolicyRes pr = CUSTOS__POLICY_RES__INIT;
+  pr.name = q->name;
+  pr.document = doc;
+  res.result_case = CUSTOS__RESPONSE__RESULT_POLICY;
+  res.policy = &pr;
+  respond(r, &res, NULL, 0);
+  free(doc);
+}
+
+typedef struct name_list {
+  char **names;
+  size_t n, cap;
+} name_list;
+
+static int collect_policy(void *arg, const char *key, size_t key_len, const uint8_t *v, size_t vl) {
+  name_list *l = arg;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    char **nn = realloc(l->names, cap * sizeof *nn);
+    if (nn == NULL)
+      return CS_ENOMEM;
+    l->names = nn;
+    l->cap = cap;
+  }
+  l->names[l->n] = strndup(key + sizeof P_POLICY - 1, key_len - (sizeof P_POLICY - 1));
+  return l->names[l->n++] ? 0 : CS_ENOMEM;
+}
+
+static void handle_policy_list(rq *r) {
+  name_list l = {0};
+  int rc = cs_store_scan(r->d->store, P_POLICY, collect_policy, &l);
+  if (rc < 0)
+    respond_error(r, rc);
+  else
+    respond_names(r, l.names, l.n, 1);
+  for (size_t i = 0; i < l.n; i++)
+    free(l.names[i]);
+  free(l.names);
+}
+
+static void handle_policy_delete(rq *r, const Custos__PolicyDeleteReq *q) {
+  char path[CS_POLICY_NAME_MAX + sizeof P_POLICY + 1];
+  int rc = cs_policy_check_name(q->name);
+  if (rc == 0) {
+    policy_path(q->name, path, sizeof path);
+    rc = cs_store_exists(r->d->store, path);
+    if (rc == 0)
+      rc = cs_error_set(CS_ENOTFOUND, "no policy named %s", q->name);
+  }
+  cs_batch b;
+  cs_batch_init(&b);
+  if (rc >= 0)
+    rc = cs_batch_del(&b, path);
+  if (rc < 0) {
+    cs_batch_clear(&b);
+    respond_error(r, rc);
+    return;
+  }
+  cs_info("policy %s deleted by %s", q->name, r->accessor);
+  submit_write(r, &b);
 }
 
 /* ---------------------------------------------------------------- entry point */
@@ -486,53 +977,189 @@ static const char *request_path(const Custos__Request *req) {
   case CUSTOS__REQUEST__OP_KV_GET: return req->kv_get->path;
   case CUSTOS__REQUEST__OP_KV_LIST: return req->kv_list->prefix;
   case CUSTOS__REQUEST__OP_KV_DELETE: return req->kv_delete->path;
+  case CUSTOS__REQUEST__OP_POLICY_WRITE: return req->policy_write->name;
+  case CUSTOS__REQUEST__OP_POLICY_READ: return req->policy_read->name;
+  case CUSTOS__REQUEST__OP_POLICY_DELETE: return req->policy_delete->name;
   default: return "";
+  }
+}
+
+/* The secrets a request carries, for the audit log (hashed there). */
+static size_t request_sensitive(const Custos__Request *req, cs_audit_sensitive *s) {
+  size_t n = 0;
+  switch (req->op_case) {
+  case CUSTOS__REQUEST__OP_UNSEAL:
+    s[n++] = (cs_audit_sensitive){"unseal_key", req->unseal->key.data, req->unseal->key.len};
+    break;
+  case CUSTOS__REQUEST__OP_REKEY_UPDATE:
+    s[n++] = (cs_audit_sensitive){"unseal_key", req->rekey_update->key.data, req->rekey_update->key.len};
+    break;
+  case CUSTOS__REQUEST__OP_REKEY_VERIFY:
+    s[n++] = (cs_audit_sensitive){"new_unseal_key", req->rekey_verify->key.data, req->rekey_verify->key.len};
+    break;
+  case CUSTOS__REQUEST__OP_KV_PUT:
+    for (size_t i = 0; i < req->kv_put->n_data && n < MAX_SENSITIVE; i++)
+      s[n++] = (cs_audit_sensitive){req->kv_put->data[i]->key, req->kv_put->data[i]->value.data,
+                                    req->kv_put->data[i]->value.len};
+    break;
+  case CUSTOS__REQUEST__OP_TOKEN_LOOKUP:
+    s[n++] = (cs_audit_sensitive){"token", req->token_lookup->token.data, req->token_lookup->token.len};
+    break;
+  case CUSTOS__REQUEST__OP_TOKEN_RENEW:
+    s[n++] = (cs_audit_sensitive){"token", req->token_renew->token.data, req->token_renew->token.len};
+    break;
+  case CUSTOS__REQUEST__OP_TOKEN_REVOKE:
+    s[n++] = (cs_audit_sensitive){"token", req->token_revoke->token.data, req->token_revoke->token.len};
+    break;
+  default:
+    break;
+  }
+  return n;
+}
+
+/* ---------------------------------------------------------------- cluster (HA) */
+
+/*
+ * Cluster mode: a node that is not the raft leader answers only status and
+ * unseal itself; init, data and operator requests get STANDBY with the
+ * active's API address (the client library follows it).  Returns 1 when it
+ * answered (and freed r).
+ */
+static int standby_redirect(rq *r) {
+  int op = r->req->op_case;
+  if (op == CUSTOS__REQUEST__OP_STATUS || op == CUSTOS__REQUEST__OP_UNSEAL || cs_ha_is_leader(r->d))
+    return 0;
+  const char *mode, *active;
+  cs_ha_status(r->d, &mode, &active);
+  int rc = active[0] ? cs_error_set(CS_ESTANDBY, "this node is a standby; the active node is %s", active)
+                     : cs_error_set(CS_EUNAVAIL, "no active node (leader election in progress); retry");
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  Custos__Error e = CUSTOS__ERROR__INIT;
+  e.code = (Custos__ErrorCode)cs_error_wire_code(rc);
+  e.message = (char *)cs_error_message(rc);
+  e.active_address = (char *)active;
+  res.error = &e;
+  respond(r, &res, NULL, 0);
+  return 1;
+}
+
+static void handle_raft_list_peers(rq *r) {
+  cs_peer_info info[16];
+  Custos__RaftPeer peers[16], *ptrs[16];
+  size_t n = 0;
+  int rc = cs_ha_peers(r->d, info, 16, &n);
+  if (rc < 0) {
+    respond_error(r, rc);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    custos__raft_peer__init(&peers[i]);
+    peers[i].node_id = info[i].node_id;
+    peers[i].address = info[i].address;
+    peers[i].api_address = info[i].api_address;
+    peers[i].voter = info[i].voter;
+    peers[i].leader = info[i].leader;
+    peers[i].applied_index = info[i].applied;
+    ptrs[i] = &peers[i];
+  }
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  Custos__RaftPeersRes pr = CUSTOS__RAFT_PEERS_RES__INIT;
+  pr.n_peers = n;
+  pr.peers = ptrs;
+  res.result_case = CUSTOS__RESPONSE__RESULT_RAFT_PEERS;
+  res.raft_peers = &pr;
+  respond(r, &res, NULL, 0);
+}
+
+static void on_peer_removed(void *arg, int status) {
+  rq *r = arg;
+  cs_error_clear();
+  if (status < 0)
+    respond_error(r, status);
+  else
+    respond_empty(r);
+}
+
+static void handle_raft_remove_peer(rq *r, const Custos__RaftRemovePeerReq *q) {
+  int rc = cs_ha_remove_peer(r->d, q->node_id, on_peer_removed, r);
+  if (rc < 0)
+    respond_error(r, rc);
+}
+
+static void run(rq *r) {
+  const Custos__Request *req = r->req;
+  switch (req->op_case) {
+  case CUSTOS__REQUEST__OP_STATUS: respond_status(r); break;
+  case CUSTOS__REQUEST__OP_INIT: handle_init(r, req->init); break;
+  case CUSTOS__REQUEST__OP_UNSEAL: handle_unseal(r, req->unseal); break;
+  case CUSTOS__REQUEST__OP_SEAL: handle_seal(r); break;
+  case CUSTOS__REQUEST__OP_KV_PUT: handle_kv_put(r, req->kv_put); break;
+  case CUSTOS__REQUEST__OP_KV_GET: handle_kv_get(r, req->kv_get); break;
+  case CUSTOS__REQUEST__OP_KV_LIST: handle_kv_list(r, req->kv_list); break;
+  case CUSTOS__REQUEST__OP_KV_DELETE: handle_kv_delete(r, req->kv_delete); break;
+  case CUSTOS__REQUEST__OP_ROTATE: handle_rotate(r); break;
+  case CUSTOS__REQUEST__OP_KEY_STATUS: handle_key_status(r); break;
+  case CUSTOS__REQUEST__OP_ROTATE_CONFIG: handle_rotate_config(r, req->rotate_config); break;
+  case CUSTOS__REQUEST__OP_REKEY_INIT:
+  case CUSTOS__REQUEST__OP_REKEY_UPDATE:
+  case CUSTOS__REQUEST__OP_REKEY_STATUS:
+  case CUSTOS__REQUEST__OP_REKEY_CANCEL:
+  case CUSTOS__REQUEST__OP_REKEY_VERIFY: handle_rekey(r, req); break;
+  case CUSTOS__REQUEST__OP_TOKEN_CREATE: handle_token_create(r, req->token_create); break;
+  case CUSTOS__REQUEST__OP_TOKEN_LOOKUP: handle_token_lookup(r, &req->token_lookup->token); break;
+  case CUSTOS__REQUEST__OP_TOKEN_RENEW: handle_token_renew(r, req->token_renew); break;
+  case CUSTOS__REQUEST__OP_TOKEN_REVOKE: handle_token_revoke(r, req->token_revoke); break;
+  case CUSTOS__REQUEST__OP_POLICY_WRITE: handle_policy_write(r, req->policy_write); break;
+  case CUSTOS__REQUEST__OP_POLICY_READ: handle_policy_read(r, req->policy_read); break;
+  case CUSTOS__REQUEST__OP_POLICY_LIST: handle_policy_list(r); break;
+  case CUSTOS__REQUEST__OP_POLICY_DELETE: handle_policy_delete(r, req->policy_delete); break;
+  case CUSTOS__REQUEST__OP_RAFT_LIST_PEERS: handle_raft_list_peers(r); break;
+  case CUSTOS__REQUEST__OP_RAFT_REMOVE_PEER: handle_raft_remove_peer(r, req->raft_remove_peer); break;
+  default:
+    respond_error(r, cs_error_set(CS_EPROTO, "%s is not supported by this server", r->rule->name));
+    break;
   }
 }
 
 void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply *reply) {
   cs_daemon *d = ctx;
   cs_error_clear();
-  const op_rule *rule = rule_for(req->op_case);
-  if (rule == NULL) {
-    send_error(reply, cs_error_set(CS_EPROTO, "unknown operation %d", (int)req->op_case), 0);
-    goto out;
+  rq *r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    send_error_raw(reply, CS_ENOMEM, 0);
+    cs_wire_request_free(req);
+    return;
   }
-  int authed;
-  int rc = authorize(d, rule, req, request_path(req), &authed);
+  r->d = d;
+  r->reply = reply;
+  r->req = req;
+  r->id = req->id;
+  r->token = req->token.data;
+  r->token_len = req->token.len;
+  snprintf(r->client, sizeof r->client, "%s", peer->address);
+  snprintf(r->path, sizeof r->path, "%s", request_path(req));
+  r->rule = rule_for(req->op_case);
+  if (r->rule == NULL) {
+    respond_error(r, cs_error_set(CS_EPROTO, "unknown operation %d", (int)req->op_case));
+    return;
+  }
+  if (standby_redirect(r))
+    return;
+  int rc = authorize(r);
+  cs_audit_sensitive sens[MAX_SENSITIVE];
+  size_t ns = request_sensitive(req, sens);
+  /* The request is on record before anything happens, refused or not. */
+  if (audit(r, CS_AUDIT_REQUEST, 0, sens, ns) < 0) {
+    respond_error(r, CS_EAUDIT);
+    return;
+  }
   if (rc < 0) {
     if (rc == CS_EPERM || rc == CS_EEXPIRED)
-      cs_info("%s from %s refused: %s", rule->name, peer->address, cs_error_message(rc));
-    send_error(reply, rc, authed);
-    goto out;
+      cs_info("%s from %s refused: %s", r->rule->name, r->client, cs_error_message(rc));
+    respond_error(r, rc);
+    return;
   }
-  switch (req->op_case) {
-  case CUSTOS__REQUEST__OP_STATUS: send_status(d, reply); break;
-  case CUSTOS__REQUEST__OP_INIT: handle_init(d, req->init, reply); break;
-  case CUSTOS__REQUEST__OP_UNSEAL: handle_unseal(d, req->unseal, reply); break;
-  case CUSTOS__REQUEST__OP_SEAL:
-    cs_seal_seal(d->seal);
-    cs_info("sealed by request from %s", peer->address);
-    send_empty(reply, 1);
-    break;
-  case CUSTOS__REQUEST__OP_KV_PUT: handle_kv_put(d, req->kv_put, reply); break;
-  case CUSTOS__REQUEST__OP_KV_GET: handle_kv_get(d, req->kv_get, reply); break;
-  case CUSTOS__REQUEST__OP_KV_LIST: handle_kv_list(d, req->kv_list, reply); break;
-  case CUSTOS__REQUEST__OP_KV_DELETE: handle_kv_delete(d, req->kv_delete, reply); break;
-  case CUSTOS__REQUEST__OP_ROTATE: handle_rotate(d, reply); break;
-  case CUSTOS__REQUEST__OP_KEY_STATUS: handle_key_status(d, reply); break;
-  case CUSTOS__REQUEST__OP_ROTATE_CONFIG: handle_rotate_config(d, req->rotate_config, reply); break;
-  case CUSTOS__REQUEST__OP_REKEY_INIT:
-  case CUSTOS__REQUEST__OP_REKEY_UPDATE:
-  case CUSTOS__REQUEST__OP_REKEY_STATUS:
-  case CUSTOS__REQUEST__OP_REKEY_CANCEL:
-  case CUSTOS__REQUEST__OP_REKEY_VERIFY: handle_rekey(d, req, reply); break;
-  default:
-    send_error(reply, cs_error_set(CS_EPROTO, "%s is not supported by this server", rule->name), 1);
-    break;
-  }
-out:
-  cs_wire_request_free(req);
+  run(r);
 }
 
 void cs_daemon_tick(uv_timer_t *t) {
@@ -541,6 +1168,8 @@ void cs_daemon_tick(uv_timer_t *t) {
   int flush = now_ms - d->last_flush_ms >= d->cfg.counter_flush_ms;
   if (flush)
     d->last_flush_ms = now_ms;
+  if (!cs_ha_is_active(d))
+    return; /* key maintenance is the active's job; standbys follow (ha.c) */
   int rotating;
   int rc = cs_seal_tick(d->seal, cs_now(), flush, &rotating);
   if (rc < 0)

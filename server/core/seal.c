@@ -23,6 +23,7 @@
 #define P_ROOT_KEY "core/root-key"
 #define P_UPGRADE "core/upgrade/"
 #define P_ROTATE_CONFIG "core/rotate-config"
+#define P_AUDIT_KEY "core/audit-key"
 
 #define MAC_LEN 32
 #define PARTS_BYTES (CS_SHAMIR_MAX_SHARES * CS_SHARE_LEN)
@@ -567,6 +568,14 @@ static int build_init(cs_seal *s, change *c, unsigned n, unsigned t, cs_batch *b
 
   /* Everything of a new installation in one transaction: a crash leaves
    * either nothing or a complete initialization. */
+  /* The audit log's HMAC key is per installation, under the barrier. */
+  uint8_t audit_key[CS_KEY_LEN];
+  if ((rc = cs_random(audit_key, sizeof audit_key)) < 0)
+    goto out;
+  rc = stage_barrier(b, kr, P_AUDIT_KEY, audit_key, sizeof audit_key);
+  cs_wipe(audit_key, sizeof audit_key);
+  if (rc < 0)
+    goto out;
   if ((rc = keyset_stage(&c->ks, b)) < 0 ||
       (rc = stage_sealed(b, kek, P_UNSEAL_ROOT, root, sizeof root)) < 0 ||
       (rc = stage_barrier(b, kr, P_ROOT_KEY, root, sizeof root)) < 0 ||
