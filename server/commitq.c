@@ -27,6 +27,11 @@ struct cs_commitq {
   item *done_head, *done_tail;   /* committed, callbacks pending on the loop */
   int stopping;
   unsigned long long commits, batches;
+  /* Cluster mode (loop thread only). */
+  cs_commitq_backend_fn backend;
+  void *backend_ctx;
+  uv_idle_t idle;
+  item *pend_head, *pend_tail;   /* submitted this turn of the loop */
 };
 
 static void push(item **head, item **tail, item *it) {
@@ -138,7 +143,60 @@ int cs_commitq_start(cs_commitq **out, uv_loop_t *loop, cs_store *store) {
   return 0;
 }
 
+/* ---- cluster mode: groups go to the backend (raft) ------------------------ */
+
+/* Runs every callback of a group with one status and frees the items. */
+static void finish_group(void *arg, int status) {
+  item *list = arg;
+  for (item *it = list, *next; it; it = next) {
+    next = it->next;
+    cs_batch_clear(&it->b);
+    it->cb(it->arg, status);
+    free(it);
+  }
+}
+
+/* Once per loop turn with submissions: one group, one backend call. */
+static void on_idle(uv_idle_t *h) {
+  cs_commitq *q = h->data;
+  uv_idle_stop(&q->idle);
+  item *group = q->pend_head;
+  q->pend_head = q->pend_tail = NULL;
+  if (group == NULL)
+    return;
+  cs_batch all;
+  cs_batch_init(&all);
+  int rc = 0;
+  size_t count = 0;
+  for (item *it = group; it && rc == 0; it = it->next, count++)
+    rc = cs_batch_append(&all, &it->b);
+  if (rc == 0)
+    rc = q->backend(q->backend_ctx, &all, finish_group, group);
+  cs_batch_clear(&all);
+  if (rc < 0) {
+    finish_group(group, rc);
+    return;
+  }
+  q->commits++;
+  q->batches += count;
+}
+
+void cs_commitq_set_backend(cs_commitq *q, cs_commitq_backend_fn fn, void *ctx) {
+  q->backend = fn;
+  q->backend_ctx = ctx;
+  uv_idle_init(q->loop, &q->idle);
+  q->idle.data = q;
+}
+
 static int enqueue(cs_commitq *q, item *it) {
+  if (q->backend != NULL) {
+    if (q->stopping)
+      return cs_error_set(CS_EUNAVAIL, "server is shutting down");
+    it->next = NULL;
+    push(&q->pend_head, &q->pend_tail, it);
+    uv_idle_start(&q->idle, on_idle);
+    return 0;
+  }
   pthread_mutex_lock(&q->mu);
   if (q->stopping) {
     pthread_mutex_unlock(&q->mu);
@@ -168,6 +226,8 @@ int cs_commitq_submit(cs_commitq *q, cs_batch *b, cs_commitq_cb cb, void *arg) {
 
 int cs_commitq_commit_sync(void *ctx, const cs_batch *b) {
   cs_commitq *q = ctx;
+  if (q->backend != NULL)
+    return cs_error_set(CS_EUNAVAIL, "synchronous commits are not available in cluster mode");
   item it = {0};
   cs_batch_init(&it.b);
   int rc = cs_batch_append(&it.b, b);
@@ -188,7 +248,17 @@ int cs_commitq_commit_sync(void *ctx, const cs_batch *b) {
 
 static void on_close(uv_handle_t *h) { free(h->data); }
 
+/* The idle handle closes first; the queue is freed with the async handle. */
+static void on_idle_closed(uv_handle_t *h) {
+  cs_commitq *q = h->data;
+  uv_close((uv_handle_t *)&q->async, on_close);
+}
+
 void cs_commitq_stop(cs_commitq *q) {
+  if (q->backend != NULL) {
+    /* Hand the last group to the backend (it is still running). */
+    on_idle(&q->idle);
+  }
   pthread_mutex_lock(&q->mu);
   q->stopping = 1;
   pthread_cond_signal(&q->wake);
@@ -198,7 +268,10 @@ void cs_commitq_stop(cs_commitq *q) {
   pthread_mutex_destroy(&q->mu);
   pthread_cond_destroy(&q->wake);
   pthread_cond_destroy(&q->finished);
-  uv_close((uv_handle_t *)&q->async, on_close);
+  if (q->backend != NULL)
+    uv_close((uv_handle_t *)&q->idle, on_idle_closed);
+  else
+    uv_close((uv_handle_t *)&q->async, on_close);
 }
 
 void cs_commitq_stats(const cs_commitq *q, unsigned long long *commits, unsigned long long *batches) {

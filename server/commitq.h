@@ -30,6 +30,19 @@ int cs_commitq_submit(cs_commitq *q, cs_batch *b, cs_commitq_cb cb, void *arg)
     __attribute__((warn_unused_result));
 /* Commits b and waits (cs_commit_fn signature, ctx = the queue). */
 int cs_commitq_commit_sync(void *q, const cs_batch *b) __attribute__((warn_unused_result));
+/*
+ * Cluster mode: from now on every group goes to `fn` instead of the writer
+ * thread.  Batches submitted during one turn of the loop are grouped (in
+ * submission order) into one batch handed to fn(ctx, group, done, arg) on
+ * the loop; fn takes the group's contents and calls done(arg, status) once
+ * it is applied (raft: one entry, applied by the local state machine), or
+ * returns an error and never calls done.  Each submitter's callback then
+ * gets that status.  cs_commitq_commit_sync fails with CS_EUNAVAIL in this
+ * mode (the loop would wait for itself).
+ */
+typedef int (*cs_commitq_backend_fn)(void *ctx, cs_batch *group, cs_commitq_cb done, void *arg);
+void cs_commitq_set_backend(cs_commitq *q, cs_commitq_backend_fn fn, void *ctx);
+
 /* Finishes every queued batch, runs the callbacks, stops the thread,
  * closes the async handle and frees the queue (after the loop turns). */
 void cs_commitq_stop(cs_commitq *q);

@@ -5,8 +5,7 @@
  * Strictness is the point: every group and setting is checked against the
  * list of known names, so a typo ("listner", "max_conections") is an error
  * naming the file, the line and the setting instead of a default silently
- * taking its place.  The one exception is the `cluster` group, reserved for
- * the HA configuration and accepted unread for now.
+ * taking its place.  The `cluster` group (HA) is parsed into cfg->cluster.
  *
  * Every error message has the form "FILE:LINE: setting.path: what is
  * wrong" (or "FILE:LINE: message" for a syntax error), and cs_config_load
@@ -369,6 +368,97 @@ static int parse_audit(parse_ctx *p, const config_setting_t *root, cs_config *cf
   return get_string(p, g, "audit", "file", 0, &cfg->audit_file);
 }
 
+/* One cluster member: node_id, address, api_address (all required). */
+static int parse_member(parse_ctx *p, const config_setting_t *g, const char *G,
+                        cs_cluster_member *m, int self) {
+  static const char *const known_peer[] = {"node_id", "address", "api_address", NULL};
+  int rc;
+  if (!self && (rc = check_members(p, g, G, known_peer)) < 0)
+    return rc;
+  if ((rc = get_string(p, g, G, "node_id", 1, &m->node_id)) < 0 ||
+      (rc = get_string(p, g, G, "address", 1, &m->address)) < 0 ||
+      (rc = get_string(p, g, G, "api_address", 1, &m->api_address)) < 0)
+    return rc;
+  if (strlen(m->node_id) > 63 || strspn(m->node_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(m->node_id))
+    return fail_at(p, member(g, "node_id"), G, "node_id: use up to 63 letters, digits, . _ -");
+  if (check_address(m->address) < 0 || strlen(m->address) > 127)
+    return fail_at(p, member(g, "address"), G, "address: expected HOST:PORT, got \"%s\"", m->address);
+  if (check_address(m->api_address) < 0 || strlen(m->api_address) > 127)
+    return fail_at(p, member(g, "api_address"), G, "api_address: expected HOST:PORT, got \"%s\"",
+                   m->api_address);
+  return 0;
+}
+
+/* cluster = { node_id; address; api_address; tls_*; peers = ( {...}, ... ); ... } */
+static int parse_cluster(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
+  static const char *const known[] = {
+      "node_id", "address", "api_address", "tls_cert_file", "tls_key_file", "tls_ca_file",
+      "peers", "join", "election_timeout", "heartbeat_timeout", "poll_interval",
+      "snapshot_threshold", "snapshot_trailing", NULL};
+  const char *G = "cluster";
+  cs_cluster_config *cc = &cfg->cluster;
+  int rc;
+  const config_setting_t *g = group_of(p, root, G, &rc);
+  if (rc < 0 || g == NULL)
+    return rc;
+  if ((rc = check_members(p, g, G, known)) < 0)
+    return rc;
+  cc->enabled = 1;
+  if ((rc = parse_member(p, g, G, &cc->self, 1)) < 0 ||
+      (rc = get_string(p, g, G, "tls_cert_file", 1, &cc->cert_file)) < 0 ||
+      (rc = get_string(p, g, G, "tls_key_file", 1, &cc->key_file)) < 0 ||
+      (rc = get_string(p, g, G, "tls_ca_file", 1, &cc->ca_file)) < 0 ||
+      (rc = get_string(p, g, G, "join", 0, &cc->join)) < 0)
+    return rc;
+  if (cc->join != NULL && check_address(cc->join) < 0)
+    return fail_at(p, member(g, "join"), "cluster.join", "expected HOST:PORT");
+  const config_setting_t *peers = member(g, "peers");
+  if (peers != NULL) {
+    if (config_setting_type(peers) != CONFIG_TYPE_LIST && config_setting_type(peers) != CONFIG_TYPE_ARRAY)
+      return fail_at(p, peers, "cluster.peers", "expected a list ( { ... }, ... )");
+    int n = config_setting_length(peers);
+    if (n > 15)
+      return fail_at(p, peers, "cluster.peers", "at most 15 peers");
+    cc->peers = calloc((size_t)n + 1, sizeof *cc->peers);
+    if (cc->peers == NULL)
+      return cs_error_set(CS_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+      const config_setting_t *e = config_setting_get_elem(peers, (unsigned)i);
+      if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+        return fail_at(p, e, "cluster.peers", "expected a group { node_id; address; api_address; }");
+      cc->n_peers++;
+      if ((rc = parse_member(p, e, "cluster.peers", &cc->peers[i], 0)) < 0)
+        return rc;
+      if (strcmp(cc->peers[i].node_id, cc->self.node_id) == 0)
+        return fail_at(p, e, "cluster.peers", "node_id \"%s\" is this node's own", cc->self.node_id);
+    }
+  }
+  long long v;
+  if ((rc = get_int(p, g, G, "election_timeout", 50, 60000, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    cc->election_ms = (unsigned)v;
+  if ((rc = get_int(p, g, G, "heartbeat_timeout", 10, 30000, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    cc->heartbeat_ms = (unsigned)v;
+  if (cc->heartbeat_ms >= cc->election_ms)
+    return fail_at(p, g, "cluster.heartbeat_timeout", "must be below cluster.election_timeout");
+  if ((rc = get_int(p, g, G, "poll_interval", 50, 600000, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    cc->poll_ms = (unsigned)v;
+  if ((rc = get_int(p, g, G, "snapshot_threshold", 2, 1000000, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    cc->snapshot_threshold = (unsigned)v;
+  if ((rc = get_int(p, g, G, "snapshot_trailing", 1, 1000000, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    cc->snapshot_trailing = (unsigned)v;
+  return 0;
+}
+
 static int parse_root(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
   static const char *const known[] = {"storage", "listener", "seal", "audit",
                                       "log_level", "cluster", NULL};
@@ -380,11 +470,9 @@ static int parse_root(parse_ctx *p, const config_setting_t *root, cs_config *cfg
       memmove(dot + 2, dot + 3, strlen(dot + 3) + 1);
     return cs_error_set(CS_ECONFIG, "%s", p->err);
   }
-  const config_setting_t *cl = config_setting_get_member(root, "cluster");
-  if (cl != NULL && config_setting_type(cl) != CONFIG_TYPE_GROUP)
-    return fail_at(p, cl, "cluster", "expected a group { ... }");
   if ((rc = parse_storage(p, root, cfg)) < 0 || (rc = parse_listener(p, root, cfg)) < 0 ||
-      (rc = parse_seal(p, root, cfg)) < 0 || (rc = parse_audit(p, root, cfg)) < 0)
+      (rc = parse_seal(p, root, cfg)) < 0 || (rc = parse_audit(p, root, cfg)) < 0 ||
+      (rc = parse_cluster(p, root, cfg)) < 0)
     return rc;
   const config_setting_t *ll = config_setting_get_member(root, "log_level");
   if (ll != NULL) {
@@ -415,6 +503,7 @@ void cs_config_defaults(cs_config *cfg) {
   cfg->counter_flush_ms = 5000;
   cfg->audit_file = NULL;
   cfg->log_level = CS_LOG_INFO;
+  cs_cluster_config_defaults(&cfg->cluster);
 }
 
 void cs_config_free(cs_config *cfg) {
@@ -426,6 +515,7 @@ void cs_config_free(cs_config *cfg) {
   free((char *)cfg->listener.key_file);
   free((char *)cfg->listener.client_ca_file);
   free(cfg->audit_file);
+  cs_cluster_config_free(&cfg->cluster);
   cfg->storage_path = NULL;
   cfg->listener.address = cfg->listener.cert_file = NULL;
   cfg->listener.key_file = cfg->listener.client_ca_file = NULL;

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include "net/net.h"
+#include "ha/cluster.h"
 
 typedef struct cs_config {
   char *storage_path;
@@ -24,6 +25,7 @@ typedef struct cs_config {
   unsigned counter_flush_ms;       /* default 5000 */
   char *audit_file;                /* NULL: no audit log */
   int log_level;                   /* CS_LOG_* */
+  cs_cluster_config cluster;       /* enabled = 0: standalone */
 } cs_config;
 
 /* Parses `path`.  On error returns CS_ECONFIG and writes a message like

@@ -1,0 +1,572 @@
+/*
+ * cluster: raft set-up, leadership, membership and the status side channel.
+ * See cluster.h.
+ *
+ * Side-channel messages (raft_tls KIND_MSG, one request and one reply per
+ * connection, text):
+ *   "S node_id address api_address sealed term applied"   status report to the leader
+ *      reply: "M node_id address api_address\n" for every member it knows
+ *   "J node_id address api_address"                       join request
+ *      reply: "OK" (added, or already a member), "L leader_address" (ask
+ *      that node), or "E message"
+ */
+#include "cluster.h"
+#include "cs_error.h"
+#include "fsm.h"
+#include "log.h"
+#include "raft_tls.h"
+
+#include <errno.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_MEMBERS 16
+
+typedef struct member {
+  raft_id id;
+  char node_id[64], address[128], api_address[128];
+  int sealed;
+  uint32_t term;
+  uint64_t applied;
+  uint64_t last_seen;    /* uv_now of the last status report; 0: never */
+} member;
+
+struct cs_cluster {
+  uv_loop_t *loop;
+  cs_store *store;
+  struct raft raft;
+  struct raft_io io;
+  struct raft_uv_transport transport;
+  struct raft_fsm fsm;
+  cs_cluster_config cfg;       /* copy; strings borrowed from the daemon's config */
+  member members[MAX_MEMBERS];
+  size_t n_members;
+  uv_timer_t timer;
+  void (*status_fn)(void *ctx, cs_node_status *st);
+  void *status_ctx;
+  char join_target[128];
+  int report_inflight, join_inflight;
+  struct raft_transfer transfer;
+  int transferring;
+  void (*stop_done)(void *arg);
+  void *stop_arg;
+};
+
+/* ---------------------------------------------------------------- members */
+
+static raft_id id_of(const char *node_id) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const unsigned char *p = (const unsigned char *)node_id; *p; p++) {
+    h ^= *p;
+    h *= 1099511628211ULL;
+  }
+  return h == 0 ? 1 : h;
+}
+
+static member *member_by_id(cs_cluster *c, raft_id id) {
+  for (size_t i = 0; i < c->n_members; i++)
+    if (c->members[i].id == id)
+      return &c->members[i];
+  return NULL;
+}
+
+static member *member_learn(cs_cluster *c, const char *node_id, const char *address,
+                            const char *api_address) {
+  raft_id id = id_of(node_id);
+  member *m = member_by_id(c, id);
+  if (m == NULL) {
+    if (c->n_members == MAX_MEMBERS)
+      return NULL;
+    m = &c->members[c->n_members++];
+    memset(m, 0, sizeof *m);
+    m->id = id;
+    snprintf(m->node_id, sizeof m->node_id, "%s", node_id);
+  }
+  if (address != NULL && address[0])
+    snprintf(m->address, sizeof m->address, "%s", address);
+  if (api_address != NULL && api_address[0])
+    snprintf(m->api_address, sizeof m->api_address, "%s", api_address);
+  return m;
+}
+
+static int in_configuration(cs_cluster *c, raft_id id, int *voter) {
+  for (unsigned i = 0; i < c->raft.configuration.n; i++)
+    if (c->raft.configuration.servers[i].id == id) {
+      if (voter)
+        *voter = c->raft.configuration.servers[i].role == RAFT_VOTER;
+      return 1;
+    }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- accessors */
+
+int cs_cluster_is_leader(cs_cluster *c) { return raft_state(&c->raft) == RAFT_LEADER; }
+
+const char *cs_cluster_leader_api(cs_cluster *c) {
+  raft_id id;
+  const char *addr;
+  raft_leader(&c->raft, &id, &addr);
+  if (id == 0)
+    return "";
+  member *m = member_by_id(c, id);
+  return m ? m->api_address : "";
+}
+
+const char *cs_cluster_node_id(const cs_cluster *c) { return c->cfg.self.node_id; }
+
+/* ---------------------------------------------------------------- apply */
+
+typedef struct apply_req {
+  struct raft_apply req;
+  void (*done)(void *arg, int status);
+  void *arg;
+} apply_req;
+
+static void on_applied(struct raft_apply *req, int status, void *result) {
+  apply_req *a = req->data;
+  int rc;
+  if (status == 0)
+    rc = cs_fsm_result(result);
+  else if (status == RAFT_NOTLEADER)
+    rc = cs_error_set(CS_ESTANDBY, "this node is no longer the leader");
+  else
+    rc = cs_error_set(CS_EUNAVAIL, "cluster: write not confirmed (%s); retry",
+                      raft_strerror(status));
+  a->done(a->arg, rc);
+  free(a);
+}
+
+int cs_cluster_submit(void *ctx, cs_batch *b, void (*done)(void *arg, int status), void *arg) {
+  cs_cluster *c = ctx;
+  if (raft_state(&c->raft) != RAFT_LEADER)
+    return cs_error_set(CS_ESTANDBY, "this node is not the leader");
+  uint8_t *enc = NULL;
+  size_t len = 0;
+  int rc = cs_batch_encode(b, &enc, &len);
+  if (rc < 0)
+    return rc;
+  struct raft_buffer buf = {.base = raft_malloc(len ? len : 1), .len = len};
+  apply_req *a = calloc(1, sizeof *a);
+  if (buf.base == NULL || a == NULL) {
+    raft_free(buf.base);
+    free(a);
+    free(enc);
+    return CS_ENOMEM;
+  }
+  memcpy(buf.base, enc, len);
+  memset(enc, 0, len);
+  free(enc);
+  a->req.data = a;
+  a->done = done;
+  a->arg = arg;
+  rc = raft_apply(&c->raft, &a->req, &buf, 1, on_applied);
+  if (rc != 0) {
+    raft_free(buf.base);
+    free(a);
+    if (rc == RAFT_NOTLEADER)
+      return cs_error_set(CS_ESTANDBY, "this node is not the leader");
+    return cs_error_set(CS_EUNAVAIL, "cluster: cannot append: %s", raft_errmsg(&c->raft));
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- side channel */
+
+static void on_change_done(struct raft_change *req, int status);
+
+typedef struct change_req {
+  struct raft_change req;
+  cs_cluster *c;
+  raft_id id;
+  int promote;   /* after raft_add: assign voter */
+  void (*done)(void *arg, int status);
+  void *arg;
+} change_req;
+
+static void start_join(cs_cluster *c, const char *node_id, const char *address) {
+  raft_id id = id_of(node_id);
+  if (in_configuration(c, id, NULL))
+    return;
+  change_req *ch = calloc(1, sizeof *ch);
+  if (ch == NULL)
+    return;
+  ch->req.data = ch;
+  ch->c = c;
+  ch->id = id;
+  ch->promote = 1;
+  int rc = raft_add(&c->raft, &ch->req, id, address, on_change_done);
+  if (rc != 0) {
+    cs_warn("cluster: cannot add %s: %s", node_id, raft_errmsg(&c->raft));
+    free(ch);
+    return;
+  }
+  cs_info("cluster: adding %s (%s)", node_id, address);
+}
+
+static void on_change_done(struct raft_change *req, int status) {
+  change_req *ch = req->data;
+  cs_cluster *c = ch->c;
+  if (status == 0 && ch->promote) {
+    ch->promote = 0;
+    int rc = raft_assign(&c->raft, &ch->req, ch->id, RAFT_VOTER, on_change_done);
+    if (rc == 0)
+      return;
+    cs_warn("cluster: cannot promote a new member: %s", raft_errmsg(&c->raft));
+    status = rc;
+  } else if (status == 0) {
+    cs_info("cluster: membership change committed");
+  } else {
+    cs_warn("cluster: membership change failed: %s", raft_strerror(status));
+  }
+  if (ch->done)
+    ch->done(ch->arg, status == 0 ? 0 : cs_error_set(CS_EUNAVAIL, "membership change failed: %s",
+                                                     raft_strerror(status)));
+  free(ch);
+}
+
+static void on_message(void *ctx, const uint8_t *msg, size_t len, uint8_t *reply,
+                       size_t *reply_len) {
+  cs_cluster *c = ctx;
+  char line[512], a[128], b[128], d[128];
+  size_t cap = *reply_len;
+  *reply_len = 0;
+  if (len >= sizeof line)
+    return;
+  memcpy(line, msg, len);
+  line[len] = '\0';
+  if (line[0] == 'S') {
+    int sealed;
+    unsigned term;
+    unsigned long long applied;
+    if (sscanf(line, "S %63s %127s %127s %d %u %llu", a, b, d, &sealed, &term, &applied) != 6)
+      return;
+    member *m = member_learn(c, a, b, d);
+    if (m != NULL) {
+      m->sealed = sealed;
+      m->term = term;
+      m->applied = applied;
+      m->last_seen = uv_now(c->loop);
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < c->n_members; i++) {
+      int n = snprintf((char *)reply + off, cap - off, "M %s %s %s\n", c->members[i].node_id,
+                       c->members[i].address, c->members[i].api_address[0] ? c->members[i].api_address : "-");
+      if (n < 0 || (size_t)n >= cap - off)
+        break;
+      off += (size_t)n;
+    }
+    *reply_len = off;
+  } else if (line[0] == 'J') {
+    if (sscanf(line, "J %63s %127s %127s", a, b, d) != 3)
+      return;
+    if (raft_state(&c->raft) != RAFT_LEADER) {
+      raft_id id;
+      const char *addr;
+      raft_leader(&c->raft, &id, &addr);
+      *reply_len = (size_t)snprintf((char *)reply, cap, "L %s", id ? addr : "-");
+      return;
+    }
+    member_learn(c, a, b, d);
+    start_join(c, a, b);
+    *reply_len = (size_t)snprintf((char *)reply, cap, "OK");
+  }
+}
+
+static void on_report_reply(void *arg, int status, const uint8_t *reply, size_t len) {
+  cs_cluster *c = arg;
+  c->report_inflight = 0;
+  if (status < 0 || len == 0 || c->stop_done != NULL)
+    return;
+  char buf[4097];
+  memcpy(buf, reply, len);
+  buf[len] = '\0';
+  char *save = NULL;
+  for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+    char a[64], b[128], d[128];
+    if (sscanf(l, "M %63s %127s %127s", a, b, d) == 3)
+      member_learn(c, a, b, strcmp(d, "-") == 0 ? NULL : d);
+  }
+}
+
+static void on_join_reply(void *arg, int status, const uint8_t *reply, size_t len) {
+  cs_cluster *c = arg;
+  c->join_inflight = 0;
+  if (status < 0 || c->stop_done != NULL) {
+    cs_info("cluster: join request to %s failed; retrying", c->join_target);
+    snprintf(c->join_target, sizeof c->join_target, "%s", c->cfg.join);
+    return;
+  }
+  char buf[256];
+  if (len >= sizeof buf)
+    len = sizeof buf - 1;
+  memcpy(buf, reply, len);
+  buf[len] = '\0';
+  char addr[128];
+  if (sscanf(buf, "L %127s", addr) == 1 && strcmp(addr, "-") != 0)
+    snprintf(c->join_target, sizeof c->join_target, "%s", addr);
+  else if (strncmp(buf, "OK", 2) == 0)
+    cs_info("cluster: join request accepted by %s; waiting for the snapshot", c->join_target);
+}
+
+static void on_timer(uv_timer_t *t) {
+  cs_cluster *c = t->data;
+  member *self = member_by_id(c, c->raft.id);
+  cs_node_status st = {0};
+  c->status_fn(c->status_ctx, &st);
+  if (self != NULL) {
+    self->sealed = st.sealed;
+    self->term = st.term;
+    self->applied = raft_last_applied(&c->raft);
+    self->last_seen = uv_now(c->loop);
+  }
+  /* A node started with `join` and not yet in any configuration asks to be added. */
+  if (c->cfg.join != NULL && c->raft.configuration.n == 0 && !c->join_inflight) {
+    char msg[512];
+    int n = snprintf(msg, sizeof msg, "J %s %s %s", c->cfg.self.node_id, c->cfg.self.address,
+                     c->cfg.self.api_address);
+    if (cs_raft_tls_send_msg(&c->transport, c->join_target, (uint8_t *)msg, (size_t)n,
+                             on_join_reply, c) == 0)
+      c->join_inflight = 1;
+    return;
+  }
+  if (raft_state(&c->raft) == RAFT_LEADER || c->report_inflight)
+    return;
+  raft_id lid;
+  const char *laddr;
+  raft_leader(&c->raft, &lid, &laddr);
+  if (lid == 0)
+    return;
+  char msg[512];
+  int n = snprintf(msg, sizeof msg, "S %s %s %s %d %u %llu", c->cfg.self.node_id,
+                   c->cfg.self.address, c->cfg.self.api_address, st.sealed, st.term,
+                   (unsigned long long)raft_last_applied(&c->raft));
+  if (cs_raft_tls_send_msg(&c->transport, laddr, (uint8_t *)msg, (size_t)n, on_report_reply, c) == 0)
+    c->report_inflight = 1;
+}
+
+uint32_t cs_cluster_min_member_term(cs_cluster *c) {
+  if (raft_state(&c->raft) != RAFT_LEADER)
+    return 0;
+  uint64_t now = uv_now(c->loop), window = 3ULL * c->cfg.poll_ms + 500;
+  uint32_t min = UINT32_MAX;
+  for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+    member *m = member_by_id(c, c->raft.configuration.servers[i].id);
+    if (m == NULL || m->last_seen == 0 || now - m->last_seen > window || m->sealed)
+      return 0;
+    if (m->term < min)
+      min = m->term;
+  }
+  return min == UINT32_MAX ? 0 : min;
+}
+
+static void on_transfer(struct raft_transfer *req) {
+  cs_cluster *c = req->data;
+  c->transferring = 0;
+}
+
+int cs_cluster_transfer_to_unsealed(cs_cluster *c) {
+  if (raft_state(&c->raft) != RAFT_LEADER || c->transferring)
+    return CS_ENOTFOUND;
+  uint64_t now = uv_now(c->loop), window = 3ULL * c->cfg.poll_ms + 500;
+  for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+    struct raft_server *s = &c->raft.configuration.servers[i];
+    member *m = member_by_id(c, s->id);
+    if (s->id == c->raft.id || s->role != RAFT_VOTER || m == NULL || m->sealed ||
+        m->last_seen == 0 || now - m->last_seen > window)
+      continue;
+    c->transfer.data = c;
+    if (raft_transfer(&c->raft, &c->transfer, s->id, on_transfer) == 0) {
+      c->transferring = 1;
+      cs_info("cluster: this node is sealed: handing leadership to %s", m->node_id);
+      return 0;
+    }
+  }
+  return CS_ENOTFOUND;
+}
+
+size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap) {
+  raft_id lid;
+  const char *laddr;
+  raft_leader(&c->raft, &lid, &laddr);
+  size_t n = 0;
+  for (unsigned i = 0; i < c->raft.configuration.n && n < cap; i++) {
+    struct raft_server *s = &c->raft.configuration.servers[i];
+    member *m = member_by_id(c, s->id);
+    cs_peer_info *p = &out[n++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->node_id, sizeof p->node_id, "%s", m ? m->node_id : "?");
+    snprintf(p->address, sizeof p->address, "%s", s->address);
+    snprintf(p->api_address, sizeof p->api_address, "%s", m ? m->api_address : "");
+    p->voter = s->role == RAFT_VOTER;
+    p->leader = s->id == lid;
+    p->applied = s->id == c->raft.id ? raft_last_applied(&c->raft) : m ? m->applied : 0;
+  }
+  return n;
+}
+
+int cs_cluster_remove(cs_cluster *c, const char *node_id, void (*done)(void *arg, int status),
+                      void *arg) {
+  if (raft_state(&c->raft) != RAFT_LEADER)
+    return cs_error_set(CS_ESTANDBY, "this node is not the leader");
+  raft_id id = id_of(node_id);
+  if (!in_configuration(c, id, NULL))
+    return cs_error_set(CS_ENOTFOUND, "no peer %s in the cluster", node_id);
+  if (id == c->raft.id)
+    return cs_error_set(CS_EINVAL, "the leader cannot remove itself; remove it from another node "
+                                   "after a leadership change");
+  change_req *ch = calloc(1, sizeof *ch);
+  if (ch == NULL)
+    return CS_ENOMEM;
+  ch->req.data = ch;
+  ch->c = c;
+  ch->id = id;
+  ch->done = done;
+  ch->arg = arg;
+  int rc = raft_remove(&c->raft, &ch->req, id, on_change_done);
+  if (rc != 0) {
+    free(ch);
+    return cs_error_set(CS_EUNAVAIL, "cannot remove %s: %s", node_id, raft_errmsg(&c->raft));
+  }
+  cs_info("cluster: removing %s", node_id);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- start / stop */
+
+static int mkdir_p(const char *dir) {
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    return cs_error_set(CS_EIO, "cannot create %s: %s", dir, strerror(errno));
+  return 0;
+}
+
+int cs_cluster_start(cs_cluster **out, uv_loop_t *loop, cs_store *store, const char *dir,
+                     const cs_cluster_config *cfg,
+                     void (*status_fn)(void *ctx, cs_node_status *st), void *ctx) {
+  int rc = mkdir_p(dir);
+  if (rc < 0)
+    return rc;
+  cs_cluster *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return CS_ENOMEM;
+  c->loop = loop;
+  c->store = store;
+  c->cfg = *cfg;
+  c->status_fn = status_fn;
+  c->status_ctx = ctx;
+  if (cfg->join)
+    snprintf(c->join_target, sizeof c->join_target, "%s", cfg->join);
+  member_learn(c, cfg->self.node_id, cfg->self.address, cfg->self.api_address);
+  for (size_t i = 0; i < cfg->n_peers; i++)
+    member_learn(c, cfg->peers[i].node_id, cfg->peers[i].address, cfg->peers[i].api_address);
+
+  cs_raft_tls_opts to = {.cert_file = cfg->cert_file, .key_file = cfg->key_file,
+                         .ca_file = cfg->ca_file, .on_message = on_message, .ctx = c};
+  if ((rc = cs_raft_tls_init(&c->transport, loop, &to)) < 0) {
+    free(c);
+    return rc;
+  }
+  raft_id self = id_of(cfg->self.node_id);
+  if ((rc = raft_uv_init(&c->io, loop, dir, &c->transport)) != 0) {
+    rc = cs_error_set(CS_EIO, "cluster: raft storage in %s: %s", dir, c->io.errmsg);
+    goto fail;
+  }
+  raft_uv_set_connect_retry_delay(&c->io, 200);
+  cs_fsm_init(&c->fsm, &c->raft, store);
+  if ((rc = raft_init(&c->raft, &c->io, &c->fsm, self, cfg->self.address)) != 0) {
+    rc = cs_error_set(CS_EIO, "cluster: raft_init: %s", raft_errmsg(&c->raft));
+    goto fail;
+  }
+  c->raft.data = c;
+  raft_set_pre_vote(&c->raft, true);
+  raft_set_election_timeout(&c->raft, cfg->election_ms ? cfg->election_ms : 1000);
+  raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_ms ? cfg->heartbeat_ms : 100);
+  raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024);
+  raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
+
+  if (cfg->join == NULL) {
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    rc = raft_configuration_add(&conf, self, cfg->self.address, RAFT_VOTER);
+    for (size_t i = 0; i < cfg->n_peers && rc == 0; i++)
+      rc = raft_configuration_add(&conf, id_of(cfg->peers[i].node_id), cfg->peers[i].address,
+                                  RAFT_VOTER);
+    if (rc == 0)
+      rc = raft_bootstrap(&c->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rc != 0 && rc != RAFT_CANTBOOTSTRAP) {
+      rc = cs_error_set(CS_EIO, "cluster: bootstrap: %s", raft_errmsg(&c->raft));
+      goto fail;
+    }
+  }
+  if ((rc = raft_start(&c->raft)) != 0) {
+    rc = cs_error_set(CS_EIO, "cluster: raft_start: %s", raft_errmsg(&c->raft));
+    goto fail;
+  }
+  uv_timer_init(loop, &c->timer);
+  c->timer.data = c;
+  unsigned poll = cfg->poll_ms ? cfg->poll_ms : 1000;
+  c->cfg.poll_ms = poll;
+  uv_timer_start(&c->timer, on_timer, 100, poll);
+  cs_info("cluster: node %s (raft id %llx) on %s, %zu peers, applied index %llu", cfg->self.node_id,
+          (unsigned long long)self, cfg->self.address, cfg->n_peers,
+          (unsigned long long)cs_store_applied_index(store));
+  *out = c;
+  return 0;
+fail:
+  /* raft may hold the loop's handles: a failed start ends the process. */
+  return rc;
+}
+
+static void on_raft_closed(struct raft *r) {
+  cs_cluster *c = r->data;
+  raft_uv_close(&c->io);
+  cs_raft_tls_free(&c->transport);
+  cs_fsm_close(&c->fsm);
+  void (*done)(void *) = c->stop_done;
+  void *arg = c->stop_arg;
+  free(c);
+  if (done)
+    done(arg);
+}
+
+void cs_cluster_stop(cs_cluster *c, void (*done)(void *arg), void *arg) {
+  c->stop_done = done;
+  c->stop_arg = arg;
+  uv_timer_stop(&c->timer);
+  uv_close((uv_handle_t *)&c->timer, NULL);
+  raft_close(&c->raft, on_raft_closed);
+}
+
+/* ---------------------------------------------------------------- config */
+
+void cs_cluster_config_defaults(cs_cluster_config *cc) {
+  memset(cc, 0, sizeof *cc);
+  cc->election_ms = 1000;
+  cc->heartbeat_ms = 100;
+  cc->poll_ms = 1000;
+  cc->snapshot_threshold = 1024;
+  cc->snapshot_trailing = 128;
+}
+
+static void member_free(cs_cluster_member *m) {
+  free(m->node_id);
+  free(m->address);
+  free(m->api_address);
+}
+
+void cs_cluster_config_free(cs_cluster_config *cc) {
+  member_free(&cc->self);
+  for (size_t i = 0; i < cc->n_peers; i++)
+    member_free(&cc->peers[i]);
+  free(cc->peers);
+  free(cc->cert_file);
+  free(cc->key_file);
+  free(cc->ca_file);
+  free(cc->join);
+  cs_cluster_config_defaults(cc);
+}

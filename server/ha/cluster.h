@@ -1,0 +1,110 @@
+/*
+ * cluster: a custos node as a member of a raft cluster (canonical libraft
+ * 0.15 on the daemon's libuv loop, over the raft_tls transport, with the
+ * LMDB state machine of fsm.c).
+ *
+ * It owns the raft instance, the membership table (node ids, cluster and
+ * API addresses) and the side channel on which members report their status
+ * (sealed or not, keyring term, applied index) to the leader every poll
+ * interval.  What the daemon does with leadership (active/standby, the seal
+ * following the keyring) is in ha.c; nothing here knows a key.
+ *
+ * Raft ids are derived from node ids (FNV-1a 64), so every node computes the
+ * same ids from its configuration.
+ */
+#ifndef CS_CLUSTER_H
+#define CS_CLUSTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "store.h"
+
+typedef struct cs_cluster_member {
+  char *node_id;
+  char *address;      /* raft and cluster traffic, HOST:PORT */
+  char *api_address;  /* where clients are sent */
+} cs_cluster_member;
+
+/* The `cluster` group of the configuration (strings owned by the config). */
+typedef struct cs_cluster_config {
+  int enabled;
+  cs_cluster_member self;
+  cs_cluster_member *peers;
+  size_t n_peers;
+  char *cert_file, *key_file, *ca_file;
+  char *join;                 /* cluster address of a running member, or NULL */
+  unsigned election_ms;       /* default 1000 */
+  unsigned heartbeat_ms;      /* default 100 */
+  unsigned poll_ms;           /* standby poll and status report; default 1000 */
+  unsigned snapshot_threshold;/* entries between snapshots; default 1024 */
+  unsigned snapshot_trailing; /* entries kept after a snapshot; default 128 */
+} cs_cluster_config;
+
+void cs_cluster_config_defaults(cs_cluster_config *cc);
+void cs_cluster_config_free(cs_cluster_config *cc);
+
+typedef struct cs_cluster cs_cluster;
+
+/* What a node reports about itself (filled by the daemon's callback). */
+typedef struct cs_node_status {
+  int sealed;
+  uint32_t term;          /* active keyring term, 0 while sealed */
+} cs_node_status;
+
+/*
+ * Starts raft in `dir` (created if missing) on `loop`, applying to `store`.
+ * A node whose log is empty and that has no `join` address bootstraps the
+ * configured membership (every node lists the same members, so every node
+ * bootstraps the same configuration); a node with `join` waits to be added.
+ * `status_fn` is asked for this node's status before each report.
+ * Returns 0 or CS_ETLS / CS_EIO / CS_ECONFIG with a detail.
+ */
+int cs_cluster_start(cs_cluster **out, uv_loop_t *loop, cs_store *store, const char *dir,
+                     const cs_cluster_config *cfg,
+                     void (*status_fn)(void *ctx, cs_node_status *st), void *ctx)
+    __attribute__((warn_unused_result));
+/* Closes raft and the transport; `done` runs on the loop when finished. */
+void cs_cluster_stop(cs_cluster *c, void (*done)(void *arg), void *arg);
+
+/* 1 when this node is the raft leader. */
+int cs_cluster_is_leader(cs_cluster *c);
+/* The API address of the current leader ("" when unknown or when it is
+ * not in the membership table). */
+const char *cs_cluster_leader_api(cs_cluster *c);
+const char *cs_cluster_node_id(const cs_cluster *c);
+
+/*
+ * Appends `b` (serialized) as one raft entry; done(arg, status) runs on the
+ * loop once the entry is applied by the local FSM (status: the store's
+ * result) or failed (CS_ESTANDBY when not leader, CS_EUNAVAIL when
+ * leadership was lost before the entry committed).  Signature of a
+ * cs_commitq backend.
+ */
+int cs_cluster_submit(void *c, cs_batch *b, void (*done)(void *arg, int status), void *arg)
+    __attribute__((warn_unused_result));
+
+/* Leader only: the lowest keyring term reported by every member (unsealed
+ * or not) within the last 3 poll intervals; 0 when a member has not
+ * reported or reports a sealed node.  Used to drop upgrade keys early. */
+uint32_t cs_cluster_min_member_term(cs_cluster *c);
+
+/* Leader only: hands leadership to an unsealed member seen recently.
+ * 0 when a transfer started, CS_ENOTFOUND when there is none. */
+int cs_cluster_transfer_to_unsealed(cs_cluster *c) __attribute__((warn_unused_result));
+
+/* One line of list-peers. */
+typedef struct cs_peer_info {
+  char node_id[64];
+  char address[128];
+  char api_address[128];
+  int voter, leader;
+  uint64_t applied;       /* last reported (the leader's own for itself) */
+} cs_peer_info;
+/* Fills up to cap entries; returns the count. */
+size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap);
+/* Leader only: removes node_id from the configuration; done runs later. */
+int cs_cluster_remove(cs_cluster *c, const char *node_id, void (*done)(void *arg, int status),
+                      void *arg) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,141 @@
+/* ha: active/standby on top of raft leadership.  See ha.h. */
+#include "ha.h"
+#include "cluster.h"
+#include "crypto.h"
+#include "cs_error.h"
+#include "daemon.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cs_ha {
+  cs_cluster *cluster;
+  uv_timer_t timer;
+  int was_active;
+  int was_leader;
+  char raft_dir[4096];
+};
+
+static void node_status(void *ctx, cs_node_status *st) {
+  cs_daemon *d = ctx;
+  cs_seal_status ss;
+  cs_seal_get_status(d->seal, &ss);
+  st->sealed = ss.sealed;
+  st->term = ss.term;
+}
+
+static int commit_backend(void *ctx, cs_batch *group, cs_commitq_cb done, void *arg) {
+  return cs_cluster_submit(ctx, group, done, arg);
+}
+
+/* Every poll interval. */
+static void on_poll(uv_timer_t *t) {
+  cs_daemon *d = t->data;
+  cs_ha *ha = d->ha;
+  if (d->seal == NULL)
+    return;
+  int leader = cs_cluster_is_leader(ha->cluster);
+  cs_seal_status st;
+  cs_seal_get_status(d->seal, &st);
+  if (leader && !ha->was_leader)
+    cs_info("cluster: this node is the raft leader%s", st.sealed ? " (sealed: handing over)" : "");
+  if (!leader && ha->was_leader)
+    cs_info("cluster: this node is no longer the raft leader");
+  ha->was_leader = leader;
+  if (leader) {
+    if (st.initialized && st.sealed) {
+      if (cs_cluster_transfer_to_unsealed(ha->cluster) < 0)
+        cs_debug("cluster: sealed leader: no unsealed member to hand over to yet");
+    } else if (!st.sealed && !ha->was_active) {
+      /* Storage is authoritative: what the previous active wrote may be
+       * newer than what we followed. */
+      int rc = cs_seal_reload(d->seal);
+      if (rc < 0)
+        cs_warn("cluster: reloading the keyring on becoming active failed: %s",
+                cs_error_message(rc));
+      cs_info("cluster: active (term %u)", st.term);
+    }
+  } else {
+    int installed = 0;
+    int rc = cs_seal_follow(d->seal, cs_now(), &installed);
+    if (rc < 0 && rc != CS_ESEALED)
+      cs_warn("cluster: following the active's keyring failed: %s", cs_error_message(rc));
+    if (installed > 0) {
+      cs_seal_get_status(d->seal, &st);
+      cs_info("cluster: installed %d new keyring term(s); active term now %u", installed, st.term);
+    }
+  }
+  ha->was_active = leader && !st.sealed;
+}
+
+int cs_ha_start(cs_daemon *d) {
+  cs_ha *ha = calloc(1, sizeof *ha);
+  if (ha == NULL)
+    return CS_ENOMEM;
+  snprintf(ha->raft_dir, sizeof ha->raft_dir, "%s/raft", d->cfg.storage_path);
+  int rc = cs_cluster_start(&ha->cluster, d->loop, d->store, ha->raft_dir, &d->cfg.cluster,
+                            node_status, d);
+  if (rc < 0) {
+    free(ha);
+    return rc;
+  }
+  cs_commitq_set_backend(d->commitq, commit_backend, ha->cluster);
+  uv_timer_init(d->loop, &ha->timer);
+  ha->timer.data = d;
+  uv_timer_start(&ha->timer, on_poll, d->cfg.cluster.poll_ms, d->cfg.cluster.poll_ms);
+  d->ha = ha;
+  return 0;
+}
+
+static void on_cluster_stopped(void *arg) { free(arg); }
+
+void cs_ha_stop(cs_daemon *d) {
+  cs_ha *ha = d->ha;
+  if (ha == NULL)
+    return;
+  d->ha = NULL;
+  uv_timer_stop(&ha->timer);
+  uv_close((uv_handle_t *)&ha->timer, NULL);
+  /* ha itself (the timer's memory) is freed after the loop has closed it. */
+  cs_cluster_stop(ha->cluster, on_cluster_stopped, ha);
+}
+
+int cs_ha_is_leader(cs_daemon *d) { return d->ha == NULL || cs_cluster_is_leader(d->ha->cluster); }
+
+int cs_ha_is_active(cs_daemon *d) {
+  if (d->ha == NULL)
+    return 1;
+  if (!cs_cluster_is_leader(d->ha->cluster))
+    return 0;
+  cs_seal_status st;
+  cs_seal_get_status(d->seal, &st);
+  return !st.sealed;
+}
+
+void cs_ha_status(cs_daemon *d, const char **mode, const char **active_address) {
+  if (d->ha == NULL) {
+    *mode = "standalone";
+    *active_address = "";
+    return;
+  }
+  *mode = cs_ha_is_active(d) ? "active" : "standby";
+  *active_address = cs_cluster_leader_api(d->ha->cluster);
+}
+
+struct cs_cluster *cs_ha_cluster(cs_daemon *d) { return d->ha ? d->ha->cluster : NULL; }
+
+int cs_ha_peers(cs_daemon *d, cs_peer_info *out, size_t cap, size_t *n) {
+  if (d->ha == NULL)
+    return cs_error_set(CS_EINVAL, "not in cluster mode (no cluster section in the configuration)");
+  *n = cs_cluster_peers(d->ha->cluster, out, cap);
+  return 0;
+}
+
+int cs_ha_remove_peer(cs_daemon *d, const char *node_id, void (*done)(void *arg, int status),
+                      void *arg) {
+  if (d->ha == NULL)
+    return cs_error_set(CS_EINVAL, "not in cluster mode (no cluster section in the configuration)");
+  return cs_cluster_remove(d->ha->cluster, node_id, done, arg);
+}

@@ -1,0 +1,758 @@
+/*
+ * raft_tls: raft's transport over mutually authenticated TLS.  See raft_tls.h.
+ *
+ * One tconn is one TCP connection to or from a peer: its uv_tcp_t, a
+ * handshake timer, the mbedTLS session (heap: it must not move), and, once
+ * the preamble has been exchanged, `mine`, our end of the socketpair whose
+ * other end (`theirs`, allocated with raft_malloc because raft frees it)
+ * belongs to raft.  Bytes flow tcp -> ssl_read -> mine and mine -> ssl_write
+ * -> tcp.  When any side ends, the whole tconn closes; raft then sees EOF on
+ * its end and closes it itself.
+ *
+ * Invariants: a raft connect request's callback runs exactly once (with a
+ * stream, a failure, or RAFT_CANCELED at close); raft never sees a stream
+ * before the peer's certificate was verified against the cluster CA; memory
+ * is freed only once every handle of the tconn is closed.
+ */
+#include "raft_tls.h"
+#include "cs_error.h"
+#include "log.h"
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { KIND_RAFT = 1, KIND_MSG = 2 };
+enum { ROLE_RAFT_OUT = 1, ROLE_ACCEPT, ROLE_MSG_OUT };
+enum { ST_CONNECTING = 0, ST_HANDSHAKE, ST_PREAMBLE, ST_OPEN, ST_CLOSING };
+
+#define PREAMBLE_HDR 11            /* kind u8, id u64 BE, len u16 BE */
+#define MAX_PAYLOAD 4096
+#define REPLY_CAP 4096
+
+typedef struct transport transport;
+
+typedef struct tconn {
+  transport *tr;
+  struct tconn *next, *prev;
+  int role, state, handles;
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_connect_t creq;
+  uv_pipe_t mine;
+  int mine_open;
+  uv_pipe_t *theirs;             /* raft's end, until handed over */
+  mbedtls_ssl_context ssl;
+  uint8_t *in;                   /* ciphertext read and not yet consumed by mbedTLS */
+  size_t in_len, in_off, in_cap;
+  uint8_t pre[PREAMBLE_HDR + MAX_PAYLOAD];
+  size_t pre_len;
+  /* ROLE_RAFT_OUT */
+  struct raft_uv_connect *req;
+  raft_uv_connect_cb ccb;
+  raft_id peer_id;
+  /* ROLE_MSG_OUT */
+  uint8_t *msg;
+  size_t msg_len;
+  cs_raft_tls_msg_cb mcb;
+  void *marg;
+  unsigned writes;               /* tcp writes in flight */
+  int close_after_writes;
+} tconn;
+
+struct transport {
+  struct raft_uv_transport *t;
+  uv_loop_t *loop;
+  raft_id id;
+  char address[256];
+  raft_uv_accept_cb accept_cb;
+  uv_tcp_t listener;
+  int listening;
+  mbedtls_ssl_config srv, cli;
+  mbedtls_x509_crt ca, cert;
+  mbedtls_pk_context key;
+  mbedtls_entropy_context entropy;
+  mbedtls_ctr_drbg_context drbg;
+  cs_raft_tls_opts opts;
+  tconn *conns;
+  unsigned nconns;
+  int closing;
+  raft_uv_transport_close_cb close_cb;
+};
+
+static void conn_close(tconn *c, int status);
+
+/* ---------------------------------------------------------------- helpers */
+
+static int parse_addr(const char *address, struct sockaddr_storage *ss) {
+  char host[256];
+  const char *colon = strrchr(address, ':');
+  if (colon == NULL || (size_t)(colon - address) >= sizeof host)
+    return -1;
+  memcpy(host, address, (size_t)(colon - address));
+  host[colon - address] = '\0';
+  int port = atoi(colon + 1);
+  if (port <= 0 || port > 65535)
+    return -1;
+  char *h = host;
+  if (h[0] == '[') {
+    h++;
+    h[strlen(h) - 1] = '\0';
+    return uv_ip6_addr(h, port, (struct sockaddr_in6 *)ss) == 0 ? 0 : -1;
+  }
+  return uv_ip4_addr(h, port, (struct sockaddr_in *)ss) == 0 ? 0 : -1;
+}
+
+static void tls_err(char *buf, size_t cap, int rc) { mbedtls_strerror(rc, buf, cap); }
+
+static void maybe_finish_close(transport *tr) {
+  if (tr->closing && !tr->listening && tr->nconns == 0 && tr->close_cb != NULL) {
+    raft_uv_transport_close_cb cb = tr->close_cb;
+    tr->close_cb = NULL;
+    cb(tr->t);
+  }
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  tconn *c = h->data;
+  if (--c->handles > 0)
+    return;
+  transport *tr = c->tr;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    tr->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  tr->nconns--;
+  mbedtls_ssl_free(&c->ssl);
+  free(c->in);
+  free(c->msg);
+  free(c);
+  maybe_finish_close(tr);
+}
+
+static void on_theirs_closed(uv_handle_t *h) {
+  tconn *c = h->data;
+  raft_free(h);
+  on_handle_closed((uv_handle_t *)&c->timer); /* counts as one of ours */
+}
+
+/* ---------------------------------------------------------------- tcp output */
+
+typedef struct wreq {
+  uv_write_t w;
+  tconn *c;
+  uint8_t data[];
+} wreq;
+
+static void on_tcp_written(uv_write_t *w, int status) {
+  wreq *r = (wreq *)w;
+  tconn *c = r->c;
+  free(r);
+  c->writes--;
+  if (status < 0 && c->state != ST_CLOSING)
+    conn_close(c, RAFT_NOCONNECTION);
+  else if (c->close_after_writes && c->writes == 0 && c->state != ST_CLOSING)
+    conn_close(c, 0);
+}
+
+/* mbedTLS bio: queue ciphertext on the socket (copied: mbedTLS reuses its buffer). */
+static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
+  tconn *c = ctx;
+  if (c->state == ST_CLOSING)
+    return MBEDTLS_ERR_NET_CONN_RESET;
+  wreq *r = malloc(sizeof *r + len);
+  if (r == NULL)
+    return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+  memcpy(r->data, buf, len);
+  r->c = c;
+  uv_buf_t b = uv_buf_init((char *)r->data, (unsigned)len);
+  if (uv_write(&r->w, (uv_stream_t *)&c->tcp, &b, 1, on_tcp_written) != 0) {
+    free(r);
+    return MBEDTLS_ERR_NET_SEND_FAILED;
+  }
+  c->writes++;
+  return (int)len;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len) {
+  tconn *c = ctx;
+  size_t avail = c->in_len - c->in_off;
+  if (avail == 0)
+    return MBEDTLS_ERR_SSL_WANT_READ;
+  if (len > avail)
+    len = avail;
+  memcpy(buf, c->in + c->in_off, len);
+  c->in_off += len;
+  if (c->in_off == c->in_len)
+    c->in_off = c->in_len = 0;
+  return (int)len;
+}
+
+/* Encrypts and sends all of buf.  0 or -1. */
+static int ssl_send_all(tconn *c, const uint8_t *buf, size_t len) {
+  while (len > 0) {
+    int rc = mbedtls_ssl_write(&c->ssl, buf, len);
+    if (rc == MBEDTLS_ERR_SSL_WANT_WRITE || rc == MBEDTLS_ERR_SSL_WANT_READ)
+      continue;
+    if (rc < 0) {
+      char e[128];
+      tls_err(e, sizeof e, rc);
+      cs_debug("cluster: TLS write failed: %s", e);
+      return -1;
+    }
+    buf += rc;
+    len -= (size_t)rc;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- pipe side */
+
+static void on_mine_written(uv_write_t *w, int status) {
+  wreq *r = (wreq *)w;
+  tconn *c = r->c;
+  free(r);
+  if (status < 0 && c->state != ST_CLOSING)
+    conn_close(c, 0);
+}
+
+static int to_raft(tconn *c, const uint8_t *buf, size_t len) {
+  wreq *r = malloc(sizeof *r + len);
+  if (r == NULL)
+    return -1;
+  memcpy(r->data, buf, len);
+  r->c = c;
+  uv_buf_t b = uv_buf_init((char *)r->data, (unsigned)len);
+  if (uv_write(&r->w, (uv_stream_t *)&c->mine, &b, 1, on_mine_written) != 0) {
+    free(r);
+    return -1;
+  }
+  return 0;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  buf->base = malloc(64 * 1024);
+  buf->len = buf->base ? 64 * 1024 : 0;
+}
+
+static void on_mine_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  tconn *c = s->data;
+  if (n > 0 && c->state == ST_OPEN) {
+    if (ssl_send_all(c, (const uint8_t *)buf->base, (size_t)n) < 0)
+      conn_close(c, 0);
+  } else if (n < 0 && c->state != ST_CLOSING) {
+    conn_close(c, 0); /* raft closed its end */
+  }
+  free(buf->base);
+}
+
+/* Creates the socketpair; our end is read at once, raft's end waits in c->theirs. */
+static int make_pair(tconn *c) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return -1;
+  c->theirs = raft_malloc(sizeof *c->theirs);
+  if (c->theirs == NULL) {
+    close(sv[0]);
+    close(sv[1]);
+    return -1;
+  }
+  uv_pipe_init(c->tr->loop, &c->mine, 0);
+  c->mine.data = c;
+  c->mine_open = 1;
+  c->handles++;
+  uv_pipe_init(c->tr->loop, c->theirs, 0);
+  c->theirs->data = c;
+  if (uv_pipe_open(&c->mine, sv[0]) != 0 || uv_pipe_open(c->theirs, sv[1]) != 0) {
+    close(sv[0]);
+    close(sv[1]);
+    c->handles++;
+    uv_close((uv_handle_t *)c->theirs, on_theirs_closed);
+    c->theirs = NULL;
+    return -1;
+  }
+  uv_read_start((uv_stream_t *)&c->mine, alloc_cb, on_mine_read);
+  return 0;
+}
+
+/* Hands raft its end: after this raft owns (closes and frees) it. */
+static uv_stream_t *hand_over(tconn *c) {
+  uv_stream_t *s = (uv_stream_t *)c->theirs;
+  s->data = NULL;
+  c->theirs = NULL;
+  return s;
+}
+
+/* ---------------------------------------------------------------- protocol */
+
+static void put_preamble(uint8_t *p, int kind, uint64_t id, size_t len) {
+  p[0] = (uint8_t)kind;
+  for (int i = 0; i < 8; i++)
+    p[1 + i] = (uint8_t)(id >> (56 - 8 * i));
+  p[9] = (uint8_t)(len >> 8);
+  p[10] = (uint8_t)len;
+}
+
+/* The handshake finished: the client side speaks first. */
+static void on_established(tconn *c) {
+  transport *tr = c->tr;
+  uv_timer_stop(&c->timer);
+  if (c->role == ROLE_ACCEPT) {
+    c->state = ST_PREAMBLE;
+    return;
+  }
+  uint8_t hdr[PREAMBLE_HDR];
+  if (c->role == ROLE_RAFT_OUT) {
+    size_t alen = strlen(tr->address);
+    put_preamble(hdr, KIND_RAFT, tr->id, alen);
+    if (ssl_send_all(c, hdr, sizeof hdr) < 0 ||
+        ssl_send_all(c, (const uint8_t *)tr->address, alen) < 0 || make_pair(c) < 0) {
+      conn_close(c, RAFT_NOCONNECTION);
+      return;
+    }
+    c->state = ST_OPEN;
+    raft_uv_connect_cb cb = c->ccb;
+    c->ccb = NULL;
+    cb(c->req, hand_over(c), 0);
+  } else {
+    put_preamble(hdr, KIND_MSG, 0, c->msg_len);
+    if (ssl_send_all(c, hdr, sizeof hdr) < 0 || ssl_send_all(c, c->msg, c->msg_len) < 0) {
+      conn_close(c, CS_ECONN);
+      return;
+    }
+    c->state = ST_PREAMBLE; /* waiting for the reply */
+  }
+}
+
+/* Decrypted bytes.  Returns -1 when the tconn was closed. */
+static int on_plain(tconn *c, const uint8_t *buf, size_t len) {
+  transport *tr = c->tr;
+  if (c->state == ST_OPEN)
+    return to_raft(c, buf, len) < 0 ? (conn_close(c, 0), -1) : 0;
+  while (c->state == ST_PREAMBLE) {
+    size_t hdr = c->role == ROLE_MSG_OUT ? 2 : PREAMBLE_HDR;
+    size_t want = hdr;
+    if (c->pre_len >= hdr) {
+      size_t plen = ((size_t)c->pre[hdr - 2] << 8) | c->pre[hdr - 1];
+      if (plen > MAX_PAYLOAD) {
+        cs_warn("cluster: oversized preamble from a peer");
+        conn_close(c, CS_EPROTO);
+        return -1;
+      }
+      want = hdr + plen;
+    }
+    if (c->pre_len < want || c->pre_len < hdr) {
+      if (len == 0)
+        return 0;
+      size_t take = want - c->pre_len;
+      if (take > len)
+        take = len;
+      memcpy(c->pre + c->pre_len, buf, take);
+      c->pre_len += take;
+      buf += take;
+      len -= take;
+      continue;
+    }
+    /* A complete preamble (or reply). */
+    if (c->role == ROLE_MSG_OUT) {
+      cs_raft_tls_msg_cb cb = c->mcb;
+      c->mcb = NULL;
+      cb(c->marg, 0, c->pre + 2, c->pre_len - 2);
+      conn_close(c, 0);
+      return -1;
+    }
+    int kind = c->pre[0];
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++)
+      id = (id << 8) | c->pre[1 + i];
+    size_t plen = c->pre_len - PREAMBLE_HDR;
+    if (kind == KIND_MSG) {
+      uint8_t reply[2 + REPLY_CAP];
+      size_t rlen = REPLY_CAP;
+      if (tr->opts.on_message != NULL)
+        tr->opts.on_message(tr->opts.ctx, c->pre + PREAMBLE_HDR, plen, reply + 2, &rlen);
+      else
+        rlen = 0;
+      reply[0] = (uint8_t)(rlen >> 8);
+      reply[1] = (uint8_t)rlen;
+      c->state = ST_OPEN + 0; /* no more input expected */
+      c->close_after_writes = 1;
+      if (ssl_send_all(c, reply, 2 + rlen) < 0) {
+        conn_close(c, 0);
+        return -1;
+      }
+      mbedtls_ssl_close_notify(&c->ssl);
+      return -1; /* ignore the rest; we close after the writes */
+    }
+    if (kind != KIND_RAFT || id == 0 || plen == 0 || tr->accept_cb == NULL || tr->closing) {
+      conn_close(c, CS_EPROTO);
+      return -1;
+    }
+    char address[MAX_PAYLOAD + 1];
+    memcpy(address, c->pre + PREAMBLE_HDR, plen);
+    address[plen] = '\0';
+    if (make_pair(c) < 0) {
+      conn_close(c, 0);
+      return -1;
+    }
+    c->state = ST_OPEN;
+    tr->accept_cb(tr->t, id, address, hand_over(c));
+    if (len > 0)
+      return to_raft(c, buf, len) < 0 ? (conn_close(c, 0), -1) : 0;
+  }
+  return 0;
+}
+
+/* Drives the handshake, then decrypts every complete record. */
+static void drive(tconn *c) {
+  if (c->state == ST_HANDSHAKE) {
+    int rc = mbedtls_ssl_handshake(&c->ssl);
+    if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+      return;
+    if (rc != 0) {
+      char e[128], v[256] = "";
+      tls_err(e, sizeof e, rc);
+      uint32_t flags = mbedtls_ssl_get_verify_result(&c->ssl);
+      if (flags != 0 && flags != (uint32_t)-1)
+        mbedtls_x509_crt_verify_info(v, sizeof v, "", flags);
+      char *nl;
+      while ((nl = strchr(v, '\n')) != NULL)
+        *nl = ' ';
+      cs_warn("cluster: TLS handshake with a peer failed: %s%s%s", e, v[0] ? ": " : "", v);
+      conn_close(c, RAFT_NOCONNECTION);
+      return;
+    }
+    on_established(c);
+    if (c->state == ST_CLOSING)
+      return;
+  }
+  uint8_t buf[16 * 1024];
+  while (c->state == ST_PREAMBLE || c->state == ST_OPEN) {
+    int rc = mbedtls_ssl_read(&c->ssl, buf, sizeof buf);
+    if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+      return;
+    if (rc <= 0) {
+      conn_close(c, c->role == ROLE_MSG_OUT ? CS_ECONN : 0);
+      return;
+    }
+    if (c->close_after_writes)
+      continue;
+    if (on_plain(c, buf, (size_t)rc) < 0)
+      return;
+  }
+}
+
+static void on_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  tconn *c = s->data;
+  if (n < 0) {
+    free(buf->base);
+    if (c->state != ST_CLOSING)
+      conn_close(c, RAFT_NOCONNECTION);
+    return;
+  }
+  if (n > 0 && c->state != ST_CLOSING) {
+    if (c->in_len + (size_t)n > c->in_cap) {
+      size_t cap = c->in_len + (size_t)n;
+      uint8_t *p = realloc(c->in, cap);
+      if (p == NULL) {
+        free(buf->base);
+        conn_close(c, RAFT_NOMEM);
+        return;
+      }
+      c->in = p;
+      c->in_cap = cap;
+    }
+    memcpy(c->in + c->in_len, buf->base, (size_t)n);
+    c->in_len += (size_t)n;
+    drive(c);
+  }
+  free(buf->base);
+}
+
+static void on_timeout(uv_timer_t *t) {
+  tconn *c = t->data;
+  if (c->state < ST_PREAMBLE || (c->state == ST_PREAMBLE && c->role != ROLE_RAFT_OUT)) {
+    cs_warn("cluster: connection timed out during the TLS handshake");
+    conn_close(c, RAFT_NOCONNECTION);
+  }
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static tconn *conn_new(transport *tr, int role) {
+  tconn *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return NULL;
+  c->tr = tr;
+  c->role = role;
+  mbedtls_ssl_init(&c->ssl);
+  if (mbedtls_ssl_setup(&c->ssl, role == ROLE_ACCEPT ? &tr->srv : &tr->cli) != 0) {
+    mbedtls_ssl_free(&c->ssl);
+    free(c);
+    return NULL;
+  }
+  mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+  uv_tcp_init(tr->loop, &c->tcp);
+  uv_timer_init(tr->loop, &c->timer);
+  c->tcp.data = c->timer.data = c;
+  c->handles = 2;
+  c->next = tr->conns;
+  if (tr->conns)
+    tr->conns->prev = c;
+  tr->conns = c;
+  tr->nconns++;
+  uv_timer_start(&c->timer, on_timeout,
+                 tr->opts.handshake_timeout_ms ? tr->opts.handshake_timeout_ms : 5000, 0);
+  return c;
+}
+
+/* Closes every handle; reports a failure to whoever waits on this tconn. */
+static void conn_close(tconn *c, int status) {
+  if (c->state == ST_CLOSING)
+    return;
+  c->state = ST_CLOSING;
+  if (c->ccb != NULL) {
+    raft_uv_connect_cb cb = c->ccb;
+    c->ccb = NULL;
+    cb(c->req, NULL, status == RAFT_CANCELED ? RAFT_CANCELED : RAFT_NOCONNECTION);
+  }
+  if (c->mcb != NULL) {
+    cs_raft_tls_msg_cb cb = c->mcb;
+    c->mcb = NULL;
+    cb(c->marg, status < 0 ? status : CS_ECONN, NULL, 0);
+  }
+  if (c->theirs != NULL) {
+    c->handles++;
+    uv_close((uv_handle_t *)c->theirs, on_theirs_closed);
+    c->theirs = NULL;
+  }
+  if (c->mine_open)
+    uv_close((uv_handle_t *)&c->mine, on_handle_closed);
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+static void on_connected(uv_connect_t *req, int status) {
+  tconn *c = req->data;
+  if (c->state == ST_CLOSING)
+    return;
+  if (status < 0) {
+    conn_close(c, RAFT_NOCONNECTION);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->state = ST_HANDSHAKE;
+  uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_tcp_read);
+  drive(c); /* sends the ClientHello */
+}
+
+static int start_connect(tconn *c, const char *address) {
+  struct sockaddr_storage ss;
+  if (parse_addr(address, &ss) < 0)
+    return -1;
+  c->creq.data = c;
+  if (uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss, on_connected) != 0)
+    return -1;
+  return 0;
+}
+
+static void on_accept(uv_stream_t *server, int status) {
+  transport *tr = server->data;
+  if (status < 0 || tr->closing)
+    return;
+  tconn *c = conn_new(tr, ROLE_ACCEPT);
+  if (c == NULL)
+    return;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    conn_close(c, 0);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->state = ST_HANDSHAKE;
+  uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_tcp_read);
+}
+
+/* ---------------------------------------------------------------- the interface */
+
+static int t_init(struct raft_uv_transport *t, raft_id id, const char *address) {
+  transport *tr = t->impl;
+  tr->id = id;
+  snprintf(tr->address, sizeof tr->address, "%s", address);
+  return 0;
+}
+
+static int t_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb) {
+  transport *tr = t->impl;
+  struct sockaddr_storage ss;
+  if (parse_addr(tr->address, &ss) < 0) {
+    snprintf(t->errmsg, sizeof t->errmsg, "bad cluster address %.128s", tr->address);
+    return RAFT_INVALID;
+  }
+  tr->accept_cb = cb;
+  uv_tcp_init(tr->loop, &tr->listener);
+  tr->listener.data = tr;
+  tr->listening = 1;
+  int rc = uv_tcp_bind(&tr->listener, (struct sockaddr *)&ss, 0);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&tr->listener, 128, on_accept);
+  if (rc != 0) {
+    snprintf(t->errmsg, sizeof t->errmsg, "cannot listen on %.128s: %.64s", tr->address,
+             uv_strerror(rc));
+    return RAFT_IOERR;
+  }
+  return 0;
+}
+
+static int t_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
+                     const char *address, raft_uv_connect_cb cb) {
+  transport *tr = t->impl;
+  tconn *c = conn_new(tr, ROLE_RAFT_OUT);
+  if (c == NULL)
+    return RAFT_NOMEM;
+  c->req = req;
+  c->peer_id = id;
+  if (start_connect(c, address) < 0) {
+    conn_close(c, 0); /* ccb not set yet: nothing reported */
+    snprintf(t->errmsg, sizeof t->errmsg, "cannot connect to %.128s", address);
+    return RAFT_NOCONNECTION;
+  }
+  c->ccb = cb;
+  return 0;
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  transport *tr = h->data;
+  tr->listening = 0;
+  maybe_finish_close(tr);
+}
+
+static void t_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb) {
+  transport *tr = t->impl;
+  tr->closing = 1;
+  tr->close_cb = cb;
+  for (tconn *c = tr->conns, *next; c; c = next) {
+    next = c->next;
+    conn_close(c, RAFT_CANCELED);
+  }
+  if (tr->listening)
+    uv_close((uv_handle_t *)&tr->listener, on_listener_closed);
+  else
+    maybe_finish_close(tr);
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static int load_config(transport *tr, mbedtls_ssl_config *conf, int endpoint) {
+  mbedtls_ssl_config_init(conf);
+  if (mbedtls_ssl_config_defaults(conf, endpoint, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                  MBEDTLS_SSL_PRESET_DEFAULT) != 0)
+    return -1;
+  mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+  mbedtls_ssl_conf_ca_chain(conf, &tr->ca, NULL);
+  mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &tr->drbg);
+  if (mbedtls_ssl_conf_own_cert(conf, &tr->cert, &tr->key) != 0)
+    return -1;
+  return 0;
+}
+
+int cs_raft_tls_init(struct raft_uv_transport *t, uv_loop_t *loop, const cs_raft_tls_opts *opts) {
+  transport *tr = calloc(1, sizeof *tr);
+  if (tr == NULL)
+    return CS_ENOMEM;
+  memset(t, 0, sizeof *t);
+  tr->t = t;
+  tr->loop = loop;
+  tr->opts = *opts;
+  mbedtls_x509_crt_init(&tr->ca);
+  mbedtls_x509_crt_init(&tr->cert);
+  mbedtls_pk_init(&tr->key);
+  mbedtls_entropy_init(&tr->entropy);
+  mbedtls_ctr_drbg_init(&tr->drbg);
+  t->impl = tr;
+  char e[128];
+  int rc;
+  static const char pers[] = "custos raft tls";
+  if ((rc = mbedtls_ctr_drbg_seed(&tr->drbg, mbedtls_entropy_func, &tr->entropy,
+                                  (const unsigned char *)pers, sizeof pers)) != 0) {
+    cs_raft_tls_free(t);
+    return cs_error_set(CS_ECRYPTO, "cluster TLS: cannot seed the random generator");
+  }
+  if ((rc = mbedtls_x509_crt_parse_file(&tr->ca, opts->ca_file)) != 0) {
+    tls_err(e, sizeof e, rc);
+    cs_raft_tls_free(t);
+    return cs_error_set(CS_ETLS, "cannot read cluster CA %s: %s", opts->ca_file, e);
+  }
+  if ((rc = mbedtls_x509_crt_parse_file(&tr->cert, opts->cert_file)) != 0) {
+    tls_err(e, sizeof e, rc);
+    cs_raft_tls_free(t);
+    return cs_error_set(CS_ETLS, "cannot read cluster certificate %s: %s", opts->cert_file, e);
+  }
+  if ((rc = mbedtls_pk_parse_keyfile(&tr->key, opts->key_file, NULL)) != 0) {
+    tls_err(e, sizeof e, rc);
+    cs_raft_tls_free(t);
+    return cs_error_set(CS_ETLS, "cannot read cluster key %s: %s", opts->key_file, e);
+  }
+  if (load_config(tr, &tr->srv, MBEDTLS_SSL_IS_SERVER) < 0 ||
+      load_config(tr, &tr->cli, MBEDTLS_SSL_IS_CLIENT) < 0) {
+    cs_raft_tls_free(t);
+    return cs_error_set(CS_ETLS, "cluster TLS: certificate and key do not match");
+  }
+  t->init = t_init;
+  t->listen = t_listen;
+  t->connect = t_connect;
+  t->close = t_close;
+  return 0;
+}
+
+void cs_raft_tls_free(struct raft_uv_transport *t) {
+  transport *tr = t->impl;
+  if (tr == NULL)
+    return;
+  mbedtls_ssl_config_free(&tr->srv);
+  mbedtls_ssl_config_free(&tr->cli);
+  mbedtls_x509_crt_free(&tr->ca);
+  mbedtls_x509_crt_free(&tr->cert);
+  mbedtls_pk_free(&tr->key);
+  mbedtls_ctr_drbg_free(&tr->drbg);
+  mbedtls_entropy_free(&tr->entropy);
+  free(tr);
+  t->impl = NULL;
+}
+
+int cs_raft_tls_send_msg(struct raft_uv_transport *t, const char *address, const uint8_t *msg,
+                         size_t len, cs_raft_tls_msg_cb cb, void *arg) {
+  transport *tr = t->impl;
+  if (len > MAX_PAYLOAD || tr->closing)
+    return CS_EINVAL;
+  tconn *c = conn_new(tr, ROLE_MSG_OUT);
+  if (c == NULL)
+    return CS_ENOMEM;
+  c->msg = malloc(len ? len : 1);
+  if (c->msg == NULL) {
+    conn_close(c, 0);
+    return CS_ENOMEM;
+  }
+  memcpy(c->msg, msg, len);
+  c->msg_len = len;
+  if (start_connect(c, address) < 0) {
+    conn_close(c, 0);
+    return cs_error_set(CS_ECONN, "cannot connect to %s", address);
+  }
+  c->mcb = cb;
+  c->marg = arg;
+  return 0;
+}
