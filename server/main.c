@@ -15,6 +15,7 @@
 #include "crypto.h"
 #include "daemon.h"
 #include "devcert.h"
+#include "ha.h"
 #include "log.h"
 #include "secmem.h"
 
@@ -56,6 +57,7 @@ static void on_listener_stopped(void *arg) {
   cs_seal_close(d->seal);        /* persists counters (through the queue), wipes keys */
   d->seal = NULL;
   cs_commitq_stop(d->commitq);   /* every acknowledged write is on disk */
+  cs_ha_stop(d);                 /* cluster mode: raft closes */
   uv_close((uv_handle_t *)&sig_term, NULL);
   uv_close((uv_handle_t *)&sig_int, NULL);
 }
@@ -86,7 +88,9 @@ static int open_core(cs_daemon *d) {
                        .submit = submit_batch,
                        .submit_ctx = d->commitq,
                        .upgrade_ttl = d->cfg.upgrade_key_ttl};
-  return cs_seal_open(&d->seal, &opts);
+  if ((rc = cs_seal_open(&d->seal, &opts)) < 0)
+    return rc;
+  return d->cfg.cluster.enabled ? cs_ha_start(d) : 0;
 }
 
 static int start_listener(cs_daemon *d) {
