@@ -821,6 +821,16 @@ static void handle_token_lookup(rq *r, const ProtobufCBinaryData *given) {
   custos__token_entry__free_unpacked(te, NULL);
 }
 
+static void on_token_renewed(void *arg, int status) {
+  pending_token *p = arg;
+  cs_error_clear();
+  if (status < 0)
+    respond_error(p->r, status);
+  else
+    respond_token(p->r, &p->te, NULL);
+  pending_token_free(p);
+}
+
 static void handle_token_renew(rq *r, const Custos__TokenRenewReq *q) {
   const uint8_t *tok;
   size_t len;
@@ -840,19 +850,49 @@ static void handle_token_renew(rq *r, const Custos__TokenRenewReq *q) {
   }
   uint64_t inc = q->increment_seconds ? q->increment_seconds : te->ttl_seconds;
   te->expire_time = now + (int64_t)inc;
-  char path[CS_TOKEN_PATH_MAX];
-  cs_token_path(tok, len, path);
-  size_t n = custos__token_entry__get_packed_size(te);
-  uint8_t *pt = malloc(n ? n : 1);
-  if (pt == NULL) {
-    custos__token_entry__free_unpacked(te, NULL);
-    respond_error(r, CS_ENOMEM);
-    return;
+  /* Keep what the response shows; the entry itself is re-staged as is. */
+  pending_token *p = calloc(1, sizeof *p);
+  cs_batch b;
+  cs_batch_init(&b);
+  if (p == NULL || (p->policies = calloc(te->n_policies + 1, sizeof *p->policies)) == NULL) {
+    rc = CS_ENOMEM;
+    goto fail;
   }
-  custos__token_entry__pack(te, pt);
+  p->r = r;
+  for (size_t i = 0; i < te->n_policies; i++)
+    if ((p->policies[p->n++] = strdup(te->policies[i])) == NULL) {
+      rc = CS_ENOMEM;
+      goto fail;
+    }
+  snprintf(p->accessor, sizeof p->accessor, "%s", te->accessor);
+  custos__token_entry__init(&p->te);
+  p->te.accessor = p->accessor;
+  p->te.n_policies = p->n;
+  p->te.policies = p->policies;
+  p->te.issue_time = te->issue_time;
+  p->te.expire_time = te->expire_time;
+  p->te.renewable = te->renewable;
+  p->te.ttl_seconds = te->ttl_seconds;
+  p->te.root = te->root;
+  /* cs_token_stage hashes the token it is given: stage under its path. */
+  char token[CS_TOKEN_MAX];
+  memcpy(token, tok, len);
+  token[len] = '\0';
+  rc = cs_token_stage(cs_seal_keyring(r->d->seal), token, &p->te, &b);
+  cs_wipe(token, sizeof token);
+  if (rc == 0)
+    rc = cs_commitq_submit(r->d->commitq, &b, on_token_renewed, p);
+  if (rc < 0)
+    goto fail;
+  cs_batch_clear(&b);
   custos__token_entry__free_unpacked(te, NULL);
-  put_sealed_value(r, path, pt, n);
-  free(pt);
+  return;
+fail:
+  cs_batch_clear(&b);
+  custos__token_entry__free_unpacked(te, NULL);
+  if (p != NULL)
+    pending_token_free(p);
+  respond_error(r, rc);
 }
 
 static void handle_token_revoke(rq *r, const Custos__TokenRevokeReq *q) {
@@ -1138,6 +1178,12 @@ void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply 
   r->token_len = req->token.len;
   snprintf(r->client, sizeof r->client, "%s", peer->address);
   snprintf(r->path, sizeof r->path, "%s", request_path(req));
+  /* Listing "app" lists the folder app/: authorize it as such, so a rule
+   * on "app/*" covers it. */
+  size_t plen = strlen(r->path);
+  if (req->op_case == CUSTOS__REQUEST__OP_KV_LIST && plen > 0 && plen < sizeof r->path - 1 &&
+      r->path[plen - 1] != '/')
+    strcat(r->path, "/");
   r->rule = rule_for(req->op_case);
   if (r->rule == NULL) {
     respond_error(r, cs_error_set(CS_EPROTO, "unknown operation %d", (int)req->op_case));

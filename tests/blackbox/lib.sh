@@ -44,6 +44,7 @@ listener = {
   tls_cert_file = "$WORK/tls/server.crt";
   tls_key_file  = "$WORK/tls/server.key";
   handshake_timeout = "2s";
+  ${LISTENER_EXTRA:-}
 };
 log_level = "debug";
 $*
@@ -68,7 +69,7 @@ start_server() {
     local i
     for i in $(seq 1 100); do
       if ! kill -0 "$pid" 2>/dev/null; then break; fi
-      if cli "$name" status >/dev/null 2>&1 || [ $? -eq 2 ]; then return 0; fi
+      if grep -q "custosd listening on 127.0.0.1:$port" "$WORK/$name.log" 2>/dev/null; then return 0; fi
       sleep 0.05
     done
     kill -9 "$pid" 2>/dev/null || true
@@ -93,7 +94,7 @@ cli() {
   local name=$1; shift
   local port; port=$(eval echo "\$PORT_$name")
   CUSTOS_ADDR="127.0.0.1:$port" CUSTOS_CACERT="$WORK/tls/ca.crt" CUSTOS_TOKEN="${TOKEN:-}" \
-    timeout 20 "$CUSTOS" "$@"
+    timeout 20 "$CUSTOS" ${CLI_EXTRA:-} "$@"
 }
 
 # json FIELD: a top-level scalar from a one-line JSON object on stdin.

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Tokens and policies, the audit log, client certificates, and a scan of
+# every log and audit line for the secrets used.
+. "$(dirname "$0")/lib.sh"
+
+start_server a "audit = { file = \"$WORK/audit.log\"; };"
+init_server a 3 2
+ROOT=$TOKEN
+unseal_with a 1 2
+cli a kv put app/db password=s3cr3t-db-pw >/dev/null
+cli a kv put app/admin key=adm1n-k3y >/dev/null
+cli a kv put other/x v=0th3r-v4lue >/dev/null
+
+# ---- policies
+cat > "$WORK/app-read.json" <<'JSON'
+{"rules":[{"path":"app/*","capabilities":["read","list"]},
+          {"path":"app/admin","capabilities":["deny"]}]}
+JSON
+cli a policy write app-read "$WORK/app-read.json" >/dev/null || fail "policy write"
+echo '{"rules":[{"path":"sys/*","capabilities":["sudo"]},{"path":"*","capabilities":["read","write","list","delete"]}]}' \
+  | cli a policy write admin - >/dev/null || fail "policy write from stdin"
+echo '{"rules":[{"path":"a/*","capabilities":["read"]},{"path":"b","capabilities":["raed"]}]}' > "$WORK/bad.json"
+expect_err 'rule 2 (b)' cli a policy write bad "$WORK/bad.json"
+echo '{"rules":[{"path":"a","capabilities":["read"],"colour":"red"}]}' > "$WORK/bad2.json"
+expect_err 'rule 1' cli a policy write bad "$WORK/bad2.json"
+expect_err 'root' cli a policy write root "$WORK/app-read.json"
+cli a policy list --format json | grep -q '"app-read"' || fail "policy list"
+cli a policy read app-read | grep -q 'app/admin' || fail "policy read"
+pass "policy write/read/list, errors name the offending rule, root reserved"
+
+# ---- tokens
+T=$(cli a token create --policy app-read --ttl 1h --format json | json token)
+[ -n "$T" ] || fail "token create"
+TOKEN=$T
+[ "$(cli a kv get app/db --field password)" = s3cr3t-db-pw ] || fail "app-read cannot read app/db"
+cli a kv list app >/dev/null || fail "app-read cannot list app/"
+expect_err "permission denied" cli a kv put app/db password=x
+expect_err "permission denied" cli a kv get app/admin
+expect_err "permission denied" cli a kv get other/x
+expect_err "permission denied" cli a kv delete app/db
+expect_err "permission denied" cli a operator rotate
+expect_err "permission denied" cli a operator seal
+expect_err "permission denied" cli a token create --policy app-read
+expect_err "permission denied" cli a policy write x "$WORK/app-read.json"
+cli a token lookup --format json | grep -q '"app-read"' || fail "token lookup (self)"
+pass "a read-only token: reads allowed, writes/deny carve-out/operator actions refused"
+
+TOKEN=$ROOT
+A=$(cli a token create --policy admin --format json | json token)
+TOKEN=$A
+cli a operator rotate >/dev/null || fail "admin (sudo on sys/*) cannot rotate"
+cli a kv put other/y v=1 >/dev/null || fail "admin cannot write"
+expect_err "root" cli a token create --policy root
+TOKEN=$ROOT
+pass "an admin token with sudo on sys/*"
+
+# Revocation takes effect at once.
+cli a token revoke "$T" >/dev/null || fail "revoke"
+TOKEN=$T expect_err "permission denied" cli a kv get app/db
+expect_err "no such token" cli a token revoke "$T"
+# Expiry.
+E=$(cli a token create --policy app-read --ttl 2s --format json | json token)
+TOKEN=$E cli a kv get app/db >/dev/null || fail "fresh short-lived token refused"
+sleep 3
+TOKEN=$E expect_err "expired" cli a kv get app/db
+# Renewal.
+R=$(cli a token create --policy app-read --ttl 60s --renewable --format json | json token)
+TOKEN=$R cli a token renew --increment 120s >/dev/null || fail "renew self"
+exp=$(TOKEN=$R cli a token lookup --format json | json expire_time)
+[ -n "$exp" ] || fail "no expire_time after renew"
+N=$(cli a token create --policy app-read --ttl 60s --format json | json token)
+TOKEN=$N expect_err "not renewable" cli a token renew
+pass "revoke (immediate), expiry, renew"
+
+# A policy change applies at once to existing tokens.
+P=$(cli a token create --policy app-read --format json | json token)
+TOKEN=$P cli a kv get app/db >/dev/null || fail "before policy delete"
+cli a policy delete app-read >/dev/null
+TOKEN=$P expect_err "permission denied" cli a kv get app/db
+pass "policy deletion takes effect immediately"
+
+# ---- audit log
+[ -s "$WORK/audit.log" ] || fail "audit log empty"
+[ "$(stat -c %a "$WORK/audit.log")" = 600 ] || fail "audit log mode $(stat -c %a "$WORK/audit.log")"
+grep -q '"type":"request".*"operation":"kv-get"' "$WORK/audit.log" || fail "no kv-get request record"
+grep -q '"operation":"kv-put".*"result":"error".*"error_code":"CS_EPERM"' "$WORK/audit.log" \
+  || fail "refused request not audited as such"
+grep -q '"operation":"unseal"' "$WORK/audit.log" || fail "unseal not audited"
+grep -q 'hmac-sha256:[0-9a-f]\{64\}' "$WORK/audit.log" || fail "no hashed values in the audit log"
+lines=$(wc -l < "$WORK/audit.log")
+bad=$(grep -cv '^{.*}$' "$WORK/audit.log" || true)
+[ "$bad" = 0 ] || fail "$bad audit lines are not one JSON object each"
+pass "audit log: $lines one-line JSON records, refusals included, values hashed"
+
+# SIGHUP reopens the file (log rotation).
+mv "$WORK/audit.log" "$WORK/audit.log.1"
+kill -HUP "$PID_a"; sleep 0.3
+cli a status >/dev/null
+[ -s "$WORK/audit.log" ] || fail "no new audit log after SIGHUP"
+pass "SIGHUP reopens the audit log"
+
+# No secret anywhere: server log, audit logs.
+for s in s3cr3t-db-pw adm1n-k3y 0th3r-v4lue "$ROOT" "$T" "$A" "$E" "$R" "$N" "$P" $(cat "$WORK/a.keys"); do
+  for f in "$WORK/a.log" "$WORK/audit.log" "$WORK/audit.log.1"; do
+    grep -qF -- "$s" "$f" && fail "secret found in $f"
+  done
+done
+pass "no secret, token or share in the server log or the audit log"
+
+# An audit log that cannot be written: requests fail, nothing unaudited.
+start_server b 'audit = { file = "/dev/full"; };'
+expect_err "audit" cli b status
+pass "unwritable audit log: requests refused"
+
+# ---- client certificates
+sh "$ROOT_DIR/deploy/gen-certs.sh" --client app "$WORK/tls" >/dev/null 2>&1 || fail "client cert"
+LISTENER_EXTRA="tls_client_ca_file = \"$WORK/tls/ca.crt\";" start_server c
+expect_err "" cli c status
+grep -qi "handshake" "$WORK/c.log" || fail "refused client certificate handshake not logged"
+out=$(CLI_EXTRA="--client-cert $WORK/tls/client-app.crt --client-key $WORK/tls/client-app.key" cli c status --format json || true)
+echo "$out" | grep -q '"initialized":false' || fail "client with a certificate refused: $out"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/rogue.key" \
+  -out "$WORK/rogue.crt" -days 1 -subj /CN=rogue >/dev/null 2>&1
+CLI_EXTRA="--client-cert $WORK/rogue.crt --client-key $WORK/rogue.key" expect_err "" cli c status
+pass "client certificates: required when configured, foreign ones refused"
