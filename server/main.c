@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 static cs_daemon daemon_state;
-static uv_signal_t sig_term, sig_int;
+static uv_signal_t sig_term, sig_int, sig_hup;
 
 static void usage(FILE *f) {
   fprintf(f, "usage: custosd --config FILE\n"
@@ -60,6 +60,20 @@ static void on_listener_stopped(void *arg) {
   cs_ha_stop(d);                 /* cluster mode: raft closes */
   uv_close((uv_handle_t *)&sig_term, NULL);
   uv_close((uv_handle_t *)&sig_int, NULL);
+  uv_close((uv_handle_t *)&sig_hup, NULL);
+}
+
+/* SIGHUP: reopen the audit log (after log rotation). */
+static void on_sighup(uv_signal_t *h, int signum) {
+  cs_daemon *d = h->data;
+  if (d->audit == NULL)
+    return;
+  int rc = cs_audit_reopen(d->audit);
+  if (rc < 0)
+    cs_error("SIGHUP: cannot reopen the audit log, still writing the old file: %s",
+             cs_error_message(rc));
+  else
+    cs_info("SIGHUP: audit log reopened");
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -116,6 +130,7 @@ static void on_dev_init(void *arg, int status, cs_seal_result *r) {
   if (rc == 0)
     rc = cs_seal_unseal(d->seal, r->shares, r->share_len);
   if (rc == 0) {
+    cs_daemon_on_unsealed(d);
     char b64[64];
     cs_b64_encode(r->shares, r->share_len, b64);
     /* The dev server exists to be talked to: these lines go to stdout,
@@ -202,6 +217,10 @@ int main(int argc, char **argv) {
     }
   }
   cs_log_set_level(d->cfg.log_level);
+  if (d->cfg.audit_file != NULL && (rc = cs_audit_open(&d->audit, d->cfg.audit_file)) < 0) {
+    cs_error("cannot open the audit log: %s", cs_error_message(rc));
+    return 1;
+  }
   if ((rc = cs_crypto_init()) < 0) {
     cs_error("cannot seed the random generator: %s", cs_error_message(rc));
     return 1;
@@ -224,10 +243,14 @@ int main(int argc, char **argv) {
   sig_term.data = sig_int.data = d;
   uv_signal_start(&sig_term, on_signal, SIGTERM);
   uv_signal_start(&sig_int, on_signal, SIGINT);
+  uv_signal_init(d->loop, &sig_hup);
+  sig_hup.data = d;
+  uv_signal_start(&sig_hup, on_sighup, SIGHUP);
 
   uv_run(d->loop, UV_RUN_DEFAULT);
 
   cs_store_close(d->store);
+  cs_audit_close(d->audit);
   if (d->dev_dir != NULL)
     nftw(d->dev_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   cs_config_free(&d->cfg);
