@@ -1179,7 +1179,7 @@ void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply 
   snprintf(r->client, sizeof r->client, "%s", peer->address);
   snprintf(r->path, sizeof r->path, "%s", request_path(req));
   /* Listing "app" lists the folder app/: authorize it as such, so a rule
-   * on "app/*" covers it. */
+   * on "app/" + "*" covers it. */
   size_t plen = strlen(r->path);
   if (req->op_case == CUSTOS__REQUEST__OP_KV_LIST && plen > 0 && plen < sizeof r->path - 1 &&
       r->path[plen - 1] != '/')
