@@ -150,7 +150,12 @@ int cs_cluster_submit(void *ctx, cs_batch *b, void (*done)(void *arg, int status
   int rc = cs_batch_encode(b, &enc, &len);
   if (rc < 0)
     return rc;
-  struct raft_buffer buf = {.base = raft_malloc(len ? len : 1), .len = len};
+  /* raft 0.15 writes an entry's bytes as they are but reads its log back
+   * assuming every entry is a multiple of 8 bytes long: an odd length
+   * corrupts the log seen after a restart.  So the entry is padded with
+   * zeros to 8 bytes and carries the batch's length. */
+  size_t total = (4 + len + 7) & ~(size_t)7;
+  struct raft_buffer buf = {.base = raft_calloc(1, total), .len = total};
   apply_req *a = calloc(1, sizeof *a);
   if (buf.base == NULL || a == NULL) {
     raft_free(buf.base);
@@ -158,7 +163,12 @@ int cs_cluster_submit(void *ctx, cs_batch *b, void (*done)(void *arg, int status
     free(enc);
     return CS_ENOMEM;
   }
-  memcpy(buf.base, enc, len);
+  uint8_t *p = buf.base;
+  p[0] = (uint8_t)(len >> 24);
+  p[1] = (uint8_t)(len >> 16);
+  p[2] = (uint8_t)(len >> 8);
+  p[3] = (uint8_t)len;
+  memcpy(p + 4, enc, len);
   memset(enc, 0, len);
   free(enc);
   a->req.data = a;

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define SNAP_MAGIC "CSNAP001"
-#define SNAP_HDR 16
+#define SNAP_HDR 24 /* magic, applied index, payload length */
 
 typedef struct fsm_state {
   struct raft *raft;
@@ -20,7 +20,11 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
   uint64_t index = raft_last_applied(st->raft) + 1;
   cs_batch b;
   cs_batch_init(&b);
-  int rc = cs_batch_decode(buf->base, buf->len, &b);
+  /* [u32 BE length][custos.Batch][zero padding to 8 bytes] (see cluster.c). */
+  const uint8_t *p = buf->base;
+  size_t len = buf->len >= 4 ? ((size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3]) : 0;
+  int rc = buf->len >= 4 && len <= buf->len - 4 ? cs_batch_decode(p + 4, len, &b)
+                                                 : cs_error_set(CS_EPROTO, "short entry");
   if (rc < 0) {
     /* Only a member with the cluster's certificate can append entries, so a
      * malformed one is a bug, not an attack: every node skips it alike. */
@@ -64,14 +68,17 @@ int cs_fsm_snapshot_encode(cs_store *store, uint8_t **out, size_t *len) {
   cs_batch_clear(&c.b);
   if (rc < 0)
     return rc;
-  uint8_t *buf = raft_malloc(SNAP_HDR + elen);
+  size_t total = (SNAP_HDR + elen + 7) & ~(size_t)7; /* raft likes multiples of 8 */
+  uint8_t *buf = raft_calloc(1, total);
   if (buf == NULL) {
     free(enc);
     return CS_ENOMEM;
   }
   memcpy(buf, SNAP_MAGIC, 8);
-  for (int i = 0; i < 8; i++)
+  for (int i = 0; i < 8; i++) {
     buf[8 + i] = (uint8_t)(index >> (56 - 8 * i));
+    buf[16 + i] = (uint8_t)((uint64_t)elen >> (56 - 8 * i));
+  }
   if (elen > 0)
     memcpy(buf + SNAP_HDR, enc, elen);
   /* Values are barrier ciphertext, but wipe anyway: the buffer held them. */
@@ -80,7 +87,7 @@ int cs_fsm_snapshot_encode(cs_store *store, uint8_t **out, size_t *len) {
     free(enc);
   }
   *out = buf;
-  *len = SNAP_HDR + elen;
+  *len = total;
   return 0;
 }
 
@@ -100,9 +107,13 @@ static int collect_del(void *arg, const char *key, size_t key_len, const uint8_t
 int cs_fsm_snapshot_restore(cs_store *store, const uint8_t *buf, size_t len) {
   if (len < SNAP_HDR || memcmp(buf, SNAP_MAGIC, 8) != 0)
     return cs_error_set(CS_EPROTO, "cluster: snapshot has an unknown format");
-  uint64_t index = 0;
-  for (int i = 0; i < 8; i++)
+  uint64_t index = 0, plen = 0;
+  for (int i = 0; i < 8; i++) {
     index = (index << 8) | buf[8 + i];
+    plen = (plen << 8) | buf[16 + i];
+  }
+  if (plen > len - SNAP_HDR)
+    return cs_error_set(CS_EPROTO, "cluster: snapshot is truncated");
   uint64_t have = cs_store_applied_index(store);
   if (index <= have) {
     cs_debug("cluster: snapshot at %llu not restored: the store is at %llu",
@@ -115,7 +126,7 @@ int cs_fsm_snapshot_restore(cs_store *store, const uint8_t *buf, size_t len) {
   cs_batch snap;
   cs_batch_init(&snap);
   if (rc >= 0)
-    rc = cs_batch_decode(buf + SNAP_HDR, len - SNAP_HDR, &snap);
+    rc = cs_batch_decode(buf + SNAP_HDR, (size_t)plen, &snap);
   if (rc >= 0)
     rc = cs_batch_append(&c.b, &snap);
   if (rc >= 0)

@@ -1,7 +1,9 @@
 /*
  * fsm: the raft state machine of a custos cluster, on the node's LMDB store.
  *
- * Every raft command entry is one serialized custos.Batch.  Applying it is
+ * Every raft command entry is a 4-byte big-endian length and one serialized
+ * custos.Batch padded with zeros to a multiple of 8 bytes (raft 0.15 reads its log back
+ * assuming that).  Applying it is
  * one LMDB transaction that also records the entry's index
  * (cs_store_commit_indexed), and an entry at or below the recorded index is
  * skipped: raft replays its log after a restart, and the store must come out
@@ -9,7 +11,8 @@
  * restoring one replaces the data database in one transaction (skipped when
  * the store is already at or past the snapshot's index).
  *
- * Snapshot format: "CSNAP001" | applied index u64 BE | custos.Batch of puts.
+ * Snapshot format: "CSNAP001" | applied index u64 BE | length u64 BE |
+ * custos.Batch of puts.
  */
 #ifndef CS_FSM_H
 #define CS_FSM_H
