@@ -207,23 +207,15 @@ static int valid_params(unsigned n, unsigned t) {
   return 0;
 }
 
-static int load_keyset(cs_seal *s) {
-  uint8_t *buf;
-  size_t len;
-  int rc = cs_store_get(s->opts.store, P_SEAL_CONFIG, &buf, &len);
-  if (rc == CS_ENOTFOUND) {
-    s->initialized = 0;
-    return 0;
-  }
-  if (rc < 0)
-    return rc;
+/* Parses and validates a core/seal-config value into ks. */
+static int keyset_decode(const uint8_t *buf, size_t len, keyset *out) {
   Custos__SealConfig *sc = custos__seal_config__unpack(NULL, len, buf);
-  free(buf);
-  rc = cs_error_set(CS_ESTORECORRUPT, "core/seal-config is corrupt");
+  int rc = cs_error_set(CS_ESTORECORRUPT, "core/seal-config is corrupt");
   if (sc == NULL)
     return rc;
-  if (valid_params(sc->shares, sc->threshold) < 0 || sc->share_salt.len != MAC_LEN ||
-      sc->n_share_macs != sc->shares)
+  if (sc->shares < 1 || sc->shares > CS_SHAMIR_MAX_SHARES || sc->threshold > sc->shares ||
+      (sc->shares > 1 && sc->threshold < 2) || (sc->shares == 1 && sc->threshold != 1) ||
+      sc->share_salt.len != MAC_LEN || sc->n_share_macs != sc->shares)
     goto out;
   for (size_t i = 0; i < sc->n_share_macs; i++)
     if (sc->share_macs[i].len != MAC_LEN)
@@ -236,13 +228,39 @@ static int load_keyset(cs_seal *s) {
   memcpy(ks.salt, sc->share_salt.data, MAC_LEN);
   for (unsigned i = 0; i < ks.n; i++)
     memcpy(ks.macs[i], sc->share_macs[i].data, MAC_LEN);
-  keyset_free(&s->ks);
-  s->ks = ks;
-  s->initialized = 1;
+  *out = ks;
   rc = 0;
 out:
   custos__seal_config__free_unpacked(sc, NULL);
   return rc;
+}
+
+int cs_seal_config_check(const uint8_t *buf, size_t len) {
+  keyset ks = {0};
+  int rc = keyset_decode(buf, len, &ks);
+  keyset_free(&ks);
+  return rc;
+}
+
+static int load_keyset(cs_seal *s) {
+  uint8_t *buf;
+  size_t len;
+  int rc = cs_store_get(s->opts.store, P_SEAL_CONFIG, &buf, &len);
+  if (rc == CS_ENOTFOUND) {
+    s->initialized = 0;
+    return 0;
+  }
+  if (rc < 0)
+    return rc;
+  keyset ks = {0};
+  rc = keyset_decode(buf, len, &ks);
+  free(buf);
+  if (rc < 0)
+    return rc;
+  keyset_free(&s->ks);
+  s->ks = ks;
+  s->initialized = 1;
+  return 0;
 }
 
 /* Seals `pt` under `key` (term 0) and stages it at `path`. */

@@ -188,6 +188,9 @@ void cs_seal_rekey_status(const cs_seal *s, cs_rekey_status *st);
 /* Wipes and frees st->keys. */
 void cs_rekey_status_clear(cs_rekey_status *st);
 
+/* Validates a core/seal-config value (0 or CS_ESTORECORRUPT); for fuzzing. */
+int cs_seal_config_check(const uint8_t *buf, size_t len) __attribute__((warn_unused_result));
+
 /* The store, for modules reading under the barrier. */
 cs_store *cs_seal_store(cs_seal *s);
 

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Builds every libFuzzer target with clang + ASan/UBSan and runs each for
+# SECONDS (default 20) on a scratch copy of its corpus; prints the executions
+# run per target.  A crash fails the run: save the reproducer printed by
+# libFuzzer into tests/fuzz/corpus/<target>/ so ctest replays it forever.
+set -eu
+SECONDS_EACH=${1:-20}
+cd "$(dirname "$0")/../.."
+BUILD=build-fuzz
+CC=clang cmake -S . -B $BUILD -DFUZZ=ON -DSANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build $BUILD -j"$(nproc)" >/dev/null 2>$BUILD.log || { cat $BUILD.log; exit 1; }
+status=0
+printf '%-24s %12s %8s\n' target executions result
+for src in tests/fuzz/fuzz_*.c; do
+  name=$(basename "$src" .c)
+  corpus=tests/fuzz/corpus/${name#fuzz_}
+  scratch=$(mktemp -d)
+  [ -d "$corpus" ] && cp -r "$corpus"/. "$scratch"/
+  if ASAN_OPTIONS=detect_leaks=1 "./$BUILD/$name" -max_total_time="$SECONDS_EACH" -print_final_stats=1 \
+        -artifact_prefix="$BUILD/$name-" "$scratch" > "$BUILD/$name.out" 2>&1; then
+    result=ok
+  else
+    result=CRASH; status=1
+  fi
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$BUILD/$name.out" | tail -n1)
+  printf '%-24s %12s %8s\n' "$name" "${execs:-?}" "$result"
+  [ "$result" = ok ] || tail -n 30 "$BUILD/$name.out"
+  rm -rf "$scratch"
+done
+exit $status
