@@ -320,7 +320,15 @@ static void load_audit_key(cs_daemon *d) {
             cs_error_message(rc));
 }
 
-void cs_daemon_on_unsealed(cs_daemon *d) { load_audit_key(d); }
+void cs_daemon_on_unsealed(cs_daemon *d) {
+  static int warned;
+  load_audit_key(d);
+  if (cs_secmem_lock_failures() > 0 && !warned) {
+    warned = 1;
+    cs_warn("key memory could not be locked (RLIMIT_MEMLOCK too low; run with CAP_IPC_LOCK or "
+            "LimitMEMLOCK=infinity): keys may reach swap");
+  }
+}
 
 /* ---------------------------------------------------------------- seal handlers */
 
