@@ -35,6 +35,8 @@ static const char usage_text[] =
   "  operator rekey --nonce NONCE [KEY]        submit a current key share\n"
   "  operator rekey --verify --nonce NONCE [NEWKEY]\n"
   "  operator rekey --status | --cancel\n"
+  "  operator raft list-peers                  cluster members, leader, applied index\n"
+  "  operator raft remove-peer NODE_ID         remove a member from the raft configuration\n"
   "  kv put PATH K=V [K=V ...]                 V: value, - (stdin), @FILE\n"
   "  kv get PATH [--field K]\n"
   "  kv list [PREFIX]\n"

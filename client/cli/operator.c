@@ -533,6 +533,89 @@ static int op_rekey(cli_ctx *g, int argc, char **argv) {
 
 /* -------------------------------------------------------------- dispatch */
 
+/* ------------------------------------------------------------ raft (HA) */
+
+static int raft_list_peers(cli_ctx *g, int argc, char **argv) {
+  size_t npos;
+  int rc;
+  if ((rc = cli_parse("operator raft list-peers", argc, argv, NULL, NULL, 0, &npos)) != 0)
+    return rc;
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__RaftListPeersReq op = CUSTOS__RAFT_LIST_PEERS_REQ__INIT;
+  Custos__Response *res;
+  req.op_case = CUSTOS__REQUEST__OP_RAFT_LIST_PEERS;
+  req.raft_list_peers = &op;
+  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_RAFT_PEERS, &res)) != 0)
+    return rc;
+  const Custos__RaftPeersRes *p = res->raft_peers;
+  if (g->json) {
+    jw_obj_begin();
+    jw_key("peers");
+    jw_arr_begin();
+    for (size_t i = 0; i < p->n_peers; i++) {
+      jw_obj_begin();
+      jw_kv_str("node_id", p->peers[i]->node_id);
+      jw_kv_str("address", p->peers[i]->address);
+      jw_kv_str("api_address", p->peers[i]->api_address);
+      jw_kv_bool("voter", p->peers[i]->voter);
+      jw_kv_bool("leader", p->peers[i]->leader);
+      jw_kv_u64("applied_index", p->peers[i]->applied_index);
+      jw_obj_end();
+    }
+    jw_arr_end();
+    jw_obj_end();
+    jw_end();
+  } else {
+    printf("%-10s  %-21s  %-21s  %-6s  %-8s  %s\n", "Node", "Address", "API Address", "Voter",
+           "State", "Applied Index");
+    for (size_t i = 0; i < p->n_peers; i++)
+      printf("%-10s  %-21s  %-21s  %-6s  %-8s  %llu\n", p->peers[i]->node_id,
+             p->peers[i]->address, p->peers[i]->api_address, p->peers[i]->voter ? "true" : "false",
+             p->peers[i]->leader ? "leader" : "follower",
+             (unsigned long long)p->peers[i]->applied_index);
+  }
+  cs_wire_response_free(res);
+  return CLI_OK;
+}
+
+static int raft_remove_peer(cli_ctx *g, int argc, char **argv) {
+  size_t npos;
+  char *pos[1];
+  int rc;
+  if ((rc = cli_parse("operator raft remove-peer", argc, argv, NULL, pos, 1, &npos)) != 0)
+    return rc;
+  if (npos != 1)
+    return cli_usage_error("operator raft remove-peer: expected one node id");
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__RaftRemovePeerReq op = CUSTOS__RAFT_REMOVE_PEER_REQ__INIT;
+  Custos__Response *res;
+  op.node_id = pos[0];
+  req.op_case = CUSTOS__REQUEST__OP_RAFT_REMOVE_PEER;
+  req.raft_remove_peer = &op;
+  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_EMPTY, &res)) != 0)
+    return rc;
+  cs_wire_response_free(res);
+  if (g->json) {
+    jw_obj_begin();
+    jw_kv_str("removed", pos[0]);
+    jw_obj_end();
+    jw_end();
+  } else {
+    printf("Success! Removed peer %s from the raft configuration.\n", pos[0]);
+  }
+  return CLI_OK;
+}
+
+static int op_raft(cli_ctx *g, int argc, char **argv) {
+  if (argc == 0)
+    return cli_usage_error("operator raft: missing subcommand (list-peers, remove-peer)");
+  if (strcmp(argv[0], "list-peers") == 0)
+    return raft_list_peers(g, argc - 1, argv + 1);
+  if (strcmp(argv[0], "remove-peer") == 0)
+    return raft_remove_peer(g, argc - 1, argv + 1);
+  return cli_usage_error("operator raft: unknown subcommand \"%s\"", argv[0]);
+}
+
 int cmd_operator(cli_ctx *g, int argc, char **argv) {
   static const struct {
     const char *name;
@@ -540,7 +623,7 @@ int cmd_operator(cli_ctx *g, int argc, char **argv) {
   } subs[] = {
     { "init", op_init }, { "unseal", op_unseal }, { "seal", op_seal },
     { "rotate", op_rotate }, { "key-status", op_key_status },
-    { "rotate-config", op_rotate_config }, { "rekey", op_rekey },
+    { "rotate-config", op_rotate_config }, { "rekey", op_rekey }, { "raft", op_raft },
   };
   if (argc == 0)
     return cli_usage_error("operator: missing subcommand");

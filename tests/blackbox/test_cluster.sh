@@ -136,6 +136,6 @@ sleep 3
 grep -q "TLS handshake with a peer failed" "$WORK/n8.log" || fail "foreign node: no handshake failure logged"
 ok=0; for i in 1 2 3; do grep -q "TLS handshake with a peer failed" "$WORK/n$i.log" && ok=1; done
 [ "$ok" = 1 ] || fail "members did not log the refused handshake"
-init=$(CUSTOS_ADDR="127.0.0.1:$(( CBASE + 9 ))" CUSTOS_CACERT="$WORK/evil/ca.crt" "$CUSTOS" status --format json 2>/dev/null | json initialized)
+init=$(CUSTOS_ADDR="127.0.0.1:$(( CBASE + 9 ))" CUSTOS_CACERT="$WORK/evil/ca.crt" "$CUSTOS" status --format json 2>/dev/null | json initialized || true)
 [ "$init" = false ] || fail "the foreign node received the cluster's data (initialized=$init)"
 pass "a node with a certificate from another CA is refused (no data replicated to it)"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Cluster membership: operator raft list-peers (ids, addresses, voter,
+# leader, applied index), a new node started with an empty data directory
+# and a `join` address joins the running cluster and receives its data,
+# unseals with the cluster's shares; operator raft remove-peer removes it.
+. "$(dirname "$0")/lib.sh"
+POLL_MS=300 ELECTION_MS=500 HEARTBEAT_MS=50 SNAP_THRESHOLD=16 SNAP_TRAILING=4
+. "$(dirname "$0")/cluster_lib.sh"
+
+for i in 1 2 3; do start_node "$i"; done
+wait_for 10 sh -c "CUSTOS_ADDR=127.0.0.1:$(api_port 1) CUSTOS_CACERT=$WORK/ctls/ca.crt $CUSTOS status --format json | grep -q '\"active_address\":\"127'" \
+  || fail "no leader"
+init_cluster 1 3 2
+for i in 1 2 3; do unseal_node "$i" 1 2; done
+for k in $(seq 1 40); do ncli 1 kv put "m/$k" v="$k" >/dev/null || fail "put m/$k"; done
+
+out=$(ncli 2 operator raft list-peers --format json) || fail "list-peers: $out"
+for i in 1 2 3; do echo "$out" | grep -q "\"node_id\":\"n$i\"" || fail "list-peers lacks n$i: $out"; done
+[ "$(echo "$out" | grep -o '"leader":true' | wc -l)" = 1 ] || fail "exactly one leader expected: $out"
+[ "$(echo "$out" | grep -o '"voter":true' | wc -l)" = 3 ] || fail "three voters expected: $out"
+echo "$out" | grep -q "\"api_address\":\"127.0.0.1:$(api_port 2)\"" || fail "api address of n2: $out"
+ncli 1 operator raft list-peers | grep -q "Applied Index" || fail "list-peers table"
+pass "list-peers: 3 voters, one leader, addresses and applied indexes"
+
+# A 4th node joins with an empty data directory.
+NODES=4 write_node_config 4 "join = \"127.0.0.1:$(raft_port 2)\";"
+NODES=4 start_node 4
+wait_for 20 is_initialized 4 || fail "n4 never received the cluster's data"
+unseal_node 4 1 2
+wait_for 10 sh -c "CUSTOS_ADDR=127.0.0.1:$(api_port 1) CUSTOS_CACERT=$WORK/ctls/ca.crt CUSTOS_TOKEN=$TOKEN $CUSTOS operator raft list-peers --format json | grep -o '\"voter\":true' | wc -l | grep -qx 4" \
+  || fail "n4 did not become a voter: $(ncli 1 operator raft list-peers --format json)"
+[ "$(NODES=4 ncli 4 kv get m/40 --field v)" = 40 ] || fail "read through n4"
+pass "a node with an empty data directory and a join address joined as a voter, got the data, unsealed"
+
+A=$(NODES=4 active_node 10)
+[ "$A" != 4 ] || { ncli 1 operator raft list-peers >/dev/null; }
+ncli 1 operator raft remove-peer n4 >/dev/null || fail "remove-peer n4"
+wait_for 10 sh -c "! CUSTOS_ADDR=127.0.0.1:$(api_port 1) CUSTOS_CACERT=$WORK/ctls/ca.crt CUSTOS_TOKEN=$TOKEN $CUSTOS operator raft list-peers --format json | grep -q '\"node_id\":\"n4\"'" \
+  || fail "n4 still listed"
+expect_err "no peer" ncli 1 operator raft remove-peer nope
+pass "remove-peer n4: no longer in the configuration"
