@@ -201,15 +201,11 @@ static void policy_path(const char *name, char *out, size_t cap) {
 static int policy_read_doc(cs_daemon *d, const char *name, char **doc, size_t *len) {
   char path[CS_POLICY_NAME_MAX + sizeof P_POLICY + 1];
   policy_path(name, path, sizeof path);
-  uint8_t *ct, *pt;
-  size_t ct_len, pt_len;
-  int rc = cs_store_get(d->store, path, &ct, &ct_len);
+  uint8_t *pt;
+  size_t pt_len;
+  int rc = cs_barrier_get(d->store, cs_seal_keyring(d->seal), path, &pt, &pt_len);
   if (rc == CS_ENOTFOUND)
     return cs_error_set(CS_ENOTFOUND, "no policy named %s", name);
-  if (rc < 0)
-    return rc;
-  rc = cs_barrier_decrypt(cs_seal_keyring(d->seal), path, ct, ct_len, &pt, &pt_len);
-  free(ct);
   if (rc < 0)
     return rc;
   char *s = realloc(pt, pt_len + 1);
@@ -302,18 +298,14 @@ static int authorize(rq *r) {
 static void load_audit_key(cs_daemon *d) {
   if (d->audit == NULL)
     return;
-  uint8_t *ct, *pt;
-  size_t ct_len, len;
-  int rc = cs_store_get(d->store, P_AUDIT_KEY, &ct, &ct_len);
+  uint8_t *pt;
+  size_t len;
+  int rc = cs_barrier_get(d->store, cs_seal_keyring(d->seal), P_AUDIT_KEY, &pt, &len);
   if (rc == 0) {
-    rc = cs_barrier_decrypt(cs_seal_keyring(d->seal), P_AUDIT_KEY, ct, ct_len, &pt, &len);
-    free(ct);
-    if (rc == 0 && len == 32)
+    if (len == 32)
       cs_audit_set_hmac_key(d->audit, pt);
-    if (rc == 0) {
-      cs_wipe(pt, len);
-      free(pt);
-    }
+    cs_wipe(pt, len);
+    free(pt);
   }
   if (rc < 0)
     cs_warn("audit HMAC key unavailable (%s): sensitive values are logged as unavailable",
@@ -421,15 +413,9 @@ static void submit_write(rq *r, cs_batch *b) {
 
 /* Encrypts `pt` for `path` under the barrier and submits it alone. */
 static void put_sealed_value(rq *r, const char *path, const uint8_t *pt, size_t len) {
-  uint8_t *ct;
-  size_t ct_len;
   cs_batch b;
   cs_batch_init(&b);
-  int rc = cs_barrier_encrypt(cs_seal_keyring(r->d->seal), path, pt, len, &ct, &ct_len);
-  if (rc == 0) {
-    rc = cs_batch_put(&b, path, ct, ct_len);
-    free(ct);
-  }
+  int rc = cs_barrier_stage_put(cs_seal_keyring(r->d->seal), &b, path, pt, len);
   if (rc < 0) {
     cs_batch_clear(&b);
     respond_error(r, rc);

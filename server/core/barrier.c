@@ -84,3 +84,26 @@ int cs_barrier_decrypt(const cs_keyring *k, const char *path, const uint8_t *ct,
     return cs_error_set(CS_ENOTERM, "no key for term %u (path %s)", term, path);
   return cs_barrier_open_with(key, path, ct, len, out, out_len);
 }
+
+int cs_barrier_stage_put(cs_keyring *k, cs_batch *b, const char *path, const uint8_t *pt,
+                         size_t len) {
+  uint8_t *ct;
+  size_t ct_len;
+  int rc = cs_barrier_encrypt(k, path, pt, len, &ct, &ct_len);
+  if (rc < 0)
+    return rc;
+  rc = cs_batch_put(b, path, ct, ct_len);
+  free(ct);
+  return rc;
+}
+
+int cs_barrier_get(cs_store *st, const cs_keyring *k, const char *path, uint8_t **pt, size_t *len) {
+  uint8_t *ct;
+  size_t ct_len;
+  int rc = cs_store_get(st, path, &ct, &ct_len);
+  if (rc < 0)
+    return rc;
+  rc = cs_barrier_decrypt(k, path, ct, ct_len, pt, len);
+  free(ct);
+  return rc;
+}

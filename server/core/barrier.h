@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include "crypto.h"
 #include "keyring.h"
+#include "store.h"
 
 #define CS_BARRIER_VERSION 1
 #define CS_BARRIER_OVERHEAD (4 + 1 + CS_NONCE_LEN + CS_TAG_LEN)
@@ -43,6 +44,17 @@ int cs_barrier_seal_with(const uint8_t key[CS_KEY_LEN], uint32_t term, const cha
     __attribute__((warn_unused_result));
 int cs_barrier_open_with(const uint8_t key[CS_KEY_LEN], const char *path, const uint8_t *ct,
                          size_t len, uint8_t **out, size_t *out_len) __attribute__((warn_unused_result));
+
+/*
+ * The two ways everything under the barrier is stored and read:
+ * cs_barrier_stage_put encrypts `pt` for `path` under the active term and
+ * adds the put to batch b; cs_barrier_get reads `path` from the store and
+ * decrypts it (*pt malloc'd: wipe and free; CS_ENOTFOUND when absent).
+ */
+int cs_barrier_stage_put(cs_keyring *k, cs_batch *b, const char *path, const uint8_t *pt,
+                         size_t len) __attribute__((warn_unused_result));
+int cs_barrier_get(cs_store *st, const cs_keyring *k, const char *path, uint8_t **pt, size_t *len)
+    __attribute__((warn_unused_result));
 
 /* The term in a ciphertext header; CS_ESTORECORRUPT when too short. */
 int cs_barrier_term_of(const uint8_t *ct, size_t len, uint32_t *term) __attribute__((warn_unused_result));

@@ -59,18 +59,13 @@ int cs_kv_stage_put(cs_keyring *k, const char *path, Custos__KvPair *const *pair
   d.n_data = n;
   d.data = (Custos__KvPair **)pairs;
   size_t len = custos__kv_data__get_packed_size(&d);
-  uint8_t *pt = malloc(len ? len : 1), *ct;
-  size_t ct_len;
+  uint8_t *pt = malloc(len ? len : 1);
   if (pt == NULL)
     return CS_ENOMEM;
   custos__kv_data__pack(&d, pt);
-  rc = cs_barrier_encrypt(k, key, pt, len, &ct, &ct_len);
+  rc = cs_barrier_stage_put(k, b, key, pt, len);
   cs_wipe(pt, len);
   free(pt);
-  if (rc < 0)
-    return rc;
-  rc = cs_batch_put(b, key, ct, ct_len);
-  free(ct);
   return rc;
 }
 
@@ -94,15 +89,11 @@ int cs_kv_get(cs_store *st, const cs_keyring *k, const char *path, Custos__KvDat
   if (rc < 0)
     return rc;
   store_key(path, key);
-  uint8_t *ct, *pt;
-  size_t ct_len, len;
-  rc = cs_store_get(st, key, &ct, &ct_len);
+  uint8_t *pt;
+  size_t len;
+  rc = cs_barrier_get(st, k, key, &pt, &len);
   if (rc == CS_ENOTFOUND)
     return cs_error_set(CS_ENOTFOUND, "no secret at %s", path);
-  if (rc < 0)
-    return rc;
-  rc = cs_barrier_decrypt(k, key, ct, ct_len, &pt, &len);
-  free(ct);
   if (rc < 0)
     return rc;
   Custos__KvData *d = custos__kv_data__unpack(NULL, len, pt);

@@ -276,19 +276,6 @@ static int stage_sealed(cs_batch *b, const uint8_t *key, const char *path, const
   return rc;
 }
 
-/* Stages `pt` at `path` under the barrier (active term of k). */
-static int stage_barrier(cs_batch *b, cs_keyring *k, const char *path, const uint8_t *pt,
-                         size_t len) {
-  uint8_t *ct;
-  size_t ct_len;
-  int rc = cs_barrier_encrypt(k, path, pt, len, &ct, &ct_len);
-  if (rc < 0)
-    return rc;
-  rc = cs_batch_put(b, path, ct, ct_len);
-  free(ct);
-  return rc;
-}
-
 static int stage_keyring(cs_batch *b, const uint8_t *root_key, const cs_keyring *k) {
   uint8_t *pt;
   size_t len;
@@ -590,13 +577,13 @@ static int build_init(cs_seal *s, change *c, unsigned n, unsigned t, cs_batch *b
   uint8_t audit_key[CS_KEY_LEN];
   if ((rc = cs_random(audit_key, sizeof audit_key)) < 0)
     goto out;
-  rc = stage_barrier(b, kr, P_AUDIT_KEY, audit_key, sizeof audit_key);
+  rc = cs_barrier_stage_put(kr, b, P_AUDIT_KEY, audit_key, sizeof audit_key);
   cs_wipe(audit_key, sizeof audit_key);
   if (rc < 0)
     goto out;
   if ((rc = keyset_stage(&c->ks, b)) < 0 ||
       (rc = stage_sealed(b, kek, P_UNSEAL_ROOT, root, sizeof root)) < 0 ||
-      (rc = stage_barrier(b, kr, P_ROOT_KEY, root, sizeof root)) < 0 ||
+      (rc = cs_barrier_stage_put(kr, b, P_ROOT_KEY, root, sizeof root)) < 0 ||
       (rc = cs_token_stage(kr, token, &te, b)) < 0 ||
       (rc = stage_keyring(b, root, kr)) < 0) /* last: it carries the counters */
     goto out;
@@ -649,15 +636,11 @@ static int load_rotate_config(cs_seal *s) {
   s->rot.enabled = 1;
   s->rot.max_operations = CS_DEFAULT_MAX_OPS;
   s->rot.interval_seconds = 0;
-  uint8_t *ct, *pt;
-  size_t ct_len, pt_len;
-  int rc = cs_store_get(s->opts.store, P_ROTATE_CONFIG, &ct, &ct_len);
+  uint8_t *pt;
+  size_t pt_len;
+  int rc = cs_barrier_get(s->opts.store, s->kr, P_ROTATE_CONFIG, &pt, &pt_len);
   if (rc == CS_ENOTFOUND)
     return 0;
-  if (rc < 0)
-    return rc;
-  rc = cs_barrier_decrypt(s->kr, P_ROTATE_CONFIG, ct, ct_len, &pt, &pt_len);
-  free(ct);
   if (rc < 0)
     return rc;
   Custos__RotateConfig *m = custos__rotate_config__unpack(NULL, pt_len, pt);
@@ -822,7 +805,7 @@ int cs_seal_rotate(cs_seal *s, cs_seal_cb cb, void *arg) {
   c->res.install_time = now;
   /* New keyring + root key under the new term + upgrade key: one batch.
    * The root key is staged first so its encryption is counted in the ring. */
-  if ((rc = stage_barrier(&b, c->next_kr, P_ROOT_KEY, s->root_key, CS_KEY_LEN)) < 0 ||
+  if ((rc = cs_barrier_stage_put(c->next_kr, &b, P_ROOT_KEY, s->root_key, CS_KEY_LEN)) < 0 ||
       (rc = stage_upgrade(&b, c->next_kr, old_term, cs_keyring_key(s->kr, old_term),
                           now + (int64_t)s->opts.upgrade_ttl)) < 0 ||
       (rc = stage_keyring(&b, s->root_key, c->next_kr)) < 0)
@@ -892,7 +875,7 @@ int cs_seal_rotate_config_set(cs_seal *s, const cs_rotate_config *cfg, cs_seal_c
   size_t len = custos__rotate_config__pack(&m, buf);
   cs_batch b;
   cs_batch_init(&b);
-  if ((rc = stage_barrier(&b, s->kr, P_ROTATE_CONFIG, buf, len)) < 0) {
+  if ((rc = cs_barrier_stage_put(s->kr, &b, P_ROTATE_CONFIG, buf, len)) < 0) {
     cs_batch_clear(&b);
     change_free(c);
     return rc;

@@ -37,16 +37,12 @@ int cs_token_stage(cs_keyring *k, const char *token, const Custos__TokenEntry *e
   char path[CS_TOKEN_PATH_MAX];
   cs_token_path((const uint8_t *)token, strlen(token), path);
   size_t n = custos__token_entry__get_packed_size(e);
-  uint8_t *pt = malloc(n ? n : 1), *ct = NULL;
-  size_t ct_len;
+  uint8_t *pt = malloc(n ? n : 1);
   if (pt == NULL)
     return CS_ENOMEM;
   custos__token_entry__pack(e, pt);
-  int rc = cs_barrier_encrypt(k, path, pt, n, &ct, &ct_len);
-  if (rc == 0)
-    rc = cs_batch_put(b, path, ct, ct_len);
+  int rc = cs_barrier_stage_put(k, b, path, pt, n);
   free(pt);
-  free(ct);
   return rc;
 }
 
@@ -58,15 +54,11 @@ int cs_token_lookup(cs_store *st, const cs_keyring *k, const uint8_t *token, siz
     return cs_error_set(CS_EPERM, "permission denied: invalid token");
   char path[CS_TOKEN_PATH_MAX];
   cs_token_path(token, len, path);
-  uint8_t *ct = NULL, *pt = NULL;
-  size_t ct_len, pt_len;
-  int rc = cs_store_get(st, path, &ct, &ct_len);
+  uint8_t *pt = NULL;
+  size_t pt_len;
+  int rc = cs_barrier_get(st, k, path, &pt, &pt_len);
   if (rc == CS_ENOTFOUND)
     return cs_error_set(CS_EPERM, "permission denied: invalid token");
-  if (rc < 0)
-    return rc;
-  rc = cs_barrier_decrypt(k, path, ct, ct_len, &pt, &pt_len);
-  free(ct);
   if (rc < 0)
     return rc;
   Custos__TokenEntry *e = custos__token_entry__unpack(NULL, pt_len, pt);
