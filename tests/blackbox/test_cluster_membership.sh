@@ -39,3 +39,25 @@ wait_for 10 sh -c "! CUSTOS_ADDR=127.0.0.1:$(api_port 1) CUSTOS_CACERT=$WORK/ctl
   || fail "n4 still listed"
 expect_err "no peer" ncli 1 operator raft remove-peer nope
 pass "remove-peer n4: no longer in the configuration"
+
+# Graceful stop of a member (SIGTERM): raft closes, the process exits 0.
+pid=$NPID_3
+kill -TERM "$pid"
+for k in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$pid" 2>/dev/null && fail "n3 did not stop on SIGTERM"
+set +e; wait "$pid"; st=$?; set -e
+[ "$st" = 0 ] || fail "n3 exited with $st on SIGTERM"
+NPID_3=
+pass "SIGTERM: a member shuts down cleanly (exit 0)"
+
+# A minority cannot accept writes: with n2 and n3 gone, n1 alone refuses.
+stop_node 2 KILL
+sleep 1.5
+expect_exit 1 ncli 1 kv put minority/x v=1
+start_node 2
+start_node 3
+unseal_node 2 1 2
+unseal_node 3 1 2
+A=$(active_node 10) || fail "no active after the majority came back"
+expect_err "no secret" ncli "$A" kv get minority/x
+pass "a minority (1 of 3) refuses writes; nothing it was sent appears after the majority returns"
