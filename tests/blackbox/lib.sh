@@ -62,6 +62,8 @@ start_server() {
     [ -n "$port" ] || port=$(next_port)
     [ -f "$WORK/$name/custos.conf" ] && [ -z "$*" ] && grep -q "127.0.0.1:$port" "$WORK/$name/custos.conf" \
       || write_config "$name" "$port" "$@"
+    local before=0
+    [ -f "$WORK/$name.log" ] && before=$(wc -l < "$WORK/$name.log")
     "$CUSTOSD" --config "$WORK/$name/custos.conf" >>"$WORK/$name.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
@@ -69,7 +71,9 @@ start_server() {
     local i
     for i in $(seq 1 100); do
       if ! kill -0 "$pid" 2>/dev/null; then break; fi
-      if grep -q "custosd listening on 127.0.0.1:$port" "$WORK/$name.log" 2>/dev/null; then return 0; fi
+      if tail -n "+$((before + 1))" "$WORK/$name.log" 2>/dev/null | grep -q "custosd listening on 127.0.0.1:$port"; then
+        return 0
+      fi
       sleep 0.05
     done
     kill -9 "$pid" 2>/dev/null || true

@@ -32,15 +32,18 @@ worker() { # ROUND
         out=$(cli a operator rekey --init --key-shares 3 --key-threshold 2 $verify --format json 2>/dev/null) || continue
         nonce=$(echo "$out" | json nonce)
         cli a operator rekey --nonce "$nonce" "$(sed -n 1p "$WORK/cur.keys")" >/dev/null 2>&1 || continue
-        out=$(cli a operator rekey --nonce "$nonce" "$(sed -n 2p "$WORK/cur.keys")" --format json 2>/dev/null) || {
-          echo unknown > "$WORK/rekey_state"; continue; }
+        # Without verification the swap commits before the new shares reach
+        # us: mark that window, so a lost response is recognised as such.
+        [ -z "$verify" ] && echo inflight > "$WORK/rekey_state"
+        out=$(cli a operator rekey --nonce "$nonce" "$(sed -n 2p "$WORK/cur.keys")" --format json 2>/dev/null) || continue
         echo "$out" | json_array keys_hex > "$WORK/pending.keys"
         if [ -n "$verify" ]; then
           vnonce=$(echo "$out" | json verification_nonce)
           cli a operator rekey --verify --nonce "$vnonce" "$(sed -n 1p "$WORK/pending.keys")" >/dev/null 2>&1 || continue
           cli a operator rekey --verify --nonce "$vnonce" "$(sed -n 3p "$WORK/pending.keys")" >/dev/null 2>&1 || continue
         fi
-        mv "$WORK/pending.keys" "$WORK/cur.keys"; : > "$WORK/pending.keys"; echo "$verify" >> "$WORK/rekeys" ;;
+        mv "$WORK/pending.keys" "$WORK/cur.keys"; : > "$WORK/pending.keys"; echo "$verify" >> "$WORK/rekeys"
+        rm -f "$WORK/rekey_state" ;;
       *) # a write, recorded only once acknowledged
         cli a kv put "crash/$r/$i" v="$r-$i" >/dev/null 2>&1 && echo "crash/$r/$i $r-$i" >> "$WORK/acked" ;;
     esac
@@ -49,7 +52,6 @@ worker() { # ROUND
 
 lost_rekeys=0
 for round in $(seq 1 "$ROUNDS"); do
-  rm -f "$WORK/rekey_state"
   worker "$round" > /dev/null 2>&1 &
   wpid=$!; PIDS+=("$wpid")
   sleep "0.$(( RANDOM % 9 + 1 ))$(( RANDOM % 10 ))"
@@ -75,7 +77,7 @@ for round in $(seq 1 "$ROUNDS"); do
   elif ! unseal_set "$WORK/cur.keys"; then
     # A rekey without verification committed and the new shares were lost
     # with the killed response: the case --verify exists for.
-    [ -f "$WORK/rekey_state" ] || fail "round $round: known shares refused and no rekey was in flight"
+    [ -f "$WORK/rekey_state" ] || fail "round $round: known shares refused and no rekey swap was in flight"
     lost_rekeys=$((lost_rekeys + 1))
     echo "round $round: a non-verified rekey's response was lost; re-initializing" >&2
     stop_server a KILL; rm -rf "$WORK/a/data"; mkdir -p "$WORK/a/data"; start_server a
@@ -84,6 +86,7 @@ for round in $(seq 1 "$ROUNDS"); do
     continue
   fi
   cli a status > /dev/null || fail "round $round: sealed after unseal"
+  rm -f "$WORK/rekey_state"
 
   # Every acknowledged write is readable.
   while read -r path val; do
