@@ -972,6 +972,43 @@ int cs_seal_tick(cs_seal *s, int64_t now, int flush, int *rotating) {
   return rc;
 }
 
+typedef struct acked_scan {
+  uint32_t acked;
+  cs_batch *b;
+} acked_scan;
+
+static int collect_acked(void *arg, const char *key, size_t key_len, const uint8_t *val,
+                         size_t val_len) {
+  acked_scan *a = arg;
+  char path[64];
+  if (key_len >= sizeof path)
+    return 0;
+  memcpy(path, key, key_len);
+  path[key_len] = '\0';
+  char *end;
+  unsigned long n = strtoul(path + sizeof P_UPGRADE - 1, &end, 10);
+  if (*end != '\0' || n >= a->acked)
+    return 0;
+  return cs_batch_del(a->b, path);
+}
+
+int cs_seal_upgrades_acked(cs_seal *s, uint32_t acked_term) {
+  if (s->kr == NULL || acked_term == 0)
+    return 0;
+  cs_batch b;
+  cs_batch_init(&b);
+  acked_scan a = {acked_term, &b};
+  int rc = cs_store_scan(s->opts.store, P_UPGRADE, collect_acked, &a);
+  if (rc == 0 && b.n > 0) {
+    cs_info("deleting %zu upgrade key(s): every member has term %u", b.n, acked_term);
+    change *c = change_new(s, CH_EXPIRE, NULL, NULL);
+    rc = c == NULL ? CS_ENOMEM : submit(s, c, &b);
+    rc = rc < 0 ? rc : 0;
+  }
+  cs_batch_clear(&b);
+  return rc;
+}
+
 /* ---------------------------------------------------------------- standby */
 
 int cs_seal_reload(cs_seal *s) {

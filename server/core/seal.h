@@ -167,6 +167,13 @@ int cs_seal_tick(cs_seal *s, int64_t now, int flush, int *rotating);
  * terms installed.
  */
 int cs_seal_follow(cs_seal *s, int64_t now, int *installed) __attribute__((warn_unused_result));
+/*
+ * Active node of a cluster: every member has installed term `acked_term`,
+ * so the upgrade keys core/upgrade/<N> for N < acked_term are needed by
+ * nobody; deletes them in one batch, before their expiry.  Returns 0 when
+ * there is nothing to delete or the batch was submitted.
+ */
+int cs_seal_upgrades_acked(cs_seal *s, uint32_t acked_term) __attribute__((warn_unused_result));
 /* Reloads the keyring and rotate config from storage with the root key
  * (on becoming active: storage is authoritative). */
 int cs_seal_reload(cs_seal *s) __attribute__((warn_unused_result));

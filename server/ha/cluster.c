@@ -556,8 +556,10 @@ void cs_cluster_stop(cs_cluster *c, void (*done)(void *arg), void *arg) {
 
 void cs_cluster_config_defaults(cs_cluster_config *cc) {
   memset(cc, 0, sizeof *cc);
-  cc->election_ms = 1000;
-  cc->heartbeat_ms = 100;
+  /* With pre-vote, 500/50 ms fails over in about 1 s on a LAN (see
+   * docs/ha.md for the measurements); raise both on slow networks. */
+  cc->election_ms = 500;
+  cc->heartbeat_ms = 50;
   cc->poll_ms = 1000;
   cc->snapshot_threshold = 1024;
   cc->snapshot_trailing = 128;

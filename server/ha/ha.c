@@ -48,6 +48,11 @@ static void on_poll(uv_timer_t *t) {
     if (st.initialized && st.sealed) {
       if (cs_cluster_transfer_to_unsealed(ha->cluster) < 0)
         cs_debug("cluster: sealed leader: no unsealed member to hand over to yet");
+    } else if (!st.sealed && ha->was_active) {
+      /* Upgrade keys every member has used are deleted before expiry. */
+      int rc = cs_seal_upgrades_acked(d->seal, cs_cluster_min_member_term(ha->cluster));
+      if (rc < 0)
+        cs_warn("cluster: deleting acknowledged upgrade keys failed: %s", cs_error_message(rc));
     } else if (!st.sealed && !ha->was_active) {
       /* Storage is authoritative: what the previous active wrote may be
        * newer than what we followed. */
