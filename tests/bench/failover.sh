@@ -3,7 +3,7 @@
 # serve a write again after `kill -9` of the active node.
 #
 #   CUSTOSD=build/custosd CUSTOS=build/custos tests/bench/failover.sh [ROUNDS]
-#   ELECTION_MS=1000 HEARTBEAT_MS=100 (the defaults) can be changed.
+#   ELECTION_MS=500 HEARTBEAT_MS=50 (the server defaults) can be changed.
 #
 # Each round: kill -9 the active, then write through the survivors in a
 # tight loop (a fresh TLS connection per attempt, as the CLI does) until one
@@ -16,7 +16,7 @@ TESTS_DIR=$(cd "$(dirname "$0")/.." && pwd)
 : "${CUSTOSD:=$TESTS_DIR/../build/custosd}" "${CUSTOS:=$TESTS_DIR/../build/custos}"
 export CUSTOSD CUSTOS TESTS_DIR
 . "$TESTS_DIR/blackbox/lib.sh"
-ELECTION_MS=${ELECTION_MS:-1000} HEARTBEAT_MS=${HEARTBEAT_MS:-100} POLL_MS=${POLL_MS:-1000}
+ELECTION_MS=${ELECTION_MS:-500} HEARTBEAT_MS=${HEARTBEAT_MS:-50} POLL_MS=${POLL_MS:-1000}
 LOG_LEVEL=warn
 . "$TESTS_DIR/blackbox/cluster_lib.sh"
 
