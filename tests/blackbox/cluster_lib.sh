@@ -34,6 +34,7 @@ listener = {
   handshake_timeout = "2s";
 };
 log_level = "${LOG_LEVEL:-info}";
+${SEAL_EXTRA:-}
 cluster = {
   node_id       = "n$i";
   address       = "127.0.0.1:$(raft_port "$i")";
