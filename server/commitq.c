@@ -10,10 +10,9 @@
 typedef struct item {
   struct item *next;
   cs_batch b;
-  cs_commitq_cb cb;      /* NULL for a synchronous commit */
+  cs_commitq_cb cb;
   void *arg;
   int status;
-  int done;              /* sync: set under the mutex when finished */
 } item;
 
 struct cs_commitq {
@@ -22,7 +21,7 @@ struct cs_commitq {
   uv_async_t async;
   pthread_t thread;
   pthread_mutex_t mu;
-  pthread_cond_t wake, finished;
+  pthread_cond_t wake;
   item *todo_head, *todo_tail;   /* queued for the writer */
   item *done_head, *done_tail;   /* committed, callbacks pending on the loop */
   int stopping;
@@ -87,21 +86,13 @@ static void *writer(void *arg) {
     commit_group(q, group);
 
     pthread_mutex_lock(&q->mu);
-    int any_async = 0;
     for (item *it = group, *next; it; it = next) {
       next = it->next;
       q->batches++;
       cs_batch_clear(&it->b);
-      if (it->cb) {
-        push(&q->done_head, &q->done_tail, it);
-        any_async = 1;
-      } else {
-        it->done = 1;
-      }
+      push(&q->done_head, &q->done_tail, it);
     }
-    pthread_cond_broadcast(&q->finished);
-    if (any_async)
-      uv_async_send(&q->async);
+    uv_async_send(&q->async);
   }
   pthread_mutex_unlock(&q->mu);
   return NULL;
@@ -129,7 +120,6 @@ int cs_commitq_start(cs_commitq **out, uv_loop_t *loop, cs_store *store) {
   q->store = store;
   pthread_mutex_init(&q->mu, NULL);
   pthread_cond_init(&q->wake, NULL);
-  pthread_cond_init(&q->finished, NULL);
   if (uv_async_init(loop, &q->async, on_async) != 0) {
     free(q);
     return cs_error_set(CS_EINTERNAL, "uv_async_init failed");
@@ -224,28 +214,6 @@ int cs_commitq_submit(cs_commitq *q, cs_batch *b, cs_commitq_cb cb, void *arg) {
   return rc;
 }
 
-int cs_commitq_commit_sync(void *ctx, const cs_batch *b) {
-  cs_commitq *q = ctx;
-  if (q->backend != NULL)
-    return cs_error_set(CS_EUNAVAIL, "synchronous commits are not available in cluster mode");
-  item it = {0};
-  cs_batch_init(&it.b);
-  int rc = cs_batch_append(&it.b, b);
-  if (rc < 0) {
-    cs_batch_clear(&it.b);
-    return rc;
-  }
-  if ((rc = enqueue(q, &it)) < 0) {
-    cs_batch_clear(&it.b);
-    return rc;
-  }
-  pthread_mutex_lock(&q->mu);
-  while (!it.done)
-    pthread_cond_wait(&q->finished, &q->mu);
-  pthread_mutex_unlock(&q->mu);
-  return it.status;
-}
-
 static void on_close(uv_handle_t *h) { free(h->data); }
 
 /* The idle handle closes first; the queue is freed with the async handle. */
@@ -267,7 +235,6 @@ void cs_commitq_stop(cs_commitq *q) {
   on_async(&q->async); /* callbacks of the last group */
   pthread_mutex_destroy(&q->mu);
   pthread_cond_destroy(&q->wake);
-  pthread_cond_destroy(&q->finished);
   if (q->backend != NULL)
     uv_close((uv_handle_t *)&q->idle, on_idle_closed);
   else

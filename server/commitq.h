@@ -10,8 +10,8 @@
  * If a group fails as a whole (say the map is full), each batch is retried
  * alone so that one oversized write cannot fail its neighbours.
  *
- * Rare key operations (init, rotate, rekey) use cs_commitq_commit_sync,
- * which goes through the same thread (so LMDB sees one writer) and waits.
+ * Key operations (init, rotate, rekey) are batches like any other: the seal
+ * module submits them and changes its memory in the callback.
  */
 #ifndef CS_COMMITQ_H
 #define CS_COMMITQ_H
@@ -28,8 +28,6 @@ int cs_commitq_start(cs_commitq **out, uv_loop_t *loop, cs_store *store)
  * loop after the commit. */
 int cs_commitq_submit(cs_commitq *q, cs_batch *b, cs_commitq_cb cb, void *arg)
     __attribute__((warn_unused_result));
-/* Commits b and waits (cs_commit_fn signature, ctx = the queue). */
-int cs_commitq_commit_sync(void *q, const cs_batch *b) __attribute__((warn_unused_result));
 /*
  * Cluster mode: from now on every group goes to `fn` instead of the writer
  * thread.  Batches submitted during one turn of the loop are grouped (in
@@ -37,8 +35,7 @@ int cs_commitq_commit_sync(void *q, const cs_batch *b) __attribute__((warn_unuse
  * the loop; fn takes the group's contents and calls done(arg, status) once
  * it is applied (raft: one entry, applied by the local state machine), or
  * returns an error and never calls done.  Each submitter's callback then
- * gets that status.  cs_commitq_commit_sync fails with CS_EUNAVAIL in this
- * mode (the loop would wait for itself).
+ * gets that status.
  */
 typedef int (*cs_commitq_backend_fn)(void *ctx, cs_batch *group, cs_commitq_cb done, void *arg);
 void cs_commitq_set_backend(cs_commitq *q, cs_commitq_backend_fn fn, void *ctx);
