@@ -314,6 +314,7 @@ static void load_audit_key(cs_daemon *d) {
 
 void cs_daemon_on_unsealed(cs_daemon *d) {
   static int warned;
+  cs_token_cache_invalidate();
   load_audit_key(d);
   if (cs_secmem_lock_failures() > 0 && !warned) {
     warned = 1;
@@ -386,6 +387,7 @@ static void handle_unseal(rq *r, const Custos__UnsealReq *q) {
 
 static void handle_seal(rq *r) {
   cs_seal_seal(r->d->seal);
+  cs_token_cache_invalidate();
   if (r->d->audit != NULL)
     cs_audit_clear_hmac_key(r->d->audit);
   cs_info("sealed by request from %s", r->client);
@@ -397,6 +399,8 @@ static void handle_seal(rq *r) {
 static void on_write_done(void *arg, int status) {
   rq *r = arg;
   cs_error_clear(); /* a detail, if any, was set on the writer thread */
+  if (r->rule->op == CUSTOS__REQUEST__OP_TOKEN_REVOKE)
+    cs_token_cache_invalidate(); /* committed: refused from now on */
   if (status < 0)
     respond_error(r, status);
   else
@@ -818,6 +822,7 @@ static void handle_token_lookup(rq *r, const ProtobufCBinaryData *given) {
 static void on_token_renewed(void *arg, int status) {
   pending_token *p = arg;
   cs_error_clear();
+  cs_token_cache_invalidate();
   if (status < 0)
     respond_error(p->r, status);
   else

@@ -4,6 +4,7 @@
 #include "crypto.h"
 #include "cs_error.h"
 #include "secmem.h"
+#include "store.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,23 +47,80 @@ int cs_token_stage(cs_keyring *k, const char *token, const Custos__TokenEntry *e
   return rc;
 }
 
+/*
+ * A small direct-mapped cache of token entries (decrypted TokenEntry bytes,
+ * keyed by the token's SHA-256 and the store), so a busy client does not
+ * cost an LMDB read and an AES-GCM decrypt per request.  Entries hold no
+ * secret (the token itself is never kept).  cs_token_cache_invalidate()
+ * bumps a generation that makes every entry stale: the server calls it
+ * after a revoke or renew is committed, on seal, on unseal and when a
+ * cluster node becomes active, so a revoked token is refused at once.
+ * Expiry is checked on every lookup.  Loop thread only.
+ */
+#define CACHE_SLOTS 1024
+
+typedef struct cache_slot {
+  uint8_t hash[32];
+  const cs_store *st;
+  uint64_t gen;
+  uint8_t *pt;
+  size_t len;
+} cache_slot;
+
+static cache_slot cache[CACHE_SLOTS];
+static uint64_t cache_gen = 1;
+
+void cs_token_cache_invalidate(void) { cache_gen++; }
+
+static cache_slot *slot_for(const uint8_t hash[32]) {
+  return &cache[((size_t)hash[0] << 8 | hash[1]) % CACHE_SLOTS];
+}
+
+/* The entry bytes for a token: from the cache, or read, decrypted and
+ * cached.  *pt stays owned by the cache. */
+static int entry_bytes(cs_store *st, const cs_keyring *k, const uint8_t *token, size_t len,
+                       const uint8_t **pt, size_t *pt_len) {
+  uint8_t hash[32];
+  cs_sha256(token, len, hash);
+  cache_slot *c = slot_for(hash);
+  if (c->gen == cache_gen && c->st == st && cs_ct_equal(c->hash, hash, sizeof hash)) {
+    *pt = c->pt;
+    *pt_len = c->len;
+    return 0;
+  }
+  char path[CS_TOKEN_PATH_MAX];
+  memcpy(path, "core/token/", 11);
+  cs_hex_encode(hash, sizeof hash, path + 11);
+  uint8_t *buf;
+  size_t n;
+  int rc = cs_barrier_get(st, k, path, &buf, &n);
+  if (rc < 0)
+    return rc;
+  free(c->pt);
+  memcpy(c->hash, hash, sizeof hash);
+  c->st = st;
+  c->gen = cache_gen;
+  c->pt = buf;
+  c->len = n;
+  *pt = buf;
+  *pt_len = n;
+  return 0;
+}
+
 int cs_token_lookup(cs_store *st, const cs_keyring *k, const uint8_t *token, size_t len,
                     int64_t now, Custos__TokenEntry **out) {
   if (len == 0)
     return cs_error_set(CS_EPERM, "permission denied: no token");
   if (len >= CS_TOKEN_MAX)
     return cs_error_set(CS_EPERM, "permission denied: invalid token");
-  char path[CS_TOKEN_PATH_MAX];
-  cs_token_path(token, len, path);
-  uint8_t *pt = NULL;
+  const uint8_t *pt;
   size_t pt_len;
-  int rc = cs_barrier_get(st, k, path, &pt, &pt_len);
+  int rc = entry_bytes(st, k, token, len, &pt, &pt_len);
   if (rc == CS_ENOTFOUND)
     return cs_error_set(CS_EPERM, "permission denied: invalid token");
   if (rc < 0)
     return rc;
   Custos__TokenEntry *e = custos__token_entry__unpack(NULL, pt_len, pt);
-  free(pt);
   if (e == NULL)
     return cs_error_set(CS_ESTORECORRUPT, "token entry does not parse");
   if (e->expire_time != 0 && now >= e->expire_time) {

@@ -34,4 +34,8 @@ int cs_token_stage(cs_keyring *k, const char *token, const Custos__TokenEntry *e
 int cs_token_lookup(cs_store *st, const cs_keyring *k, const uint8_t *token, size_t len,
                     int64_t now, Custos__TokenEntry **out) __attribute__((warn_unused_result));
 
+/* Makes every cached token entry stale (see token.c): call after a token
+ * entry changed or disappeared, and on seal, unseal and leadership changes. */
+void cs_token_cache_invalidate(void);
+
 #endif
