@@ -73,6 +73,7 @@ struct cs_conn {
   unsigned shut_started : 1;
   unsigned shut_done : 1;
   unsigned eof : 1;
+  unsigned capped_logged : 1;  /* the in-flight cap was reported once */
 };
 
 static void conn_close(cs_conn *c);
@@ -394,6 +395,13 @@ static size_t process(cs_conn *c, const uint8_t *buf, size_t len) {
     c->requests++;
     c->last_active = uv_now(env->loop);
     env->dispatch(env->dispatch_ctx, &c->peer, req, r);
+  }
+  if (c->state == ST_OPEN && c->inflight >= env->max_inflight && !c->capped_logged) {
+    /* Backpressure, not an error: nothing the client sent is lost, its
+     * further requests wait in the socket until responses drain. */
+    c->capped_logged = 1;
+    cs_info("connection from %s reached %u requests in flight: reading paused until "
+            "responses drain (listener.max_inflight)", c->peer.address, env->max_inflight);
   }
   c->in_process--;
   return off;
