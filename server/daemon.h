@@ -32,6 +32,10 @@ typedef struct cs_daemon {
 /* The cs_dispatch_fn handed to the listener (ctx = the daemon). */
 void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply *reply);
 
+/* Drops the cached token entries and parsed policies (seal, unseal, a
+ * cluster node becoming active: what storage says may have changed). */
+void cs_daemon_auth_changed(cs_daemon *d);
+
 /* Called when the node becomes unsealed (loads the audit HMAC key). */
 void cs_daemon_on_unsealed(cs_daemon *d);
 

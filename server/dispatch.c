@@ -220,31 +220,66 @@ static int policy_read_doc(cs_daemon *d, const char *name, char **doc, size_t *l
 }
 
 /*
- * Whether a token's policies grant `cap` on `path`.  Policies are read from
- * storage on every check, so a policy change or deletion takes effect at
- * once on every node and connection.  A policy that no longer exists grants
- * nothing.
+ * Parsed policies, cached by name: a scoped token's request would otherwise
+ * cost a read, a decrypt and a JSON parse per policy.  Entries (a missing or
+ * broken policy is cached as NULL) are made stale by one generation counter,
+ * bumped after a policy write or delete is committed and whenever
+ * cs_daemon_auth_changed() runs (seal, unseal, becoming active), so a policy
+ * change applies to the very next request.  Loop thread only.
  */
+#define POLICY_CACHE_SLOTS 64
+
+typedef struct policy_slot {
+  char name[CS_POLICY_NAME_MAX + 1];
+  uint64_t gen;
+  cs_policy *p;
+} policy_slot;
+
+static policy_slot policy_cache[POLICY_CACHE_SLOTS];
+static uint64_t policy_gen = 1;
+
+static const cs_policy *policy_get(cs_daemon *d, const char *name) {
+  size_t h = 5381;
+  for (const char *c = name; *c; c++)
+    h = h * 33 + (unsigned char)*c;
+  policy_slot *sl = &policy_cache[h % POLICY_CACHE_SLOTS];
+  if (sl->gen == policy_gen && strcmp(sl->name, name) == 0)
+    return sl->p;
+  cs_policy_free(sl->p);
+  sl->p = NULL;
+  sl->gen = 0;
+  if (strlen(name) > CS_POLICY_NAME_MAX)
+    return NULL;
+  char *doc;
+  size_t len;
+  if (policy_read_doc(d, name, &doc, &len) == 0) {
+    if (cs_policy_parse(doc, len, &sl->p) < 0)
+      sl->p = NULL;
+    free(doc);
+  }
+  snprintf(sl->name, sizeof sl->name, "%s", name);
+  sl->gen = policy_gen;
+  return sl->p;
+}
+
+/* Whether a token's policies grant `cap` on `path`.  A policy that no
+ * longer exists grants nothing. */
 static int policies_allow(cs_daemon *d, const Custos__TokenEntry *te, const char *path,
                           unsigned cap) {
   const cs_policy *pols[16];
   size_t n = 0;
-  int allowed = 0;
   for (size_t i = 0; i < te->n_policies && n < 16; i++) {
-    char *doc;
-    size_t len;
-    cs_policy *p;
-    if (policy_read_doc(d, te->policies[i], &doc, &len) < 0)
-      continue;
-    int rc = cs_policy_parse(doc, len, &p);
-    free(doc);
-    if (rc == 0)
+    const cs_policy *p = policy_get(d, te->policies[i]);
+    if (p != NULL)
       pols[n++] = p;
   }
-  allowed = n > 0 && cs_policy_allows(pols, n, path, cap);
-  for (size_t i = 0; i < n; i++)
-    cs_policy_free((cs_policy *)pols[i]);
-  return allowed;
+  return n > 0 && cs_policy_allows(pols, n, path, cap);
+}
+
+void cs_daemon_auth_changed(cs_daemon *d) {
+  (void)d;
+  cs_token_cache_invalidate();
+  policy_gen++;
 }
 
 /* ---------------------------------------------------------------- authorization */
@@ -314,7 +349,7 @@ static void load_audit_key(cs_daemon *d) {
 
 void cs_daemon_on_unsealed(cs_daemon *d) {
   static int warned;
-  cs_token_cache_invalidate();
+  cs_daemon_auth_changed(d);
   load_audit_key(d);
   if (cs_secmem_lock_failures() > 0 && !warned) {
     warned = 1;
@@ -387,7 +422,7 @@ static void handle_unseal(rq *r, const Custos__UnsealReq *q) {
 
 static void handle_seal(rq *r) {
   cs_seal_seal(r->d->seal);
-  cs_token_cache_invalidate();
+  cs_daemon_auth_changed(r->d);
   if (r->d->audit != NULL)
     cs_audit_clear_hmac_key(r->d->audit);
   cs_info("sealed by request from %s", r->client);
@@ -401,6 +436,8 @@ static void on_write_done(void *arg, int status) {
   cs_error_clear(); /* a detail, if any, was set on the writer thread */
   if (r->rule->op == CUSTOS__REQUEST__OP_TOKEN_REVOKE)
     cs_token_cache_invalidate(); /* committed: refused from now on */
+  if (r->rule->op == CUSTOS__REQUEST__OP_POLICY_WRITE || r->rule->op == CUSTOS__REQUEST__OP_POLICY_DELETE)
+    policy_gen++;                /* committed: applies to the next request */
   if (status < 0)
     respond_error(r, status);
   else

@@ -5,7 +5,6 @@
 #include "cs_error.h"
 #include "daemon.h"
 #include "log.h"
-#include "token.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +56,7 @@ static void on_poll(uv_timer_t *t) {
     } else if (!st.sealed && !ha->was_active) {
       /* Storage is authoritative: what the previous active wrote may be
        * newer than what we followed. */
-      cs_token_cache_invalidate(); /* tokens may have changed while we followed */
+      cs_daemon_auth_changed(d); /* tokens and policies may have changed meanwhile */
       int rc = cs_seal_reload(d->seal);
       if (rc < 0)
         cs_warn("cluster: reloading the keyring on becoming active failed: %s",
