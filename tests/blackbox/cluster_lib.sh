@@ -1,9 +1,34 @@
 # Helpers for the cluster black-box tests: N custosd processes on 127.0.0.1
-# (ports 21000-21999) forming one raft cluster over mutually authenticated
+# (ports 21000-28999) forming one raft cluster over mutually authenticated
 # TLS, with certificates from deploy/cluster/gen-cluster-certs.sh.  Sourced
 # after lib.sh (which kills every PID in PIDS on exit).
 NODES=${NODES:-3}
-CBASE=${CBASE:-$(( 21000 + ($$ % 90) * 10 ))}
+
+# A block of 20 ports per test, claimed atomically with a lock directory so
+# that cluster tests running in parallel never share ports; a lock left by
+# a test that died is reclaimed once its owner is gone.
+claim_port_block() {
+  local k base lock owner
+  for k in $(seq 0 399); do
+    base=$(( 21000 + (($$ + k * 37) % 400) * 20 ))
+    lock="/tmp/custos-ports-$base"
+    if mkdir "$lock" 2>/dev/null; then
+      echo $$ > "$lock/pid"; CLUSTER_PORT_LOCK=$lock; CBASE=$base; return 0
+    fi
+    owner=$(cat "$lock/pid" 2>/dev/null || true)
+    if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; then
+      rm -rf "$lock"
+      if mkdir "$lock" 2>/dev/null; then
+        echo $$ > "$lock/pid"; CLUSTER_PORT_LOCK=$lock; CBASE=$base; return 0
+      fi
+    fi
+  done
+  fail "no free block of cluster ports"
+}
+if [ -z "${CBASE:-}" ]; then
+  claim_port_block
+  trap 'cleanup; rm -rf "$CLUSTER_PORT_LOCK"' EXIT
+fi
 api_port() { echo $(( CBASE + ($1 - 1) * 3 )); }
 raft_port() { echo $(( CBASE + ($1 - 1) * 3 + 1 )); }
 

@@ -25,7 +25,8 @@ pass() { echo "ok - $*"; }
 
 # A port derived from the PID, so parallel tests rarely collide; start_server
 # retries with another one if the bind fails.
-next_port() { echo $(( 20000 + (RANDOM * 7 + $$) % 20000 )); }
+# (30000-44999: clear of the cluster tests' 21000-28999.)
+next_port() { echo $(( 30000 + (RANDOM * 7 + $$) % 15000 )); }
 
 make_certs() {
   [ -f "$WORK/tls/ca.crt" ] && return 0
