@@ -43,6 +43,14 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * CLI_FAIL.
  */
 int cli_call(cli_ctx *g, Custos__Request *req, int result, Custos__Response **res);
+/*
+ * Sends a request whose result is Empty and reports success: in JSON
+ * {"success":true} plus "KEY":"VALUE" (or "KEY":true when value is NULL);
+ * otherwise "Success! " and the formatted text.  Returns CLI_OK or the
+ * failure cli_call reported.
+ */
+int cli_call_done(cli_ctx *g, Custos__Request *req, const char *key, const char *value,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Command options.  `arg` 0: a flag (sets *flag = 1); 1: one value (*val);
  * 2: repeatable value (appended to list[*nlist], at most `cap`). */

@@ -17,19 +17,6 @@
 #define S(x) ((x) != NULL ? (x) : "")
 #define KV_MAX_FIELDS 1024
 
-static int ok_json_path(const cli_ctx *g, const char *verb, const char *path) {
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_bool("success", 1);
-    jw_kv_str("path", path);
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("Success! Data %s: %s\n", verb, path);
-  }
-  return CLI_OK;
-}
-
 /* ------------------------------------------------------------------ put */
 
 static int kv_put(cli_ctx *g, int argc, char **argv) {
@@ -93,16 +80,12 @@ static int kv_put(cli_ctx *g, int argc, char **argv) {
   if (rc == CLI_OK) {
     Custos__Request req = CUSTOS__REQUEST__INIT;
     Custos__KvPutReq op = CUSTOS__KV_PUT_REQ__INIT;
-    Custos__Response *res;
     op.path = pos[0];
     op.n_data = nf;
     op.data = pp;
     req.op_case = CUSTOS__REQUEST__OP_KV_PUT;
     req.kv_put = &op;
-    if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_EMPTY, &res)) == CLI_OK) {
-      cs_wire_response_free(res);
-      rc = ok_json_path(g, "written to", pos[0]);
-    }
+    rc = cli_call_done(g, &req, "path", pos[0], "Data written to: %s", pos[0]);
   }
 out:
   if (owned != NULL)
@@ -247,14 +230,10 @@ static int kv_delete(cli_ctx *g, int argc, char **argv) {
     return cli_usage_error("kv delete: missing PATH");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__KvDeleteReq op = CUSTOS__KV_DELETE_REQ__INIT;
-  Custos__Response *res;
   op.path = pos[0];
   req.op_case = CUSTOS__REQUEST__OP_KV_DELETE;
   req.kv_delete = &op;
-  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_EMPTY, &res)) != 0)
-    return rc;
-  cs_wire_response_free(res);
-  return ok_json_path(g, "deleted at", pos[0]);
+  return cli_call_done(g, &req, "path", pos[0], "Data deleted at: %s", pos[0]);
 }
 
 int cmd_kv(cli_ctx *g, int argc, char **argv) {

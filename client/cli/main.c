@@ -113,6 +113,33 @@ int cli_call(cli_ctx *g, Custos__Request *req, int result, Custos__Response **re
   return CLI_OK;
 }
 
+int cli_call_done(cli_ctx *g, Custos__Request *req, const char *key, const char *value,
+                  const char *fmt, ...) {
+  Custos__Response *res;
+  int rc = cli_call(g, req, CUSTOS__RESPONSE__RESULT_EMPTY, &res);
+  if (rc != CLI_OK)
+    return rc;
+  cs_wire_response_free(res);
+  if (g->json) {
+    jw_obj_begin();
+    jw_kv_bool("success", 1);
+    if (key != NULL && value != NULL)
+      jw_kv_str(key, value);
+    else if (key != NULL)
+      jw_kv_bool(key, 1);
+    jw_obj_end();
+    jw_end();
+  } else {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("Success! ", stdout);
+    vprintf(fmt, ap);
+    fputc('\n', stdout);
+    va_end(ap);
+  }
+  return CLI_OK;
+}
+
 /* -------------------------------------------------------- option parsing */
 
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {

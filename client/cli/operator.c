@@ -220,21 +220,9 @@ static int op_seal(cli_ctx *g, int argc, char **argv) {
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__SealReq op = CUSTOS__SEAL_REQ__INIT;
-  Custos__Response *res;
   req.op_case = CUSTOS__REQUEST__OP_SEAL;
   req.seal = &op;
-  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_EMPTY, &res)) != 0)
-    return rc;
-  cs_wire_response_free(res);
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_bool("sealed", 1);
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("Success! custos is sealed.\n");
-  }
-  return CLI_OK;
+  return cli_call_done(g, &req, "sealed", NULL, "custos is sealed.");
 }
 
 /* --------------------------------------------------- rotate, key-status */
@@ -588,22 +576,11 @@ static int raft_remove_peer(cli_ctx *g, int argc, char **argv) {
     return cli_usage_error("operator raft remove-peer: expected one node id");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__RaftRemovePeerReq op = CUSTOS__RAFT_REMOVE_PEER_REQ__INIT;
-  Custos__Response *res;
   op.node_id = pos[0];
   req.op_case = CUSTOS__REQUEST__OP_RAFT_REMOVE_PEER;
   req.raft_remove_peer = &op;
-  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_EMPTY, &res)) != 0)
-    return rc;
-  cs_wire_response_free(res);
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_str("removed", pos[0]);
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("Success! Removed peer %s from the raft configuration.\n", pos[0]);
-  }
-  return CLI_OK;
+  return cli_call_done(g, &req, "removed", pos[0], "Removed peer %s from the raft configuration.",
+                       pos[0]);
 }
 
 static int op_raft(cli_ctx *g, int argc, char **argv) {

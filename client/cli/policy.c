@@ -29,26 +29,13 @@ static int policy_write(cli_ctx *g, int argc, char **argv) {
   }
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__PolicyWriteReq op = CUSTOS__POLICY_WRITE_REQ__INIT;
-  Custos__Response *res;
   op.name = pos[0];
   op.document = (char *)doc;
   req.op_case = CUSTOS__REQUEST__OP_POLICY_WRITE;
   req.policy_write = &op;
-  rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_EMPTY, &res);
+  rc = cli_call_done(g, &req, "name", pos[0], "Uploaded policy: %s", pos[0]);
   free(doc);
-  if (rc != 0)
-    return rc;
-  cs_wire_response_free(res);
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_bool("success", 1);
-    jw_kv_str("name", pos[0]);
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("Success! Uploaded policy: %s\n", pos[0]);
-  }
-  return CLI_OK;
+  return rc;
 }
 
 static int policy_read(cli_ctx *g, int argc, char **argv) {
@@ -124,23 +111,10 @@ static int policy_delete(cli_ctx *g, int argc, char **argv) {
     return cli_usage_error("policy delete: missing NAME");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__PolicyDeleteReq op = CUSTOS__POLICY_DELETE_REQ__INIT;
-  Custos__Response *res;
   op.name = pos[0];
   req.op_case = CUSTOS__REQUEST__OP_POLICY_DELETE;
   req.policy_delete = &op;
-  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_EMPTY, &res)) != 0)
-    return rc;
-  cs_wire_response_free(res);
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_bool("success", 1);
-    jw_kv_str("name", pos[0]);
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("Success! Deleted policy: %s\n", pos[0]);
-  }
-  return CLI_OK;
+  return cli_call_done(g, &req, "name", pos[0], "Deleted policy: %s", pos[0]);
 }
 
 int cmd_policy(cli_ctx *g, int argc, char **argv) {

@@ -142,23 +142,11 @@ static int token_revoke(cli_ctx *g, int argc, char **argv) {
     return cli_usage_error("token revoke: missing TOKEN");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__TokenRevokeReq op = CUSTOS__TOKEN_REVOKE_REQ__INIT;
-  Custos__Response *res;
   op.token.data = (uint8_t *)pos[0];
   op.token.len = strlen(pos[0]);
   req.op_case = CUSTOS__REQUEST__OP_TOKEN_REVOKE;
   req.token_revoke = &op;
-  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_EMPTY, &res)) != 0)
-    return rc;
-  cs_wire_response_free(res);
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_bool("success", 1);
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("Success! Revoked token (if it existed)\n");
-  }
-  return CLI_OK;
+  return cli_call_done(g, &req, NULL, NULL, "Revoked the token.");
 }
 
 int cmd_token(cli_ctx *g, int argc, char **argv) {
