@@ -919,13 +919,8 @@ static int64_t upgrade_expiry(const cs_keyring *kr, const char *path, const uint
 static int collect_expired(void *arg, const char *key, size_t key_len, const uint8_t *val,
                            size_t val_len) {
   expired_scan *e = arg;
-  char path[128];
-  if (key_len >= sizeof path)
-    return 0;
-  memcpy(path, key, key_len);
-  path[key_len] = '\0';
-  if (upgrade_expiry(e->s->kr, path, val, val_len, NULL) <= e->now)
-    return cs_batch_del(e->b, path);
+  if (upgrade_expiry(e->s->kr, key, val, val_len, NULL) <= e->now)
+    return cs_batch_del(e->b, key);
   return 0;
 }
 
@@ -980,16 +975,11 @@ typedef struct acked_scan {
 static int collect_acked(void *arg, const char *key, size_t key_len, const uint8_t *val,
                          size_t val_len) {
   acked_scan *a = arg;
-  char path[64];
-  if (key_len >= sizeof path)
-    return 0;
-  memcpy(path, key, key_len);
-  path[key_len] = '\0';
   char *end;
-  unsigned long n = strtoul(path + sizeof P_UPGRADE - 1, &end, 10);
+  unsigned long n = strtoul(key + sizeof P_UPGRADE - 1, &end, 10);
   if (*end != '\0' || n >= a->acked)
     return 0;
-  return cs_batch_del(a->b, path);
+  return cs_batch_del(a->b, key);
 }
 
 int cs_seal_upgrades_acked(cs_seal *s, uint32_t acked_term) {

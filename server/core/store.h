@@ -44,7 +44,7 @@ int cs_store_exists(cs_store *s, const char *key);
 
 /*
  * Calls fn for every key starting with `prefix`, in key order, with the
- * value (valid only during the call).  fn returns 0 to go on, 1 to stop,
+ * value (valid only during the call).  The key is NUL-terminated.  fn returns 0 to go on, 1 to stop,
  * negative to abort with that code.
  */
 typedef int (*cs_store_iter_fn)(void *arg, const char *key, size_t key_len,
