@@ -1105,6 +1105,11 @@ static int standby_redirect(rq *r) {
   int op = r->req->op_case;
   if (op == CUSTOS__REQUEST__OP_STATUS || op == CUSTOS__REQUEST__OP_UNSEAL || cs_ha_is_leader(r->d))
     return 0;
+  /* A redirect is a refusal: on record like any other (request first). */
+  if (audit(r, CS_AUDIT_REQUEST, 0, NULL, 0) < 0) {
+    respond_error(r, CS_EAUDIT);
+    return 1;
+  }
   const char *mode, *active;
   cs_ha_status(r->d, &mode, &active);
   int rc = active[0] ? cs_error_set(CS_ESTANDBY, "this node is a standby; the active node is %s", active)
