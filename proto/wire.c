@@ -51,6 +51,7 @@ void cs_wire_request_free(Custos__Request *req) {
   case CUSTOS__REQUEST__OP_TOKEN_LOOKUP: wipe_bytes(&req->token_lookup->token); break;
   case CUSTOS__REQUEST__OP_TOKEN_RENEW: wipe_bytes(&req->token_renew->token); break;
   case CUSTOS__REQUEST__OP_TOKEN_REVOKE: wipe_bytes(&req->token_revoke->token); break;
+  case CUSTOS__REQUEST__OP_AUDIT_HASH: wipe_bytes(&req->audit_hash->value); break;
   default: break;
   }
   custos__request__free_unpacked(req, NULL);

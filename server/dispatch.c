@@ -70,6 +70,7 @@ static const op_rule rules[] = {
     {CUSTOS__REQUEST__OP_POLICY_READ, "policy-read", 1, "sys/policy", CS_CAP_SUDO},
     {CUSTOS__REQUEST__OP_POLICY_LIST, "policy-list", 1, "sys/policy", CS_CAP_SUDO},
     {CUSTOS__REQUEST__OP_POLICY_DELETE, "policy-delete", 1, "sys/policy", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_AUDIT_HASH, "audit-hash", 1, "sys/audit-hash", CS_CAP_SUDO},
     {CUSTOS__REQUEST__OP_RAFT_LIST_PEERS, "raft-list-peers", 1, "sys/raft", CS_CAP_SUDO},
     {CUSTOS__REQUEST__OP_RAFT_REMOVE_PEER, "raft-remove-peer", 1, "sys/raft", CS_CAP_SUDO},
 };
@@ -1045,6 +1046,25 @@ static void handle_policy_delete(rq *r, const Custos__PolicyDeleteReq *q) {
   submit_write(r, &b);
 }
 
+/* ---------------------------------------------------------------- audit */
+
+/* The audit log's form of a value, for auditors checking whether a given
+ * secret, share or token was read or written. */
+static void handle_audit_hash(rq *r, const Custos__AuditHashReq *q) {
+  if (r->d->audit == NULL) {
+    respond_error(r, cs_error_set(CS_EINVAL, "no audit log is configured"));
+    return;
+  }
+  char hash[CS_AUDIT_HMAC_STR_MAX];
+  cs_audit_hmac_hex(r->d->audit, q->value.data, q->value.len, hash);
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  Custos__AuditHashRes ah = CUSTOS__AUDIT_HASH_RES__INIT;
+  ah.hash = hash;
+  res.result_case = CUSTOS__RESPONSE__RESULT_AUDIT_HASH;
+  res.audit_hash = &ah;
+  respond(r, &res, NULL, 0);
+}
+
 /* ---------------------------------------------------------------- entry point */
 
 static const char *request_path(const Custos__Request *req) {
@@ -1086,6 +1106,9 @@ static size_t request_sensitive(const Custos__Request *req, cs_audit_sensitive *
     break;
   case CUSTOS__REQUEST__OP_TOKEN_REVOKE:
     s[n++] = (cs_audit_sensitive){"token", req->token_revoke->token.data, req->token_revoke->token.len};
+    break;
+  case CUSTOS__REQUEST__OP_AUDIT_HASH:
+    s[n++] = (cs_audit_sensitive){"value", req->audit_hash->value.data, req->audit_hash->value.len};
     break;
   default:
     break;
@@ -1194,6 +1217,7 @@ static void run(rq *r) {
   case CUSTOS__REQUEST__OP_POLICY_READ: handle_policy_read(r, req->policy_read); break;
   case CUSTOS__REQUEST__OP_POLICY_LIST: handle_policy_list(r); break;
   case CUSTOS__REQUEST__OP_POLICY_DELETE: handle_policy_delete(r, req->policy_delete); break;
+  case CUSTOS__REQUEST__OP_AUDIT_HASH: handle_audit_hash(r, req->audit_hash); break;
   case CUSTOS__REQUEST__OP_RAFT_LIST_PEERS: handle_raft_list_peers(r); break;
   case CUSTOS__REQUEST__OP_RAFT_REMOVE_PEER: handle_raft_remove_peer(r, req->raft_remove_peer); break;
   default:

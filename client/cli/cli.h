@@ -139,5 +139,6 @@ int cmd_operator(cli_ctx *g, int argc, char **argv);
 int cmd_kv(cli_ctx *g, int argc, char **argv);
 int cmd_token(cli_ctx *g, int argc, char **argv);
 int cmd_policy(cli_ctx *g, int argc, char **argv);
+int cmd_audit(cli_ctx *g, int argc, char **argv);
 
 #endif

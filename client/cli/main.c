@@ -49,6 +49,7 @@ static const char usage_text[] =
   "  policy read NAME\n"
   "  policy list\n"
   "  policy delete NAME\n"
+  "  audit hash VALUE                          the audit log's form of VALUE (- stdin, @FILE)\n"
   "  help\n"
   "\n"
   "Global options (environment variable in brackets):\n"
@@ -476,6 +477,8 @@ int main(int argc, char **argv) {
     rc = cmd_token(&g, argc - 1, argv + 1);
   else if (strcmp(cmd, "policy") == 0)
     rc = cmd_policy(&g, argc - 1, argv + 1);
+  else if (strcmp(cmd, "audit") == 0)
+    rc = cmd_audit(&g, argc - 1, argv + 1);
   else
     rc = cli_usage_error("unknown command \"%s\"", cmd);
 

@@ -92,6 +92,17 @@ bad=$(grep -cv '^{.*}$' "$WORK/audit.log" || true)
 [ "$bad" = 0 ] || fail "$bad audit lines are not one JSON object each"
 pass "audit log: $lines one-line JSON records, refusals included, values hashed"
 
+# An auditor checks whether a given value was read: the server gives the
+# log's form of a candidate value.
+h=$(cli a audit hash s3cr3t-db-pw)
+echo "$h" | grep -q '^hmac-sha256:[0-9a-f]\{64\}$' || fail "audit hash: $h"
+grep -q "\"field\":\"password\",\"value\":\"$h\"" "$WORK/audit.log" || fail "audit hash does not match the logged value"
+h2=$(printf 's3cr3t-db-pw' | cli a audit hash -)
+[ "$h2" = "$h" ] || fail "audit hash from stdin differs"
+[ "$(cli a audit hash not-the-password)" != "$h" ] || fail "different values hash alike"
+TOKEN=$P expect_err "permission denied" cli a audit hash x
+pass "audit hash: an auditor can check which value was read"
+
 # SIGHUP reopens the file (log rotation).
 mv "$WORK/audit.log" "$WORK/audit.log.1"
 kill -HUP "$PID_a"; sleep 0.3
