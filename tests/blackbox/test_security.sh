@@ -11,6 +11,16 @@ cli a kv put app/db password=s3cr3t-db-pw >/dev/null
 cli a kv put app/admin key=adm1n-k3y >/dev/null
 cli a kv put other/x v=0th3r-v4lue >/dev/null
 
+# ---- process hardening (Linux /proc)
+grep -q "^Max core file size *0 *0" "/proc/$PID_a/limits" || fail "core dumps not disabled: $(grep core "/proc/$PID_a/limits")"
+locked=$(sed -n 's/^VmLck:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$PID_a/status")
+if [ "${locked:-0}" -gt 0 ]; then
+  pass "process hardening: core size 0, ${locked} kB of key memory locked"
+else
+  grep -q "could not be locked" "$WORK/a.log" || fail "no key memory locked and no warning logged"
+  pass "process hardening: core size 0; memlock limit too low, and the server says so"
+fi
+
 # ---- policies
 cat > "$WORK/app-read.json" <<'JSON'
 {"rules":[{"path":"app/*","capabilities":["read","list"]},
