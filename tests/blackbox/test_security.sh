@@ -14,7 +14,10 @@ cli a kv put other/x v=0th3r-v4lue >/dev/null
 # ---- process hardening (Linux /proc)
 grep -q "^Max core file size *0 *0" "/proc/$PID_a/limits" || fail "core dumps not disabled: $(grep core "/proc/$PID_a/limits")"
 locked=$(sed -n 's/^VmLck:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$PID_a/status")
-if [ "${locked:-0}" -gt 0 ]; then
+if [ "${CUSTOS_SANITIZE:-0}" = 1 ]; then
+  # ASan intercepts mlock() and makes it a no-op: nothing to measure here.
+  pass "process hardening: core size 0 (locking not measurable under ASan)"
+elif [ "${locked:-0}" -gt 0 ]; then
   pass "process hardening: core size 0, ${locked} kB of key memory locked"
 else
   grep -q "could not be locked" "$WORK/a.log" || fail "no key memory locked and no warning logged"
