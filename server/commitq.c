@@ -22,7 +22,7 @@ struct cs_commitq {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t wake;
-  item *todo_head, *todo_tail;   /* queued for the writer */
+  item *queue_head, *queue_tail;   /* queued for the writer */
   item *done_head, *done_tail;   /* committed, callbacks pending on the loop */
   int stopping;
   unsigned long long commits, batches;
@@ -75,12 +75,12 @@ static void *writer(void *arg) {
   cs_commitq *q = arg;
   pthread_mutex_lock(&q->mu);
   for (;;) {
-    while (q->todo_head == NULL && !q->stopping)
+    while (q->queue_head == NULL && !q->stopping)
       pthread_cond_wait(&q->wake, &q->mu);
-    if (q->todo_head == NULL && q->stopping)
+    if (q->queue_head == NULL && q->stopping)
       break;
-    item *group = q->todo_head;
-    q->todo_head = q->todo_tail = NULL;
+    item *group = q->queue_head;
+    q->queue_head = q->queue_tail = NULL;
     pthread_mutex_unlock(&q->mu);
 
     commit_group(q, group);
@@ -192,7 +192,7 @@ static int enqueue(cs_commitq *q, item *it) {
     pthread_mutex_unlock(&q->mu);
     return cs_error_set(CS_EUNAVAIL, "server is shutting down");
   }
-  push(&q->todo_head, &q->todo_tail, it);
+  push(&q->queue_head, &q->queue_tail, it);
   pthread_cond_signal(&q->wake);
   pthread_mutex_unlock(&q->mu);
   return 0;

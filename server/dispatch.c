@@ -91,7 +91,7 @@ typedef struct rq {
   uint64_t id;
   char client[64];
   char accessor[32];
-  char path[CS_KV_PATH_MAX + 1];
+  char path[CS_KV_PATH_MAX + 2];   /* a path, or a listed folder with its "/" */
   int authed;                 /* a token was accepted */
   int root;                   /* ... and it is a root token */
   const uint8_t *token;       /* the caller's token (valid while req lives) */
@@ -541,7 +541,7 @@ static void handle_kv_list(rq *r, const Custos__KvListReq *q) {
     return;
   }
   respond_names(r, keys, n, 0);
-  cs_kv_list_free(keys, n);
+  cs_store_list_free(keys, n);
 }
 
 /* ---------------------------------------------------------------- key lifecycle */
@@ -993,35 +993,16 @@ static void handle_policy_read(rq *r, const Custos__PolicyReadReq *q) {
   free(doc);
 }
 
-typedef struct name_list {
-  char **names;
-  size_t n, cap;
-} name_list;
-
-static int collect_policy(void *arg, const char *key, size_t key_len, const uint8_t *v, size_t vl) {
-  name_list *l = arg;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 16;
-    char **nn = realloc(l->names, cap * sizeof *nn);
-    if (nn == NULL)
-      return CS_ENOMEM;
-    l->names = nn;
-    l->cap = cap;
-  }
-  l->names[l->n] = strndup(key + sizeof P_POLICY - 1, key_len - (sizeof P_POLICY - 1));
-  return l->names[l->n++] ? 0 : CS_ENOMEM;
-}
-
 static void handle_policy_list(rq *r) {
-  name_list l = {0};
-  int rc = cs_store_scan(r->d->store, P_POLICY, collect_policy, &l);
-  if (rc < 0)
+  char **names = NULL;
+  size_t n = 0;
+  int rc = cs_store_list(r->d->store, P_POLICY, &names, &n);
+  if (rc < 0) {
     respond_error(r, rc);
-  else
-    respond_names(r, l.names, l.n, 1);
-  for (size_t i = 0; i < l.n; i++)
-    free(l.names[i]);
-  free(l.names);
+    return;
+  }
+  respond_names(r, names, n, 1);
+  cs_store_list_free(names, n);
 }
 
 static void handle_policy_delete(rq *r, const Custos__PolicyDeleteReq *q) {
@@ -1242,13 +1223,11 @@ void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply 
   r->token = req->token.data;
   r->token_len = req->token.len;
   snprintf(r->client, sizeof r->client, "%s", peer->address);
-  snprintf(r->path, sizeof r->path, "%s", request_path(req));
-  /* Listing "app" lists the folder app/: authorize it as such, so a rule
-   * on "app/" + "*" covers it. */
-  size_t plen = strlen(r->path);
-  if (req->op_case == CUSTOS__REQUEST__OP_KV_LIST && plen > 0 && plen < sizeof r->path - 1 &&
-      r->path[plen - 1] != '/')
-    strcat(r->path, "/");
+  /* A list is authorized against the folder it lists ("app" -> "app/"). */
+  if (req->op_case == CUSTOS__REQUEST__OP_KV_LIST)
+    cs_kv_list_folder(request_path(req), r->path, sizeof r->path);
+  else
+    snprintf(r->path, sizeof r->path, "%s", request_path(req));
   r->rule = rule_for(req->op_case);
   if (r->rule == NULL) {
     respond_error(r, cs_error_set(CS_EPROTO, "unknown operation %d", (int)req->op_case));

@@ -4,6 +4,7 @@
 #include "cs_error.h"
 #include "secmem.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,63 +115,17 @@ void cs_kv_data_free(Custos__KvData *d) {
   custos__kv_data__free_unpacked(d, NULL);
 }
 
-typedef struct list_acc {
-  size_t skip;          /* bytes of "kv/<prefix>" */
-  char **keys;
-  size_t n, cap;
-  int rc;
-} list_acc;
-
-static int list_one(void *arg, const char *key, size_t key_len, const uint8_t *val, size_t vlen) {
-  list_acc *a = arg;
-  const char *rest = key + a->skip;
-  size_t rlen = key_len - a->skip;
-  const char *slash = memchr(rest, '/', rlen);
-  size_t elen = slash ? (size_t)(slash - rest) + 1 : rlen;
-  /* Keys arrive in order, so a folder's entries are adjacent: compare with
-   * the last one only. */
-  if (a->n > 0 && strlen(a->keys[a->n - 1]) == elen && memcmp(a->keys[a->n - 1], rest, elen) == 0)
-    return 0;
-  if (a->n == a->cap) {
-    size_t cap = a->cap ? a->cap * 2 : 16;
-    char **k = realloc(a->keys, cap * sizeof *k);
-    if (k == NULL)
-      return CS_ENOMEM;
-    a->keys = k;
-    a->cap = cap;
-  }
-  char *e = strndup(rest, elen);
-  if (e == NULL)
-    return CS_ENOMEM;
-  a->keys[a->n++] = e;
-  return 0;
+void cs_kv_list_folder(const char *prefix, char *out, size_t cap) {
+  size_t n = strlen(prefix);
+  snprintf(out, cap, "%s%s", prefix, n > 0 && prefix[n - 1] != '/' ? "/" : "");
 }
 
 int cs_kv_list(cs_store *st, const char *prefix, char ***keys, size_t *n) {
-  char key[CS_KV_PATH_MAX + sizeof CS_KV_PREFIX + 1];
+  char folder[CS_KV_PATH_MAX + 2], key[CS_KV_PATH_MAX + sizeof CS_KV_PREFIX + 1];
   int rc = cs_kv_check_path(prefix, 1);
   if (rc < 0)
     return rc;
-  store_key(prefix, key);
-  size_t plen = strlen(key);
-  /* "app" lists the folder app/, like "app/". */
-  if (plen > sizeof CS_KV_PREFIX - 1 && key[plen - 1] != '/') {
-    key[plen++] = '/';
-    key[plen] = '\0';
-  }
-  list_acc a = {.skip = plen};
-  rc = cs_store_scan(st, key, list_one, &a);
-  if (rc < 0) {
-    cs_kv_list_free(a.keys, a.n);
-    return rc;
-  }
-  *keys = a.keys;
-  *n = a.n;
-  return 0;
-}
-
-void cs_kv_list_free(char **keys, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    free(keys[i]);
-  free(keys);
+  cs_kv_list_folder(prefix, folder, sizeof folder);
+  store_key(folder, key);
+  return cs_store_list(st, key, keys, n);
 }

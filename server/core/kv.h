@@ -35,9 +35,11 @@ int cs_kv_get(cs_store *st, const cs_keyring *k, const char *path, Custos__KvDat
     __attribute__((warn_unused_result));
 void cs_kv_data_free(Custos__KvData *d);
 
-/* Lists the entries below `prefix` (malloc'd array of malloc'd strings). */
+/* The folder listing `prefix` covers: "app" and "app/" both list "app/"
+ * (also what a list is authorized against).  out has room for cap bytes. */
+void cs_kv_list_folder(const char *prefix, char *out, size_t cap);
+/* Lists the entries below `prefix` (free with cs_store_list_free). */
 int cs_kv_list(cs_store *st, const char *prefix, char ***keys, size_t *n)
     __attribute__((warn_unused_result));
-void cs_kv_list_free(char **keys, size_t n);
 
 #endif

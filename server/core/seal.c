@@ -1183,6 +1183,25 @@ static int check_share(const keyset *ks, const ceremony *c, const uint8_t *share
   return 0;
 }
 
+/* Adds a share to a rekey ceremony (checked against `ks`).  Returns 1 when
+ * it completed the threshold, 0 with *st filled when more are needed, or an
+ * error.  The completing share is refused while another key change is
+ * being committed, so the ceremony's result can be committed. */
+static int ceremony_submit(cs_seal *s, const keyset *ks, ceremony *c, const uint8_t *share,
+                           size_t len, cs_rekey_status *st) {
+  int rc = check_share(ks, c, share, len);
+  if (rc < 0)
+    return rc;
+  if (c->count + 1 >= ks->t && (rc = check_idle(s)) < 0)
+    return rc;
+  ceremony_add(c, share, len);
+  if (c->count < ks->t) {
+    cs_seal_rekey_status(s, st);
+    return 0;
+  }
+  return 1;
+}
+
 /* The current shares reached the threshold: check them, make the new key
  * and shares.  On success *new_kek (secmem), *ks and st->keys are set. */
 static int rekey_generate(cs_seal *s, uint8_t **new_kek, keyset *ks, cs_rekey_status *st) {
@@ -1239,16 +1258,9 @@ int cs_seal_rekey_update(cs_seal *s, const char *nonce, const uint8_t *share, si
     return cs_error_set(CS_EINPROGRESS, "rekey is awaiting verification of the new shares");
   if (nonce == NULL || strcmp(nonce, s->rk.cur.nonce) != 0)
     return cs_error_set(CS_EBADNONCE, "nonce does not match the rekey in progress");
-  int rc = check_share(&s->ks, &s->rk.cur, share, len);
-  if (rc < 0)
+  int rc = ceremony_submit(s, &s->ks, &s->rk.cur, share, len, st);
+  if (rc <= 0)
     return rc;
-  if (s->rk.cur.count + 1 >= s->ks.t && (rc = check_idle(s)) < 0)
-    return rc;
-  ceremony_add(&s->rk.cur, share, len);
-  if (s->rk.cur.count < s->ks.t) {
-    cs_seal_rekey_status(s, st);
-    return 0;
-  }
 
   uint8_t *new_kek = NULL;
   keyset ks = {0};
@@ -1295,16 +1307,9 @@ int cs_seal_rekey_verify(cs_seal *s, const char *nonce, const uint8_t *share, si
     return cs_error_set(CS_ENOOP, "no rekey is awaiting verification");
   if (nonce == NULL || strcmp(nonce, s->rk.ver.nonce) != 0)
     return cs_error_set(CS_EBADNONCE, "nonce does not match the rekey verification in progress");
-  int rc = check_share(&s->rk.new_ks, &s->rk.ver, share, len);
-  if (rc < 0)
+  int rc = ceremony_submit(s, &s->rk.new_ks, &s->rk.ver, share, len, st);
+  if (rc <= 0)
     return rc;
-  if (s->rk.ver.count + 1 >= s->rk.new_ks.t && (rc = check_idle(s)) < 0)
-    return rc;
-  ceremony_add(&s->rk.ver, share, len);
-  if (s->rk.ver.count < s->rk.new_ks.t) {
-    cs_seal_rekey_status(s, st);
-    return 0;
-  }
   uint8_t kek[CS_KEY_LEN];
   rc = ceremony_combine(&s->rk.ver, &s->rk.new_ks, kek);
   if (rc == 0 && !cs_ct_equal(kek, s->rk.new_kek, CS_KEY_LEN))

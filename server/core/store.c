@@ -219,33 +219,41 @@ static int begin_read(cs_store *s, MDB_txn **txn) {
   return rc ? store_error(rc, s->dir, "read transaction") : 0;
 }
 
-int cs_store_get(cs_store *s, const char *key, uint8_t **val, size_t *len) {
-  assert(s && key && val && len);
-  *val = NULL;
-  *len = 0;
+/* Looks `key` up in a fresh read transaction, left open in *txn (abort it
+ * after using *v, which points into the map).  0, CS_ENOTFOUND (no txn
+ * left open) or an error. */
+static int lookup(cs_store *s, const char *key, const char *what, MDB_txn **txn, MDB_val *v) {
   size_t klen = strlen(key);
   int rc = check_key(s, key, klen);
   if (rc)
     return rc;
-  MDB_txn *txn;
-  if ((rc = begin_read(s, &txn)) != 0)
+  if ((rc = begin_read(s, txn)) != 0)
     return rc;
-  MDB_val k = {klen, (void *)key}, v;
-  rc = mdb_get(txn, s->data, &k, &v);
-  if (rc == MDB_NOTFOUND) {
-    rc = CS_ENOTFOUND;
-  } else if (rc != 0) {
-    rc = store_error(rc, s->dir, "get");
+  MDB_val k = {klen, (void *)key};
+  rc = mdb_get(*txn, s->data, &k, v);
+  if (rc == 0)
+    return 0;
+  mdb_txn_abort(*txn);
+  return rc == MDB_NOTFOUND ? CS_ENOTFOUND : store_error(rc, s->dir, what);
+}
+
+int cs_store_get(cs_store *s, const char *key, uint8_t **val, size_t *len) {
+  assert(s && key && val && len);
+  *val = NULL;
+  *len = 0;
+  MDB_txn *txn;
+  MDB_val v;
+  int rc = lookup(s, key, "get", &txn, &v);
+  if (rc)
+    return rc;
+  /* malloc(0) may return NULL; an empty value is still a value. */
+  uint8_t *copy = malloc(v.mv_size ? v.mv_size : 1);
+  if (copy == NULL) {
+    rc = cs_error_set(CS_ENOMEM, "out of memory reading a %zu-byte value", v.mv_size);
   } else {
-    /* malloc(0) may return NULL; an empty value is still a value. */
-    uint8_t *copy = malloc(v.mv_size ? v.mv_size : 1);
-    if (copy == NULL) {
-      rc = cs_error_set(CS_ENOMEM, "out of memory reading a %zu-byte value", v.mv_size);
-    } else {
-      memcpy(copy, v.mv_data, v.mv_size);
-      *val = copy;
-      *len = v.mv_size;
-    }
+    memcpy(copy, v.mv_data, v.mv_size);
+    *val = copy;
+    *len = v.mv_size;
   }
   mdb_txn_abort(txn);
   return rc;
@@ -253,23 +261,15 @@ int cs_store_get(cs_store *s, const char *key, uint8_t **val, size_t *len) {
 
 int cs_store_exists(cs_store *s, const char *key) {
   assert(s && key);
-  size_t klen = strlen(key);
-  int rc = check_key(s, key, klen);
+  MDB_txn *txn;
+  MDB_val v;
+  int rc = lookup(s, key, "exists", &txn, &v);
+  if (rc == CS_ENOTFOUND)
+    return 0;
   if (rc)
     return rc;
-  MDB_txn *txn;
-  if ((rc = begin_read(s, &txn)) != 0)
-    return rc;
-  MDB_val k = {klen, (void *)key}, v;
-  rc = mdb_get(txn, s->data, &k, &v);
-  if (rc == 0)
-    rc = 1;
-  else if (rc == MDB_NOTFOUND)
-    rc = 0;
-  else
-    rc = store_error(rc, s->dir, "exists");
   mdb_txn_abort(txn);
-  return rc;
+  return 1;
 }
 
 /*
@@ -323,6 +323,54 @@ out:
   mdb_cursor_close(cur);
   mdb_txn_abort(txn);
   return rc;
+}
+
+typedef struct list_acc {
+  size_t skip;          /* bytes of the prefix */
+  char **names;
+  size_t n, cap;
+} list_acc;
+
+static int list_one(void *arg, const char *key, size_t key_len, const uint8_t *val, size_t vlen) {
+  list_acc *a = arg;
+  const char *rest = key + a->skip;
+  size_t rlen = key_len - a->skip;
+  const char *slash = memchr(rest, '/', rlen);
+  size_t elen = slash ? (size_t)(slash - rest) + 1 : rlen;
+  /* Keys arrive in order, so a folder's entries are adjacent: compare with
+   * the last one only. */
+  if (a->n > 0 && strlen(a->names[a->n - 1]) == elen && memcmp(a->names[a->n - 1], rest, elen) == 0)
+    return 0;
+  if (a->n == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 16;
+    char **k = realloc(a->names, cap * sizeof *k);
+    if (k == NULL)
+      return CS_ENOMEM;
+    a->names = k;
+    a->cap = cap;
+  }
+  if ((a->names[a->n] = strndup(rest, elen)) == NULL)
+    return CS_ENOMEM;
+  a->n++;
+  return 0;
+}
+
+int cs_store_list(cs_store *s, const char *prefix, char ***names, size_t *n) {
+  list_acc a = {.skip = strlen(prefix)};
+  int rc = cs_store_scan(s, prefix, list_one, &a);
+  if (rc < 0) {
+    cs_store_list_free(a.names, a.n);
+    return rc;
+  }
+  *names = a.names;
+  *n = a.n;
+  return 0;
+}
+
+void cs_store_list_free(char **names, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
 }
 
 /* ---- batches ------------------------------------------------------------ */

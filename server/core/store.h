@@ -51,6 +51,15 @@ typedef int (*cs_store_iter_fn)(void *arg, const char *key, size_t key_len,
                                 const uint8_t *val, size_t val_len);
 int cs_store_scan(cs_store *s, const char *prefix, cs_store_iter_fn fn, void *arg);
 
+/*
+ * Lists the next path segment of every key under `prefix` (which should end
+ * in '/'), once each, in key order; a segment with keys below it ends in
+ * '/'.  *names is a malloc'd array of malloc'd strings (cs_store_list_free).
+ */
+int cs_store_list(cs_store *s, const char *prefix, char ***names, size_t *n)
+    __attribute__((warn_unused_result));
+void cs_store_list_free(char **names, size_t n);
+
 /* ---- batches ------------------------------------------------------------ */
 
 typedef struct cs_batch_op {
