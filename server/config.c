@@ -368,6 +368,22 @@ static int parse_audit(parse_ctx *p, const config_setting_t *root, cs_config *cf
   return get_string(p, g, "audit", "file", 0, &cfg->audit_file);
 }
 
+static int parse_token(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
+  static const char *const known[] = {"max_ttl", NULL};
+  int rc;
+  const config_setting_t *g = group_of(p, root, "token", &rc);
+  if (rc < 0 || g == NULL)
+    return rc;
+  if ((rc = check_members(p, g, "token", known)) < 0)
+    return rc;
+  unsigned long long d;
+  if ((rc = get_duration(p, g, "token", "max_ttl", 1, CS_TOKEN_MAX_TTL_LIMIT, &d)) < 0)
+    return rc;
+  if (rc == 1)
+    cfg->token_max_ttl = d;
+  return 0;
+}
+
 /* One cluster member: node_id, address, api_address (all required). */
 static int parse_member(parse_ctx *p, const config_setting_t *g, const char *G,
                         cs_cluster_member *m, int self) {
@@ -461,7 +477,7 @@ static int parse_cluster(parse_ctx *p, const config_setting_t *root, cs_config *
 
 static int parse_root(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
   static const char *const known[] = {"storage", "listener", "seal", "audit",
-                                      "log_level", "cluster", NULL};
+                                      "log_level", "cluster", "token", NULL};
   int rc = check_members(p, root, "", known);
   if (rc < 0) {
     /* check_members named it ".name": top-level names need no dot. */
@@ -472,6 +488,7 @@ static int parse_root(parse_ctx *p, const config_setting_t *root, cs_config *cfg
   }
   if ((rc = parse_storage(p, root, cfg)) < 0 || (rc = parse_listener(p, root, cfg)) < 0 ||
       (rc = parse_seal(p, root, cfg)) < 0 || (rc = parse_audit(p, root, cfg)) < 0 ||
+      (rc = parse_token(p, root, cfg)) < 0 ||
       (rc = parse_cluster(p, root, cfg)) < 0)
     return rc;
   const config_setting_t *ll = config_setting_get_member(root, "log_level");
@@ -501,6 +518,7 @@ void cs_config_defaults(cs_config *cfg) {
   cfg->listener.max_inflight = 1024;
   cfg->upgrade_key_ttl = 120;
   cfg->counter_flush_ms = 5000;
+  cfg->token_max_ttl = CS_TOKEN_MAX_TTL_DEFAULT;
   cfg->audit_file = NULL;
   cfg->log_level = CS_LOG_INFO;
   cs_cluster_config_defaults(&cfg->cluster);

@@ -6,6 +6,7 @@
  *                tls_client_ca_file = "..."; max_connections = 16384; ... };
  *   seal     = { upgrade_key_ttl = "2m"; counter_flush_interval = "5s"; };
  *   audit    = { file = "/var/log/custos/audit.log"; };
+ *   token    = { max_ttl = "32d"; };
  *   log_level = "info";
  *
  * Errors name the file, the line and the setting.
@@ -17,12 +18,16 @@
 #include "net/net.h"
 #include "ha/cluster.h"
 
+#define CS_TOKEN_MAX_TTL_DEFAULT (32ull * 86400)      /* 32 days, like Vault's */
+#define CS_TOKEN_MAX_TTL_LIMIT (10ull * 365 * 86400)  /* keeps now + ttl far from overflow */
+
 typedef struct cs_config {
   char *storage_path;
   size_t map_size;                 /* bytes */
   cs_listener_opts listener;       /* strings owned by the config */
   unsigned upgrade_key_ttl;        /* seconds; default 120 */
   unsigned counter_flush_ms;       /* default 5000 */
+  unsigned long long token_max_ttl; /* seconds; default CS_TOKEN_MAX_TTL_DEFAULT */
   char *audit_file;                /* NULL: no audit log */
   int log_level;                   /* CS_LOG_* */
   cs_cluster_config cluster;       /* enabled = 0: standalone */

@@ -286,10 +286,13 @@ void cs_daemon_auth_changed(cs_daemon *d) {
 /* ---------------------------------------------------------------- authorization */
 
 /* Operations a token may do on itself without sudo (like Vault's
- * lookup-self and renew-self). */
+ * lookup-self, renew-self and revoke-self).  A revoke names itself only
+ * with the explicit self flag (see handle_token_revoke). */
 static int is_self_op(const Custos__Request *req) {
   return (req->op_case == CUSTOS__REQUEST__OP_TOKEN_LOOKUP && req->token_lookup->token.len == 0) ||
-         (req->op_case == CUSTOS__REQUEST__OP_TOKEN_RENEW && req->token_renew->token.len == 0);
+         (req->op_case == CUSTOS__REQUEST__OP_TOKEN_RENEW && req->token_renew->token.len == 0) ||
+         (req->op_case == CUSTOS__REQUEST__OP_TOKEN_REVOKE && req->token_revoke->self &&
+          req->token_revoke->token.len == 0);
 }
 
 /*
@@ -398,11 +401,40 @@ static void handle_init(rq *r, const Custos__InitReq *q) {
     respond_error(r, rc);
 }
 
+/*
+ * A reset throws away the shares submitted so far, and needs no token (the
+ * node is sealed): so it must name the ceremony it resets by its nonce, as
+ * shown by status to those taking part, and every reset is logged with the
+ * client's address.  With no ceremony in progress there is nothing to reset.
+ */
+static int unseal_reset(rq *r, const Custos__UnsealReq *q) {
+  cs_seal_status st;
+  cs_seal_get_status(r->d->seal, &st);
+  if (st.progress == 0) {
+    cs_info("unseal reset from %s: no unseal in progress", r->client);
+    return 0;
+  }
+  const char *nonce = q->nonce ? q->nonce : "";
+  if (strcmp(nonce, st.nonce) != 0) {
+    cs_warn("unseal reset from %s refused: %s nonce (%u shares kept)", r->client,
+            nonce[0] ? "wrong" : "no", st.progress);
+    return cs_error_set(CS_EBADNONCE, "%s: a reset must carry the nonce of the unseal in progress",
+                        nonce[0] ? "nonce does not match the unseal in progress" : "no nonce given");
+  }
+  cs_seal_reset(r->d->seal);
+  cs_warn("unseal progress reset by %s (%u shares discarded, nonce %s)", r->client, st.progress,
+          st.nonce);
+  return 0;
+}
+
 static void handle_unseal(rq *r, const Custos__UnsealReq *q) {
   cs_daemon *d = r->d;
   if (q->reset) {
-    cs_seal_reset(d->seal);
-    cs_info("unseal progress reset");
+    int rc = unseal_reset(r, q);
+    if (rc < 0) {
+      respond_error(r, rc);
+      return;
+    }
   } else {
     cs_seal_status before, st;
     cs_seal_get_status(d->seal, &before);
@@ -746,10 +778,51 @@ static void respond_token(rq *r, const Custos__TokenEntry *te, const char *token
   respond(r, &res, &sens, token ? 1 : 0);
 }
 
+/*
+ * Token lifetimes.  No token but one created by a root token without a TTL
+ * lives forever, and none lives longer than token.max_ttl after it was
+ * issued (Vault's rule for non-periodic tokens: renewals cannot extend it
+ * past its maximum TTL).  A TTL or increment above max_ttl is refused
+ * rather than silently shortened, so a huge value cannot wrap the expiry
+ * to 0 ("never") or overflow it; and every sum is checked anyway.
+ */
+static int ttl_in_range(const rq *r, const char *what, uint64_t seconds) {
+  uint64_t max = r->d->cfg.token_max_ttl;
+  if (seconds > max)
+    return cs_error_set(CS_EINVAL, "%s of %llu s exceeds the maximum token TTL of %llu s (token.max_ttl)",
+                        what, (unsigned long long)seconds, (unsigned long long)max);
+  return 0;
+}
+
+/* *out = t + seconds, or CS_EINVAL when that does not fit in an int64. */
+static int time_add(int64_t t, uint64_t seconds, int64_t *out) {
+  if (seconds > INT64_MAX || __builtin_add_overflow(t, (int64_t)seconds, out))
+    return cs_error_set(CS_EINVAL, "time out of range: %lld + %llu s", (long long)t,
+                        (unsigned long long)seconds);
+  return 0;
+}
+
+/* The expiry a renew gives: now + inc, but not past issue + max_ttl. */
+static int renewed_expiry(const rq *r, const Custos__TokenEntry *te, uint64_t inc, int64_t now,
+                          int64_t *expire) {
+  int64_t want = 0, limit = 0;
+  int rc = time_add(now, inc, &want);
+  if (rc == 0)
+    rc = time_add(te->issue_time, r->d->cfg.token_max_ttl, &limit);
+  if (rc < 0)
+    return rc;
+  if (limit <= now)
+    return cs_error_set(CS_EINVAL, "token has reached its maximum TTL (token.max_ttl, %llu s "
+                        "after issue) and cannot be renewed", (unsigned long long)r->d->cfg.token_max_ttl);
+  *expire = want < limit ? want : limit;
+  return 0;
+}
+
 typedef struct pending_token {
   rq *r;
   Custos__TokenEntry te;
   char token[CS_TOKEN_MAX];
+  char path[CS_TOKEN_PATH_MAX];   /* renew: the entry it rewrites */
   char accessor[25];
   char **policies;
   size_t n;
@@ -789,6 +862,13 @@ static void handle_token_create(rq *r, const Custos__TokenCreateReq *q) {
       return;
     }
   }
+  /* No TTL: forever for a root caller (as before), max_ttl for anyone else. */
+  uint64_t ttl = q->ttl_seconds ? q->ttl_seconds : r->root ? 0 : r->d->cfg.token_max_ttl;
+  int64_t now = cs_now(), expire = 0;
+  if ((rc = ttl_in_range(r, "ttl", ttl)) < 0 || (ttl && (rc = time_add(now, ttl, &expire)) < 0)) {
+    respond_error(r, rc);
+    return;
+  }
   pending_token *p = calloc(1, sizeof *p);
   if (p == NULL || (p->policies = calloc(q->n_policies, sizeof *p->policies)) == NULL) {
     free(p);
@@ -807,9 +887,9 @@ static void handle_token_create(rq *r, const Custos__TokenCreateReq *q) {
   p->te.accessor = p->accessor;
   p->te.n_policies = p->n;
   p->te.policies = p->policies;
-  p->te.issue_time = cs_now();
-  p->te.ttl_seconds = q->ttl_seconds;
-  p->te.expire_time = q->ttl_seconds ? p->te.issue_time + (int64_t)q->ttl_seconds : 0;
+  p->te.issue_time = now;
+  p->te.ttl_seconds = ttl;
+  p->te.expire_time = expire;
   p->te.renewable = q->renewable;
   cs_batch b;
   cs_batch_init(&b);
@@ -857,10 +937,14 @@ static void handle_token_lookup(rq *r, const ProtobufCBinaryData *given) {
   custos__token_entry__free_unpacked(te, NULL);
 }
 
+/* The renewal was a conditional put: if a revoke committed first it was
+ * skipped, and the entry is gone (tokens are never re-created). */
 static void on_token_renewed(void *arg, int status) {
   pending_token *p = arg;
   cs_error_clear();
   cs_token_cache_invalidate();
+  if (status == 0 && (status = cs_store_exists(p->r->d->store, p->path)) == 0)
+    status = cs_error_set(CS_ENOTFOUND, "no such token (it was revoked)");
   if (status < 0)
     respond_error(p->r, status);
   else
@@ -886,16 +970,23 @@ static void handle_token_renew(rq *r, const Custos__TokenRenewReq *q) {
     return;
   }
   uint64_t inc = q->increment_seconds ? q->increment_seconds : te->ttl_seconds;
-  te->expire_time = now + (int64_t)inc;
-  /* Keep what the response shows; the entry itself is re-staged as is. */
-  pending_token *p = calloc(1, sizeof *p);
+  pending_token *p = NULL;
   cs_batch b;
   cs_batch_init(&b);
+  /* An entry written before max_ttl existed may carry a longer ttl. */
+  if (q->increment_seconds == 0 && inc > r->d->cfg.token_max_ttl)
+    inc = r->d->cfg.token_max_ttl;
+  if ((rc = ttl_in_range(r, "increment", inc)) < 0 ||
+      (rc = renewed_expiry(r, te, inc, now, &te->expire_time)) < 0)
+    goto fail;
+  /* Keep what the response shows; the entry itself is re-staged as is. */
+  p = calloc(1, sizeof *p);
   if (p == NULL || (p->policies = calloc(te->n_policies + 1, sizeof *p->policies)) == NULL) {
     rc = CS_ENOMEM;
     goto fail;
   }
   p->r = r;
+  cs_token_path(tok, len, p->path);
   for (size_t i = 0; i < te->n_policies; i++)
     if ((p->policies[p->n++] = strdup(te->policies[i])) == NULL) {
       rc = CS_ENOMEM;
@@ -915,7 +1006,7 @@ static void handle_token_renew(rq *r, const Custos__TokenRenewReq *q) {
   char token[CS_TOKEN_MAX];
   memcpy(token, tok, len);
   token[len] = '\0';
-  rc = cs_token_stage(cs_seal_keyring(r->d->seal), token, &p->te, &b);
+  rc = cs_token_stage_renewal(cs_seal_keyring(r->d->seal), token, &p->te, &b);
   cs_wipe(token, sizeof token);
   if (rc == 0)
     rc = cs_commitq_submit(r->d->commitq, &b, on_token_renewed, p);
@@ -932,13 +1023,30 @@ fail:
   respond_error(r, rc);
 }
 
+/* The token a revoke names: the given one, or with the self flag (and only
+ * then) the caller's.  An empty request used to mean "self": a root client
+ * that forgot the field revoked root. */
+static int revoke_target(rq *r, const Custos__TokenRevokeReq *q, const uint8_t **tok, size_t *len) {
+  if (q->self && q->token.len > 0)
+    return cs_error_set(CS_EINVAL, "give a token to revoke or set self, not both");
+  if (!q->self && q->token.len == 0)
+    return cs_error_set(CS_EINVAL, "no token to revoke: name one, or set self to revoke the "
+                                   "caller's own token");
+  target_token(r, &q->token, tok, len);
+  return 0;
+}
+
 static void handle_token_revoke(rq *r, const Custos__TokenRevokeReq *q) {
-  const uint8_t *tok;
-  size_t len;
-  target_token(r, &q->token, &tok, &len);
+  const uint8_t *tok = NULL;
+  size_t len = 0;
+  int rc = revoke_target(r, q, &tok, &len);
+  if (rc < 0) {
+    respond_error(r, rc);
+    return;
+  }
   char path[CS_TOKEN_PATH_MAX];
   cs_token_path(tok, len, path);
-  int rc = len == 0 || len >= CS_TOKEN_MAX ? 0 : cs_store_exists(r->d->store, path);
+  rc = len == 0 || len >= CS_TOKEN_MAX ? 0 : cs_store_exists(r->d->store, path);
   if (rc <= 0) {
     respond_error(r, rc < 0 ? rc : cs_error_set(CS_ENOTFOUND, "no such token"));
     return;
@@ -950,7 +1058,7 @@ static void handle_token_revoke(rq *r, const Custos__TokenRevokeReq *q) {
     respond_error(r, rc);
     return;
   }
-  cs_info("token revoked by %s", r->accessor);
+  cs_info("token revoked by %s%s", r->accessor, q->self ? " (itself)" : "");
   submit_write(r, &b);
 }
 

@@ -177,15 +177,45 @@ static int op_init(cli_ctx *g, int argc, char **argv) {
 
 /* --------------------------------------------------------------- unseal */
 
+/* The nonce of the unseal in progress, from status, into out ("" if none). */
+static int unseal_nonce(cli_ctx *g, char *out, size_t cap) {
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__StatusReq op = CUSTOS__STATUS_REQ__INIT;
+  Custos__Response *res;
+  req.op_case = CUSTOS__REQUEST__OP_STATUS;
+  req.status = &op;
+  int rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_STATUS, &res);
+  if (rc != 0)
+    return rc;
+  snprintf(out, cap, "%s", res->status->nonce ? res->status->nonce : "");
+  cs_wire_response_free(res);
+  return 0;
+}
+
 static int op_unseal(cli_ctx *g, int argc, char **argv) {
   int reset = 0, rc;
-  const cli_opt opts[] = { { .name = "reset", .arg = 0, .flag = &reset }, { 0 } };
+  const char *nonce = NULL;
+  const cli_opt opts[] = {
+    { .name = "reset", .arg = 0, .flag = &reset },
+    { .name = "nonce", .arg = 1, .val = &nonce },
+    { 0 },
+  };
   char *pos[1];
   size_t npos;
+  char fetched[128];
   if ((rc = cli_parse("operator unseal", argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   if (reset && npos > 0)
     return cli_usage_error("operator unseal: --reset takes no key");
+  if (nonce != NULL && !reset)
+    return cli_usage_error("operator unseal: --nonce goes with --reset");
+  /* A reset names the ceremony it discards: the one status shows now,
+   * unless --nonce says which one the operator meant. */
+  if (reset && nonce == NULL) {
+    if ((rc = unseal_nonce(g, fetched, sizeof fetched)) != 0)
+      return rc;
+    nonce = fetched;
+  }
 
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__UnsealReq op = CUSTOS__UNSEAL_REQ__INIT;
@@ -194,6 +224,7 @@ static int op_unseal(cli_ctx *g, int argc, char **argv) {
   size_t keylen = 0;
   if (reset) {
     op.reset = 1;
+    op.nonce = (char *)nonce;
   } else {
     if ((rc = cli_get_key(npos ? pos[0] : NULL, "Unseal Key (will be hidden): ", &key, &keylen)) != 0)
       return rc;

@@ -132,18 +132,26 @@ static int token_renew(cli_ctx *g, int argc, char **argv) {
   return rc;
 }
 
+/* TOKEN, or --self for the caller's own: never a silent default, since an
+ * empty revoke used to revoke whatever token the caller held (root). */
 static int token_revoke(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
-  int rc;
-  if ((rc = cli_parse("token revoke", argc, argv, NULL, pos, 1, &npos)) != 0)
+  int self = 0, rc;
+  const cli_opt opts[] = { { .name = "self", .arg = 0, .flag = &self }, { 0 } };
+  if ((rc = cli_parse("token revoke", argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
-  if (npos < 1)
-    return cli_usage_error("token revoke: missing TOKEN");
+  if (npos < 1 && !self)
+    return cli_usage_error("token revoke: missing TOKEN (or --self for your own token)");
+  if (npos > 0 && self)
+    return cli_usage_error("token revoke: give TOKEN or --self, not both");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__TokenRevokeReq op = CUSTOS__TOKEN_REVOKE_REQ__INIT;
-  op.token.data = (uint8_t *)pos[0];
-  op.token.len = strlen(pos[0]);
+  op.self = self;
+  if (npos > 0) {
+    op.token.data = (uint8_t *)pos[0];
+    op.token.len = strlen(pos[0]);
+  }
   req.op_case = CUSTOS__REQUEST__OP_TOKEN_REVOKE;
   req.token_revoke = &op;
   return cli_call_done(g, &req, NULL, NULL, "Revoked the token.");

@@ -410,7 +410,7 @@ static void op_free(cs_batch_op *op) {
 
 /* Fills b->ops[b->n] with copies and bumps n.  Capacity must be reserved. */
 static int op_push(cs_batch *b, const char *key, size_t klen, const uint8_t *val, size_t len,
-                   int del) {
+                   int del, int if_exists) {
   cs_batch_op *op = &b->ops[b->n];
   memset(op, 0, sizeof *op);
   op->key = malloc(klen + 1);
@@ -431,6 +431,7 @@ static int op_push(cs_batch *b, const char *key, size_t klen, const uint8_t *val
     op->val_len = len;
   }
   op->del = del;
+  op->if_exists = !del && if_exists;
   b->n++;
   return 0;
 }
@@ -438,13 +439,19 @@ static int op_push(cs_batch *b, const char *key, size_t klen, const uint8_t *val
 int cs_batch_put(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
   assert(b && key && (val || len == 0));
   int rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, strlen(key), val, len, 0);
+  return rc ? rc : op_push(b, key, strlen(key), val, len, 0, 0);
+}
+
+int cs_batch_put_if_exists(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
+  assert(b && key && (val || len == 0));
+  int rc = batch_reserve(b, 1);
+  return rc ? rc : op_push(b, key, strlen(key), val, len, 0, 1);
 }
 
 int cs_batch_del(cs_batch *b, const char *key) {
   assert(b && key);
   int rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, strlen(key), NULL, 0, 1);
+  return rc ? rc : op_push(b, key, strlen(key), NULL, 0, 1, 0);
 }
 
 /* All or nothing: on CS_ENOMEM dst is left as it was. */
@@ -456,7 +463,8 @@ int cs_batch_append(cs_batch *dst, const cs_batch *src) {
   size_t n0 = dst->n;
   for (size_t i = 0; i < src->n; i++) {
     const cs_batch_op *op = &src->ops[i];
-    if ((rc = op_push(dst, op->key, strlen(op->key), op->val, op->val_len, op->del)) != 0) {
+    if ((rc = op_push(dst, op->key, strlen(op->key), op->val, op->val_len, op->del,
+                       op->if_exists)) != 0) {
       while (dst->n > n0)
         op_free(&dst->ops[--dst->n]);
       return rc;
@@ -505,6 +513,7 @@ int cs_batch_encode(const cs_batch *b, uint8_t **out, size_t *len) {
       ops[i].value.len = op->val_len;
     }
     ops[i].del = op->del ? 1 : 0;
+    ops[i].if_exists = op->if_exists ? 1 : 0;
     ptrs[i] = &ops[i];
   }
   msg.n_ops = b->n;
@@ -547,8 +556,8 @@ int cs_batch_decode(const uint8_t *buf, size_t len, cs_batch *b) {
                         op->key.len);
       goto out;
     }
-    if (op->del && op->value.len != 0) {
-      rc = cs_error_set(CS_EPROTO, "storage batch op %zu deletes but carries a value", i);
+    if (op->del && (op->value.len != 0 || op->if_exists)) {
+      rc = cs_error_set(CS_EPROTO, "storage batch op %zu deletes but carries a value or condition", i);
       goto out;
     }
   }
@@ -557,7 +566,7 @@ int cs_batch_decode(const uint8_t *buf, size_t len, cs_batch *b) {
   for (size_t i = 0; i < msg->n_ops; i++) {
     const Custos__BatchOp *op = msg->ops[i];
     if ((rc = op_push(b, (const char *)op->key.data, op->key.len, op->value.data, op->value.len,
-                      op->del ? 1 : 0)) != 0)
+                      op->del ? 1 : 0, op->if_exists ? 1 : 0)) != 0)
       goto out;
   }
 out:
@@ -619,8 +628,12 @@ static int commit(cs_store *s, const cs_batch *b, int indexed, uint64_t index) {
       if (rc == MDB_NOTFOUND)
         rc = 0;
     } else {
-      MDB_val v = {op->val_len, op->val};
-      rc = mdb_put(txn, s->data, &k, &v, 0);
+      MDB_val v = {op->val_len, op->val}, cur;
+      rc = op->if_exists ? mdb_get(txn, s->data, &k, &cur) : 0;
+      if (rc == 0)
+        rc = mdb_put(txn, s->data, &k, &v, 0);
+      else if (rc == MDB_NOTFOUND) /* conditional put of a key deleted meanwhile: skipped */
+        rc = 0;
     }
     if (rc) {
       rc = store_error(rc, s->dir, op->del ? "delete" : "put");

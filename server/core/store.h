@@ -67,6 +67,7 @@ typedef struct cs_batch_op {
   uint8_t *val;      /* NULL for a delete */
   size_t val_len;
   int del;
+  int if_exists;     /* a put applied only if the key exists at commit time */
 } cs_batch_op;
 
 typedef struct cs_batch {
@@ -79,6 +80,16 @@ void cs_batch_init(cs_batch *b);
 int cs_batch_put(cs_batch *b, const char *key, const uint8_t *val, size_t len)
     __attribute__((warn_unused_result));
 int cs_batch_del(cs_batch *b, const char *key) __attribute__((warn_unused_result));
+/*
+ * A conditional put: applied only if `key` exists in the transaction that
+ * commits it (so after every op queued before it, in this batch or in the
+ * group it is committed with), and silently skipped otherwise.  This is how
+ * a read-modify-write of an entry (a token renew) is decided against the
+ * state it commits on rather than the state it read: a delete queued before
+ * it wins.  Deterministic, so every cluster member skips it alike.
+ */
+int cs_batch_put_if_exists(cs_batch *b, const char *key, const uint8_t *val, size_t len)
+    __attribute__((warn_unused_result));
 /* Appends every op of src to dst (copies).  Used by group commit. */
 int cs_batch_append(cs_batch *dst, const cs_batch *src) __attribute__((warn_unused_result));
 /* Wipes values (they may be key material) and frees; leaves b empty. */
@@ -90,7 +101,8 @@ int cs_batch_decode(const uint8_t *buf, size_t len, cs_batch *b) __attribute__((
 
 /*
  * Applies every op of `b` in ONE write transaction and commits it (fsync
- * unless no_sync).  Deleting an absent key is not an error.  On failure
+ * unless no_sync).  Deleting an absent key is not an error, nor is a
+ * conditional put of an absent key (it is skipped).  On failure
  * nothing is changed.  Errors: CS_ESTOREFULL, CS_ESTORERDONLY, CS_EIO.
  */
 int cs_store_commit(cs_store *s, const cs_batch *b) __attribute__((warn_unused_result));

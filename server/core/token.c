@@ -34,17 +34,33 @@ void cs_token_path(const uint8_t *token, size_t len, char path[CS_TOKEN_PATH_MAX
   cs_hex_encode(h, sizeof h, path + 11);
 }
 
-int cs_token_stage(cs_keyring *k, const char *token, const Custos__TokenEntry *e, cs_batch *b) {
+/* Encrypts the entry for `path`; a renewal is a conditional put. */
+static int stage(cs_keyring *k, const char *token, const Custos__TokenEntry *e, int renewal,
+                 cs_batch *b) {
   char path[CS_TOKEN_PATH_MAX];
   cs_token_path((const uint8_t *)token, strlen(token), path);
   size_t n = custos__token_entry__get_packed_size(e);
-  uint8_t *pt = malloc(n ? n : 1);
+  uint8_t *pt = malloc(n ? n : 1), *ct = NULL;
+  size_t ct_len = 0;
   if (pt == NULL)
     return CS_ENOMEM;
   custos__token_entry__pack(e, pt);
-  int rc = cs_barrier_stage_put(k, b, path, pt, n);
+  int rc = cs_barrier_encrypt(k, path, pt, n, &ct, &ct_len);
   free(pt);
+  if (rc < 0)
+    return rc;
+  rc = renewal ? cs_batch_put_if_exists(b, path, ct, ct_len) : cs_batch_put(b, path, ct, ct_len);
+  free(ct);
   return rc;
+}
+
+int cs_token_stage(cs_keyring *k, const char *token, const Custos__TokenEntry *e, cs_batch *b) {
+  return stage(k, token, e, 0, b);
+}
+
+int cs_token_stage_renewal(cs_keyring *k, const char *token, const Custos__TokenEntry *e,
+                           cs_batch *b) {
+  return stage(k, token, e, 1, b);
 }
 
 /*

@@ -27,6 +27,13 @@ void cs_token_path(const uint8_t *token, size_t len, char path[CS_TOKEN_PATH_MAX
 int cs_token_stage(cs_keyring *k, const char *token, const Custos__TokenEntry *e, cs_batch *b)
     __attribute__((warn_unused_result));
 /*
+ * The same for an entry that already exists (a renew): a conditional put
+ * (cs_batch_put_if_exists), so a revoke committed before it, or queued
+ * before it in the commit queue, wins and the token stays revoked.
+ */
+int cs_token_stage_renewal(cs_keyring *k, const char *token, const Custos__TokenEntry *e,
+                           cs_batch *b) __attribute__((warn_unused_result));
+/*
  * Looks a presented token up.  Returns 0 and *out (free with
  * custos__token_entry__free_unpacked), or CS_EPERM when it is missing,
  * unknown or revoked, CS_EEXPIRED when past its expiry.
