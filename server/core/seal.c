@@ -857,9 +857,10 @@ int cs_seal_rotate_config_set(cs_seal *s, const cs_rotate_config *cfg, cs_seal_c
   if (cfg->max_operations < CS_MIN_MAX_OPS || cfg->max_operations > CS_DEFAULT_MAX_OPS)
     return cs_error_set(CS_EINVAL, "max-operations must be between %llu and %llu",
                         (unsigned long long)CS_MIN_MAX_OPS, (unsigned long long)CS_DEFAULT_MAX_OPS);
-  if (cfg->interval_seconds != 0 && cfg->interval_seconds < CS_MIN_INTERVAL)
-    return cs_error_set(CS_EINVAL, "interval must be 0 (none) or at least %llu seconds",
-                        (unsigned long long)CS_MIN_INTERVAL);
+  if (cfg->interval_seconds != 0 &&
+      (cfg->interval_seconds < CS_MIN_INTERVAL || cfg->interval_seconds > CS_MAX_INTERVAL))
+    return cs_error_set(CS_EINVAL, "interval must be 0 (none) or between %llu and %llu seconds",
+                        (unsigned long long)CS_MIN_INTERVAL, (unsigned long long)CS_MAX_INTERVAL);
   int rc = check_idle(s);
   if (rc < 0)
     return rc;
@@ -938,12 +939,15 @@ int cs_seal_tick(cs_seal *s, int64_t now, int flush, int *rotating) {
   int rc = 0;
   cs_term_info ti;
   cs_keyring_info(s->kr, cs_keyring_count(s->kr) - 1, &ti);
+  /* Compared unsigned: a stored interval above INT64_MAX must not read as
+   * negative (always due); a clock before the install time is age 0. */
+  uint64_t age = now > ti.install_time ? (uint64_t)now - (uint64_t)ti.install_time : 0;
   int due = s->rot.enabled &&
             (ti.encryptions > s->rot.max_operations ||
-             (s->rot.interval_seconds != 0 && now - ti.install_time >= (int64_t)s->rot.interval_seconds));
+             (s->rot.interval_seconds != 0 && age >= s->rot.interval_seconds));
   if (due && !s->busy) {
-    cs_info("automatic rotation due: term %u has %llu encryptions and is %lld s old", ti.term,
-            (unsigned long long)ti.encryptions, (long long)(now - ti.install_time));
+    cs_info("automatic rotation due: term %u has %llu encryptions and is %llu s old", ti.term,
+            (unsigned long long)ti.encryptions, (unsigned long long)age);
     rc = cs_seal_rotate(s, on_auto_rotated, NULL);
     if (rc < 0)
       return rc;

@@ -33,6 +33,9 @@
 #define CS_DEFAULT_MAX_OPS 3865470566ULL
 #define CS_MIN_MAX_OPS 100ULL
 #define CS_MIN_INTERVAL 60ULL
+/* Ten years: an interval is compared with an age in int64 seconds, and a
+ * larger one (up to 2^64-1 on the wire) would wrap negative: always due. */
+#define CS_MAX_INTERVAL (10ULL * 365 * 86400)
 
 typedef struct cs_seal cs_seal;
 
@@ -142,7 +145,8 @@ int cs_seal_rotate(cs_seal *s, cs_seal_cb cb, void *arg) __attribute__((warn_unu
 
 int cs_seal_rotate_config_get(cs_seal *s, cs_rotate_config *cfg) __attribute__((warn_unused_result));
 /* Validates (max_operations in [CS_MIN_MAX_OPS, CS_DEFAULT_MAX_OPS],
- * interval 0 or >= CS_MIN_INTERVAL) and stores it under the barrier. */
+ * interval 0 or in [CS_MIN_INTERVAL, CS_MAX_INTERVAL]) and stores it
+ * under the barrier. */
 int cs_seal_rotate_config_set(cs_seal *s, const cs_rotate_config *cfg, cs_seal_cb cb, void *arg)
     __attribute__((warn_unused_result));
 

@@ -4,7 +4,8 @@
 #  - a renew or create cannot make a token outlive token.max_ttl, and huge
 #    values (the ones that overflowed the expiry) are refused with a clear
 #    error, not wrapped into "never expires" or a crash;
-#  - an empty revoke no longer revokes the caller's own token: --self does.
+#  - an empty revoke no longer revokes the caller's own token: --self does;
+#  - a rotation interval too large for the age comparison is refused.
 . "$(dirname "$0")/lib.sh"
 
 : "${CUSTOS_TOKEN_RACE:?set CUSTOS_TOKEN_RACE to the token_race test client}"
@@ -59,6 +60,11 @@ P=$(TOKEN=$ROOT cli a token create --policy root --format json | json token)
 TOKEN=$P cli a token lookup --format json | grep -q '"expire_time":""' \
   || fail "a root token created without --ttl by root should not expire"
 kill -0 "$PID_a" || fail "custosd died"
+# Sibling: a rotation interval of 2^63 s read as a negative age limit (always
+# due, a rotation every second); now refused.
+TOKEN=$ROOT expect_err "interval must be" cli a operator rotate-config --interval 9223372036854775808
+TOKEN=$ROOT cli a operator rotate-config --interval 3650d >/dev/null || fail "rotate-config --interval 3650d"
+TOKEN=$ROOT cli a operator rotate-config --interval 0 >/dev/null || fail "rotate-config --interval 0"
 pass "max TTL: huge increments and ttls refused (BAD_REQUEST), renews capped at issue + max_ttl"
 
 # ---- 18: an empty revoke is refused; --self revokes the caller's own token
