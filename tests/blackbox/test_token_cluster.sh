@@ -10,7 +10,8 @@ POLL_MS=300 ELECTION_MS=${ELECTION_MS:-500} HEARTBEAT_MS=${HEARTBEAT_MS:-50}
 : "${CUSTOS_TOKEN_RACE:?set CUSTOS_TOKEN_RACE to the token_race test client}"
 
 for i in 1 2 3; do start_node "$i"; done
-active_node 10 >/dev/null || true
+has_leader() { [ -n "$(node_status 1 | json active_address)" ]; }
+wait_for 30 has_leader || fail "no leader elected"
 init_cluster 1 3 2
 for i in 1 2 3; do unseal_node "$i" 1 2; done
 A=$(active_node 10) || fail "no active node after unseal"
