@@ -31,6 +31,11 @@ R=$(cli a token create --policy admin --ttl 1h --renewable --format json | json 
 for inc in $WRAP 9223372036854775807 172801; do
   TOKEN=$R expect_err "exceeds the maximum" cli a token renew --increment "$inc"
 done
+# On the wire: BAD_REQUEST, also for 2^64-1 (which the CLI does not parse).
+for inc in $WRAP 9223372036854775807 18446744073709551615; do
+  got=$("$CUSTOS_TOKEN_RACE" --renew "127.0.0.1:$PORT_a" "$WORK/tls/ca.crt" "$R" "$inc") || fail "renew $inc: $got"
+  case $got in BAD_REQUEST:*exceeds*) ;; *) fail "renew --increment $inc answered: $got" ;; esac
+done
 kill -0 "$PID_a" || fail "custosd died on a huge increment"
 exp=$(TOKEN=$R cli a token lookup --format json | json expire_time)
 [ -n "$exp" ] || fail "a refused renew changed the expiry: $exp"

@@ -16,6 +16,13 @@ expect_err "nonce does not match" cli a operator unseal --reset --nonce "not-$N"
 [ "$(cli a status --format json | json progress)" = 1 ] || fail "a refused reset discarded the shares"
 grep -q "unseal reset from 127.0.0.1:[0-9]* refused: no nonce" "$WORK/a.log" || fail "refused reset (no nonce) not logged"
 grep -q "unseal reset from 127.0.0.1:[0-9]* refused: wrong nonce" "$WORK/a.log" || fail "refused reset (wrong nonce) not logged"
+# The wire code is BAD_NONCE (the CLI prints only the message).
+: "${CUSTOS_TOKEN_RACE:?set CUSTOS_TOKEN_RACE to the token_race test client}"
+for n in - "not-$N"; do
+  got=$("$CUSTOS_TOKEN_RACE" --reset "127.0.0.1:$PORT_a" "$WORK/tls/ca.crt" "$n") || fail "reset: $got"
+  case $got in BAD_NONCE:*) ;; *) fail "reset with nonce '$n' answered: $got" ;; esac
+done
+[ "$(cli a status --format json | json progress)" = 1 ] || fail "a refused reset discarded the shares"
 pass "reset without or with a wrong nonce: BAD_NONCE, progress kept, logged with the address"
 
 cli a operator unseal --reset --nonce "$N" >/dev/null || true

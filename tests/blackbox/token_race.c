@@ -21,6 +21,15 @@
  * sends a token_revoke with neither a token nor the self flag (the CLI
  * refuses to): exits 0 when the server accepts it, or prints
  * "Error: <message>" and exits 1.
+ *
+ *   token_race --renew ADDR CA_FILE TOKEN INCREMENT
+ *   token_race --reset ADDR CA_FILE NONCE
+ *
+ * send one self-renew with any uint64 increment (the CLI's parser stops
+ * below 2^64-1), or one unseal reset with the given nonce ("-" for none),
+ * and print the wire outcome: "OK expire_time=<n>" / "OK progress=<n>", or
+ * the ErrorCode name and message ("BAD_REQUEST: ..."); exit 0 either way,
+ * 2 on a transport failure.
  */
 #include "custos_client.h"
 #include "wire.h"
@@ -137,6 +146,34 @@ static int empty_revoke(const cs_client_opts *o) {
   return 1;
 }
 
+/* One request; prints its outcome as described above. */
+static int one_call(const cs_client_opts *o, Custos__Request *req) {
+  cs_client *c;
+  int rc = cs_client_connect(&c, o);
+  if (rc < 0)
+    return die(NULL, "connect", rc);
+  Custos__Response *res;
+  if ((rc = cs_client_send(c, req)) < 0 || (rc = cs_client_recv(c, &res)) < 0) {
+    int ret = die(c, "call", rc);
+    cs_client_close(c);
+    return ret;
+  }
+  if (res->error != NULL) {
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&custos__error_code__descriptor, res->error->code);
+    printf("%s: %s\n", v ? v->name : "?", res->error->message ? res->error->message : "");
+  } else if (res->result_case == CUSTOS__RESPONSE__RESULT_TOKEN) {
+    printf("OK expire_time=%lld\n", (long long)res->token->expire_time);
+  } else if (res->result_case == CUSTOS__RESPONSE__RESULT_STATUS) {
+    printf("OK progress=%u\n", res->status->progress);
+  } else {
+    printf("OK\n");
+  }
+  cs_wire_response_free(res);
+  cs_client_close(c);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   cs_client_opts o;
   cs_client_opts_init(&o);
@@ -147,9 +184,34 @@ int main(int argc, char **argv) {
     o.token = argv[4];
     return empty_revoke(&o);
   }
+  if (argc == 6 && strcmp(argv[1], "--renew") == 0) {
+    o.addr = argv[2];
+    o.ca_file = argv[3];
+    o.token = argv[4];
+    Custos__Request req = CUSTOS__REQUEST__INIT;
+    Custos__TokenRenewReq op = CUSTOS__TOKEN_RENEW_REQ__INIT;
+    op.increment_seconds = strtoull(argv[5], NULL, 10);
+    req.op_case = CUSTOS__REQUEST__OP_TOKEN_RENEW;
+    req.token_renew = &op;
+    return one_call(&o, &req);
+  }
+  if (argc == 5 && strcmp(argv[1], "--reset") == 0) {
+    o.addr = argv[2];
+    o.ca_file = argv[3];
+    Custos__Request req = CUSTOS__REQUEST__INIT;
+    Custos__UnsealReq op = CUSTOS__UNSEAL_REQ__INIT;
+    op.reset = 1;
+    if (strcmp(argv[4], "-") != 0)
+      op.nonce = argv[4];
+    req.op_case = CUSTOS__REQUEST__OP_UNSEAL;
+    req.unseal = &op;
+    return one_call(&o, &req);
+  }
   if (argc != 6) {
     fprintf(stderr, "usage: token_race ADDR CA_FILE ROOT_TOKEN TRIALS RENEWS\n"
-                    "       token_race --empty-revoke ADDR CA_FILE TOKEN\n");
+                    "       token_race --empty-revoke ADDR CA_FILE TOKEN\n"
+                    "       token_race --renew ADDR CA_FILE TOKEN INCREMENT\n"
+                    "       token_race --reset ADDR CA_FILE NONCE\n");
     return 2;
   }
   o.addr = argv[1];
