@@ -70,7 +70,7 @@ start_server() {
     PIDS+=("$pid")
     eval "PID_$name=$pid PORT_$name=$port"
     local i
-    for i in $(seq 1 100); do
+    for i in $(seq 1 600); do
       if ! kill -0 "$pid" 2>/dev/null; then break; fi
       if tail -n "+$((before + 1))" "$WORK/$name.log" 2>/dev/null | grep -q "custosd listening on 127.0.0.1:$port"; then
         return 0
@@ -89,7 +89,7 @@ stop_server() { # NAME [SIGNAL]
   local pid; pid=$(eval echo "\$PID_$1")
   kill "-${2:-TERM}" "$pid" 2>/dev/null || true
   local i
-  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  for i in $(seq 1 400); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   kill -0 "$pid" 2>/dev/null && fail "custosd $1 did not stop"
   wait "$pid" 2>/dev/null || true
 }
