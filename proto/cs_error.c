@@ -3,6 +3,7 @@
 #include "custos.pb-c.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define CS_ERR_DETAIL_MAX 256
 
@@ -57,15 +58,33 @@ int cs_error_from_wire(int wire_code) {
   case CUSTOS__ERROR_CODE__CONFLICT: return CS_EINPROGRESS;
   case CUSTOS__ERROR_CODE__STANDBY: return CS_ESTANDBY;
   case CUSTOS__ERROR_CODE__UNAVAILABLE: return CS_EUNAVAIL;
+  case CUSTOS__ERROR_CODE__RETRY: return CS_EBUSY;
   default: return CS_EINTERNAL;
   }
+}
+
+/* A detail cut by the buffer may end inside a UTF-8 sequence (a long field
+ * name): drop that partial sequence, so Error.message stays valid UTF-8 as
+ * proto3 requires of a string (strict decoders reject the whole response). */
+static void trim_partial_utf8(char *s) {
+  size_t n = strlen(s), k = n;
+  while (k > 0 && ((unsigned char)s[k - 1] & 0xc0) == 0x80)
+    k--;
+  if (k == 0)
+    return;
+  unsigned char lead = (unsigned char)s[k - 1];
+  size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  if (n - (k - 1) < want)
+    s[k - 1] = '\0';
 }
 
 int cs_error_set(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(detail, sizeof detail, fmt, ap);
+  int n = vsnprintf(detail, sizeof detail, fmt, ap);
   va_end(ap);
+  if (n >= (int)sizeof detail)
+    trim_partial_utf8(detail);
   detail_code = code;
   return code;
 }

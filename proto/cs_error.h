@@ -55,6 +55,7 @@
   XX(UNAVAIL,         -35, UNAVAILABLE,         "service unavailable")            \
   XX(EXPIRED,         -36, PERMISSION_DENIED,   "token expired")                  \
   XX(AUDIT,           -37, INTERNAL,            "audit log write failed")         \
+  XX(BUSY,            -50, RETRY,               "busy: retry")                    \
 
 enum cs_errno {
   CS_OK = 0,

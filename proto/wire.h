@@ -31,12 +31,18 @@ int cs_wire_frame_check(const uint8_t *buf, size_t len, size_t max, size_t *body
 void cs_wire_put_header(uint8_t hdr[CS_WIRE_HDR], uint32_t len);
 
 /*
- * Unpacks and validates a Request body: an operation must be present and
- * strings must be well-formed.  Returns 0 and *out (free with
- * cs_wire_request_free), or CS_EPROTO with a detail.
+ * Unpacks and validates a Request body: an operation must be present, and
+ * every `string` field, wherever it sits, must be valid UTF-8 without a NUL
+ * byte (checked on the encoded bytes: protobuf-c would silently cut a
+ * string at a NUL).  Returns 0 and *out (free with cs_wire_request_free), or
+ * CS_EPROTO with a detail; the server answers that with id 0 and closes.
  */
 int cs_wire_decode_request(const uint8_t *body, size_t len, Custos__Request **out)
     __attribute__((warn_unused_result));
+/* 0 when s[0..len) is valid UTF-8 (RFC 3629) without a NUL byte; 1 when it
+ * holds a NUL, 2 when it is not valid UTF-8. */
+int cs_wire_string_check(const uint8_t *s, size_t len) __attribute__((warn_unused_result));
+
 /* Wipes secret fields (token, shares, values) and frees. */
 void cs_wire_request_free(Custos__Request *req);
 

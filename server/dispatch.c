@@ -35,7 +35,9 @@
 #define CUSTOS_VERSION "0.1.0"
 #define P_POLICY "core/policy/"
 #define P_AUDIT_KEY "core/audit-key"
-#define MAX_SENSITIVE 64
+
+_Static_assert(sizeof P_POLICY - 1 + CS_POLICY_NAME_MAX <= CS_STORE_KEY_MAX,
+               "a policy name must fit a storage key");
 
 typedef struct op_rule {
   int op;                 /* Custos__Request__OpCase */
@@ -531,9 +533,15 @@ static void handle_kv_get(rq *r, const Custos__KvGetReq *q) {
     respond_error(r, rc);
     return;
   }
-  cs_audit_sensitive sens[MAX_SENSITIVE];
+  /* Every field is on record, however many the secret has. */
+  cs_audit_sensitive *sens = calloc(data->n_data ? data->n_data : 1, sizeof *sens);
+  if (sens == NULL) {
+    cs_kv_data_free(data);
+    respond_error(r, CS_ENOMEM);
+    return;
+  }
   size_t ns = 0;
-  for (size_t i = 0; i < data->n_data && ns < MAX_SENSITIVE; i++, ns++)
+  for (size_t i = 0; i < data->n_data; i++, ns++)
     sens[ns] = (cs_audit_sensitive){data->data[i]->key, data->data[i]->value.data,
                                     data->data[i]->value.len};
   Custos__Response res = CUSTOS__RESPONSE__INIT;
@@ -543,6 +551,7 @@ static void handle_kv_get(rq *r, const Custos__KvGetReq *q) {
   res.result_case = CUSTOS__RESPONSE__RESULT_KV_GET;
   res.kv_get = &gr;
   respond(r, &res, sens, ns);
+  free(sens);
   cs_kv_data_free(data);
 }
 
@@ -752,7 +761,7 @@ static void handle_rekey(rq *r, const Custos__Request *req) {
     break;
   }
   if (rc < 0) {
-    if (rc != CS_EBADNONCE && rc != CS_ENOOP && rc != CS_EINPROGRESS)
+    if (rc != CS_EBADNONCE && rc != CS_ENOOP && rc != CS_EINPROGRESS && rc != CS_EBUSY)
       cs_warn("rekey: %s", cs_error_message(rc));
     respond_error(r, rc);
   } else if (rc != CS_SEAL_PENDING) { /* else on_rekey_done answers after the swap */
@@ -1169,7 +1178,14 @@ static const char *request_path(const Custos__Request *req) {
   }
 }
 
-/* The secrets a request carries, for the audit log (hashed there). */
+/* How many entries request_sensitive() fills (sizes the list, so no
+ * field of a large put is left out of the audit record). */
+static size_t request_sensitive_count(const Custos__Request *req) {
+  return req->op_case == CUSTOS__REQUEST__OP_KV_PUT ? req->kv_put->n_data : 1;
+}
+
+/* The secrets a request carries, for the audit log (hashed there); s has
+ * room for request_sensitive_count(req) entries. */
 static size_t request_sensitive(const Custos__Request *req, cs_audit_sensitive *s) {
   size_t n = 0;
   switch (req->op_case) {
@@ -1183,7 +1199,7 @@ static size_t request_sensitive(const Custos__Request *req, cs_audit_sensitive *
     s[n++] = (cs_audit_sensitive){"new_unseal_key", req->rekey_verify->key.data, req->rekey_verify->key.len};
     break;
   case CUSTOS__REQUEST__OP_KV_PUT:
-    for (size_t i = 0; i < req->kv_put->n_data && n < MAX_SENSITIVE; i++)
+    for (size_t i = 0; i < req->kv_put->n_data; i++)
       s[n++] = (cs_audit_sensitive){req->kv_put->data[i]->key, req->kv_put->data[i]->value.data,
                                     req->kv_put->data[i]->value.len};
     break;
@@ -1203,6 +1219,34 @@ static size_t request_sensitive(const Custos__Request *req, cs_audit_sensitive *
     break;
   }
   return n;
+}
+
+/*
+ * The names in a request that become storage keys, checked before
+ * authorization with the same functions (and so the same limits) the
+ * handlers use: a kv path of at most CS_KV_PATH_MAX bytes ("kv/" + path is
+ * an LMDB key), a policy name of at most CS_POLICY_NAME_MAX, at most
+ * CS_KV_MAX_FIELDS fields per put.  Refusing here means authorization, the
+ * audit record and r->path never see a name the store could not hold, and
+ * an oversized put is refused before its fields are hashed for the audit
+ * log.  "root" as a policy name is the handlers' business (CS_EPERM).
+ */
+static int check_request_names(const Custos__Request *req) {
+  const char *name = NULL;
+  switch (req->op_case) {
+  case CUSTOS__REQUEST__OP_KV_PUT: {
+    int rc = cs_kv_check_path(req->kv_put->path, 0);
+    return rc < 0 ? rc : cs_kv_check_fields(req->kv_put->data, req->kv_put->n_data);
+  }
+  case CUSTOS__REQUEST__OP_KV_GET: return cs_kv_check_path(req->kv_get->path, 0);
+  case CUSTOS__REQUEST__OP_KV_DELETE: return cs_kv_check_path(req->kv_delete->path, 0);
+  case CUSTOS__REQUEST__OP_KV_LIST: return cs_kv_check_path(req->kv_list->prefix, 1);
+  case CUSTOS__REQUEST__OP_POLICY_WRITE: name = req->policy_write->name; break;
+  case CUSTOS__REQUEST__OP_POLICY_READ: name = req->policy_read->name; break;
+  case CUSTOS__REQUEST__OP_POLICY_DELETE: name = req->policy_delete->name; break;
+  default: return 0;
+  }
+  return cs_policy_name_valid(name) ? 0 : cs_policy_check_name(name);
 }
 
 /* ---------------------------------------------------------------- cluster (HA) */
@@ -1343,11 +1387,22 @@ void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply 
   }
   if (standby_redirect(r))
     return;
-  int rc = authorize(r);
-  cs_audit_sensitive sens[MAX_SENSITIVE];
-  size_t ns = request_sensitive(req, sens);
+  int rc = check_request_names(req);
+  /* A malformed request (e.g. a put over the field cap) is logged without
+   * its values; any other, refused or not, with every one of them. */
+  size_t cap = rc == 0 ? request_sensitive_count(req) : 0;
+  if (rc == 0)
+    rc = authorize(r);
+  cs_audit_sensitive *sens = calloc(cap ? cap : 1, sizeof *sens);
+  if (sens == NULL) {
+    respond_error(r, CS_ENOMEM);
+    return;
+  }
+  size_t ns = cap ? request_sensitive(req, sens) : 0;
   /* The request is on record before anything happens, refused or not. */
-  if (audit(r, CS_AUDIT_REQUEST, 0, sens, ns) < 0) {
+  int arc = audit(r, CS_AUDIT_REQUEST, 0, sens, ns);
+  free(sens);
+  if (arc < 0) {
     respond_error(r, CS_EAUDIT);
     return;
   }

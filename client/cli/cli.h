@@ -9,7 +9,8 @@
  * and prints the result.
  *
  * Exit codes: 0 success, 1 failure (exactly one "Error: ..." line on
- * stderr), 2 usage error (or, for status/unseal, "still sealed").
+ * stderr), 2 usage error (or, for status/unseal, "still sealed"), 3 the
+ * server refused with RETRY (a transient condition; nothing was done).
  */
 #ifndef CS_CLI_H
 #define CS_CLI_H
@@ -21,6 +22,7 @@
 #define CLI_OK 0
 #define CLI_FAIL 1
 #define CLI_USAGE 2
+#define CLI_RETRY 3   /* the server said RETRY: nothing was done, run it again */
 
 typedef struct cli_ctx {
   cs_client_opts opts;
@@ -40,7 +42,7 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * Sends `req` (connecting first if needed) and checks that the response
  * carries `result` (a CUSTOS__RESPONSE__RESULT_* case).  Returns CLI_OK with
  * *res (free with cs_wire_response_free), or prints the error and returns
- * CLI_FAIL.
+ * CLI_FAIL (CLI_RETRY when the server answered RETRY).
  */
 int cli_call(cli_ctx *g, Custos__Request *req, int result, Custos__Response **res);
 /*

@@ -60,7 +60,8 @@ static const char usage_text[] =
   "  --client-key FILE      PEM client key [CUSTOS_CLIENT_KEY]\n"
   "  --format table|json    output format [CUSTOS_FORMAT] (default table)\n"
   "\n"
-  "Exit codes: 0 success; 1 error; 2 usage error, or (status, unseal) sealed.\n"
+  "Exit codes: 0 success; 1 error; 2 usage error, or (status, unseal) sealed;\n"
+  "  3 the server asked to retry (transient; nothing was done).\n"
   "Durations: 90s, 2m, 24h, 7d, 1h30m, or a number of seconds.\n";
 
 static void print_usage(FILE *f) { fputs(usage_text, f); }
@@ -103,7 +104,8 @@ int cli_call(cli_ctx *g, Custos__Request *req, int result, Custos__Response **re
   rc = cs_client_call(g->client, req, res);
   if (rc < 0) {
     const char *msg = cs_client_errmsg(g->client);
-    return cli_fail("%s", msg[0] ? msg : cs_strerror(rc));
+    cli_fail("%s", msg[0] ? msg : cs_strerror(rc));
+    return rc == CS_EBUSY ? CLI_RETRY : CLI_FAIL;
   }
   int got = (int)(*res)->result_case;
   if (got != result) {

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(sizeof CS_KV_PREFIX - 1 + CS_KV_PATH_MAX <= CS_STORE_KEY_MAX,
+               "a kv path must fit a storage key");
+
 int cs_kv_check_path(const char *path, int is_prefix) {
   size_t n = strlen(path);
   if (n == 0 && !is_prefix)
@@ -35,6 +38,38 @@ int cs_kv_check_path(const char *path, int is_prefix) {
   return 0;
 }
 
+static int cmp_field(const void *a, const void *b) {
+  return strcmp((*(Custos__KvPair *const *)a)->key, (*(Custos__KvPair *const *)b)->key);
+}
+
+int cs_kv_check_fields(Custos__KvPair *const *pairs, size_t n) {
+  if (n == 0)
+    return cs_error_set(CS_EINVAL, "a secret needs at least one field");
+  if (n > CS_KV_MAX_FIELDS)
+    return cs_error_set(CS_EINVAL, "a secret has at most %d fields, this one has %zu",
+                        CS_KV_MAX_FIELDS, n);
+  for (size_t i = 0; i < n; i++) {
+    if (pairs[i]->key == NULL || pairs[i]->key[0] == '\0')
+      return cs_error_set(CS_EINVAL, "field %zu has an empty name", i + 1);
+    if (strlen(pairs[i]->key) > CS_KV_FIELD_NAME_MAX)
+      return cs_error_set(CS_EINVAL, "field %zu has a name longer than %d bytes", i + 1,
+                          CS_KV_FIELD_NAME_MAX);
+  }
+  /* Sorted copy, so a duplicate is a neighbour: O(n log n), not n^2 compares
+   * on the event loop. */
+  Custos__KvPair **sorted = malloc(n * sizeof *sorted);
+  if (sorted == NULL)
+    return CS_ENOMEM;
+  memcpy(sorted, pairs, n * sizeof *sorted);
+  qsort(sorted, n, sizeof *sorted, cmp_field);
+  int rc = 0;
+  for (size_t i = 1; i < n && rc == 0; i++)
+    if (strcmp(sorted[i - 1]->key, sorted[i]->key) == 0)
+      rc = cs_error_set(CS_EINVAL, "field %s is given twice", sorted[i]->key);
+  free(sorted);
+  return rc;
+}
+
 static void store_key(const char *path, char *out) {
   memcpy(out, CS_KV_PREFIX, sizeof CS_KV_PREFIX - 1);
   strcpy(out + sizeof CS_KV_PREFIX - 1, path);
@@ -46,15 +81,8 @@ int cs_kv_stage_put(cs_keyring *k, const char *path, Custos__KvPair *const *pair
   int rc = cs_kv_check_path(path, 0);
   if (rc < 0)
     return rc;
-  if (n == 0)
-    return cs_error_set(CS_EINVAL, "a secret needs at least one field");
-  for (size_t i = 0; i < n; i++) {
-    if (pairs[i]->key == NULL || pairs[i]->key[0] == '\0')
-      return cs_error_set(CS_EINVAL, "field %zu has an empty name", i + 1);
-    for (size_t j = 0; j < i; j++)
-      if (strcmp(pairs[i]->key, pairs[j]->key) == 0)
-        return cs_error_set(CS_EINVAL, "field %s is given twice", pairs[i]->key);
-  }
+  if ((rc = cs_kv_check_fields(pairs, n)) < 0)
+    return rc;
   store_key(path, key);
   Custos__KvData d = CUSTOS__KV_DATA__INIT;
   d.n_data = n;

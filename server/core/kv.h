@@ -2,9 +2,17 @@
  * kv: key/value secrets.  A secret at user path P ("app/db") holds a set of
  * fields and is stored at "kv/P" as a custos.KvData under the barrier.
  *
- * Paths: 1..512 bytes of printable ASCII without "//", "." or ".."
- * segments, not starting or ending with '/'.  Listing a prefix returns the
- * next path segment of every secret below it; sub-folders end in '/'.
+ * Paths: 1..CS_KV_PATH_MAX (508) bytes of printable ASCII (0x21..0x7e)
+ * without empty, "." or ".." segments, not starting or ending with '/'.
+ * 508 is what fits: "kv/" + path is the storage key, at most
+ * CS_STORE_KEY_MAX (511) bytes.  The server checks this before
+ * authorization, so every layer sees the same limit.  Listing a prefix
+ * returns the next path segment of every secret below it; sub-folders end
+ * in '/'.
+ *
+ * A secret has 1..CS_KV_MAX_FIELDS (1024) fields with distinct names of
+ * 1..CS_KV_FIELD_NAME_MAX (1024) bytes (any UTF-8 but NUL: the wire
+ * refuses NUL and invalid UTF-8 in every string).
  *
  * Writes are staged into a batch that the caller commits (the server
  * groups many clients' writes into one commit).
@@ -18,11 +26,18 @@
 #include "store.h"
 
 #define CS_KV_PREFIX "kv/"
-#define CS_KV_PATH_MAX 512
+#define CS_KV_PATH_MAX (CS_STORE_KEY_MAX - (int)(sizeof CS_KV_PREFIX - 1)) /* 508 */
+#define CS_KV_MAX_FIELDS 1024
+#define CS_KV_FIELD_NAME_MAX 1024
 
 /* 0 when `path` is a valid secret path (CS_EINVAL with a detail otherwise).
  * `is_prefix` allows the empty path and a trailing '/'. */
 int cs_kv_check_path(const char *path, int is_prefix) __attribute__((warn_unused_result));
+
+/* 0 when n pairs make a valid secret: 1..CS_KV_MAX_FIELDS fields, names
+ * of 1..CS_KV_FIELD_NAME_MAX bytes and distinct (checked in O(n log n));
+ * CS_EINVAL with a detail, or CS_ENOMEM. */
+int cs_kv_check_fields(Custos__KvPair *const *pairs, size_t n) __attribute__((warn_unused_result));
 
 /* Encrypts fields (n pairs) for `path` and stages the put in b. */
 int cs_kv_stage_put(cs_keyring *k, const char *path, Custos__KvPair *const *pairs, size_t n,

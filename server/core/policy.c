@@ -124,6 +124,13 @@ static int parse_caps(const cs_json *caps, size_t i, const rule *r, unsigned *ou
   return 0;
 }
 
+/* 1 when a member name of klen bytes is exactly `want`.  By length, not
+ * strcmp: JSON allows "\u0000" in a name, and "rules\u0000x" must be an
+ * unknown field, not "rules". */
+static int key_is(const char *key, size_t klen, const char *want) {
+  return klen == strlen(want) && memcmp(key, want, klen) == 0;
+}
+
 /* Fills r from the i-th rule of a document; r->path is malloc'd on success. */
 static int parse_rule(const cs_json *j, size_t i, rule *r) {
   char shown[80];
@@ -142,7 +149,7 @@ static int parse_rule(const cs_json *j, size_t i, rule *r) {
   for (size_t k = 0; k < cs_json_size(j); k++) {
     size_t klen;
     const char *key = cs_json_object_key(j, k, &klen);
-    if (strcmp(key, "path") != 0 && strcmp(key, "capabilities") != 0) {
+    if (!key_is(key, klen, "path") && !key_is(key, klen, "capabilities")) {
       show(key, klen, shown);
       return rule_error(i, path, plen, "unknown field \"%s\"", shown);
     }
@@ -166,7 +173,7 @@ static int rules_array(const cs_json *doc, const cs_json **rules) {
   for (size_t k = 0; k < cs_json_size(doc); k++) {
     size_t klen;
     const char *key = cs_json_object_key(doc, k, &klen);
-    if (strcmp(key, "rules") != 0) {
+    if (!key_is(key, klen, "rules")) {
       show(key, klen, shown);
       return cs_error_set(CS_EINVAL, "policy has an unknown top-level field \"%s\"", shown);
     }

@@ -476,7 +476,7 @@ static int submit(cs_seal *s, change *c, cs_batch *b) {
 
 static int check_idle(cs_seal *s) {
   if (s->busy)
-    return cs_error_set(CS_EINPROGRESS, "another key change is being committed; retry");
+    return cs_error_set(CS_EBUSY, "another key change is being committed; retry");
   return 0;
 }
 
@@ -727,7 +727,7 @@ void cs_seal_reset(cs_seal *s) { ceremony_clear(&s->unseal); }
 void cs_seal_seal(cs_seal *s) {
   if (s->kr != NULL) {
     int rc = cs_seal_flush_counters(s);
-    if (rc < 0 && rc != CS_EINPROGRESS)
+    if (rc < 0 && rc != CS_EBUSY)
       cs_warn("sealing: could not persist encryption counters: %s", cs_error_message(rc));
   }
   wipe_keys(s);
@@ -825,7 +825,7 @@ int cs_seal_flush_counters(cs_seal *s) {
   if (sum == s->flushed_encryptions)
     return 0;
   if (s->busy)
-    return CS_EINPROGRESS; /* the next tick will do it */
+    return CS_EBUSY; /* the next tick will do it */
   change *c = change_new(s, CH_FLUSH, NULL, NULL);
   if (c == NULL)
     return CS_ENOMEM;
@@ -965,7 +965,7 @@ int cs_seal_tick(cs_seal *s, int64_t now, int flush, int *rotating) {
   cs_batch_clear(&b);
   if (rc == 0 && flush) {
     rc = cs_seal_flush_counters(s);
-    if (rc == CS_EINPROGRESS)
+    if (rc == CS_EBUSY)
       rc = 0;
   }
   return rc;
@@ -1138,7 +1138,7 @@ int cs_seal_rekey_cancel(cs_seal *s) {
   if (!s->rk.active)
     return cs_error_set(CS_ENOOP, "no rekey is in progress");
   if (s->busy)
-    return cs_error_set(CS_EINPROGRESS, "the rekey is being committed");
+    return cs_error_set(CS_EBUSY, "the rekey is being committed; retry");
   rekey_clear(s);
   cs_info("rekey cancelled");
   return 0;

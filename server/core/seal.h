@@ -108,7 +108,7 @@ void cs_seal_close(cs_seal *s);
  * the unseal key is not split).  Returns CS_SEAL_PENDING and later calls
  * cb with res->shares (n shares of share_len bytes: 33, or 32 when n == 1)
  * and res->root_token; or an error at once (CS_EALREADYINIT, CS_EINVAL,
- * CS_EINPROGRESS), and then cb is not called.  The node stays sealed.
+ * CS_EBUSY), and then cb is not called.  The node stays sealed.
  */
 int cs_seal_init(cs_seal *s, unsigned n, unsigned t, cs_seal_cb cb, void *arg)
     __attribute__((warn_unused_result));
@@ -136,7 +136,8 @@ cs_keyring *cs_seal_keyring(cs_seal *s);
  * Every operation below that writes returns CS_SEAL_PENDING and calls cb
  * once the batch is committed (the in-memory change happens only then), or
  * returns an error at once without calling cb.  Only one key change is in
- * flight at a time: another one meanwhile gets CS_EINPROGRESS.
+ * flight at a time: another one meanwhile gets CS_EBUSY (wire code RETRY:
+ * nothing was done, the same request may simply be sent again).
  */
 
 /* New term; keyring, core/root-key and core/upgrade/<old> in one batch;

@@ -42,7 +42,7 @@
 #define META_APPLIED_INDEX "applied_index"
 /* LMDB's compiled-in limit on Debian (MDB_MAXKEYSIZE); the real value is
  * asked from the env, this only sizes the scan key buffer. */
-#define KEYBUF_MAX 511
+#define KEYBUF_MAX CS_STORE_KEY_MAX
 
 struct cs_store {
   MDB_env *env;

@@ -20,6 +20,10 @@
 typedef struct cs_store cs_store;
 
 #define CS_STORE_DEFAULT_MAPSIZE ((size_t)1 << 30) /* 1 GiB */
+/* The longest storage key: LMDB's compiled-in MDB_MAXKEYSIZE (511 on
+ * Debian).  Every name that becomes part of a key is limited so that the
+ * whole key fits (kv paths: CS_KV_PATH_MAX). */
+#define CS_STORE_KEY_MAX 511
 
 typedef struct cs_store_opts {
   size_t map_size;   /* 0: CS_STORE_DEFAULT_MAPSIZE */

@@ -139,3 +139,81 @@ unseal_with() { # NAME idx...
   for i in "$@"; do cli "$name" operator unseal "$(key "$name" "$i")" >/dev/null 2>&1 || true; done
   cli "$name" status >/dev/null 2>&1 || fail "$name still sealed after shares $*"
 }
+
+# ---- raw frames: hand-built protobuf for inputs the CLI cannot produce
+# (embedded NUL bytes, invalid UTF-8, more fields than the CLI takes,
+# pipelined requests).  Everything is hex so NUL bytes survive bash.
+
+pb_varint() { # N -> hex varint
+  local n=$1 out=""
+  while [ "$n" -ge 128 ]; do out+=$(printf '%02x' $(( (n & 127) | 128 ))); n=$(( n >> 7 )); done
+  printf '%s%02x' "$out" "$n"
+}
+pb_hex() { printf '%s' "$1" | xxd -p | tr -d '\n'; }              # text -> hex
+pb_bytes() { printf '%s%s%s' "$(pb_varint $(( ($1 << 3) | 2 )))" "$(pb_varint $(( ${#2} / 2 )))" "$2"; } # FIELD HEX
+pb_str() { pb_bytes "$1" "$(pb_hex "$2")"; }                        # FIELD TEXT
+pb_uint() { printf '%s%s' "$(pb_varint $(( $1 << 3 )))" "$(pb_varint "$2")"; } # FIELD N
+# raw_request ID OP_FIELD OP_BODY_HEX: a Request with $TOKEN (if any).
+raw_request() {
+  local tok=""
+  [ -n "${TOKEN:-}" ] && tok=$(pb_str 2 "$TOKEN")
+  printf '%s%s%s' "$(pb_uint 1 "$1")" "$tok" "$(pb_bytes "$2" "$3")"
+}
+raw_frame() { printf '%08x%s' $(( ${#1} / 2 )) "$1"; }               # BODY_HEX -> frame hex
+
+# raw_send NAME FRAME_HEX...: sends the frames in one write over TLS to
+# server NAME and prints one line per response frame:
+#   id=N code=C result=R message=TEXT
+# The server must run with a short idle_timeout (it closes the connection
+# once every response is out, which ends the read; no fixed sleeps).
+raw_send() {
+  local name=$1; shift
+  local port; port=$(eval echo "\$PORT_$name")
+  local hex
+  hex=$(printf '%s' "$@" | xxd -r -p | timeout 30 openssl s_client -connect "127.0.0.1:$port" \
+        -CAfile "$WORK/tls/ca.crt" -quiet 2>/dev/null | xxd -p | tr -d '\n' || true)
+  while [ "${#hex}" -ge 8 ]; do
+    local len=$(( 16#${hex:0:8} ))
+    raw_decode "${hex:8:len*2}"
+    hex=${hex:8+len*2}
+  done
+}
+
+# pb_read HEX POS: the varint at hex offset POS into PB_V, the next offset into PB_POS.
+pb_read() {
+  local h=$1 p=$2 v=0 s=0 b
+  while :; do
+    b=$(( 16#${h:p:2} )); p=$(( p + 2 ))
+    v=$(( v | ((b & 127) << s) )); s=$(( s + 7 ))
+    [ "$b" -lt 128 ] && break
+  done
+  PB_V=$v PB_POS=$p
+}
+# raw_decode HEX: one Response body as "id=N code=C result=R message=TEXT".
+raw_decode() {
+  local h=$1 p=0 id=0 code=0 result=0 msg="" tag len sub q t2 l2
+  while [ "$p" -lt "${#h}" ]; do
+    pb_read "$h" "$p"; tag=$PB_V; p=$PB_POS
+    case $(( tag & 7 )) in
+      0) pb_read "$h" "$p"; p=$PB_POS; [ $(( tag >> 3 )) = 1 ] && id=$PB_V ;;
+      2) pb_read "$h" "$p"; len=$PB_V; p=$PB_POS; sub=${h:p:len*2}; p=$(( p + len * 2 ))
+         if [ $(( tag >> 3 )) = 2 ]; then
+           q=0
+           while [ "$q" -lt "${#sub}" ]; do
+             pb_read "$sub" "$q"; t2=$PB_V; q=$PB_POS
+             if [ $(( t2 & 7 )) = 0 ]; then
+               pb_read "$sub" "$q"; q=$PB_POS; [ $(( t2 >> 3 )) = 1 ] && code=$PB_V
+             else
+               pb_read "$sub" "$q"; l2=$PB_V; q=$PB_POS
+               [ $(( t2 >> 3 )) = 2 ] && msg=$(printf '%s' "${sub:q:l2*2}" | xxd -r -p | tr -c '[:print:]' '.')
+               q=$(( q + l2 * 2 ))
+             fi
+           done
+         else
+           result=$(( tag >> 3 ))
+         fi ;;
+      *) echo "undecodable response"; return 0 ;;
+    esac
+  done
+  echo "id=$id code=$code result=$result message=$msg"
+}

@@ -209,6 +209,25 @@ static void test_rejections(void **state) {
   }
 }
 
+/* "\u0000" is legal JSON in a member name; "rules\u0000x" must not pass for
+ * "rules" (nor "path\u0000x" for "path") just because a C string stops at
+ * the NUL.  Only the refusal is asserted: the detail is the parser's. */
+static void test_nul_in_member_names(void **state) {
+  (void)state;
+  static const char *docs[] = {
+      "{\"rules\\u0000x\":[{\"path\":\"a\",\"capabilities\":[\"read\"]}]}",
+      "{\"rules\":[{\"path\\u0000x\":\"b\",\"path\":\"a\",\"capabilities\":[\"read\"]}]}",
+      "{\"rules\":[{\"path\":\"a\",\"capabilities\\u0000\":[\"read\"],\"capabilities\":[\"list\"]}]}",
+  };
+  for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+    cs_policy *p = NULL;
+    int rc = cs_policy_parse(docs[i], strlen(docs[i]), &p);
+    if (rc != CS_EINVAL)
+      fail_msg("case %zu (%s): rc %d", i, docs[i], rc);
+    assert_null(p);
+  }
+}
+
 static void test_long_path_in_error_is_bounded(void **state) {
   (void)state;
   char doc[2048], path[600];
@@ -293,6 +312,7 @@ int main(void) {
       cmocka_unit_test(test_union_and_deny_across_policies),
       cmocka_unit_test(test_all_capabilities),
       cmocka_unit_test(test_rejections),
+      cmocka_unit_test(test_nul_in_member_names),
       cmocka_unit_test(test_long_path_in_error_is_bounded),
       cmocka_unit_test(test_rule_limit),
       cmocka_unit_test(test_empty_rules_deny_everything),

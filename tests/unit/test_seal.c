@@ -634,8 +634,8 @@ static void test_async_changes_exclusive(void **state) {
   cs_seal_status st;
   cs_seal_get_status(f->seal, &st);
   assert_int_equal(st.term, 1);
-  assert_int_equal(cs_seal_rotate(f->seal, grab, NULL), CS_EINPROGRESS);
-  assert_int_equal(cs_seal_flush_counters(f->seal), CS_EINPROGRESS);
+  assert_int_equal(cs_seal_rotate(f->seal, grab, NULL), CS_EBUSY);
+  assert_int_equal(cs_seal_flush_counters(f->seal), CS_EBUSY);
   release(f->store, 0);
   cs_seal_get_status(f->seal, &st);
   assert_int_equal(st.term, 2);
