@@ -1,0 +1,194 @@
+/*
+ * Unit tests for wire: every `string` field reachable from a Request, found
+ * by walking the protobuf-c descriptors (so a field added to custos.proto is
+ * tested without a line here), is refused when it holds a NUL byte or
+ * invalid UTF-8 and accepted when it holds valid UTF-8; bytes fields and
+ * unknown fields may hold anything; error details cut by their buffer stay
+ * valid UTF-8.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cs_error.h"
+#include "custos.pb-c.h"
+#include "wire.h"
+
+#define MAX_CHAIN 8
+#define BUF_MAX 256
+
+static size_t put_varint(uint8_t *out, uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    out[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  out[n++] = (uint8_t)v;
+  return n;
+}
+
+/* One length-delimited field `num` holding `len` bytes at `in`, into out. */
+static size_t put_field(uint8_t *out, uint32_t num, const uint8_t *in, size_t len) {
+  size_t n = put_varint(out, (uint64_t)num << 3 | 2);
+  n += put_varint(out + n, len);
+  memcpy(out + n, in, len);
+  return n + len;
+}
+
+/* Encodes the chain of fields chain[0..depth) (messages, then the string
+ * last) around `val`.  A chain that does not start with a oneof member of
+ * Request gets a status op, so the request carries an operation. */
+static size_t encode_chain(const ProtobufCFieldDescriptor *const *chain, size_t depth,
+                           const uint8_t *val, size_t vlen, uint8_t *out) {
+  uint8_t a[BUF_MAX], b[BUF_MAX];
+  size_t n = vlen;
+  memcpy(a, val, vlen);
+  for (size_t i = depth; i-- > 0;) {
+    n = put_field(b, chain[i]->id, a, n);
+    memcpy(a, b, n);
+  }
+  if (!(chain[0]->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+    n += put_field(a + n, CUSTOS__REQUEST__OP_STATUS, NULL, 0);
+  memcpy(out, a, n);
+  return n;
+}
+
+typedef struct walk {
+  const ProtobufCFieldDescriptor *chain[MAX_CHAIN];
+  size_t strings; /* string fields found */
+} walk;
+
+static void expect_refused(walk *w, size_t depth, const char *val, size_t vlen, const char *why) {
+  uint8_t buf[BUF_MAX];
+  size_t n = encode_chain(w->chain, depth, (const uint8_t *)val, vlen, buf);
+  Custos__Request *r = NULL;
+  int rc = cs_wire_decode_request(buf, n, &r);
+  const char *f = w->chain[depth - 1]->name;
+  if (rc != CS_EPROTO)
+    fail_msg("string field %s holding %s: rc %d, expected CS_EPROTO", f, why, rc);
+  if (strstr(cs_error_message(rc), f) == NULL)
+    fail_msg("detail \"%s\" does not name field %s", cs_error_message(rc), f);
+  assert_null(r);
+}
+
+static void expect_accepted(walk *w, size_t depth, const char *val, size_t vlen) {
+  uint8_t buf[BUF_MAX];
+  size_t n = encode_chain(w->chain, depth, (const uint8_t *)val, vlen, buf);
+  Custos__Request *r = NULL;
+  int rc = cs_wire_decode_request(buf, n, &r);
+  if (rc != 0)
+    fail_msg("string field %s holding valid UTF-8 refused: %s", w->chain[depth - 1]->name,
+             cs_error_message(rc));
+  cs_wire_request_free(r);
+}
+
+static void visit(walk *w, const ProtobufCMessageDescriptor *d, size_t depth) {
+  if (depth >= MAX_CHAIN)
+    return;
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &d->fields[i];
+    w->chain[depth] = f;
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+      visit(w, f->descriptor, depth + 1);
+    } else if (f->type == PROTOBUF_C_TYPE_STRING) {
+      w->strings++;
+      expect_refused(w, depth + 1, "a\0b", 3, "a NUL");
+      expect_refused(w, depth + 1, "\0", 1, "only a NUL");
+      expect_refused(w, depth + 1, "a\xff", 2, "0xff");
+      expect_refused(w, depth + 1, "\xc0\xaf", 2, "an overlong '/'");
+      expect_refused(w, depth + 1, "\xed\xa0\x80", 3, "a surrogate");
+      expect_refused(w, depth + 1, "\xf4\x90\x80\x80", 4, "a code point above U+10FFFF");
+      expect_refused(w, depth + 1, "ab\xe2\x82", 4, "a cut sequence");
+      expect_accepted(w, depth + 1, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14);
+      expect_accepted(w, depth + 1, "", 0);
+    }
+  }
+}
+
+static void test_every_string_field(void **state) {
+  (void)state;
+  walk w = {0};
+  visit(&w, &custos__request__descriptor, 0);
+  /* kv paths, field names, prefixes, nonces, policy names and documents,
+   * token policies, node ids: far more than a handful. */
+  if (w.strings < 12)
+    fail_msg("only %zu string fields found under Request", w.strings);
+}
+
+/* bytes fields (tokens, shares, values) and unknown fields may hold anything. */
+static void test_bytes_and_unknown_fields_unchecked(void **state) {
+  (void)state;
+  /* kv_put{path "a", data{key "k", value "\0\xff"}}, token "\0\xff", and an
+   * unknown field 900 with a NUL and 0xff. */
+  static const uint8_t req[] = {
+      0x12, 0x02, 0x00, 0xff,                                    /* token */
+      0xa2, 0x01, 0x0c, 0x0a, 0x01, 'a', 0x12, 0x07,             /* kv_put, path, data */
+      0x0a, 0x01, 'k', 0x12, 0x02, 0x00, 0xff,                   /* key, value */
+      0xa2, 0x38, 0x02, 0x00, 0xff,                              /* field 900 */
+  };
+  Custos__Request *r = NULL;
+  int rc = cs_wire_decode_request(req, sizeof req, &r);
+  if (rc != 0)
+    fail_msg("refused: %s", cs_error_message(rc));
+  assert_int_equal(r->op_case, CUSTOS__REQUEST__OP_KV_PUT);
+  assert_int_equal(r->kv_put->data[0]->value.len, 2);
+  cs_wire_request_free(r);
+}
+
+/* One NUL in the second of several repeated strings is enough. */
+static void test_repeated_string(void **state) {
+  (void)state;
+  static const uint8_t req[] = {
+      0xc2, 0x02, 0x08, 0x0a, 0x01, 'a', 0x0a, 0x03, 'b', 0x00, 'c', /* token_create policies */
+  };
+  Custos__Request *r = NULL;
+  assert_int_equal(cs_wire_decode_request(req, sizeof req, &r), CS_EPROTO);
+  assert_non_null(strstr(cs_error_message(CS_EPROTO), "NUL"));
+}
+
+static void test_string_check(void **state) {
+  (void)state;
+  assert_int_equal(cs_wire_string_check((const uint8_t *)"", 0), 0);
+  assert_int_equal(cs_wire_string_check((const uint8_t *)"ab\0", 3), 1);
+  assert_int_equal(cs_wire_string_check((const uint8_t *)"\xe2\x82", 2), 2);
+  assert_int_equal(cs_wire_string_check((const uint8_t *)"\xf0\x9f\x98\x80", 4), 0);
+}
+
+/* A detail cut by its buffer in the middle of a multi-byte character must
+ * not end in half of it: Error.message is a proto3 string. */
+static void test_error_detail_stays_utf8(void **state) {
+  (void)state;
+  char name[600];
+  for (size_t off = 0; off < 4; off++) {
+    size_t n = 0;
+    for (; n < off; n++)
+      name[n] = 'x';
+    while (n + 3 < sizeof name - 1) {
+      memcpy(name + n, "\xe2\x82\xac", 3); /* the euro sign */
+      n += 3;
+    }
+    name[n] = '\0';
+    cs_error_set(CS_EINVAL, "field %s is given twice", name);
+    const char *msg = cs_error_message(CS_EINVAL);
+    if (cs_wire_string_check((const uint8_t *)msg, strlen(msg)) != 0)
+      fail_msg("offset %zu: detail ends in a partial UTF-8 sequence", off);
+    assert_true(strlen(msg) > 200);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_every_string_field),
+      cmocka_unit_test(test_bytes_and_unknown_fields_unchecked),
+      cmocka_unit_test(test_repeated_string),
+      cmocka_unit_test(test_string_check),
+      cmocka_unit_test(test_error_detail_stays_utf8),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
