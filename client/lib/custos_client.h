@@ -74,7 +74,9 @@ void cs_client_close(cs_client *c);
  * cs_wire_response_free), or a negative code and *res = NULL.  A response
  * carrying an Error maps to cs_error_from_wire(code) and keeps its message.
  * A STANDBY error with an active_address makes the client reconnect there
- * and retry, at most opts.max_redirects times.  After CS_ECONN, CS_ETIMEOUT,
+ * and retry, at most opts.max_redirects times.  CS_EBUSY (wire code RETRY)
+ * means nothing was done and the same request may be sent again; the
+ * library leaves that to the caller.  After CS_ECONN, CS_ETIMEOUT,
  * CS_ETLS, CS_EPROTO or CS_ETOOBIG the connection is dead: close it.
  */
 int cs_client_call(cs_client *c, Custos__Request *req, Custos__Response **res)

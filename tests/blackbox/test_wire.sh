@@ -60,6 +60,19 @@ out=$(raw_send a "$(raw_frame "$(put_body "$(pb_hex utf8/c)" "$(pb_hex k)c3a9" x
 case "$out" in "id=1 code=0 result=$EMPTY "*) ;; *) fail "valid UTF-8 field name refused: $out" ;; esac
 pass "invalid UTF-8 refused, valid UTF-8 accepted"
 
+# ---- which refusals get id = 0 and a close (docs/protocol.md), which an id
+out=$(raw_send a "00000000")
+expect_refused "zero-length frame" "$out" "no operation"
+out=$(raw_send a "$(raw_frame "$(pb_uint 1 7)$(pb_bytes 99 "")")")
+expect_refused "unknown op field" "$out" "no operation"
+# A refusal after decoding carries the id, and the connection stays open:
+# the status request behind it is answered too.
+out=$(raw_send a "$(raw_frame "$(raw_request 7 21 "$(pb_str 1 a//b)")")" \
+                 "$(raw_frame "$(raw_request 8 10 "")")")
+echo "$out" | grep -q "^id=7 code=$BAD_REQUEST .*empty segment" || fail "bad path: $out"
+echo "$out" | grep -q "^id=8 code=0 result=10 " || fail "connection closed after a bad path: $out"
+pass "zero-length frame, unknown op: id 0 and close; a bad path: its id, connection kept"
+
 # ---- a NUL hidden in a JSON member name of a policy document
 printf '{"rules\\u0000x":[{"path":"a/*","capabilities":["read"]}]}' > "$WORK/nulkey.json"
 expect_err "policy has" cli a policy write nulkey "$WORK/nulkey.json"
