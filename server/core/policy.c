@@ -8,13 +8,14 @@
  */
 #include "policy.h"
 #include "cs_error.h"
-#include "json.h"
 
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 typedef struct rule {
   char *path;      /* as written, NUL-terminated */
@@ -40,12 +41,13 @@ static const struct {
 
 /* A printable, bounded rendering of user bytes for an error detail: the
  * detail goes back to a terminal, so no raw control characters, and it must
- * fit the 256-byte detail with room for the rest of the message. */
-static void show(const char *s, size_t n, char out[80]) {
+ * fit the 256-byte detail with room for the rest of the message.  At most
+ * `max` bytes are shown, then "..."; `out` needs room for max + 8. */
+static void show_max(const char *s, size_t n, char *out, size_t max) {
   size_t o = 0;
   for (size_t k = 0; k < n; k++) {
     unsigned char c = (unsigned char)s[k];
-    if (o > 60) {
+    if (o > max) {
       memcpy(out + o, "...", 3);
       o += 3;
       break;
@@ -56,6 +58,10 @@ static void show(const char *s, size_t n, char out[80]) {
       o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
   }
   out[o] = '\0';
+}
+
+static void show(const char *s, size_t n, char out[80]) {
+  show_max(s, n, out, 60);
 }
 
 /* CS_EINVAL with "rule <i+1> (<path>): <why>", or "rule <i+1>: <why>" while
@@ -72,6 +78,76 @@ static int rule_error(size_t i, const char *path, size_t plen, const char *fmt, 
     return cs_error_set(CS_EINVAL, "rule %zu: %s", i + 1, why);
   show(path, plen, shown);
   return cs_error_set(CS_EINVAL, "rule %zu (%s): %s", i + 1, shown, why);
+}
+
+/*
+ * The byte offset (from 0) that a jansson error is about.  jansson's
+ * `position` counts the bytes it consumed: for a syntax error that is one
+ * past the last byte of the offending token, for invalid UTF-8 and for a
+ * premature end it is the offset of the bad byte or of the end itself.  A
+ * duplicate key is reported where the repeated key starts, found by walking
+ * back over the key token jansson has just validated (a '"' preceded by an
+ * even number of backslashes is its opening quote).
+ */
+static size_t json_error_offset(const char *doc, const json_error_t *e) {
+  size_t pos = e->position > 0 ? (size_t)e->position : 0;
+  switch (json_error_code(e)) {
+  case json_error_invalid_utf8:
+  case json_error_premature_end_of_input:
+    return pos;
+  case json_error_duplicate_key:
+    if (pos >= 2 && doc[pos - 1] == '"')
+      for (size_t k = pos - 1; k-- > 0;) {
+        size_t bs = 0;
+        while (bs < k && doc[k - 1 - bs] == '\\')
+          bs++;
+        if (doc[k] == '"' && bs % 2 == 0)
+          return k;
+      }
+    break;
+  default:
+    break;
+  }
+  return pos > 0 ? pos - 1 : 0;
+}
+
+/* CS_EINVAL with "invalid JSON at byte N: <why>" for a jansson error.  Its
+ * text quotes the input ("near '...'"), so it is made printable; a few
+ * messages are reworded where jansson's speaks of its own API. */
+static int json_error(const char *doc, const json_error_t *e) {
+  char shown[JSON_ERROR_TEXT_LENGTH * 4 + 8];
+  const char *near = strstr(e->text, " near ");
+  const char *why = NULL;
+  switch (json_error_code(e)) {
+  case json_error_duplicate_key:
+    why = "duplicate key";
+    break;
+  case json_error_null_character:
+  case json_error_null_byte_in_key:
+    why = "\\u0000 is not allowed";
+    break;
+  case json_error_stack_overflow:
+    why = "nested too deeply";
+    break;
+  case json_error_invalid_utf8:
+    why = "invalid UTF-8";
+    near = NULL; /* "unable to decode byte 0x.." follows in full */
+    show_max(e->text, strlen(e->text), shown, sizeof shown - 8);
+    return cs_error_set(CS_EINVAL, "invalid JSON at byte %zu: invalid UTF-8 (%s)",
+                        json_error_offset(doc, e), shown);
+  default:
+    break;
+  }
+  if (why == NULL) {
+    why = e->text;
+    near = NULL;
+  }
+  show_max(why, strlen(why), shown, sizeof shown / 2 - 8);
+  size_t o = strlen(shown);
+  if (near != NULL)
+    show_max(near, strlen(near), shown + o, sizeof shown - o - 8);
+  return cs_error_set(CS_EINVAL, "invalid JSON at byte %zu: %s", json_error_offset(doc, e),
+                      shown);
 }
 
 /* ---------------------------------------------------------------- parsing */
@@ -99,20 +175,45 @@ static unsigned cap_bit(const char *s, size_t n) {
   return 0;
 }
 
-static int parse_caps(const cs_json *caps, size_t i, const rule *r, unsigned *out) {
+/* 1 when the n-byte field name `key` is one of `allowed` (compared over its
+ * whole length, so "path\0x" is not "path"). */
+static int known_field(const char *key, size_t n, const char *const *allowed, size_t n_allowed) {
+  for (size_t k = 0; k < n_allowed; k++)
+    if (strlen(allowed[k]) == n && memcmp(allowed[k], key, n) == 0)
+      return 1;
+  return 0;
+}
+
+/* The first field of `obj` in text order that is not in `allowed` (its name
+ * shown printable in `shown`), or 0 when there is none. */
+static int unknown_field(json_t *obj, const char *const *allowed, size_t n_allowed,
+                         char shown[80]) {
+  for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it)) {
+    const char *key = json_object_iter_key(it);
+    size_t n = json_object_iter_key_len(it);
+    if (!known_field(key, n, allowed, n_allowed)) {
+      show(key, n, shown);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int parse_caps(const json_t *caps, size_t i, const rule *r, unsigned *out) {
   char shown[80];
   if (caps == NULL)
     return rule_error(i, r->path, strlen(r->path), "missing \"capabilities\"");
-  if (cs_json_type(caps) != CS_JSON_ARRAY)
+  if (!json_is_array(caps))
     return rule_error(i, r->path, strlen(r->path), "\"capabilities\" is not an array");
-  if (cs_json_size(caps) == 0)
+  if (json_array_size(caps) == 0)
     return rule_error(i, r->path, strlen(r->path), "\"capabilities\" is empty");
   *out = 0;
-  for (size_t k = 0; k < cs_json_size(caps); k++) {
-    size_t n;
-    const char *s = cs_json_string(cs_json_array_at(caps, k), &n);
-    if (s == NULL)
+  for (size_t k = 0; k < json_array_size(caps); k++) {
+    const json_t *c = json_array_get(caps, k);
+    if (!json_is_string(c))
       return rule_error(i, r->path, strlen(r->path), "capability %zu is not a string", k + 1);
+    const char *s = json_string_value(c);
+    size_t n = json_string_length(c);
     unsigned bit = cap_bit(s, n);
     show(s, n, shown);
     if (bit == 0)
@@ -125,30 +226,25 @@ static int parse_caps(const cs_json *caps, size_t i, const rule *r, unsigned *ou
 }
 
 /* Fills r from the i-th rule of a document; r->path is malloc'd on success. */
-static int parse_rule(const cs_json *j, size_t i, rule *r) {
+static int parse_rule(json_t *j, size_t i, rule *r) {
+  static const char *const fields[] = {"path", "capabilities"};
   char shown[80];
-  size_t plen;
-  if (cs_json_type(j) != CS_JSON_OBJECT)
+  if (!json_is_object(j))
     return rule_error(i, NULL, 0, "not an object");
-  const cs_json *pv = cs_json_object_get(j, "path");
+  const json_t *pv = json_object_get(j, "path");
   if (pv == NULL)
     return rule_error(i, NULL, 0, "missing \"path\"");
-  const char *path = cs_json_string(pv, &plen);
-  if (path == NULL)
+  if (!json_is_string(pv))
     return rule_error(i, NULL, 0, "\"path\" is not a string");
+  const char *path = json_string_value(pv);
+  size_t plen = json_string_length(pv);
   const char *why = path_problem(path, plen);
   if (why != NULL)
     return rule_error(i, path, plen, "%s", why);
-  for (size_t k = 0; k < cs_json_size(j); k++) {
-    size_t klen;
-    const char *key = cs_json_object_key(j, k, &klen);
-    if (strcmp(key, "path") != 0 && strcmp(key, "capabilities") != 0) {
-      show(key, klen, shown);
-      return rule_error(i, path, plen, "unknown field \"%s\"", shown);
-    }
-  }
+  if (unknown_field(j, fields, sizeof fields / sizeof fields[0], shown))
+    return rule_error(i, path, plen, "unknown field \"%s\"", shown);
   r->path = (char *)path; /* borrowed until the capabilities are known good */
-  int rc = parse_caps(cs_json_object_get(j, "capabilities"), i, r, &r->caps);
+  int rc = parse_caps(json_object_get(j, "capabilities"), i, r, &r->caps);
   if (rc < 0)
     return rc;
   if ((r->path = strdup(path)) == NULL)
@@ -159,37 +255,32 @@ static int parse_rule(const cs_json *j, size_t i, rule *r) {
 }
 
 /* The top level: exactly {"rules": [...]}. */
-static int rules_array(const cs_json *doc, const cs_json **rules) {
+static int rules_array(json_t *doc, json_t **rules) {
+  static const char *const fields[] = {"rules"};
   char shown[80];
-  if (cs_json_type(doc) != CS_JSON_OBJECT)
+  if (!json_is_object(doc))
     return cs_error_set(CS_EINVAL, "policy is not a JSON object");
-  for (size_t k = 0; k < cs_json_size(doc); k++) {
-    size_t klen;
-    const char *key = cs_json_object_key(doc, k, &klen);
-    if (strcmp(key, "rules") != 0) {
-      show(key, klen, shown);
-      return cs_error_set(CS_EINVAL, "policy has an unknown top-level field \"%s\"", shown);
-    }
-  }
-  *rules = cs_json_object_get(doc, "rules");
+  if (unknown_field(doc, fields, 1, shown))
+    return cs_error_set(CS_EINVAL, "policy has an unknown top-level field \"%s\"", shown);
+  *rules = json_object_get(doc, "rules");
   if (*rules == NULL)
     return cs_error_set(CS_EINVAL, "policy has no \"rules\" array");
-  if (cs_json_type(*rules) != CS_JSON_ARRAY)
+  if (!json_is_array(*rules))
     return cs_error_set(CS_EINVAL, "policy \"rules\" is not an array");
-  if (cs_json_size(*rules) > CS_POLICY_MAX_RULES)
+  if (json_array_size(*rules) > CS_POLICY_MAX_RULES)
     return cs_error_set(CS_EINVAL, "policy has %zu rules, at most %d are allowed",
-                        cs_json_size(*rules), CS_POLICY_MAX_RULES);
+                        json_array_size(*rules), CS_POLICY_MAX_RULES);
   return 0;
 }
 
-static int parse_rules(const cs_json *rules, cs_policy *p) {
-  size_t n = cs_json_size(rules);
+static int parse_rules(json_t *rules, cs_policy *p) {
+  size_t n = json_array_size(rules);
   p->rules = calloc(n ? n : 1, sizeof *p->rules);
   if (p->rules == NULL)
     return CS_ENOMEM;
   for (size_t i = 0; i < n; i++) {
     rule *r = &p->rules[i];
-    int rc = parse_rule(cs_json_array_at(rules, i), i, r);
+    int rc = parse_rule(json_array_get(rules, i), i, r);
     if (rc < 0)
       return rc;
     p->n++;
@@ -200,10 +291,32 @@ static int parse_rules(const cs_json *rules, cs_policy *p) {
   return 0;
 }
 
+/*
+ * The document as a jansson tree, or CS_EINVAL naming the byte offset.
+ * jansson is strict RFC 8259 (no comments, trailing commas or garbage,
+ * UTF-8 validated, lone surrogates refused); on top of that: duplicate keys
+ * are refused (JSON_REJECT_DUPLICATES), and so is \u0000 (JSON_ALLOW_NUL is
+ * not given).  A raw NUL byte is caught here first, so that the error says
+ * what it is.  JSON_DECODE_ANY lets a scalar document through to the
+ * clearer "not a JSON object" below.
+ */
+static int load(const char *doc, size_t len, json_t **out) {
+  if (len > CS_POLICY_DOC_MAX)
+    return cs_error_set(CS_EINVAL, "policy document is longer than %d bytes", CS_POLICY_DOC_MAX);
+  const char *nul = len > 0 ? memchr(doc, '\0', len) : NULL;
+  if (nul != NULL)
+    return cs_error_set(CS_EINVAL, "invalid JSON at byte %zu: NUL byte", (size_t)(nul - doc));
+  json_error_t e;
+  json_t *j = json_loadb(len > 0 ? doc : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
+  if (j == NULL)
+    return json_error_code(&e) == json_error_out_of_memory ? CS_ENOMEM : json_error(doc, &e);
+  *out = j;
+  return 0;
+}
+
 int cs_policy_parse(const char *doc, size_t len, cs_policy **out) {
-  cs_json *j = NULL;
-  const cs_json *rules = NULL;
-  int rc = cs_json_parse(doc, len, &j);
+  json_t *j = NULL, *rules = NULL;
+  int rc = load(doc, len, &j);
   if (rc < 0)
     return rc;
   cs_policy *p = calloc(1, sizeof *p);
@@ -211,7 +324,7 @@ int cs_policy_parse(const char *doc, size_t len, cs_policy **out) {
     rc = CS_ENOMEM;
   else if ((rc = rules_array(j, &rules)) == 0)
     rc = parse_rules(rules, p);
-  cs_json_free(j);
+  json_decref(j);
   if (rc < 0) {
     cs_policy_free(p);
     return rc;
