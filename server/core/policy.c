@@ -41,13 +41,12 @@ static const struct {
 
 /* A printable, bounded rendering of user bytes for an error detail: the
  * detail goes back to a terminal, so no raw control characters, and it must
- * fit the 256-byte detail with room for the rest of the message.  At most
- * `max` bytes are shown, then "..."; `out` needs room for max + 8. */
-static void show_max(const char *s, size_t n, char *out, size_t max) {
+ * fit the 256-byte detail with room for the rest of the message. */
+static void show(const char *s, size_t n, char out[80]) {
   size_t o = 0;
   for (size_t k = 0; k < n; k++) {
     unsigned char c = (unsigned char)s[k];
-    if (o > max) {
+    if (o > 60) {
       memcpy(out + o, "...", 3);
       o += 3;
       break;
@@ -58,10 +57,6 @@ static void show_max(const char *s, size_t n, char *out, size_t max) {
       o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
   }
   out[o] = '\0';
-}
-
-static void show(const char *s, size_t n, char out[80]) {
-  show_max(s, n, out, 60);
 }
 
 /* CS_EINVAL with "rule <i+1> (<path>): <why>", or "rule <i+1>: <why>" while
@@ -82,12 +77,13 @@ static int rule_error(size_t i, const char *path, size_t plen, const char *fmt, 
 
 /*
  * The byte offset (from 0) that a jansson error is about.  jansson's
- * `position` counts the bytes it consumed: for a syntax error that is one
- * past the last byte of the offending token, for invalid UTF-8 and for a
- * premature end it is the offset of the bad byte or of the end itself.  A
- * duplicate key is reported where the repeated key starts, found by walking
- * back over the key token jansson has just validated (a '"' preceded by an
- * even number of backslashes is its opening quote).
+ * `position` counts the bytes it had consumed, which for most errors is one
+ * past the offending byte (the last one read, often the end of the token
+ * jansson quotes "near"), but is the offset itself where the bad byte was
+ * not consumed: invalid UTF-8, a control character in a string, the end of
+ * the text.  A duplicate key is reported where the repeated key starts,
+ * found by walking back over the key token jansson has just validated (its
+ * opening quote is the '"' preceded by an even number of backslashes).
  */
 static size_t json_error_offset(const char *doc, const json_error_t *e) {
   size_t pos = e->position > 0 ? (size_t)e->position : 0;
@@ -106,18 +102,40 @@ static size_t json_error_offset(const char *doc, const json_error_t *e) {
       }
     break;
   default:
+    if (strncmp(e->text, "control character", 17) == 0)
+      return pos;
     break;
   }
   return pos > 0 ? pos - 1 : 0;
 }
 
-/* CS_EINVAL with "invalid JSON at byte N: <why>" for a jansson error.  Its
- * text quotes the input ("near '...'"), so it is made printable; a few
- * messages are reworded where jansson's speaks of its own API. */
+/* Copies jansson's text (which quotes the input) printable: bytes outside
+ * 0x20..0x7e as \xHH.  At most `max` bytes are shown, then "..."; `out`
+ * needs room for max + 8. */
+static void printable(const char *s, char *out, size_t max) {
+  size_t o = 0;
+  for (; *s != '\0'; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (o > max) {
+      memcpy(out + o, "...", 3);
+      o += 3;
+      break;
+    }
+    if (c >= 0x20 && c < 0x7f)
+      out[o++] = (char)c;
+    else
+      o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+  }
+  out[o] = '\0';
+}
+
+/* CS_EINVAL with "invalid JSON at byte N: <why>" for a jansson error, where
+ * <why> is jansson's text, reworded where it speaks of its own API or is
+ * unclear, and keeping its "near '...'" quote of the input. */
 static int json_error(const char *doc, const json_error_t *e) {
-  char shown[JSON_ERROR_TEXT_LENGTH * 4 + 8];
+  char text[JSON_ERROR_TEXT_LENGTH * 4 + 8];
   const char *near = strstr(e->text, " near ");
-  const char *why = NULL;
+  const char *why;
   switch (json_error_code(e)) {
   case json_error_duplicate_key:
     why = "duplicate key";
@@ -130,24 +148,17 @@ static int json_error(const char *doc, const json_error_t *e) {
     why = "nested too deeply";
     break;
   case json_error_invalid_utf8:
-    why = "invalid UTF-8";
-    near = NULL; /* "unable to decode byte 0x.." follows in full */
-    show_max(e->text, strlen(e->text), shown, sizeof shown - 8);
+    printable(e->text, text, sizeof text - 8);
     return cs_error_set(CS_EINVAL, "invalid JSON at byte %zu: invalid UTF-8 (%s)",
-                        json_error_offset(doc, e), shown);
+                        json_error_offset(doc, e), text);
   default:
+    why = "";
+    near = e->text;
     break;
   }
-  if (why == NULL) {
-    why = e->text;
-    near = NULL;
-  }
-  show_max(why, strlen(why), shown, sizeof shown / 2 - 8);
-  size_t o = strlen(shown);
-  if (near != NULL)
-    show_max(near, strlen(near), shown + o, sizeof shown - o - 8);
-  return cs_error_set(CS_EINVAL, "invalid JSON at byte %zu: %s", json_error_offset(doc, e),
-                      shown);
+  printable(near != NULL ? near : "", text, sizeof text - 8);
+  return cs_error_set(CS_EINVAL, "invalid JSON at byte %zu: %s%s", json_error_offset(doc, e), why,
+                      text);
 }
 
 /* ---------------------------------------------------------------- parsing */
