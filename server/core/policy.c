@@ -94,10 +94,14 @@ static size_t json_error_offset(const char *doc, const json_error_t *e) {
   case json_error_duplicate_key:
     if (pos >= 2 && doc[pos - 1] == '"')
       for (size_t k = pos - 1; k-- > 0;) {
+        /* backslashes are counted before quotes only: each run is then
+         * counted once, so a key of a million backslashes stays linear */
+        if (doc[k] != '"')
+          continue;
         size_t bs = 0;
         while (bs < k && doc[k - 1 - bs] == '\\')
           bs++;
-        if (doc[k] == '"' && bs % 2 == 0)
+        if (bs % 2 == 0)
           return k;
       }
     break;

@@ -364,6 +364,34 @@ static void test_many_keys(void **state) {
   free(doc);
 }
 
+/* A repeated key of 500000 backslashes (escaped) and a quote: found where
+ * it starts, in linear time (ctest's timeout bounds the test). */
+static void test_duplicate_long_key(void **state) {
+  (void)state;
+  size_t half = 250000, o = 0, at = 0;
+  char *doc = malloc(4 * half + 64);
+  assert_non_null(doc);
+  doc[o++] = '{';
+  for (int rep = 0; rep < 2; rep++) {
+    if (rep == 1) {
+      doc[o++] = ',';
+      at = o;
+    }
+    doc[o++] = '"';
+    for (size_t k = 0; k < half; k++)
+      memcpy(doc + o + 2 * k, k < half - 2 ? "\\\\" : "\\\"", 2);
+    o += 2 * half;
+    o += (size_t)sprintf(doc + o, "\":%d", rep);
+  }
+  doc[o++] = '}';
+  cs_policy *p = NULL;
+  assert_int_equal(cs_policy_parse(doc, o, &p), CS_EINVAL);
+  char where[64];
+  snprintf(where, sizeof where, "invalid JSON at byte %zu: duplicate key", at);
+  assert_non_null(strstr(cs_error_message(CS_EINVAL), where));
+  free(doc);
+}
+
 /* Escapes are decoded before the checks: a path spelled with \u escapes
  * is the same path, and a name spelled so is the same field. */
 static void test_escapes_decoded(void **state) {
@@ -469,6 +497,7 @@ int main(void) {
       cmocka_unit_test(test_deep_nesting),
       cmocka_unit_test(test_document_size_limit),
       cmocka_unit_test(test_many_keys),
+      cmocka_unit_test(test_duplicate_long_key),
       cmocka_unit_test(test_escapes_decoded),
       cmocka_unit_test(test_long_path_in_error_is_bounded),
       cmocka_unit_test(test_rule_limit),
