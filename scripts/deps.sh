@@ -3,7 +3,7 @@
 # skipping those already present.  Needs root (or sudo) and apt-get.
 set -eu
 PKGS="cmake make gcc pkg-config libuv1-dev libmbedtls-dev liblmdb-dev lmdb-utils
-      libprotobuf-c-dev protobuf-c-compiler libraft-dev libconfig-dev libcmocka-dev
+      libprotobuf-c-dev protobuf-c-compiler libraft-dev libconfig-dev libjansson-dev libcmocka-dev
       openssl ca-certificates procps valgrind ${CUSTOS_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do

@@ -77,8 +77,9 @@ int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, char 
 /* Parses a decimal unsigned number in [min, max]; 0 or -1. */
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
-/* JSON writer on stdout: compact, one document per command, strings
- * escaped (control characters, quotes, backslash; invalid UTF-8 -> U+FFFD). */
+/* JSON writer on stdout over common/jbuf.h: compact, one document per
+ * command, printed whole by jw_end; strings escaped (control characters,
+ * quotes, backslash; invalid UTF-8 -> U+FFFD). */
 void jw_obj_begin(void);
 void jw_obj_end(void);
 void jw_arr_begin(void);

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "jbuf.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -212,116 +213,33 @@ int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, char 
 
 /* ------------------------------------------------------------ JSON writer */
 
-#define JW_MAX_DEPTH 32
-static int jw_count[JW_MAX_DEPTH];
-static int jw_depth;
-static int jw_after_key;
+/* The jw_* calls build one document in a cs_jbuf (common/jbuf.h, the same
+ * writer as the audit log's) and jw_end prints it at once.  Invalid UTF-8
+ * becomes U+FFFD so that every JSON reader accepts the output. */
+static cs_jbuf jw = {.mode = CS_JBUF_REPLACE};
 
-static void jw_sep(void) {
-  if (jw_after_key) {
-    jw_after_key = 0;
-    return;
-  }
-  if (jw_count[jw_depth]++ > 0)
-    putchar(',');
-}
+void jw_obj_begin(void) { cs_jbuf_begin_object(&jw); }
+void jw_obj_end(void) { cs_jbuf_end_object(&jw); }
+void jw_arr_begin(void) { cs_jbuf_begin_array(&jw); }
+void jw_arr_end(void) { cs_jbuf_end_array(&jw); }
+void jw_key(const char *key) { cs_jbuf_key(&jw, key); }
+void jw_strn(const void *s, size_t n) { cs_jbuf_strn(&jw, s, n); }
+void jw_str(const char *s) { cs_jbuf_str(&jw, s); }
+void jw_bool(int b) { cs_jbuf_bool(&jw, b); }
+void jw_u64(uint64_t v) { cs_jbuf_uint(&jw, v); }
+void jw_i64(int64_t v) { cs_jbuf_int(&jw, v); }
 
-static void jw_open(char ch) {
-  jw_sep();
-  putchar(ch);
-  if (jw_depth + 1 < JW_MAX_DEPTH)
-    jw_depth++;
-  jw_count[jw_depth] = 0;
-}
-
-static void jw_close(char ch) {
-  putchar(ch);
-  if (jw_depth > 0)
-    jw_depth--;
-}
-
-void jw_obj_begin(void) { jw_open('{'); }
-void jw_obj_end(void) { jw_close('}'); }
-void jw_arr_begin(void) { jw_open('['); }
-void jw_arr_end(void) { jw_close(']'); }
-
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n) {
-  unsigned char c = p[0];
-  size_t len;
-  uint32_t cp;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
-  else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
-  else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
-  else return 0;
-  if (n < len)
-    return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-      (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-    return 0;
-  return len;
-}
-
-static void jw_quote(const unsigned char *s, size_t n) {
-  putchar('"');
-  for (size_t i = 0; i < n;) {
-    unsigned char c = s[i];
-    switch (c) {
-    case '"': fputs("\\\"", stdout); i++; continue;
-    case '\\': fputs("\\\\", stdout); i++; continue;
-    case '\n': fputs("\\n", stdout); i++; continue;
-    case '\r': fputs("\\r", stdout); i++; continue;
-    case '\t': fputs("\\t", stdout); i++; continue;
-    case '\b': fputs("\\b", stdout); i++; continue;
-    case '\f': fputs("\\f", stdout); i++; continue;
-    default: break;
-    }
-    if (c < 0x20 || c == 0x7f) {
-      printf("\\u%04x", c);
-      i++;
-      continue;
-    }
-    size_t len = utf8_len(s + i, n - i);
-    if (len == 0) {
-      fputs("\\ufffd", stdout);
-      i++;
-      continue;
-    }
-    fwrite(s + i, 1, len, stdout);
-    i += len;
-  }
-  putchar('"');
-}
-
-void jw_key(const char *key) {
-  if (jw_count[jw_depth]++ > 0)
-    putchar(',');
-  jw_quote((const unsigned char *)key, strlen(key));
-  putchar(':');
-  jw_after_key = 1;
-}
-
-void jw_strn(const void *s, size_t n) {
-  jw_sep();
-  jw_quote(s, n);
-}
-void jw_str(const char *s) { jw_strn(s ? s : "", s ? strlen(s) : 0); }
-void jw_bool(int b) { jw_sep(); fputs(b ? "true" : "false", stdout); }
-void jw_u64(uint64_t v) { jw_sep(); printf("%" PRIu64, v); }
-void jw_i64(int64_t v) { jw_sep(); printf("%" PRId64, v); }
 void jw_end(void) {
-  putchar('\n');
-  jw_depth = 0;
-  jw_count[0] = 0;
-  jw_after_key = 0;
+  const char *text;
+  size_t len;
+  cs_jbuf_raw(&jw, "\n", 1);
+  if (cs_jbuf_result(&jw, &text, &len) == 0)
+    fwrite(text, 1, len, stdout);
+  else
+    fprintf(stderr, "Error: %s\n", cs_error_message(jw.err));
+  cs_jbuf_free(&jw); /* wiped: the document may hold tokens or secrets */
 }
+
 void jw_kv_str(const char *key, const char *s) { jw_key(key); jw_str(s); }
 void jw_kv_bool(const char *key, int b) { jw_key(key); jw_bool(b); }
 void jw_kv_u64(const char *key, uint64_t v) { jw_key(key); jw_u64(v); }

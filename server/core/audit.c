@@ -9,7 +9,7 @@
 #include "audit.h"
 #include "crypto.h"
 #include "cs_error.h"
-#include "json.h"
+#include "jbuf.h"
 #include "secmem.h"
 
 #include <assert.h>
@@ -214,7 +214,7 @@ int cs_audit_write(cs_audit *a, const cs_audit_record *r) {
   cs_jbuf b;
   const char *line;
   size_t n;
-  cs_jbuf_init(&b);
+  cs_jbuf_init(&b, CS_JBUF_SURROGATEESCAPE);
   pthread_mutex_lock(&a->mu);
   build(a, r, &b);
   int rc = cs_jbuf_result(&b, &line, &n);

@@ -24,7 +24,7 @@
  *    "sensitive":[{"field":"password","value":"hmac-sha256:9f..."}]}
  * "result"/"error_*" appear only in responses ("error_*" only for errors),
  * "sensitive" only when there are sensitive values.  Strings are escaped
- * as json.h describes (invalid UTF-8 bytes as \uDCXX, losslessly).
+ * as common/jbuf.h describes (invalid UTF-8 bytes as \uDCXX, losslessly).
  *
  * Durability: records are not fsync'ed by default.  The log is written from
  * the request path, and an fsync per request would bound the server at the

@@ -8,13 +8,14 @@
  */
 #include "policy.h"
 #include "cs_error.h"
-#include "json.h"
 
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 typedef struct rule {
   char *path;      /* as written, NUL-terminated */
@@ -74,6 +75,96 @@ static int rule_error(size_t i, const char *path, size_t plen, const char *fmt, 
   return cs_error_set(CS_EINVAL, "rule %zu (%s): %s", i + 1, shown, why);
 }
 
+/*
+ * The byte offset (from 0) that a jansson error is about.  jansson's
+ * `position` counts the bytes it had consumed, which for most errors is one
+ * past the offending byte (the last one read, often the end of the token
+ * jansson quotes "near"), but is the offset itself where the bad byte was
+ * not consumed: invalid UTF-8, a control character in a string, the end of
+ * the text.  A duplicate key is reported where the repeated key starts,
+ * found by walking back over the key token jansson has just validated (its
+ * opening quote is the '"' preceded by an even number of backslashes).
+ */
+static size_t json_error_offset(const char *doc, const json_error_t *e) {
+  size_t pos = e->position > 0 ? (size_t)e->position : 0;
+  switch (json_error_code(e)) {
+  case json_error_invalid_utf8:
+  case json_error_premature_end_of_input:
+    return pos;
+  case json_error_duplicate_key:
+    if (pos >= 2 && doc[pos - 1] == '"')
+      for (size_t k = pos - 1; k-- > 0;) {
+        /* backslashes are counted before quotes only: each run is then
+         * counted once, so a key of a million backslashes stays linear */
+        if (doc[k] != '"')
+          continue;
+        size_t bs = 0;
+        while (bs < k && doc[k - 1 - bs] == '\\')
+          bs++;
+        if (bs % 2 == 0)
+          return k;
+      }
+    break;
+  default:
+    if (strncmp(e->text, "control character", 17) == 0)
+      return pos;
+    break;
+  }
+  return pos > 0 ? pos - 1 : 0;
+}
+
+/* Copies jansson's text (which quotes the input) printable: bytes outside
+ * 0x20..0x7e as \xHH.  At most `max` bytes are shown, then "..."; `out`
+ * needs room for max + 8. */
+static void printable(const char *s, char *out, size_t max) {
+  size_t o = 0;
+  for (; *s != '\0'; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (o > max) {
+      memcpy(out + o, "...", 3);
+      o += 3;
+      break;
+    }
+    if (c >= 0x20 && c < 0x7f)
+      out[o++] = (char)c;
+    else
+      o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+  }
+  out[o] = '\0';
+}
+
+/* CS_EINVAL with "invalid JSON at byte N: <why>" for a jansson error, where
+ * <why> is jansson's text, reworded where it speaks of its own API or is
+ * unclear, and keeping its "near '...'" quote of the input. */
+static int json_error(const char *doc, const json_error_t *e) {
+  char text[JSON_ERROR_TEXT_LENGTH * 4 + 8];
+  const char *near = strstr(e->text, " near ");
+  const char *why;
+  switch (json_error_code(e)) {
+  case json_error_duplicate_key:
+    why = "duplicate key";
+    break;
+  case json_error_null_character:
+  case json_error_null_byte_in_key:
+    why = "\\u0000 is not allowed";
+    break;
+  case json_error_stack_overflow:
+    why = "nested too deeply";
+    break;
+  case json_error_invalid_utf8:
+    printable(e->text, text, sizeof text - 8);
+    return cs_error_set(CS_EINVAL, "invalid JSON at byte %zu: invalid UTF-8 (%s)",
+                        json_error_offset(doc, e), text);
+  default:
+    why = "";
+    near = e->text;
+    break;
+  }
+  printable(near != NULL ? near : "", text, sizeof text - 8);
+  return cs_error_set(CS_EINVAL, "invalid JSON at byte %zu: %s%s", json_error_offset(doc, e), why,
+                      text);
+}
+
 /* ---------------------------------------------------------------- parsing */
 
 /* NULL when the path is acceptable, else why not. */
@@ -99,20 +190,45 @@ static unsigned cap_bit(const char *s, size_t n) {
   return 0;
 }
 
-static int parse_caps(const cs_json *caps, size_t i, const rule *r, unsigned *out) {
+/* 1 when the n-byte field name `key` is one of `allowed` (compared over its
+ * whole length, so "path\0x" is not "path"). */
+static int known_field(const char *key, size_t n, const char *const *allowed, size_t n_allowed) {
+  for (size_t k = 0; k < n_allowed; k++)
+    if (strlen(allowed[k]) == n && memcmp(allowed[k], key, n) == 0)
+      return 1;
+  return 0;
+}
+
+/* The first field of `obj` in text order that is not in `allowed` (its name
+ * shown printable in `shown`), or 0 when there is none. */
+static int unknown_field(json_t *obj, const char *const *allowed, size_t n_allowed,
+                         char shown[80]) {
+  for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it)) {
+    const char *key = json_object_iter_key(it);
+    size_t n = json_object_iter_key_len(it);
+    if (!known_field(key, n, allowed, n_allowed)) {
+      show(key, n, shown);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int parse_caps(const json_t *caps, size_t i, const rule *r, unsigned *out) {
   char shown[80];
   if (caps == NULL)
     return rule_error(i, r->path, strlen(r->path), "missing \"capabilities\"");
-  if (cs_json_type(caps) != CS_JSON_ARRAY)
+  if (!json_is_array(caps))
     return rule_error(i, r->path, strlen(r->path), "\"capabilities\" is not an array");
-  if (cs_json_size(caps) == 0)
+  if (json_array_size(caps) == 0)
     return rule_error(i, r->path, strlen(r->path), "\"capabilities\" is empty");
   *out = 0;
-  for (size_t k = 0; k < cs_json_size(caps); k++) {
-    size_t n;
-    const char *s = cs_json_string(cs_json_array_at(caps, k), &n);
-    if (s == NULL)
+  for (size_t k = 0; k < json_array_size(caps); k++) {
+    const json_t *c = json_array_get(caps, k);
+    if (!json_is_string(c))
       return rule_error(i, r->path, strlen(r->path), "capability %zu is not a string", k + 1);
+    const char *s = json_string_value(c);
+    size_t n = json_string_length(c);
     unsigned bit = cap_bit(s, n);
     show(s, n, shown);
     if (bit == 0)
@@ -124,38 +240,26 @@ static int parse_caps(const cs_json *caps, size_t i, const rule *r, unsigned *ou
   return 0;
 }
 
-/* 1 when a member name of klen bytes is exactly `want`.  By length, not
- * strcmp: JSON allows "\u0000" in a name, and "rules\u0000x" must be an
- * unknown field, not "rules". */
-static int key_is(const char *key, size_t klen, const char *want) {
-  return klen == strlen(want) && memcmp(key, want, klen) == 0;
-}
-
 /* Fills r from the i-th rule of a document; r->path is malloc'd on success. */
-static int parse_rule(const cs_json *j, size_t i, rule *r) {
+static int parse_rule(json_t *j, size_t i, rule *r) {
+  static const char *const fields[] = {"path", "capabilities"};
   char shown[80];
-  size_t plen;
-  if (cs_json_type(j) != CS_JSON_OBJECT)
+  if (!json_is_object(j))
     return rule_error(i, NULL, 0, "not an object");
-  const cs_json *pv = cs_json_object_get(j, "path");
+  const json_t *pv = json_object_get(j, "path");
   if (pv == NULL)
     return rule_error(i, NULL, 0, "missing \"path\"");
-  const char *path = cs_json_string(pv, &plen);
-  if (path == NULL)
+  if (!json_is_string(pv))
     return rule_error(i, NULL, 0, "\"path\" is not a string");
+  const char *path = json_string_value(pv);
+  size_t plen = json_string_length(pv);
   const char *why = path_problem(path, plen);
   if (why != NULL)
     return rule_error(i, path, plen, "%s", why);
-  for (size_t k = 0; k < cs_json_size(j); k++) {
-    size_t klen;
-    const char *key = cs_json_object_key(j, k, &klen);
-    if (!key_is(key, klen, "path") && !key_is(key, klen, "capabilities")) {
-      show(key, klen, shown);
-      return rule_error(i, path, plen, "unknown field \"%s\"", shown);
-    }
-  }
+  if (unknown_field(j, fields, sizeof fields / sizeof fields[0], shown))
+    return rule_error(i, path, plen, "unknown field \"%s\"", shown);
   r->path = (char *)path; /* borrowed until the capabilities are known good */
-  int rc = parse_caps(cs_json_object_get(j, "capabilities"), i, r, &r->caps);
+  int rc = parse_caps(json_object_get(j, "capabilities"), i, r, &r->caps);
   if (rc < 0)
     return rc;
   if ((r->path = strdup(path)) == NULL)
@@ -166,37 +270,32 @@ static int parse_rule(const cs_json *j, size_t i, rule *r) {
 }
 
 /* The top level: exactly {"rules": [...]}. */
-static int rules_array(const cs_json *doc, const cs_json **rules) {
+static int rules_array(json_t *doc, json_t **rules) {
+  static const char *const fields[] = {"rules"};
   char shown[80];
-  if (cs_json_type(doc) != CS_JSON_OBJECT)
+  if (!json_is_object(doc))
     return cs_error_set(CS_EINVAL, "policy is not a JSON object");
-  for (size_t k = 0; k < cs_json_size(doc); k++) {
-    size_t klen;
-    const char *key = cs_json_object_key(doc, k, &klen);
-    if (!key_is(key, klen, "rules")) {
-      show(key, klen, shown);
-      return cs_error_set(CS_EINVAL, "policy has an unknown top-level field \"%s\"", shown);
-    }
-  }
-  *rules = cs_json_object_get(doc, "rules");
+  if (unknown_field(doc, fields, 1, shown))
+    return cs_error_set(CS_EINVAL, "policy has an unknown top-level field \"%s\"", shown);
+  *rules = json_object_get(doc, "rules");
   if (*rules == NULL)
     return cs_error_set(CS_EINVAL, "policy has no \"rules\" array");
-  if (cs_json_type(*rules) != CS_JSON_ARRAY)
+  if (!json_is_array(*rules))
     return cs_error_set(CS_EINVAL, "policy \"rules\" is not an array");
-  if (cs_json_size(*rules) > CS_POLICY_MAX_RULES)
+  if (json_array_size(*rules) > CS_POLICY_MAX_RULES)
     return cs_error_set(CS_EINVAL, "policy has %zu rules, at most %d are allowed",
-                        cs_json_size(*rules), CS_POLICY_MAX_RULES);
+                        json_array_size(*rules), CS_POLICY_MAX_RULES);
   return 0;
 }
 
-static int parse_rules(const cs_json *rules, cs_policy *p) {
-  size_t n = cs_json_size(rules);
+static int parse_rules(json_t *rules, cs_policy *p) {
+  size_t n = json_array_size(rules);
   p->rules = calloc(n ? n : 1, sizeof *p->rules);
   if (p->rules == NULL)
     return CS_ENOMEM;
   for (size_t i = 0; i < n; i++) {
     rule *r = &p->rules[i];
-    int rc = parse_rule(cs_json_array_at(rules, i), i, r);
+    int rc = parse_rule(json_array_get(rules, i), i, r);
     if (rc < 0)
       return rc;
     p->n++;
@@ -207,10 +306,32 @@ static int parse_rules(const cs_json *rules, cs_policy *p) {
   return 0;
 }
 
+/*
+ * The document as a jansson tree, or CS_EINVAL naming the byte offset.
+ * jansson is strict RFC 8259 (no comments, trailing commas or garbage,
+ * UTF-8 validated, lone surrogates refused); on top of that: duplicate keys
+ * are refused (JSON_REJECT_DUPLICATES), and so is \u0000 (JSON_ALLOW_NUL is
+ * not given).  A raw NUL byte is caught here first, so that the error says
+ * what it is.  JSON_DECODE_ANY lets a scalar document through to the
+ * clearer "not a JSON object" below.
+ */
+static int load(const char *doc, size_t len, json_t **out) {
+  if (len > CS_POLICY_DOC_MAX)
+    return cs_error_set(CS_EINVAL, "policy document is longer than %d bytes", CS_POLICY_DOC_MAX);
+  const char *nul = len > 0 ? memchr(doc, '\0', len) : NULL;
+  if (nul != NULL)
+    return cs_error_set(CS_EINVAL, "invalid JSON at byte %zu: NUL byte", (size_t)(nul - doc));
+  json_error_t e;
+  json_t *j = json_loadb(len > 0 ? doc : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
+  if (j == NULL)
+    return json_error_code(&e) == json_error_out_of_memory ? CS_ENOMEM : json_error(doc, &e);
+  *out = j;
+  return 0;
+}
+
 int cs_policy_parse(const char *doc, size_t len, cs_policy **out) {
-  cs_json *j = NULL;
-  const cs_json *rules = NULL;
-  int rc = cs_json_parse(doc, len, &j);
+  json_t *j = NULL, *rules = NULL;
+  int rc = load(doc, len, &j);
   if (rc < 0)
     return rc;
   cs_policy *p = calloc(1, sizeof *p);
@@ -218,7 +339,7 @@ int cs_policy_parse(const char *doc, size_t len, cs_policy **out) {
     rc = CS_ENOMEM;
   else if ((rc = rules_array(j, &rules)) == 0)
     rc = parse_rules(rules, p);
-  cs_json_free(j);
+  json_decref(j);
   if (rc < 0) {
     cs_policy_free(p);
     return rc;

@@ -41,15 +41,20 @@
 #define CS_POLICY_MAX_RULES 1000
 #define CS_POLICY_PATH_MAX 512
 #define CS_POLICY_NAME_MAX 128
+#define CS_POLICY_DOC_MAX (1024 * 1024)
 #define CS_POLICY_ROOT "root"
 
 typedef struct cs_policy cs_policy;
 
 /*
- * Parses and validates a policy document of `len` bytes.  Returns 0 and *out
- * (free with cs_policy_free), CS_EINVAL with a detail that names the
- * offending rule ("rule 2 (secret/app/ *): unknown capability \"raed\"", without the space) or
- * the JSON error, or CS_ENOMEM.
+ * Parses and validates a policy document of `len` bytes (at most
+ * CS_POLICY_DOC_MAX) with jansson.  Returns 0 and *out (free with
+ * cs_policy_free), CS_EINVAL with a detail that names the offending rule
+ * ("rule 2 (secret/app/ *): unknown capability \"raed\"", without the space)
+ * or the JSON error and its byte offset ("invalid JSON at byte 12: duplicate
+ * key near '\"rules\"'"), or CS_ENOMEM.  Refused as JSON errors: anything
+ * outside RFC 8259, invalid UTF-8, a key twice in one object, \u0000 and raw
+ * NUL bytes; refused as policy errors: every field not documented.
  */
 int cs_policy_parse(const char *doc, size_t len, cs_policy **out) __attribute__((warn_unused_result));
 void cs_policy_free(cs_policy *p);

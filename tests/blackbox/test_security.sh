@@ -37,9 +37,21 @@ expect_err 'rule 2 (b)' cli a policy write bad "$WORK/bad.json"
 echo '{"rules":[{"path":"a","capabilities":["read"],"colour":"red"}]}' > "$WORK/bad2.json"
 expect_err 'rule 1' cli a policy write bad "$WORK/bad2.json"
 expect_err 'root' cli a policy write root "$WORK/app-read.json"
+# what the JSON reader refuses, each named with its byte offset; none is stored
+printf '%s' '{"rules":[{"path":"a","capabilities":["read"],"path\u0000x":"b"}]}' > "$WORK/nulkey.json"
+expect_err 'invalid JSON at byte 58: \\u0000 is not allowed' cli a policy write bad "$WORK/nulkey.json"
+printf '%s' '{"rules":[{"path":"a","path":"b","capabilities":["read"]}]}' > "$WORK/dup.json"
+expect_err "invalid JSON at byte 22: duplicate key near '\"path\"'" cli a policy write bad "$WORK/dup.json"
+printf '{"rules":[{"path":"a\xff","capabilities":["read"]}]}' > "$WORK/utf8.json"
+expect_err 'invalid JSON at byte 20: invalid UTF-8' cli a policy write bad "$WORK/utf8.json"
+printf '{"rules":[{"path":1e400,"capabilities":["read"]}]}' > "$WORK/huge.json"
+expect_err 'invalid JSON at byte 22: real number overflow' cli a policy write bad "$WORK/huge.json"
+printf '{"rules":[]}\0' > "$WORK/nul.json"
+expect_err 'NUL byte' cli a policy write bad "$WORK/nul.json"
+expect_err 'no policy named bad' cli a policy read bad
 cli a policy list --format json | grep -q '"app-read"' || fail "policy list"
 cli a policy read app-read | grep -q 'app/admin' || fail "policy read"
-pass "policy write/read/list, errors name the offending rule, root reserved"
+pass "policy write/read/list, errors name the offending rule or byte, root reserved"
 
 # ---- tokens
 T=$(cli a token create --policy app-read --ttl 1h --format json | json token)

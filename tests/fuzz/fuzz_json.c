@@ -1,118 +1,109 @@
 /*
- * libFuzzer target for cs_json_parse: policies are JSON written by
- * operators and sent over the network, so the reader must survive any
- * bytes.  Oracle: whatever parses is written back with cs_jbuf and must
- * parse again into the same tree (numbers are compared by kind only, the
- * writer has no double output).  The first byte picks the parse flags.
+ * libFuzzer target for jbuf, the one JSON writer: the audit log writes
+ * whatever bytes clients send (paths, field names), the CLI whatever the
+ * server returns.  Reading JSON is jansson's job, and policies (the only
+ * JSON custos reads) have their own target, fuzz_policy.
+ *
+ * The input is written in both modes as a key (up to its first NUL: keys
+ * are C strings) and as a string value, into
+ * {"<key>":"<value>","a":["<value>",1]}.  Oracles:
+ *   - the output has no raw control characters and, with each \uDCXX
+ *     escape read as U+FFFD, jansson accepts it (so it is valid UTF-8 JSON);
+ *   - surrogateescape mode: the value literal decodes to the exact input;
+ *   - replace mode: strict jansson reads it, and the value comes back
+ *     exactly when the input held no stray byte, which is also exactly when
+ *     the surrogateescape output is strict JSON.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cs_error.h"
-#include "json.h"
+#include "jbuf.h"
+#include "jtest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void write_tree(cs_jbuf *b, const cs_json *v) {
-  size_t n;
-  const char *s;
-  switch (cs_json_type(v)) {
-  case CS_JSON_NULL:
-  case CS_JSON_NUMBER:
-    cs_jbuf_null(b);
-    break;
-  case CS_JSON_BOOL:
-    cs_jbuf_bool(b, cs_json_bool(v) == 1);
-    break;
-  case CS_JSON_STRING:
-    s = cs_json_string(v, &n);
-    cs_jbuf_strn(b, s, n);
-    break;
-  case CS_JSON_ARRAY:
-    cs_jbuf_begin_array(b);
-    for (size_t i = 0; i < cs_json_size(v); i++)
-      write_tree(b, cs_json_array_at(v, i));
-    cs_jbuf_end_array(b);
-    break;
-  case CS_JSON_OBJECT:
-    cs_jbuf_begin_object(b);
-    for (size_t i = 0; i < cs_json_size(v); i++) {
-      /* cs_jbuf_key takes C strings; has_nul_key() kept out trees whose
-       * keys hold a NUL */
-      cs_jbuf_key(b, cs_json_object_key(v, i, NULL));
-      write_tree(b, cs_json_object_value(v, i));
-    }
-    cs_jbuf_end_object(b);
-    break;
-  }
+/* The document for key and value in the given mode; aborts on failure.
+ * The text is owned by b. */
+static const char *write_doc(cs_jbuf *b, cs_jbuf_mode mode, const char *key, const uint8_t *v,
+                             size_t n, size_t *len) {
+  const char *text;
+  cs_jbuf_init(b, mode);
+  cs_jbuf_begin_object(b);
+  cs_jbuf_key_strn(b, key, v, n);
+  cs_jbuf_key(b, "a");
+  cs_jbuf_begin_array(b);
+  cs_jbuf_strn(b, v, n);
+  cs_jbuf_int(b, 1);
+  cs_jbuf_end_array(b);
+  cs_jbuf_end_object(b);
+  if (cs_jbuf_result(b, &text, len) != 0)
+    abort();
+  for (size_t k = 0; k < *len; k++)
+    if ((unsigned char)text[k] < 0x20 || text[k] == 0x7f)
+      abort();
+  json_t *j = jtest_load(text, *len);
+  if (j == NULL || !json_is_object(j) || json_object_size(j) != 2 ||
+      !json_is_array(json_object_get(j, "a")))
+    abort();
+  json_decref(j);
+  return text;
 }
 
-static int has_nul_key(const cs_json *v) {
-  size_t n;
-  for (size_t i = 0; i < cs_json_size(v); i++) {
-    if (cs_json_type(v) == CS_JSON_OBJECT) {
-      if (strlen(cs_json_object_key(v, i, &n)) != n || has_nul_key(cs_json_object_value(v, i)))
-        return 1;
-    } else if (has_nul_key(cs_json_array_at(v, i))) {
-      return 1;
-    }
-  }
-  return 0;
-}
-
-static int same(const cs_json *a, const cs_json *b) {
-  size_t na, nb;
-  cs_json_kind ka = cs_json_type(a), kb = cs_json_type(b);
-  if (ka == CS_JSON_NUMBER)
-    return kb == CS_JSON_NULL;
-  if (ka != kb || cs_json_size(a) != cs_json_size(b))
-    return 0;
-  if (ka == CS_JSON_BOOL)
-    return cs_json_bool(a) == cs_json_bool(b);
-  if (ka == CS_JSON_STRING) {
-    const char *sa = cs_json_string(a, &na), *sb = cs_json_string(b, &nb);
-    return na == nb && memcmp(sa, sb, na) == 0;
-  }
-  for (size_t i = 0; i < cs_json_size(a); i++) {
-    if (ka == CS_JSON_ARRAY) {
-      if (!same(cs_json_array_at(a, i), cs_json_array_at(b, i)))
-        return 0;
-      continue;
-    }
-    const char *x = cs_json_object_key(a, i, &na), *y = cs_json_object_key(b, i, &nb);
-    if (na != nb || memcmp(x, y, na) != 0 ||
-        !same(cs_json_object_value(a, i), cs_json_object_value(b, i)))
-      return 0;
-  }
-  return 1;
+/* Where the value literal sits in {"a":[<literal>,1]}: after the last
+ * "\"a\":[" and up to the ",1]}" at the end. */
+static void value_literal(const char *text, size_t len, const char **lit, size_t *n) {
+  const char *tail = ",1]}";
+  if (len < 4 || memcmp(text + len - 4, tail, 4) != 0)
+    abort();
+  const char *start = NULL;
+  for (const char *p = text; (p = strstr(p, "\"a\":[")) != NULL && p < text + len; p++)
+    start = p + 5;
+  if (start == NULL)
+    abort();
+  *lit = start;
+  *n = (size_t)(text + len - 4 - start);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size == 0)
+  const uint8_t *v = data;
+  size_t n = size;
+  char *key = malloc(n + 1);
+  if (key == NULL)
     return 0;
-  unsigned flags = data[0] & 1 ? CS_JSON_SURROGATEESCAPE : 0;
-  cs_json *v = NULL, *again = NULL;
-  if (cs_json_parse_ex((const char *)data + 1, size - 1, flags, &v) != 0)
-    return 0;
-  if (has_nul_key(v)) {
-    cs_json_free(v);
+  if (n > 0)
+    memcpy(key, v, n);
+  key[n] = '\0';
+  if (strcmp(key, "a") == 0) { /* would be a duplicate key */
+    free(key);
     return 0;
   }
-  cs_jbuf b;
-  const char *text;
-  size_t len;
-  cs_jbuf_init(&b);
-  write_tree(&b, v);
-  if (cs_jbuf_result(&b, &text, &len) != 0)
+
+  cs_jbuf se, rep;
+  size_t se_len, rep_len, lit_n, got_n;
+  const char *lit, *se_text = write_doc(&se, CS_JBUF_SURROGATEESCAPE, key, v, n, &se_len);
+  const char *rep_text = write_doc(&rep, CS_JBUF_REPLACE, key, v, n, &rep_len);
+
+  value_literal(se_text, se_len, &lit, &lit_n);
+  unsigned char *got = jtest_decode_string(lit, lit_n, &got_n);
+  if (got == NULL || got_n != n || memcmp(got, v, n) != 0)
     abort();
-  /* Output read back with surrogateescape must be the same tree; without
-   * it, it parses whenever the input did (strict input has no stray bytes). */
-  if (cs_json_parse_ex(text, len, flags, &again) != 0 || !same(v, again))
+  free(got);
+
+  json_error_t e;
+  json_t *strict_se = json_loadb(se_text, se_len, JSON_ALLOW_NUL, &e);
+  json_t *strict_rep = json_loadb(rep_text, rep_len, JSON_ALLOW_NUL, &e);
+  if (strict_rep == NULL)
     abort();
-  cs_json_free(again);
-  cs_jbuf_free(&b);
-  cs_json_free(v);
+  const json_t *rv = json_array_get(json_object_get(strict_rep, "a"), 0);
+  int exact = json_string_length(rv) == n && memcmp(json_string_value(rv), v, n) == 0;
+  if (exact != (strict_se != NULL))
+    abort();
+  json_decref(strict_se);
+  json_decref(strict_rep);
+  cs_jbuf_free(&se);
+  cs_jbuf_free(&rep);
+  free(key);
   return 0;
 }

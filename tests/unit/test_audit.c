@@ -20,7 +20,7 @@
 #include "audit.h"
 #include "crypto.h"
 #include "cs_error.h"
-#include "json.h"
+#include "jtest.h"
 
 typedef struct fixture {
   char dir[64];
@@ -70,9 +70,10 @@ static char *slurp(const char *path, size_t *len) {
   return buf;
 }
 
-/* Parses line `idx` (0-based) of a log text as an auditor would: stray
- * bytes in logged strings come back exactly (see json.h). */
-static cs_json *line_at(const char *text, size_t idx) {
+/* Parses line `idx` (0-based) of a log text with jansson; stray bytes in
+ * logged strings (\uDCXX, see common/jbuf.h) come back as U+FFFD, and
+ * jtest_decode_string() gives them exactly. */
+static json_t *line_at(const char *text, size_t idx) {
   const char *p = text;
   for (size_t i = 0; i < idx; i++) {
     p = strchr(p, '\n');
@@ -81,10 +82,9 @@ static cs_json *line_at(const char *text, size_t idx) {
   }
   const char *nl = strchr(p, '\n');
   assert_non_null(nl);
-  cs_json *v = NULL;
-  int rc = cs_json_parse_ex(p, (size_t)(nl - p), CS_JSON_SURROGATEESCAPE, &v);
-  if (rc != 0)
-    fail_msg("line %zu does not parse: %s", idx, cs_error_message(rc));
+  json_t *v = jtest_load(p, (size_t)(nl - p));
+  if (v == NULL || !json_is_object(v))
+    fail_msg("line %zu does not parse as an object", idx);
   return v;
 }
 
@@ -95,8 +95,8 @@ static size_t count_lines(const char *text) {
   return n;
 }
 
-static const char *field(const cs_json *v, const char *key) {
-  const char *s = cs_json_string(cs_json_object_get(v, key), NULL);
+static const char *field(const json_t *v, const char *key) {
+  const char *s = json_string_value(json_object_get(v, key));
   if (s == NULL)
     fail_msg("no string field %s", key);
   return s;
@@ -152,43 +152,50 @@ static void test_lines_are_json(void **state) {
   assert_int_equal(count_lines(text), 4);
   assert_int_equal(text[len - 1], '\n');
 
-  cs_json *v = line_at(text, 0);
+  json_t *v = line_at(text, 0);
   assert_string_equal(field(v, "type"), "request");
   assert_string_equal(field(v, "time"), "2026-11-22T04:25:26Z");
-  int64_t id;
-  assert_int_equal(cs_json_int64(cs_json_object_get(v, "request_id"), &id), 0);
-  assert_true(id == 42);
+  assert_true(json_is_integer(json_object_get(v, "request_id")));
+  assert_true(json_integer_value(json_object_get(v, "request_id")) == 42);
   assert_string_equal(field(v, "client"), "10.0.0.5:41230");
   assert_string_equal(field(v, "accessor"), "acc-1");
   assert_string_equal(field(v, "operation"), "kv-put");
   assert_string_equal(field(v, "path"), "app/db");
-  assert_null(cs_json_object_get(v, "result")); /* requests have no result */
-  const cs_json *s = cs_json_object_get(v, "sensitive");
+  assert_null(json_object_get(v, "result")); /* requests have no result */
+  const json_t *s = json_object_get(v, "sensitive");
   assert_non_null(s);
-  assert_int_equal(cs_json_size(s), 2);
-  assert_string_equal(field(cs_json_array_at(s, 0), "field"), "password");
-  assert_string_equal(field(cs_json_array_at(s, 1), "field"), "share");
-  cs_json_free(v);
+  assert_int_equal(json_array_size(s), 2);
+  assert_string_equal(field(json_array_get(s, 0), "field"), "password");
+  assert_string_equal(field(json_array_get(s, 1), "field"), "share");
+  json_decref(v);
 
   v = line_at(text, 1);
   assert_string_equal(field(v, "type"), "response");
   assert_string_equal(field(v, "result"), "ok");
-  assert_null(cs_json_object_get(v, "error_code"));
-  assert_null(cs_json_object_get(v, "sensitive"));
-  cs_json_free(v);
+  assert_null(json_object_get(v, "error_code"));
+  assert_null(json_object_get(v, "sensitive"));
+  json_decref(v);
 
   v = line_at(text, 2);
   assert_string_equal(field(v, "result"), "error");
   assert_string_equal(field(v, "error_code"), "CS_EPERM");
   assert_string_equal(field(v, "error_message"), "permission denied on app/db");
   assert_string_equal(field(v, "accessor"), "");
-  assert_string_equal(field(v, "path"), "weird\x01\xff\"path"); /* exact bytes */
-  cs_json_free(v);
-  assert_non_null(strstr(text, "\"path\":\"weird\\u0001\\udcff\\\"path\""));
+  assert_string_equal(field(v, "path"), "weird\x01\xef\xbf\xbd\"path"); /* U+FFFD */
+  json_decref(v);
+  static const char lit[] = "\"weird\\u0001\\udcff\\\"path\"";
+  const char *at = strstr(text, lit);
+  assert_non_null(at);
+  size_t n;
+  unsigned char *exact = jtest_decode_string(at, sizeof lit - 1, &n);
+  assert_non_null(exact);
+  assert_int_equal(n, 12);
+  assert_memory_equal(exact, "weird\x01\xff\"path", 12); /* the exact bytes */
+  free(exact);
 
   v = line_at(text, 3);
   assert_string_equal(field(v, "error_message"), cs_strerror(CS_EPERM));
-  cs_json_free(v);
+  json_decref(v);
   free(text);
 
   struct stat st;
@@ -250,11 +257,11 @@ static void test_sensitive_values_hashed(void **state) {
                             {want_pw, want_share},
                             {"hmac-sha256:unavailable", "hmac-sha256:unavailable"}};
   for (size_t i = 0; i < 3; i++) {
-    cs_json *v = line_at(text, i);
-    const cs_json *s = cs_json_object_get(v, "sensitive");
-    assert_string_equal(field(cs_json_array_at(s, 0), "value"), want[i][0]);
-    assert_string_equal(field(cs_json_array_at(s, 1), "value"), want[i][1]);
-    cs_json_free(v);
+    json_t *v = line_at(text, i);
+    const json_t *s = json_object_get(v, "sensitive");
+    assert_string_equal(field(json_array_get(s, 0), "value"), want[i][0]);
+    assert_string_equal(field(json_array_get(s, 1), "value"), want[i][1]);
+    json_decref(v);
   }
   free(text);
 }
@@ -279,11 +286,10 @@ static void test_reopen_after_rotation(void **state) {
   char *old = slurp(rotated, &len), *cur = slurp(f->log, &len);
   assert_int_equal(count_lines(old), 2);
   assert_int_equal(count_lines(cur), 1);
-  int64_t id;
-  cs_json *v = line_at(cur, 0);
-  assert_int_equal(cs_json_int64(cs_json_object_get(v, "request_id"), &id), 0);
-  assert_true(id == 3);
-  cs_json_free(v);
+  json_t *v = line_at(cur, 0);
+  assert_true(json_is_integer(json_object_get(v, "request_id")));
+  assert_true(json_integer_value(json_object_get(v, "request_id")) == 3);
+  json_decref(v);
   free(old);
   free(cur);
 
@@ -368,10 +374,10 @@ static void test_large_records(void **state) {
   size_t len;
   char *text = slurp(f->log, &len);
   assert_int_equal(count_lines(text), 20);
-  cs_json *v = line_at(text, 19);
+  json_t *v = line_at(text, 19);
   assert_string_equal(field(v, "path"), big);
-  assert_int_equal(cs_json_size(cs_json_object_get(v, "sensitive")), 64);
-  cs_json_free(v);
+  assert_int_equal(json_array_size(json_object_get(v, "sensitive")), 64);
+  json_decref(v);
   free(text);
 }
 

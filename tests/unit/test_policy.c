@@ -228,6 +228,206 @@ static void test_nul_in_member_names(void **state) {
   }
 }
 
+/* What the JSON reader refuses, each with the byte offset it names.  The
+ * documents are given with their length: some hold NUL bytes. */
+#define DOC(s) s, sizeof s - 1
+static const struct bad_json {
+  const char *doc;
+  size_t len;
+  const char *msg;
+} bad_json[] = {
+    /* duplicate keys, at every level, named where the repeated key starts */
+    {DOC("{\"rules\":[],\"rules\":[]}"), "invalid JSON at byte 12: duplicate key near '\"rules\"'"},
+    {DOC("{\"rules\":[{\"path\":\"a\",\"path\":\"b\",\"capabilities\":[\"read\"]}]}"),
+     "invalid JSON at byte 22: duplicate key near '\"path\"'"},
+    {DOC("{\"rules\":[{\"path\":\"a\",\"capabilities\":[\"read\"],\"capabilities\":[\"sudo\"]}]}"),
+     "invalid JSON at byte 46: duplicate key"},
+    {DOC("{\"rules\":[{\"p\\\"\":1,\"p\\\"\":2}]}"), "invalid JSON at byte 19: duplicate key"},
+    /* \u0000 anywhere, field names included: "path\u0000x" must not pass
+     * for "path" */
+    {DOC("{\"rules\":[{\"path\":\"a\",\"capabilities\":[\"read\"],\"path\\u0000x\":\"b\"}]}"),
+     "invalid JSON at byte 58: \\u0000 is not allowed near '\"path\\u0000x\"'"},
+    {DOC("{\"rules\\u0000\":1,\"rules\":[]}"), "invalid JSON at byte 13: \\u0000 is not allowed"},
+    {DOC("{\"rules\":[{\"path\":\"a\\u0000\",\"capabilities\":[\"read\"]}]}"),
+     "\\u0000 is not allowed"},
+    {DOC("{\"rules\":[{\"path\":\"a\",\"capabilities\":[\"read\\u0000\"]}]}"),
+     "\\u0000 is not allowed"},
+    /* raw NUL bytes, in a string, between tokens, at the end */
+    {DOC("{\"rules\":[{\"path\":\"a\0b\",\"capabilities\":[\"read\"]}]}"),
+     "invalid JSON at byte 20: NUL byte"},
+    {DOC("{\"rules\":[]\0}"), "invalid JSON at byte 11: NUL byte"},
+    {DOC("{\"rules\":[]}\0"), "invalid JSON at byte 12: NUL byte"},
+    {DOC("{\"ru\0les\":[]}"), "invalid JSON at byte 4: NUL byte"},
+    /* invalid UTF-8 and lone surrogates */
+    {DOC("{\"rules\":[{\"path\":\"a\xff\",\"capabilities\":[\"read\"]}]}"),
+     "invalid JSON at byte 20: invalid UTF-8 (unable to decode byte 0xff near '\"a')"},
+    {DOC("{\"rules\xc3\":[]}"), "invalid JSON at byte 7: invalid UTF-8"},
+    {DOC("{\"rules\":[{\"path\":\"\xc0\xaf\",\"capabilities\":[\"read\"]}]}"),
+     "invalid JSON at byte 19: invalid UTF-8"}, /* overlong '/' */
+    {DOC("{\"rules\":[{\"path\":\"\xed\xa0\x80\",\"capabilities\":[\"read\"]}]}"),
+     "invalid JSON at byte 19: invalid UTF-8"}, /* encoded surrogate */
+    {DOC("{\"rules\":[{\"path\":\"\xf4\x90\x80\x80\",\"capabilities\":[\"read\"]}]}"),
+     "invalid JSON at byte 19: invalid UTF-8"}, /* above U+10FFFF */
+    {DOC("{\"rules\":[{\"path\":\"a\\udcff\",\"capabilities\":[\"read\"]}]}"),
+     "invalid Unicode '\\uDCFF'"},
+    /* huge numbers are refused by the reader, not rounded */
+    {DOC("{\"rules\":[{\"path\":1e400,\"capabilities\":[\"read\"]}]}"),
+     "invalid JSON at byte 22: real number overflow near '1e400'"},
+    {DOC("{\"rules\":[{\"path\":99999999999999999999,\"capabilities\":[\"read\"]}]}"),
+     "invalid JSON at byte 37: too big integer"},
+    {DOC("{\"rules\":[{\"path\":-99999999999999999999,\"capabilities\":[\"read\"]}]}"),
+     "too big negative integer"},
+    /* outside RFC 8259 */
+    {DOC("{\"rules\":[}"), "invalid JSON at byte 10: unexpected token near '}'"},
+    {DOC("{\"rules\":[]} x"), "invalid JSON at byte 13: end of file expected near 'x'"},
+    {DOC("\xef\xbb\xbf{\"rules\":[]}"), "invalid JSON at byte 2: invalid token"}, /* BOM */
+    {DOC("{\"rules\":[],}"), "invalid JSON at byte 12: string or '}' expected"},
+    {DOC("/*c*/{\"rules\":[]}"), "invalid JSON at byte 0: invalid token"},
+    {DOC("{\"rules\":[\"\x01\"]}"), "invalid JSON at byte 11: control character 0x1"},
+    {DOC("{\"rules\":[tru\x01]}"), "invalid JSON at byte 12: invalid token near 'tru'"},
+    {DOC("{\"rules\":[\"\x7f\xc3\xa9\\q\"]}"),
+     "invalid JSON at byte 15: invalid escape near '\"\\x7f\\xc3\\xa9\\q'"}, /* quoted printable */
+    {DOC("{\"rules\":[\"abc"), "invalid JSON at byte 14: premature end of input"},
+    {DOC(""), "invalid JSON at byte 0: unexpected token near end of file"},
+};
+
+static void test_json_rejections(void **state) {
+  (void)state;
+  int failed = 0;
+  for (size_t i = 0; i < sizeof bad_json / sizeof bad_json[0]; i++) {
+    cs_policy *p = NULL;
+    int rc = cs_policy_parse(bad_json[i].doc, bad_json[i].len, &p);
+    if (rc != CS_EINVAL) {
+      cs_policy_free(p);
+      fail_msg("case %zu: rc %d (accepted?)", i, rc);
+    }
+    assert_null(p);
+    const char *msg = cs_error_message(CS_EINVAL);
+    if (strstr(msg, bad_json[i].msg) == NULL) {
+      print_error("case %zu: detail \"%s\" lacks \"%s\"\n", i, msg, bad_json[i].msg);
+      failed++;
+    }
+    for (const char *c = msg; *c != '\0'; c++)
+      if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+        fail_msg("case %zu: unprintable detail \"%s\"", i, msg);
+  }
+  assert_int_equal(failed, 0);
+}
+
+/* Nesting far beyond what a policy needs: refused by the reader with an
+ * offset when very deep, else by the policy checks; never a crash. */
+static void test_deep_nesting(void **state) {
+  (void)state;
+  size_t depth = 100000, o = 0;
+  char *doc = malloc(2 * depth + 32);
+  assert_non_null(doc);
+  o += (size_t)sprintf(doc, "{\"rules\":");
+  memset(doc + o, '[', depth);
+  memset(doc + o + depth, ']', depth);
+  o += 2 * depth;
+  doc[o++] = '}';
+  cs_policy *p = NULL;
+  assert_int_equal(cs_policy_parse(doc, o, &p), CS_EINVAL);
+  assert_non_null(strstr(cs_error_message(CS_EINVAL), "nested too deeply"));
+  assert_non_null(strstr(cs_error_message(CS_EINVAL), "invalid JSON at byte "));
+  /* 1000 levels parse as JSON and are refused as a policy */
+  o = (size_t)sprintf(doc, "{\"rules\":[");
+  memset(doc + o, '[', 1000);
+  memset(doc + o + 1000, ']', 1000);
+  o += 2000;
+  o += (size_t)sprintf(doc + o, "]}");
+  assert_int_equal(cs_policy_parse(doc, o, &p), CS_EINVAL);
+  assert_non_null(strstr(cs_error_message(CS_EINVAL), "rule 1: not an object"));
+  free(doc);
+}
+
+static void test_document_size_limit(void **state) {
+  (void)state;
+  size_t n = CS_POLICY_DOC_MAX + 1, o;
+  char *doc = malloc(n);
+  assert_non_null(doc);
+  o = (size_t)sprintf(doc, "{\"rules\":[]}");
+  memset(doc + o, ' ', n - o);
+  cs_policy *p = NULL;
+  assert_int_equal(cs_policy_parse(doc, n, &p), CS_EINVAL);
+  assert_non_null(strstr(cs_error_message(CS_EINVAL), "longer than 1048576 bytes"));
+  /* exactly the limit is fine (trailing white space is allowed) */
+  assert_int_equal(cs_policy_parse(doc, n - 1, &p), 0);
+  assert_int_equal(cs_policy_rule_count(p), 0);
+  cs_policy_free(p);
+  free(doc);
+}
+
+/* Many keys in one object: the duplicate check stays fast and names the
+ * first repetition. */
+static void test_many_keys(void **state) {
+  (void)state;
+  size_t cap = 2 * 1024 * 1024, o = 0;
+  char *doc = malloc(cap);
+  assert_non_null(doc);
+  o += (size_t)sprintf(doc + o, "{\"rules\":[{\"path\":\"a\",\"capabilities\":[\"read\"]");
+  for (int k = 0; k < 50000; k++)
+    o += (size_t)sprintf(doc + o, ",\"k%d\":%d", k, k);
+  size_t at = o + 1;
+  o += (size_t)sprintf(doc + o, ",\"k5\":0,\"k7\":0}]}");
+  cs_policy *p = NULL;
+  assert_int_equal(cs_policy_parse(doc, o, &p), CS_EINVAL);
+  char where[64];
+  snprintf(where, sizeof where, "at byte %zu: duplicate key near '\"k5\"'", at);
+  assert_non_null(strstr(cs_error_message(CS_EINVAL), where));
+  /* without the repetition: an unknown field, the first one in text order */
+  o = at - 1;
+  o += (size_t)sprintf(doc + o, "}]}");
+  assert_int_equal(cs_policy_parse(doc, o, &p), CS_EINVAL);
+  assert_non_null(strstr(cs_error_message(CS_EINVAL), "rule 1 (a): unknown field \"k0\""));
+  free(doc);
+}
+
+/* A repeated key of 500000 backslashes (escaped) and a quote: found where
+ * it starts, in linear time (ctest's timeout bounds the test). */
+static void test_duplicate_long_key(void **state) {
+  (void)state;
+  size_t half = 250000, o = 0, at = 0;
+  char *doc = malloc(4 * half + 64);
+  assert_non_null(doc);
+  doc[o++] = '{';
+  for (int rep = 0; rep < 2; rep++) {
+    if (rep == 1) {
+      doc[o++] = ',';
+      at = o;
+    }
+    doc[o++] = '"';
+    for (size_t k = 0; k < half; k++)
+      memcpy(doc + o + 2 * k, k < half - 2 ? "\\\\" : "\\\"", 2);
+    o += 2 * half;
+    o += (size_t)sprintf(doc + o, "\":%d", rep);
+  }
+  doc[o++] = '}';
+  cs_policy *p = NULL;
+  assert_int_equal(cs_policy_parse(doc, o, &p), CS_EINVAL);
+  char where[64];
+  snprintf(where, sizeof where, "invalid JSON at byte %zu: duplicate key", at);
+  assert_non_null(strstr(cs_error_message(CS_EINVAL), where));
+  free(doc);
+}
+
+/* Escapes are decoded before the checks: a path spelled with \u escapes
+ * is the same path, and a name spelled so is the same field. */
+static void test_escapes_decoded(void **state) {
+  (void)state;
+  cs_policy *p = parse_ok("{\"r\\u0075les\":[{\"pa\\u0074h\":\"app\\/\\u002a\","
+                          "\"capabilities\":[\"r\\u0065ad\"]}]}");
+  assert_int_equal(cs_policy_rule_count(p), 1);
+  assert_string_equal(cs_policy_rule_path(p, 0), "app/*");
+  assert_int_equal(allows1(p, "app/x", CS_CAP_READ), 1);
+  cs_policy_free(p);
+  /* a field name that decodes to a known one twice is a duplicate */
+  cs_policy *q = NULL;
+  static const char dup[] = "{\"rules\":[],\"rul\\u0065s\":[]}";
+  assert_int_equal(cs_policy_parse(dup, sizeof dup - 1, &q), CS_EINVAL);
+  assert_non_null(strstr(cs_error_message(CS_EINVAL), "invalid JSON at byte 12: duplicate key"));
+}
+
 static void test_long_path_in_error_is_bounded(void **state) {
   (void)state;
   char doc[2048], path[600];
@@ -313,6 +513,12 @@ int main(void) {
       cmocka_unit_test(test_all_capabilities),
       cmocka_unit_test(test_rejections),
       cmocka_unit_test(test_nul_in_member_names),
+      cmocka_unit_test(test_json_rejections),
+      cmocka_unit_test(test_deep_nesting),
+      cmocka_unit_test(test_document_size_limit),
+      cmocka_unit_test(test_many_keys),
+      cmocka_unit_test(test_duplicate_long_key),
+      cmocka_unit_test(test_escapes_decoded),
       cmocka_unit_test(test_long_path_in_error_is_bounded),
       cmocka_unit_test(test_rule_limit),
       cmocka_unit_test(test_empty_rules_deny_everything),

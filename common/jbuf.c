@@ -1,0 +1,270 @@
+/*
+ * jbuf: see jbuf.h.
+ *
+ * One value is built left to right; per open container the writer keeps
+ * whether it is an object and whether anything was written into it, which
+ * is all the state needed to place commas and to assert on misuse.
+ */
+#include "jbuf.h"
+#include "cs_error.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/platform_util.h>
+
+/* Length (1..4) of the valid UTF-8 sequence at p, or 0 when the bytes at p
+ * do not start one (RFC 3629: no overlongs, no surrogates, <= U+10FFFF). */
+static size_t utf8_seq(const unsigned char *p, size_t avail) {
+  unsigned char c = p[0];
+  if (c < 0x80)
+    return 1;
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0)
+      lo = 0xa0; /* overlong */
+    else if (c == 0xed)
+      hi = 0x9f; /* U+D800..U+DFFF */
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0)
+      lo = 0x90; /* overlong */
+    else if (c == 0xf4)
+      hi = 0x8f; /* above U+10FFFF */
+  } else {
+    return 0;
+  }
+  if (avail < n || p[1] < lo || p[1] > hi)
+    return 0;
+  for (size_t k = 2; k < n; k++)
+    if ((p[k] & 0xc0) != 0x80)
+      return 0;
+  return n;
+}
+
+static void wipe(void *p, size_t n) {
+  if (p != NULL && n != 0)
+    mbedtls_platform_zeroize(p, n);
+}
+
+void cs_jbuf_init(cs_jbuf *b, cs_jbuf_mode mode) {
+  assert(mode == CS_JBUF_SURROGATEESCAPE || mode == CS_JBUF_REPLACE);
+  memset(b, 0, sizeof *b);
+  b->mode = mode;
+}
+
+void cs_jbuf_free(cs_jbuf *b) {
+  wipe(b->buf, b->cap);
+  free(b->buf);
+  cs_jbuf_init(b, b->mode);
+}
+
+/* Makes room for `n` more bytes plus a NUL.  The old buffer is wiped
+ * rather than realloc'ed, because a record may hold a detail that should
+ * not linger in freed heap. */
+static int reserve(cs_jbuf *b, size_t n) {
+  if (b->err < 0)
+    return b->err;
+  if (n < b->cap - b->len)
+    return 0;
+  if (n > SIZE_MAX / 2 - b->len)
+    return b->err = CS_ENOMEM;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap - b->len <= n)
+    cap *= 2;
+  char *p = malloc(cap);
+  if (p == NULL)
+    return b->err = CS_ENOMEM;
+  if (b->buf != NULL) {
+    memcpy(p, b->buf, b->len);
+    wipe(b->buf, b->cap);
+    free(b->buf);
+  }
+  b->buf = p;
+  b->cap = cap;
+  return 0;
+}
+
+static void put(cs_jbuf *b, const void *s, size_t n) {
+  if (reserve(b, n) < 0)
+    return;
+  memcpy(b->buf + b->len, s, n);
+  b->len += n;
+  b->buf[b->len] = '\0';
+}
+
+void cs_jbuf_raw(cs_jbuf *b, const char *s, size_t n) {
+  put(b, s, n);
+}
+
+/* Writes the separator a value needs at this point and checks that a value
+ * is allowed here (not a bare value inside an object). */
+static void before_value(cs_jbuf *b) {
+  if (b->after_key) {
+    b->after_key = 0;
+    return;
+  }
+  if (b->depth == 0) {
+    assert(b->len == 0 && "cs_jbuf holds one value");
+    return;
+  }
+  assert(!b->is_obj[b->depth - 1] && "a value in an object needs cs_jbuf_key first");
+  if (!b->first[b->depth - 1])
+    put(b, ",", 1);
+  b->first[b->depth - 1] = 0;
+}
+
+static void begin(cs_jbuf *b, int is_obj) {
+  before_value(b);
+  assert(b->depth < CS_JBUF_MAX_DEPTH && "cs_jbuf nested too deeply");
+  if (b->depth == CS_JBUF_MAX_DEPTH) { /* without asserts: fail, never overrun */
+    b->err = cs_error_set(CS_EINVAL, "JSON output nested deeper than %d", CS_JBUF_MAX_DEPTH);
+    b->over++;
+    return;
+  }
+  b->first[b->depth] = 1;
+  b->is_obj[b->depth] = (unsigned char)is_obj;
+  b->depth++;
+  put(b, is_obj ? "{" : "[", 1);
+}
+
+static void end(cs_jbuf *b, int is_obj) {
+  if (b->over > 0) {
+    b->over--;
+    return;
+  }
+  assert(b->depth > 0 && b->is_obj[b->depth - 1] == is_obj && !b->after_key);
+  b->depth--;
+  put(b, is_obj ? "}" : "]", 1);
+}
+
+void cs_jbuf_begin_object(cs_jbuf *b) { begin(b, 1); }
+void cs_jbuf_end_object(cs_jbuf *b) { end(b, 1); }
+void cs_jbuf_begin_array(cs_jbuf *b) { begin(b, 0); }
+void cs_jbuf_end_array(cs_jbuf *b) { end(b, 0); }
+
+/* The escape for byte c that cannot be copied as it is: a quote, a
+ * backslash, a control character, DEL, or (when `stray`) a byte outside any
+ * valid UTF-8 sequence.  Returns its length. */
+static size_t escape(const cs_jbuf *b, unsigned char c, int stray, char esc[6]) {
+  static const char hexd[] = "0123456789abcdef";
+  static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
+  const char *hit = stray || c == '\0' ? NULL : strchr(from, c);
+  esc[0] = '\\';
+  if (hit != NULL) {
+    esc[1] = to[hit - from];
+    return 2;
+  }
+  if (stray && b->mode == CS_JBUF_REPLACE) {
+    memcpy(esc, "\\ufffd", 6);
+    return 6;
+  }
+  memcpy(esc, stray ? "\\udc" : "\\u00", 4);
+  esc[4] = hexd[c >> 4];
+  esc[5] = hexd[c & 15];
+  return 6;
+}
+
+/* The quoted, escaped form of n arbitrary bytes (see jbuf.h). */
+static void put_quoted(cs_jbuf *b, const unsigned char *s, size_t n) {
+  put(b, "\"", 1);
+  size_t run = 0; /* start of the pending run of bytes copied verbatim */
+  for (size_t k = 0; k < n;) {
+    unsigned char c = s[k];
+    size_t seq = utf8_seq(s + k, n - k);
+    if (seq != 0 && c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
+      k += seq;
+      continue;
+    }
+    char esc[6];
+    put(b, s + run, k - run);
+    put(b, esc, escape(b, c, seq == 0, esc));
+    run = ++k;
+  }
+  put(b, s + run, n - run);
+  put(b, "\"", 1);
+}
+
+void cs_jbuf_key(cs_jbuf *b, const char *key) {
+  assert(b->depth > 0 && b->is_obj[b->depth - 1] && !b->after_key);
+  if (!b->first[b->depth - 1])
+    put(b, ",", 1);
+  b->first[b->depth - 1] = 0;
+  put_quoted(b, (const unsigned char *)key, strlen(key));
+  put(b, ":", 1);
+  b->after_key = 1;
+}
+
+void cs_jbuf_strn(cs_jbuf *b, const void *s, size_t n) {
+  before_value(b);
+  put_quoted(b, s != NULL ? s : "", s != NULL ? n : 0);
+}
+
+void cs_jbuf_str(cs_jbuf *b, const char *s) {
+  cs_jbuf_strn(b, s, s != NULL ? strlen(s) : 0);
+}
+
+void cs_jbuf_int(cs_jbuf *b, int64_t v) {
+  char num[24];
+  before_value(b);
+  put(b, num, (size_t)snprintf(num, sizeof num, "%" PRId64, v));
+}
+
+void cs_jbuf_uint(cs_jbuf *b, uint64_t v) {
+  char num[24];
+  before_value(b);
+  put(b, num, (size_t)snprintf(num, sizeof num, "%" PRIu64, v));
+}
+
+void cs_jbuf_bool(cs_jbuf *b, int v) {
+  before_value(b);
+  put(b, v ? "true" : "false", v ? 4 : 5);
+}
+
+void cs_jbuf_null(cs_jbuf *b) {
+  before_value(b);
+  put(b, "null", 4);
+}
+
+void cs_jbuf_key_str(cs_jbuf *b, const char *key, const char *s) {
+  cs_jbuf_key(b, key);
+  cs_jbuf_str(b, s);
+}
+
+void cs_jbuf_key_strn(cs_jbuf *b, const char *key, const void *s, size_t n) {
+  cs_jbuf_key(b, key);
+  cs_jbuf_strn(b, s, n);
+}
+
+void cs_jbuf_key_int(cs_jbuf *b, const char *key, int64_t v) {
+  cs_jbuf_key(b, key);
+  cs_jbuf_int(b, v);
+}
+
+void cs_jbuf_key_uint(cs_jbuf *b, const char *key, uint64_t v) {
+  cs_jbuf_key(b, key);
+  cs_jbuf_uint(b, v);
+}
+
+void cs_jbuf_key_bool(cs_jbuf *b, const char *key, int v) {
+  cs_jbuf_key(b, key);
+  cs_jbuf_bool(b, v);
+}
+
+int cs_jbuf_result(const cs_jbuf *b, const char **text, size_t *len) {
+  assert(b->depth == 0 && !b->after_key);
+  if (b->err < 0)
+    return b->err;
+  if (b->buf == NULL)
+    return cs_error_set(CS_EINVAL, "empty JSON buffer");
+  *text = b->buf;
+  *len = b->len;
+  return 0;
+}
