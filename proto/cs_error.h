@@ -55,6 +55,8 @@
   XX(UNAVAIL,         -35, UNAVAILABLE,         "service unavailable")            \
   XX(EXPIRED,         -36, PERMISSION_DENIED,   "token expired")                  \
   XX(AUDIT,           -37, INTERNAL,            "audit log write failed")         \
+  XX(PEERID,          -40, PERMISSION_DENIED,   "cluster peer identity refused")  \
+  XX(PEEREXISTS,      -41, CONFLICT,            "node is already a cluster member") \
   XX(BUSY,            -50, RETRY,               "busy: retry")                    \
 
 enum cs_errno {

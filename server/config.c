@@ -410,7 +410,8 @@ static int parse_cluster(parse_ctx *p, const config_setting_t *root, cs_config *
   static const char *const known[] = {
       "node_id", "address", "api_address", "tls_cert_file", "tls_key_file", "tls_ca_file",
       "peers", "join", "election_timeout", "heartbeat_timeout", "poll_interval",
-      "snapshot_threshold", "snapshot_trailing", NULL};
+      "snapshot_threshold", "snapshot_trailing", "handshake_timeout", "max_unauth_connections",
+      "max_unauth_per_address", NULL};
   const char *G = "cluster";
   cs_cluster_config *cc = &cfg->cluster;
   int rc;
@@ -472,6 +473,26 @@ static int parse_cluster(parse_ctx *p, const config_setting_t *root, cs_config *
     return rc;
   if (rc == 1)
     cc->snapshot_trailing = (unsigned)v;
+  /* The cluster port is exposed to whoever can reach it: bound what an
+   * unauthenticated peer can hold (connections, and their time). */
+  if ((rc = get_int(p, g, G, "max_unauth_connections", 1, 4096, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    cc->max_unauth = (unsigned)v;
+  if ((rc = get_int(p, g, G, "max_unauth_per_address", 1, 4096, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    cc->max_unauth_per_addr = (unsigned)v;
+  if (cc->max_unauth_per_addr > cc->max_unauth)
+    return fail_at(p, member(g, "max_unauth_per_address") ? member(g, "max_unauth_per_address")
+                                                          : member(g, "max_unauth_connections"),
+                   "cluster.max_unauth_per_address",
+                   "must not exceed cluster.max_unauth_connections (%u)", cc->max_unauth);
+  unsigned long long d;
+  if ((rc = get_duration(p, g, G, "handshake_timeout", 1, 3600, &d)) < 0)
+    return rc;
+  if (rc == 1)
+    cc->handshake_timeout_ms = (unsigned)(d * 1000);
   return 0;
 }
 

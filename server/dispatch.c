@@ -75,6 +75,7 @@ static const op_rule rules[] = {
     {CUSTOS__REQUEST__OP_AUDIT_HASH, "audit-hash", 1, "sys/audit-hash", CS_CAP_SUDO},
     {CUSTOS__REQUEST__OP_RAFT_LIST_PEERS, "raft-list-peers", 1, "sys/raft", CS_CAP_SUDO},
     {CUSTOS__REQUEST__OP_RAFT_REMOVE_PEER, "raft-remove-peer", 1, "sys/raft", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_RAFT_ADD_PEER, "raft-add-peer", 1, "sys/raft", CS_CAP_SUDO},
 };
 
 static const op_rule *rule_for(int op) {
@@ -1308,6 +1309,7 @@ static void handle_raft_list_peers(rq *r) {
   respond(r, &res, NULL, 0);
 }
 
+/* A membership change finished (add or remove). */
 static void on_peer_removed(void *arg, int status) {
   rq *r = arg;
   cs_error_clear();
@@ -1319,6 +1321,14 @@ static void on_peer_removed(void *arg, int status) {
 
 static void handle_raft_remove_peer(rq *r, const Custos__RaftRemovePeerReq *q) {
   int rc = cs_ha_remove_peer(r->d, q->node_id, on_peer_removed, r);
+  if (rc < 0)
+    respond_error(r, rc);
+}
+
+/* The operator's approval of a new member: nothing else adds one (a
+ * certificate from the cluster CA alone does not). */
+static void handle_raft_add_peer(rq *r, const Custos__RaftAddPeerReq *q) {
+  int rc = cs_ha_add_peer(r->d, q->node_id, q->address, on_peer_removed, r);
   if (rc < 0)
     respond_error(r, rc);
 }
@@ -1353,6 +1363,7 @@ static void run(rq *r) {
   case CUSTOS__REQUEST__OP_AUDIT_HASH: handle_audit_hash(r, req->audit_hash); break;
   case CUSTOS__REQUEST__OP_RAFT_LIST_PEERS: handle_raft_list_peers(r); break;
   case CUSTOS__REQUEST__OP_RAFT_REMOVE_PEER: handle_raft_remove_peer(r, req->raft_remove_peer); break;
+  case CUSTOS__REQUEST__OP_RAFT_ADD_PEER: handle_raft_add_peer(r, req->raft_add_peer); break;
   default:
     respond_error(r, cs_error_set(CS_EPROTO, "%s is not supported by this server", r->rule->name));
     break;

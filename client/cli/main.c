@@ -37,6 +37,7 @@ static const char usage_text[] =
   "  operator rekey --verify --nonce NONCE [NEWKEY]\n"
   "  operator rekey --status | --cancel\n"
   "  operator raft list-peers                  cluster members, leader, applied index\n"
+  "  operator raft add-peer NODE_ID ADDRESS    approve a new member (its cluster address)\n"
   "  operator raft remove-peer NODE_ID         remove a member from the raft configuration\n"
   "  kv put PATH K=V [K=V ...]                 V: value, - (stdin), @FILE\n"
   "  kv get PATH [--field K]\n"

@@ -614,9 +614,29 @@ static int raft_remove_peer(cli_ctx *g, int argc, char **argv) {
                        pos[0]);
 }
 
+static int raft_add_peer(cli_ctx *g, int argc, char **argv) {
+  size_t npos;
+  char *pos[2];
+  int rc;
+  if ((rc = cli_parse("operator raft add-peer", argc, argv, NULL, pos, 2, &npos)) != 0)
+    return rc;
+  if (npos != 2)
+    return cli_usage_error("operator raft add-peer: expected NODE_ID and its cluster ADDRESS");
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__RaftAddPeerReq op = CUSTOS__RAFT_ADD_PEER_REQ__INIT;
+  op.node_id = pos[0];
+  op.address = pos[1];
+  req.op_case = CUSTOS__REQUEST__OP_RAFT_ADD_PEER;
+  req.raft_add_peer = &op;
+  return cli_call_done(g, &req, "added", pos[0],
+                       "Added peer %s to the raft configuration (voter once it caught up).", pos[0]);
+}
+
 static int op_raft(cli_ctx *g, int argc, char **argv) {
   if (argc == 0)
-    return cli_usage_error("operator raft: missing subcommand (list-peers, remove-peer)");
+    return cli_usage_error("operator raft: missing subcommand (list-peers, add-peer, remove-peer)");
+  if (strcmp(argv[0], "add-peer") == 0)
+    return raft_add_peer(g, argc - 1, argv + 1);
   if (strcmp(argv[0], "list-peers") == 0)
     return raft_list_peers(g, argc - 1, argv + 1);
   if (strcmp(argv[0], "remove-peer") == 0)

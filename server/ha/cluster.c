@@ -2,15 +2,29 @@
  * cluster: raft set-up, leadership, membership and the status side channel.
  * See cluster.h.
  *
- * Side-channel messages (raft_tls KIND_MSG, one request and one reply per
- * connection, text):
- *   "S node_id address api_address sealed term applied"   status report to the leader
- *      reply: "M node_id address api_address\n" for every member it knows
- *   "J node_id address api_address"                       join request
- *      reply: "OK" (added, or already a member), "L leader_address" (ask
- *      that node), or "E message"
+ * Side-channel messages (raft_tls messages; protobuf ClusterMessage and
+ * ClusterReply, decoded and validated by cluster_msg.c), one request and
+ * one reply per connection.  raft_tls hands every message over with the
+ * node id its sender's certificate names; a message whose node_id is not
+ * that one is refused and logged.
+ *   ClusterStatus (a member to the leader, every poll interval): accepted
+ *      only from a node in the raft configuration; sets that member's own
+ *      status and API address.  Reply: ClusterStatusAck with the answering
+ *      node's own id and API address, which the reporter believes only
+ *      because the connection's peer certificate named the leader it
+ *      dialled.
+ *   ClusterJoin (a node started with `join`): never adds anyone.  The
+ *      request is logged with the command an operator runs to approve it
+ *      (`custos operator raft add-peer NODE_ID ADDRESS`, sudo on sys/raft).
+ *      Reply: ClusterJoinAck (member or not, the leader's raft address).
+ *
+ * Trust of API addresses (where standbys send clients): a member's
+ * api_address comes from this node's configuration or from that member's
+ * own authenticated status report or status reply, never from a third
+ * node.
  */
 #include "cluster.h"
+#include "cluster_msg.h"
 #include "cs_error.h"
 #include "fsm.h"
 #include "log.h"
@@ -49,7 +63,9 @@ struct cs_cluster {
   void (*status_fn)(void *ctx, cs_node_status *st);
   void *status_ctx;
   char join_target[128];
-  int report_inflight, join_inflight;
+  int report_inflight, join_inflight, join_told;
+  char join_noted[CS_CLUSTER_NODE_ID_MAX + 1];   /* last join request logged, and when */
+  uint64_t join_noted_at;
   struct raft_transfer transfer;
   int transferring;
   void (*stop_done)(void *arg);
@@ -58,14 +74,7 @@ struct cs_cluster {
 
 /* ---------------------------------------------------------------- members */
 
-static raft_id id_of(const char *node_id) {
-  uint64_t h = 1469598103934665603ULL;
-  for (const unsigned char *p = (const unsigned char *)node_id; *p; p++) {
-    h ^= *p;
-    h *= 1099511628211ULL;
-  }
-  return h == 0 ? 1 : h;
-}
+static raft_id id_of(const char *node_id) { return cs_cluster_raft_id(node_id); }
 
 static member *member_by_id(cs_cluster *c, raft_id id) {
   for (size_t i = 0; i < c->n_members; i++)
@@ -198,26 +207,6 @@ typedef struct change_req {
   void *arg;
 } change_req;
 
-static void start_join(cs_cluster *c, const char *node_id, const char *address) {
-  raft_id id = id_of(node_id);
-  if (in_configuration(c, id, NULL))
-    return;
-  change_req *ch = calloc(1, sizeof *ch);
-  if (ch == NULL)
-    return;
-  ch->req.data = ch;
-  ch->c = c;
-  ch->id = id;
-  ch->promote = 1;
-  int rc = raft_add(&c->raft, &ch->req, id, address, on_change_done);
-  if (rc != 0) {
-    cs_warn("cluster: cannot add %s: %s", node_id, raft_errmsg(&c->raft));
-    free(ch);
-    return;
-  }
-  cs_info("cluster: adding %s (%s)", node_id, address);
-}
-
 static void on_change_done(struct raft_change *req, int status) {
   change_req *ch = req->data;
   cs_cluster *c = ch->c;
@@ -239,88 +228,171 @@ static void on_change_done(struct raft_change *req, int status) {
   free(ch);
 }
 
-static void on_message(void *ctx, const uint8_t *msg, size_t len, uint8_t *reply,
-                       size_t *reply_len) {
-  cs_cluster *c = ctx;
-  char line[512], a[128], b[128], d[128];
+/* Encodes `r` as the reply (nothing when it does not fit). */
+static void put_reply(const cs_cluster_reply *r, uint8_t *reply, size_t *reply_len) {
   size_t cap = *reply_len;
   *reply_len = 0;
-  if (len >= sizeof line)
-    return;
-  memcpy(line, msg, len);
-  line[len] = '\0';
-  if (line[0] == 'S') {
-    int sealed;
-    unsigned term;
-    unsigned long long applied;
-    if (sscanf(line, "S %63s %127s %127s %d %u %llu", a, b, d, &sealed, &term, &applied) != 6)
-      return;
-    member *m = member_learn(c, a, b, d);
-    if (m != NULL) {
-      m->sealed = sealed;
-      m->term = term;
-      m->applied = applied;
-      m->last_seen = uv_now(c->loop);
-    }
-    size_t off = 0;
-    for (size_t i = 0; i < c->n_members; i++) {
-      int n = snprintf((char *)reply + off, cap - off, "M %s %s %s\n", c->members[i].node_id,
-                       c->members[i].address, c->members[i].api_address[0] ? c->members[i].api_address : "-");
-      if (n < 0 || (size_t)n >= cap - off)
-        break;
-      off += (size_t)n;
-    }
-    *reply_len = off;
-  } else if (line[0] == 'J') {
-    if (sscanf(line, "J %63s %127s %127s", a, b, d) != 3)
-      return;
-    if (raft_state(&c->raft) != RAFT_LEADER) {
-      raft_id id;
-      const char *addr;
-      raft_leader(&c->raft, &id, &addr);
-      *reply_len = (size_t)snprintf((char *)reply, cap, "L %s", id ? addr : "-");
-      return;
-    }
-    member_learn(c, a, b, d);
-    start_join(c, a, b);
-    *reply_len = (size_t)snprintf((char *)reply, cap, "OK");
-  }
+  if (cs_cluster_reply_encode(r, reply, cap, reply_len) < 0)
+    *reply_len = 0;
 }
 
-static void on_report_reply(void *arg, int status, const uint8_t *reply, size_t len) {
+static void put_refusal(const char *why, uint8_t *reply, size_t *reply_len) {
+  cs_cluster_reply r = {.type = CS_CLUSTER_REPLY_REFUSED};
+  snprintf(r.reason, sizeof r.reason, "%s", why);
+  put_reply(&r, reply, reply_len);
+}
+
+/* A status report from `peer` (authenticated, and the report's own node). */
+static void on_status(cs_cluster *c, const char *peer, const cs_cluster_msg *m, uint8_t *reply,
+                      size_t *reply_len) {
+  if (!in_configuration(c, id_of(peer), NULL)) {
+    cs_warn("cluster: refused a status report from node %s: not a member of the cluster", peer);
+    put_refusal("not a member of the cluster", reply, reply_len);
+    return;
+  }
+  member *m2 = member_learn(c, peer, NULL, m->api_address);
+  if (m2 != NULL) {
+    m2->sealed = m->sealed;
+    m2->term = m->term;
+    m2->applied = m->applied;
+    m2->last_seen = uv_now(c->loop);
+  }
+  cs_cluster_reply r = {.type = CS_CLUSTER_REPLY_STATUS};
+  snprintf(r.node_id, sizeof r.node_id, "%s", c->cfg.self.node_id);
+  snprintf(r.api_address, sizeof r.api_address, "%s", c->cfg.self.api_address);
+  put_reply(&r, reply, reply_len);
+}
+
+/* A join request: logged for the operator (once a minute per node), never acted on. */
+static void on_join(cs_cluster *c, const char *peer, const cs_cluster_msg *m, uint8_t *reply,
+                    size_t *reply_len) {
+  cs_cluster_reply r = {.type = CS_CLUSTER_REPLY_JOIN};
+  r.member = in_configuration(c, id_of(peer), NULL);
+  raft_id lid;
+  const char *laddr;
+  raft_leader(&c->raft, &lid, &laddr);
+  if (lid != 0 && laddr != NULL)
+    snprintf(r.leader_address, sizeof r.leader_address, "%s", laddr);
+  uint64_t now = uv_now(c->loop);
+  if (!r.member && (strcmp(c->join_noted, peer) != 0 || now - c->join_noted_at > 60000)) {
+    cs_warn("cluster: join request from node %s (%s) not acted on: an operator must approve it "
+            "with: custos operator raft add-peer %s %s",
+            peer, m->address, peer, m->address);
+    snprintf(c->join_noted, sizeof c->join_noted, "%s", peer);
+    c->join_noted_at = now;
+  }
+  put_reply(&r, reply, reply_len);
+}
+
+static void on_message(void *ctx, const char *peer, const uint8_t *msg, size_t len,
+                       uint8_t *reply, size_t *reply_len) {
+  cs_cluster *c = ctx;
+  cs_cluster_msg m;
+  int rc = cs_cluster_msg_decode(msg, len, &m);
+  if (rc < 0) {
+    cs_warn("cluster: refused a malformed message from node %s: %s", peer, cs_error_message(rc));
+    put_refusal("malformed message", reply, reply_len);
+    return;
+  }
+  if (strcmp(m.node_id, peer) != 0) {
+    cs_warn("cluster: refused a %s from node %s: it claims to be node %s",
+            m.type == CS_CLUSTER_MSG_STATUS ? "status report" : "join request", peer, m.node_id);
+    put_refusal("node_id is not the node of your certificate", reply, reply_len);
+    return;
+  }
+  if (m.type == CS_CLUSTER_MSG_STATUS)
+    on_status(c, peer, &m, reply, reply_len);
+  else
+    on_join(c, peer, &m, reply, reply_len);
+}
+
+/* May `peer` (authenticated) open a raft stream?  Members may; so may
+ * anyone while this node is in no configuration yet (a node started with
+ * `join` waits for the leader an operator told to add it). */
+static int may_open_raft(void *ctx, const char *peer) {
+  cs_cluster *c = ctx;
+  if (c->raft.configuration.n == 0 || in_configuration(c, id_of(peer), NULL))
+    return 0;
+  return cs_error_set(CS_EPEERID, "node %s is not a member of the cluster", peer);
+}
+
+static const char *node_name(void *ctx, uint64_t id) {
+  member *m = member_by_id(ctx, id);
+  return m ? m->node_id : NULL;
+}
+
+/* The leader's answer to our status report: its own API address.  The
+ * transport checked that the peer's certificate names the leader we
+ * dialled, so only an answer about that node is believed. */
+static void on_report_reply(void *arg, int status, const char *peer, const uint8_t *reply,
+                            size_t len) {
   cs_cluster *c = arg;
   c->report_inflight = 0;
-  if (status < 0 || len == 0 || c->stop_done != NULL)
+  if (status < 0 || c->stop_done != NULL)
     return;
-  char buf[4097];
-  memcpy(buf, reply, len);
-  buf[len] = '\0';
-  char *save = NULL;
-  for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-    char a[64], b[128], d[128];
-    if (sscanf(l, "M %63s %127s %127s", a, b, d) == 3)
-      member_learn(c, a, b, strcmp(d, "-") == 0 ? NULL : d);
+  cs_cluster_reply r;
+  int rc = cs_cluster_reply_decode(reply, len, &r);
+  if (rc < 0) {
+    cs_warn("cluster: malformed reply from node %s: %s", peer, cs_error_message(rc));
+    return;
   }
+  if (r.type == CS_CLUSTER_REPLY_REFUSED) {
+    cs_warn("cluster: node %s refused this node's status report: %s", peer, r.reason);
+    return;
+  }
+  if (r.type != CS_CLUSTER_REPLY_STATUS || strcmp(r.node_id, peer) != 0) {
+    cs_warn("cluster: ignored a status reply from node %s about node %s", peer,
+            r.type == CS_CLUSTER_REPLY_STATUS ? r.node_id : "?");
+    return;
+  }
+  if (r.api_address[0])
+    member_learn(c, peer, NULL, r.api_address);
 }
 
-static void on_join_reply(void *arg, int status, const uint8_t *reply, size_t len) {
+static void on_join_reply(void *arg, int status, const char *peer, const uint8_t *reply,
+                          size_t len) {
   cs_cluster *c = arg;
   c->join_inflight = 0;
-  if (status < 0 || c->stop_done != NULL) {
-    cs_info("cluster: join request to %s failed; retrying", c->join_target);
+  cs_cluster_reply r;
+  if (status < 0 || c->stop_done != NULL || cs_cluster_reply_decode(reply, len, &r) < 0) {
+    cs_debug("cluster: join request to %s failed; retrying", c->join_target);
     snprintf(c->join_target, sizeof c->join_target, "%s", c->cfg.join);
     return;
   }
-  char buf[256];
-  if (len >= sizeof buf)
-    len = sizeof buf - 1;
-  memcpy(buf, reply, len);
-  buf[len] = '\0';
-  char addr[128];
-  if (sscanf(buf, "L %127s", addr) == 1 && strcmp(addr, "-") != 0)
-    snprintf(c->join_target, sizeof c->join_target, "%s", addr);
-  else if (strncmp(buf, "OK", 2) == 0)
-    cs_info("cluster: join request accepted by %s; waiting for the snapshot", c->join_target);
+  if (r.type == CS_CLUSTER_REPLY_JOIN && r.leader_address[0])
+    snprintf(c->join_target, sizeof c->join_target, "%s", r.leader_address);
+  if (!c->join_told) {
+    c->join_told = 1;
+    cs_info("cluster: not a member yet (node %s answered); an operator adds this node with: "
+            "custos operator raft add-peer %s %s",
+            peer, c->cfg.self.node_id, c->cfg.self.address);
+  }
+}
+
+static void send_join(cs_cluster *c) {
+  cs_cluster_msg m = {.type = CS_CLUSTER_MSG_JOIN};
+  snprintf(m.node_id, sizeof m.node_id, "%s", c->cfg.self.node_id);
+  snprintf(m.address, sizeof m.address, "%s", c->cfg.self.address);
+  snprintf(m.api_address, sizeof m.api_address, "%s", c->cfg.self.api_address);
+  uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
+  size_t n;
+  if (cs_cluster_msg_encode(&m, buf, sizeof buf, &n) == 0 &&
+      cs_raft_tls_send_msg(&c->transport, c->join_target, 0, buf, n, on_join_reply, c) == 0)
+    c->join_inflight = 1;
+}
+
+static void send_report(cs_cluster *c, const cs_node_status *st, raft_id lid, const char *laddr) {
+  cs_cluster_msg m = {.type = CS_CLUSTER_MSG_STATUS};
+  snprintf(m.node_id, sizeof m.node_id, "%s", c->cfg.self.node_id);
+  snprintf(m.api_address, sizeof m.api_address, "%s", c->cfg.self.api_address);
+  m.sealed = st->sealed;
+  m.term = st->term;
+  m.applied = raft_last_applied(&c->raft);
+  uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
+  size_t n;
+  if (cs_cluster_msg_encode(&m, buf, sizeof buf, &n) == 0 &&
+      cs_raft_tls_send_msg(&c->transport, laddr, lid, buf, n, on_report_reply, c) == 0)
+    c->report_inflight = 1;
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -334,14 +406,11 @@ static void on_timer(uv_timer_t *t) {
     self->applied = raft_last_applied(&c->raft);
     self->last_seen = uv_now(c->loop);
   }
-  /* A node started with `join` and not yet in any configuration asks to be added. */
-  if (c->cfg.join != NULL && c->raft.configuration.n == 0 && !c->join_inflight) {
-    char msg[512];
-    int n = snprintf(msg, sizeof msg, "J %s %s %s", c->cfg.self.node_id, c->cfg.self.address,
-                     c->cfg.self.api_address);
-    if (cs_raft_tls_send_msg(&c->transport, c->join_target, (uint8_t *)msg, (size_t)n,
-                             on_join_reply, c) == 0)
-      c->join_inflight = 1;
+  /* A node started with `join` and not yet in any configuration tells the
+   * cluster it is waiting (an operator adds it). */
+  if (c->cfg.join != NULL && c->raft.configuration.n == 0) {
+    if (!c->join_inflight)
+      send_join(c);
     return;
   }
   if (raft_state(&c->raft) == RAFT_LEADER || c->report_inflight)
@@ -349,14 +418,8 @@ static void on_timer(uv_timer_t *t) {
   raft_id lid;
   const char *laddr;
   raft_leader(&c->raft, &lid, &laddr);
-  if (lid == 0)
-    return;
-  char msg[512];
-  int n = snprintf(msg, sizeof msg, "S %s %s %s %d %u %llu", c->cfg.self.node_id,
-                   c->cfg.self.address, c->cfg.self.api_address, st.sealed, st.term,
-                   (unsigned long long)raft_last_applied(&c->raft));
-  if (cs_raft_tls_send_msg(&c->transport, laddr, (uint8_t *)msg, (size_t)n, on_report_reply, c) == 0)
-    c->report_inflight = 1;
+  if (lid != 0 && laddr != NULL)
+    send_report(c, &st, lid, laddr);
 }
 
 uint32_t cs_cluster_min_member_term(cs_cluster *c) {
@@ -419,6 +482,38 @@ size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap) {
   return n;
 }
 
+int cs_cluster_add(cs_cluster *c, const char *node_id, const char *address,
+                   void (*done)(void *arg, int status), void *arg) {
+  if (!cs_cluster_node_id_valid((const uint8_t *)node_id, strlen(node_id)))
+    return cs_error_set(CS_EINVAL, "node id: use 1 to 63 letters, digits, . _ -");
+  if (!cs_cluster_address_valid((const uint8_t *)address, strlen(address)))
+    return cs_error_set(CS_EINVAL, "address: expected the new node's cluster address HOST:PORT");
+  if (raft_state(&c->raft) != RAFT_LEADER)
+    return cs_error_set(CS_ESTANDBY, "this node is not the leader");
+  raft_id id = id_of(node_id);
+  if (in_configuration(c, id, NULL))
+    return cs_error_set(CS_EPEEREXISTS, "node %s is already a member of the cluster", node_id);
+  if (member_by_id(c, id) == NULL && c->n_members == MAX_MEMBERS)
+    return cs_error_set(CS_ELIMIT, "at most %d members", MAX_MEMBERS);
+  change_req *ch = calloc(1, sizeof *ch);
+  if (ch == NULL)
+    return CS_ENOMEM;
+  ch->req.data = ch;
+  ch->c = c;
+  ch->id = id;
+  ch->promote = 1;
+  ch->done = done;
+  ch->arg = arg;
+  int rc = raft_add(&c->raft, &ch->req, id, address, on_change_done);
+  if (rc != 0) {
+    free(ch);
+    return cs_error_set(CS_EUNAVAIL, "cannot add %s: %s", node_id, raft_errmsg(&c->raft));
+  }
+  member_learn(c, node_id, address, NULL);
+  cs_info("cluster: adding node %s at %s (approved by an operator)", node_id, address);
+  return 0;
+}
+
 int cs_cluster_remove(cs_cluster *c, const char *node_id, void (*done)(void *arg, int status),
                       void *arg) {
   if (raft_state(&c->raft) != RAFT_LEADER)
@@ -475,7 +570,11 @@ int cs_cluster_start(cs_cluster **out, uv_loop_t *loop, cs_store *store, const c
     member_learn(c, cfg->peers[i].node_id, cfg->peers[i].address, cfg->peers[i].api_address);
 
   cs_raft_tls_opts to = {.cert_file = cfg->cert_file, .key_file = cfg->key_file,
-                         .ca_file = cfg->ca_file, .on_message = on_message, .ctx = c};
+                         .ca_file = cfg->ca_file, .self_node_id = cfg->self.node_id,
+                         .handshake_timeout_ms = cfg->handshake_timeout_ms,
+                         .max_unauth = cfg->max_unauth, .max_unauth_per_addr = cfg->max_unauth_per_addr,
+                         .on_message = on_message, .may_open_raft = may_open_raft,
+                         .node_name = node_name, .ctx = c};
   if ((rc = cs_raft_tls_init(&c->transport, loop, &to)) < 0) {
     free(c);
     return rc;
@@ -563,6 +662,9 @@ void cs_cluster_config_defaults(cs_cluster_config *cc) {
   cc->poll_ms = 1000;
   cc->snapshot_threshold = 1024;
   cc->snapshot_trailing = 128;
+  cc->handshake_timeout_ms = 5000;
+  cc->max_unauth = 64;
+  cc->max_unauth_per_addr = 8;
 }
 
 static void member_free(cs_cluster_member *m) {

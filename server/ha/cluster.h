@@ -39,6 +39,9 @@ typedef struct cs_cluster_config {
   unsigned poll_ms;           /* standby poll and status report; default 1000 */
   unsigned snapshot_threshold;/* entries between snapshots; default 1024 */
   unsigned snapshot_trailing; /* entries kept after a snapshot; default 128 */
+  unsigned handshake_timeout_ms; /* cluster port: TLS handshake + preamble; default 5000 */
+  unsigned max_unauth;        /* cluster port: connections not yet authenticated; default 64 */
+  unsigned max_unauth_per_addr; /* ... from one IP address; default 8 */
 } cs_cluster_config;
 
 void cs_cluster_config_defaults(cs_cluster_config *cc);
@@ -56,7 +59,8 @@ typedef struct cs_node_status {
  * Starts raft in `dir` (created if missing) on `loop`, applying to `store`.
  * A node whose log is empty and that has no `join` address bootstraps the
  * configured membership (every node lists the same members, so every node
- * bootstraps the same configuration); a node with `join` waits to be added.
+ * bootstraps the same configuration); a node with `join` waits until an
+ * operator adds it (cs_cluster_add on the leader).
  * `status_fn` is asked for this node's status before each report.
  * Returns 0 or CS_ETLS / CS_EIO / CS_ECONFIG with a detail.
  */
@@ -103,6 +107,13 @@ typedef struct cs_peer_info {
 } cs_peer_info;
 /* Fills up to cap entries; returns the count. */
 size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap);
+/* Leader only: adds node_id (raft address `address`) to the configuration
+ * and promotes it to voter once it caught up; done runs when the promotion
+ * committed or the change failed.  The operator's approval of a new node
+ * (dispatch authorizes: sudo on sys/raft).  CS_EPEEREXISTS when it is
+ * already a member, CS_EINVAL for a bad id or address. */
+int cs_cluster_add(cs_cluster *c, const char *node_id, const char *address,
+                   void (*done)(void *arg, int status), void *arg) __attribute__((warn_unused_result));
 /* Leader only: removes node_id from the configuration; done runs later. */
 int cs_cluster_remove(cs_cluster *c, const char *node_id, void (*done)(void *arg, int status),
                       void *arg) __attribute__((warn_unused_result));

@@ -145,3 +145,10 @@ int cs_ha_remove_peer(cs_daemon *d, const char *node_id, void (*done)(void *arg,
     return cs_error_set(CS_EINVAL, "not in cluster mode (no cluster section in the configuration)");
   return cs_cluster_remove(d->ha->cluster, node_id, done, arg);
 }
+
+int cs_ha_add_peer(cs_daemon *d, const char *node_id, const char *address,
+                   void (*done)(void *arg, int status), void *arg) {
+  if (d->ha == NULL)
+    return cs_error_set(CS_EINVAL, "not in cluster mode (no cluster section in the configuration)");
+  return cs_cluster_add(d->ha->cluster, node_id, address, done, arg);
+}

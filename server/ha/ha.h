@@ -40,6 +40,9 @@ struct cs_cluster *cs_ha_cluster(struct cs_daemon *d);
  * Standalone: CS_EINVAL "not in cluster mode". */
 int cs_ha_peers(struct cs_daemon *d, cs_peer_info *out, size_t cap, size_t *n)
     __attribute__((warn_unused_result));
+int cs_ha_add_peer(struct cs_daemon *d, const char *node_id, const char *address,
+                   void (*done)(void *arg, int status), void *arg)
+    __attribute__((warn_unused_result));
 int cs_ha_remove_peer(struct cs_daemon *d, const char *node_id,
                       void (*done)(void *arg, int status), void *arg)
     __attribute__((warn_unused_result));

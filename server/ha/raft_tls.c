@@ -11,12 +11,17 @@
  *
  * Invariants: a raft connect request's callback runs exactly once (with a
  * stream, a failure, or RAFT_CANCELED at close); raft never sees a stream
- * before the peer's certificate was verified against the cluster CA; memory
- * is freed only once every handle of the tconn is closed.
+ * before the peer's certificate was verified against the cluster CA and
+ * its node identity was bound (peer_node, set by the verify callback during
+ * the handshake: an outgoing connection to the wrong node, or a peer
+ * certificate that names no node, fails the handshake itself); memory is
+ * freed only once every handle of the tconn is closed.
  */
 #include "raft_tls.h"
+#include "cluster_msg.h"
 #include "cs_error.h"
 #include "log.h"
+#include "tls_policy.h"
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
@@ -25,19 +30,19 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { KIND_RAFT = 1, KIND_MSG = 2 };
 enum { ROLE_RAFT_OUT = 1, ROLE_ACCEPT, ROLE_MSG_OUT };
 enum { ST_CONNECTING = 0, ST_HANDSHAKE, ST_PREAMBLE, ST_OPEN, ST_CLOSING };
 
-#define PREAMBLE_HDR 11            /* kind u8, id u64 BE, len u16 BE */
-#define MAX_PAYLOAD 4096
-#define REPLY_CAP 4096
+#define PREAMBLE_HDR CS_CLUSTER_PREAMBLE_LEN
+#define MAX_PAYLOAD CS_CLUSTER_MAX_PAYLOAD
+#define REPLY_CAP CS_CLUSTER_MAX_PAYLOAD
 
 typedef struct transport transport;
 
@@ -56,6 +61,12 @@ typedef struct tconn {
   size_t in_len, in_off, in_cap;
   uint8_t pre[PREAMBLE_HDR + MAX_PAYLOAD];
   size_t pre_len;
+  char peer[64];                 /* the peer's IP:port (accepted) or the address dialled */
+  char ip[48];                   /* accepted: the peer's IP address (per-address limit) */
+  char peer_node[CS_CLUSTER_NODE_ID_MAX + 1]; /* node named by its verified certificate */
+  char why[200];                 /* why the verify callback refused the certificate */
+  uint64_t expect_id;            /* outgoing: raft id the peer's certificate must name; 0: any */
+  int unauth;                    /* accepted and not yet past the preamble: counted */
   /* ROLE_RAFT_OUT */
   struct raft_uv_connect *req;
   raft_uv_connect_cb ccb;
@@ -85,11 +96,19 @@ struct transport {
   cs_raft_tls_opts opts;
   tconn *conns;
   unsigned nconns;
+  unsigned nunauth;              /* accepted connections with unauth set */
+  uint64_t refused_at;           /* uv_now of the last "too many connections" warning */
+  unsigned refused_quiet;        /* refusals since, not logged */
   int closing;
   raft_uv_transport_close_cb close_cb;
 };
 
 static void conn_close(tconn *c, int status);
+static void on_timeout(uv_timer_t *t);
+
+static unsigned handshake_ms(const transport *tr) {
+  return tr->opts.handshake_timeout_ms ? tr->opts.handshake_timeout_ms : 5000;
+}
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -134,6 +153,8 @@ static void on_handle_closed(uv_handle_t *h) {
   if (c->next)
     c->next->prev = c->prev;
   tr->nconns--;
+  if (c->unauth)
+    tr->nunauth--;
   mbedtls_ssl_free(&c->ssl);
   free(c->in);
   free(c->msg);
@@ -298,26 +319,74 @@ static uv_stream_t *hand_over(tconn *c) {
 
 /* ---------------------------------------------------------------- protocol */
 
-static void put_preamble(uint8_t *p, int kind, uint64_t id, size_t len) {
-  p[0] = (uint8_t)kind;
-  for (int i = 0; i < 8; i++)
-    p[1 + i] = (uint8_t)(id >> (56 - 8 * i));
-  p[9] = (uint8_t)(len >> 8);
-  p[10] = (uint8_t)len;
+static const char *node_name(transport *tr, uint64_t id, char *buf, size_t cap) {
+  const char *n = tr->opts.node_name ? tr->opts.node_name(tr->opts.ctx, id) : NULL;
+  if (n != NULL && n[0])
+    return n;
+  snprintf(buf, cap, "raft id %llx", (unsigned long long)id);
+  return buf;
+}
+
+/*
+ * mbedTLS verify callback (per session), called for every certificate of
+ * the peer's chain after the CA check.  At the leaf, binds the connection
+ * to the node the certificate names, or fails the handshake: a certificate
+ * that names no node, or (outgoing) one that names another node than the
+ * one this connection is meant for.
+ */
+static int verify_peer(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
+  tconn *c = ctx;
+  if (depth != 0)
+    return 0;
+  c->peer_node[0] = '\0';
+  char node[CS_CLUSTER_NODE_ID_MAX + 1];
+  if (cs_cluster_cert_node_id(crt, node) < 0) {
+    snprintf(c->why, sizeof c->why, "%s", cs_error_message(CS_EPEERID));
+    *flags |= MBEDTLS_X509_BADCERT_OTHER;
+    return 0;
+  }
+  if (c->expect_id != 0 && cs_cluster_raft_id(node) != c->expect_id) {
+    char b[40];
+    snprintf(c->why, sizeof c->why, "certificate names node %s, expected %s", node,
+             node_name(c->tr, c->expect_id, b, sizeof b));
+    *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+    return 0;
+  }
+  if (*flags == 0)
+    snprintf(c->peer_node, sizeof c->peer_node, "%s", node);
+  return 0;
+}
+
+/* A refusal of an authenticated peer: one log line naming who and why. */
+static void refuse(tconn *c, const char *what, const char *why) {
+  cs_warn("cluster: refused %s from %s (certificate of node %s): %s", what, c->peer,
+          c->peer_node[0] ? c->peer_node : "?", why);
+  conn_close(c, CS_EPEERID);
+}
+
+static void no_longer_unauth(tconn *c) {
+  if (c->unauth) {
+    c->unauth = 0;
+    c->tr->nunauth--;
+  }
 }
 
 /* The handshake finished: the client side speaks first. */
 static void on_established(tconn *c) {
   transport *tr = c->tr;
-  uv_timer_stop(&c->timer);
-  if (c->role == ROLE_ACCEPT) {
-    c->state = ST_PREAMBLE;
+  if (c->peer_node[0] == '\0') { /* the verify callback did not bind it: never trust */
+    refuse(c, "a connection", "no node identity");
     return;
   }
+  if (c->role == ROLE_ACCEPT) {
+    c->state = ST_PREAMBLE; /* the timer keeps running until the preamble is in */
+    return;
+  }
+  uv_timer_stop(&c->timer);
   uint8_t hdr[PREAMBLE_HDR];
   if (c->role == ROLE_RAFT_OUT) {
     size_t alen = strlen(tr->address);
-    put_preamble(hdr, KIND_RAFT, tr->id, alen);
+    cs_cluster_preamble_put(hdr, CS_CLUSTER_KIND_RAFT, tr->id, alen);
     if (ssl_send_all(c, hdr, sizeof hdr) < 0 ||
         ssl_send_all(c, (const uint8_t *)tr->address, alen) < 0 || make_pair(c) < 0) {
       conn_close(c, RAFT_NOCONNECTION);
@@ -328,33 +397,106 @@ static void on_established(tconn *c) {
     c->ccb = NULL;
     cb(c->req, hand_over(c), 0);
   } else {
-    put_preamble(hdr, KIND_MSG, 0, c->msg_len);
+    cs_cluster_preamble_put(hdr, CS_CLUSTER_KIND_MSG, 0, c->msg_len);
     if (ssl_send_all(c, hdr, sizeof hdr) < 0 || ssl_send_all(c, c->msg, c->msg_len) < 0) {
       conn_close(c, CS_ECONN);
       return;
     }
     c->state = ST_PREAMBLE; /* waiting for the reply */
+    uv_timer_start(&c->timer, on_timeout, handshake_ms(tr), 0);
   }
 }
 
-/* Decrypted bytes.  Returns -1 when the tconn was closed. */
-static int on_plain(tconn *c, const uint8_t *buf, size_t len) {
+/* Answers one side-channel message (accepting side) and closes. */
+static void answer_message(tconn *c, const uint8_t *msg, size_t len) {
   transport *tr = c->tr;
+  uint8_t reply[2 + REPLY_CAP];
+  size_t rlen = REPLY_CAP;
+  if (tr->opts.on_message != NULL)
+    tr->opts.on_message(tr->opts.ctx, c->peer_node, msg, len, reply + 2, &rlen);
+  else
+    rlen = 0;
+  if (rlen > REPLY_CAP)
+    rlen = 0;
+  reply[0] = (uint8_t)(rlen >> 8);
+  reply[1] = (uint8_t)rlen;
+  c->state = ST_OPEN; /* no more input expected */
+  c->close_after_writes = 1;
+  if (ssl_send_all(c, reply, 2 + rlen) < 0) {
+    conn_close(c, 0);
+    return;
+  }
+  mbedtls_ssl_close_notify(&c->ssl);
+}
+
+/* A complete raft preamble (accepting side): hands raft a stream, or refuses. */
+static int open_raft(tconn *c, const cs_cluster_preamble *pre, const uint8_t *rest, size_t len) {
+  transport *tr = c->tr;
+  const uint8_t *addr = c->pre + PREAMBLE_HDR;
+  char b[40];
+  if (pre->raft_id != cs_cluster_raft_id(c->peer_node)) {
+    char why[160];
+    snprintf(why, sizeof why, "its preamble claims %s", node_name(tr, pre->raft_id, b, sizeof b));
+    refuse(c, "a raft connection", why);
+    return -1;
+  }
+  if (!cs_cluster_address_valid(addr, pre->len)) {
+    refuse(c, "a raft connection", "malformed address in its preamble");
+    return -1;
+  }
+  int rc = tr->opts.may_open_raft ? tr->opts.may_open_raft(tr->opts.ctx, c->peer_node) : 0;
+  if (rc < 0) {
+    refuse(c, "a raft connection", cs_error_message(rc));
+    return -1;
+  }
+  if (tr->accept_cb == NULL || tr->closing) {
+    conn_close(c, 0);
+    return -1;
+  }
+  char address[CS_CLUSTER_ADDR_MAX + 1];
+  memcpy(address, addr, pre->len);
+  address[pre->len] = '\0';
+  if (make_pair(c) < 0) {
+    conn_close(c, 0);
+    return -1;
+  }
+  uv_timer_stop(&c->timer);
+  no_longer_unauth(c);
+  c->state = ST_OPEN;
+  tr->accept_cb(tr->t, pre->raft_id, address, hand_over(c));
+  if (len > 0)
+    return to_raft(c, rest, len) < 0 ? (conn_close(c, 0), -1) : 0;
+  return 0;
+}
+
+/* Decrypted bytes.  Returns -1 when the tconn was closed (or will be). */
+static int on_plain(tconn *c, const uint8_t *buf, size_t len) {
   if (c->state == ST_OPEN)
     return to_raft(c, buf, len) < 0 ? (conn_close(c, 0), -1) : 0;
   while (c->state == ST_PREAMBLE) {
+    /* The reply to a message is a u16 length and that many bytes; a
+     * preamble is the 11-byte header and its payload. */
     size_t hdr = c->role == ROLE_MSG_OUT ? 2 : PREAMBLE_HDR;
     size_t want = hdr;
+    cs_cluster_preamble pre = {0};
     if (c->pre_len >= hdr) {
-      size_t plen = ((size_t)c->pre[hdr - 2] << 8) | c->pre[hdr - 1];
-      if (plen > MAX_PAYLOAD) {
-        cs_warn("cluster: oversized preamble from a peer");
-        conn_close(c, CS_EPROTO);
-        return -1;
+      if (c->role == ROLE_MSG_OUT) {
+        pre.len = ((size_t)c->pre[0] << 8) | c->pre[1];
+        if (pre.len > MAX_PAYLOAD) {
+          cs_warn("cluster: oversized reply from %s", c->peer);
+          conn_close(c, CS_EPROTO);
+          return -1;
+        }
+      } else {
+        int rc = cs_cluster_preamble_parse(c->pre, &pre);
+        if (rc < 0) {
+          refuse(c, "a connection", cs_error_message(rc));
+          return -1;
+        }
       }
-      want = hdr + plen;
+      want = hdr + pre.len;
     }
-    if (c->pre_len < want || c->pre_len < hdr) {
+    if (c->pre_len < want) {
       if (len == 0)
         return 0;
       size_t take = want - c->pre_len;
@@ -370,48 +512,16 @@ static int on_plain(tconn *c, const uint8_t *buf, size_t len) {
     if (c->role == ROLE_MSG_OUT) {
       cs_raft_tls_msg_cb cb = c->mcb;
       c->mcb = NULL;
-      cb(c->marg, 0, c->pre + 2, c->pre_len - 2);
+      cb(c->marg, 0, c->peer_node, c->pre + 2, c->pre_len - 2);
       conn_close(c, 0);
       return -1;
     }
-    int kind = c->pre[0];
-    uint64_t id = 0;
-    for (int i = 0; i < 8; i++)
-      id = (id << 8) | c->pre[1 + i];
-    size_t plen = c->pre_len - PREAMBLE_HDR;
-    if (kind == KIND_MSG) {
-      uint8_t reply[2 + REPLY_CAP];
-      size_t rlen = REPLY_CAP;
-      if (tr->opts.on_message != NULL)
-        tr->opts.on_message(tr->opts.ctx, c->pre + PREAMBLE_HDR, plen, reply + 2, &rlen);
-      else
-        rlen = 0;
-      reply[0] = (uint8_t)(rlen >> 8);
-      reply[1] = (uint8_t)rlen;
-      c->state = ST_OPEN + 0; /* no more input expected */
-      c->close_after_writes = 1;
-      if (ssl_send_all(c, reply, 2 + rlen) < 0) {
-        conn_close(c, 0);
-        return -1;
-      }
-      mbedtls_ssl_close_notify(&c->ssl);
+    if (pre.kind == CS_CLUSTER_KIND_MSG) {
+      uv_timer_stop(&c->timer);
+      answer_message(c, c->pre + PREAMBLE_HDR, pre.len);
       return -1; /* ignore the rest; we close after the writes */
     }
-    if (kind != KIND_RAFT || id == 0 || plen == 0 || tr->accept_cb == NULL || tr->closing) {
-      conn_close(c, CS_EPROTO);
-      return -1;
-    }
-    char address[MAX_PAYLOAD + 1];
-    memcpy(address, c->pre + PREAMBLE_HDR, plen);
-    address[plen] = '\0';
-    if (make_pair(c) < 0) {
-      conn_close(c, 0);
-      return -1;
-    }
-    c->state = ST_OPEN;
-    tr->accept_cb(tr->t, id, address, hand_over(c));
-    if (len > 0)
-      return to_raft(c, buf, len) < 0 ? (conn_close(c, 0), -1) : 0;
+    return open_raft(c, &pre, buf, len);
   }
   return 0;
 }
@@ -431,7 +541,11 @@ static void drive(tconn *c) {
       char *nl;
       while ((nl = strchr(v, '\n')) != NULL)
         *nl = ' ';
-      cs_warn("cluster: TLS handshake with a peer failed: %s%s%s", e, v[0] ? ": " : "", v);
+      if (c->why[0])
+        cs_warn("cluster: refused peer %s: %s", c->peer, c->why);
+      else
+        cs_warn("cluster: TLS handshake with a peer failed (%s): %s%s%s", c->peer, e,
+                v[0] ? ": " : "", v);
       conn_close(c, RAFT_NOCONNECTION);
       return;
     }
@@ -482,10 +596,12 @@ static void on_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   free(buf->base);
 }
 
+/* The handshake (and, accepted, the preamble; sent, the reply) took too long. */
 static void on_timeout(uv_timer_t *t) {
   tconn *c = t->data;
   if (c->state < ST_PREAMBLE || (c->state == ST_PREAMBLE && c->role != ROLE_RAFT_OUT)) {
-    cs_warn("cluster: connection timed out during the TLS handshake");
+    cs_warn("cluster: connection %s %s timed out during the %s", c->role == ROLE_ACCEPT ? "from" : "to",
+            c->peer, c->state < ST_PREAMBLE ? "TLS handshake" : "preamble");
     conn_close(c, RAFT_NOCONNECTION);
   }
 }
@@ -505,6 +621,7 @@ static tconn *conn_new(transport *tr, int role) {
     return NULL;
   }
   mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+  mbedtls_ssl_set_verify(&c->ssl, verify_peer, c);
   uv_tcp_init(tr->loop, &c->tcp);
   uv_timer_init(tr->loop, &c->timer);
   c->tcp.data = c->timer.data = c;
@@ -514,8 +631,7 @@ static tconn *conn_new(transport *tr, int role) {
     tr->conns->prev = c;
   tr->conns = c;
   tr->nconns++;
-  uv_timer_start(&c->timer, on_timeout,
-                 tr->opts.handshake_timeout_ms ? tr->opts.handshake_timeout_ms : 5000, 0);
+  uv_timer_start(&c->timer, on_timeout, handshake_ms(tr), 0);
   return c;
 }
 
@@ -532,7 +648,7 @@ static void conn_close(tconn *c, int status) {
   if (c->mcb != NULL) {
     cs_raft_tls_msg_cb cb = c->mcb;
     c->mcb = NULL;
-    cb(c->marg, status < 0 ? status : CS_ECONN, NULL, 0);
+    cb(c->marg, status < 0 ? status : CS_ECONN, c->peer_node, NULL, 0);
   }
   if (c->theirs != NULL) {
     c->handles++;
@@ -561,12 +677,50 @@ static void on_connected(uv_connect_t *req, int status) {
 
 static int start_connect(tconn *c, const char *address) {
   struct sockaddr_storage ss;
+  snprintf(c->peer, sizeof c->peer, "%s", address);
   if (parse_addr(address, &ss) < 0)
     return -1;
   c->creq.data = c;
   if (uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss, on_connected) != 0)
     return -1;
   return 0;
+}
+
+/* The IP address (no port) of a peer, for the per-address limit. */
+static void peer_ip(const struct sockaddr_storage *ss, char *ip, size_t cap) {
+  ip[0] = '\0';
+  if (ss->ss_family == AF_INET)
+    uv_ip4_name((const struct sockaddr_in *)ss, ip, cap);
+  else if (ss->ss_family == AF_INET6)
+    uv_ip6_name((const struct sockaddr_in6 *)ss, ip, cap);
+}
+
+/* 1 when one more unauthenticated connection from `ip` is within the limits. */
+static int within_limits(transport *tr, const char *ip) {
+  unsigned max = tr->opts.max_unauth ? tr->opts.max_unauth : 64;
+  unsigned per = tr->opts.max_unauth_per_addr ? tr->opts.max_unauth_per_addr : 8;
+  if (tr->nunauth >= max)
+    return 0;
+  unsigned n = 0;
+  for (tconn *o = tr->conns; o != NULL; o = o->next)
+    if (o->unauth && o->state != ST_CLOSING && strcmp(o->ip, ip) == 0)
+      n++;
+  return n < per;
+}
+
+/* One warning a second at most for refused connections (a flood must not
+ * become a log flood). */
+static void warn_refused(transport *tr, const char *ip) {
+  uint64_t now = uv_now(tr->loop);
+  if (tr->refused_at != 0 && now - tr->refused_at < 1000) {
+    tr->refused_quiet++;
+    return;
+  }
+  cs_warn("cluster: refused a connection from %s: too many unauthenticated connections "
+          "(cluster.max_unauth_connections / max_unauth_per_address)%s",
+          ip, tr->refused_quiet ? " (and others since the last warning)" : "");
+  tr->refused_at = now;
+  tr->refused_quiet = 0;
 }
 
 static void on_accept(uv_stream_t *server, int status) {
@@ -580,6 +734,23 @@ static void on_accept(uv_stream_t *server, int status) {
     conn_close(c, 0);
     return;
   }
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  char ip[48] = "?";
+  memset(&ss, 0, sizeof ss);
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
+    peer_ip(&ss, ip, sizeof ip);
+  int port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                      : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  if (!within_limits(tr, ip)) {
+    warn_refused(tr, ip);
+    conn_close(c, 0);
+    return;
+  }
+  snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+  snprintf(c->ip, sizeof c->ip, "%s", ip);
+  c->unauth = 1;
+  tr->nunauth++;
   uv_tcp_nodelay(&c->tcp, 1);
   c->state = ST_HANDSHAKE;
   uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_tcp_read);
@@ -624,6 +795,7 @@ static int t_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, r
     return RAFT_NOMEM;
   c->req = req;
   c->peer_id = id;
+  c->expect_id = id; /* the peer must BE the node raft asked for */
   if (start_connect(c, address) < 0) {
     conn_close(c, 0); /* ccb not set yet: nothing reported */
     snprintf(t->errmsg, sizeof t->errmsg, "cannot connect to %.128s", address);
@@ -655,20 +827,6 @@ static void t_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb) 
 
 /* ---------------------------------------------------------------- set-up */
 
-static int load_config(transport *tr, mbedtls_ssl_config *conf, int endpoint) {
-  mbedtls_ssl_config_init(conf);
-  if (mbedtls_ssl_config_defaults(conf, endpoint, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                  MBEDTLS_SSL_PRESET_DEFAULT) != 0)
-    return -1;
-  mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-  mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-  mbedtls_ssl_conf_ca_chain(conf, &tr->ca, NULL);
-  mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &tr->drbg);
-  if (mbedtls_ssl_conf_own_cert(conf, &tr->cert, &tr->key) != 0)
-    return -1;
-  return 0;
-}
-
 int cs_raft_tls_init(struct raft_uv_transport *t, uv_loop_t *loop, const cs_raft_tls_opts *opts) {
   transport *tr = calloc(1, sizeof *tr);
   if (tr == NULL)
@@ -682,8 +840,9 @@ int cs_raft_tls_init(struct raft_uv_transport *t, uv_loop_t *loop, const cs_raft
   mbedtls_pk_init(&tr->key);
   mbedtls_entropy_init(&tr->entropy);
   mbedtls_ctr_drbg_init(&tr->drbg);
+  mbedtls_ssl_config_init(&tr->srv);
+  mbedtls_ssl_config_init(&tr->cli);
   t->impl = tr;
-  char e[128];
   int rc;
   static const char pers[] = "custos raft tls";
   if ((rc = mbedtls_ctr_drbg_seed(&tr->drbg, mbedtls_entropy_func, &tr->entropy,
@@ -691,25 +850,30 @@ int cs_raft_tls_init(struct raft_uv_transport *t, uv_loop_t *loop, const cs_raft
     cs_raft_tls_free(t);
     return cs_error_set(CS_ECRYPTO, "cluster TLS: cannot seed the random generator");
   }
-  if ((rc = mbedtls_x509_crt_parse_file(&tr->ca, opts->ca_file)) != 0) {
-    tls_err(e, sizeof e, rc);
+  /* The policy of the API listener (tls_policy.c), on both ends. */
+  if ((rc = cs_tls_policy_load_ca(&tr->ca, opts->ca_file, "cluster")) < 0 ||
+      (rc = cs_tls_policy_load_pair(&tr->cert, &tr->key, opts->cert_file, opts->key_file,
+                                    "cluster TLS")) < 0 ||
+      (rc = cs_tls_policy_config(&tr->srv, MBEDTLS_SSL_IS_SERVER, &tr->drbg, &tr->cert, &tr->key,
+                                 &tr->ca)) < 0 ||
+      (rc = cs_tls_policy_config(&tr->cli, MBEDTLS_SSL_IS_CLIENT, &tr->drbg, &tr->cert, &tr->key,
+                                 &tr->ca)) < 0) {
     cs_raft_tls_free(t);
-    return cs_error_set(CS_ETLS, "cannot read cluster CA %s: %s", opts->ca_file, e);
+    return rc;
   }
-  if ((rc = mbedtls_x509_crt_parse_file(&tr->cert, opts->cert_file)) != 0) {
-    tls_err(e, sizeof e, rc);
+  /* A node whose own certificate names another node (or none) would be
+   * refused by every peer: say so at start-up instead. */
+  char own[CS_CLUSTER_NODE_ID_MAX + 1];
+  if ((rc = cs_cluster_cert_node_id(&tr->cert, own)) < 0) {
+    rc = cs_error_set(CS_ETLS, "cluster certificate %s: %s", opts->cert_file, cs_error_message(rc));
     cs_raft_tls_free(t);
-    return cs_error_set(CS_ETLS, "cannot read cluster certificate %s: %s", opts->cert_file, e);
+    return rc;
   }
-  if ((rc = mbedtls_pk_parse_keyfile(&tr->key, opts->key_file, NULL)) != 0) {
-    tls_err(e, sizeof e, rc);
+  if (opts->self_node_id == NULL || strcmp(own, opts->self_node_id) != 0) {
+    rc = cs_error_set(CS_ETLS, "cluster certificate %s names node %s, but cluster.node_id is %s",
+                      opts->cert_file, own, opts->self_node_id ? opts->self_node_id : "(none)");
     cs_raft_tls_free(t);
-    return cs_error_set(CS_ETLS, "cannot read cluster key %s: %s", opts->key_file, e);
-  }
-  if (load_config(tr, &tr->srv, MBEDTLS_SSL_IS_SERVER) < 0 ||
-      load_config(tr, &tr->cli, MBEDTLS_SSL_IS_CLIENT) < 0) {
-    cs_raft_tls_free(t);
-    return cs_error_set(CS_ETLS, "cluster TLS: certificate and key do not match");
+    return rc;
   }
   t->init = t_init;
   t->listen = t_listen;
@@ -733,14 +897,15 @@ void cs_raft_tls_free(struct raft_uv_transport *t) {
   t->impl = NULL;
 }
 
-int cs_raft_tls_send_msg(struct raft_uv_transport *t, const char *address, const uint8_t *msg,
-                         size_t len, cs_raft_tls_msg_cb cb, void *arg) {
+int cs_raft_tls_send_msg(struct raft_uv_transport *t, const char *address, uint64_t expect_id,
+                         const uint8_t *msg, size_t len, cs_raft_tls_msg_cb cb, void *arg) {
   transport *tr = t->impl;
-  if (len > MAX_PAYLOAD || tr->closing)
+  if (len == 0 || len > MAX_PAYLOAD || tr->closing)
     return CS_EINVAL;
   tconn *c = conn_new(tr, ROLE_MSG_OUT);
   if (c == NULL)
     return CS_ENOMEM;
+  c->expect_id = expect_id;
   c->msg = malloc(len ? len : 1);
   if (c->msg == NULL) {
     conn_close(c, 0);

@@ -12,11 +12,20 @@
  * cluster CA cannot get a stream to raft at all: it can neither read nor
  * inject entries.
  *
- * After the handshake the connecting side sends a preamble (its raft id and
- * address, which raft's accept callback needs).  A preamble with the kind
- * CS_RAFT_TLS_KIND_MSG instead carries one small cluster message (a node's
- * status report), delivered to the on_message callback and answered with
- * one reply; that is the cluster's side channel for standbys.
+ * Identity: every cluster certificate names its node (cluster_msg.h).  Both
+ * ends read it during the handshake: the connecting end refuses a peer
+ * whose certificate does not name the node it meant to reach (the raft id
+ * it was asked to connect to), and the accepting end binds the connection
+ * to the node its peer's certificate names.  After the handshake the
+ * connecting side sends a preamble (cluster_msg.h): a raft stream's raft id
+ * must be the one of the certificate's node, and that node must be allowed
+ * (may_open_raft); a message is handed to on_message with the
+ * certificate's node id, never with a name the peer chose, and is answered
+ * with one reply.  That is the cluster's side channel for standbys.
+ *
+ * Until its preamble has been accepted, an incoming connection is
+ * unauthenticated: their number (in total and per IP address) and their
+ * time are bounded, so a flood of handshakes cannot exhaust the node.
  *
  * Everything runs on the loop thread.
  */
@@ -29,14 +38,23 @@
 #include <raft/uv.h>
 
 typedef struct cs_raft_tls_opts {
-  const char *cert_file;   /* this node's certificate (PEM), signed by the cluster CA */
-  const char *key_file;
+  const char *cert_file;   /* this node's certificate (PEM), signed by the cluster CA, */
+  const char *key_file;    /* naming self_node_id (see cluster_msg.h) */
   const char *ca_file;     /* the cluster CA: peers must present a certificate it signed */
-  unsigned handshake_timeout_ms;  /* 0: 5000 */
-  /* Optional side channel: a peer's message (valid during the call); write
-   * at most *reply_len (in: capacity) bytes of reply into reply. */
-  void (*on_message)(void *ctx, const uint8_t *msg, size_t len, uint8_t *reply,
-                     size_t *reply_len);
+  const char *self_node_id;
+  unsigned handshake_timeout_ms;  /* TLS handshake + preamble; 0: 5000 */
+  unsigned max_unauth;            /* accepted connections not yet past the preamble; 0: 64 */
+  unsigned max_unauth_per_addr;   /* ... from one IP address; 0: 8 */
+  /* Side channel: a message from the peer whose certificate names
+   * `peer_node_id` (valid during the call); write at most *reply_len (in:
+   * capacity) bytes of reply into reply. */
+  void (*on_message)(void *ctx, const char *peer_node_id, const uint8_t *msg, size_t len,
+                     uint8_t *reply, size_t *reply_len);
+  /* May the authenticated node `peer_node_id` open a raft stream to us?
+   * 0, or negative with a detail (logged with the refusal). */
+  int (*may_open_raft)(void *ctx, const char *peer_node_id);
+  /* Optional: the node id of a raft id, for log lines (NULL: unknown). */
+  const char *(*node_name)(void *ctx, uint64_t raft_id);
   void *ctx;
 } cs_raft_tls_opts;
 
@@ -52,12 +70,16 @@ void cs_raft_tls_free(struct raft_uv_transport *t);
 
 /*
  * Sends one side-channel message to the node at `address` ("HOST:PORT")
- * over a fresh mutually authenticated connection; cb(arg, status, reply,
- * len) runs once on the loop (status 0 with the reply, or negative).
+ * over a fresh mutually authenticated connection whose peer certificate
+ * must name the node of raft id `expect_id` (0: any node of the cluster
+ * CA; the caller then trusts nothing in the reply but `peer_node_id`).
+ * cb(arg, status, peer_node_id, reply, len) runs once on the loop (status 0
+ * with the reply, or negative).
  */
-typedef void (*cs_raft_tls_msg_cb)(void *arg, int status, const uint8_t *reply, size_t len);
-int cs_raft_tls_send_msg(struct raft_uv_transport *t, const char *address, const uint8_t *msg,
-                         size_t len, cs_raft_tls_msg_cb cb, void *arg)
+typedef void (*cs_raft_tls_msg_cb)(void *arg, int status, const char *peer_node_id,
+                                   const uint8_t *reply, size_t len);
+int cs_raft_tls_send_msg(struct raft_uv_transport *t, const char *address, uint64_t expect_id,
+                         const uint8_t *msg, size_t len, cs_raft_tls_msg_cb cb, void *arg)
     __attribute__((warn_unused_result));
 
 #endif

@@ -17,6 +17,7 @@
  */
 #include "tls.h"
 #include "cs_error.h"
+#include "tls_policy.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -61,47 +62,6 @@ struct cs_tls {
   unsigned verified : 1;
 };
 
-/* TLS 1.2 ECDHE with AEAD only: forward secrecy, no CBC, no RSA key exchange. */
-static const int ciphersuites[] = {
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-    0,
-};
-
-static const mbedtls_ecp_group_id curves[] = {
-    MBEDTLS_ECP_DP_CURVE25519,
-    MBEDTLS_ECP_DP_SECP256R1,
-    MBEDTLS_ECP_DP_SECP384R1,
-    MBEDTLS_ECP_DP_NONE,
-};
-
-/* "X509 - ..." text of an mbedTLS code. */
-static const char *mbed_reason(int ret, char *buf, size_t cap) {
-  mbedtls_strerror(ret, buf, cap);
-  return buf;
-}
-
-/* Why a file could not be used: errno's text when it cannot be opened
- * (clearer than mbedTLS's "file read/write error"), else the mbedTLS
- * reason. */
-static const char *file_reason(const char *path, int ret, char *buf, size_t cap) {
-  FILE *f = fopen(path, "r");
-  if (f == NULL) {
-    snprintf(buf, cap, "%s", strerror(errno));
-    return buf;
-  }
-  fclose(f);
-  if (ret > 0) {
-    snprintf(buf, cap, "%d certificate(s) in the file could not be parsed", ret);
-    return buf;
-  }
-  return mbed_reason(ret, buf, cap);
-}
-
 int cs_tls_config_new(cs_tls_config **out, const char *cert_file, const char *key_file,
                       const char *client_ca_file) {
   char why[256];
@@ -120,66 +80,21 @@ int cs_tls_config_new(cs_tls_config **out, const char *cert_file, const char *ke
   ret = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy,
                               (const unsigned char *)pers, sizeof pers - 1);
   if (ret != 0) {
-    rc = cs_error_set(CS_ECRYPTO, "cannot seed the TLS random generator: %s",
-                      mbed_reason(ret, why, sizeof why));
+    mbedtls_strerror(ret, why, sizeof why);
+    rc = cs_error_set(CS_ECRYPTO, "cannot seed the TLS random generator: %s", why);
     goto fail;
   }
-
-  if (cert_file == NULL || key_file == NULL) {
-    rc = cs_error_set(CS_ETLS, "a TLS certificate and key are required");
+  /* The policy (versions, suites, curves, key/certificate match) is the
+   * one of tls_policy.c, shared with the cluster port. */
+  if ((rc = cs_tls_policy_load_pair(&c->chain, &c->key, cert_file, key_file, "TLS")) < 0)
     goto fail;
-  }
-  ret = mbedtls_x509_crt_parse_file(&c->chain, cert_file);
-  if (ret != 0) {
-    rc = cs_error_set(CS_ETLS, "cannot read TLS certificate %s: %s", cert_file,
-                      file_reason(cert_file, ret, why, sizeof why));
+  int has_ca = client_ca_file != NULL && client_ca_file[0] != '\0';
+  if (has_ca && (rc = cs_tls_policy_load_ca(&c->ca, client_ca_file, "TLS client")) < 0)
     goto fail;
-  }
-  ret = mbedtls_pk_parse_keyfile(&c->key, key_file, NULL);
-  if (ret != 0) {
-    rc = cs_error_set(CS_ETLS, "cannot read TLS key %s: %s", key_file,
-                      file_reason(key_file, ret, why, sizeof why));
+  mbedtls_ssl_config_free(&c->conf);
+  if ((rc = cs_tls_policy_config(&c->conf, MBEDTLS_SSL_IS_SERVER, &c->drbg, &c->chain, &c->key,
+                                 has_ca ? &c->ca : NULL)) < 0)
     goto fail;
-  }
-  ret = mbedtls_pk_check_pair(&c->chain.pk, &c->key);
-  if (ret != 0) {
-    rc = cs_error_set(CS_ETLS, "TLS key %s does not match the certificate %s", key_file,
-                      cert_file);
-    goto fail;
-  }
-
-  ret = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                    MBEDTLS_SSL_PRESET_DEFAULT);
-  if (ret != 0) {
-    rc = cs_error_set(CS_ETLS, "cannot set up TLS: %s", mbed_reason(ret, why, sizeof why));
-    goto fail;
-  }
-  mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-  mbedtls_ssl_conf_max_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-  mbedtls_ssl_conf_ciphersuites(&c->conf, ciphersuites);
-  mbedtls_ssl_conf_curves(&c->conf, curves);
-  mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
-  ret = mbedtls_ssl_conf_own_cert(&c->conf, &c->chain, &c->key);
-  if (ret != 0) {
-    rc = cs_error_set(CS_ETLS, "cannot use TLS certificate %s: %s", cert_file,
-                      mbed_reason(ret, why, sizeof why));
-    goto fail;
-  }
-
-  if (client_ca_file != NULL && client_ca_file[0] != '\0') {
-    ret = mbedtls_x509_crt_parse_file(&c->ca, client_ca_file);
-    if (ret != 0) {
-      rc = cs_error_set(CS_ETLS, "cannot read TLS client CA %s: %s", client_ca_file,
-                        file_reason(client_ca_file, ret, why, sizeof why));
-      goto fail;
-    }
-    mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
-    /* A client without a certificate that chains to this CA fails the
-     * handshake: it never reaches the request layer. */
-    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-  } else {
-    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_NONE);
-  }
   *out = c;
   return 0;
 
