@@ -32,7 +32,10 @@ logged() { wait_for 10 grep -q -- "$2" "$WORK/n$1.log"; }
 # An impostor API listener with n9's certificate (signed by the cluster CA,
 # with IP SAN 127.0.0.1: the CLI would accept it as a server).  If a
 # standby's redirect ever points here, the CLI sends it the root token.
-probe serve "$(( CBASE + 15 ))" 60 > "$WORK/evil_api.out" 2>&1 &
+# (Not through probe(): its 30 s timeout would end the listener early; it
+# runs until the test ends and is killed by PID.)
+"$PROBE" --ca "$WORK/ctls/ca.crt" --cert "$WORK/ctls/n9.crt" --key "$WORK/ctls/n9.key" \
+  serve "$(( CBASE + 15 ))" 600 api > "$WORK/evil_api.out" 2>&1 &
 EVIL_PID=$!
 PIDS+=("$EVIL_PID")
 wait_for 10 grep -q listening "$WORK/evil_api.out" || fail "impostor listener did not start"

@@ -12,7 +12,8 @@
  *     legacy ADDR TEXT                   the pre-protobuf text message ("S ...", "J ...")
  *     raft ADDR NODE_ID RAFT_ADDR        raft preamble with NODE_ID's raft id
  *     idle ADDR SECONDS                  handshake, then send nothing
- *     serve PORT SECONDS                 accept TLS (client certificate required) and
+ *     serve PORT SECONDS [api]           accept TLS (client certificate required; with
+ *                                        `api`, optional, as an API listener) and
  *                                        report each handshake and what was received
  *     hold ADDR N SECONDS                hold N TCP connections without a handshake,
  *                                        then try one handshake more
@@ -238,7 +239,7 @@ static int cmd_idle(const char *addr, int seconds) {
 
 /* A TLS server with this certificate: who connects, does the handshake
  * complete, what arrives. */
-static int cmd_serve(const char *port, int seconds) {
+static int cmd_serve(const char *port, int seconds, int api) {
   mbedtls_net_context lis;
   mbedtls_net_init(&lis);
   int rc = mbedtls_net_bind(&lis, "127.0.0.1", port, MBEDTLS_NET_PROTO_TCP);
@@ -249,6 +250,8 @@ static int cmd_serve(const char *port, int seconds) {
   time_t end = time(NULL) + seconds;
   mbedtls_ssl_config conf;
   conf_init(&conf, MBEDTLS_SSL_IS_SERVER, 2000);
+  if (api) /* as the API listener: clients present no certificate */
+    mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_NONE);
   while (time(NULL) < end) {
     struct pollfd pfd = {.fd = lis.fd, .events = POLLIN};
     if (poll(&pfd, 1, 200) <= 0)
@@ -368,8 +371,8 @@ int main(int argc, char **argv) {
     return cmd_raft(a[0], a[1], a[2]);
   if (strcmp(cmd, "idle") == 0 && na == 2)
     return cmd_idle(a[0], atoi(a[1]));
-  if (strcmp(cmd, "serve") == 0 && na == 2)
-    return cmd_serve(a[0], atoi(a[1]));
+  if (strcmp(cmd, "serve") == 0 && (na == 2 || (na == 3 && strcmp(a[2], "api") == 0)))
+    return cmd_serve(a[0], atoi(a[1]), na == 3);
   if (strcmp(cmd, "hold") == 0 && na == 3)
     return cmd_hold(a[0], atoi(a[1]), atoi(a[2]));
   die("unknown command or wrong number of arguments", 0);
