@@ -83,10 +83,19 @@ static member *member_by_id(cs_cluster *c, raft_id id) {
   return NULL;
 }
 
+/* Finds or adds node_id's entry and updates what is given.  NULL when the
+ * table is full, or when another node id has the same raft id: raft ids
+ * are a 64-bit FNV-1a of the name, not collision resistant, so an entry is
+ * only ever updated under the name it was created with. */
 static member *member_learn(cs_cluster *c, const char *node_id, const char *address,
                             const char *api_address) {
   raft_id id = id_of(node_id);
   member *m = member_by_id(c, id);
+  if (m != NULL && strcmp(m->node_id, node_id) != 0) {
+    cs_warn("cluster: node ids %s and %s have the same raft id: ignoring %s", m->node_id, node_id,
+            node_id);
+    return NULL;
+  }
   if (m == NULL) {
     if (c->n_members == MAX_MEMBERS)
       return NULL;
@@ -251,12 +260,14 @@ static void on_status(cs_cluster *c, const char *peer, const cs_cluster_msg *m, 
     return;
   }
   member *m2 = member_learn(c, peer, NULL, m->api_address);
-  if (m2 != NULL) {
-    m2->sealed = m->sealed;
-    m2->term = m->term;
-    m2->applied = m->applied;
-    m2->last_seen = uv_now(c->loop);
+  if (m2 == NULL) {
+    put_refusal("node id not accepted", reply, reply_len);
+    return;
   }
+  m2->sealed = m->sealed;
+  m2->term = m->term;
+  m2->applied = m->applied;
+  m2->last_seen = uv_now(c->loop);
   cs_cluster_reply r = {.type = CS_CLUSTER_REPLY_STATUS};
   snprintf(r.node_id, sizeof r.node_id, "%s", c->cfg.self.node_id);
   snprintf(r.api_address, sizeof r.api_address, "%s", c->cfg.self.api_address);
@@ -311,8 +322,20 @@ static void on_message(void *ctx, const char *peer, const uint8_t *msg, size_t l
  * `join` waits for the leader an operator told to add it). */
 static int may_open_raft(void *ctx, const char *peer) {
   cs_cluster *c = ctx;
-  if (c->raft.configuration.n == 0 || in_configuration(c, id_of(peer), NULL))
+  raft_id id = id_of(peer);
+  member *m = member_by_id(c, id);
+  if (m != NULL && strcmp(m->node_id, peer) != 0)
+    return cs_error_set(CS_EPEERID, "node %s has the raft id of node %s", peer, m->node_id);
+  if (in_configuration(c, id, NULL))
     return 0;
+  /* A new node (no configuration yet) is contacted by the leader an
+   * operator told to add it: only nodes of its own `peers` may. */
+  if (c->raft.configuration.n == 0) {
+    for (size_t i = 0; i < c->cfg.n_peers; i++)
+      if (strcmp(c->cfg.peers[i].node_id, peer) == 0)
+        return 0;
+    return cs_error_set(CS_EPEERID, "node %s is not in this node's cluster.peers", peer);
+  }
   return cs_error_set(CS_EPEERID, "node %s is not a member of the cluster", peer);
 }
 

@@ -85,8 +85,8 @@ typedef struct cs_cluster_msg {
  * none). */
 int cs_cluster_msg_decode(const uint8_t *buf, size_t len, cs_cluster_msg *out)
     __attribute__((warn_unused_result));
-/* Encodes into buf[cap]; *len set.  0 or CS_EINVAL when it does not fit
- * or a field is invalid (the sender checks what it sends, too). */
+/* Encodes into buf[cap]; *len set.  0 or CS_EINVAL when it does not fit.
+ * Fields are not checked here: the receiver's decoder checks them. */
 int cs_cluster_msg_encode(const cs_cluster_msg *m, uint8_t *buf, size_t cap, size_t *len)
     __attribute__((warn_unused_result));
 

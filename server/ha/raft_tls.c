@@ -345,7 +345,13 @@ static int verify_peer(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *fl
     *flags |= MBEDTLS_X509_BADCERT_OTHER;
     return 0;
   }
-  if (c->expect_id != 0 && cs_cluster_raft_id(node) != c->expect_id) {
+  /* The node meant: by raft id, and by name where the name is known (raft
+   * ids are a non-cryptographic hash of the name). */
+  const char *meant = NULL;
+  if (c->expect_id != 0 && c->tr->opts.node_name != NULL)
+    meant = c->tr->opts.node_name(c->tr->opts.ctx, c->expect_id);
+  if (c->expect_id != 0 && (cs_cluster_raft_id(node) != c->expect_id ||
+                            (meant != NULL && strcmp(meant, node) != 0))) {
     char b[40];
     snprintf(c->why, sizeof c->why, "certificate names node %s, expected %s", node,
              node_name(c->tr, c->expect_id, b, sizeof b));
@@ -434,7 +440,7 @@ static int open_raft(tconn *c, const cs_cluster_preamble *pre, const uint8_t *re
   transport *tr = c->tr;
   const uint8_t *addr = c->pre + PREAMBLE_HDR;
   char b[40];
-  if (pre->raft_id != cs_cluster_raft_id(c->peer_node)) {
+  if (pre->raft_id != cs_cluster_raft_id(c->peer_node)) { /* names: may_open_raft */
     char why[160];
     snprintf(why, sizeof why, "its preamble claims %s", node_name(tr, pre->raft_id, b, sizeof b));
     refuse(c, "a raft connection", why);

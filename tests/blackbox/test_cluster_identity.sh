@@ -163,3 +163,17 @@ sed -i "s#ctls/n$S.crt#ctls/n9.crt#g; s#ctls/n$S.key#ctls/n9.key#g" "$WORK/n$S/c
 expect_exit 1 "$CUSTOSD" --config "$WORK/n$S/custos.conf"
 grep -q "names node n9, but cluster.node_id is n$S" "$WORK/err" || fail "wrong certificate: $(cat "$WORK/err")"
 pass "a node whose cluster certificate names another node refuses to start"
+
+# A new node waiting to be added (started with `join`, no configuration yet)
+# takes raft streams only from the nodes of its own cluster.peers.
+write_node_config "$S"
+start_node "$S"
+NODES=4 write_node_config 4 "join = \"$(raft_addr 1)\";"
+NODES=4 start_node 4
+wait_for 20 grep -q "not a member yet" "$WORK/n4.log" || fail "n4 is not waiting to be added"
+out=$(probe raft "$(raft_addr 4)" n9 "$EVIL_RAFT")
+[ "$out" = closed ] || fail "the waiting n4 kept a raft stream from n9: $out"
+logged 4 "refused a raft connection from .* (certificate of node n9): node n9 is not in this node's cluster.peers" \
+  || fail "n4 did not log the refused raft stream"
+! is_initialized 4 || fail "n4 received data from a non-member"
+pass "a node waiting to be added takes raft streams only from its configured peers"

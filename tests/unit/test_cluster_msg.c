@@ -1,0 +1,154 @@
+/*
+ * Unit tests of the cluster side channel's wire format (server/ha/cluster_msg.c):
+ * strict field rules (node ids, HOST:PORT), the preamble's bounds, round
+ * trips of every message and reply, and refusal of what the old text format
+ * or a lying peer would send: text, an embedded NUL in a node id, unknown
+ * fields, missing fields, non-printable refusal reasons.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "cluster_msg.h"
+#include "cs_error.h"
+
+#define S(x) (const uint8_t *)(x), strlen(x)
+
+static void test_fields(void **state) {
+  (void)state;
+  assert_true(cs_cluster_node_id_valid(S("n1")));
+  assert_true(cs_cluster_node_id_valid(S("node-1.eu_west")));
+  assert_false(cs_cluster_node_id_valid(S("")));
+  assert_false(cs_cluster_node_id_valid(S("n 1")));
+  assert_false(cs_cluster_node_id_valid(S("n1/x")));
+  assert_false(cs_cluster_node_id_valid((const uint8_t *)"n1\0x", 4));
+  char long_id[65];
+  memset(long_id, 'a', 64);
+  long_id[64] = '\0';
+  assert_false(cs_cluster_node_id_valid(S(long_id)));
+  long_id[63] = '\0';
+  assert_true(cs_cluster_node_id_valid(S(long_id)));
+
+  assert_true(cs_cluster_address_valid(S("127.0.0.1:7201")));
+  assert_true(cs_cluster_address_valid(S("[::1]:7201")));
+  assert_true(cs_cluster_address_valid(S("node-1.example:1")));
+  assert_false(cs_cluster_address_valid(S("127.0.0.1")));
+  assert_false(cs_cluster_address_valid(S("127.0.0.1:0")));
+  assert_false(cs_cluster_address_valid(S("127.0.0.1:65536")));
+  assert_false(cs_cluster_address_valid(S(":7201")));
+  assert_false(cs_cluster_address_valid(S("a:b:7201")));
+  assert_false(cs_cluster_address_valid(S("[]:7201")));
+  assert_false(cs_cluster_address_valid(S("host :7201")));
+  assert_false(cs_cluster_address_valid((const uint8_t *)"h:1\0", 4));
+  assert_int_not_equal(cs_cluster_raft_id("n1"), cs_cluster_raft_id("n2"));
+  assert_int_not_equal(cs_cluster_raft_id(""), 0);
+}
+
+static void test_preamble(void **state) {
+  (void)state;
+  uint8_t p[CS_CLUSTER_PREAMBLE_LEN];
+  cs_cluster_preamble pre;
+  cs_cluster_preamble_put(p, CS_CLUSTER_KIND_RAFT, 0x0102030405060708ULL, 14);
+  assert_int_equal(cs_cluster_preamble_parse(p, &pre), 0);
+  assert_int_equal(pre.kind, CS_CLUSTER_KIND_RAFT);
+  assert_true(pre.raft_id == 0x0102030405060708ULL);
+  assert_int_equal(pre.len, 14);
+  cs_cluster_preamble_put(p, CS_CLUSTER_KIND_MSG, 0, CS_CLUSTER_MAX_PAYLOAD);
+  assert_int_equal(cs_cluster_preamble_parse(p, &pre), 0);
+  cs_cluster_preamble_put(p, CS_CLUSTER_KIND_MSG, 0, CS_CLUSTER_MAX_PAYLOAD + 1);
+  assert_int_equal(cs_cluster_preamble_parse(p, &pre), CS_EPROTO);
+  cs_cluster_preamble_put(p, CS_CLUSTER_KIND_MSG, 0, 0);
+  assert_int_equal(cs_cluster_preamble_parse(p, &pre), CS_EPROTO);
+  cs_cluster_preamble_put(p, CS_CLUSTER_KIND_MSG, 7, 10);      /* a message carries no raft id */
+  assert_int_equal(cs_cluster_preamble_parse(p, &pre), CS_EPROTO);
+  cs_cluster_preamble_put(p, CS_CLUSTER_KIND_RAFT, 0, 10);     /* a raft stream needs one */
+  assert_int_equal(cs_cluster_preamble_parse(p, &pre), CS_EPROTO);
+  cs_cluster_preamble_put(p, 3, 0, 10);
+  assert_int_equal(cs_cluster_preamble_parse(p, &pre), CS_EPROTO);
+}
+
+static void test_messages(void **state) {
+  (void)state;
+  uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
+  size_t n;
+  cs_cluster_msg m = {.type = CS_CLUSTER_MSG_STATUS, .sealed = 1, .term = 7, .applied = 99};
+  strcpy(m.node_id, "n2");
+  strcpy(m.api_address, "127.0.0.1:7210");
+  assert_int_equal(cs_cluster_msg_encode(&m, buf, sizeof buf, &n), 0);
+  cs_cluster_msg d;
+  assert_int_equal(cs_cluster_msg_decode(buf, n, &d), 0);
+  assert_memory_equal(&m, &d, sizeof m);
+
+  cs_cluster_msg j = {.type = CS_CLUSTER_MSG_JOIN};
+  strcpy(j.node_id, "n4");
+  strcpy(j.address, "127.0.0.1:7231");
+  strcpy(j.api_address, "127.0.0.1:7230");
+  assert_int_equal(cs_cluster_msg_encode(&j, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_msg_decode(buf, n, &d), 0);
+  assert_memory_equal(&j, &d, sizeof j);
+
+  /* The old text side channel is not a message any more. */
+  assert_int_equal(cs_cluster_msg_decode(S("S n1 127.0.0.1:1 127.0.0.1:2 0 1 5"), &d), CS_EPROTO);
+  assert_int_equal(cs_cluster_msg_decode(S("J n9 127.0.0.1:1 127.0.0.1:2"), &d), CS_EPROTO);
+  /* Empty (protobuf decodes it to a message of no kind), oversized. */
+  assert_int_equal(cs_cluster_msg_decode(buf, 0, &d), CS_EPROTO);
+  assert_int_equal(cs_cluster_msg_decode(buf, CS_CLUSTER_MAX_PAYLOAD + 1, &d), CS_EPROTO);
+  /* A NUL inside node_id: "n1\0x" must not become "n1". */
+  static const uint8_t nul[] = {0x0a, 0x16, 0x0a, 0x04, 'n', '1', 0, 'x', 0x12, 0x0e, '1', '2', '7',
+                                '.', '0', '.', '0', '.', '1', ':', '7', '2', '0', '0'};
+  assert_int_equal(cs_cluster_msg_decode(nul, sizeof nul, &d), CS_EPROTO);
+  /* Status without api_address. */
+  static const uint8_t noapi[] = {0x0a, 0x04, 0x0a, 0x02, 'n', '1'};
+  assert_int_equal(cs_cluster_msg_decode(noapi, sizeof noapi, &d), CS_EPROTO);
+  /* An unknown field (15, varint) next to a valid status. */
+  assert_int_equal(cs_cluster_msg_encode(&m, buf, sizeof buf, &n), 0);
+  buf[n] = 0x78;
+  buf[n + 1] = 0x01;
+  assert_int_equal(cs_cluster_msg_decode(buf, n + 2, &d), CS_EPROTO);
+  /* Encoding refuses what does not fit. */
+  assert_int_equal(cs_cluster_msg_encode(&m, buf, 4, &n), CS_EINVAL);
+}
+
+static void test_replies(void **state) {
+  (void)state;
+  uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
+  size_t n;
+  cs_cluster_reply r = {.type = CS_CLUSTER_REPLY_STATUS}, d;
+  strcpy(r.node_id, "n1");
+  assert_int_equal(cs_cluster_reply_encode(&r, buf, sizeof buf, &n), 0); /* empty api allowed */
+  assert_int_equal(cs_cluster_reply_decode(buf, n, &d), 0);
+  assert_memory_equal(&r, &d, sizeof r);
+  cs_cluster_reply j = {.type = CS_CLUSTER_REPLY_JOIN, .member = 1};
+  strcpy(j.leader_address, "127.0.0.1:7201");
+  assert_int_equal(cs_cluster_reply_encode(&j, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_reply_decode(buf, n, &d), 0);
+  assert_memory_equal(&j, &d, sizeof j);
+  cs_cluster_reply f = {.type = CS_CLUSTER_REPLY_REFUSED};
+  strcpy(f.reason, "not a member of the cluster");
+  assert_int_equal(cs_cluster_reply_encode(&f, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_reply_decode(buf, n, &d), 0);
+  assert_string_equal(d.reason, "not a member of the cluster");
+  /* A reason with a newline (log injection) is refused. */
+  strcpy(f.reason, "ok\nfake log line");
+  assert_int_equal(cs_cluster_reply_encode(&f, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_reply_decode(buf, n, &d), CS_EPROTO);
+  /* A status reply whose node id is not one. */
+  strcpy(r.node_id, "n 1");
+  assert_int_equal(cs_cluster_reply_encode(&r, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_reply_decode(buf, n, &d), CS_EPROTO);
+  assert_int_equal(cs_cluster_reply_decode(S("M n1 127.0.0.1:1 127.0.0.1:2\n"), &d), CS_EPROTO);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fields),
+      cmocka_unit_test(test_preamble),
+      cmocka_unit_test(test_messages),
+      cmocka_unit_test(test_replies),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
