@@ -83,7 +83,13 @@ typedef struct session {
   mbedtls_ssl_config conf;
 } session;
 
-/* Connects and handshakes; 0, or -1 after printing "handshake failed: ...". */
+static void close_session(session *s) {
+  mbedtls_ssl_free(&s->ssl);
+  mbedtls_ssl_config_free(&s->conf);
+  mbedtls_net_free(&s->net);
+}
+
+/* Connects and handshakes; 0, or -1 (everything freed) after printing "handshake failed: ...". */
 static int open_session(session *s, const char *addr, uint32_t read_ms) {
   char host[256], port[16];
   split(addr, host, sizeof host, port, sizeof port);
@@ -102,15 +108,10 @@ static int open_session(session *s, const char *addr, uint32_t read_ms) {
     char e[160];
     mbedtls_strerror(rc, e, sizeof e);
     printf("handshake failed: %s\n", e);
+    close_session(s);
     return -1;
   }
   return 0;
-}
-
-static void close_session(session *s) {
-  mbedtls_ssl_free(&s->ssl);
-  mbedtls_ssl_config_free(&s->conf);
-  mbedtls_net_free(&s->net);
 }
 
 static int send_all(session *s, const uint8_t *p, size_t len) {
