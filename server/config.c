@@ -483,6 +483,8 @@ static int parse_cluster(parse_ctx *p, const config_setting_t *root, cs_config *
     return rc;
   if (rc == 1)
     cc->max_unauth_per_addr = (unsigned)v;
+  else if (cc->max_unauth_per_addr > cc->max_unauth)
+    cc->max_unauth_per_addr = cc->max_unauth; /* the default follows a lower total */
   if (cc->max_unauth_per_addr > cc->max_unauth)
     return fail_at(p, member(g, "max_unauth_per_address") ? member(g, "max_unauth_per_address")
                                                           : member(g, "max_unauth_connections"),

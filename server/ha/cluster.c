@@ -686,8 +686,8 @@ void cs_cluster_config_defaults(cs_cluster_config *cc) {
   cc->snapshot_threshold = 1024;
   cc->snapshot_trailing = 128;
   cc->handshake_timeout_ms = 5000;
-  cc->max_unauth = 64;
-  cc->max_unauth_per_addr = 8;
+  cc->max_unauth = 128;
+  cc->max_unauth_per_addr = 16;
 }
 
 static void member_free(cs_cluster_member *m) {

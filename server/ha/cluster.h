@@ -40,8 +40,8 @@ typedef struct cs_cluster_config {
   unsigned snapshot_threshold;/* entries between snapshots; default 1024 */
   unsigned snapshot_trailing; /* entries kept after a snapshot; default 128 */
   unsigned handshake_timeout_ms; /* cluster port: TLS handshake + preamble; default 5000 */
-  unsigned max_unauth;        /* cluster port: connections not yet authenticated; default 64 */
-  unsigned max_unauth_per_addr; /* ... from one IP address; default 8 */
+  unsigned max_unauth;        /* cluster port: connections not yet authenticated; default 128 */
+  unsigned max_unauth_per_addr; /* ... from one IP address; default 16 */
 } cs_cluster_config;
 
 void cs_cluster_config_defaults(cs_cluster_config *cc);

@@ -703,8 +703,8 @@ static void peer_ip(const struct sockaddr_storage *ss, char *ip, size_t cap) {
 
 /* 1 when one more unauthenticated connection from `ip` is within the limits. */
 static int within_limits(transport *tr, const char *ip) {
-  unsigned max = tr->opts.max_unauth ? tr->opts.max_unauth : 64;
-  unsigned per = tr->opts.max_unauth_per_addr ? tr->opts.max_unauth_per_addr : 8;
+  unsigned max = tr->opts.max_unauth ? tr->opts.max_unauth : 128;
+  unsigned per = tr->opts.max_unauth_per_addr ? tr->opts.max_unauth_per_addr : 16;
   if (tr->nunauth >= max)
     return 0;
   unsigned n = 0;

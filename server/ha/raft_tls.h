@@ -43,8 +43,8 @@ typedef struct cs_raft_tls_opts {
   const char *ca_file;     /* the cluster CA: peers must present a certificate it signed */
   const char *self_node_id;
   unsigned handshake_timeout_ms;  /* TLS handshake + preamble; 0: 5000 */
-  unsigned max_unauth;            /* accepted connections not yet past the preamble; 0: 64 */
-  unsigned max_unauth_per_addr;   /* ... from one IP address; 0: 8 */
+  unsigned max_unauth;            /* accepted connections not yet past the preamble; 0: 128 */
+  unsigned max_unauth_per_addr;   /* ... from one IP address; 0: 16 */
   /* Side channel: a message from the peer whose certificate names
    * `peer_node_id` (valid during the call); write at most *reply_len (in:
    * capacity) bytes of reply into reply. */

@@ -132,10 +132,10 @@ logged "$A" "timed out during the preamble" || fail "n$A did not log the preambl
 pass "an authenticated peer that sends no preamble is closed at the handshake timeout"
 
 # --- (finding 9) unauthenticated connections on the cluster port are
-# bounded per address (default 8) and in time (default 5 s).
-out=$(probe hold "$(raft_addr "$S")" 12 30)
+# bounded per address (default 16) and in time (default 5 s).
+out=$(probe hold "$(raft_addr "$S")" 20 30)
 echo "$out" | grep -q "extra handshake: refused" || fail "per-address limit: $out"
-echo "$out" | grep -q "closed by server: 12 of 12" || fail "held connections not all closed: $out"
+echo "$out" | grep -q "closed by server: 20 of 20" || fail "held connections not all closed: $out"
 logged "$S" "refused a connection from 127.0.0.1: too many unauthenticated connections" \
   || fail "n$S did not log the refused connections"
 logged "$S" "timed out during the TLS handshake" || fail "n$S did not log the handshake timeout"
