@@ -263,7 +263,8 @@ static int decode_reply(const Custos__ClusterReply *m, cs_cluster_reply *out) {
       if (r->data[i] < 0x20 || r->data[i] > 0x7e)
         return cs_error_set(CS_EPROTO, "refusal reason is not printable");
     out->type = CS_CLUSTER_REPLY_REFUSED;
-    memcpy(out->reason, r->data, r->len);
+    if (r->len > 0) /* an empty bytes field has data NULL */
+      memcpy(out->reason, r->data, r->len);
     out->reason[r->len] = '\0';
     return 0;
   }
