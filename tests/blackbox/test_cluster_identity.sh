@@ -164,6 +164,28 @@ expect_exit 1 "$CUSTOSD" --config "$WORK/n$S/custos.conf"
 grep -q "names node n9, but cluster.node_id is n$S" "$WORK/err" || fail "wrong certificate: $(cat "$WORK/err")"
 pass "a node whose cluster certificate names another node refuses to start"
 
+# The cluster port has the API listener's TLS policy (one builder,
+# server/net/tls_policy.c): no CBC suites; a key that does not match its
+# certificate stops the start.
+tls_cipher() { # ADDR CIPHER: prints the cipher negotiated ("(NONE)" when refused)
+  timeout 15 openssl s_client -connect "$1" -tls1_2 -cipher "$2" -CAfile "$WORK/ctls/ca.crt" \
+    -cert "$WORK/ctls/n9.crt" -key "$WORK/ctls/n9.key" </dev/null 2>/dev/null \
+    | sed -n 's/.*Cipher is \(.*\)/\1/p' | head -n1 || true
+}
+[ "$(tls_cipher "$(raft_addr "$A")" ECDHE-ECDSA-AES128-GCM-SHA256)" = ECDHE-ECDSA-AES128-GCM-SHA256 ] \
+  || fail "the cluster port refused an AEAD suite"
+for c in ECDHE-ECDSA-AES128-SHA ECDHE-ECDSA-AES256-SHA384 ECDHE-ECDSA-AES128-CCM; do
+  got=$(tls_cipher "$(raft_addr "$A")" "$c")
+  [ "$got" != "$c" ] || fail "the cluster port negotiated $c"
+done
+write_node_config "$S"
+sed -i "/^cluster = {/,/^};/ s#ctls/n$S.key\";#ctls/n$S2.key\";#" "$WORK/n$S/custos.conf"
+grep -q "tls_key_file  = \"$WORK/ctls/n$S2.key\"" "$WORK/n$S/custos.conf" || fail "test set-up: key not swapped"
+stop_node "$S"
+expect_exit 1 "$CUSTOSD" --config "$WORK/n$S/custos.conf"
+grep -q "key .*n$S2.key does not match the certificate" "$WORK/err" || fail "mismatched key: $(cat "$WORK/err")"
+pass "the cluster port uses the API's TLS policy (AEAD suites only, key/certificate match checked)"
+
 # A new node waiting to be added (started with `join`, no configuration yet)
 # takes raft streams only from the nodes of its own cluster.peers.
 write_node_config "$S"
