@@ -88,6 +88,13 @@ const char *cs_cluster_node_id(const cs_cluster *c);
 int cs_cluster_submit(void *c, cs_batch *b, void (*done)(void *arg, int status), void *arg)
     __attribute__((warn_unused_result));
 
+/* Whether any leader is known (this node or another). */
+int cs_cluster_has_leader(cs_cluster *c);
+/* Voters in the configuration, and how many of them (this node included)
+ * gave a sign of life within the last 3 poll intervals.  Without a leader,
+ * every node probes the others each poll interval, so the count is fresh. */
+void cs_cluster_quorum(cs_cluster *c, unsigned *reachable, unsigned *voters);
+
 /* Leader only: the lowest keyring term reported by every member (unsealed
  * or not) within the last 3 poll intervals; 0 when a member has not
  * reported or reports a sealed node.  Used to drop upgrade keys early. */

@@ -15,6 +15,9 @@ struct cs_ha {
   uv_timer_t timer;
   int was_active;
   int was_leader;
+  uint64_t no_leader_since;  /* uv_now when no leader was first seen; 0: there is one */
+  int quorum_warned;         /* the "no quorum" warning was logged for this outage */
+  int stop_pending;          /* cs_ha_stop: closes still to finish (timer, cluster) */
   char raft_dir[4096];
 };
 
@@ -30,12 +33,49 @@ static int commit_backend(void *ctx, cs_batch *group, cs_commitq_cb done, void *
   return cs_cluster_submit(ctx, group, done, arg);
 }
 
+/*
+ * A cluster without a leader for longer than an election takes is a cluster
+ * without quorum (or one whose network is broken): an operator must act, so
+ * that is a warning, logged once per outage with what this node can reach,
+ * and an info line when a leader is back.
+ */
+static void watch_quorum(cs_daemon *d, cs_ha *ha) {
+  uint64_t now = uv_now(d->loop);
+  if (cs_cluster_has_leader(ha->cluster)) {
+    if (ha->quorum_warned)
+      cs_info("cluster: a leader is elected again after %.1f s without one",
+              (double)(now - ha->no_leader_since) / 1000.0);
+    ha->no_leader_since = 0;
+    ha->quorum_warned = 0;
+    return;
+  }
+  if (ha->no_leader_since == 0) {
+    ha->no_leader_since = now;
+    return;
+  }
+  uint64_t grace = 2ULL * d->cfg.cluster.election_ms + d->cfg.cluster.poll_ms;
+  if (ha->quorum_warned || now - ha->no_leader_since < grace)
+    return;
+  unsigned reachable, voters;
+  cs_cluster_quorum(ha->cluster, &reachable, &voters);
+  if (reachable * 2 > voters)
+    cs_warn("cluster: no leader for %.1f s although %u of %u members are reachable: "
+            "elections are failing (check the cluster network and certificates)",
+            (double)(now - ha->no_leader_since) / 1000.0, reachable, voters);
+  else
+    cs_warn("cluster: no quorum: %u of %u members reachable (a majority is %u); "
+            "requests are refused until enough members are back",
+            reachable, voters, voters / 2 + 1);
+  ha->quorum_warned = 1;
+}
+
 /* Every poll interval. */
 static void on_poll(uv_timer_t *t) {
   cs_daemon *d = t->data;
   cs_ha *ha = d->ha;
   if (d->seal == NULL)
     return;
+  watch_quorum(d, ha);
   int leader = cs_cluster_is_leader(ha->cluster);
   cs_seal_status st;
   cs_seal_get_status(d->seal, &st);
@@ -95,16 +135,29 @@ int cs_ha_start(cs_daemon *d) {
   return 0;
 }
 
-static void on_cluster_stopped(void *arg) { free(arg); }
+/*
+ * ha is freed once BOTH its timer's close and the cluster's stop finished.
+ * libuv runs close callbacks newest first, so raft (closed after the timer)
+ * may finish first: freeing ha there left the timer's pending close
+ * pointing into freed memory, and a node that had lost quorum (nothing in
+ * flight, raft closes in one pass) aborted in uv__finish_close on SIGTERM.
+ */
+static void stop_step_done(cs_ha *ha) {
+  if (--ha->stop_pending == 0)
+    free(ha);
+}
+static void on_cluster_stopped(void *arg) { stop_step_done(arg); }
+static void on_timer_closed(uv_handle_t *h) { stop_step_done(h->data); }
 
 void cs_ha_stop(cs_daemon *d) {
   cs_ha *ha = d->ha;
   if (ha == NULL)
     return;
   d->ha = NULL;
+  ha->stop_pending = 2;
   uv_timer_stop(&ha->timer);
-  uv_close((uv_handle_t *)&ha->timer, NULL);
-  /* ha itself (the timer's memory) is freed after the loop has closed it. */
+  ha->timer.data = ha;
+  uv_close((uv_handle_t *)&ha->timer, on_timer_closed);
   cs_cluster_stop(ha->cluster, on_cluster_stopped, ha);
 }
 
@@ -128,6 +181,17 @@ void cs_ha_status(cs_daemon *d, const char **mode, const char **active_address) 
   }
   *mode = cs_ha_is_active(d) ? "active" : "standby";
   *active_address = cs_cluster_leader_api(d->ha->cluster);
+}
+
+int cs_ha_no_leader_error(cs_daemon *d) {
+  unsigned reachable = 1, voters = 1;
+  if (d->ha != NULL)
+    cs_cluster_quorum(d->ha->cluster, &reachable, &voters);
+  if (reachable * 2 > voters)
+    return cs_error_set(CS_EBUSY, "no active node: leader election in progress "
+                        "(%u of %u members reachable); retry", reachable, voters);
+  return cs_error_set(CS_EBUSY, "no quorum: %u of %u members reachable (a majority is %u); "
+                      "retry when enough members are back", reachable, voters, voters / 2 + 1);
 }
 
 struct cs_cluster *cs_ha_cluster(cs_daemon *d) { return d->ha ? d->ha->cluster : NULL; }

@@ -34,6 +34,11 @@ int cs_ha_is_leader(struct cs_daemon *d);
 /* "standalone" | "active" | "standby", and the active's API address ("" when unknown). */
 void cs_ha_status(struct cs_daemon *d, const char **mode, const char **active_address);
 
+/* CS_EBUSY (RETRY) with the detail a request gets while there is no leader:
+ * "no quorum: N of M members reachable ..." when a majority is out of
+ * reach, else "leader election in progress". */
+int cs_ha_no_leader_error(struct cs_daemon *d);
+
 struct cs_cluster *cs_ha_cluster(struct cs_daemon *d);
 
 /* list-peers / remove-peer (dispatch authorizes: sudo on sys/raft).
