@@ -58,6 +58,10 @@
   XX(PEERID,          -40, PERMISSION_DENIED,   "cluster peer identity refused")  \
   XX(PEEREXISTS,      -41, CONFLICT,            "node is already a cluster member") \
   XX(BUSY,            -50, RETRY,               "busy: retry")                    \
+  XX(DATADIRBUSY,     -58, STORAGE,             "storage directory is in use by another process") \
+  XX(EXISTS,          -59, CONFLICT,            "already exists")                 \
+  XX(STOREMISMATCH,   -60, STORAGE,             "storage does not match the raft log") \
+  XX(DISKFULL,        -61, STORAGE,             "disk full")                      \
 
 enum cs_errno {
   CS_OK = 0,

@@ -36,6 +36,9 @@
 #include <mbedtls/platform_util.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,6 +54,7 @@ struct cs_store {
   size_t map_size;
   size_t max_key;
   char *dir;
+  int lock_fd;    /* <dir>/custos.lock, flock'ed LOCK_EX for the store's life */
 };
 
 /* ---- error translation -------------------------------------------------- */
@@ -134,6 +138,90 @@ static int check_dir(const char *dir) {
   return 0;
 }
 
+/*
+ * The directory lock.  LMDB itself lets any number of processes open one
+ * environment, so two custosd on one directory both started, and the one
+ * holding an older keyring wrote it back over a rotation ("no key for term
+ * N", for good).  Whoever opens the store takes an exclusive flock on
+ * <dir>/custos.lock for as long as it is open (the kernel drops it when the
+ * process dies, even by kill -9) and writes its PID there, so that a second
+ * opener is refused with the holder's PID.  The raft log lives in
+ * <dir>/raft: the same lock covers it.
+ *
+ * A lock that does not exclude is worse than none (some network and FUSE
+ * filesystems accept flock and enforce nothing): after taking it, a second
+ * open file description must be refused the same lock, or the directory is
+ * refused.
+ */
+#define LOCK_NAME "custos.lock"
+
+static int lock_refused(const char *dir, const char *what, int err) {
+  return cs_error_set(CS_EIO,
+                      "storage directory %s: file locks do not work on its filesystem (%s%s%s); "
+                      "custosd needs a local filesystem (ext4, xfs, tmpfs) so that two "
+                      "processes can never open one store",
+                      dir, what, err ? ": " : "", err ? strerror(err) : "");
+}
+
+/* The PID recorded by the holder of the lock at `path` (0 when unreadable). */
+static long lock_holder(const char *path) {
+  FILE *f = fopen(path, "re");
+  long pid = 0;
+  if (f != NULL) {
+    if (fscanf(f, "%ld", &pid) != 1)
+      pid = 0;
+    fclose(f);
+  }
+  return pid;
+}
+
+static int take_lock(const char *dir, int *out_fd) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s/" LOCK_NAME, dir) >= (int)sizeof path)
+    return cs_error_set(CS_EINVAL, "storage directory path too long");
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return store_error(errno, dir, "opening " LOCK_NAME);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) {
+      long pid = lock_holder(path);
+      if (pid > 0)
+        return cs_error_set(CS_EDATADIRBUSY,
+                            "storage directory %s is in use by another process (pid %ld holds "
+                            "%s): stop it first; two servers on one store corrupt it",
+                            dir, pid, path);
+      return cs_error_set(CS_EDATADIRBUSY,
+                          "storage directory %s is in use by another process (it holds %s)", dir,
+                          path);
+    }
+    return lock_refused(dir, "flock", err);
+  }
+  /* Does the lock exclude?  A second open file description must not get it. */
+  int probe = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (probe < 0) {
+    int err = errno;
+    close(fd);
+    return store_error(err, dir, "opening " LOCK_NAME);
+  }
+  int excluded = flock(probe, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  close(probe); /* also drops probe's lock if the filesystem granted one */
+  if (!excluded) {
+    close(fd);
+    return lock_refused(dir, "a second lock on " LOCK_NAME " was granted", 0);
+  }
+  char pid[32];
+  int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+    int err = errno;
+    close(fd);
+    return store_error(err, dir, "writing " LOCK_NAME);
+  }
+  *out_fd = fd;
+  return 0;
+}
+
 int cs_store_open(cs_store **out, const char *dir, const cs_store_opts *opts) {
   assert(out != NULL && dir != NULL);
   *out = NULL;
@@ -144,10 +232,16 @@ int cs_store_open(cs_store **out, const char *dir, const cs_store_opts *opts) {
 
   if ((rc = check_dir(dir)) != 0)
     return rc;
+  int lock_fd;
+  if ((rc = take_lock(dir, &lock_fd)) != 0)
+    return rc;
 
   cs_store *s = calloc(1, sizeof *s);
-  if (s == NULL)
+  if (s == NULL) {
+    close(lock_fd);
     return cs_error_set(CS_ENOMEM, "out of memory opening storage in %s", dir);
+  }
+  s->lock_fd = lock_fd;
   s->dir = strdup(dir);
   if (s->dir == NULL) {
     rc = cs_error_set(CS_ENOMEM, "out of memory opening storage in %s", dir);
@@ -200,6 +294,7 @@ fail_open:
 fail_env:
   free(s->dir);
 fail_dir:
+  close(s->lock_fd);
   free(s);
   return rc;
 }
@@ -208,6 +303,7 @@ void cs_store_close(cs_store *s) {
   if (s == NULL)
     return;
   mdb_env_close(s->env);
+  close(s->lock_fd); /* releases the directory lock, last */
   free(s->dir);
   free(s);
 }

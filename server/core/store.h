@@ -32,8 +32,12 @@ typedef struct cs_store_opts {
 
 /*
  * Opens (creating the directory's files if needed) the store in the
- * existing directory `dir`.  Errors: CS_ESTORERDONLY, CS_ESTORECORRUPT,
- * CS_EIO, each with a detail naming the directory.
+ * existing directory `dir`, holding an exclusive lock on <dir>/custos.lock
+ * (which records this PID) until cs_store_close: every program that opens
+ * a store goes through here, so no two processes ever open one.  Errors:
+ * CS_EDATADIRBUSY (another process holds the lock; the detail names its
+ * PID), CS_ESTORERDONLY, CS_ESTORECORRUPT, CS_EIO (also: a filesystem whose
+ * locks do not exclude), each with a detail naming the directory.
  */
 int cs_store_open(cs_store **out, const char *dir, const cs_store_opts *opts)
     __attribute__((warn_unused_result));
