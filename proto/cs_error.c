@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CS_ERR_DETAIL_MAX 256
+/* Room for two paths and a sentence on what to do (start-up refusals). */
+#define CS_ERR_DETAIL_MAX 1024
 
 static __thread int detail_code;
 static __thread char detail[CS_ERR_DETAIL_MAX];

@@ -171,7 +171,8 @@ static int keyset_make(keyset *ks, unsigned n, unsigned t, const uint8_t *shares
   return 0;
 }
 
-static int keyset_stage(const keyset *ks, cs_batch *b) {
+/* `create`: init's seal config must not exist yet (see on_committed). */
+static int keyset_stage(const keyset *ks, cs_batch *b, int create) {
   Custos__SealConfig sc = CUSTOS__SEAL_CONFIG__INIT;
   ProtobufCBinaryData macs[CS_SHAMIR_MAX_SHARES];
   sc.shares = ks->n;
@@ -190,7 +191,8 @@ static int keyset_stage(const keyset *ks, cs_batch *b) {
   if (buf == NULL)
     return CS_ENOMEM;
   custos__seal_config__pack(&sc, buf);
-  int rc = cs_batch_put(b, P_SEAL_CONFIG, buf, len);
+  int rc = create ? cs_batch_put_new(b, P_SEAL_CONFIG, buf, len)
+                  : cs_batch_put(b, P_SEAL_CONFIG, buf, len);
   free(buf);
   return rc;
 }
@@ -433,6 +435,11 @@ static void on_committed(void *arg, int status) {
   s->inflight--;
   if (c->kind != CH_EXPIRE)
     s->busy = 0;
+  /* The store (every node's, in a cluster) refused to overwrite an existing
+   * seal config: whoever initialized it first keeps their shares. */
+  if (status == CS_EEXISTS && c->kind == CH_INIT)
+    status = cs_error_set(CS_EALREADYINIT, "server is already initialized: the store already "
+                                           "holds core/seal-config (init refused, nothing written)");
   if (status == 0 && !s->closing)
     apply_change(s, c);
   if (status < 0 && c->kind == CH_FLUSH)
@@ -581,7 +588,7 @@ static int build_init(cs_seal *s, change *c, unsigned n, unsigned t, cs_batch *b
   cs_wipe(audit_key, sizeof audit_key);
   if (rc < 0)
     goto out;
-  if ((rc = keyset_stage(&c->ks, b)) < 0 ||
+  if ((rc = keyset_stage(&c->ks, b, 1)) < 0 ||
       (rc = stage_sealed(b, kek, P_UNSEAL_ROOT, root, sizeof root)) < 0 ||
       (rc = cs_barrier_stage_put(kr, b, P_ROOT_KEY, root, sizeof root)) < 0 ||
       (rc = cs_token_stage(kr, token, &te, b)) < 0 ||
@@ -1163,7 +1170,7 @@ static int rekey_swap(cs_seal *s, const uint8_t *new_kek, keyset *new_ks, cs_rek
   c->res.rekey.t = c->ks.t;
   cs_batch b;
   cs_batch_init(&b);
-  int rc = keyset_stage(&c->ks, &b);
+  int rc = keyset_stage(&c->ks, &b, 0);
   if (rc == 0)
     rc = stage_sealed(&b, new_kek, P_UNSEAL_ROOT, s->root_key, CS_KEY_LEN);
   if (rc < 0) {

@@ -506,7 +506,7 @@ static void op_free(cs_batch_op *op) {
 
 /* Fills b->ops[b->n] with copies and bumps n.  Capacity must be reserved. */
 static int op_push(cs_batch *b, const char *key, size_t klen, const uint8_t *val, size_t len,
-                   int del, int if_exists) {
+                   int del, int if_exists, int create) {
   cs_batch_op *op = &b->ops[b->n];
   memset(op, 0, sizeof *op);
   op->key = malloc(klen + 1);
@@ -528,6 +528,7 @@ static int op_push(cs_batch *b, const char *key, size_t klen, const uint8_t *val
   }
   op->del = del;
   op->if_exists = !del && if_exists;
+  op->create = !del && create;
   b->n++;
   return 0;
 }
@@ -535,19 +536,25 @@ static int op_push(cs_batch *b, const char *key, size_t klen, const uint8_t *val
 int cs_batch_put(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
   assert(b && key && (val || len == 0));
   int rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, strlen(key), val, len, 0, 0);
+  return rc ? rc : op_push(b, key, strlen(key), val, len, 0, 0, 0);
 }
 
 int cs_batch_put_if_exists(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
   assert(b && key && (val || len == 0));
   int rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, strlen(key), val, len, 0, 1);
+  return rc ? rc : op_push(b, key, strlen(key), val, len, 0, 1, 0);
+}
+
+int cs_batch_put_new(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
+  assert(b && key && (val || len == 0));
+  int rc = batch_reserve(b, 1);
+  return rc ? rc : op_push(b, key, strlen(key), val, len, 0, 0, 1);
 }
 
 int cs_batch_del(cs_batch *b, const char *key) {
   assert(b && key);
   int rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, strlen(key), NULL, 0, 1, 0);
+  return rc ? rc : op_push(b, key, strlen(key), NULL, 0, 1, 0, 0);
 }
 
 /* All or nothing: on CS_ENOMEM dst is left as it was. */
@@ -560,7 +567,7 @@ int cs_batch_append(cs_batch *dst, const cs_batch *src) {
   for (size_t i = 0; i < src->n; i++) {
     const cs_batch_op *op = &src->ops[i];
     if ((rc = op_push(dst, op->key, strlen(op->key), op->val, op->val_len, op->del,
-                       op->if_exists)) != 0) {
+                      op->if_exists, op->create)) != 0) {
       while (dst->n > n0)
         op_free(&dst->ops[--dst->n]);
       return rc;
@@ -610,6 +617,7 @@ int cs_batch_encode(const cs_batch *b, uint8_t **out, size_t *len) {
     }
     ops[i].del = op->del ? 1 : 0;
     ops[i].if_exists = op->if_exists ? 1 : 0;
+    ops[i].create = op->create ? 1 : 0;
     ptrs[i] = &ops[i];
   }
   msg.n_ops = b->n;
@@ -652,7 +660,7 @@ int cs_batch_decode(const uint8_t *buf, size_t len, cs_batch *b) {
                         op->key.len);
       goto out;
     }
-    if (op->del && (op->value.len != 0 || op->if_exists)) {
+    if (op->del && (op->value.len != 0 || op->if_exists || op->create)) {
       rc = cs_error_set(CS_EPROTO, "storage batch op %zu deletes but carries a value or condition", i);
       goto out;
     }
@@ -662,7 +670,7 @@ int cs_batch_decode(const uint8_t *buf, size_t len, cs_batch *b) {
   for (size_t i = 0; i < msg->n_ops; i++) {
     const Custos__BatchOp *op = msg->ops[i];
     if ((rc = op_push(b, (const char *)op->key.data, op->key.len, op->value.data, op->value.len,
-                      op->del ? 1 : 0, op->if_exists ? 1 : 0)) != 0)
+                      op->del ? 1 : 0, op->if_exists ? 1 : 0, op->create ? 1 : 0)) != 0)
       goto out;
   }
 out:
@@ -727,9 +735,14 @@ static int commit(cs_store *s, const cs_batch *b, int indexed, uint64_t index) {
       MDB_val v = {op->val_len, op->val}, cur;
       rc = op->if_exists ? mdb_get(txn, s->data, &k, &cur) : 0;
       if (rc == 0)
-        rc = mdb_put(txn, s->data, &k, &v, 0);
+        rc = mdb_put(txn, s->data, &k, &v, op->create ? MDB_NOOVERWRITE : 0);
       else if (rc == MDB_NOTFOUND) /* conditional put of a key deleted meanwhile: skipped */
         rc = 0;
+      if (rc == MDB_KEYEXIST) {
+        rc = cs_error_set(CS_EEXISTS, "storage in %s already holds %s: not overwritten", s->dir,
+                          op->key);
+        goto fail;
+      }
     }
     if (rc) {
       rc = store_error(rc, s->dir, op->del ? "delete" : "put");
@@ -775,6 +788,58 @@ uint64_t cs_store_applied_index(cs_store *s) {
   mdb_txn_abort(txn);
   return index;
 }
+
+/* ---- meta records ------------------------------------------------------- */
+
+int cs_store_meta_get(cs_store *s, const char *name, uint8_t *buf, size_t cap, size_t *len) {
+  assert(s && name && (buf || cap == 0) && len);
+  *len = 0;
+  MDB_txn *txn;
+  int rc = begin_read(s, &txn);
+  if (rc)
+    return rc;
+  MDB_val k = {strlen(name), (void *)name}, v;
+  rc = mdb_get(txn, s->meta, &k, &v);
+  if (rc == 0) {
+    *len = v.mv_size;
+    memcpy(buf, v.mv_data, v.mv_size < cap ? v.mv_size : cap);
+  }
+  mdb_txn_abort(txn);
+  if (rc == MDB_NOTFOUND)
+    return CS_ENOTFOUND;
+  return rc ? store_error(rc, s->dir, "reading meta") : 0;
+}
+
+int cs_store_meta_put(cs_store *s, const char *name, const uint8_t *val, size_t len) {
+  assert(s && name && (val || len == 0));
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+  if (rc)
+    return store_error(rc, s->dir, "write transaction");
+  MDB_val k = {strlen(name), (void *)name}, v = {len, (void *)val};
+  if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
+    mdb_txn_abort(txn);
+    return store_error(rc, s->dir, "writing meta");
+  }
+  if ((rc = mdb_txn_commit(txn)) != 0)
+    return store_error(rc, s->dir, "commit");
+  return 0;
+}
+
+static int stop_at_first(void *arg, const char *key, size_t key_len, const uint8_t *val,
+                         size_t val_len) {
+  (void)key, (void)key_len, (void)val, (void)val_len;
+  *(int *)arg = 0;
+  return 1;
+}
+
+int cs_store_is_empty(cs_store *s) {
+  int empty = 1;
+  int rc = cs_store_scan(s, "", stop_at_first, &empty);
+  return rc < 0 ? rc : empty;
+}
+
+const char *cs_store_dir(const cs_store *s) { return s->dir; }
 
 /* ---- statistics and backups -------------------------------------------- */
 

@@ -76,6 +76,7 @@ typedef struct cs_batch_op {
   size_t val_len;
   int del;
   int if_exists;     /* a put applied only if the key exists at commit time */
+  int create;        /* put only if absent: else the batch fails with CS_EEXISTS */
 } cs_batch_op;
 
 typedef struct cs_batch {
@@ -98,6 +99,11 @@ int cs_batch_del(cs_batch *b, const char *key) __attribute__((warn_unused_result
  */
 int cs_batch_put_if_exists(cs_batch *b, const char *key, const uint8_t *val, size_t len)
     __attribute__((warn_unused_result));
+/* A put that must create the key: when `key` already exists at commit
+ * time, the whole batch fails with CS_EEXISTS and nothing is written (on
+ * every node alike in a cluster: the flag travels in the raft entry). */
+int cs_batch_put_new(cs_batch *b, const char *key, const uint8_t *val, size_t len)
+    __attribute__((warn_unused_result));
 /* Appends every op of src to dst (copies).  Used by group commit. */
 int cs_batch_append(cs_batch *dst, const cs_batch *src) __attribute__((warn_unused_result));
 /* Wipes values (they may be key material) and frees; leaves b empty. */
@@ -110,8 +116,9 @@ int cs_batch_decode(const uint8_t *buf, size_t len, cs_batch *b) __attribute__((
 /*
  * Applies every op of `b` in ONE write transaction and commits it (fsync
  * unless no_sync).  Deleting an absent key is not an error, nor is a
- * conditional put of an absent key (it is skipped).  On failure
- * nothing is changed.  Errors: CS_ESTOREFULL, CS_ESTORERDONLY, CS_EIO.
+ * conditional put of an absent key (it is skipped).  On failure nothing is
+ * changed.  Errors: CS_ESTOREFULL (map full), CS_EDISKFULL (the filesystem
+ * is full), CS_EEXISTS (a create op's key exists), CS_ESTORERDONLY, CS_EIO.
  */
 int cs_store_commit(cs_store *s, const cs_batch *b) __attribute__((warn_unused_result));
 /* Same, also recording `index` as the last applied raft index, and
@@ -120,6 +127,21 @@ int cs_store_commit_indexed(cs_store *s, const cs_batch *b, uint64_t index)
     __attribute__((warn_unused_result));
 /* Last applied raft index (0 when none). */
 uint64_t cs_store_applied_index(cs_store *s);
+
+/*
+ * Small bookkeeping records of the "meta" database, next to applied_index
+ * (e.g. "raft_log_id", see server/ha/logid.c).  get copies at most cap
+ * bytes and sets *len to the record's length; CS_ENOTFOUND when absent.
+ * put is one durable transaction.
+ */
+int cs_store_meta_get(cs_store *s, const char *name, uint8_t *buf, size_t cap, size_t *len)
+    __attribute__((warn_unused_result));
+int cs_store_meta_put(cs_store *s, const char *name, const uint8_t *val, size_t len)
+    __attribute__((warn_unused_result));
+/* 1 when the data database holds no key, 0 when it holds some, or an error. */
+int cs_store_is_empty(cs_store *s);
+/* The store's directory (as given to cs_store_open). */
+const char *cs_store_dir(const cs_store *s);
 
 /* Statistics for benchmarks: number of entries and bytes used by the map. */
 int cs_store_stat(cs_store *s, size_t *entries, size_t *used_bytes);

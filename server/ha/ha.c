@@ -5,6 +5,7 @@
 #include "cs_error.h"
 #include "daemon.h"
 #include "log.h"
+#include "logid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,7 +122,13 @@ int cs_ha_start(cs_daemon *d) {
   if (ha == NULL)
     return CS_ENOMEM;
   snprintf(ha->raft_dir, sizeof ha->raft_dir, "%s/raft", d->cfg.storage_path);
-  int rc = cs_cluster_start(&ha->cluster, d->loop, d->store, ha->raft_dir, &d->cfg.cluster,
+  /* Before raft replays anything: is this store from this raft log? */
+  int rc = cs_logid_check(d->store, ha->raft_dir);
+  if (rc < 0) {
+    free(ha);
+    return rc;
+  }
+  rc = cs_cluster_start(&ha->cluster, d->loop, d->store, ha->raft_dir, &d->cfg.cluster,
                             node_status, d);
   if (rc < 0) {
     free(ha);

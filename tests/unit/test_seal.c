@@ -663,10 +663,43 @@ static void test_async_changes_exclusive(void **state) {
   cs_store_close(f->store);
 }
 
+/* A backend like a cluster's: by the time the init entry is applied, the
+ * store already holds a seal config (another member's init, or a store
+ * that did not come from this log). */
+static int submit_after_other_init(void *ctx, cs_batch *b, cs_submit_done d, void *arg) {
+  cs_store *st = ctx;
+  cs_batch other;
+  cs_batch_init(&other);
+  assert_int_equal(cs_batch_put(&other, "core/seal-config", (const uint8_t *)"theirs", 6), 0);
+  assert_int_equal(cs_store_commit(st, &other), 0);
+  cs_batch_clear(&other);
+  int rc = cs_store_commit(st, b);
+  cs_batch_clear(b);
+  d(arg, rc);
+  return 0;
+}
+
+static void test_init_never_overwrites_seal_config(void **state) {
+  fixture *f = *state;
+  cs_seal_close(f->seal);
+  cs_seal_opts opts = {.store = f->store, .submit = submit_after_other_init,
+                       .submit_ctx = f->store};
+  assert_int_equal(cs_seal_open(&f->seal, &opts), 0);
+  assert_int_equal(do_init(f, 3, 2), CS_EALREADYINIT);
+  uint8_t *v;
+  size_t n;
+  assert_int_equal(cs_store_get(f->store, "core/seal-config", &v, &n), 0);
+  assert_int_equal(n, 6);
+  assert_memory_equal(v, "theirs", 6);
+  free(v);
+  assert_int_equal(cs_store_exists(f->store, "core/keyring"), 0); /* nothing of the init landed */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_init_then_every_subset_unseals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_params, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_init_never_overwrites_seal_config, setup, teardown),
       cmocka_unit_test_setup_teardown(test_single_share, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wrong_and_foreign_shares, setup, teardown),
       cmocka_unit_test_setup_teardown(test_key_mismatch_detected, setup, teardown),

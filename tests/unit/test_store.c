@@ -794,9 +794,50 @@ static void test_crash_atomicity(void **state) {
   assert_true(prev_last > 0); /* some batches were actually committed */
 }
 
+/* A create op never overwrites: the whole batch fails with CS_EEXISTS and
+ * nothing of it lands, through a raft entry's encode/decode and an indexed
+ * commit too (a cluster node's state machine refusing an init entry on an
+ * initialized store). */
+static void test_put_new_never_overwrites(void **state) {
+  fixture *f = *state;
+  f->s = open_store(f, 0, 1);
+  put1(f->s, "core/seal-config", "original");
+  cs_batch b, d;
+  cs_batch_init(&b);
+  assert_int_equal(cs_batch_put(&b, "core/keyring", (const uint8_t *)"k2", 2), 0);
+  assert_int_equal(cs_batch_put_new(&b, "core/seal-config", (const uint8_t *)"other", 5), 0);
+  assert_int_equal(cs_store_commit(f->s, &b), CS_EEXISTS);
+  assert_non_null(strstr(cs_error_message(CS_EEXISTS), "core/seal-config"));
+  assert_value(f->s, "core/seal-config", "original");
+  assert_absent(f->s, "core/keyring");
+
+  uint8_t *enc;
+  size_t len;
+  assert_int_equal(cs_batch_encode(&b, &enc, &len), 0);
+  assert_int_equal(cs_batch_decode(enc, len, &d), 0);
+  free(enc);
+  assert_int_equal(d.ops[1].create, 1);
+  assert_int_equal(d.ops[0].create, 0);
+  assert_int_equal(cs_store_commit_indexed(f->s, &d, 7), CS_EEXISTS);
+  assert_int_equal(cs_store_applied_index(f->s), 0);
+  assert_value(f->s, "core/seal-config", "original");
+  assert_absent(f->s, "core/keyring");
+  cs_batch_clear(&d);
+
+  /* On a store without the key, the same batch commits. */
+  assert_int_equal(cs_batch_del(&d, "core/seal-config"), 0);
+  assert_int_equal(cs_store_commit(f->s, &d), 0);
+  cs_batch_clear(&d);
+  assert_int_equal(cs_store_commit_indexed(f->s, &b, 8), 0);
+  assert_value(f->s, "core/seal-config", "other");
+  assert_int_equal(cs_store_applied_index(f->s), 8);
+  cs_batch_clear(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_put_new_never_overwrites, setup, teardown),
       cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
       cmocka_unit_test_setup_teardown(test_batch_atomic_map_full, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
