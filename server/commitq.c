@@ -13,6 +13,7 @@ typedef struct item {
   cs_commitq_cb cb;
   void *arg;
   int status;
+  char *detail;    /* the writer thread's error detail, for the loop thread */
 } item;
 
 struct cs_commitq {
@@ -84,6 +85,11 @@ static void *writer(void *arg) {
     pthread_mutex_unlock(&q->mu);
 
     commit_group(q, group);
+    /* Details are per thread: carry them to the loop with the status, so a
+     * client reads "disk full: ... in /var/lib/custos", not "i/o error". */
+    for (item *it = group; it; it = it->next)
+      if (it->status < 0)
+        it->detail = strdup(cs_error_message(it->status));
 
     pthread_mutex_lock(&q->mu);
     for (item *it = group, *next; it; it = next) {
@@ -107,6 +113,12 @@ static void on_async(uv_async_t *h) {
   pthread_mutex_unlock(&q->mu);
   for (item *it = list, *next; it; it = next) {
     next = it->next;
+    if (it->detail != NULL) {
+      cs_error_set(it->status, "%s", it->detail);
+      free(it->detail);
+    } else {
+      cs_error_clear(); /* no stale detail of this thread's for the status */
+    }
     it->cb(it->arg, it->status);
     free(it);
   }

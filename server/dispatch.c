@@ -469,7 +469,7 @@ static void handle_seal(rq *r) {
 
 static void on_write_done(void *arg, int status) {
   rq *r = arg;
-  cs_error_clear(); /* a detail, if any, was set on the writer thread */
+  /* The commit queue set this status's detail (from the writer thread). */
   if (r->rule->op == CUSTOS__REQUEST__OP_TOKEN_REVOKE)
     cs_token_cache_invalidate(); /* committed: refused from now on */
   if (r->rule->op == CUSTOS__REQUEST__OP_POLICY_WRITE || r->rule->op == CUSTOS__REQUEST__OP_POLICY_DELETE)

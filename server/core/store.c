@@ -28,6 +28,7 @@
 
 #include "cs_error.h"
 #include "custos.pb-c.h"
+#include "log.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -40,6 +41,7 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define META_APPLIED_INDEX "applied_index"
@@ -55,9 +57,18 @@ struct cs_store {
   size_t max_key;
   char *dir;
   int lock_fd;    /* <dir>/custos.lock, flock'ed LOCK_EX for the store's life */
+  int full;       /* the last commit failed for lack of space (writer thread only) */
 };
 
 /* ---- error translation -------------------------------------------------- */
+
+/* 1 when the filesystem of `dir` has (next to) no space left for us. */
+static int disk_is_full(const char *dir) {
+  struct statvfs v;
+  if (statvfs(dir, &v) != 0)
+    return 0;
+  return (unsigned long long)v.f_bavail * v.f_frsize < (1u << 20); /* < 1 MiB */
+}
 
 /*
  * Translates an errno or MDB_* code from operation `op` on the store in
@@ -73,7 +84,8 @@ static int store_error(int rc, const char *dir, const char *op) {
     return cs_error_set(CS_ESTOREFULL, "storage in %s: batch too large for one transaction", dir);
   case ENOSPC:
   case EDQUOT:
-    return cs_error_set(CS_ESTOREFULL, "storage in %s: %s during %s", dir, why, op);
+    return cs_error_set(CS_EDISKFULL, "disk full: no space left for storage in %s (%s during %s)",
+                        dir, why, op);
   case EACCES:
   case EPERM:
   case EROFS:
@@ -90,6 +102,14 @@ static int store_error(int rc, const char *dir, const char *op) {
     return cs_error_set(CS_ENOMEM, "out of memory during %s in %s", op, dir);
   case MDB_BAD_VALSIZE:
     return cs_error_set(CS_EINVAL, "storage in %s: key or value size not accepted during %s", dir, op);
+  case EIO:
+    /* LMDB reports a short write (what a full filesystem gives it) as EIO:
+     * tell that apart by the space left. */
+    if (disk_is_full(dir))
+      return cs_error_set(CS_EDISKFULL,
+                          "disk full: no space left for storage in %s (short write during %s)",
+                          dir, op);
+    return cs_error_set(CS_EIO, "storage in %s: %s during %s", dir, why, op);
   default:
     return cs_error_set(CS_EIO, "storage in %s: %s during %s", dir, why, op);
   }
@@ -768,14 +788,30 @@ fail:
   return rc;
 }
 
+/*
+ * A full disk or map is an operator's problem: say so in the log once when
+ * writes start failing for lack of space, and once when they succeed again
+ * (space freed, or the map enlarged and the server restarted).
+ */
+static int note_space(cs_store *s, int rc) {
+  int full = rc == CS_EDISKFULL || rc == CS_ESTOREFULL;
+  if (full && !s->full)
+    cs_error("%s: writes fail until space is freed", cs_error_message(rc));
+  else if (rc == 0 && s->full)
+    cs_warn("storage in %s: writes succeed again (space is available)", s->dir);
+  if (full || rc == 0)
+    s->full = full;
+  return rc;
+}
+
 int cs_store_commit(cs_store *s, const cs_batch *b) {
   assert(s && b);
-  return commit(s, b, 0, 0);
+  return note_space(s, commit(s, b, 0, 0));
 }
 
 int cs_store_commit_indexed(cs_store *s, const cs_batch *b, uint64_t index) {
   assert(s && b);
-  return commit(s, b, 1, index);
+  return note_space(s, commit(s, b, 1, index));
 }
 
 uint64_t cs_store_applied_index(cs_store *s) {
