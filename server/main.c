@@ -70,9 +70,26 @@ static void on_listener_stopped(void *arg) {
   uv_close((uv_handle_t *)&sig_hup, NULL);
 }
 
-/* SIGHUP: reopen the audit log (after log rotation). */
+/*
+ * SIGHUP: reload the API listener's certificate, key and client CA (a
+ * renewed certificate never needs a restart; a bad one is refused and the
+ * old one kept), the cluster port's (cs_ha_reload_tls), and reopen the
+ * audit log (after log rotation).
+ */
 static void on_sighup(uv_signal_t *h, int signum) {
+  (void)signum;
   cs_daemon *d = h->data;
+  if (d->listener != NULL) {
+    const cs_listener_opts *lc = &d->cfg.listener;
+    int rc = cs_listener_reload_tls(d->listener, lc->cert_file, lc->key_file, lc->client_ca_file);
+    if (rc < 0)
+      cs_error("SIGHUP: new TLS certificate refused, still serving the old one: %s",
+               cs_error_message(rc));
+    else
+      cs_info("SIGHUP: TLS certificate and key reloaded from %s and %s", lc->cert_file,
+              lc->key_file);
+  }
+  cs_ha_reload_tls(d);
   if (d->audit == NULL)
     return;
   int rc = cs_audit_reopen(d->audit);

@@ -201,6 +201,15 @@ int cs_ha_no_leader_error(cs_daemon *d) {
                       "retry when enough members are back", reachable, voters, voters / 2 + 1);
 }
 
+void cs_ha_reload_tls(cs_daemon *d) {
+  if (d->ha == NULL)
+    return;
+  /* The cluster transport (raft_tls.c) loads its certificate once; its TLS
+   * set-up is being reworked, and a reload belongs there (hook for it). */
+  cs_warn("SIGHUP: the cluster port keeps its certificate until a restart (%s)",
+          d->cfg.cluster.cert_file);
+}
+
 struct cs_cluster *cs_ha_cluster(cs_daemon *d) { return d->ha ? d->ha->cluster : NULL; }
 
 int cs_ha_peers(cs_daemon *d, cs_peer_info *out, size_t cap, size_t *n) {

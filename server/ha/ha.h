@@ -39,6 +39,9 @@ void cs_ha_status(struct cs_daemon *d, const char **mode, const char **active_ad
  * reach, else "leader election in progress". */
 int cs_ha_no_leader_error(struct cs_daemon *d);
 
+/* SIGHUP: reload the cluster port's certificate (standalone: nothing). */
+void cs_ha_reload_tls(struct cs_daemon *d);
+
 struct cs_cluster *cs_ha_cluster(struct cs_daemon *d);
 
 /* list-peers / remove-peer (dispatch authorizes: sudo on sys/raft).

@@ -340,3 +340,15 @@ void cs_listener_stop(cs_listener *l, void (*done)(void *arg), void *arg) {
 }
 
 unsigned cs_listener_connections(const cs_listener *l) { return l->env.nconns; }
+
+int cs_listener_reload_tls(cs_listener *l, const char *cert_file, const char *key_file,
+                           const char *client_ca_file) {
+  cs_tls_config *fresh;
+  int rc = cs_tls_config_new(&fresh, cert_file, key_file, client_ca_file);
+  if (rc < 0)
+    return rc;
+  cs_tls_config *old = l->env.tls;
+  l->env.tls = fresh;
+  cs_tls_config_free(old); /* freed with the last connection still using it */
+  return 0;
+}

@@ -60,6 +60,15 @@ int cs_listener_start(cs_listener **out, uv_loop_t *loop, const cs_listener_opts
 void cs_listener_stop(cs_listener *l, void (*done)(void *arg), void *arg);
 /* Number of open connections (for status and benchmarks). */
 unsigned cs_listener_connections(const cs_listener *l);
+/*
+ * Reloads the certificate chain, key and client CA from these files (the
+ * configured paths): new connections get the new ones, open connections
+ * keep theirs.  On any error (unreadable, garbage, key not matching the
+ * certificate) nothing changes and the old ones are still served: returns
+ * CS_ETLS / CS_ENOMEM with a detail.
+ */
+int cs_listener_reload_tls(cs_listener *l, const char *cert_file, const char *key_file,
+                           const char *client_ca_file) __attribute__((warn_unused_result));
 
 /*
  * Sends the response for `reply` (its id is set from the request) and

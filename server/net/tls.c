@@ -32,6 +32,10 @@
 #include <mbedtls/x509_crt.h>
 
 struct cs_tls_config {
+  /* The owner's reference plus one per session made from it: a session's
+   * mbedtls_ssl_context points at conf, so a configuration replaced by a
+   * certificate reload lives on until its last session is freed. */
+  unsigned refs;
   mbedtls_ssl_config conf;
   mbedtls_x509_crt chain;
   mbedtls_pk_context key;
@@ -50,6 +54,7 @@ typedef struct wbuf {
 
 struct cs_tls {
   mbedtls_ssl_context ssl;
+  cs_tls_config *cfg;       /* referenced for the session's life */
   uv_stream_t *stream;
   cs_tls_callbacks cb;
   void *ctx;
@@ -69,6 +74,7 @@ int cs_tls_config_new(cs_tls_config **out, const char *cert_file, const char *ke
   cs_tls_config *c = calloc(1, sizeof *c);
   if (c == NULL)
     return cs_error_set(CS_ENOMEM, "out of memory for the TLS configuration");
+  c->refs = 1;
   mbedtls_ssl_config_init(&c->conf);
   mbedtls_x509_crt_init(&c->chain);
   mbedtls_pk_init(&c->key);
@@ -104,7 +110,7 @@ fail:
 }
 
 void cs_tls_config_free(cs_tls_config *c) {
-  if (c == NULL)
+  if (c == NULL || --c->refs > 0)
     return;
   mbedtls_ssl_config_free(&c->conf);
   mbedtls_x509_crt_free(&c->chain);
@@ -207,6 +213,8 @@ cs_tls *cs_tls_new(const cs_tls_config *cfg, uv_stream_t *stream, const cs_tls_c
     return NULL;
   }
   mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
+  t->cfg = (cs_tls_config *)cfg; /* the reference count is not the configuration */
+  t->cfg->refs++;
   t->stream = stream;
   t->cb = *cb;
   t->ctx = ctx;
@@ -218,6 +226,7 @@ void cs_tls_free(cs_tls *t) {
     return;
   free(t->pending);
   mbedtls_ssl_free(&t->ssl); /* zeroizes record buffers and keys */
+  cs_tls_config_free(t->cfg); /* this session's reference */
   free(t);
 }
 

@@ -33,7 +33,9 @@ typedef struct cs_tls cs_tls;
  */
 int cs_tls_config_new(cs_tls_config **out, const char *cert_file, const char *key_file,
                       const char *client_ca_file) __attribute__((warn_unused_result));
-/* Frees the configuration.  No session made from it may remain. */
+/* Drops the caller's reference: the configuration is freed once no
+ * session made from it remains (sessions hold a reference each), so a
+ * listener may replace its configuration while old sessions go on. */
 void cs_tls_config_free(cs_tls_config *cfg);
 
 typedef struct cs_tls_callbacks {
