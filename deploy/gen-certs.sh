@@ -7,7 +7,7 @@
 #                              listener.tls_client_ca_file = ".../ca.crt"
 #
 # Private keys are written with mode 0600.  Clients verify the server with
-# ca.crt (custos --ca-file DIR/ca.crt).
+# ca.crt (custos --ca-cert DIR/ca.crt, or CUSTOS_CACERT=DIR/ca.crt).
 set -eu
 
 usage() {
