@@ -399,7 +399,9 @@ static void handle_init(rq *r, const Custos__InitReq *q) {
   unsigned n = q->shares ? q->shares : 5, t = q->threshold ? q->threshold : 3;
   if (q->shares == 1 && q->threshold == 0)
     t = 1;
-  int rc = cs_seal_init(r->d->seal, n, t, on_init_done, r);
+  int rc = cs_ha_init_allowed(r->d);
+  if (rc == 0)
+    rc = cs_seal_init(r->d->seal, n, t, on_init_done, r);
   if (rc < 0)
     respond_error(r, rc);
 }

@@ -51,6 +51,7 @@ typedef struct cs_cluster cs_cluster;
 
 /* What a node reports about itself (filled by the daemon's callback). */
 typedef struct cs_node_status {
+  int initialized;        /* the store holds a seal config */
   int sealed;
   uint32_t term;          /* active keyring term, 0 while sealed */
 } cs_node_status;
@@ -87,6 +88,12 @@ const char *cs_cluster_node_id(const cs_cluster *c);
  */
 int cs_cluster_submit(void *c, cs_batch *b, void (*done)(void *arg, int status), void *arg)
     __attribute__((warn_unused_result));
+
+/* Leader only: the node id of a member of the configuration (not this
+ * node) that reported an initialized store within the last 3 poll
+ * intervals, or NULL.  An init must not be accepted then: the entry would
+ * be refused by that member's state machine and the stores would diverge. */
+const char *cs_cluster_initialized_member(cs_cluster *c);
 
 /* Whether any leader is known (this node or another). */
 int cs_cluster_has_leader(cs_cluster *c);

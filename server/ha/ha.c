@@ -26,6 +26,7 @@ static void node_status(void *ctx, cs_node_status *st) {
   cs_daemon *d = ctx;
   cs_seal_status ss;
   cs_seal_get_status(d->seal, &ss);
+  st->initialized = ss.initialized;
   st->sealed = ss.sealed;
   st->term = ss.term;
 }
@@ -199,6 +200,23 @@ int cs_ha_no_leader_error(cs_daemon *d) {
                         "(%u of %u members reachable); retry", reachable, voters);
   return cs_error_set(CS_EBUSY, "no quorum: %u of %u members reachable (a majority is %u); "
                       "retry when enough members are back", reachable, voters, voters / 2 + 1);
+}
+
+int cs_ha_init_allowed(cs_daemon *d) {
+  if (d->ha == NULL)
+    return 0;
+  cs_seal_status ss;
+  cs_seal_get_status(d->seal, &ss);
+  if (ss.initialized)
+    return 0; /* cs_seal_init refuses it itself */
+  const char *other = cs_cluster_initialized_member(d->ha->cluster);
+  if (other == NULL)
+    return 0;
+  return cs_error_set(CS_EALREADYINIT,
+                      "the cluster is already initialized: member %s reports an initialized "
+                      "store although this node's is not; init refused (the stores do not "
+                      "match: see docs/ha.md, \"A store belongs to its raft log\")",
+                      other);
 }
 
 void cs_ha_reload_tls(cs_daemon *d) {

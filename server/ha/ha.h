@@ -39,6 +39,10 @@ void cs_ha_status(struct cs_daemon *d, const char **mode, const char **active_ad
  * reach, else "leader election in progress". */
 int cs_ha_no_leader_error(struct cs_daemon *d);
 
+/* Before an init: CS_EALREADYINIT when another member of the cluster
+ * reported an initialized store (standalone: 0). */
+int cs_ha_init_allowed(struct cs_daemon *d) __attribute__((warn_unused_result));
+
 /* SIGHUP: reload the cluster port's certificate (standalone: nothing). */
 void cs_ha_reload_tls(struct cs_daemon *d);
 
