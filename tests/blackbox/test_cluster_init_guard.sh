@@ -28,12 +28,17 @@ mdb_load -s data -f "$WORK/sc.load" "$WORK/n2/data" || fail "mdb_load into n2"
 mdb_dump -s data "$WORK/n2/data" | grep -A1 "^ $SC_HEX\$" > "$WORK/n2.sc.before"
 start_node 2
 wait_for 10 is_initialized 2 || fail "n2 does not report its seal config"
+wait_for 20 has_leader || fail "no leader after n2's restart"
 pass "n2 of an uninitialized cluster holds another installation's seal config"
 
 # Give n2's status report time to reach whoever leads, then init.
 sleep 3  # 10 poll intervals: several status reports
 for i in 1 3 2; do
-  set +e; ncli "$i" operator init --key-shares 3 --key-threshold 2 >"$WORK/init.out" 2>"$WORK/init.err"; rc=$?; set -e
+  for try in $(seq 1 50); do # a refusal to redirect (no leader yet) changes nothing: retry
+    set +e; ncli "$i" operator init --key-shares 3 --key-threshold 2 >"$WORK/init.out" 2>"$WORK/init.err"; rc=$?; set -e
+    grep -q "no active node\|no quorum" "$WORK/init.err" || break
+    sleep 0.2
+  done
   [ "$rc" = 1 ] || fail "init through n$i accepted (exit $rc): $(cat "$WORK/init.out")"
   grep -qi "already initialized" "$WORK/init.err" || fail "init through n$i: $(cat "$WORK/init.err")"
 done
