@@ -55,7 +55,11 @@ static void watch_quorum(cs_daemon *d, cs_ha *ha) {
     ha->no_leader_since = now;
     return;
   }
-  uint64_t grace = 2ULL * d->cfg.cluster.election_ms + d->cfg.cluster.poll_ms;
+  /* Elections take 1-2 election timeouts, more on a loaded machine: only
+   * an outage well beyond that is worth a warning. */
+  uint64_t grace = 4ULL * d->cfg.cluster.election_ms + 2ULL * d->cfg.cluster.poll_ms;
+  if (grace < 5000)
+    grace = 5000;
   if (ha->quorum_warned || now - ha->no_leader_since < grace)
     return;
   unsigned reachable, voters;

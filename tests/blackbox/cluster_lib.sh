@@ -150,8 +150,18 @@ wait_for() {
 
 # init_cluster I N T: init through node I; shares in $WORK/cluster.keys, TOKEN set.
 init_cluster() {
-  ncli "$1" operator init --key-shares "${2:-3}" --key-threshold "${3:-2}" --format json \
-    > "$WORK/cluster.init" || fail "cluster init failed: $(cat "$WORK/cluster.init")"
+  # RETRY (exit 3: no leader at this instant, nothing was done) is retried.
+  local try rc
+  for try in $(seq 1 100); do
+    set +e
+    ncli "$1" operator init --key-shares "${2:-3}" --key-threshold "${3:-2}" --format json \
+      > "$WORK/cluster.init" 2>"$WORK/cluster.init.err"
+    rc=$?
+    set -e
+    [ "$rc" = 3 ] || break
+    sleep 0.2
+  done
+  [ "$rc" = 0 ] || fail "cluster init failed (exit $rc): $(cat "$WORK/cluster.init" "$WORK/cluster.init.err")"
   json_array unseal_keys_hex < "$WORK/cluster.init" > "$WORK/cluster.keys"
   TOKEN=$(json root_token < "$WORK/cluster.init")
   [ -n "$TOKEN" ] || fail "no root token"
