@@ -47,6 +47,8 @@ typedef struct member {
   uint32_t term;
   uint64_t applied;
   uint64_t last_seen;    /* uv_now of the last status report; 0: never */
+  uint64_t last_heard;   /* uv_now of the last sign of life (report, reply, probe); 0: never */
+  int initialized;       /* its last report said its store holds a seal config */
 } member;
 
 struct cs_cluster {
@@ -64,6 +66,8 @@ struct cs_cluster {
   void *status_ctx;
   char join_target[128];
   int report_inflight, join_inflight, join_told;
+  int probes_inflight;
+  int stop_pending;            /* closes still to finish: raft, timer */
   char join_noted[CS_CLUSTER_NODE_ID_MAX + 1];   /* last join request logged, and when */
   uint64_t join_noted_at;
   struct raft_transfer transfer;
@@ -265,9 +269,10 @@ static void on_status(cs_cluster *c, const char *peer, const cs_cluster_msg *m, 
     return;
   }
   m2->sealed = m->sealed;
+  m2->initialized = m->initialized;
   m2->term = m->term;
   m2->applied = m->applied;
-  m2->last_seen = uv_now(c->loop);
+  m2->last_seen = m2->last_heard = uv_now(c->loop);
   cs_cluster_reply r = {.type = CS_CLUSTER_REPLY_STATUS};
   snprintf(r.node_id, sizeof r.node_id, "%s", c->cfg.self.node_id);
   snprintf(r.api_address, sizeof r.api_address, "%s", c->cfg.self.api_address);
@@ -353,6 +358,9 @@ static void on_report_reply(void *arg, int status, const char *peer, const uint8
   c->report_inflight = 0;
   if (status < 0 || c->stop_done != NULL)
     return;
+  member *lm = member_by_id(c, id_of(peer));
+  if (lm != NULL)
+    lm->last_heard = uv_now(c->loop);
   cs_cluster_reply r;
   int rc = cs_cluster_reply_decode(reply, len, &r);
   if (rc < 0) {
@@ -404,16 +412,99 @@ static void send_join(cs_cluster *c) {
     c->join_inflight = 1;
 }
 
-static void send_report(cs_cluster *c, const cs_node_status *st, raft_id lid, const char *laddr) {
+static int encode_status(cs_cluster *c, const cs_node_status *st, uint8_t *buf, size_t cap,
+                         size_t *n) {
   cs_cluster_msg m = {.type = CS_CLUSTER_MSG_STATUS};
   snprintf(m.node_id, sizeof m.node_id, "%s", c->cfg.self.node_id);
   snprintf(m.api_address, sizeof m.api_address, "%s", c->cfg.self.api_address);
   m.sealed = st->sealed;
+  m.initialized = st->initialized;
   m.term = st->term;
   m.applied = raft_last_applied(&c->raft);
+  return cs_cluster_msg_encode(&m, buf, cap, n);
+}
+
+typedef struct probe {
+  cs_cluster *c;
+  raft_id id;
+} probe;
+
+static void on_probe_reply(void *arg, int status, const char *peer, const uint8_t *reply,
+                           size_t len) {
+  (void)peer, (void)reply, (void)len;
+  probe *p = arg;
+  cs_cluster *c = p->c;
+  member *m;
+  /* Any answer (even a refusal) proves the member is up and reachable. */
+  if (status == 0 && c->stop_done == NULL && (m = member_by_id(c, p->id)) != NULL)
+    m->last_heard = uv_now(c->loop);
+  c->probes_inflight--;
+  free(p);
+}
+
+/* Without a leader nobody reports to anybody: send this node's status to
+ * every other member of the configuration, so that "no quorum: N of M
+ * members reachable" is true of the network now, not of the last term. */
+static void probe_members(cs_cluster *c, const cs_node_status *st) {
   uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
   size_t n;
-  if (cs_cluster_msg_encode(&m, buf, sizeof buf, &n) == 0 &&
+  if (c->probes_inflight > 0 || encode_status(c, st, buf, sizeof buf, &n) < 0)
+    return;
+  for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+    struct raft_server *s = &c->raft.configuration.servers[i];
+    if (s->id == c->raft.id)
+      continue;
+    probe *p = malloc(sizeof *p);
+    if (p == NULL)
+      return;
+    p->c = c;
+    p->id = s->id;
+    if (cs_raft_tls_send_msg(&c->transport, s->address, s->id, buf, n, on_probe_reply, p) == 0)
+      c->probes_inflight++;
+    else
+      free(p);
+  }
+}
+
+void cs_cluster_quorum(cs_cluster *c, unsigned *reachable, unsigned *voters) {
+  uint64_t now = uv_now(c->loop), window = 3ULL * c->cfg.poll_ms + 500;
+  *reachable = *voters = 0;
+  for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+    struct raft_server *s = &c->raft.configuration.servers[i];
+    if (s->role != RAFT_VOTER)
+      continue;
+    (*voters)++;
+    member *m = member_by_id(c, s->id);
+    if (s->id == c->raft.id ||
+        (m != NULL && m->last_heard != 0 && now - m->last_heard <= window))
+      (*reachable)++;
+  }
+}
+
+int cs_cluster_has_leader(cs_cluster *c) {
+  raft_id id;
+  const char *addr;
+  raft_leader(&c->raft, &id, &addr);
+  return id != 0;
+}
+
+const char *cs_cluster_initialized_member(cs_cluster *c) {
+  if (raft_state(&c->raft) != RAFT_LEADER)
+    return NULL;
+  uint64_t now = uv_now(c->loop), window = 3ULL * c->cfg.poll_ms + 500;
+  for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+    member *m = member_by_id(c, c->raft.configuration.servers[i].id);
+    if (m != NULL && m->id != c->raft.id && m->initialized && m->last_seen != 0 &&
+        now - m->last_seen <= window)
+      return m->node_id;
+  }
+  return NULL;
+}
+
+static void send_report(cs_cluster *c, const cs_node_status *st, raft_id lid, const char *laddr) {
+  uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
+  size_t n;
+  if (encode_status(c, st, buf, sizeof buf, &n) == 0 &&
       cs_raft_tls_send_msg(&c->transport, laddr, lid, buf, n, on_report_reply, c) == 0)
     c->report_inflight = 1;
 }
@@ -443,6 +534,8 @@ static void on_timer(uv_timer_t *t) {
   raft_leader(&c->raft, &lid, &laddr);
   if (lid != 0 && laddr != NULL)
     send_report(c, &st, lid, laddr);
+  else if (lid == 0)
+    probe_members(c, &st);
 }
 
 uint32_t cs_cluster_min_member_term(cs_cluster *c) {
@@ -654,11 +747,14 @@ fail:
   return rc;
 }
 
-static void on_raft_closed(struct raft *r) {
-  cs_cluster *c = r->data;
-  raft_uv_close(&c->io);
-  cs_raft_tls_free(&c->transport);
-  cs_fsm_close(&c->fsm);
+/* c is freed (and stop_done called) once both raft and c's timer are
+ * closed, in whichever order libuv finishes them: it runs close callbacks
+ * newest first, so raft (closed after the timer) may finish first, and
+ * freeing c there left the timer's pending close in freed memory (a node
+ * that had lost quorum aborted in uv__finish_close on SIGTERM; ha.c). */
+static void stop_step_done(cs_cluster *c) {
+  if (--c->stop_pending > 0)
+    return;
   void (*done)(void *) = c->stop_done;
   void *arg = c->stop_arg;
   free(c);
@@ -666,11 +762,22 @@ static void on_raft_closed(struct raft *r) {
     done(arg);
 }
 
+static void on_raft_closed(struct raft *r) {
+  cs_cluster *c = r->data;
+  raft_uv_close(&c->io);
+  cs_raft_tls_free(&c->transport);
+  cs_fsm_close(&c->fsm);
+  stop_step_done(c);
+}
+
+static void on_timer_closed(uv_handle_t *h) { stop_step_done(h->data); }
+
 void cs_cluster_stop(cs_cluster *c, void (*done)(void *arg), void *arg) {
   c->stop_done = done;
   c->stop_arg = arg;
+  c->stop_pending = 2;
   uv_timer_stop(&c->timer);
-  uv_close((uv_handle_t *)&c->timer, NULL);
+  uv_close((uv_handle_t *)&c->timer, on_timer_closed);
   raft_close(&c->raft, on_raft_closed);
 }
 

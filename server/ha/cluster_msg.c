@@ -178,6 +178,7 @@ static int decode_msg(const Custos__ClusterMessage *m, cs_cluster_msg *out) {
         (rc = take_addr(&s->api_address, out->api_address, "status api_address", 0)) < 0)
       return rc;
     out->sealed = s->sealed ? 1 : 0;
+    out->initialized = s->initialized ? 1 : 0;
     out->term = s->term;
     out->applied = s->applied;
     return 0;
@@ -218,6 +219,7 @@ int cs_cluster_msg_encode(const cs_cluster_msg *in, uint8_t *buf, size_t cap, si
     s.node_id = bin(in->node_id);
     s.api_address = bin(in->api_address);
     s.sealed = in->sealed != 0;
+    s.initialized = in->initialized != 0;
     s.term = in->term;
     s.applied = in->applied;
     m.kind_case = CUSTOS__CLUSTER_MESSAGE__KIND_STATUS;

@@ -76,6 +76,7 @@ typedef struct cs_cluster_msg {
   char address[CS_CLUSTER_ADDR_MAX + 1];      /* JOIN only */
   char api_address[CS_CLUSTER_ADDR_MAX + 1];
   int sealed;                                 /* STATUS only */
+  int initialized;                            /* STATUS only: the store holds a seal config */
   uint32_t term;
   uint64_t applied;
 } cs_cluster_msg;
