@@ -58,6 +58,11 @@
   XX(PEERID,          -40, PERMISSION_DENIED,   "cluster peer identity refused")  \
   XX(PEEREXISTS,      -41, CONFLICT,            "node is already a cluster member") \
   XX(BUSY,            -50, RETRY,               "busy: retry")                    \
+  XX(SNAPCORRUPT,     -63, BAD_REQUEST,         "snapshot is corrupt or truncated") \
+  XX(SNAPVERSION,     -64, BAD_REQUEST,         "unsupported snapshot format version") \
+  XX(SNAPFOREIGN,     -65, CONFLICT,            "snapshot is of another installation or key set") \
+  XX(SNAPAUTH,        -66, BAD_REQUEST,         "snapshot authentication failed") \
+  XX(SNAPXFER,        -67, NOT_FOUND,           "no such snapshot transfer")      \
 
 enum cs_errno {
   CS_OK = 0,

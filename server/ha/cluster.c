@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <raft.h>
 #include <raft/uv.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,7 @@ struct cs_cluster {
   int transferring;
   void (*stop_done)(void *arg);
   void *stop_arg;
+  int stop_refs;               /* while stopping: timer close + raft close */
 };
 
 /* ---------------------------------------------------------------- members */
@@ -654,11 +656,11 @@ fail:
   return rc;
 }
 
-static void on_raft_closed(struct raft *r) {
-  cs_cluster *c = r->data;
-  raft_uv_close(&c->io);
-  cs_raft_tls_free(&c->transport);
-  cs_fsm_close(&c->fsm);
+/* c is freed once both its timer is closed and raft has closed: libuv runs
+ * close callbacks last-closed first, so raft may finish before the timer. */
+static void stop_release(cs_cluster *c) {
+  if (--c->stop_refs > 0)
+    return;
   void (*done)(void *) = c->stop_done;
   void *arg = c->stop_arg;
   free(c);
@@ -666,11 +668,24 @@ static void on_raft_closed(struct raft *r) {
     done(arg);
 }
 
+static void on_timer_closed(uv_handle_t *h) {
+  stop_release((cs_cluster *)((char *)h - offsetof(cs_cluster, timer)));
+}
+
+static void on_raft_closed(struct raft *r) {
+  cs_cluster *c = r->data;
+  raft_uv_close(&c->io);
+  cs_raft_tls_free(&c->transport);
+  cs_fsm_close(&c->fsm);
+  stop_release(c);
+}
+
 void cs_cluster_stop(cs_cluster *c, void (*done)(void *arg), void *arg) {
   c->stop_done = done;
   c->stop_arg = arg;
+  c->stop_refs = 2;
   uv_timer_stop(&c->timer);
-  uv_close((uv_handle_t *)&c->timer, NULL);
+  uv_close((uv_handle_t *)&c->timer, on_timer_closed);
   raft_close(&c->raft, on_raft_closed);
 }
 
@@ -707,3 +722,5 @@ void cs_cluster_config_free(cs_cluster_config *cc) {
   free(cc->join);
   cs_cluster_config_defaults(cc);
 }
+
+uint64_t cs_cluster_raft_term(cs_cluster *c) { return c->raft.current_term; }
