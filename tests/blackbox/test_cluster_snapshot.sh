@@ -102,7 +102,8 @@ pass "restore onto an uninitialized cluster without a token: every node initiali
 
 # ---- kill -9 of the active during forced restores: the cluster ends in the
 # old or the new state, the same on every node, and its shares unseal it.
-ROUNDS=${CLUSTER_SNAPSHOT_ROUNDS:-5}
+# (fewer rounds under ASan: every node is several times slower)
+if [ "${CUSTOS_SANITIZE:-0}" = 1 ]; then ROUNDS=${CLUSTER_SNAPSHOT_ROUNDS:-2}; else ROUNDS=${CLUSTER_SNAPSHOT_ROUNDS:-5}; fi
 state=C landed=0
 tn_of() { node_status "$1" | sed -n 's/.*"t":\([0-9]*\),"n":\([0-9]*\),.*/\1\/\2/p'; }
 agree() { local a b c; a=$(tn_of 1); b=$(tn_of 2); c=$(tn_of 3); [ -n "$a" ] && [ "$a" = "$b" ] && [ "$b" = "$c" ]; }

@@ -8,6 +8,8 @@
 . "$(dirname "$0")/lib.sh"
 
 ROUNDS=${SNAPSHOT_ROUNDS:-20}
+# (ASan: every process is several times slower; the normal build runs 20)
+[ "${CUSTOS_SANITIZE:-0}" = 1 ] && ROUNDS=${SNAPSHOT_ROUNDS:-8}
 # wait_for SECONDS cmd...: retries cmd until it succeeds.
 wait_for() {
   local limit=$1; shift
