@@ -62,6 +62,11 @@
   XX(EXISTS,          -59, CONFLICT,            "already exists")                 \
   XX(STOREMISMATCH,   -60, STORAGE,             "storage does not match the raft log") \
   XX(DISKFULL,        -61, STORAGE,             "disk full")                      \
+  XX(SNAPCORRUPT,     -63, BAD_REQUEST,         "snapshot is corrupt or truncated") \
+  XX(SNAPVERSION,     -64, BAD_REQUEST,         "unsupported snapshot format version") \
+  XX(SNAPFOREIGN,     -65, CONFLICT,            "snapshot is of another installation or key set") \
+  XX(SNAPAUTH,        -66, BAD_REQUEST,         "snapshot authentication failed") \
+  XX(SNAPXFER,        -67, NOT_FOUND,           "no such snapshot transfer")      \
 
 enum cs_errno {
   CS_OK = 0,

@@ -384,6 +384,37 @@ static int parse_token(parse_ctx *p, const config_setting_t *root, cs_config *cf
   return 0;
 }
 
+/* snapshot = { path; interval; retain; after_key_change; } */
+static int parse_snapshot(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
+  static const char *const known[] = {"path", "interval", "retain", "after_key_change", NULL};
+  const char *G = "snapshot";
+  int rc;
+  const config_setting_t *g = group_of(p, root, G, &rc);
+  if (rc < 0 || g == NULL)
+    return rc;
+  if ((rc = check_members(p, g, G, known)) < 0)
+    return rc;
+  if ((rc = get_string(p, g, G, "path", 1, &cfg->snapshot.path)) < 0)
+    return rc;
+  unsigned long long d;
+  if ((rc = get_duration(p, g, G, "interval", 1, 366ull * 86400, &d)) < 0)
+    return rc;
+  if (rc == 1)
+    cfg->snapshot.interval_s = (unsigned)d;
+  long long v;
+  if ((rc = get_int(p, g, G, "retain", 1, 100000, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    cfg->snapshot.retain = (unsigned)v;
+  const config_setting_t *a = member(g, "after_key_change");
+  if (a != NULL) {
+    if (config_setting_type(a) != CONFIG_TYPE_BOOL)
+      return fail_at(p, a, "snapshot.after_key_change", "expected true or false");
+    cfg->snapshot.after_key_change = config_setting_get_bool(a);
+  }
+  return 0;
+}
+
 /* One cluster member: node_id, address, api_address (all required). */
 static int parse_member(parse_ctx *p, const config_setting_t *g, const char *G,
                         cs_cluster_member *m, int self) {
@@ -500,7 +531,7 @@ static int parse_cluster(parse_ctx *p, const config_setting_t *root, cs_config *
 
 static int parse_root(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
   static const char *const known[] = {"storage", "listener", "seal", "audit",
-                                      "log_level", "cluster", "token", NULL};
+                                      "log_level", "cluster", "token", "snapshot", NULL};
   int rc = check_members(p, root, "", known);
   if (rc < 0) {
     /* check_members named it ".name": top-level names need no dot. */
@@ -512,7 +543,7 @@ static int parse_root(parse_ctx *p, const config_setting_t *root, cs_config *cfg
   if ((rc = parse_storage(p, root, cfg)) < 0 || (rc = parse_listener(p, root, cfg)) < 0 ||
       (rc = parse_seal(p, root, cfg)) < 0 || (rc = parse_audit(p, root, cfg)) < 0 ||
       (rc = parse_token(p, root, cfg)) < 0 ||
-      (rc = parse_cluster(p, root, cfg)) < 0)
+      (rc = parse_cluster(p, root, cfg)) < 0 || (rc = parse_snapshot(p, root, cfg)) < 0)
     return rc;
   const config_setting_t *ll = config_setting_get_member(root, "log_level");
   if (ll != NULL) {
@@ -545,6 +576,8 @@ void cs_config_defaults(cs_config *cfg) {
   cfg->audit_file = NULL;
   cfg->log_level = CS_LOG_INFO;
   cs_cluster_config_defaults(&cfg->cluster);
+  cfg->snapshot.retain = 24;
+  cfg->snapshot.after_key_change = 1;
 }
 
 void cs_config_free(cs_config *cfg) {
@@ -556,6 +589,8 @@ void cs_config_free(cs_config *cfg) {
   free((char *)cfg->listener.key_file);
   free((char *)cfg->listener.client_ca_file);
   free(cfg->audit_file);
+  free(cfg->snapshot.path);
+  cfg->snapshot.path = NULL;
   cs_cluster_config_free(&cfg->cluster);
   cfg->storage_path = NULL;
   cfg->listener.address = cfg->listener.cert_file = NULL;

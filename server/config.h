@@ -7,6 +7,8 @@
  *   seal     = { upgrade_key_ttl = "2m"; counter_flush_interval = "5s"; };
  *   audit    = { file = "/var/log/custos/audit.log"; };
  *   token    = { max_ttl = "32d"; };
+ *   snapshot = { path = "/var/backups/custos"; interval = "1h"; retain = 24;
+ *                after_key_change = true; };
  *   log_level = "info";
  *
  * Errors name the file, the line and the setting.
@@ -31,6 +33,12 @@ typedef struct cs_config {
   char *audit_file;                /* NULL: no audit log */
   int log_level;                   /* CS_LOG_* */
   cs_cluster_config cluster;       /* enabled = 0: standalone */
+  struct {
+    char *path;                    /* directory of scheduled snapshots; NULL: none */
+    unsigned interval_s;           /* 0: only after key changes */
+    unsigned retain;               /* files kept; default 24 */
+    int after_key_change;          /* default 1 */
+  } snapshot;
 } cs_config;
 
 /* Parses `path`.  On error returns CS_ECONFIG and writes a message like

@@ -25,6 +25,7 @@
 #include "policy.h"
 #include "secmem.h"
 #include "shamir.h"
+#include "snapshots.h"
 #include "token.h"
 #include "wire.h"
 
@@ -42,10 +43,14 @@ _Static_assert(sizeof P_POLICY - 1 + CS_POLICY_NAME_MAX <= CS_STORE_KEY_MAX,
 typedef struct op_rule {
   int op;                 /* Custos__Request__OpCase */
   const char *name;       /* for logs and the audit log */
-  int needs_token;        /* also implies: refused while sealed */
+  int needs_token;        /* also implies: refused while sealed; NEEDS_TOKEN_INIT: only once initialized */
   const char *sys_path;   /* operator actions: the sys/ path they need sudo on */
   unsigned cap;           /* CS_CAP_* needed on sys_path, or on the request's path */
 } op_rule;
+
+/* needs_token value: a token once the server is initialized; none before
+ * (snapshot restore onto an uninitialized server, see server/snapshots.h). */
+#define NEEDS_TOKEN_INIT 2
 
 static const op_rule rules[] = {
     {CUSTOS__REQUEST__OP_STATUS, "status", 0, NULL, 0},
@@ -76,6 +81,9 @@ static const op_rule rules[] = {
     {CUSTOS__REQUEST__OP_RAFT_LIST_PEERS, "raft-list-peers", 1, "sys/raft", CS_CAP_SUDO},
     {CUSTOS__REQUEST__OP_RAFT_REMOVE_PEER, "raft-remove-peer", 1, "sys/raft", CS_CAP_SUDO},
     {CUSTOS__REQUEST__OP_RAFT_ADD_PEER, "raft-add-peer", 1, "sys/raft", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_SNAPSHOT_SAVE, "snapshot-save", 1, "sys/storage/snapshot", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_SNAPSHOT_RESTORE, "snapshot-restore", NEEDS_TOKEN_INIT,
+     "sys/storage/snapshot", CS_CAP_SUDO},
 };
 
 static const op_rule *rule_for(int op) {
@@ -190,6 +198,7 @@ static void respond_status(rq *r) {
   cs_ha_status(r->d, &mode, &active);
   sr.ha_mode = (char *)mode;
   sr.active_address = (char *)active;
+  cs_snapshots_status(r->d, &sr);
   res.result_case = CUSTOS__RESPONSE__RESULT_STATUS;
   res.status = &sr;
   respond(r, &res, NULL, 0);
@@ -309,10 +318,14 @@ static int authorize(rq *r) {
   if (!rule->needs_token)
     return 0;
   cs_daemon *d = r->d;
+  if (cs_snapshots_restoring(d))
+    return cs_error_set(CS_EBUSY, "a snapshot restore is being applied; retry");
   cs_keyring *kr = cs_seal_keyring(d->seal);
   if (kr == NULL) {
     cs_seal_status st;
     cs_seal_get_status(d->seal, &st);
+    if (!st.initialized && rule->needs_token == NEEDS_TOKEN_INIT)
+      return 0;
     if (!st.initialized)
       return cs_error_set(CS_ENOTINIT, "server is not initialized");
     return cs_error_set(CS_ESEALED, "server is sealed");
@@ -1335,6 +1348,14 @@ static void handle_raft_add_peer(rq *r, const Custos__RaftAddPeerReq *q) {
     respond_error(r, rc);
 }
 
+static void on_snapshot_reply(void *arg, int status, Custos__Response *res) {
+  rq *r = arg;
+  if (status < 0)
+    respond_error(r, status);
+  else
+    respond(r, res, NULL, 0);
+}
+
 static void run(rq *r) {
   const Custos__Request *req = r->req;
   switch (req->op_case) {
@@ -1366,6 +1387,12 @@ static void run(rq *r) {
   case CUSTOS__REQUEST__OP_RAFT_LIST_PEERS: handle_raft_list_peers(r); break;
   case CUSTOS__REQUEST__OP_RAFT_REMOVE_PEER: handle_raft_remove_peer(r, req->raft_remove_peer); break;
   case CUSTOS__REQUEST__OP_RAFT_ADD_PEER: handle_raft_add_peer(r, req->raft_add_peer); break;
+  case CUSTOS__REQUEST__OP_SNAPSHOT_SAVE:
+    cs_snapshots_save(r->d, req->snapshot_save, on_snapshot_reply, r);
+    break;
+  case CUSTOS__REQUEST__OP_SNAPSHOT_RESTORE:
+    cs_snapshots_restore(r->d, req->snapshot_restore, r->client, r->authed, on_snapshot_reply, r);
+    break;
   default:
     respond_error(r, cs_error_set(CS_EPROTO, "%s is not supported by this server", r->rule->name));
     break;

@@ -18,6 +18,7 @@
 #include "ha.h"
 #include "log.h"
 #include "secmem.h"
+#include "snapshots.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -61,6 +62,7 @@ static void on_listener_stopped(void *arg) {
   cs_daemon *d = arg;
   uv_timer_stop(&d->tick);
   uv_close((uv_handle_t *)&d->tick, NULL);
+  cs_snapshots_stop(d);
   cs_seal_close(d->seal);        /* persists counters (through the queue), wipes keys */
   d->seal = NULL;
   cs_commitq_stop(d->commitq);   /* every acknowledged write is on disk */
@@ -125,8 +127,10 @@ static int open_core(cs_daemon *d) {
   cs_seal_opts opts = {.store = d->store,
                        .submit = submit_batch,
                        .submit_ctx = d->commitq,
-                       .upgrade_ttl = d->cfg.upgrade_key_ttl};
-  if ((rc = cs_seal_open(&d->seal, &opts)) < 0)
+                       .upgrade_ttl = d->cfg.upgrade_key_ttl,
+                       .on_key_change = cs_snapshots_on_key_change,
+                       .key_change_ctx = d};
+  if ((rc = cs_seal_open(&d->seal, &opts)) < 0 || (rc = cs_snapshots_start(d)) < 0)
     return rc;
   return d->cfg.cluster.enabled ? cs_ha_start(d) : 0;
 }

@@ -143,5 +143,7 @@ int cmd_kv(cli_ctx *g, int argc, char **argv);
 int cmd_token(cli_ctx *g, int argc, char **argv);
 int cmd_policy(cli_ctx *g, int argc, char **argv);
 int cmd_audit(cli_ctx *g, int argc, char **argv);
+/* operator snapshot save|inspect|verify|restore (snapshot.c) */
+int cli_snapshot(cli_ctx *g, int argc, char **argv);
 
 #endif

@@ -32,6 +32,12 @@ static int print_status(const cli_ctx *g, const Custos__StatusRes *s) {
     jw_kv_str("version", S(s->version));
     jw_kv_str("ha_mode", S(s->ha_mode));
     jw_kv_str("active_address", S(s->active_address));
+    if (s->snapshot_last_time || s->snapshot_last_error_time) {
+      jw_kv_i64("snapshot_last_time", s->snapshot_last_time);
+      jw_kv_str("snapshot_last_path", S(s->snapshot_last_path));
+      jw_kv_str("snapshot_last_error", S(s->snapshot_last_error));
+      jw_kv_i64("snapshot_last_error_time", s->snapshot_last_error_time);
+    }
     jw_obj_end();
     jw_end();
   } else {
@@ -48,6 +54,15 @@ static int print_status(const cli_ctx *g, const Custos__StatusRes *s) {
     tbl_row("HA Mode", "%s", s->ha_mode && s->ha_mode[0] ? s->ha_mode : "n/a");
     if (s->active_address && s->active_address[0])
       tbl_row("Active Address", "%s", s->active_address);
+    char when[40];
+    if (s->snapshot_last_time) {
+      cli_fmt_time(s->snapshot_last_time, 0, when, sizeof when);
+      tbl_row("Last Snapshot", "%s %s", when, S(s->snapshot_last_path));
+    }
+    if (s->snapshot_last_error && s->snapshot_last_error[0]) {
+      cli_fmt_time(s->snapshot_last_error_time, 0, when, sizeof when);
+      tbl_row("Last Snapshot Error", "%s %s", when, s->snapshot_last_error);
+    }
     tbl_print();
   }
   return s->sealed ? CLI_USAGE : CLI_OK;
@@ -652,6 +667,7 @@ int cmd_operator(cli_ctx *g, int argc, char **argv) {
     { "init", op_init }, { "unseal", op_unseal }, { "seal", op_seal },
     { "rotate", op_rotate }, { "key-status", op_key_status },
     { "rotate-config", op_rotate_config }, { "rekey", op_rekey }, { "raft", op_raft },
+    { "snapshot", cli_snapshot },
   };
   if (argc == 0)
     return cli_usage_error("operator: missing subcommand");

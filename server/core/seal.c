@@ -442,6 +442,11 @@ static void on_committed(void *arg, int status) {
                                            "holds core/seal-config (init refused, nothing written)");
   if (status == 0 && !s->closing)
     apply_change(s, c);
+  if (status == 0 && !s->closing && s->opts.on_key_change != NULL &&
+      (c->kind == CH_INIT || c->kind == CH_ROTATE || c->kind == CH_REKEY))
+    s->opts.on_key_change(s->opts.key_change_ctx, c->kind == CH_INIT     ? "init"
+                                                  : c->kind == CH_ROTATE ? "rotate"
+                                                                         : "rekey");
   if (status < 0 && c->kind == CH_FLUSH)
     cs_warn("could not persist encryption counters: %s", cs_error_message(status));
   if (c->cb != NULL)
@@ -755,6 +760,52 @@ void cs_seal_get_status(const cs_seal *s, cs_seal_status *st) {
 }
 
 cs_keyring *cs_seal_keyring(cs_seal *s) { return s->kr; }
+
+/* ---------------------------------------------------------------- snapshots */
+
+const uint8_t *cs_seal_root_key(const cs_seal *s) { return s->kr != NULL ? s->root_key : NULL; }
+
+int cs_seal_restore_begin(cs_seal *s) {
+  int rc = check_idle(s);
+  if (rc < 0)
+    return rc;
+  s->busy = 1;
+  return 0;
+}
+
+void cs_seal_restore_abort(cs_seal *s) { s->busy = 0; }
+
+int cs_seal_restored(cs_seal *s, int seal) {
+  s->busy = 0;
+  ceremony_clear(&s->unseal); /* shares of the old set, maybe */
+  rekey_clear(s);
+  int rc = load_keyset(s);
+  if (rc == 0 && !s->initialized)
+    keyset_free(&s->ks);
+  cs_keyring *kr = NULL;
+  /* The same root key opens the restored keyring only for a snapshot of
+   * this installation (GCM tag under the root key). */
+  if (s->kr != NULL && !seal && rc == 0 && s->initialized)
+    rc = read_keyring(s, s->root_key, &kr);
+  if (s->kr == NULL || seal || !s->initialized || rc < 0) {
+    if (s->kr != NULL)
+      cs_info("restored a snapshot of another installation or key set: sealed; unseal with "
+              "the snapshot's shares");
+    cs_keyring_free(kr);
+    wipe_keys(s); /* no counter flush: it would write the old keyring back */
+    s->epoch++;
+    return rc < 0 && rc != CS_EAUTH ? rc : 0;
+  }
+  cs_keyring_free(s->kr);
+  s->kr = kr;
+  s->flushed_encryptions = total_encryptions(kr);
+  s->epoch++;
+  if ((rc = load_rotate_config(s)) < 0) {
+    wipe_keys(s);
+    return rc;
+  }
+  return 1;
+}
 
 /* ---------------------------------------------------------------- rotate */
 

@@ -58,6 +58,10 @@ typedef struct cs_seal_opts {
   cs_submit_fn submit;        /* NULL: cs_store_commit(store, b) synchronously */
   void *submit_ctx;
   unsigned upgrade_ttl;       /* seconds an upgrade key lives; 0: 120 */
+  /* Called on the loop after an init, rotate or rekey is committed (what:
+   * "init", "rotate", "rekey"); NULL: nobody listens.  For backups. */
+  void (*on_key_change)(void *ctx, const char *what);
+  void *key_change_ctx;
 } cs_seal_opts;
 
 typedef struct cs_seal_status {
@@ -202,6 +206,30 @@ void cs_rekey_status_clear(cs_rekey_status *st);
 
 /* Validates a core/seal-config value (0 or CS_ESTORECORRUPT); for fuzzing. */
 int cs_seal_config_check(const uint8_t *buf, size_t len) __attribute__((warn_unused_result));
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+/* The root key while unsealed (NULL while sealed): keys snapshot MACs.
+ * Borrowed; never copy it anywhere but locked memory. */
+const uint8_t *cs_seal_root_key(const cs_seal *s);
+/*
+ * A restore is about to be committed: no key change may run meanwhile (one
+ * in flight: CS_EINPROGRESS), so no counter flush or rotation carrying the
+ * old keyring can land after the restored one.  Ended by cs_seal_restored
+ * (committed) or cs_seal_restore_abort (failed).
+ */
+int cs_seal_restore_begin(cs_seal *s) __attribute__((warn_unused_result));
+void cs_seal_restore_abort(cs_seal *s);
+/*
+ * The store was replaced by a snapshot (here, or on another node of the
+ * cluster, or a raft snapshot a lagging node installed): reloads the key
+ * set, drops ceremonies in progress, and, if unsealed, reloads the keyring
+ * with the root key.  Seals (wipes the keys: the snapshot's shares are
+ * needed) when `seal` is set (a forced restore of another installation or
+ * key set) or when the root key does not open the restored keyring.
+ * Returns 1 when still unsealed, 0 when sealed, <0 on error (sealed too).
+ */
+int cs_seal_restored(cs_seal *s, int seal);
 
 /* The store, for modules reading under the barrier. */
 cs_store *cs_seal_store(cs_seal *s);

@@ -34,6 +34,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <lmdb.h>
+#include <stdatomic.h>
 #include <mbedtls/platform_util.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,7 @@ struct cs_store {
   char *dir;
   int lock_fd;    /* <dir>/custos.lock, flock'ed LOCK_EX for the store's life */
   int full;       /* the last commit failed for lack of space (writer thread only) */
+  _Atomic uint64_t restores;   /* committed clear batches (written by the writer thread) */
 };
 
 /* ---- error translation -------------------------------------------------- */
@@ -495,6 +497,7 @@ void cs_batch_init(cs_batch *b) {
   assert(b);
   b->ops = NULL;
   b->n = b->cap = 0;
+  b->clear = 0;
 }
 
 /* Room for `extra` more ops.  0 or CS_ENOMEM. */
@@ -583,6 +586,12 @@ int cs_batch_append(cs_batch *dst, const cs_batch *src) {
   int rc = batch_reserve(dst, src->n);
   if (rc)
     return rc;
+  if (src->clear) {
+    /* Everything before a clear is erased by it anyway. */
+    while (dst->n > 0)
+      op_free(&dst->ops[--dst->n]);
+    dst->clear = 1;
+  }
   size_t n0 = dst->n;
   for (size_t i = 0; i < src->n; i++) {
     const cs_batch_op *op = &src->ops[i];
@@ -642,6 +651,7 @@ int cs_batch_encode(const cs_batch *b, uint8_t **out, size_t *len) {
   }
   msg.n_ops = b->n;
   msg.ops = ptrs;
+  msg.clear_all = b->clear != 0;
   size_t need = custos__batch__get_packed_size(&msg);
   uint8_t *buf = malloc(need ? need : 1);
   if (buf == NULL) {
@@ -693,6 +703,7 @@ int cs_batch_decode(const uint8_t *buf, size_t len, cs_batch *b) {
                       op->del ? 1 : 0, op->if_exists ? 1 : 0, op->create ? 1 : 0)) != 0)
       goto out;
   }
+  b->clear = msg->clear_all ? 1 : 0;
 out:
   for (size_t i = 0; i < msg->n_ops; i++)
     if (msg->ops[i]->value.data)
@@ -744,6 +755,11 @@ static int commit(cs_store *s, const cs_batch *b, int indexed, uint64_t index) {
       return 0;
     }
   }
+  /* A restore: the old contents go in the same transaction as the new. */
+  if (b->clear && (rc = mdb_drop(txn, s->data, 0)) != 0) {
+    rc = store_error(rc, s->dir, "clear");
+    goto fail;
+  }
   for (size_t i = 0; i < b->n; i++) {
     const cs_batch_op *op = &b->ops[i];
     MDB_val k = {strlen(op->key), op->key};
@@ -781,6 +797,8 @@ static int commit(cs_store *s, const cs_batch *b, int indexed, uint64_t index) {
   /* mdb_txn_commit frees the txn even when it fails. */
   if ((rc = mdb_txn_commit(txn)) != 0)
     return store_error(rc, s->dir, "commit");
+  if (b->clear)
+    s->restores++;
   return 0;
 
 fail:
@@ -813,6 +831,8 @@ int cs_store_commit_indexed(cs_store *s, const cs_batch *b, uint64_t index) {
   assert(s && b);
   return note_space(s, commit(s, b, 1, index));
 }
+
+uint64_t cs_store_restores(cs_store *s) { return s->restores; }
 
 uint64_t cs_store_applied_index(cs_store *s) {
   assert(s);

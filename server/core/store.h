@@ -82,6 +82,7 @@ typedef struct cs_batch_op {
 typedef struct cs_batch {
   cs_batch_op *ops;
   size_t n, cap;
+  int clear;         /* delete every key before the ops (snapshot restore), same transaction */
 } cs_batch;
 
 void cs_batch_init(cs_batch *b);
@@ -104,7 +105,9 @@ int cs_batch_put_if_exists(cs_batch *b, const char *key, const uint8_t *val, siz
  * every node alike in a cluster: the flag travels in the raft entry). */
 int cs_batch_put_new(cs_batch *b, const char *key, const uint8_t *val, size_t len)
     __attribute__((warn_unused_result));
-/* Appends every op of src to dst (copies).  Used by group commit. */
+/* Appends every op of src to dst (copies).  Used by group commit.  When src
+ * clears the store, what dst held so far is dropped and dst clears too: the
+ * same end state as applying the two in sequence. */
 int cs_batch_append(cs_batch *dst, const cs_batch *src) __attribute__((warn_unused_result));
 /* Wipes values (they may be key material) and frees; leaves b empty. */
 void cs_batch_clear(cs_batch *b);
@@ -125,6 +128,9 @@ int cs_store_commit(cs_store *s, const cs_batch *b) __attribute__((warn_unused_r
  * skipping the batch (returning 0) when index <= the recorded one. */
 int cs_store_commit_indexed(cs_store *s, const cs_batch *b, uint64_t index)
     __attribute__((warn_unused_result));
+/* Counts the committed batches that cleared the store (restores) since it
+ * was opened: a node notices that a snapshot replaced its contents. */
+uint64_t cs_store_restores(cs_store *s);
 /* Last applied raft index (0 when none). */
 uint64_t cs_store_applied_index(cs_store *s);
 

@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <raft.h>
 #include <raft/uv.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,13 +68,13 @@ struct cs_cluster {
   char join_target[128];
   int report_inflight, join_inflight, join_told;
   int probes_inflight;
-  int stop_pending;            /* closes still to finish: raft, timer */
   char join_noted[CS_CLUSTER_NODE_ID_MAX + 1];   /* last join request logged, and when */
   uint64_t join_noted_at;
   struct raft_transfer transfer;
   int transferring;
   void (*stop_done)(void *arg);
   void *stop_arg;
+  int stop_refs;               /* while stopping: timer close + raft close */
 };
 
 /* ---------------------------------------------------------------- members */
@@ -747,13 +748,10 @@ fail:
   return rc;
 }
 
-/* c is freed (and stop_done called) once both raft and c's timer are
- * closed, in whichever order libuv finishes them: it runs close callbacks
- * newest first, so raft (closed after the timer) may finish first, and
- * freeing c there left the timer's pending close in freed memory (a node
- * that had lost quorum aborted in uv__finish_close on SIGTERM; ha.c). */
-static void stop_step_done(cs_cluster *c) {
-  if (--c->stop_pending > 0)
+/* c is freed once both its timer is closed and raft has closed: libuv runs
+ * close callbacks last-closed first, so raft may finish before the timer. */
+static void stop_release(cs_cluster *c) {
+  if (--c->stop_refs > 0)
     return;
   void (*done)(void *) = c->stop_done;
   void *arg = c->stop_arg;
@@ -762,20 +760,22 @@ static void stop_step_done(cs_cluster *c) {
     done(arg);
 }
 
+static void on_timer_closed(uv_handle_t *h) {
+  stop_release((cs_cluster *)((char *)h - offsetof(cs_cluster, timer)));
+}
+
 static void on_raft_closed(struct raft *r) {
   cs_cluster *c = r->data;
   raft_uv_close(&c->io);
   cs_raft_tls_free(&c->transport);
   cs_fsm_close(&c->fsm);
-  stop_step_done(c);
+  stop_release(c);
 }
-
-static void on_timer_closed(uv_handle_t *h) { stop_step_done(h->data); }
 
 void cs_cluster_stop(cs_cluster *c, void (*done)(void *arg), void *arg) {
   c->stop_done = done;
   c->stop_arg = arg;
-  c->stop_pending = 2;
+  c->stop_refs = 2;
   uv_timer_stop(&c->timer);
   uv_close((uv_handle_t *)&c->timer, on_timer_closed);
   raft_close(&c->raft, on_raft_closed);
@@ -814,3 +814,5 @@ void cs_cluster_config_free(cs_cluster_config *cc) {
   free(cc->join);
   cs_cluster_config_defaults(cc);
 }
+
+uint64_t cs_cluster_raft_term(cs_cluster *c) { return c->raft.current_term; }

@@ -78,6 +78,8 @@ int cs_cluster_is_leader(cs_cluster *c);
  * not in the membership table). */
 const char *cs_cluster_leader_api(cs_cluster *c);
 const char *cs_cluster_node_id(const cs_cluster *c);
+/* The current raft term (for snapshot headers). */
+uint64_t cs_cluster_raft_term(cs_cluster *c);
 
 /*
  * Appends `b` (serialized) as one raft entry; done(arg, status) runs on the

@@ -2,6 +2,7 @@
 #include "fsm.h"
 #include "cs_error.h"
 #include "log.h"
+#include "snapshot.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -40,32 +41,13 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
   return 0;
 }
 
-typedef struct collect {
-  cs_batch b;
-  int rc;
-} collect;
-
-static int collect_put(void *arg, const char *key, size_t key_len, const uint8_t *val,
-                       size_t val_len) {
-  collect *c = arg;
-  char *k = strndup(key, key_len);
-  if (k == NULL)
-    return CS_ENOMEM;
-  int rc = cs_batch_put(&c->b, k, val, val_len);
-  free(k);
-  return rc;
-}
-
 int cs_fsm_snapshot_encode(cs_store *store, uint8_t **out, size_t *len) {
-  collect c;
-  cs_batch_init(&c.b);
+  /* Raft applies entries on the loop thread this runs on: the index and
+   * the payload describe the same state. */
   uint64_t index = cs_store_applied_index(store);
-  int rc = cs_store_scan(store, "", collect_put, &c);
   uint8_t *enc = NULL;
   size_t elen = 0;
-  if (rc >= 0)
-    rc = cs_batch_encode(&c.b, &enc, &elen);
-  cs_batch_clear(&c.b);
+  int rc = cs_snapshot_payload(store, &enc, &elen, NULL, NULL);
   if (rc < 0)
     return rc;
   size_t total = (SNAP_HDR + elen + 7) & ~(size_t)7; /* raft likes multiples of 8 */
@@ -91,19 +73,6 @@ int cs_fsm_snapshot_encode(cs_store *store, uint8_t **out, size_t *len) {
   return 0;
 }
 
-static int collect_del(void *arg, const char *key, size_t key_len, const uint8_t *val,
-                       size_t val_len) {
-  (void)val;
-  (void)val_len;
-  collect *c = arg;
-  char *k = strndup(key, key_len);
-  if (k == NULL)
-    return CS_ENOMEM;
-  int rc = cs_batch_del(&c->b, k);
-  free(k);
-  return rc;
-}
-
 int cs_fsm_snapshot_restore(cs_store *store, const uint8_t *buf, size_t len) {
   if (len < SNAP_HDR || memcmp(buf, SNAP_MAGIC, 8) != 0)
     return cs_error_set(CS_EPROTO, "cluster: snapshot has an unknown format");
@@ -120,19 +89,14 @@ int cs_fsm_snapshot_restore(cs_store *store, const uint8_t *buf, size_t len) {
              (unsigned long long)index, (unsigned long long)have);
     return 0;
   }
-  collect c;
-  cs_batch_init(&c.b);
-  int rc = cs_store_scan(store, "", collect_del, &c);
+  /* The snapshot replaces the whole data database in one transaction. */
   cs_batch snap;
-  cs_batch_init(&snap);
-  if (rc >= 0)
-    rc = cs_batch_decode(buf + SNAP_HDR, (size_t)plen, &snap);
-  if (rc >= 0)
-    rc = cs_batch_append(&c.b, &snap);
-  if (rc >= 0)
-    rc = cs_store_commit_indexed(store, &c.b, index);
+  int rc = cs_batch_decode(buf + SNAP_HDR, (size_t)plen, &snap);
+  if (rc >= 0) {
+    snap.clear = 1;
+    rc = cs_store_commit_indexed(store, &snap, index);
+  }
   cs_batch_clear(&snap);
-  cs_batch_clear(&c.b);
   if (rc >= 0)
     cs_info("cluster: restored a snapshot at index %llu", (unsigned long long)index);
   return rc < 0 ? rc : 0;

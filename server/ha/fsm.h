@@ -12,7 +12,8 @@
  * the store is already at or past the snapshot's index).
  *
  * Snapshot format: "CSNAP001" | applied index u64 BE | length u64 BE |
- * custos.Batch of puts.
+ * custos.Batch of puts: the payload of server/core/snapshot.h, the same
+ * serialization as `custos operator snapshot` files.
  */
 #ifndef CS_FSM_H
 #define CS_FSM_H

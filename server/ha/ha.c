@@ -6,7 +6,9 @@
 #include "daemon.h"
 #include "log.h"
 #include "logid.h"
+#include "snapshots.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,9 @@ struct cs_ha {
   int was_leader;
   uint64_t no_leader_since;  /* uv_now when no leader was first seen; 0: there is one */
   int quorum_warned;         /* the "no quorum" warning was logged for this outage */
-  int stop_pending;          /* cs_ha_stop: closes still to finish (timer, cluster) */
+  uint64_t restores_seen;     /* cs_store_restores when last checked */
+  uint64_t marker_seen;       /* core/restore id at the last poll */
+  int refs;                   /* while stopping: timer close + cluster stop */
   char raft_dir[4096];
 };
 
@@ -75,6 +79,35 @@ static void watch_quorum(cs_daemon *d, cs_ha *ha) {
   ha->quorum_warned = 1;
 }
 
+/*
+ * The store was replaced (restores counter moved): by a restore through raft
+ * (on this node or another) or by a raft snapshot this node installed to
+ * catch up.  Checked before anything uses the keys (every poll, tick and
+ * request asks cs_ha_is_leader/is_active), so no node ever acts with the
+ * keyring of the replaced store: a counter flush of the old keyring would
+ * overwrite the restored one.  A restore not seen before that was forced
+ * over another installation or key set seals the node; otherwise the
+ * keyring is reloaded (and the node seals only if its root key does not
+ * open the new one).  Returns 1 when it acted.
+ */
+static int sync_restore(cs_daemon *d) {
+  cs_ha *ha = d->ha;
+  uint64_t restores = cs_store_restores(d->store);
+  if (restores == ha->restores_seen || d->seal == NULL)
+    return 0;
+  ha->restores_seen = restores;
+  uint64_t marker = 0;
+  int forced = 0;
+  if (cs_snapshots_marker(d->store, &marker, &forced) < 0)
+    marker = ha->marker_seen; /* unreadable: no news, reload */
+  int rc = cs_seal_restored(d->seal, forced && marker != ha->marker_seen);
+  ha->marker_seen = marker;
+  cs_daemon_auth_changed(d);
+  cs_info("cluster: the store was replaced by a snapshot; %s",
+          rc == 1 ? "keyring reloaded" : "sealed: unseal with the snapshot's shares");
+  return 1;
+}
+
 /* Every poll interval. */
 static void on_poll(uv_timer_t *t) {
   cs_daemon *d = t->data;
@@ -90,6 +123,8 @@ static void on_poll(uv_timer_t *t) {
   if (!leader && ha->was_leader)
     cs_info("cluster: this node is no longer the raft leader");
   ha->was_leader = leader;
+  if (sync_restore(d))
+    cs_seal_get_status(d->seal, &st);
   if (leader) {
     if (st.initialized && st.sealed) {
       if (cs_cluster_transfer_to_unsealed(ha->cluster) < 0)
@@ -140,6 +175,10 @@ int cs_ha_start(cs_daemon *d) {
     return rc;
   }
   cs_commitq_set_backend(d->commitq, commit_backend, ha->cluster);
+  /* The restore already in the store when we start is not news. */
+  int forced;
+  if (cs_snapshots_marker(d->store, &ha->marker_seen, &forced) < 0)
+    ha->marker_seen = 0;
   uv_timer_init(d->loop, &ha->timer);
   ha->timer.data = d;
   uv_timer_start(&ha->timer, on_poll, d->cfg.cluster.poll_ms, d->cfg.cluster.poll_ms);
@@ -147,37 +186,41 @@ int cs_ha_start(cs_daemon *d) {
   return 0;
 }
 
-/*
- * ha is freed once BOTH its timer's close and the cluster's stop finished.
- * libuv runs close callbacks newest first, so raft (closed after the timer)
- * may finish first: freeing ha there left the timer's pending close
- * pointing into freed memory, and a node that had lost quorum (nothing in
- * flight, raft closes in one pass) aborted in uv__finish_close on SIGTERM.
- */
-static void stop_step_done(cs_ha *ha) {
-  if (--ha->stop_pending == 0)
+/* ha is freed once both its timer is closed and the cluster has stopped:
+ * either can finish first (libuv runs close callbacks last-closed first). */
+static void ha_release(cs_ha *ha) {
+  if (--ha->refs == 0)
     free(ha);
 }
-static void on_cluster_stopped(void *arg) { stop_step_done(arg); }
-static void on_timer_closed(uv_handle_t *h) { stop_step_done(h->data); }
+
+static void on_cluster_stopped(void *arg) { ha_release(arg); }
+
+static void on_timer_closed(uv_handle_t *h) {
+  ha_release((cs_ha *)((char *)h - offsetof(cs_ha, timer)));
+}
 
 void cs_ha_stop(cs_daemon *d) {
   cs_ha *ha = d->ha;
   if (ha == NULL)
     return;
   d->ha = NULL;
-  ha->stop_pending = 2;
+  ha->refs = 2;
   uv_timer_stop(&ha->timer);
-  ha->timer.data = ha;
   uv_close((uv_handle_t *)&ha->timer, on_timer_closed);
   cs_cluster_stop(ha->cluster, on_cluster_stopped, ha);
 }
 
-int cs_ha_is_leader(cs_daemon *d) { return d->ha == NULL || cs_cluster_is_leader(d->ha->cluster); }
+int cs_ha_is_leader(cs_daemon *d) {
+  if (d->ha == NULL)
+    return 1;
+  (void)sync_restore(d);
+  return cs_cluster_is_leader(d->ha->cluster);
+}
 
 int cs_ha_is_active(cs_daemon *d) {
   if (d->ha == NULL)
     return 1;
+  (void)sync_restore(d);
   if (!cs_cluster_is_leader(d->ha->cluster))
     return 0;
   cs_seal_status st;
