@@ -23,6 +23,7 @@
 #include "kv.h"
 #include "log.h"
 #include "policy.h"
+#include "policy_cache.h"
 #include "secmem.h"
 #include "shamir.h"
 #include "snapshots.h"
@@ -232,67 +233,41 @@ static int policy_read_doc(cs_daemon *d, const char *name, char **doc, size_t *l
   return 0;
 }
 
-/*
- * Parsed policies, cached by name: a scoped token's request would otherwise
- * cost a read, a decrypt and a JSON parse per policy.  Entries (a missing or
- * broken policy is cached as NULL) are made stale by one generation counter,
- * bumped after a policy write or delete is committed and whenever
- * cs_daemon_auth_changed() runs (seal, unseal, becoming active), so a policy
- * change applies to the very next request.  Loop thread only.
- */
-#define POLICY_CACHE_SLOTS 64
-
-typedef struct policy_slot {
-  char name[CS_POLICY_NAME_MAX + 1];
-  uint64_t gen;
-  cs_policy *p;
-} policy_slot;
-
-static policy_slot policy_cache[POLICY_CACHE_SLOTS];
-static uint64_t policy_gen = 1;
-
-static const cs_policy *policy_get(cs_daemon *d, const char *name) {
-  size_t h = 5381;
-  for (const char *c = name; *c; c++)
-    h = h * 33 + (unsigned char)*c;
-  policy_slot *sl = &policy_cache[h % POLICY_CACHE_SLOTS];
-  if (sl->gen == policy_gen && strcmp(sl->name, name) == 0)
-    return sl->p;
-  cs_policy_free(sl->p);
-  sl->p = NULL;
-  sl->gen = 0;
-  if (strlen(name) > CS_POLICY_NAME_MAX)
-    return NULL;
-  char *doc;
-  size_t len;
-  if (policy_read_doc(d, name, &doc, &len) == 0) {
-    if (cs_policy_parse(doc, len, &sl->p) < 0)
-      sl->p = NULL;
-    free(doc);
-  }
-  snprintf(sl->name, sizeof sl->name, "%s", name);
-  sl->gen = policy_gen;
-  return sl->p;
+static int load_policy(void *ctx, const char *name, char **doc, size_t *len) {
+  return policy_read_doc(ctx, name, doc, len);
 }
 
-/* Whether a token's policies grant `cap` on `path`.  A policy that no
- * longer exists grants nothing. */
+/*
+ * Whether a token's policies grant `cap` on `path`: 1 or 0, or an error
+ * when one of them cannot be read or parsed (it may be the deny that
+ * decides, so the request is refused rather than decided without it).  A
+ * policy that no longer exists grants nothing.  Every policy is held by
+ * reference until the decision is made (see policy_cache.h).
+ */
 static int policies_allow(cs_daemon *d, const Custos__TokenEntry *te, const char *path,
                           unsigned cap) {
-  const cs_policy *pols[16];
+  cs_policy *pols[CS_TOKEN_MAX_POLICIES];
+  if (te->n_policies > CS_TOKEN_MAX_POLICIES)
+    return cs_error_set(CS_ESTORECORRUPT, "token entry holds %zu policies (at most %d)",
+                        te->n_policies, CS_TOKEN_MAX_POLICIES);
   size_t n = 0;
-  for (size_t i = 0; i < te->n_policies && n < 16; i++) {
-    const cs_policy *p = policy_get(d, te->policies[i]);
-    if (p != NULL)
+  int rc = 0;
+  for (size_t i = 0; i < te->n_policies && rc == 0; i++) {
+    cs_policy *p;
+    rc = cs_policy_cache_get(te->policies[i], load_policy, d, &p);
+    if (rc == 0 && p != NULL)
       pols[n++] = p;
   }
-  return n > 0 && cs_policy_allows(pols, n, path, cap);
+  int allowed = rc == 0 && n > 0 && cs_policy_allows((const cs_policy *const *)pols, n, path, cap);
+  for (size_t i = 0; i < n; i++)
+    cs_policy_free(pols[i]);
+  return rc < 0 ? rc : allowed;
 }
 
 void cs_daemon_auth_changed(cs_daemon *d) {
   (void)d;
   cs_token_cache_invalidate();
-  policy_gen++;
+  cs_policy_cache_invalidate();
 }
 
 /* ---------------------------------------------------------------- authorization */
@@ -342,6 +317,8 @@ static int authorize(rq *r) {
   const char *path = rule->sys_path ? rule->sys_path : r->path;
   int allowed = r->root || is_self_op(r->req) || policies_allow(d, te, path, rule->cap);
   custos__token_entry__free_unpacked(te, NULL);
+  if (allowed < 0)
+    return allowed;
   if (!allowed)
     return cs_error_set(CS_EPERM, "permission denied: %s on %s", rule->name, path);
   return 0;
@@ -488,7 +465,7 @@ static void on_write_done(void *arg, int status) {
   if (r->rule->op == CUSTOS__REQUEST__OP_TOKEN_REVOKE)
     cs_token_cache_invalidate(); /* committed: refused from now on */
   if (r->rule->op == CUSTOS__REQUEST__OP_POLICY_WRITE || r->rule->op == CUSTOS__REQUEST__OP_POLICY_DELETE)
-    policy_gen++;                /* committed: applies to the next request */
+    cs_policy_cache_invalidate(); /* committed: applies to the next request */
   if (status < 0)
     respond_error(r, status);
   else

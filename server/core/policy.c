@@ -10,6 +10,7 @@
 #include "cs_error.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ typedef struct rule {
 struct cs_policy {
   rule *rules;
   size_t n;
+  unsigned refs; /* cs_policy_hold / cs_policy_free; loop thread only */
 };
 
 static const struct {
@@ -337,7 +339,7 @@ int cs_policy_parse(const char *doc, size_t len, cs_policy **out) {
   cs_policy *p = calloc(1, sizeof *p);
   if (p == NULL)
     rc = CS_ENOMEM;
-  else if ((rc = rules_array(j, &rules)) == 0)
+  else if ((p->refs = 1, rc = rules_array(j, &rules)) == 0)
     rc = parse_rules(rules, p);
   json_decref(j);
   if (rc < 0) {
@@ -348,8 +350,17 @@ int cs_policy_parse(const char *doc, size_t len, cs_policy **out) {
   return 0;
 }
 
+cs_policy *cs_policy_hold(cs_policy *p) {
+  assert(p->refs > 0 && p->refs < UINT_MAX);
+  p->refs++;
+  return p;
+}
+
 void cs_policy_free(cs_policy *p) {
   if (p == NULL)
+    return;
+  assert(p->refs > 0);
+  if (--p->refs > 0)
     return;
   for (size_t i = 0; i < p->n; i++)
     free(p->rules[i].path);

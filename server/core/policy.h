@@ -57,6 +57,11 @@ typedef struct cs_policy cs_policy;
  * NUL bytes; refused as policy errors: every field not documented.
  */
 int cs_policy_parse(const char *doc, size_t len, cs_policy **out) __attribute__((warn_unused_result));
+/* A parsed policy is reference counted, so a cache can hand out a policy
+ * that stays valid however the cache changes meanwhile: cs_policy_hold adds
+ * a reference (and returns p), cs_policy_free drops one and frees the
+ * policy with the last.  A fresh policy holds one reference. */
+cs_policy *cs_policy_hold(cs_policy *p);
 void cs_policy_free(cs_policy *p);
 
 /*

@@ -67,59 +67,77 @@ int cs_token_stage_renewal(cs_keyring *k, const char *token, const Custos__Token
  * A small direct-mapped cache of token entries (decrypted TokenEntry bytes,
  * keyed by the token's SHA-256 and the store), so a busy client does not
  * cost an LMDB read and an AES-GCM decrypt per request.  Entries hold no
- * secret (the token itself is never kept).  cs_token_cache_invalidate()
- * bumps a generation that makes every entry stale: the server calls it
- * after a revoke or renew is committed, on seal, on unseal and when a
- * cluster node becomes active, so a revoked token is refused at once.
- * Expiry is checked on every lookup.  Loop thread only.
+ * secret (the token itself is never kept).  The cache's bytes never leave
+ * this file: a lookup unpacks its own copy before anything else can touch
+ * the slot, so no later lookup can free what a caller holds (issue 10).
+ * A missing token is not cached and does not evict a present one.
+ * cs_token_cache_invalidate() empties it: the server calls it after a
+ * token change is committed or applied (revoke, renew, and every raft entry
+ * touching core/token/), on seal, on unseal and when a cluster node becomes
+ * active, so a revoked token is refused at once.  Expiry is checked on
+ * every lookup.  Loop thread only.
  */
 #define CACHE_SLOTS 1024
 
 typedef struct cache_slot {
   uint8_t hash[32];
-  const cs_store *st;
-  uint64_t gen;
+  const cs_store *st;   /* NULL: empty */
   uint8_t *pt;
   size_t len;
 } cache_slot;
 
 static cache_slot cache[CACHE_SLOTS];
-static uint64_t cache_gen = 1;
 
-void cs_token_cache_invalidate(void) { cache_gen++; }
+void cs_token_cache_invalidate(void) {
+  for (size_t i = 0; i < CACHE_SLOTS; i++) {
+    free(cache[i].pt);
+    memset(&cache[i], 0, sizeof cache[i]);
+  }
+}
 
 static cache_slot *slot_for(const uint8_t hash[32]) {
   return &cache[((size_t)hash[0] << 8 | hash[1]) % CACHE_SLOTS];
 }
 
-/* The entry bytes for a token: from the cache, or read, decrypted and
- * cached.  *pt stays owned by the cache. */
-static int entry_bytes(cs_store *st, const cs_keyring *k, const uint8_t *token, size_t len,
-                       const uint8_t **pt, size_t *pt_len) {
-  uint8_t hash[32];
-  cs_sha256(token, len, hash);
+/* The entry of the token whose SHA-256 is `hash`, unpacked into *out
+ * (owned by the caller): from the cache, or read, decrypted and cached. */
+static int entry_unpack(cs_store *st, const cs_keyring *k, const uint8_t hash[32],
+                        Custos__TokenEntry **out) {
   cache_slot *c = slot_for(hash);
-  if (c->gen == cache_gen && c->st == st && cs_ct_equal(c->hash, hash, sizeof hash)) {
-    *pt = c->pt;
-    *pt_len = c->len;
-    return 0;
+  if (c->st != st || !cs_ct_equal(c->hash, hash, 32)) {
+    char path[CS_TOKEN_PATH_MAX];
+    memcpy(path, "core/token/", 11);
+    cs_hex_encode(hash, 32, path + 11);
+    uint8_t *buf;
+    size_t n;
+    int rc = cs_barrier_get(st, k, path, &buf, &n);
+    if (rc < 0)
+      return rc;
+    free(c->pt);
+    memcpy(c->hash, hash, 32);
+    c->st = st;
+    c->pt = buf;
+    c->len = n;
   }
-  char path[CS_TOKEN_PATH_MAX];
-  memcpy(path, "core/token/", 11);
-  cs_hex_encode(hash, sizeof hash, path + 11);
-  uint8_t *buf;
-  size_t n;
-  int rc = cs_barrier_get(st, k, path, &buf, &n);
+  *out = custos__token_entry__unpack(NULL, c->len, c->pt);
+  if (*out == NULL)
+    return cs_error_set(CS_ESTORECORRUPT, "token entry does not parse");
+  return 0;
+}
+
+int cs_token_lookup_hash(cs_store *st, const cs_keyring *k, const uint8_t hash[32], int64_t now,
+                         Custos__TokenEntry **out) {
+  Custos__TokenEntry *e;
+  int rc = entry_unpack(st, k, hash, &e);
+  if (rc == CS_ENOTFOUND)
+    return cs_error_set(CS_EPERM, "permission denied: invalid token");
   if (rc < 0)
     return rc;
-  free(c->pt);
-  memcpy(c->hash, hash, sizeof hash);
-  c->st = st;
-  c->gen = cache_gen;
-  c->pt = buf;
-  c->len = n;
-  *pt = buf;
-  *pt_len = n;
+  if (e->expire_time != 0 && now >= e->expire_time) {
+    custos__token_entry__free_unpacked(e, NULL);
+    return cs_error_set(CS_EEXPIRED, "permission denied: token expired");
+  }
+  *out = e;
   return 0;
 }
 
@@ -129,20 +147,7 @@ int cs_token_lookup(cs_store *st, const cs_keyring *k, const uint8_t *token, siz
     return cs_error_set(CS_EPERM, "permission denied: no token");
   if (len >= CS_TOKEN_MAX)
     return cs_error_set(CS_EPERM, "permission denied: invalid token");
-  const uint8_t *pt;
-  size_t pt_len;
-  int rc = entry_bytes(st, k, token, len, &pt, &pt_len);
-  if (rc == CS_ENOTFOUND)
-    return cs_error_set(CS_EPERM, "permission denied: invalid token");
-  if (rc < 0)
-    return rc;
-  Custos__TokenEntry *e = custos__token_entry__unpack(NULL, pt_len, pt);
-  if (e == NULL)
-    return cs_error_set(CS_ESTORECORRUPT, "token entry does not parse");
-  if (e->expire_time != 0 && now >= e->expire_time) {
-    custos__token_entry__free_unpacked(e, NULL);
-    return cs_error_set(CS_EEXPIRED, "permission denied: token expired");
-  }
-  *out = e;
-  return 0;
+  uint8_t hash[32];
+  cs_sha256(token, len, hash);
+  return cs_token_lookup_hash(st, k, hash, now, out);
 }

@@ -18,6 +18,7 @@
 
 #define CS_TOKEN_MAX 64
 #define CS_TOKEN_PATH_MAX 80
+#define CS_TOKEN_MAX_POLICIES 16 /* policies one token may hold */
 
 /* A fresh random token (NUL-terminated) into out. */
 int cs_token_generate(char out[CS_TOKEN_MAX]) __attribute__((warn_unused_result));
@@ -41,8 +42,13 @@ int cs_token_stage_renewal(cs_keyring *k, const char *token, const Custos__Token
 int cs_token_lookup(cs_store *st, const cs_keyring *k, const uint8_t *token, size_t len,
                     int64_t now, Custos__TokenEntry **out) __attribute__((warn_unused_result));
 
-/* Makes every cached token entry stale (see token.c): call after a token
- * entry changed or disappeared, and on seal, unseal and leadership changes. */
+/* The same by the token's SHA-256 (what cs_token_path names), for a caller
+ * that keeps the hash of a token rather than the token itself. */
+int cs_token_lookup_hash(cs_store *st, const cs_keyring *k, const uint8_t hash[32], int64_t now,
+                         Custos__TokenEntry **out) __attribute__((warn_unused_result));
+
+/* Empties the token entry cache (see token.c): call after a token entry
+ * changed or disappeared, and on seal, unseal and leadership changes. */
 void cs_token_cache_invalidate(void);
 
 #endif
