@@ -36,8 +36,9 @@ void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply 
  * cluster node becoming active: what storage says may have changed). */
 void cs_daemon_auth_changed(cs_daemon *d);
 
-/* Called when the node becomes unsealed (loads the audit HMAC key). */
-void cs_daemon_on_unsealed(cs_daemon *d);
+/* The seal's on_change (ctx = the daemon): every seal and unseal goes
+ * through it (audit HMAC key, caches; see dispatch.c). */
+void cs_daemon_seal_changed(void *ctx, int sealed);
 
 /* Once a second: automatic rotation, upgrade-key expiry, counter flush. */
 void cs_daemon_tick(uv_timer_t *t);

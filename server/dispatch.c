@@ -344,9 +344,24 @@ static void load_audit_key(cs_daemon *d) {
             cs_error_message(rc));
 }
 
-void cs_daemon_on_unsealed(cs_daemon *d) {
+/*
+ * The one owner of what follows the seal state, registered as the seal's
+ * on_change (see cs_seal_opts), so every way of sealing (a seal request, a
+ * standby that sealed itself, shutdown) and of unsealing (the ceremony, the
+ * dev server) runs the same steps.  Sealed: the audit HMAC key is wiped and
+ * the caches of decrypted token entries and parsed policies are emptied.
+ * Unsealed: the caches are emptied (storage may have changed while sealed)
+ * and the audit key is loaded.
+ */
+void cs_daemon_seal_changed(void *ctx, int sealed) {
   static int warned;
+  cs_daemon *d = ctx;
   cs_daemon_auth_changed(d);
+  if (sealed) {
+    if (d->audit != NULL)
+      cs_audit_clear_hmac_key(d->audit);
+    return;
+  }
   load_audit_key(d);
   if (cs_secmem_lock_failures() > 0 && !warned) {
     warned = 1;
@@ -440,19 +455,14 @@ static void handle_unseal(rq *r, const Custos__UnsealReq *q) {
       return;
     }
     cs_seal_get_status(d->seal, &st);
-    if (before.sealed && !st.sealed) {
+    if (before.sealed && !st.sealed)
       cs_info("unsealed: term %u is active", st.term);
-      cs_daemon_on_unsealed(d);
-    }
   }
   respond_status(r);
 }
 
 static void handle_seal(rq *r) {
-  cs_seal_seal(r->d->seal);
-  cs_daemon_auth_changed(r->d);
-  if (r->d->audit != NULL)
-    cs_audit_clear_hmac_key(r->d->audit);
+  cs_seal_seal(r->d->seal); /* runs cs_daemon_seal_changed */
   cs_info("sealed by request from %s", r->client);
   respond_empty(r);
 }

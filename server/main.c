@@ -129,7 +129,9 @@ static int open_core(cs_daemon *d) {
                        .submit_ctx = d->commitq,
                        .upgrade_ttl = d->cfg.upgrade_key_ttl,
                        .on_key_change = cs_snapshots_on_key_change,
-                       .key_change_ctx = d};
+                       .key_change_ctx = d,
+                       .on_change = cs_daemon_seal_changed,
+                       .on_change_ctx = d};
   if ((rc = cs_seal_open(&d->seal, &opts)) < 0 || (rc = cs_snapshots_start(d)) < 0)
     return rc;
   return d->cfg.cluster.enabled ? cs_ha_start(d) : 0;
@@ -156,9 +158,8 @@ static void on_dev_init(void *arg, int status, cs_seal_result *r) {
   cs_daemon *d = arg;
   int rc = status;
   if (rc == 0)
-    rc = cs_seal_unseal(d->seal, r->shares, r->share_len);
+    rc = cs_seal_unseal(d->seal, r->shares, r->share_len); /* runs cs_daemon_seal_changed */
   if (rc == 0) {
-    cs_daemon_on_unsealed(d);
     char b64[64];
     cs_b64_encode(r->shares, r->share_len, b64);
     /* The dev server exists to be talked to: these lines go to stdout,

@@ -524,6 +524,11 @@ static void rekey_clear(cs_seal *s) {
   s->rk.n = s->rk.t = 0;
 }
 
+static void notify_change(cs_seal *s, int sealed) {
+  if (s->opts.on_change != NULL)
+    s->opts.on_change(s->opts.on_change_ctx, sealed);
+}
+
 static void wipe_keys(cs_seal *s) {
   cs_secmem_free(s->root_key, CS_KEY_LEN);
   s->root_key = NULL;
@@ -699,6 +704,7 @@ static int unseal_with(cs_seal *s, const uint8_t *kek) {
     goto fail;
   }
   s->epoch++;
+  notify_change(s, 0);
   return 0;
 fail:
   cs_keyring_free(kr);
@@ -745,6 +751,7 @@ void cs_seal_seal(cs_seal *s) {
   wipe_keys(s);
   ceremony_clear(&s->unseal);
   s->epoch++;
+  notify_change(s, 1);
 }
 
 void cs_seal_get_status(const cs_seal *s, cs_seal_status *st) {

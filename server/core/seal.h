@@ -62,6 +62,14 @@ typedef struct cs_seal_opts {
    * "init", "rotate", "rekey"); NULL: nobody listens.  For backups. */
   void (*on_key_change)(void *ctx, const char *what);
   void *key_change_ctx;
+  /* The one seal/unseal event: called with sealed = 0 right after the
+   * keys are loaded, and with sealed = 1 after every cs_seal_seal (a seal
+   * request, a standby sealing itself, cs_seal_close at shutdown), once the
+   * keys are wiped.  Whatever else must follow the seal state (the audit
+   * HMAC key, caches of decrypted data) hangs on this, so no path can skip
+   * it.  NULL: none. */
+  void (*on_change)(void *ctx, int sealed);
+  void *on_change_ctx;
 } cs_seal_opts;
 
 typedef struct cs_seal_status {
@@ -127,7 +135,8 @@ int cs_seal_init(cs_seal *s, unsigned n, unsigned t, cs_seal_cb cb, void *arg)
 int cs_seal_unseal(cs_seal *s, const uint8_t *share, size_t len) __attribute__((warn_unused_result));
 /* Drops the shares of the attempt in progress. */
 void cs_seal_reset(cs_seal *s);
-/* Persists counters, then wipes every key. */
+/* Persists counters, then wipes every key; then runs opts.on_change
+ * (sealed = 1), also when the node was sealed already. */
 void cs_seal_seal(cs_seal *s);
 void cs_seal_get_status(const cs_seal *s, cs_seal_status *st);
 

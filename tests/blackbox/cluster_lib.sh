@@ -43,7 +43,9 @@ make_cluster_certs() {
 # write_node_config I [extra cluster lines]: n$I's configuration, listing every member.
 write_node_config() {
   local i=$1; shift
-  local dir="$WORK/n$i" peers="" j
+  local dir="$WORK/n$i" peers="" j audit=""
+  # AUDIT=1: every node writes an audit log to $WORK/nI/audit.log.
+  [ -n "${AUDIT:-}" ] && audit="audit = { file = \"$dir/audit.log\"; };"
   mkdir -p "$dir/data"
   for j in $(seq 1 "$NODES"); do
     [ "$j" = "$i" ] && continue
@@ -60,6 +62,7 @@ listener = {
 };
 log_level = "${LOG_LEVEL:-info}";
 ${SEAL_EXTRA:-}
+$audit
 cluster = {
   node_id       = "n$i";
   address       = "127.0.0.1:$(raft_port "$i")";

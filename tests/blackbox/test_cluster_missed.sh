@@ -3,7 +3,7 @@
 # line, never crashes and never serves with a stale keyring; unsealed again
 # it loads the whole keyring from its replica and follows.
 . "$(dirname "$0")/lib.sh"
-POLL_MS=300 ELECTION_MS=500 HEARTBEAT_MS=50
+POLL_MS=300 ELECTION_MS=500 HEARTBEAT_MS=50 AUDIT=1
 SEAL_EXTRA='seal = { upgrade_key_ttl = "2s"; };'
 . "$(dirname "$0")/cluster_lib.sh"
 
@@ -32,6 +32,17 @@ kill -0 "$(eval echo "\$NPID_$S")" || fail "standby crashed"
 out=$(node_status "$S")
 echo "$out" | grep -q '"sealed":true' || fail "standby still unsealed with a stale keyring: $out"
 pass "a standby that missed the upgrade window sealed itself, with a clear log line"
+
+# Sealing itself ran the same teardown as every seal (issue 10, finding 10):
+# the audit HMAC key is gone, so the share submitted next is logged as
+# "unavailable", not hashed with a key the sealed node should not hold.
+ncli "$S" operator unseal "$(ckey 1)" >/dev/null 2>&1 || true
+last=$(grep '"type":"request".*"operation":"unseal"' "$WORK/n$S/audit.log" | tail -n 1)
+[ -n "$last" ] || fail "the unseal request is not in n$S's audit log"
+echo "$last" | grep -q '"hmac-sha256:unavailable"' \
+  || fail "self-sealed n$S still hashes with its audit key: $last"
+echo "$last" | grep -q 'hmac-sha256:[0-9a-f]\{64\}' && fail "self-sealed n$S logged a keyed hash: $last"
+pass "self-seal wiped the audit HMAC key like a seal request does"
 
 unseal_node "$S" 1 2
 wait_for 10 sh -c "CUSTOS_ADDR=127.0.0.1:$(api_port "$S") CUSTOS_CACERT=$WORK/ctls/ca.crt $CUSTOS status --format json | grep -q '\"term\":2'" \

@@ -559,17 +559,32 @@ static void test_kill9_during_init(void **state) {
   print_message("kill -9 during init: %d complete, %d empty\n", complete, empty);
 }
 
+/* opts.on_change: the last event seen and how many. */
+typedef struct changes {
+  int n, last_sealed;
+} changes;
+
+static void on_change(void *ctx, int sealed) {
+  changes *c = ctx;
+  c->n++;
+  c->last_sealed = sealed;
+}
+
 /* A standby on the same replica follows rotations and a rekey through
- * upgrade keys, and seals itself when it missed an upgrade window. */
+ * upgrade keys, and seals itself when it missed an upgrade window; that
+ * self-seal is the same seal event as every other (issue 10, finding 10). */
 static void test_standby_follows(void **state) {
   fixture *f = *state;
   init5of3(f);
   unseal3(f);
   cs_seal *standby;
-  cs_seal_opts opts = {.store = f->store};
+  changes ch = {0, -1};
+  cs_seal_opts opts = {.store = f->store, .on_change = on_change, .on_change_ctx = &ch};
   assert_int_equal(cs_seal_open(&standby, &opts), 0);
   for (int i = 0; i < 3; i++)
     assert_int_equal(cs_seal_unseal(standby, share(f, i), f->slen), 0);
+  assert_int_equal(ch.n, 1);
+  assert_int_equal(ch.last_sealed, 0);
   uint32_t term;
   for (int i = 0; i < 3; i++)
     assert_int_equal(do_rotate(f, &term), 0);
@@ -586,11 +601,24 @@ static void test_standby_follows(void **state) {
   /* An expired upgrade key is never used: rotate, let it expire, then the
    * standby finds core/root-key under a term it cannot get: it seals. */
   assert_int_equal(do_rotate(f, &term), 0);
+  assert_int_equal(ch.n, 1);
   assert_int_equal(cs_seal_follow(standby, cs_now() + 100000, &installed), CS_ESEALED);
   assert_int_equal(installed, 0);
   cs_seal_get_status(standby, &st);
   assert_true(st.sealed);
+  assert_int_equal(ch.n, 2);
+  assert_int_equal(ch.last_sealed, 1);
+  /* Unsealed again, sealed by request, closed at shutdown: each one event. */
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(cs_seal_unseal(standby, share(f, i), f->slen), 0);
+  assert_int_equal(ch.n, 3);
+  assert_int_equal(ch.last_sealed, 0);
+  cs_seal_seal(standby);
+  assert_int_equal(ch.n, 4);
+  assert_int_equal(ch.last_sealed, 1);
   cs_seal_close(standby);
+  assert_int_equal(ch.n, 5);
+  assert_int_equal(ch.last_sealed, 1);
 }
 
 /* An asynchronous backend: batches wait until the test completes them. */
