@@ -208,6 +208,43 @@ int cs_cluster_submit(void *ctx, cs_batch *b, void (*done)(void *arg, int status
   return 0;
 }
 
+/* ---------------------------------------------------------------- barrier */
+
+typedef struct barrier_req {
+  struct raft_barrier req;
+  void (*done)(void *arg, int status);
+  void *arg;
+} barrier_req;
+
+static void on_barrier(struct raft_barrier *req, int status) {
+  barrier_req *b = req->data;
+  int rc = status == 0 ? 0 : cs_error_set(CS_EUNAVAIL, "cluster: barrier not confirmed (%s)",
+                                          raft_strerror(status));
+  b->done(b->arg, rc);
+  free(b);
+}
+
+int cs_cluster_barrier(cs_cluster *c, void (*done)(void *arg, int status), void *arg) {
+  if (raft_state(&c->raft) != RAFT_LEADER)
+    return cs_error_set(CS_ESTANDBY, "this node is not the leader");
+  barrier_req *b = calloc(1, sizeof *b);
+  if (b == NULL)
+    return CS_ENOMEM;
+  b->req.data = b;
+  b->done = done;
+  b->arg = arg;
+  int rc = raft_barrier(&c->raft, &b->req, on_barrier);
+  if (rc != 0) {
+    free(b);
+    if (rc == RAFT_NOTLEADER)
+      return cs_error_set(CS_ESTANDBY, "this node is not the leader");
+    return cs_error_set(CS_EUNAVAIL, "cluster: cannot append a barrier: %s", raft_errmsg(&c->raft));
+  }
+  return 0;
+}
+
+uint64_t cs_cluster_term(cs_cluster *c) { return c->raft.current_term; }
+
 /* ---------------------------------------------------------------- side channel */
 
 static void on_change_done(struct raft_change *req, int status);

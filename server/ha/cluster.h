@@ -104,6 +104,18 @@ int cs_cluster_has_leader(cs_cluster *c);
  * every node probes the others each poll interval, so the count is fresh. */
 void cs_cluster_quorum(cs_cluster *c, unsigned *reachable, unsigned *voters);
 
+/*
+ * Leader only: appends a raft barrier; done(arg, 0) runs on the loop once
+ * it is applied, i.e. once every entry before it (those of earlier leaders
+ * included) is applied to the local store; done(arg, CS_EUNAVAIL) when
+ * leadership was lost first.  Returns 0, or CS_ESTANDBY / CS_EUNAVAIL /
+ * CS_ENOMEM and then done never runs.
+ */
+int cs_cluster_barrier(cs_cluster *c, void (*done)(void *arg, int status), void *arg)
+    __attribute__((warn_unused_result));
+/* The raft term this node is in (a new leadership is a new term). */
+uint64_t cs_cluster_term(cs_cluster *c);
+
 /* Leader only: the lowest keyring term reported by every member (unsealed
  * or not) within the last 3 poll intervals; 0 when a member has not
  * reported or reports a sealed node.  Used to drop upgrade keys early. */

@@ -2,7 +2,9 @@
 #include "fsm.h"
 #include "cs_error.h"
 #include "log.h"
+#include "policy_cache.h"
 #include "snapshot.h"
+#include "token.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -10,11 +12,32 @@
 
 #define SNAP_MAGIC "CSNAP001"
 #define SNAP_HDR 24 /* magic, applied index, payload length */
+#define P_TOKEN "core/token/"
+#define P_POLICY "core/policy/"
 
 typedef struct fsm_state {
   struct raft *raft;
   cs_store *store;
 } fsm_state;
+
+/*
+ * An applied entry that touches token entries or policies empties the
+ * matching cache, on every node, leader or not: a node that served from its
+ * caches before would otherwise serve a revoked token or a deleted policy
+ * again once it is active (issue 10).  Caches are loop-thread state, and
+ * raft applies on the loop.
+ */
+static void forget_cached(const cs_batch *b) {
+  int tokens = 0, policies = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    tokens |= strncmp(b->ops[i].key, P_TOKEN, sizeof P_TOKEN - 1) == 0;
+    policies |= strncmp(b->ops[i].key, P_POLICY, sizeof P_POLICY - 1) == 0;
+  }
+  if (tokens)
+    cs_token_cache_invalidate();
+  if (policies)
+    cs_policy_cache_invalidate();
+}
 
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result) {
   fsm_state *st = fsm->data;
@@ -35,6 +58,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     if (rc < 0)
       cs_error("cluster: applying raft entry %llu failed: %s", (unsigned long long)index,
                cs_error_message(rc));
+    forget_cached(&b); /* also after a failure: cheap, and never stale */
   }
   cs_batch_clear(&b);
   *result = (void *)(intptr_t)rc;
@@ -97,6 +121,9 @@ int cs_fsm_snapshot_restore(cs_store *store, const uint8_t *buf, size_t len) {
     rc = cs_store_commit_indexed(store, &snap, index);
   }
   cs_batch_clear(&snap);
+  /* Whatever was restored replaces every token and policy. */
+  cs_token_cache_invalidate();
+  cs_policy_cache_invalidate();
   if (rc >= 0)
     cs_info("cluster: restored a snapshot at index %llu", (unsigned long long)index);
   return rc < 0 ? rc : 0;

@@ -16,13 +16,18 @@
 struct cs_ha {
   cs_cluster *cluster;
   uv_timer_t timer;
-  int was_active;
   int was_leader;
   uint64_t no_leader_since;  /* uv_now when no leader was first seen; 0: there is one */
   int quorum_warned;         /* the "no quorum" warning was logged for this outage */
   uint64_t restores_seen;     /* cs_store_restores when last checked */
   uint64_t marker_seen;       /* core/restore id at the last poll */
   int refs;                   /* while stopping: timer close + cluster stop */
+  /* The raft term in which this node became active (0: not active), and
+   * the one whose activation barrier is in flight (0: none).  Serving needs
+   * active_term == the current term, so every new leadership goes through
+   * activate() first, however briefly leadership was lost. */
+  uint64_t active_term;
+  uint64_t activating_term;
   char raft_dir[4096];
 };
 
@@ -108,6 +113,67 @@ static int sync_restore(cs_daemon *d) {
   return 1;
 }
 
+typedef struct activation {
+  cs_daemon *d;
+  cs_ha *ha;
+  uint64_t term;
+} activation;
+
+static int unsealed(cs_daemon *d) {
+  cs_seal_status st;
+  cs_seal_get_status(d->seal, &st);
+  return !st.sealed;
+}
+
+/*
+ * The barrier of `a->term` is applied: every entry of earlier leaders is in
+ * the store.  Storage is authoritative now: drop the caches (tokens and
+ * policies may have changed while we followed) and reload the keyring, and
+ * only then serve.
+ */
+static void on_caught_up(void *arg, int status) {
+  activation *a = arg;
+  cs_daemon *d = a->d;
+  cs_ha *ha = a->ha;
+  uint64_t term = a->term;
+  free(a);
+  if (d->ha != ha || d->seal == NULL)
+    return; /* stopping */
+  if (ha->activating_term == term)
+    ha->activating_term = 0;
+  if (status < 0 || !cs_cluster_is_leader(ha->cluster) || cs_cluster_term(ha->cluster) != term ||
+      !unsealed(d))
+    return; /* the next request or poll tries again */
+  cs_daemon_auth_changed(d);
+  int rc = cs_seal_reload(d->seal);
+  if (rc < 0)
+    cs_warn("cluster: reloading the keyring on becoming active failed: %s", cs_error_message(rc));
+  ha->active_term = term;
+  cs_seal_status st;
+  cs_seal_get_status(d->seal, &st);
+  cs_info("cluster: active (term %u)", st.term);
+}
+
+/* Leader and unsealed but not yet active in this raft term: starts the
+ * catch-up barrier (once per term). */
+static void activate(cs_daemon *d) {
+  cs_ha *ha = d->ha;
+  uint64_t term = cs_cluster_term(ha->cluster);
+  if (ha->activating_term == term)
+    return;
+  activation *a = malloc(sizeof *a);
+  if (a == NULL)
+    return;
+  *a = (activation){d, ha, term};
+  int rc = cs_cluster_barrier(ha->cluster, on_caught_up, a);
+  if (rc < 0) {
+    free(a);
+    cs_debug("cluster: cannot start the activation barrier: %s", cs_error_message(rc));
+    return;
+  }
+  ha->activating_term = term;
+}
+
 /* Every poll interval. */
 static void on_poll(uv_timer_t *t) {
   cs_daemon *d = t->data;
@@ -129,20 +195,11 @@ static void on_poll(uv_timer_t *t) {
     if (st.initialized && st.sealed) {
       if (cs_cluster_transfer_to_unsealed(ha->cluster) < 0)
         cs_debug("cluster: sealed leader: no unsealed member to hand over to yet");
-    } else if (!st.sealed && ha->was_active) {
+    } else if (!st.sealed && cs_ha_is_active(d)) {
       /* Upgrade keys every member has used are deleted before expiry. */
       int rc = cs_seal_upgrades_acked(d->seal, cs_cluster_min_member_term(ha->cluster));
       if (rc < 0)
         cs_warn("cluster: deleting acknowledged upgrade keys failed: %s", cs_error_message(rc));
-    } else if (!st.sealed && !ha->was_active) {
-      /* Storage is authoritative: what the previous active wrote may be
-       * newer than what we followed. */
-      cs_daemon_auth_changed(d); /* tokens and policies may have changed meanwhile */
-      int rc = cs_seal_reload(d->seal);
-      if (rc < 0)
-        cs_warn("cluster: reloading the keyring on becoming active failed: %s",
-                cs_error_message(rc));
-      cs_info("cluster: active (term %u)", st.term);
     }
   } else {
     int installed = 0;
@@ -154,7 +211,6 @@ static void on_poll(uv_timer_t *t) {
       cs_info("cluster: installed %d new keyring term(s); active term now %u", installed, st.term);
     }
   }
-  ha->was_active = leader && !st.sealed;
 }
 
 int cs_ha_start(cs_daemon *d) {
@@ -221,11 +277,13 @@ int cs_ha_is_active(cs_daemon *d) {
   if (d->ha == NULL)
     return 1;
   (void)sync_restore(d);
-  if (!cs_cluster_is_leader(d->ha->cluster))
+  cs_ha *ha = d->ha;
+  if (!cs_cluster_is_leader(ha->cluster) || d->seal == NULL || !unsealed(d))
     return 0;
-  cs_seal_status st;
-  cs_seal_get_status(d->seal, &st);
-  return !st.sealed;
+  if (ha->active_term == cs_cluster_term(ha->cluster))
+    return 1;
+  activate(d); /* a new leadership: caught up and reloaded first */
+  return 0;
 }
 
 void cs_ha_status(cs_daemon *d, const char **mode, const char **active_address) {

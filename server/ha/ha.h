@@ -9,7 +9,13 @@
  *    core/root-key and core/seal-config), so it can take over without being
  *    unsealed again;
  *  - a sealed leader hands leadership to an unsealed member;
- *  - a node that becomes active reloads the keyring from storage.
+ *  - a node that becomes raft leader serves as active only once a raft
+ *    barrier of its term is applied (every entry of earlier leaders is in
+ *    its store) and it has emptied its token and policy caches and reloaded
+ *    the keyring from storage: once per raft term, so a failback never
+ *    serves from what it cached before;
+ *  - every node, leader or not, empties its token / policy cache whenever
+ *    an applied entry touches core/token/ or core/policy/ (fsm.c).
  *
  * Standalone (no `cluster` group): every function here says "active".
  */

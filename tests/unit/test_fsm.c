@@ -16,6 +16,7 @@
 
 #include "cs_error.h"
 #include "fsm.h"
+#include "policy_cache.h"
 #include "store.h"
 
 typedef struct fx {
@@ -133,10 +134,78 @@ static void test_bad_snapshots(void **state) {
   raft_free(snap);
 }
 
+/* A policy document for any name, so the cache can be filled. */
+static int load_any(void *ctx, const char *name, char **doc, size_t *len) {
+  (void)ctx;
+  (void)name;
+  static const char d[] = "{\"rules\":[{\"path\":\"a\",\"capabilities\":[\"read\"]}]}";
+  *doc = strdup(d);
+  *len = sizeof d - 1;
+  return *doc ? 0 : CS_ENOMEM;
+}
+
+static void fill_policy_cache(void) {
+  cs_policy *p;
+  assert_int_equal(cs_policy_cache_get("p", load_any, NULL, &p), 0);
+  cs_policy_free(p);
+  assert_int_equal(cs_policy_cache_count(), 1);
+}
+
+/* raft's entry: [u32 BE length][custos.Batch][zero padding to 8]. */
+static void apply_raft_entry(struct raft_fsm *fsm, const char *key) {
+  cs_batch b;
+  cs_batch_init(&b);
+  assert_int_equal(cs_batch_put(&b, key, (const uint8_t *)"x", 1), 0);
+  uint8_t *enc;
+  size_t len;
+  assert_int_equal(cs_batch_encode(&b, &enc, &len), 0);
+  cs_batch_clear(&b);
+  uint8_t *buf = calloc(1, (4 + len + 7) & ~(size_t)7);
+  assert_non_null(buf);
+  buf[0] = (uint8_t)(len >> 24), buf[1] = (uint8_t)(len >> 16), buf[2] = (uint8_t)(len >> 8);
+  buf[3] = (uint8_t)len;
+  memcpy(buf + 4, enc, len);
+  struct raft_buffer rb = {.base = buf, .len = (4 + len + 7) & ~(size_t)7};
+  void *result = NULL;
+  assert_int_equal(fsm->apply(fsm, &rb, &result), 0);
+  assert_int_equal(cs_fsm_result(result), 0);
+  free(buf);
+  free(enc);
+}
+
+/* Issue 10: an applied entry touching core/policy/ (or core/token/) empties
+ * the cache on every node; other entries leave it alone; so does a
+ * restored snapshot. */
+static void test_apply_forgets_cached_policies(void **state) {
+  fx *f = *state;
+  struct raft r;
+  memset(&r, 0, sizeof r); /* apply only asks raft_last_applied() */
+  struct raft_fsm fsm;
+  cs_fsm_init(&fsm, &r, f->a);
+  fill_policy_cache();
+  apply_raft_entry(&fsm, "kv/unrelated");
+  assert_int_equal(cs_policy_cache_count(), 1);
+  r.last_applied = 1;
+  apply_raft_entry(&fsm, "core/policy/p");
+  assert_int_equal(cs_policy_cache_count(), 0);
+  fill_policy_cache();
+  r.last_applied = 2;
+  apply_raft_entry(&fsm, "core/token/00");
+  assert_int_equal(cs_policy_cache_count(), 1);
+  uint8_t *snap;
+  size_t len;
+  assert_int_equal(cs_fsm_snapshot_encode(f->a, &snap, &len), 0);
+  assert_int_equal(cs_fsm_snapshot_restore(f->b, snap, len), 0);
+  assert_int_equal(cs_policy_cache_count(), 0);
+  raft_free(snap);
+  cs_fsm_close(&fsm);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_snapshots, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_apply_forgets_cached_policies, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
