@@ -18,6 +18,7 @@
 #include "ha.h"
 #include "audit.h"
 #include "barrier.h"
+#include "crypto.h"
 #include "cs_error.h"
 #include "custos.pb-c.h"
 #include "kv.h"
@@ -272,6 +273,62 @@ void cs_daemon_auth_changed(cs_daemon *d) {
 
 /* ---------------------------------------------------------------- authorization */
 
+static int token_is_root(const Custos__TokenEntry *te) {
+  if (te->root)
+    return 1;
+  for (size_t i = 0; i < te->n_policies; i++)
+    if (strcmp(te->policies[i], CS_POLICY_ROOT) == 0)
+      return 1;
+  return 0;
+}
+
+/* Whether a token may write anything: root, or a policy with a rule that
+ * grants write or sudo (operator writes: policies, rotate, ...).  Only
+ * such a token needs frames above the pre-authentication limit. */
+static int token_may_write(cs_daemon *d, const Custos__TokenEntry *te) {
+  if (token_is_root(te))
+    return 1;
+  int may = 0;
+  for (size_t i = 0; i < te->n_policies && i < CS_TOKEN_MAX_POLICIES && !may; i++) {
+    cs_policy *p;
+    if (cs_policy_cache_get(te->policies[i], load_policy, d, &p) < 0 || p == NULL)
+      continue;
+    for (size_t j = 0; j < cs_policy_rule_count(p) && !may; j++) {
+      unsigned caps = cs_policy_rule_caps(p, j);
+      may = (caps & (CS_CAP_WRITE | CS_CAP_SUDO)) != 0 && (caps & CS_CAP_DENY) == 0;
+    }
+    cs_policy_free(p);
+  }
+  return may;
+}
+
+/* The connection's frame grant (cs_frame_grant_fn): the token whose hash
+ * this is still exists, has not expired and may write. */
+static int frame_grant_holds(void *ctx, const uint8_t token_hash[32]) {
+  cs_daemon *d = ctx;
+  cs_keyring *kr = cs_seal_keyring(d->seal);
+  Custos__TokenEntry *te = NULL;
+  if (kr == NULL || cs_token_lookup_hash(d->store, kr, token_hash, cs_now(), &te) < 0) {
+    cs_error_clear();
+    return 0;
+  }
+  int may = token_may_write(d, te);
+  custos__token_entry__free_unpacked(te, NULL);
+  return may;
+}
+
+/* After a token was looked up for a request on this connection: the larger
+ * frame limit while that token may write, else none. */
+static void grant_frames(rq *r, const Custos__TokenEntry *te) {
+  if (te == NULL || !token_may_write(r->d, te)) {
+    cs_reply_grant_frames(r->reply, NULL, NULL, NULL);
+    return;
+  }
+  uint8_t hash[32];
+  cs_sha256(r->token, r->token_len, hash);
+  cs_reply_grant_frames(r->reply, hash, frame_grant_holds, r->d);
+}
+
 /* Operations a token may do on itself without sudo (like Vault's
  * lookup-self, renew-self and revoke-self).  A revoke names itself only
  * with the explicit self flag (see handle_token_revoke). */
@@ -307,13 +364,14 @@ static int authorize(rq *r) {
   }
   Custos__TokenEntry *te = NULL;
   int rc = cs_token_lookup(d->store, kr, r->token, r->token_len, cs_now(), &te);
-  if (rc < 0)
+  if (rc < 0) {
+    grant_frames(r, NULL);
     return rc;
+  }
   snprintf(r->accessor, sizeof r->accessor, "%s", te->accessor ? te->accessor : "");
   r->authed = 1;
-  r->root = te->root;
-  for (size_t i = 0; i < te->n_policies && !r->root; i++)
-    r->root = strcmp(te->policies[i], CS_POLICY_ROOT) == 0;
+  r->root = token_is_root(te);
+  grant_frames(r, te);
   const char *path = rule->sys_path ? rule->sys_path : r->path;
   int allowed = r->root || is_self_op(r->req) || policies_allow(d, te, path, rule->cap);
   custos__token_entry__free_unpacked(te, NULL);

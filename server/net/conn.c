@@ -65,10 +65,16 @@ struct cs_conn {
   unsigned in_process;
   uint64_t last_active;   /* uv_now of the last request or response */
   uint64_t requests;
+  /* The larger frame limit, while grant_check(grant_ctx, grant_hash) says
+   * the token behind it may still write (cs_reply_grant_frames); NULL:
+   * the pre-authentication limit.  The hash is what the store is keyed by,
+   * not the token. */
+  cs_frame_grant_fn grant_check;
+  void *grant_ctx;
+  uint8_t grant_hash[32];
   int state;
   unsigned started : 1;
   unsigned reading : 1;
-  unsigned authenticated : 1;
   unsigned linger : 1;
   unsigned shut_started : 1;
   unsigned shut_done : 1;
@@ -347,9 +353,37 @@ void cs_reply_send(cs_reply *r, Custos__Response *res, int authenticated) {
     conn_close(c);
     return;
   }
-  if (authenticated)
-    c->authenticated = 1;
   flush_replies(c);
+}
+
+void cs_reply_grant_frames(cs_reply *r, const uint8_t token_hash[32], cs_frame_grant_fn check,
+                           void *ctx) {
+  cs_conn *c = r->conn;
+  if (c->state == ST_CLOSED)
+    return;
+  c->grant_check = check;
+  c->grant_ctx = ctx;
+  if (check != NULL)
+    memcpy(c->grant_hash, token_hash, sizeof c->grant_hash);
+  else
+    mbedtls_platform_zeroize(c->grant_hash, sizeof c->grant_hash);
+}
+
+/* The limit for the frame starting at buf: max_frame only for a frame that
+ * needs it and only while the grant holds (checked again for every such
+ * frame: the token may have expired or been revoked since it was granted). */
+static size_t frame_limit(cs_conn *c, const uint8_t *buf, size_t len) {
+  cs_conn_env *env = c->env;
+  if (c->grant_check == NULL || len < CS_WIRE_HDR)
+    return env->max_frame_preauth;
+  uint32_t n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+  if (n <= env->max_frame_preauth)
+    return env->max_frame_preauth;
+  if (c->grant_check(c->grant_ctx, c->grant_hash))
+    return env->max_frame;
+  c->grant_check = NULL;
+  mbedtls_platform_zeroize(c->grant_hash, sizeof c->grant_hash);
+  return env->max_frame_preauth;
 }
 
 /* ---------------------------------------------------------------- frames */
@@ -363,7 +397,7 @@ static size_t process(cs_conn *c, const uint8_t *buf, size_t len) {
   c->in_process++;
   while (c->state == ST_OPEN && c->inflight < env->max_inflight) {
     size_t body = 0;
-    size_t limit = c->authenticated ? env->max_frame : env->max_frame_preauth;
+    size_t limit = frame_limit(c, buf + off, len - off);
     int rc = cs_wire_frame_check(buf + off, len - off, limit, &body);
     if (rc == 0)
       break;

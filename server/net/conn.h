@@ -5,8 +5,9 @@
  * timeout, then the bound on a graceful close), its TLS session, a receive
  * buffer for a partial frame, and the FIFO of reply slots that keeps
  * pipelined responses in request order.  It turns decrypted bytes into
- * frames (cs_wire_frame_check with the pre-authentication limit until a
- * reply was sent with authenticated=1), frames into requests
+ * frames (cs_wire_frame_check with the pre-authentication limit, and
+ * max_frame only for a frame that needs it while the connection's grant
+ * holds: see cs_reply_grant_frames), frames into requests
  * (cs_wire_decode_request) and hands them to the dispatch function.
  *
  * Limits and failure handling:

@@ -73,9 +73,24 @@ int cs_listener_reload_tls(cs_listener *l, const char *cert_file, const char *ke
 /*
  * Sends the response for `reply` (its id is set from the request) and
  * releases the handle.  `authenticated` = the request carried a token the
- * server accepted: the connection then allows frames up to max_frame.
- * Safe when the connection has gone away meanwhile (the response is dropped).
+ * server accepted (it no longer raises the frame limit by itself: see
+ * cs_reply_grant_frames).  Safe when the connection has gone away meanwhile
+ * (the response is dropped).
  */
 void cs_reply_send(cs_reply *reply, Custos__Response *res, int authenticated);
+
+/*
+ * The larger frame limit (max_frame) for the connection of `reply`.  Given
+ * the SHA-256 of the token a request was authorized with and check(ctx,
+ * hash), the connection accepts a frame above max_frame_preauth only if
+ * check says, at that moment, that the token is still valid and may write
+ * (so an expired or revoked token loses the limit at once); otherwise the
+ * frame gets TOO_LARGE.  A NULL check withdraws the grant.  The latest
+ * grant of a connection wins.  Call before cs_reply_send; a no-op when the
+ * connection is gone.
+ */
+typedef int (*cs_frame_grant_fn)(void *ctx, const uint8_t token_hash[32]);
+void cs_reply_grant_frames(cs_reply *reply, const uint8_t token_hash[32], cs_frame_grant_fn check,
+                           void *ctx);
 
 #endif
