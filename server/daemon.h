@@ -40,6 +40,10 @@ void cs_daemon_auth_changed(cs_daemon *d);
  * through it (audit HMAC key, caches; see dispatch.c). */
 void cs_daemon_seal_changed(void *ctx, int sealed);
 
+/* Cluster mode: an activation attempt ended (active now, or not): the
+ * requests held while this leader caught up are run again (ha.c). */
+void cs_daemon_activation_done(cs_daemon *d);
+
 /* Once a second: automatic rotation, upgrade-key expiry, counter flush. */
 void cs_daemon_tick(uv_timer_t *t);
 

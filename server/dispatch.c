@@ -110,7 +110,10 @@ typedef struct rq {
   const uint8_t *token;       /* the caller's token (valid while req lives) */
   size_t token_len;
   Custos__Request *req;       /* freed with the rq */
+  struct rq *held_next;       /* while held (see admit) */
 } rq;
+
+static void admit(rq *r);
 
 static void rq_free(rq *r) {
   cs_wire_request_free(r->req);
@@ -1470,8 +1473,56 @@ void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply 
     respond_error(r, cs_error_set(CS_EPROTO, "unknown operation %d", (int)req->op_case));
     return;
   }
+  admit(r);
+}
+
+/*
+ * Requests that reach a raft leader while it is still catching up (unsealed,
+ * its activation barrier not yet applied: see ha.c) wait here, in order,
+ * instead of being served from a state that may predate the last leader's
+ * writes.  cs_daemon_activation_done() runs them again.  Status and unseal
+ * never wait.  Loop thread only.
+ */
+static rq *held_head;
+static rq **held_tail = &held_head;
+
+static int must_wait(rq *r) {
+  int op = r->req->op_case;
+  if (op == CUSTOS__REQUEST__OP_STATUS || op == CUSTOS__REQUEST__OP_UNSEAL)
+    return 0;
+  cs_daemon *d = r->d;
+  if (d->seal == NULL || !cs_ha_is_leader(d))
+    return 0;
+  cs_seal_status st;
+  cs_seal_get_status(d->seal, &st);
+  return !st.sealed && !cs_ha_is_active(d); /* cs_ha_is_active starts the catch-up */
+}
+
+void cs_daemon_activation_done(cs_daemon *d) {
+  (void)d;
+  rq *list = held_head;
+  held_head = NULL;
+  held_tail = &held_head;
+  while (list != NULL) {
+    rq *r = list;
+    list = r->held_next;
+    r->held_next = NULL;
+    admit(r); /* served, redirected, or held again for the next attempt */
+  }
+}
+
+/* From a request with its context to its answer: wait, redirect, or
+ * authorize, audit and run. */
+static void admit(rq *r) {
+  if (must_wait(r)) {
+    *held_tail = r;
+    held_tail = &r->held_next;
+    return;
+  }
+  cs_error_clear(); /* a held request runs again later */
   if (standby_redirect(r))
     return;
+  Custos__Request *req = r->req;
   int rc = check_request_names(req);
   /* A malformed request (e.g. a put over the field cap) is logged without
    * its values; any other, refused or not, with every one of them. */

@@ -142,8 +142,10 @@ static void on_caught_up(void *arg, int status) {
   if (ha->activating_term == term)
     ha->activating_term = 0;
   if (status < 0 || !cs_cluster_is_leader(ha->cluster) || cs_cluster_term(ha->cluster) != term ||
-      !unsealed(d))
-    return; /* the next request or poll tries again */
+      !unsealed(d)) {
+    cs_daemon_activation_done(d); /* held requests: redirected, or held for the next try */
+    return;
+  }
   cs_daemon_auth_changed(d);
   int rc = cs_seal_reload(d->seal);
   if (rc < 0)
@@ -152,6 +154,7 @@ static void on_caught_up(void *arg, int status) {
   cs_seal_status st;
   cs_seal_get_status(d->seal, &st);
   cs_info("cluster: active (term %u)", st.term);
+  cs_daemon_activation_done(d);
 }
 
 /* Leader and unsealed but not yet active in this raft term: starts the
@@ -202,6 +205,7 @@ static void on_poll(uv_timer_t *t) {
         cs_warn("cluster: deleting acknowledged upgrade keys failed: %s", cs_error_message(rc));
     }
   } else {
+    cs_daemon_activation_done(d); /* requests held while we were leader: redirected */
     int installed = 0;
     int rc = cs_seal_follow(d->seal, cs_now(), &installed);
     if (rc < 0 && rc != CS_ESEALED)
