@@ -72,6 +72,7 @@ struct cs_conn {
   cs_frame_grant_fn grant_check;
   void *grant_ctx;
   uint8_t grant_hash[32];
+  int head_granted;       /* the frame being received was checked and may be large */
   int state;
   unsigned started : 1;
   unsigned reading : 1;
@@ -370,17 +371,23 @@ void cs_reply_grant_frames(cs_reply *r, const uint8_t token_hash[32], cs_frame_g
 }
 
 /* The limit for the frame starting at buf: max_frame only for a frame that
- * needs it and only while the grant holds (checked again for every such
- * frame: the token may have expired or been revoked since it was granted). */
+ * needs it and only while the grant holds, checked again for every such
+ * frame (the token may have expired or been revoked since it was granted),
+ * once, when its header arrives: not again for every piece of it, which a
+ * client could otherwise make the server repeat per TLS record. */
 static size_t frame_limit(cs_conn *c, const uint8_t *buf, size_t len) {
   cs_conn_env *env = c->env;
+  if (c->head_granted)
+    return env->max_frame;
   if (c->grant_check == NULL || len < CS_WIRE_HDR)
     return env->max_frame_preauth;
   uint32_t n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
   if (n <= env->max_frame_preauth)
     return env->max_frame_preauth;
-  if (c->grant_check(c->grant_ctx, c->grant_hash))
+  if (c->grant_check(c->grant_ctx, c->grant_hash)) {
+    c->head_granted = 1;
     return env->max_frame;
+  }
   c->grant_check = NULL;
   mbedtls_platform_zeroize(c->grant_hash, sizeof c->grant_hash);
   return env->max_frame_preauth;
@@ -410,6 +417,7 @@ static size_t process(cs_conn *c, const uint8_t *buf, size_t len) {
     Custos__Request *req = NULL;
     rc = cs_wire_decode_request(buf + off + CS_WIRE_HDR, body, &req);
     off += CS_WIRE_HDR + body;
+    c->head_granted = 0; /* the next frame is checked afresh */
     if (rc < 0) {
       cs_info("malformed request from %s: %s", c->peer.address, cs_error_message(rc));
       off = len;
