@@ -309,7 +309,7 @@ static int token_may_write(cs_daemon *d, const Custos__TokenEntry *te) {
  * this is still exists, has not expired and may write. */
 static int frame_grant_holds(void *ctx, const uint8_t token_hash[32]) {
   cs_daemon *d = ctx;
-  cs_keyring *kr = cs_seal_keyring(d->seal);
+  cs_keyring *kr = d->seal != NULL ? cs_seal_keyring(d->seal) : NULL;
   Custos__TokenEntry *te = NULL;
   if (kr == NULL || cs_token_lookup_hash(d->store, kr, token_hash, cs_now(), &te) < 0) {
     cs_error_clear();
