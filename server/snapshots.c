@@ -424,12 +424,9 @@ static void on_restored(void *arg, int status) {
     free(j);
     return;
   }
+  /* Reloads or seals through the one seal event (cs_daemon_seal_changed):
+   * caches dropped, the audit key reloaded (it may differ) or wiped. */
   int rc = cs_seal_restored(d->seal, j->foreign);
-  cs_daemon_auth_changed(d);
-  if (rc == 1)
-    cs_daemon_on_unsealed(d); /* the audit key may differ */
-  else if (d->audit != NULL)
-    cs_audit_clear_hmac_key(d->audit);
   if (rc < 0)
     cs_error("snapshot: restored, but the keys could not be reloaded (sealed): %s",
              cs_error_message(rc));

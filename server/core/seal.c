@@ -801,6 +801,7 @@ int cs_seal_restored(cs_seal *s, int seal) {
     cs_keyring_free(kr);
     wipe_keys(s); /* no counter flush: it would write the old keyring back */
     s->epoch++;
+    notify_change(s, 1); /* a seal like any other (audit key, caches) */
     return rc < 0 && rc != CS_EAUTH ? rc : 0;
   }
   cs_keyring_free(s->kr);
@@ -809,8 +810,10 @@ int cs_seal_restored(cs_seal *s, int seal) {
   s->epoch++;
   if ((rc = load_rotate_config(s)) < 0) {
     wipe_keys(s);
+    notify_change(s, 1);
     return rc;
   }
+  notify_change(s, 0); /* keys of the restored store: its audit key too */
   return 1;
 }
 

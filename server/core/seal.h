@@ -63,9 +63,10 @@ typedef struct cs_seal_opts {
   void (*on_key_change)(void *ctx, const char *what);
   void *key_change_ctx;
   /* The one seal/unseal event: called with sealed = 0 right after the
-   * keys are loaded, and with sealed = 1 after every cs_seal_seal (a seal
-   * request, a standby sealing itself, cs_seal_close at shutdown), once the
-   * keys are wiped.  Whatever else must follow the seal state (the audit
+   * keys are loaded (also when cs_seal_restored reloads them), and with
+   * sealed = 1 after every cs_seal_seal (a seal request, a standby sealing
+   * itself, cs_seal_close at shutdown) and every seal by cs_seal_restored,
+   * once the keys are wiped.  Whatever else must follow the seal state (the audit
    * HMAC key, caches of decrypted data) hangs on this, so no path can skip
    * it.  NULL: none. */
   void (*on_change)(void *ctx, int sealed);
