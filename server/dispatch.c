@@ -1455,6 +1455,18 @@ void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply 
   run(r);
 }
 
+/*
+ * Which requests may overtake unanswered requests of their connection (see
+ * net.h).  Only a kv put: it reads no kv data (a delete reads whether the
+ * secret exists, a get reads it), and its authorization reads tokens and
+ * policies, which no kv write changes.  Everything else waits for every
+ * request before it, so a read, a delete or an operator action behind a
+ * write on the same connection sees that write.
+ */
+int cs_dispatch_independent(const Custos__Request *req) {
+  return req->op_case == CUSTOS__REQUEST__OP_KV_PUT;
+}
+
 void cs_daemon_tick(uv_timer_t *t) {
   cs_daemon *d = t->data;
   uint64_t now_ms = uv_now(d->loop);
