@@ -362,6 +362,28 @@ static int check(Custos__Response *res, const char *what, unsigned step) {
   return -1;
 }
 
+/* Leaves no rekey behind for the next step (the cancel itself may meet a
+ * conflict on the old code: retried, bounded). */
+static void cancel_rekey(void) {
+  for (int i = 0; i < 200; i++) {
+    req_buf b;
+    Custos__RekeyCancelReq cancel = CUSTOS__REKEY_CANCEL_REQ__INIT;
+    custos__request__init(&b.req);
+    b.req.op_case = CUSTOS__REQUEST__OP_REKEY_CANCEL;
+    b.req.rekey_cancel = &cancel;
+    Custos__Response *res = call(&b);
+    int busy = res->error != NULL && (res->error->code == CUSTOS__ERROR_CODE__CONFLICT ||
+                                      res->error->code == CUSTOS__ERROR_CODE__RETRY);
+    int done = !busy || strstr(err_msg(res), "no rekey") != NULL;
+    cs_wire_response_free(res);
+    if (done)
+      return;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  die("rekey cancel kept failing");
+}
+
 static int mode_keyloop(unsigned n, double seconds, const char *share_hex) {
   uint8_t share[64];
   size_t share_len = hex_decode(share_hex, share, sizeof share);
@@ -394,6 +416,7 @@ static int mode_keyloop(unsigned n, double seconds, const char *share_hex) {
     res = call(&b);
     if (check(res, "rekey init", step) < 0 || res->rekey == NULL) {
       cs_wire_response_free(res);
+      cancel_rekey();
       continue;
     }
     char nonce[64];
@@ -414,13 +437,7 @@ static int mode_keyloop(unsigned n, double seconds, const char *share_hex) {
       share_len = res->rekey->keys[0].len;
       memcpy(share, res->rekey->keys[0].data, share_len);
     } else {
-      /* Leave no rekey behind for the next step. */
-      custos__request__init(&b.req);
-      Custos__RekeyCancelReq cancel = CUSTOS__REKEY_CANCEL_REQ__INIT;
-      b.req.op_case = CUSTOS__REQUEST__OP_REKEY_CANCEL;
-      b.req.rekey_cancel = &cancel;
-      cs_wire_response_free(res);
-      res = call(&b);
+      cancel_rekey();
     }
     cs_wire_response_free(res);
   }
