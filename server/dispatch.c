@@ -108,6 +108,7 @@ typedef struct rq {
   const uint8_t *token;       /* the caller's token (valid while req lives) */
   size_t token_len;
   Custos__Request *req;       /* freed with the rq */
+  struct rq *next;            /* parked (see park()) */
 } rq;
 
 static void rq_free(rq *r) {
@@ -603,6 +604,57 @@ static void handle_kv_list(rq *r, const Custos__KvListReq *q) {
 
 /* ---------------------------------------------------------------- key lifecycle */
 
+/*
+ * The server's own key changes (automatic rotation) never fail an
+ * operator's request: one refused with CS_EBUSY while the server holds
+ * the key-change slot is parked and run again, in arrival order, once the
+ * slot is free.  Handlers refuse before changing anything, so running one
+ * again is safe.  Loop thread only.
+ */
+static rq *parked_head, *parked_tail;
+static void run(rq *r);
+
+static void unpark(void *ctx) {
+  cs_daemon *d = ctx;
+  rq *list = parked_head;
+  parked_head = parked_tail = NULL;
+  while (list != NULL) {
+    rq *r = list;
+    list = r->next;
+    r->next = NULL;
+    if (cs_seal_key_slot(d->seal) != CS_SEAL_SLOT_FREE) {
+      /* Taken again (by a request run just now): the rest keep waiting. */
+      r->next = list;
+      list = NULL;
+      if (parked_tail != NULL)
+        parked_tail->next = r;
+      else
+        parked_head = r;
+      for (parked_tail = r; parked_tail->next != NULL; parked_tail = parked_tail->next)
+        ;
+      break;
+    }
+    cs_error_clear();
+    run(r);
+  }
+}
+
+/* 1 when r was parked (it will be answered later), 0 to answer rc now. */
+static int park(rq *r, int rc) {
+  cs_daemon *d = r->d;
+  if (rc != CS_EBUSY || cs_seal_key_slot(d->seal) != CS_SEAL_SLOT_SERVER)
+    return 0;
+  cs_seal_on_key_slot_free(d->seal, unpark, d);
+  r->next = NULL;
+  if (parked_tail != NULL)
+    parked_tail->next = r;
+  else
+    parked_head = r;
+  parked_tail = r;
+  cs_debug("%s from %s waits for an automatic key change", r->rule->name, r->client);
+  return 1;
+}
+
 static void on_rotate_done(void *arg, int status, cs_seal_result *res) {
   rq *r = arg;
   cs_error_clear();
@@ -621,7 +673,7 @@ static void on_rotate_done(void *arg, int status, cs_seal_result *res) {
 
 static void handle_rotate(rq *r) {
   int rc = cs_seal_rotate(r->d->seal, on_rotate_done, r);
-  if (rc < 0)
+  if (rc < 0 && !park(r, rc))
     respond_error(r, rc);
 }
 
@@ -702,7 +754,7 @@ static void handle_rotate_config(rq *r, const Custos__RotateConfigReq *q) {
       cfg.interval_seconds = q->interval_seconds;
     rc = cs_seal_rotate_config_set(r->d->seal, &cfg, on_rotate_config_done, r);
   }
-  if (rc < 0)
+  if (rc < 0 && !park(r, rc))
     respond_error(r, rc);
 }
 
@@ -776,7 +828,9 @@ static void handle_rekey(rq *r, const Custos__Request *req) {
     cs_seal_rekey_status(seal, &st);
     break;
   }
-  if (rc < 0) {
+  if (rc < 0 && park(r, rc)) {
+    cs_rekey_status_clear(&st);
+  } else if (rc < 0) {
     if (rc != CS_EBADNONCE && rc != CS_ENOOP && rc != CS_EINPROGRESS && rc != CS_EBUSY)
       cs_warn("rekey: %s", cs_error_message(rc));
     respond_error(r, rc);

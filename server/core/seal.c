@@ -63,7 +63,10 @@ struct cs_seal {
   } rk;
   /* Writes in flight (see "changes" below). */
   int busy;                   /* a key change is being committed */
+  int busy_auto;              /* ... started by the server (automatic rotation) */
   int flushing;               /* a counter flush is being committed */
+  void (*slot_free)(void *ctx); /* cs_seal_on_key_slot_free */
+  void *slot_free_ctx;
   unsigned inflight;          /* batches submitted, not yet done */
   unsigned epoch;             /* bumped at every seal/unseal */
   int closing;                /* free when inflight drops to 0 */
@@ -441,10 +444,11 @@ static void on_committed(void *arg, int status) {
   change *c = arg;
   cs_seal *s = c->s;
   s->inflight--;
+  int freed = c->kind != CH_FLUSH && c->kind != CH_EXPIRE;
   if (c->kind == CH_FLUSH)
     s->flushing = 0;
-  else if (c->kind != CH_EXPIRE)
-    s->busy = 0;
+  else if (freed)
+    s->busy = s->busy_auto = 0;
   /* The store (every node's, in a cluster) refused to overwrite an existing
    * seal config: whoever initialized it first keeps their shares. */
   if (status == CS_EEXISTS && c->kind == CH_INIT)
@@ -462,8 +466,22 @@ static void on_committed(void *arg, int status) {
   if (c->cb != NULL)
     c->cb(c->arg, status, &c->res);
   change_free(c);
-  if (s->closing && s->inflight == 0)
+  if (s->closing && s->inflight == 0) {
     seal_free(s);
+    return;
+  }
+  /* Operator requests that met the server's own key change go now. */
+  if (freed && !s->closing && s->slot_free != NULL)
+    s->slot_free(s->slot_free_ctx);
+}
+
+int cs_seal_key_slot(const cs_seal *s) {
+  return !s->busy ? CS_SEAL_SLOT_FREE : s->busy_auto ? CS_SEAL_SLOT_SERVER : CS_SEAL_SLOT_OPERATOR;
+}
+
+void cs_seal_on_key_slot_free(cs_seal *s, void (*fn)(void *ctx), void *ctx) {
+  s->slot_free = fn;
+  s->slot_free_ctx = ctx;
 }
 
 /* Submits the change's batch.  Returns CS_SEAL_PENDING (c now belongs to
@@ -1023,6 +1041,8 @@ int cs_seal_tick(cs_seal *s, int64_t now, int flush, int *rotating) {
     rc = cs_seal_rotate(s, on_auto_rotated, NULL);
     if (rc < 0)
       return rc;
+    if (s->busy) /* still in flight (an asynchronous commit) */
+      s->busy_auto = 1;
     *rotating = 1;
   }
   cs_batch b;

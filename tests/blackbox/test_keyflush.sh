@@ -16,6 +16,7 @@ out=$(CUSTOS_ADDR="127.0.0.1:$PORT_a" CUSTOS_CACERT="$WORK/tls/ca.crt" CUSTOS_TO
 echo "$out" | grep -q ", 0 failed requests" || fail "keyloop: $out"
 steps=$(echo "$out" | sed -n 's/^keyloop: \([0-9]*\) steps.*/\1/p')
 [ "$steps" -ge 50 ] || fail "only $steps steps ran: $out"
+share=$(echo "$out" | sed -n 's/^share //p')
 pass "$steps rotate+rekey steps beside 1 s counter flushes: no request failed"
 
 # The loop left a consistent node: key status answers, no counter flush
@@ -24,3 +25,13 @@ cli a operator key-status --format json > "$WORK/ks" || fail "key-status after t
 grep -q "could not persist encryption counters" "$WORK/a.log" && fail "a counter flush failed"
 cli a kv put after v=1 >/dev/null || fail "put after the loop"
 kill -0 "$PID_a" || fail "server died"
+
+# Automatic rotation (by operation count, due at every tick here) is
+# housekeeping too: an operator's key change that meets it waits for it.
+cli a operator rotate-config --max-operations 100 >/dev/null || fail "rotate-config"
+out=$(CUSTOS_ADDR="127.0.0.1:$PORT_a" CUSTOS_CACERT="$WORK/tls/ca.crt" CUSTOS_TOKEN="$TOKEN" \
+      timeout 120 "$CUSTOS_PIPE" keyloop 3000 20 "$share" 101) || fail "key operations failed: $out"
+echo "$out" | grep -q ", 0 failed requests" || fail "keyloop with automatic rotations: $out"
+autos=$(grep -c "automatic rotation: term" "$WORK/a.log" || true)
+[ "$autos" -ge 3 ] || fail "only $autos automatic rotations happened: $out"
+pass "operator rotations beside $autos automatic rotations: no CONFLICT"

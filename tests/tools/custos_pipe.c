@@ -25,8 +25,12 @@
  *   keyloop N SECONDS SHARE_HEX
  *       Runs up to N steps (at most SECONDS) of: kv put, rotate, rekey init
  *       (1 share), rekey update with the current share (one-share key set);
+ *       prints the last share ("share HEX") at the end;
  *       waits for each answer before the next request.  Prints the number of
  *       steps and of failed requests with their messages; exit 1 on any.
+ *       With PUTS > 0 (keyloop N SECONDS SHARE_HEX PUTS), each step first
+ *       pipelines PUTS puts (so that automatic rotation by operation count
+ *       comes due at every tick).
  */
 #define _GNU_SOURCE
 #include "custos_client.h"
@@ -384,7 +388,7 @@ static void cancel_rekey(void) {
   die("rekey cancel kept failing");
 }
 
-static int mode_keyloop(unsigned n, double seconds, const char *share_hex) {
+static int mode_keyloop(unsigned n, double seconds, const char *share_hex, unsigned puts) {
   uint8_t share[64];
   size_t share_len = hex_decode(share_hex, share, sizeof share);
   double end = now_s() + seconds;
@@ -395,6 +399,13 @@ static int mode_keyloop(unsigned n, double seconds, const char *share_hex) {
     snprintf(val, sizeof val, "s%u", step);
     /* An encryption: the counters change, so every tick flushes them. */
     make_put(&b, "pipe/keyloop", val);
+    for (unsigned i = 0; i < puts; i++)
+      send_req(&b);
+    for (unsigned i = 0; i < puts; i++) {
+      Custos__Response *r = recv_res();
+      check(r, "kv put", step);
+      cs_wire_response_free(r);
+    }
     Custos__Response *res = call(&b);
     check(res, "kv put", step);
     cs_wire_response_free(res);
@@ -442,6 +453,10 @@ static int mode_keyloop(unsigned n, double seconds, const char *share_hex) {
     cs_wire_response_free(res);
   }
   printf("keyloop: %u steps, %lu failed requests\n", step, failures);
+  printf("share ");
+  for (size_t i = 0; i < share_len; i++)
+    printf("%02x", share[i]);
+  printf("\n");
   return failures ? 1 : 0;
 }
 
@@ -489,8 +504,8 @@ int main(int argc, char **argv) {
     rc = mode_puts(nargs, args);
   else if (strcmp(mode, "putfile") == 0 && nargs == 2)
     rc = mode_putfile(args[0], args[1]);
-  else if (strcmp(mode, "keyloop") == 0 && nargs == 3)
-    rc = mode_keyloop(num(args[0]), num(args[1]), args[2]);
+  else if (strcmp(mode, "keyloop") == 0 && (nargs == 3 || nargs == 4))
+    rc = mode_keyloop(num(args[0]), num(args[1]), args[2], nargs == 4 ? num(args[3]) : 0);
   else
     die("bad mode or arguments: %s", mode);
   cs_client_close(cli);
