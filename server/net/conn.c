@@ -94,8 +94,12 @@ static void update_reading(cs_conn *c);
 static void process_buffered(cs_conn *c);
 static void drain_progress(cs_conn *c);
 
-/* Response bytes this connection holds that the peer has not taken yet. */
-static size_t queued_bytes(const cs_conn *c) { return c->tcp.write_queue_size + c->unsent; }
+/* Response bytes this connection holds that the peer has not taken yet:
+ * filled slots, TLS records held by a cork (all of one read's answers are
+ * corked until the read is handled), and the socket's write queue. */
+static size_t queued_bytes(const cs_conn *c) {
+  return c->tcp.write_queue_size + c->unsent + (c->tls != NULL ? cs_tls_corked_bytes(c->tls) : 0);
+}
 
 /* Whether frames read so far may still become requests. */
 static int accepting(const cs_conn *c) {

@@ -32,7 +32,7 @@ pipe putfile big "$WORK/big" || fail "put of a 4 MiB value"
 cli a kv get big --field v | cmp -s - "$WORK/big" || fail "get of a 4 MiB value"
 base=$(rss_kb)
 
-N=200
+N=300
 mkfifo "$WORK/go"
 pipe flood "$N" big < "$WORK/go" > "$WORK/flood.out" 2>&1 &
 FLOOD=$!
@@ -41,21 +41,30 @@ exec 4>"$WORK/go"            # holds the fifo open; the flood waits for a line
 for i in $(seq 1 200); do grep -q "^sent $N" "$WORK/flood.out" && break; sleep 0.1; done
 grep -q "^sent $N" "$WORK/flood.out" || fail "flood client did not send: $(cat "$WORK/flood.out")"
 
-# Poll the server's RSS while the requests sit unread.  Without a cap every
-# GET was answered into the write queue: 200 x 4 MiB.
+# Poll the server's RSS for 10 s while the requests sit unread.  Without a
+# cap every GET was answered into the write queue (300 x 4 MiB: the old code
+# passed 500 MiB within 6 s).  With it, what stays is the cap, the socket
+# buffers and the heap's high-water mark of an answer in the making.
+LIMIT_MB=100
 peak=$base
-for i in $(seq 1 30); do
+for i in $(seq 1 50); do
   r=$(rss_kb); [ "$r" -gt "$peak" ] && peak=$r
+  [ $(( (peak - base) / 1024 )) -gt "$LIMIT_MB" ] && break
   sleep 0.2
 done
 grow=$(( (peak - base) / 1024 ))
 echo "server RSS: base $((base / 1024)) MiB, peak $((peak / 1024)) MiB while $N GETs of 4 MiB wait unread"
-[ "$grow" -le 200 ] || fail "server RSS grew by $grow MiB for a client that does not read"
+[ "$grow" -le "$LIMIT_MB" ] || fail "server RSS grew by $grow MiB for a client that does not read"
 pass "a client that never reads holds the server's memory (+$grow MiB for $N x 4 MiB answers)"
 
-# Another client is served meanwhile.
-cli a kv put other v=1 >/dev/null || fail "another client's put while the flood waits"
-[ "$(cli a kv get other --field v)" = 1 ] || fail "another client's get while the flood waits"
+# Another client is served meanwhile (a few tries: on a loaded machine a
+# handshake may exceed the client's timeout; never a timing assertion).
+other_ok() {
+  cli a kv put other v=1 >/dev/null 2>"$WORK/other.err" &&
+    [ "$(cli a kv get other --field v 2>"$WORK/other.err")" = 1 ]
+}
+for try in 1 2 3 4 5; do other_ok && break; sleep 1; done
+other_ok || fail "another client was not served while the flood waits: $(cat "$WORK/other.err")"
 pass "other clients are served while one client does not read"
 
 # The slow client reads at last: every answer arrives, complete.
