@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # In a cluster, one loop turn's writes travel as one raft entry; a bad write
 # among them fails alone, like standalone: pipelined puts on one connection
-# (one turn) with one path too long for a storage key in the middle give
-# "ok" for every other put, on the active and on every replica.
+# (one turn) with one bad put among them (a path too long for a storage key;
+# a value too large for the storage map) give "ok" for every other put, on
+# the active and on every replica.
 . "$(dirname "$0")/lib.sh"
 POLL_MS=300 ELECTION_MS=500 HEARTBEAT_MS=50
+STORAGE_EXTRA='map_size_mb = 1;'   # small, so that one value cannot fit
 . "$(dirname "$0")/cluster_lib.sh"
 : "${CUSTOS_PIPE:?set CUSTOS_PIPE to the custos-pipe binary}"
 
@@ -37,3 +39,21 @@ for i in 1 2 3; do
 done
 [ "$(ncli "$A" kv get grp/c --format json 2>/dev/null)" != "" ] || fail "grp/c unreadable on the active"
 pass "every replica applied the good writes"
+
+# A value that passes every check but does not fit in the 1 MiB map: it
+# fails when applied (on every node alike), its neighbours of the same
+# entry do not.  The big put goes first so that the small ones arrive with
+# its last bytes and are dispatched in the same loop turn.
+head -c 1572864 /dev/urandom | base64 -w0 > "$WORK/big"
+out=$(run_puts "grp/big@$WORK/big" grp/e grp/f grp/g) || fail "custos-pipe puts: $out"
+echo "$out"
+echo "$out" | grep -q "^grp/big error 9 " || fail "the value larger than the map did not fail with STORAGE: $out"
+for p in grp/e grp/f grp/g; do
+  echo "$out" | grep -qx "$p ok" || fail "good put $p in the entry of a write that failed to apply did not succeed: $out"
+done
+for i in 1 2 3; do
+  wait_for 10 sh -c "mdb_dump -s data -p '$WORK/n$i/data' 2>/dev/null | grep -q 'kv/grp/g'" \
+    || fail "n$i did not apply the good writes of that entry"
+done
+ncli "$A" kv put grp/after v=1 >/dev/null || fail "a write after the failed one"
+pass "a write that fails to apply fails alone in its raft entry; every node applied the rest"

@@ -15,9 +15,11 @@
  *       Sends N GETs of PATH without reading, prints "sent N", waits for a
  *       line on stdin, then reads the N answers and checks that each is a
  *       success with the same value length.  Prints "received N BYTES".
- *   puts PATH...
- *       Pipelines one put per PATH (one field "v"), then prints one line
- *       per answer: "PATH ok" or "PATH error CODE MESSAGE".
+ *   puts PATH[@FILE]...
+ *       After one get (so that the connection is past the pre-authentication
+ *       frame limit), pipelines one put per PATH (one field "v": "x", or the
+ *       contents of FILE), then prints one line per answer: "PATH ok" or
+ *       "PATH error CODE MESSAGE".
  *   putfile PATH FILE
  *       Puts the contents of FILE as field "v" of PATH, after one small
  *       request so that the connection is past the pre-authentication frame
@@ -271,22 +273,56 @@ static int mode_flood(unsigned n, const char *path) {
 
 /* ---------------------------------------------------------------- puts */
 
-static int mode_puts(int n, char **paths) {
-  req_buf *bufs = calloc((size_t)n, sizeof *bufs);
-  if (bufs == NULL)
-    die("out of memory");
-  for (int i = 0; i < n; i++) {
-    make_put(&bufs[i], paths[i], "x");
-    send_req(&bufs[i]);
+/* The contents of a file (malloc'd, NUL-terminated; *len without it). */
+static char *read_file(const char *file, size_t *len) {
+  FILE *f = fopen(file, "rb");
+  if (f == NULL)
+    die("cannot open %s", file);
+  size_t cap = 1 << 20, n = 0, got;
+  char *buf = malloc(cap + 1);
+  while (buf != NULL && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+    n += got;
+    if (n == cap)
+      buf = realloc(buf, (cap *= 2) + 1);
   }
+  fclose(f);
+  if (buf == NULL)
+    die("out of memory");
+  buf[n] = '\0';
+  *len = n;
+  return buf;
+}
+
+static int mode_puts(int n, char **args) {
+  req_buf *bufs = calloc((size_t)n, sizeof *bufs);
+  char **vals = calloc((size_t)n, sizeof *vals);
+  if (bufs == NULL || vals == NULL)
+    die("out of memory");
+  make_get(&bufs[0], "pipe/auth");
+  cs_wire_response_free(call(&bufs[0]));
+  for (int i = 0; i < n; i++) {
+    char *at = strchr(args[i], '@');
+    size_t len = 1;
+    if (at != NULL) {
+      *at = '\0';
+      vals[i] = read_file(at + 1, &len);
+    }
+    make_put(&bufs[i], args[i], vals[i] != NULL ? vals[i] : "x");
+    bufs[i].pair.value.len = len;
+  }
+  for (int i = 0; i < n; i++)
+    send_req(&bufs[i]);
   for (int i = 0; i < n; i++) {
     Custos__Response *res = recv_res();
     if (res->error == NULL)
-      printf("%s ok\n", paths[i]);
+      printf("%s ok\n", args[i]);
     else
-      printf("%s error %d %s\n", paths[i], (int)res->error->code, err_msg(res));
+      printf("%s error %d %s\n", args[i], (int)res->error->code, err_msg(res));
     cs_wire_response_free(res);
   }
+  for (int i = 0; i < n; i++)
+    free(vals[i]);
+  free(vals);
   free(bufs);
   return 0;
 }
@@ -294,21 +330,8 @@ static int mode_puts(int n, char **paths) {
 /* ---------------------------------------------------------------- putfile */
 
 static int mode_putfile(const char *path, const char *file) {
-  FILE *f = fopen(file, "rb");
-  if (f == NULL)
-    die("cannot open %s", file);
-  size_t cap = 1 << 20, len = 0;
-  char *buf = malloc(cap + 1);
-  size_t got;
-  while (buf != NULL && (got = fread(buf + len, 1, cap - len, f)) > 0) {
-    len += got;
-    if (len == cap)
-      buf = realloc(buf, (cap *= 2) + 1);
-  }
-  fclose(f);
-  if (buf == NULL)
-    die("out of memory");
-  buf[len] = '\0';
+  size_t len;
+  char *buf = read_file(file, &len);
   req_buf b;
   make_get(&b, path); /* authenticates the connection (found or not) */
   cs_wire_response_free(call(&b));
