@@ -43,33 +43,43 @@ static void push(item **head, item **tail, item *it) {
   *tail = it;
 }
 
-/* Commits a group: all in one transaction, or one by one if that fails. */
-static void commit_group(cs_commitq *q, item *group) {
+/* The batches of a list of items, as the array the store and the backend
+ * take.  *n is their count; NULL when out of memory. */
+static const cs_batch **group_batches(item *group, size_t *n) {
   size_t count = 0;
   for (item *it = group; it; it = it->next)
     count++;
-  int rc;
-  if (count == 1) {
-    rc = cs_store_commit(q->store, &group->b);
-  } else {
-    cs_batch all;
-    cs_batch_init(&all);
-    rc = 0;
-    for (item *it = group; it && rc == 0; it = it->next)
-      rc = cs_batch_append(&all, &it->b);
-    if (rc == 0)
-      rc = cs_store_commit(q->store, &all);
-    cs_batch_clear(&all);
-    if (rc < 0) {
-      for (item *it = group; it; it = it->next)
-        it->status = cs_store_commit(q->store, &it->b);
-      q->commits += count;
-      return;
-    }
-  }
+  const cs_batch **b = malloc((count ? count : 1) * sizeof *b);
+  if (b == NULL)
+    return NULL;
+  count = 0;
   for (item *it = group; it; it = it->next)
-    it->status = rc;
+    b[count++] = &it->b;
+  *n = count;
+  return b;
+}
+
+/* Commits a group in one transaction; a batch that fails is left out
+ * alone (cs_store_commit_group: the same policy as a cluster's entries). */
+static void commit_group(cs_commitq *q, item *group) {
+  size_t n = 0;
+  const cs_batch **b = group_batches(group, &n);
+  int *status = b != NULL ? malloc(n * sizeof *status) : NULL;
+  if (status == NULL) {
+    for (item *it = group; it; it = it->next)
+      it->status = cs_error_set(CS_ENOMEM, "out of memory committing a group");
+    free(b);
+    return;
+  }
+  int rc = cs_store_commit_group(q->store, b, n, status);
+  if (rc < 0)
+    cs_debug("group of %zu batches failed: %s", n, cs_error_message(rc)); /* in each status */
+  size_t i = 0;
+  for (item *it = group; it; it = it->next)
+    it->status = status[i++];
   q->commits++;
+  free(status);
+  free(b);
 }
 
 static void *writer(void *arg) {
@@ -147,13 +157,15 @@ int cs_commitq_start(cs_commitq **out, uv_loop_t *loop, cs_store *store) {
 
 /* ---- cluster mode: groups go to the backend (raft) ------------------------ */
 
-/* Runs every callback of a group with one status and frees the items. */
-static void finish_group(void *arg, int status) {
+/* Runs every callback of a group (`status` < 0: the whole group failed;
+ * else each batch's status[i]) and frees the items. */
+static void finish_group(void *arg, int status, const int *each) {
   item *list = arg;
-  for (item *it = list, *next; it; it = next) {
+  size_t i = 0;
+  for (item *it = list, *next; it; it = next, i++) {
     next = it->next;
     cs_batch_clear(&it->b);
-    it->cb(it->arg, status);
+    it->cb(it->arg, status < 0 || each == NULL ? status : each[i]);
     free(it);
   }
 }
@@ -166,21 +178,17 @@ static void on_idle(uv_idle_t *h) {
   q->pend_head = q->pend_tail = NULL;
   if (group == NULL)
     return;
-  cs_batch all;
-  cs_batch_init(&all);
-  int rc = 0;
-  size_t count = 0;
-  for (item *it = group; it && rc == 0; it = it->next, count++)
-    rc = cs_batch_append(&all, &it->b);
-  if (rc == 0)
-    rc = q->backend(q->backend_ctx, &all, finish_group, group);
-  cs_batch_clear(&all);
+  size_t n = 0;
+  const cs_batch **b = group_batches(group, &n);
+  int rc = b == NULL ? cs_error_set(CS_ENOMEM, "out of memory submitting a group")
+                     : q->backend(q->backend_ctx, b, n, finish_group, group);
+  free(b);
   if (rc < 0) {
-    finish_group(group, rc);
+    finish_group(group, rc, NULL);
     return;
   }
   q->commits++;
-  q->batches += count;
+  q->batches += n;
 }
 
 void cs_commitq_set_backend(cs_commitq *q, cs_commitq_backend_fn fn, void *ctx) {

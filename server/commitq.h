@@ -7,8 +7,10 @@
  * result back on the loop through a uv_async.  A write is acknowledged only
  * after its group is on disk, and the loop never waits for an fsync.
  *
- * If a group fails as a whole (say the map is full), each batch is retried
- * alone so that one oversized write cannot fail its neighbours.
+ * One bad batch never fails its neighbours: cs_store_commit_group leaves a
+ * batch that fails out of the group's transaction alone, and a cluster's
+ * state machine applies every raft entry (one group) with the same store
+ * function, so both back ends give each submitter the same result.
  *
  * Key operations (init, rotate, rekey) are batches like any other: the seal
  * module submits them and changes its memory in the callback.
@@ -30,14 +32,17 @@ int cs_commitq_submit(cs_commitq *q, cs_batch *b, cs_commitq_cb cb, void *arg)
     __attribute__((warn_unused_result));
 /*
  * Cluster mode: from now on every group goes to `fn` instead of the writer
- * thread.  Batches submitted during one turn of the loop are grouped (in
- * submission order) into one batch handed to fn(ctx, group, done, arg) on
- * the loop; fn takes the group's contents and calls done(arg, status) once
- * it is applied (raft: one entry, applied by the local state machine), or
- * returns an error and never calls done.  Each submitter's callback then
- * gets that status.
+ * thread.  The batches submitted during one turn of the loop (in submission
+ * order) are handed to fn(ctx, batches, n, done, arg) on the loop; fn copies
+ * what it needs before it returns, and calls done(arg, status, each) once
+ * the group is applied (raft: one entry, applied by the local state
+ * machine with cs_store_commit_group): status 0 and each[i] the result of
+ * batches[i], or status < 0 for all (each may then be NULL).  Or fn returns
+ * an error and never calls done.
  */
-typedef int (*cs_commitq_backend_fn)(void *ctx, cs_batch *group, cs_commitq_cb done, void *arg);
+typedef void (*cs_commitq_group_cb)(void *arg, int status, const int *each);
+typedef int (*cs_commitq_backend_fn)(void *ctx, const cs_batch *const *batches, size_t n,
+                                     cs_commitq_group_cb done, void *arg);
 void cs_commitq_set_backend(cs_commitq *q, cs_commitq_backend_fn fn, void *ctx);
 
 /* Finishes every queued batch, runs the callbacks, stops the thread,

@@ -30,6 +30,8 @@
 #define MIN_FRAME_BYTES 1024ll
 #define MAX_CONNECTIONS 1000000ll
 #define MAX_INFLIGHT 65536ll
+#define MIN_QUEUED_BYTES 16384ll
+#define MAX_QUEUED_BYTES (1ll << 30)
 #define MAX_TIMEOUT_S (30ull * 24 * 3600)         /* fits in unsigned ms */
 
 typedef struct parse_ctx {
@@ -265,7 +267,8 @@ static int parse_listener(parse_ctx *p, const config_setting_t *root, cs_config 
   static const char *const known[] = {
       "address", "tls_cert_file", "tls_key_file", "tls_client_ca_file", "max_connections",
       "max_connections_per_address", "max_frame_bytes", "max_frame_bytes_preauth",
-      "handshake_timeout", "idle_timeout", "max_inflight", NULL};
+      "handshake_timeout", "idle_timeout", "max_inflight", "max_queued_response_bytes",
+      "max_handshakes", "max_handshakes_per_address", NULL};
   const char *G = "listener";
   cs_listener_opts *o = &cfg->listener;
   int rc;
@@ -310,6 +313,18 @@ static int parse_listener(parse_ctx *p, const config_setting_t *root, cs_config 
     return rc;
   if (rc == 1)
     o->max_inflight = (unsigned)v;
+  if ((rc = get_int(p, g, G, "max_queued_response_bytes", MIN_QUEUED_BYTES, MAX_QUEUED_BYTES, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    o->max_queued_bytes = (size_t)v;
+  if ((rc = get_int(p, g, G, "max_handshakes", 1, MAX_CONNECTIONS, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    o->max_handshakes = (unsigned)v;
+  if ((rc = get_int(p, g, G, "max_handshakes_per_address", 1, MAX_CONNECTIONS, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    o->max_handshakes_per_address = (unsigned)v;
   if ((rc = get_int(p, g, G, "max_frame_bytes", MIN_FRAME_BYTES, CS_WIRE_MAX_ABS, &v)) < 0)
     return rc;
   if (rc == 1)
@@ -567,8 +582,9 @@ void cs_config_defaults(cs_config *cfg) {
   cfg->listener.max_frame = CS_WIRE_MAX_DEFAULT;
   cfg->listener.handshake_timeout_ms = 10000;
   cfg->listener.idle_timeout_ms = 300000;
-  cfg->listener.max_connections = 16384;
-  cfg->listener.max_per_address = 16384;
+  cfg->listener.max_connections = CS_LISTENER_MAX_CONNECTIONS;
+  /* max_per_address, max_handshakes(_per_address), max_queued_bytes: 0 =
+   * derived by the listener (net.h). */
   cfg->listener.max_inflight = 1024;
   cfg->upgrade_key_ttl = 120;
   cfg->counter_flush_ms = 5000;

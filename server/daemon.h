@@ -31,6 +31,10 @@ typedef struct cs_daemon {
 
 /* The cs_dispatch_fn handed to the listener (ctx = the daemon). */
 void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply *reply);
+/* The cs_independent_fn handed to the listener: 1 for a kv put (it only
+ * stages a value; earlier puts and deletes are ordered by the commit queue
+ * and change nothing it reads), 0 for everything else. */
+int cs_dispatch_independent(const Custos__Request *req);
 
 /* Drops the cached token entries and parsed policies (seal, unseal, a
  * cluster node becoming active: what storage says may have changed). */

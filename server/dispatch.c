@@ -111,6 +111,7 @@ typedef struct rq {
   size_t token_len;
   Custos__Request *req;       /* freed with the rq */
   struct rq *held_next;       /* while held (see admit) */
+  struct rq *next;            /* parked (see park()) */
 } rq;
 
 static void admit(rq *r);
@@ -651,6 +652,57 @@ static void handle_kv_list(rq *r, const Custos__KvListReq *q) {
 
 /* ---------------------------------------------------------------- key lifecycle */
 
+/*
+ * The server's own key changes (automatic rotation) never fail an
+ * operator's request: one refused with CS_EBUSY while the server holds
+ * the key-change slot is parked and run again, in arrival order, once the
+ * slot is free.  Handlers refuse before changing anything, so running one
+ * again is safe.  Loop thread only.
+ */
+static rq *parked_head, *parked_tail;
+static void run(rq *r);
+
+static void unpark(void *ctx) {
+  cs_daemon *d = ctx;
+  rq *list = parked_head;
+  parked_head = parked_tail = NULL;
+  while (list != NULL) {
+    rq *r = list;
+    list = r->next;
+    r->next = NULL;
+    if (cs_seal_key_slot(d->seal) != CS_SEAL_SLOT_FREE) {
+      /* Taken again (by a request run just now): the rest keep waiting. */
+      r->next = list;
+      list = NULL;
+      if (parked_tail != NULL)
+        parked_tail->next = r;
+      else
+        parked_head = r;
+      for (parked_tail = r; parked_tail->next != NULL; parked_tail = parked_tail->next)
+        ;
+      break;
+    }
+    cs_error_clear();
+    run(r);
+  }
+}
+
+/* 1 when r was parked (it will be answered later), 0 to answer rc now. */
+static int park(rq *r, int rc) {
+  cs_daemon *d = r->d;
+  if (rc != CS_EBUSY || cs_seal_key_slot(d->seal) != CS_SEAL_SLOT_SERVER)
+    return 0;
+  cs_seal_on_key_slot_free(d->seal, unpark, d);
+  r->next = NULL;
+  if (parked_tail != NULL)
+    parked_tail->next = r;
+  else
+    parked_head = r;
+  parked_tail = r;
+  cs_debug("%s from %s waits for an automatic key change", r->rule->name, r->client);
+  return 1;
+}
+
 static void on_rotate_done(void *arg, int status, cs_seal_result *res) {
   rq *r = arg;
   cs_error_clear();
@@ -669,7 +721,7 @@ static void on_rotate_done(void *arg, int status, cs_seal_result *res) {
 
 static void handle_rotate(rq *r) {
   int rc = cs_seal_rotate(r->d->seal, on_rotate_done, r);
-  if (rc < 0)
+  if (rc < 0 && !park(r, rc))
     respond_error(r, rc);
 }
 
@@ -750,7 +802,7 @@ static void handle_rotate_config(rq *r, const Custos__RotateConfigReq *q) {
       cfg.interval_seconds = q->interval_seconds;
     rc = cs_seal_rotate_config_set(r->d->seal, &cfg, on_rotate_config_done, r);
   }
-  if (rc < 0)
+  if (rc < 0 && !park(r, rc))
     respond_error(r, rc);
 }
 
@@ -824,7 +876,9 @@ static void handle_rekey(rq *r, const Custos__Request *req) {
     cs_seal_rekey_status(seal, &st);
     break;
   }
-  if (rc < 0) {
+  if (rc < 0 && park(r, rc)) {
+    cs_rekey_status_clear(&st);
+  } else if (rc < 0) {
     if (rc != CS_EBADNONCE && rc != CS_ENOOP && rc != CS_EINPROGRESS && rc != CS_EBUSY)
       cs_warn("rekey: %s", cs_error_message(rc));
     respond_error(r, rc);
@@ -1549,6 +1603,18 @@ static void admit(rq *r) {
     return;
   }
   run(r);
+}
+
+/*
+ * Which requests may overtake unanswered requests of their connection (see
+ * net.h).  Only a kv put: it reads no kv data (a delete reads whether the
+ * secret exists, a get reads it), and its authorization reads tokens and
+ * policies, which no kv write changes.  Everything else waits for every
+ * request before it, so a read, a delete or an operator action behind a
+ * write on the same connection sees that write.
+ */
+int cs_dispatch_independent(const Custos__Request *req) {
+  return req->op_case == CUSTOS__REQUEST__OP_KV_PUT;
 }
 
 void cs_daemon_tick(uv_timer_t *t) {

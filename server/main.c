@@ -138,7 +138,8 @@ static int open_core(cs_daemon *d) {
 }
 
 static int start_listener(cs_daemon *d) {
-  int rc = cs_listener_start(&d->listener, d->loop, &d->cfg.listener, cs_dispatch, d);
+  int rc = cs_listener_start(&d->listener, d->loop, &d->cfg.listener, cs_dispatch,
+                             cs_dispatch_independent, d);
   if (rc < 0) {
     cs_error("cannot listen on %s: %s", d->cfg.listener.address, cs_error_message(rc));
     return rc;

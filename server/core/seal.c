@@ -63,6 +63,10 @@ struct cs_seal {
   } rk;
   /* Writes in flight (see "changes" below). */
   int busy;                   /* a key change is being committed */
+  int busy_auto;              /* ... started by the server (automatic rotation) */
+  int flushing;               /* a counter flush is being committed */
+  void (*slot_free)(void *ctx); /* cs_seal_on_key_slot_free */
+  void *slot_free_ctx;
   unsigned inflight;          /* batches submitted, not yet done */
   unsigned epoch;             /* bumped at every seal/unseal */
   int closing;                /* free when inflight drops to 0 */
@@ -337,9 +341,16 @@ static int open_root_key(cs_seal *s, const uint8_t *kek, uint8_t *root_key) {
 /* ---------------------------------------------------------------- changes
  *
  * A change is one batch in flight plus what to do in memory once it is
- * committed.  Key changes (init, rotate, rotate config, counter flush, rekey
- * swap) are mutually exclusive (s->busy): a counter flush that carries the
- * old keyring must never land after a rotation that carries the new one.
+ * committed.  Key changes (init, rotate, rotate config, rekey swap) are
+ * mutually exclusive (s->busy).  The counter flush is housekeeping and
+ * never holds an operator back: it is not started while a key change is in
+ * flight (a flush that carries the old keyring must never land after a
+ * rotation that carries the new one), but a key change may start while a
+ * flush is in flight (s->flushing).  That is safe because the commit path
+ * keeps submission order (one writer, FIFO; in a cluster, raft entries in
+ * order): the flush lands first and the rotation's keyring, staged from
+ * the same counters or later ones, replaces it; and completions run in
+ * commit order, so the rotation's counter sum is the one that stays.
  * A change made while unsealed is applied only if the node was not sealed
  * (or resealed) meanwhile (epoch); the committed data is loaded at the next
  * unseal anyway.
@@ -433,8 +444,11 @@ static void on_committed(void *arg, int status) {
   change *c = arg;
   cs_seal *s = c->s;
   s->inflight--;
-  if (c->kind != CH_EXPIRE)
-    s->busy = 0;
+  int freed = c->kind != CH_FLUSH && c->kind != CH_EXPIRE;
+  if (c->kind == CH_FLUSH)
+    s->flushing = 0;
+  else if (freed)
+    s->busy = s->busy_auto = 0;
   /* The store (every node's, in a cluster) refused to overwrite an existing
    * seal config: whoever initialized it first keeps their shares. */
   if (status == CS_EEXISTS && c->kind == CH_INIT)
@@ -452,16 +466,32 @@ static void on_committed(void *arg, int status) {
   if (c->cb != NULL)
     c->cb(c->arg, status, &c->res);
   change_free(c);
-  if (s->closing && s->inflight == 0)
+  if (s->closing && s->inflight == 0) {
     seal_free(s);
+    return;
+  }
+  /* Operator requests that met the server's own key change go now. */
+  if (freed && !s->closing && s->slot_free != NULL)
+    s->slot_free(s->slot_free_ctx);
+}
+
+int cs_seal_key_slot(const cs_seal *s) {
+  return !s->busy ? CS_SEAL_SLOT_FREE : s->busy_auto ? CS_SEAL_SLOT_SERVER : CS_SEAL_SLOT_OPERATOR;
+}
+
+void cs_seal_on_key_slot_free(cs_seal *s, void (*fn)(void *ctx), void *ctx) {
+  s->slot_free = fn;
+  s->slot_free_ctx = ctx;
 }
 
 /* Submits the change's batch.  Returns CS_SEAL_PENDING (c now belongs to
  * the commit path) or an error (c freed, nothing happened). */
 static int submit(cs_seal *s, change *c, cs_batch *b) {
-  int key_change = c->kind != CH_EXPIRE;
+  int key_change = c->kind != CH_EXPIRE && c->kind != CH_FLUSH;
   if (key_change)
     s->busy = 1;
+  if (c->kind == CH_FLUSH)
+    s->flushing = 1;
   s->inflight++;
   int rc;
   if (s->opts.submit != NULL) {
@@ -480,6 +510,8 @@ static int submit(cs_seal *s, change *c, cs_batch *b) {
     s->inflight--;
     if (key_change)
       s->busy = 0;
+    if (c->kind == CH_FLUSH)
+      s->flushing = 0;
     change_free(c);
     return rc;
   }
@@ -892,7 +924,7 @@ int cs_seal_flush_counters(cs_seal *s) {
   uint64_t sum = total_encryptions(s->kr);
   if (sum == s->flushed_encryptions)
     return 0;
-  if (s->busy)
+  if (s->busy || s->flushing)
     return CS_EBUSY; /* the next tick will do it */
   change *c = change_new(s, CH_FLUSH, NULL, NULL);
   if (c == NULL)
@@ -1019,6 +1051,8 @@ int cs_seal_tick(cs_seal *s, int64_t now, int flush, int *rotating) {
     rc = cs_seal_rotate(s, on_auto_rotated, NULL);
     if (rc < 0)
       return rc;
+    if (s->busy) /* still in flight (an asynchronous commit) */
+      s->busy_auto = 1;
     *rotating = 1;
   }
   cs_batch b;

@@ -165,8 +165,20 @@ int cs_seal_rotate_config_get(cs_seal *s, cs_rotate_config *cfg) __attribute__((
 int cs_seal_rotate_config_set(cs_seal *s, const cs_rotate_config *cfg, cs_seal_cb cb, void *arg)
     __attribute__((warn_unused_result));
 
+/*
+ * Who holds the key-change slot: free, an operator's request, or the server
+ * itself (an automatic rotation).  An operator request refused with
+ * CS_EBUSY while the server holds it may wait and be retried when
+ * the slot is free: `fn(ctx)` runs on the loop each time a key change
+ * completes (after its callback).  The counter flush never holds the slot.
+ */
+enum { CS_SEAL_SLOT_FREE, CS_SEAL_SLOT_OPERATOR, CS_SEAL_SLOT_SERVER };
+int cs_seal_key_slot(const cs_seal *s);
+void cs_seal_on_key_slot_free(cs_seal *s, void (*fn)(void *ctx), void *ctx);
+
 /* Writes the keyring when its counters changed since the last write
- * (in the background; skipped while another key change is in flight). */
+ * (in the background; skipped while a key change or another flush is in
+ * flight; never holds an operator's key change back). */
 int cs_seal_flush_counters(cs_seal *s) __attribute__((warn_unused_result));
 
 /*

@@ -46,8 +46,7 @@
 #include <unistd.h>
 
 #define META_APPLIED_INDEX "applied_index"
-/* LMDB's compiled-in limit on Debian (MDB_MAXKEYSIZE); the real value is
- * asked from the env, this only sizes the scan key buffer. */
+/* Sizes the scan key buffer; keys longer than CS_STORE_KEY_MAX never get in. */
 #define KEYBUF_MAX CS_STORE_KEY_MAX
 
 struct cs_store {
@@ -117,14 +116,19 @@ static int store_error(int rc, const char *dir, const char *op) {
   }
 }
 
-/* CS_EINVAL when `key` cannot be an LMDB key (empty or too long). */
-static int check_key(const cs_store *s, const char *key, size_t len) {
+/* CS_EINVAL when a key of `len` bytes cannot be a storage key. */
+static int check_key_len(size_t len) {
   if (len == 0)
     return cs_error_set(CS_EINVAL, "empty storage key");
-  if (len > s->max_key)
-    return cs_error_set(CS_EINVAL, "storage key of %zu bytes exceeds the maximum of %zu", len,
-                        s->max_key);
+  if (len > CS_STORE_KEY_MAX)
+    return cs_error_set(CS_EINVAL, "storage key of %zu bytes exceeds the maximum of %d", len,
+                        CS_STORE_KEY_MAX);
   return 0;
+}
+
+static int check_key(const cs_store *s, const char *key, size_t len) {
+  (void)s;
+  return check_key_len(len);
 }
 
 static void put_be64(uint8_t *p, uint64_t v) {
@@ -291,8 +295,14 @@ int cs_store_open(cs_store **out, const char *dir, const cs_store_opts *opts) {
   int dead;
   (void)mdb_reader_check(s->env, &dead);
   s->max_key = (size_t)mdb_env_get_maxkeysize(s->env);
-  if (s->max_key > KEYBUF_MAX)
-    s->max_key = KEYBUF_MAX;
+  if (s->max_key < CS_STORE_KEY_MAX) {
+    /* Staged batches are checked against CS_STORE_KEY_MAX: with a smaller
+     * LMDB limit a batch could pass staging and fail to apply. */
+    rc = cs_error_set(CS_ESTORECORRUPT, "LMDB accepts keys of at most %zu bytes; custos needs %d",
+                      s->max_key, CS_STORE_KEY_MAX);
+    goto fail_open;
+  }
+  s->max_key = CS_STORE_KEY_MAX;
 
   if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
     rc = store_error(rc, dir, "open (begin)");
@@ -558,26 +568,38 @@ static int op_push(cs_batch *b, const char *key, size_t klen, const uint8_t *val
 
 int cs_batch_put(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
   assert(b && key && (val || len == 0));
-  int rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, strlen(key), val, len, 0, 0, 0);
+  size_t klen = strlen(key);
+  int rc = check_key_len(klen);
+  if (rc == 0)
+    rc = batch_reserve(b, 1);
+  return rc ? rc : op_push(b, key, klen, val, len, 0, 0, 0);
 }
 
 int cs_batch_put_if_exists(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
   assert(b && key && (val || len == 0));
-  int rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, strlen(key), val, len, 0, 1, 0);
+  size_t klen = strlen(key);
+  int rc = check_key_len(klen);
+  if (rc == 0)
+    rc = batch_reserve(b, 1);
+  return rc ? rc : op_push(b, key, klen, val, len, 0, 1, 0);
 }
 
 int cs_batch_put_new(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
   assert(b && key && (val || len == 0));
-  int rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, strlen(key), val, len, 0, 0, 1);
+  size_t klen = strlen(key);
+  int rc = check_key_len(klen);
+  if (rc == 0)
+    rc = batch_reserve(b, 1);
+  return rc ? rc : op_push(b, key, klen, val, len, 0, 0, 1);
 }
 
 int cs_batch_del(cs_batch *b, const char *key) {
   assert(b && key);
-  int rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, strlen(key), NULL, 0, 1, 0, 0);
+  size_t klen = strlen(key);
+  int rc = check_key_len(klen);
+  if (rc == 0)
+    rc = batch_reserve(b, 1);
+  return rc ? rc : op_push(b, key, klen, NULL, 0, 1, 0, 0);
 }
 
 /* All or nothing: on CS_ENOMEM dst is left as it was. */
@@ -732,37 +754,18 @@ static int read_applied(cs_store *s, MDB_txn *txn, uint64_t *index) {
   return 0;
 }
 
-/*
- * The one write path: every op of b, plus the applied index when
- * `indexed`, in one transaction.  Any error aborts it, so nothing changes.
- */
-static int commit(cs_store *s, const cs_batch *b, int indexed, uint64_t index) {
-  int rc;
-  for (size_t i = 0; i < b->n; i++)
-    if ((rc = check_key(s, b->ops[i].key, strlen(b->ops[i].key))) != 0)
-      return rc;
-
-  MDB_txn *txn;
-  if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
-    return store_error(rc, s->dir, "write transaction");
-
-  if (indexed) {
-    uint64_t applied;
-    if ((rc = read_applied(s, txn, &applied)) != 0)
-      goto fail;
-    if (index <= applied) { /* a replayed raft entry: already in the store */
-      mdb_txn_abort(txn);
-      return 0;
-    }
-  }
-  /* A restore: the old contents go in the same transaction as the new. */
-  if (b->clear && (rc = mdb_drop(txn, s->data, 0)) != 0) {
-    rc = store_error(rc, s->dir, "clear");
-    goto fail;
+/* Applies every op of b inside txn (after dropping every key when b clears
+ * the store: a snapshot restore).  0 or a store error. */
+static int apply_ops(cs_store *s, MDB_txn *txn, const cs_batch *b) {
+  if (b->clear) {
+    int rc = mdb_drop(txn, s->data, 0);
+    if (rc != 0)
+      return store_error(rc, s->dir, "clear");
   }
   for (size_t i = 0; i < b->n; i++) {
     const cs_batch_op *op = &b->ops[i];
     MDB_val k = {strlen(op->key), op->key};
+    int rc;
     if (op->del) {
       rc = mdb_del(txn, s->data, &k, NULL);
       if (rc == MDB_NOTFOUND)
@@ -774,35 +777,121 @@ static int commit(cs_store *s, const cs_batch *b, int indexed, uint64_t index) {
         rc = mdb_put(txn, s->data, &k, &v, op->create ? MDB_NOOVERWRITE : 0);
       else if (rc == MDB_NOTFOUND) /* conditional put of a key deleted meanwhile: skipped */
         rc = 0;
-      if (rc == MDB_KEYEXIST) {
-        rc = cs_error_set(CS_EEXISTS, "storage in %s already holds %s: not overwritten", s->dir,
-                          op->key);
-        goto fail;
-      }
+      if (rc == MDB_KEYEXIST)
+        return cs_error_set(CS_EEXISTS, "storage in %s already holds %s: not overwritten", s->dir,
+                            op->key);
     }
-    if (rc) {
-      rc = store_error(rc, s->dir, op->del ? "delete" : "put");
-      goto fail;
+    if (rc)
+      return store_error(rc, s->dir, op->del ? "delete" : "put");
+  }
+  return 0;
+}
+
+static int write_applied(cs_store *s, MDB_txn *txn, uint64_t index) {
+  uint8_t be[8];
+  put_be64(be, index);
+  MDB_val k = {sizeof META_APPLIED_INDEX - 1, (void *)META_APPLIED_INDEX}, v = {8, be};
+  int rc = mdb_put(txn, s->meta, &k, &v, 0);
+  return rc ? store_error(rc, s->dir, "writing the applied index") : 0;
+}
+
+/* The key check of every batch (staging checks them already; a batch built
+ * any other way is refused alone).  Returns how many passed. */
+static size_t check_batches(cs_store *s, const cs_batch *const *b, size_t n, int *status) {
+  size_t ok = 0;
+  for (size_t i = 0; i < n; i++) {
+    status[i] = 0;
+    for (size_t j = 0; j < b[i]->n && status[i] == 0; j++)
+      status[i] = check_key(s, b[i]->ops[j].key, strlen(b[i]->ops[j].key));
+    ok += status[i] == 0;
+  }
+  return ok;
+}
+
+/* Slow path of a group: each batch (that passed its checks) in a nested
+ * transaction of txn; a failing one is aborted alone. */
+static void apply_nested(cs_store *s, MDB_txn *txn, const cs_batch *const *b, size_t n,
+                         int *status) {
+  for (size_t i = 0; i < n; i++) {
+    if (status[i] != 0)
+      continue;
+    MDB_txn *child;
+    int rc = mdb_txn_begin(s->env, txn, 0, &child);
+    if (rc != 0) {
+      status[i] = store_error(rc, s->dir, "nested write transaction");
+      continue;
     }
+    if ((rc = apply_ops(s, child, b[i])) != 0) {
+      mdb_txn_abort(child);
+      status[i] = rc;
+      continue;
+    }
+    if ((rc = mdb_txn_commit(child)) != 0)
+      status[i] = store_error(rc, s->dir, "nested commit");
+  }
+}
+
+/*
+ * The one write path: the batches in order, plus the applied index when
+ * `indexed`, in one transaction; see cs_store_commit_group.  Any error of
+ * the transaction itself aborts it, so nothing changes.
+ */
+static int commit_group(cs_store *s, const cs_batch *const *b, size_t n, int *status,
+                        int indexed, uint64_t index) {
+  size_t valid = check_batches(s, b, n, status);
+  int rc, slow = 0;
+  MDB_txn *txn;
+  if (valid == 0 && !indexed)
+    return 0; /* nothing to write (a raft entry still records its index) */
+again:
+  if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+    rc = store_error(rc, s->dir, "write transaction");
+    goto fail_all;
   }
   if (indexed) {
-    uint8_t be[8];
-    put_be64(be, index);
-    MDB_val k = {sizeof META_APPLIED_INDEX - 1, (void *)META_APPLIED_INDEX}, v = {8, be};
-    if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
-      rc = store_error(rc, s->dir, "writing the applied index");
-      goto fail;
+    uint64_t applied;
+    if ((rc = read_applied(s, txn, &applied)) != 0)
+      goto abort_all;
+    if (index <= applied) { /* a replayed raft entry: already in the store */
+      mdb_txn_abort(txn);
+      for (size_t i = 0; i < n; i++)
+        status[i] = 0;
+      return 0;
     }
   }
+  if (slow) {
+    apply_nested(s, txn, b, n, status);
+  } else if (valid == n) {
+    /* Fast path: everything in the one transaction. */
+    for (size_t i = 0; i < n && rc == 0; i++)
+      rc = apply_ops(s, txn, b[i]);
+    if (rc != 0 && n > 1) {
+      mdb_txn_abort(txn);
+      slow = 1;
+      goto again;
+    }
+    if (rc != 0)
+      goto abort_all;
+  } else {
+    apply_nested(s, txn, b, n, status);
+  }
+  if (indexed && (rc = write_applied(s, txn, index)) != 0)
+    goto abort_all;
   /* mdb_txn_commit frees the txn even when it fails. */
-  if ((rc = mdb_txn_commit(txn)) != 0)
-    return store_error(rc, s->dir, "commit");
-  if (b->clear)
-    s->restores++;
+  if ((rc = mdb_txn_commit(txn)) != 0) {
+    rc = store_error(rc, s->dir, "commit");
+    goto fail_all;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (b[i]->clear && status[i] == 0)
+      s->restores++;
   return 0;
 
-fail:
+abort_all:
   mdb_txn_abort(txn);
+fail_all:
+  for (size_t i = 0; i < n; i++)
+    status[i] = rc;
   return rc;
 }
 
@@ -822,14 +911,43 @@ static int note_space(cs_store *s, int rc) {
   return rc;
 }
 
+/* note_space for a group: the whole result, or a batch that ran out of
+ * space, or success. */
+static int note_group_space(cs_store *s, int rc, const int *status, size_t n) {
+  int r = rc;
+  for (size_t i = 0; i < n && r == 0; i++)
+    if (status[i] == CS_EDISKFULL || status[i] == CS_ESTOREFULL)
+      r = status[i];
+  (void)note_space(s, r);
+  return rc;
+}
+
+int cs_store_commit_group(cs_store *s, const cs_batch *const *batches, size_t n, int *status) {
+  assert(s && (batches || n == 0) && (status || n == 0));
+  return note_group_space(s, commit_group(s, batches, n, status, 0, 0), status, n);
+}
+
+int cs_store_commit_group_indexed(cs_store *s, const cs_batch *const *batches, size_t n,
+                                  int *status, uint64_t index) {
+  assert(s && (batches || n == 0) && (status || n == 0));
+  return note_group_space(s, commit_group(s, batches, n, status, 1, index), status, n);
+}
+
+/* One batch: a group of one, whose result is its status. */
+static int commit_one(cs_store *s, const cs_batch *b, int indexed, uint64_t index) {
+  int status;
+  int rc = commit_group(s, &b, 1, &status, indexed, index);
+  return note_space(s, rc < 0 ? rc : status);
+}
+
 int cs_store_commit(cs_store *s, const cs_batch *b) {
   assert(s && b);
-  return note_space(s, commit(s, b, 0, 0));
+  return commit_one(s, b, 0, 0);
 }
 
 int cs_store_commit_indexed(cs_store *s, const cs_batch *b, uint64_t index) {
   assert(s && b);
-  return note_space(s, commit(s, b, 1, index));
+  return commit_one(s, b, 1, index);
 }
 
 uint64_t cs_store_restores(cs_store *s) { return s->restores; }

@@ -21,8 +21,10 @@ typedef struct cs_store cs_store;
 
 #define CS_STORE_DEFAULT_MAPSIZE ((size_t)1 << 30) /* 1 GiB */
 /* The longest storage key: LMDB's compiled-in MDB_MAXKEYSIZE (511 on
- * Debian).  Every name that becomes part of a key is limited so that the
- * whole key fits (kv paths: CS_KV_PATH_MAX). */
+ * Debian; cs_store_open refuses an LMDB built with less).  Every name that
+ * becomes part of a key is limited so that the whole key fits (kv paths:
+ * CS_KV_PATH_MAX), and batches refuse longer keys when they are staged, so
+ * a staged batch cannot fail on its keys when applied. */
 #define CS_STORE_KEY_MAX 511
 
 typedef struct cs_store_opts {
@@ -86,7 +88,8 @@ typedef struct cs_batch {
 } cs_batch;
 
 void cs_batch_init(cs_batch *b);
-/* Copies key and value.  0 or CS_ENOMEM. */
+/* Copies key and value.  0, CS_EINVAL (empty key or one longer than
+ * CS_STORE_KEY_MAX, with a detail; b unchanged) or CS_ENOMEM. */
 int cs_batch_put(cs_batch *b, const char *key, const uint8_t *val, size_t len)
     __attribute__((warn_unused_result));
 int cs_batch_del(cs_batch *b, const char *key) __attribute__((warn_unused_result));
@@ -131,6 +134,25 @@ int cs_store_commit_indexed(cs_store *s, const cs_batch *b, uint64_t index)
 /* Counts the committed batches that cleared the store (restores) since it
  * was opened: a node notices that a snapshot replaced its contents. */
 uint64_t cs_store_restores(cs_store *s);
+/*
+ * Group commit, the one retry policy of both back ends (the standalone
+ * writer thread and every cluster node's state machine): the n batches are
+ * applied in order in ONE write transaction (one fsync).  If one of them
+ * fails (say it does not fit in the map), the transaction is redone with
+ * each batch in its own nested transaction: a batch that fails is left out
+ * with its error in status[i], the others commit together.  So one bad
+ * batch never fails its neighbours, and the result per batch is the same
+ * as committing them one by one.  Returns 0 when the transaction committed
+ * (then status[i] is each batch's result), or the error that failed the
+ * whole transaction (then every status[i] is that error).
+ */
+int cs_store_commit_group(cs_store *s, const cs_batch *const *batches, size_t n, int *status)
+    __attribute__((warn_unused_result));
+/* Same, recording `index` as the last applied raft index in the same
+ * transaction; an index at or below the recorded one is skipped (0, every
+ * status 0). */
+int cs_store_commit_group_indexed(cs_store *s, const cs_batch *const *batches, size_t n,
+                                  int *status, uint64_t index) __attribute__((warn_unused_result));
 /* Last applied raft index (0 when none). */
 uint64_t cs_store_applied_index(cs_store *s);
 

@@ -75,6 +75,7 @@ struct cs_cluster {
   void (*stop_done)(void *arg);
   void *stop_arg;
   int stop_refs;               /* while stopping: timer close + raft close */
+  struct apply_req *applying;  /* entries appended here, not yet applied */
 };
 
 /* ---------------------------------------------------------------- members */
@@ -144,15 +145,45 @@ const char *cs_cluster_node_id(const cs_cluster *c) { return c->cfg.self.node_id
 
 /* ---------------------------------------------------------------- apply */
 
+/* One appended entry (one commit-queue group) awaiting its apply. */
 typedef struct apply_req {
   struct raft_apply req;
-  void (*done)(void *arg, int status);
+  struct apply_req *next;     /* cs_cluster.applying */
+  cs_cluster *c;
+  size_t n;
+  int *status;                /* each batch's result, once applied here */
+  int have_status;
+  void (*done)(void *arg, int status, const int *each);
   void *arg;
 } apply_req;
+
+/* The state machine's per-batch results of entry `index` (every node
+ * applies every entry; only the entries this node appended are waited
+ * for).  Runs before the entry's raft callback, which may be deferred. */
+static void on_fsm_results(void *ctx, uint64_t index, const int *status, size_t n) {
+  cs_cluster *c = ctx;
+  for (apply_req *a = c->applying; a != NULL; a = a->next)
+    if (a->req.index == index) {
+      if (n == a->n) {
+        memcpy(a->status, status, n * sizeof *status);
+        a->have_status = 1;
+      }
+      return;
+    }
+}
+
+static void unlink_apply(cs_cluster *c, apply_req *a) {
+  for (apply_req **pp = &c->applying; *pp != NULL; pp = &(*pp)->next)
+    if (*pp == a) {
+      *pp = a->next;
+      return;
+    }
+}
 
 static void on_applied(struct raft_apply *req, int status, void *result) {
   apply_req *a = req->data;
   int rc;
+  unlink_apply(a->c, a);
   if (status == 0)
     rc = cs_fsm_result(result);
   else if (status == RAFT_NOTLEADER)
@@ -160,51 +191,48 @@ static void on_applied(struct raft_apply *req, int status, void *result) {
   else
     rc = cs_error_set(CS_EUNAVAIL, "cluster: write not confirmed (%s); retry",
                       raft_strerror(status));
-  a->done(a->arg, rc);
+  if (rc == 0 && !a->have_status)
+    rc = cs_error_set(CS_EINTERNAL, "cluster: no result for an applied entry");
+  a->done(a->arg, rc, rc == 0 ? a->status : NULL);
+  free(a->status);
   free(a);
 }
 
-int cs_cluster_submit(void *ctx, cs_batch *b, void (*done)(void *arg, int status), void *arg) {
+int cs_cluster_submit(void *ctx, const cs_batch *const *batches, size_t n,
+                      void (*done)(void *arg, int status, const int *each), void *arg) {
   cs_cluster *c = ctx;
   if (raft_state(&c->raft) != RAFT_LEADER)
     return cs_error_set(CS_ESTANDBY, "this node is not the leader");
-  uint8_t *enc = NULL;
-  size_t len = 0;
-  int rc = cs_batch_encode(b, &enc, &len);
+  struct raft_buffer buf = {0};
+  int rc = cs_fsm_entry_encode(batches, n, &buf);
   if (rc < 0)
     return rc;
-  /* raft 0.15 writes an entry's bytes as they are but reads its log back
-   * assuming every entry is a multiple of 8 bytes long: an odd length
-   * corrupts the log seen after a restart.  So the entry is padded with
-   * zeros to 8 bytes and carries the batch's length. */
-  size_t total = (4 + len + 7) & ~(size_t)7;
-  struct raft_buffer buf = {.base = raft_calloc(1, total), .len = total};
   apply_req *a = calloc(1, sizeof *a);
-  if (buf.base == NULL || a == NULL) {
+  int *status = calloc(n ? n : 1, sizeof *status);
+  if (a == NULL || status == NULL) {
     raft_free(buf.base);
     free(a);
-    free(enc);
+    free(status);
     return CS_ENOMEM;
   }
-  uint8_t *p = buf.base;
-  p[0] = (uint8_t)(len >> 24);
-  p[1] = (uint8_t)(len >> 16);
-  p[2] = (uint8_t)(len >> 8);
-  p[3] = (uint8_t)len;
-  memcpy(p + 4, enc, len);
-  memset(enc, 0, len);
-  free(enc);
   a->req.data = a;
+  a->c = c;
+  a->n = n;
+  a->status = status;
   a->done = done;
   a->arg = arg;
   rc = raft_apply(&c->raft, &a->req, &buf, 1, on_applied);
   if (rc != 0) {
     raft_free(buf.base);
+    free(status);
     free(a);
     if (rc == RAFT_NOTLEADER)
       return cs_error_set(CS_ESTANDBY, "this node is not the leader");
     return cs_error_set(CS_EUNAVAIL, "cluster: cannot append: %s", raft_errmsg(&c->raft));
   }
+  /* raft_apply set req.index: the apply of that entry finds us by it. */
+  a->next = c->applying;
+  c->applying = a;
   return 0;
 }
 
@@ -739,7 +767,7 @@ int cs_cluster_start(cs_cluster **out, uv_loop_t *loop, cs_store *store, const c
     goto fail;
   }
   raft_uv_set_connect_retry_delay(&c->io, 200);
-  cs_fsm_init(&c->fsm, &c->raft, store);
+  cs_fsm_init(&c->fsm, &c->raft, store, on_fsm_results, c);
   if ((rc = raft_init(&c->raft, &c->io, &c->fsm, self, cfg->self.address)) != 0) {
     rc = cs_error_set(CS_EIO, "cluster: raft_init: %s", raft_errmsg(&c->raft));
     goto fail;

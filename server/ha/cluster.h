@@ -82,13 +82,15 @@ const char *cs_cluster_node_id(const cs_cluster *c);
 uint64_t cs_cluster_raft_term(cs_cluster *c);
 
 /*
- * Appends `b` (serialized) as one raft entry; done(arg, status) runs on the
- * loop once the entry is applied by the local FSM (status: the store's
- * result) or failed (CS_ESTANDBY when not leader, CS_EUNAVAIL when
- * leadership was lost before the entry committed).  Signature of a
- * cs_commitq backend.
+ * Appends the n batches (serialized, cs_fsm_entry_encode) as one raft
+ * entry; done(arg, status, each) runs on the loop once the entry is applied
+ * by the local FSM (status 0, each[i] the store's result for batches[i]:
+ * one bad batch fails alone) or failed as a whole (status < 0: CS_ESTANDBY
+ * when not leader, CS_EUNAVAIL when leadership was lost before the entry
+ * committed; each NULL).  The signature of a cs_commitq backend.
  */
-int cs_cluster_submit(void *c, cs_batch *b, void (*done)(void *arg, int status), void *arg)
+int cs_cluster_submit(void *c, const cs_batch *const *batches, size_t n,
+                      void (*done)(void *arg, int status, const int *each), void *arg)
     __attribute__((warn_unused_result));
 
 /* Leader only: the node id of a member of the configuration (not this

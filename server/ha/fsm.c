@@ -15,9 +15,15 @@
 #define P_TOKEN "core/token/"
 #define P_POLICY "core/policy/"
 
+#define GROUP_MARK 0xFFFFFFFFu
+/* Entries are far below 4 GiB; this also bounds the batch count read. */
+#define ENTRY_MAX ((size_t)1 << 31)
+
 typedef struct fsm_state {
   struct raft *raft;
   cs_store *store;
+  cs_fsm_results_fn results;
+  void *ctx;
 } fsm_state;
 
 /*
@@ -39,28 +45,159 @@ static void forget_cached(const cs_batch *b) {
     cs_policy_cache_invalidate();
 }
 
+static void put_be32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int cs_fsm_entry_encode(const cs_batch *const *batches, size_t n, struct raft_buffer *out) {
+  uint8_t **enc = calloc(n ? n : 1, sizeof *enc);
+  size_t *lens = calloc(n ? n : 1, sizeof *lens);
+  size_t total = 8;
+  int rc = enc == NULL || lens == NULL ? CS_ENOMEM : 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    rc = cs_batch_encode(batches[i], &enc[i], &lens[i]);
+    if (rc == 0 && (lens[i] > ENTRY_MAX || (total += 4 + lens[i]) > ENTRY_MAX))
+      rc = cs_error_set(CS_ETOOBIG, "cluster: a group of %zu batches is too large for one entry", n);
+  }
+  uint8_t *buf = NULL;
+  size_t padded = (total + 7) & ~(size_t)7;
+  if (rc == 0 && (buf = raft_calloc(1, padded)) == NULL)
+    rc = CS_ENOMEM;
+  if (rc == 0) {
+    put_be32(buf, GROUP_MARK);
+    put_be32(buf + 4, (uint32_t)n);
+    size_t off = 8;
+    for (size_t i = 0; i < n; i++) {
+      put_be32(buf + off, (uint32_t)lens[i]);
+      memcpy(buf + off + 4, enc[i], lens[i]);
+      off += 4 + lens[i];
+    }
+    out->base = buf;
+    out->len = padded;
+  }
+  /* The encodings hold values in clear (barrier ciphertext, but wipe). */
+  for (size_t i = 0; enc != NULL && i < n; i++)
+    if (enc[i] != NULL) {
+      memset(enc[i], 0, lens[i]);
+      free(enc[i]);
+    }
+  free(enc);
+  free(lens);
+  return rc;
+}
+
+void cs_fsm_entry_free(cs_batch *batches, int *status, size_t n) {
+  for (size_t i = 0; batches != NULL && i < n; i++)
+    cs_batch_clear(&batches[i]);
+  free(batches);
+  free(status);
+}
+
+/* Splits an entry into the (offset, length) of its batches: the group
+ * format, or an older single-batch entry. */
+static int entry_parts(const uint8_t *p, size_t len, size_t *n, size_t *first) {
+  if (len < 4)
+    return cs_error_set(CS_EPROTO, "short entry");
+  uint32_t head = get_be32(p);
+  if (head != GROUP_MARK) {
+    if (head > len - 4)
+      return cs_error_set(CS_EPROTO, "entry length %u beyond its %zu bytes", head, len);
+    *n = 1;
+    *first = 0;
+    return 0;
+  }
+  if (len < 8)
+    return cs_error_set(CS_EPROTO, "short entry");
+  uint32_t count = get_be32(p + 4);
+  if (count > (len - 8) / 4)
+    return cs_error_set(CS_EPROTO, "entry claims %u batches in %zu bytes", count, len);
+  *n = count;
+  *first = 8;
+  return 0;
+}
+
+int cs_fsm_entry_decode(const uint8_t *buf, size_t len, cs_batch **batches, int **status,
+                        size_t *n) {
+  size_t count = 0, off = 0;
+  int rc = entry_parts(buf, len, &count, &off);
+  if (rc < 0)
+    return rc;
+  /* Framing first, so a broken entry allocates nothing. */
+  size_t o = off;
+  for (size_t i = 0; i < count; i++) {
+    if (len - o < 4 || get_be32(buf + o) > len - o - 4)
+      return cs_error_set(CS_EPROTO, "entry batch %zu runs past the entry", i);
+    o += 4 + get_be32(buf + o);
+  }
+  cs_batch *b = calloc(count ? count : 1, sizeof *b);
+  int *st = calloc(count ? count : 1, sizeof *st);
+  if (b == NULL || st == NULL) {
+    free(b);
+    free(st);
+    return CS_ENOMEM;
+  }
+  for (size_t i = 0; i < count; i++) {
+    size_t blen = get_be32(buf + off);
+    st[i] = cs_batch_decode(buf + off + 4, blen, &b[i]); /* leaves b[i] empty on failure */
+    off += 4 + blen;
+  }
+  *batches = b;
+  *status = st;
+  *n = count;
+  return 0;
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result) {
   fsm_state *st = fsm->data;
   uint64_t index = raft_last_applied(st->raft) + 1;
-  cs_batch b;
-  cs_batch_init(&b);
-  /* [u32 BE length][custos.Batch][zero padding to 8 bytes] (see cluster.c). */
-  const uint8_t *p = buf->base;
-  size_t len = buf->len >= 4 ? ((size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3]) : 0;
-  int rc = buf->len >= 4 && len <= buf->len - 4 ? cs_batch_decode(p + 4, len, &b)
-                                                 : cs_error_set(CS_EPROTO, "short entry");
+  cs_batch *b = NULL;
+  int *status = NULL;
+  size_t n = 0;
+  int rc = cs_fsm_entry_decode(buf->base, buf->len, &b, &status, &n);
   if (rc < 0) {
     /* Only a member with the cluster's certificate can append entries, so a
      * malformed one is a bug, not an attack: every node skips it alike. */
-    cs_error("cluster: raft entry %llu is not a valid batch: skipped", (unsigned long long)index);
-  } else {
-    rc = cs_store_commit_indexed(st->store, &b, index);
-    if (rc < 0)
-      cs_error("cluster: applying raft entry %llu failed: %s", (unsigned long long)index,
-               cs_error_message(rc));
-    forget_cached(&b); /* also after a failure: cheap, and never stale */
+    cs_error("cluster: raft entry %llu is not a valid group: skipped", (unsigned long long)index);
+    *result = (void *)(intptr_t)rc;
+    return 0;
   }
-  cs_batch_clear(&b);
+  /* Batches that did not decode fail alone; the rest go to the store. */
+  const cs_batch **ptrs = malloc((n ? n : 1) * sizeof *ptrs);
+  int *res = malloc((n ? n : 1) * sizeof *res);
+  size_t m = 0;
+  if (ptrs == NULL || res == NULL) {
+    rc = CS_ENOMEM;
+  } else {
+    for (size_t i = 0; i < n; i++)
+      if (status[i] == 0)
+        ptrs[m++] = &b[i];
+      else
+        cs_error("cluster: batch %zu of raft entry %llu is malformed: it fails alone", i,
+                 (unsigned long long)index);
+    rc = cs_store_commit_group_indexed(st->store, ptrs, m, res, index);
+  }
+  if (rc < 0) {
+    cs_error("cluster: applying raft entry %llu failed: %s", (unsigned long long)index,
+             cs_error_message(rc));
+  } else {
+    for (size_t i = 0, j = 0; i < n; i++)
+      if (status[i] == 0)
+        status[i] = res[j++];
+    if (st->results != NULL)
+      st->results(st->ctx, index, status, n);
+  }
+  for (size_t i = 0; i < n; i++)
+    forget_cached(&b[i]); /* also after a failure: cheap, and never stale */
+  free(ptrs);
+  free(res);
+  cs_fsm_entry_free(b, status, n);
   *result = (void *)(intptr_t)rc;
   return 0;
 }
@@ -170,11 +307,14 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
   return 0;
 }
 
-void cs_fsm_init(struct raft_fsm *fsm, struct raft *r, cs_store *store) {
+void cs_fsm_init(struct raft_fsm *fsm, struct raft *r, cs_store *store, cs_fsm_results_fn results,
+                 void *ctx) {
   fsm_state *state = calloc(1, sizeof *state);
   assert(state != NULL);
   state->raft = r;
   state->store = store;
+  state->results = results;
+  state->ctx = ctx;
   memset(fsm, 0, sizeof *fsm);
   fsm->version = 2;
   fsm->data = state;

@@ -1,13 +1,19 @@
 /*
  * fsm: the raft state machine of a custos cluster, on the node's LMDB store.
  *
- * Every raft command entry is a 4-byte big-endian length and one serialized
- * custos.Batch padded with zeros to a multiple of 8 bytes (raft 0.15 reads its log back
- * assuming that).  Applying it is
- * one LMDB transaction that also records the entry's index
- * (cs_store_commit_indexed), and an entry at or below the recorded index is
- * skipped: raft replays its log after a restart, and the store must come out
- * the same.  A snapshot is the whole data database plus the applied index;
+ * Every raft command entry is one group of batches (the commit queue's
+ * batches of one loop turn), padded with zeros to a multiple of 8 bytes
+ * (raft 0.15 reads its log back assuming that):
+ *
+ *   0xFFFFFFFF | count u32 BE | count x (length u32 BE | custos.Batch)
+ *
+ * (An older entry, a 4-byte big-endian length and ONE custos.Batch, is
+ * still read: it is a group of one.)  Applying an entry is one LMDB
+ * transaction that also records the entry's index
+ * (cs_store_commit_group_indexed): each batch succeeds or fails alone, as
+ * in standalone mode, and an entry at or below the recorded index is
+ * skipped: raft replays its log after a restart, and the store must come
+ * out the same.  A batch that does not decode fails alone too (CS_EPROTO).  A snapshot is the whole data database plus the applied index;
  * restoring one replaces the data database in one transaction (skipped when
  * the store is already at or past the snapshot's index).
  *
@@ -22,12 +28,35 @@
 #include "store.h"
 
 /*
+ * Runs during the apply of entry `index` with the result of each of its n
+ * batches (on every node; the node that appended the entry hands them to
+ * its submitters).  `status` is valid during the call only.
+ */
+typedef void (*cs_fsm_results_fn)(void *ctx, uint64_t index, const int *status, size_t n);
+
+/*
  * Fills `fsm` to apply to `store`.  `r` is the raft instance it will be
  * given to (the entry index is raft_last_applied(r) + 1 during apply).
- * The result of an apply (void *) is (intptr_t) the store's status: 0 or a
- * CS_E* code, identical on every node.
+ * The result of an apply (void *) is (intptr_t) the entry's status: 0 when
+ * its transaction committed (each batch's result went to `results`), or
+ * the CS_E* code that failed all of it.
  */
-void cs_fsm_init(struct raft_fsm *fsm, struct raft *r, cs_store *store);
+void cs_fsm_init(struct raft_fsm *fsm, struct raft *r, cs_store *store, cs_fsm_results_fn results,
+                 void *ctx);
+
+/* Encodes n batches as one entry into out->base (raft_malloc'd) and
+ * out->len.  0 or CS_ENOMEM / CS_ETOOBIG. */
+int cs_fsm_entry_encode(const cs_batch *const *batches, size_t n, struct raft_buffer *out)
+    __attribute__((warn_unused_result));
+/*
+ * Decodes an entry into *batches (malloc'd array of *n batches; free with
+ * cs_fsm_entry_free).  A batch that does not decode is left empty with
+ * CS_EPROTO in its (*status)[i] (malloc'd too).  CS_EPROTO for an entry
+ * whose framing is broken (then nothing is allocated).
+ */
+int cs_fsm_entry_decode(const uint8_t *buf, size_t len, cs_batch **batches, int **status,
+                        size_t *n) __attribute__((warn_unused_result));
+void cs_fsm_entry_free(cs_batch *batches, int *status, size_t n);
 /* Frees what cs_fsm_init allocated (after raft_close completed). */
 void cs_fsm_close(struct raft_fsm *fsm);
 

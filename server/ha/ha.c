@@ -40,8 +40,9 @@ static void node_status(void *ctx, cs_node_status *st) {
   st->term = ss.term;
 }
 
-static int commit_backend(void *ctx, cs_batch *group, cs_commitq_cb done, void *arg) {
-  return cs_cluster_submit(ctx, group, done, arg);
+static int commit_backend(void *ctx, const cs_batch *const *batches, size_t n,
+                          cs_commitq_group_cb done, void *arg) {
+  return cs_cluster_submit(ctx, batches, n, done, arg);
 }
 
 /*

@@ -14,6 +14,12 @@
  * The reply FIFO: every dispatched request appends a cs_reply; cs_reply_send
  * fills the slot; flush_replies() writes filled slots from the head and stops
  * at the first unfilled one, so responses leave in request order.
+ *
+ * Order of effects: `pending` counts dispatched requests whose slot is not
+ * filled yet, `pending_ordered` those of them that are not independent.  A
+ * decoded request that may not run yet waits in `held` (at most one); it is
+ * retried whenever a slot is filled.  A peer's close_notify drains with
+ * `finish_buffered`: the requests it sent before it are still answered.
  */
 #include "conn.h"
 #include "cs_error.h"
@@ -30,8 +36,6 @@
 
 enum { ST_HANDSHAKE, ST_OPEN, ST_DRAIN, ST_CLOSED };
 
-/* Stop reading while more than this many response bytes wait to be sent. */
-#define WRITE_QUEUE_HIGH (512u * 1024u)
 /* How long replies may still be awaited once a connection is draining. */
 #define DRAIN_TIMEOUT_MS 30000u
 /* How long to wait for the peer's EOF after our FIN. */
@@ -44,7 +48,8 @@ struct cs_reply {
   uint8_t *frame;         /* packed response with its header, once filled */
   size_t len;
   unsigned done : 1;      /* filled (or abandoned): may be written */
-  unsigned counted : 1;   /* counts in conn->inflight (a dispatched request) */
+  unsigned counted : 1;   /* counts in conn->inflight and ->pending (a dispatched request) */
+  unsigned ordered : 1;   /* counts in conn->pending_ordered (not independent) */
 };
 
 struct cs_conn {
@@ -59,7 +64,11 @@ struct cs_conn {
   uint8_t *rbuf;          /* decrypted bytes not yet framed; NULL when empty */
   size_t rlen, rcap;
   cs_reply *head, *tail;
+  Custos__Request *held;  /* decoded, waiting for the answers before it */
   unsigned inflight;      /* dispatched requests whose response is not written */
+  unsigned pending;       /* dispatched requests whose slot is not filled */
+  unsigned pending_ordered; /* ... of them not independent */
+  size_t unsent;          /* bytes of filled slots not yet handed to TLS */
   unsigned refs;          /* 1 for the handles + 1 per cs_reply */
   unsigned handles_open;
   unsigned in_process;
@@ -80,13 +89,29 @@ struct cs_conn {
   unsigned shut_started : 1;
   unsigned shut_done : 1;
   unsigned eof : 1;
+  unsigned established : 1;    /* the TLS handshake completed */
+  unsigned finish_buffered : 1;/* draining, but requests already received are answered */
   unsigned capped_logged : 1;  /* the in-flight cap was reported once */
+  unsigned queued_logged : 1;  /* the queued-bytes cap was reported once */
 };
 
 static void conn_close(cs_conn *c);
 static void flush_replies(cs_conn *c);
 static void update_reading(cs_conn *c);
 static void process_buffered(cs_conn *c);
+static void drain_progress(cs_conn *c);
+
+/* Response bytes this connection holds that the peer has not taken yet:
+ * filled slots, TLS records held by a cork (all of one read's answers are
+ * corked until the read is handled), and the socket's write queue. */
+static size_t queued_bytes(const cs_conn *c) {
+  return c->tcp.write_queue_size + c->unsent + (c->tls != NULL ? cs_tls_corked_bytes(c->tls) : 0);
+}
+
+/* Whether frames read so far may still become requests. */
+static int accepting(const cs_conn *c) {
+  return c->state == ST_OPEN || (c->state == ST_DRAIN && c->finish_buffered);
+}
 
 /* ---------------------------------------------------------------- memory */
 
@@ -185,6 +210,8 @@ static void conn_close(cs_conn *c) {
     r = next;
   }
   c->head = c->tail = NULL;
+  cs_wire_request_free(c->held);
+  c->held = NULL;
   c->handles_open = c->started ? 2 : 1;
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
   if (c->started)
@@ -220,15 +247,41 @@ static void finish_drain(cs_conn *c) {
     conn_close(c);
 }
 
-/* Accept no more requests; close once the owed replies are written. */
-static void conn_drain(cs_conn *c, int linger) {
+/* Whether a request already received is still to be answered. */
+static int owed(const cs_conn *c) {
+  if (c->head != NULL || c->held != NULL)
+    return 1;
+  if (!c->finish_buffered || c->rlen == 0)
+    return 0;
+  size_t body;
+  size_t limit = c->grant_check != NULL || c->head_granted ? c->env->max_frame : c->env->max_frame_preauth;
+  return cs_wire_frame_check(c->rbuf, c->rlen, limit, &body) != 0;
+}
+
+/* Draining: once nothing is owed, say goodbye.  Inside process() the
+ * caller checks again when it returns. */
+static void drain_progress(cs_conn *c) {
+  if (c->state == ST_DRAIN && !c->in_process && !owed(c))
+    finish_drain(c);
+}
+
+/* Accept no more requests (`finish`: except those already received);
+ * close once the owed replies are written. */
+static void conn_drain(cs_conn *c, int linger, int finish) {
   if (c->state != ST_OPEN)
     return;
   c->state = ST_DRAIN;
   c->linger = linger ? 1 : 0;
+  c->finish_buffered = finish ? 1 : 0;
+  if (!finish) {
+    cs_wire_request_free(c->held);
+    c->held = NULL;
+  }
   uv_timer_start(&c->timer, on_timer, DRAIN_TIMEOUT_MS, 0);
-  if (c->head == NULL)
-    finish_drain(c);
+  if (finish)
+    process_buffered(c);
+  if (c->state == ST_DRAIN)
+    drain_progress(c);
   if (c->state != ST_CLOSED)
     update_reading(c);
 }
@@ -257,7 +310,7 @@ static void on_timer(uv_timer_t *t) {
     }
     cs_info("closing idle connection from %s after %u s", c->peer.address,
             env->idle_timeout_ms / 1000);
-    conn_drain(c, 0);
+    conn_drain(c, 0, 0);
     break;
   }
   case ST_DRAIN:
@@ -298,8 +351,11 @@ static void flush_replies(cs_conn *c) {
     c->head = r->next;
     if (c->head == NULL)
       c->tail = NULL;
-    if (r->frame != NULL && rc == 0)
-      rc = cs_tls_write(c->tls, r->frame, r->len);
+    if (r->frame != NULL) {
+      c->unsent -= r->len;
+      if (rc == 0)
+        rc = cs_tls_write(c->tls, r->frame, r->len);
+    }
     if (r->counted)
       c->inflight--;
     wipe_free(r->frame, r->len);
@@ -315,10 +371,10 @@ static void flush_replies(cs_conn *c) {
   }
   if (wrote)
     c->last_active = uv_now(c->env->loop);
-  if (c->state == ST_DRAIN && c->head == NULL)
-    finish_drain(c);
-  /* Below the in-flight cap again: frames held back go first. */
+  /* A slot was filled or written: frames held back may go now. */
   process_buffered(c);
+  if (c->state == ST_DRAIN)
+    drain_progress(c);
   if (c->state != ST_CLOSED)
     update_reading(c);
 }
@@ -333,9 +389,15 @@ static void reject(cs_conn *c, int code) {
   cs_reply *r = reply_new(c);
   if (r != NULL) {
     r->frame = cs_wire_encode(&res.base, &r->len);
+    if (r->frame != NULL)
+      c->unsent += r->len;
     r->done = 1;
   }
-  conn_drain(c, 1);
+  /* Nothing after a bad frame is read, whether draining already or not. */
+  c->finish_buffered = 0;
+  cs_wire_request_free(c->held);
+  c->held = NULL;
+  conn_drain(c, 1, 0);
   flush_replies(c);
 }
 
@@ -346,6 +408,11 @@ void cs_reply_send(cs_reply *r, Custos__Response *res, int authenticated) {
     conn_unref(c);
     return;
   }
+  if (r->counted) {
+    c->pending--;
+    if (r->ordered)
+      c->pending_ordered--;
+  }
   res->id = r->id;
   r->frame = cs_wire_encode(&res->base, &r->len);
   r->done = 1;
@@ -354,6 +421,7 @@ void cs_reply_send(cs_reply *r, Custos__Response *res, int authenticated) {
     conn_close(c);
     return;
   }
+  c->unsent += r->len;
   flush_replies(c);
 }
 
@@ -395,33 +463,58 @@ static size_t frame_limit(cs_conn *c, const uint8_t *buf, size_t len) {
 
 /* ---------------------------------------------------------------- frames */
 
-/* Frames, decodes and dispatches whole requests from buf while the
- * connection is open and below its in-flight cap.  Returns the number of
- * bytes consumed. */
+/* Decodes the next whole frame of buf[*off..len) into *req (NULL: no
+ * whole frame yet).  A frame over the limit or a request that does not
+ * decode is rejected (the connection drains); then -1. */
+static int next_request(cs_conn *c, const uint8_t *buf, size_t len, size_t *off,
+                        Custos__Request **req) {
+  size_t body = 0;
+  size_t limit = frame_limit(c, buf + *off, len - *off);
+  *req = NULL;
+  int rc = cs_wire_frame_check(buf + *off, len - *off, limit, &body);
+  if (rc == 0)
+    return 0;
+  if (rc < 0) {
+    cs_warn("oversized frame from %s: %s", c->peer.address, cs_error_message(rc));
+    *off = len;
+    reject(c, rc);
+    return -1;
+  }
+  rc = cs_wire_decode_request(buf + *off + CS_WIRE_HDR, body, req);
+  *off += CS_WIRE_HDR + body;
+  c->head_granted = 0; /* the next frame is checked afresh */
+  if (rc < 0) {
+    cs_info("malformed request from %s: %s", c->peer.address, cs_error_message(rc));
+    *off = len;
+    reject(c, rc);
+    return -1;
+  }
+  return 0;
+}
+
+/* Whether the request may run now: every earlier one was answered, or it
+ * and the unanswered ones are all independent (see conn.h).  Sets *indep. */
+static int may_dispatch(const cs_conn *c, const Custos__Request *req, int *indep) {
+  *indep = c->env->independent != NULL && c->env->independent(req);
+  return c->pending == 0 || (*indep && c->pending_ordered == 0);
+}
+
+/* Frames, decodes and dispatches whole requests from buf (after the held
+ * one) while the connection accepts requests, is below its in-flight and
+ * queued-bytes caps, and order allows.  Returns the bytes consumed. */
 static size_t process(cs_conn *c, const uint8_t *buf, size_t len) {
   cs_conn_env *env = c->env;
   size_t off = 0;
   c->in_process++;
-  while (c->state == ST_OPEN && c->inflight < env->max_inflight) {
-    size_t body = 0;
-    size_t limit = frame_limit(c, buf + off, len - off);
-    int rc = cs_wire_frame_check(buf + off, len - off, limit, &body);
-    if (rc == 0)
+  while (accepting(c) && c->inflight < env->max_inflight &&
+         queued_bytes(c) < env->max_queued_bytes) {
+    Custos__Request *req = c->held;
+    c->held = NULL;
+    if (req == NULL && (next_request(c, buf, len, &off, &req) < 0 || req == NULL))
       break;
-    if (rc < 0) {
-      cs_warn("oversized frame from %s: %s", c->peer.address, cs_error_message(rc));
-      off = len;
-      reject(c, rc);
-      break;
-    }
-    Custos__Request *req = NULL;
-    rc = cs_wire_decode_request(buf + off + CS_WIRE_HDR, body, &req);
-    off += CS_WIRE_HDR + body;
-    c->head_granted = 0; /* the next frame is checked afresh */
-    if (rc < 0) {
-      cs_info("malformed request from %s: %s", c->peer.address, cs_error_message(rc));
-      off = len;
-      reject(c, rc);
+    int indep;
+    if (!may_dispatch(c, req, &indep)) {
+      c->held = req; /* its turn comes when the answers before it are in */
       break;
     }
     cs_reply *r = reply_new(c);
@@ -433,7 +526,11 @@ static size_t process(cs_conn *c, const uint8_t *buf, size_t len) {
     }
     r->id = req->id;
     r->counted = 1;
+    r->ordered = !indep;
     c->inflight++;
+    c->pending++;
+    if (!indep)
+      c->pending_ordered++;
     c->requests++;
     c->last_active = uv_now(env->loop);
     env->dispatch(env->dispatch_ctx, &c->peer, req, r);
@@ -445,16 +542,22 @@ static size_t process(cs_conn *c, const uint8_t *buf, size_t len) {
     cs_info("connection from %s reached %u requests in flight: reading paused until "
             "responses drain (listener.max_inflight)", c->peer.address, env->max_inflight);
   }
+  if (c->state == ST_OPEN && queued_bytes(c) >= env->max_queued_bytes && !c->queued_logged) {
+    c->queued_logged = 1;
+    cs_info("connection from %s holds %zu response bytes it has not read: reading paused "
+            "until it does (listener.max_queued_response_bytes)", c->peer.address,
+            queued_bytes(c));
+  }
   c->in_process--;
   return off;
 }
 
-/* Frames waiting in the receive buffer (after backpressure) go first. */
+/* Requests waiting (held, or frames in the receive buffer) go first. */
 static void process_buffered(cs_conn *c) {
-  if (c->in_process || c->rlen == 0 || c->state != ST_OPEN)
+  if (c->in_process || !accepting(c) || (c->rlen == 0 && c->held == NULL))
     return;
   size_t n = process(c, c->rbuf, c->rlen);
-  if (c->state == ST_OPEN)
+  if (accepting(c))
     rbuf_consume(c, n);
   else
     free_rbuf(c);
@@ -487,6 +590,9 @@ static int on_tls_data(void *ctx, const uint8_t *buf, size_t len) {
 static void on_tls_handshake(void *ctx) {
   cs_conn *c = ctx;
   c->state = ST_OPEN;
+  c->established = 1;
+  if (c->env->on_established != NULL)
+    c->env->on_established(c->env, c);
   c->peer.has_client_cert = cs_tls_peer_verified(c->tls);
   c->last_active = uv_now(c->env->loop);
   uv_timer_start(&c->timer, on_timer, c->env->idle_timeout_ms, 0);
@@ -504,6 +610,8 @@ static void on_tls_written(void *ctx, int status) {
     return;
   }
   process_buffered(c);
+  if (c->state == ST_DRAIN)
+    drain_progress(c);
   if (c->state != ST_CLOSED)
     update_reading(c);
 }
@@ -549,7 +657,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (rc == 1) {
     /* close_notify: answer what was asked, then close. */
     if (c->state == ST_OPEN)
-      conn_drain(c, 0);
+      conn_drain(c, 0, 1);
     else
       conn_close(c);
     return;
@@ -565,8 +673,8 @@ static void update_reading(cs_conn *c) {
     want = 1;
     break;
   case ST_OPEN:
-    want = c->inflight < c->env->max_inflight &&
-           c->tcp.write_queue_size < WRITE_QUEUE_HIGH;
+    want = c->inflight < c->env->max_inflight && c->held == NULL &&
+           queued_bytes(c) < c->env->max_queued_bytes;
     break;
   case ST_DRAIN:
     want = c->linger && !c->eof;
@@ -607,6 +715,8 @@ const struct sockaddr_storage *cs_conn_sockaddr(const cs_conn *c) { return &c->s
 const char *cs_conn_address(const cs_conn *c) { return c->peer.address; }
 
 cs_conn *cs_conn_next(const cs_conn *c) { return c->next; }
+
+int cs_conn_established(const cs_conn *c) { return c->established; }
 
 int cs_conn_accepted(cs_conn *c) {
   int len = sizeof c->sa;
@@ -688,7 +798,7 @@ void cs_conn_shutdown(cs_conn *c) {
     conn_close(c);
     break;
   case ST_OPEN:
-    conn_drain(c, 0);
+    conn_drain(c, 0, 0);
     break;
   default:
     break;

@@ -17,9 +17,18 @@
  *    the peer sees the error rather than a reset).
  *  - At most max_inflight requests are dispatched and not yet answered.  At
  *    the cap the connection stops reading (TCP backpressure; no error is
- *    sent) and resumes when replies drain.  It also stops reading while more
- *    than 512 KiB of responses wait in the socket's write queue, so a client
- *    that sends without reading cannot grow the server's memory.
+ *    sent) and resumes when replies drain.
+ *  - Response bytes not yet sent (filled reply slots plus the socket's write
+ *    queue) are capped at max_queued_bytes: at the cap no further request is
+ *    dispatched, even one already read, and reading stops until the client
+ *    has taken enough of its answers.  So a client that pipelines without
+ *    reading holds at most the cap plus one response of server memory.
+ *  - Order: requests take effect in the order they were sent.  A request is
+ *    dispatched only when every earlier one was answered, or when it and
+ *    the unanswered ones before it are all "independent" (the daemon's
+ *    cs_independent_fn: kv puts, ordered by the commit queue).  The one
+ *    request that must wait is held decoded; later frames stay in the
+ *    receive buffer, and reading stops (TCP backpressure).
  *  - Memory is freed only once both handles are closed and no cs_reply
  *    refers to the conn any more (a reply holds a reference; after the close
  *    callbacks have run, the last cs_reply_send frees the conn).
@@ -50,10 +59,15 @@ typedef struct cs_conn_env {
   unsigned handshake_timeout_ms;
   unsigned idle_timeout_ms;
   unsigned max_inflight;
+  size_t max_queued_bytes;
   cs_dispatch_fn dispatch;
+  cs_independent_fn independent;
   void *dispatch_ctx;
+  /* Runs once per started conn whose TLS handshake completed. */
+  void (*on_established)(struct cs_conn_env *env, cs_conn *c);
   /* Runs once per started conn, after its handles are closed.  The conn
-   * may be examined (cs_conn_sockaddr) during the call only. */
+   * may be examined (cs_conn_sockaddr, cs_conn_established) during the call
+   * only. */
   void (*on_closed)(struct cs_conn_env *env, cs_conn *c);
   void *owner;
   cs_conn *conns;        /* started conns not yet fully closed */
@@ -73,6 +87,9 @@ uv_stream_t *cs_conn_stream(cs_conn *c);
 int cs_conn_accepted(cs_conn *c) __attribute__((warn_unused_result));
 const struct sockaddr_storage *cs_conn_sockaddr(const cs_conn *c);
 const char *cs_conn_address(const cs_conn *c);
+
+/* 1 once the TLS handshake completed. */
+int cs_conn_established(const cs_conn *c);
 
 /* Closes a conn that was not started (refused, or failed to accept). */
 void cs_conn_refuse(cs_conn *c);

@@ -5,9 +5,14 @@
  * The listener owns the shared TLS configuration and the cs_conn_env every
  * connection refers to (limits, the dispatch function, one read buffer),
  * the count of open connections and a small hash table of connections per
- * client IP address.  A connection over either cap is accepted and closed at
- * once, with a warn line (at most a few per second, then a summary, so a
- * flood cannot flood the log too).
+ * client IP address.  Four caps: open connections, open connections per
+ * address (by default a sixteenth of the first, so one address cannot take
+ * every slot), and connections still in their TLS handshake, in total and
+ * per address (unauthenticated peers: a handshake costs the server an ECDHE
+ * and a signature, and a stalled one holds a slot until its timeout).  A
+ * connection over a cap is accepted and closed at once, with a warn line (at
+ * most a few per second, then a summary, so a flood cannot flood the log
+ * too).
  *
  * Stopping: the listening handle is closed, each connection is asked to
  * finish (cs_conn_shutdown), and `done` runs once the listening handle and
@@ -42,6 +47,7 @@ typedef struct addr_count {
   struct addr_count *next;
   addr_key key;
   unsigned count;
+  unsigned handshaking;   /* of count: TLS handshake not done yet */
 } addr_count;
 
 struct cs_listener {
@@ -49,6 +55,9 @@ struct cs_listener {
   char address[96];
   unsigned max_connections;
   unsigned max_per_address;
+  unsigned max_handshakes;
+  unsigned max_handshakes_per_address;
+  unsigned handshaking;   /* started conns whose TLS handshake is not done */
   addr_count *buckets[ADDR_BUCKETS];
   unsigned stopping : 1;
   unsigned server_closed : 1;
@@ -183,8 +192,21 @@ static void maybe_done(cs_listener *l) {
   listener_free(l);
 }
 
+/* The conn is no longer in its handshake (done, or closed before). */
+static void handshake_over(cs_listener *l, cs_conn *c) {
+  addr_key k = key_of(cs_conn_sockaddr(c));
+  addr_count *e = addr_lookup(l, &k, 0);
+  if (e != NULL && e->handshaking > 0)
+    e->handshaking--;
+  l->handshaking--;
+}
+
+static void on_conn_established(cs_conn_env *env, cs_conn *c) { handshake_over(env->owner, c); }
+
 static void on_conn_closed(cs_conn_env *env, cs_conn *c) {
   cs_listener *l = env->owner;
+  if (!cs_conn_established(c))
+    handshake_over(l, c);
   addr_key k = key_of(cs_conn_sockaddr(c));
   addr_release(l, &k);
   maybe_done(l);
@@ -237,6 +259,12 @@ static void on_connection(uv_stream_t *server, int status) {
     cs_conn_refuse(c);
     return;
   }
+  if (l->handshaking >= l->max_handshakes) {
+    refuse_log(l, "refusing connection from %s: limit of %u connections in the TLS handshake "
+               "reached", cs_conn_address(c), l->max_handshakes);
+    cs_conn_refuse(c);
+    return;
+  }
   addr_key k = key_of(cs_conn_sockaddr(c));
   addr_count *e = addr_lookup(l, &k, 1);
   if (e == NULL) {
@@ -250,9 +278,21 @@ static void on_connection(uv_stream_t *server, int status) {
     cs_conn_refuse(c);
     return;
   }
+  if (e->handshaking >= l->max_handshakes_per_address) {
+    refuse_log(l, "refusing connection from %s: limit of %u connections in the TLS handshake "
+               "per address reached", cs_conn_address(c), l->max_handshakes_per_address);
+    cs_conn_refuse(c);
+    return;
+  }
   e->count++;
-  if (cs_conn_start(c) != 0)
-    addr_release(l, &k); /* not started: on_conn_closed will not run */
+  e->handshaking++;
+  l->handshaking++;
+  if (cs_conn_start(c) != 0) {
+    /* Not started: on_conn_closed will not run. */
+    e->handshaking--;
+    l->handshaking--;
+    addr_release(l, &k);
+  }
 }
 
 static void on_server_closed(uv_handle_t *h) {
@@ -264,8 +304,20 @@ static void on_server_closed(uv_handle_t *h) {
     listener_free(l); /* start failed after the handle existed */
 }
 
+unsigned cs_listener_default_per_address(unsigned max_connections) {
+  return max_connections / 16 > 0 ? max_connections / 16 : 1;
+}
+
+unsigned cs_listener_default_handshakes(unsigned max_connections) {
+  return max_connections / 16 > 0 ? max_connections / 16 : 1;
+}
+
+unsigned cs_listener_default_handshakes_per_address(unsigned max_handshakes) {
+  return max_handshakes / 8 > 0 ? max_handshakes / 8 : 1;
+}
+
 int cs_listener_start(cs_listener **out, uv_loop_t *loop, const cs_listener_opts *o,
-                      cs_dispatch_fn dispatch, void *ctx) {
+                      cs_dispatch_fn dispatch, cs_independent_fn independent, void *ctx) {
   /* The daemon ignores SIGPIPE too; a peer gone mid-write must never kill
    * the process whoever embeds the listener. */
   signal(SIGPIPE, SIG_IGN);
@@ -278,8 +330,12 @@ int cs_listener_start(cs_listener **out, uv_loop_t *loop, const cs_listener_opts
   if (l == NULL)
     return cs_error_set(CS_ENOMEM, "out of memory for the listener");
   snprintf(l->address, sizeof l->address, "%s", o->address);
-  l->max_connections = o->max_connections ? o->max_connections : 16384;
-  l->max_per_address = o->max_per_address ? o->max_per_address : 16384;
+  l->max_connections = o->max_connections ? o->max_connections : CS_LISTENER_MAX_CONNECTIONS;
+  l->max_per_address = o->max_per_address ? o->max_per_address : cs_listener_default_per_address(l->max_connections);
+  l->max_handshakes = o->max_handshakes ? o->max_handshakes : cs_listener_default_handshakes(l->max_connections);
+  l->max_handshakes_per_address = o->max_handshakes_per_address
+                                      ? o->max_handshakes_per_address
+                                      : cs_listener_default_handshakes_per_address(l->max_handshakes);
 
   cs_conn_env *env = &l->env;
   env->loop = loop;
@@ -292,8 +348,11 @@ int cs_listener_start(cs_listener **out, uv_loop_t *loop, const cs_listener_opts
   env->handshake_timeout_ms = o->handshake_timeout_ms ? o->handshake_timeout_ms : 10000;
   env->idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : 300000;
   env->max_inflight = o->max_inflight ? o->max_inflight : 1024;
+  env->max_queued_bytes = o->max_queued_bytes ? o->max_queued_bytes : CS_LISTENER_MAX_QUEUED_BYTES;
   env->dispatch = dispatch;
+  env->independent = independent;
   env->dispatch_ctx = ctx;
+  env->on_established = on_conn_established;
   env->on_closed = on_conn_closed;
   env->owner = l;
 

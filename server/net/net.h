@@ -8,7 +8,12 @@
  * Pipelining: a connection may carry many requests in flight.  Each decoded
  * request gets a cs_reply handle; responses are written in request order
  * whatever order the handlers finish in (a write waits for its group
- * commit, a read answers at once).
+ * commit, a read answers at once).  Requests of one connection take effect
+ * in order: a request is handed to dispatch only once every request before
+ * it has been answered, except that a request the dispatcher calls
+ * independent (cs_independent_fn: it reads nothing an earlier independent
+ * request writes) may follow earlier independent ones that are still being
+ * committed.  So a read behind a write on the same connection sees it.
  */
 #ifndef CS_NET_H
 #define CS_NET_H
@@ -30,10 +35,23 @@ typedef struct cs_listener_opts {
   size_t max_frame;             /* 0: CS_WIRE_MAX_DEFAULT */
   unsigned handshake_timeout_ms;/* 0: 10000 */
   unsigned idle_timeout_ms;     /* 0: 300000 */
-  unsigned max_connections;     /* 0: 16384 */
-  unsigned max_per_address;     /* 0: 16384 */
+  unsigned max_connections;     /* 0: CS_LISTENER_MAX_CONNECTIONS */
+  unsigned max_per_address;     /* 0: cs_listener_default_per_address() */
   unsigned max_inflight;        /* per connection; 0: 1024 */
+  size_t max_queued_bytes;      /* per connection: response bytes not yet sent;
+                                   0: CS_LISTENER_MAX_QUEUED_BYTES */
+  unsigned max_handshakes;      /* connections in their TLS handshake; 0: default below */
+  unsigned max_handshakes_per_address; /* 0: default below */
 } cs_listener_opts;
+
+#define CS_LISTENER_MAX_CONNECTIONS 16384u
+#define CS_LISTENER_MAX_QUEUED_BYTES ((size_t)1 << 20)
+/* Defaults derived from the caps above them (each at least 1): a
+ * sixteenth of max_connections per address and in the handshake, an eighth
+ * of the handshakes per address. */
+unsigned cs_listener_default_per_address(unsigned max_connections);
+unsigned cs_listener_default_handshakes(unsigned max_connections);
+unsigned cs_listener_default_handshakes_per_address(unsigned max_handshakes);
 
 /* What dispatch learns about the client. */
 typedef struct cs_peer {
@@ -50,11 +68,20 @@ typedef void (*cs_dispatch_fn)(void *ctx, const cs_peer *peer, Custos__Request *
                                cs_reply *reply);
 
 /*
+ * Also implemented by the daemon: 1 when `req` may be dispatched while
+ * earlier requests of the same connection for which it also returned 1 are
+ * still unanswered (their effects are ordered by the commit queue and it
+ * reads nothing they write), 0 when it must wait for every earlier request.
+ */
+typedef int (*cs_independent_fn)(const Custos__Request *req);
+
+/*
  * Starts listening on `loop`.  Returns 0, or a CS_E* code with a detail
  * (bad address, unreadable certificate or key, bind failure).
  */
 int cs_listener_start(cs_listener **out, uv_loop_t *loop, const cs_listener_opts *opts,
-                      cs_dispatch_fn dispatch, void *ctx) __attribute__((warn_unused_result));
+                      cs_dispatch_fn dispatch, cs_independent_fn independent, void *ctx)
+    __attribute__((warn_unused_result));
 /* Stops accepting; open connections finish their in-flight requests and
  * close.  `done` runs on the loop when the last connection is gone. */
 void cs_listener_stop(cs_listener *l, void (*done)(void *arg), void *arg);

@@ -352,3 +352,5 @@ int cs_tls_handshake_done(const cs_tls *t) { return t->handshake_done; }
 int cs_tls_peer_verified(const cs_tls *t) { return t->verified; }
 
 unsigned cs_tls_writes_pending(const cs_tls *t) { return t->writes; }
+
+size_t cs_tls_corked_bytes(const cs_tls *t) { return t->pending != NULL ? t->pending->len : 0; }

@@ -91,5 +91,7 @@ int cs_tls_handshake_done(const cs_tls *t);
 int cs_tls_peer_verified(const cs_tls *t);
 /* Number of uv_write requests not yet completed. */
 unsigned cs_tls_writes_pending(const cs_tls *t);
+/* Encrypted bytes held back by a cork, not yet handed to uv_write. */
+size_t cs_tls_corked_bytes(const cs_tls *t);
 
 #endif

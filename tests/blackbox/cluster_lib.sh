@@ -53,7 +53,7 @@ write_node_config() {
     { node_id = \"n$j\"; address = \"127.0.0.1:$(raft_port "$j")\"; api_address = \"127.0.0.1:$(api_port "$j")\"; }"
   done
   cat > "$dir/custos.conf" <<CONF
-storage  = { path = "$dir/data"; };
+storage  = { path = "$dir/data"; ${STORAGE_EXTRA:-} };
 listener = {
   address       = "127.0.0.1:$(api_port "$i")";
   tls_cert_file = "$WORK/ctls/n$i.crt";

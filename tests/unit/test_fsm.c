@@ -2,7 +2,8 @@
  * Unit tests of the raft state machine's storage side (server/ha/fsm.c):
  * snapshot encode/restore between two real LMDB stores, skip when the store
  * is already ahead, replacement of stale data, garbage and truncated
- * snapshots refused with nothing changed, and idempotent replay of entries.
+ * snapshots refused with nothing changed, idempotent replay of entries, and
+ * group entries in which one bad batch fails alone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -181,7 +182,7 @@ static void test_apply_forgets_cached_policies(void **state) {
   struct raft r;
   memset(&r, 0, sizeof r); /* apply only asks raft_last_applied() */
   struct raft_fsm fsm;
-  cs_fsm_init(&fsm, &r, f->a);
+  cs_fsm_init(&fsm, &r, f->a, NULL, NULL);
   fill_policy_cache();
   apply_raft_entry(&fsm, "kv/unrelated");
   assert_int_equal(cs_policy_cache_count(), 1);
@@ -201,11 +202,129 @@ static void test_apply_forgets_cached_policies(void **state) {
   cs_fsm_close(&fsm);
 }
 
+/* ---- entries: one group of batches, each failing alone -------------------- */
+
+typedef struct results {
+  int calls;
+  uint64_t index;
+  int status[8];
+  size_t n;
+} results;
+
+static void on_results(void *ctx, uint64_t index, const int *status, size_t n) {
+  results *r = ctx;
+  r->calls++;
+  r->index = index;
+  r->n = n;
+  for (size_t i = 0; i < n && i < 8; i++)
+    r->status[i] = status[i];
+}
+
+/* Applies an entry through the raft FSM callback, as raft does. */
+static int apply_buf(struct raft_fsm *fsm, struct raft *r, void *base, size_t len) {
+  struct raft_buffer buf = {.base = base, .len = len};
+  void *result = NULL;
+  assert_int_equal(fsm->apply(fsm, &buf, &result), 0);
+  r->last_applied++;
+  return cs_fsm_result(result);
+}
+
+static void test_group_entry_one_bad(void **state) {
+  fx *f = *state;
+  /* A small store, so that one batch of the group cannot fit. */
+  char dir[64] = "/tmp/custos-test-fsm-g-XXXXXX";
+  cs_store *s;
+  cs_store_opts o = {.map_size = 64u << 10, .no_sync = 1};
+  assert_non_null(mkdtemp(dir));
+  assert_int_equal(cs_store_open(&s, dir, &o), 0);
+  struct raft r;
+  memset(&r, 0, sizeof r);
+  struct raft_fsm fsm;
+  results res = {0};
+  cs_fsm_init(&fsm, &r, s, on_results, &res);
+
+  cs_batch b[3];
+  const cs_batch *ptrs[3] = {&b[0], &b[1], &b[2]};
+  for (int i = 0; i < 3; i++)
+    cs_batch_init(&b[i]);
+  static uint8_t big[1024];
+  char key[32];
+  assert_int_equal(cs_batch_put(&b[0], "kv/a", (const uint8_t *)"1", 1), 0);
+  for (int i = 0; i < 200; i++) { /* 200 KiB into a 64 KiB map */
+    snprintf(key, sizeof key, "kv/big%03d", i);
+    assert_int_equal(cs_batch_put(&b[1], key, big, sizeof big), 0);
+  }
+  assert_int_equal(cs_batch_put(&b[2], "kv/c", (const uint8_t *)"3", 1), 0);
+  struct raft_buffer e;
+  assert_int_equal(cs_fsm_entry_encode(ptrs, 3, &e), 0);
+  assert_int_equal(e.len % 8, 0);
+  assert_int_equal(apply_buf(&fsm, &r, e.base, e.len), 0);
+  assert_int_equal(res.calls, 1);
+  assert_int_equal(res.index, 1);
+  assert_int_equal(res.n, 3);
+  assert_int_equal(res.status[0], 0);
+  assert_int_equal(res.status[1], CS_ESTOREFULL);
+  assert_int_equal(res.status[2], 0);
+  check_value(s, "kv/a", "1");
+  check_value(s, "kv/c", "3");
+  assert_int_equal(cs_store_exists(s, "kv/big000"), 0);
+  assert_int_equal(cs_store_applied_index(s), 1);
+
+  /* A batch that does not decode fails alone too. */
+  uint8_t *p = e.base;
+  size_t len0 = (size_t)p[8] << 24 | (size_t)p[9] << 16 | (size_t)p[10] << 8 | p[11];
+  uint8_t *second = p + 8 + 4 + len0;
+  size_t len1 = (size_t)second[0] << 24 | (size_t)second[1] << 16 | (size_t)second[2] << 8 | second[3];
+  memset(second + 4, 0xff, len1 > 16 ? 16 : len1);
+  assert_int_equal(apply_buf(&fsm, &r, e.base, e.len), 0);
+  assert_int_equal(res.calls, 2);
+  assert_int_equal(res.status[0], 0);
+  assert_int_equal(res.status[1], CS_EPROTO);
+  assert_int_equal(res.status[2], 0);
+  assert_int_equal(cs_store_applied_index(s), 2);
+  raft_free(e.base);
+
+  /* An entry in the older format (one length-prefixed batch) still applies. */
+  cs_batch_clear(&b[0]);
+  assert_int_equal(cs_batch_put(&b[0], "kv/x", (const uint8_t *)"y", 1), 0);
+  uint8_t *enc;
+  size_t elen;
+  assert_int_equal(cs_batch_encode(&b[0], &enc, &elen), 0);
+  uint8_t old[256] = {0};
+  assert_true(elen + 4 <= sizeof old);
+  old[0] = (uint8_t)(elen >> 24), old[1] = (uint8_t)(elen >> 16);
+  old[2] = (uint8_t)(elen >> 8), old[3] = (uint8_t)elen;
+  memcpy(old + 4, enc, elen);
+  free(enc);
+  assert_int_equal(apply_buf(&fsm, &r, old, (elen + 4 + 7) & ~(size_t)7), 0);
+  assert_int_equal(res.calls, 3);
+  assert_int_equal(res.n, 1);
+  assert_int_equal(res.status[0], 0);
+  check_value(s, "kv/x", "y");
+
+  /* Broken framing: the entry fails as a whole, every node alike. */
+  uint8_t bad[16] = {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2, 0, 0, 0, 200};
+  assert_int_equal(apply_buf(&fsm, &r, bad, sizeof bad), CS_EPROTO);
+  assert_int_equal(res.calls, 3);
+  uint8_t shortb[2] = {0};
+  assert_int_equal(apply_buf(&fsm, &r, shortb, sizeof shortb), CS_EPROTO);
+
+  for (int i = 0; i < 3; i++)
+    cs_batch_clear(&b[i]);
+  cs_fsm_close(&fsm);
+  cs_store_close(s);
+  char cmd[96];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+  (void)f;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_snapshots, setup, teardown),
       cmocka_unit_test_setup_teardown(test_apply_forgets_cached_policies, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_group_entry_one_bad, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
