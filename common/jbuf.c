@@ -6,6 +6,7 @@
  * is all the state needed to place commas and to assert on misuse.
  */
 #include "jbuf.h"
+#include "wire.h"
 #include "cs_error.h"
 
 #include <assert.h>
@@ -16,38 +17,6 @@
 
 #include <mbedtls/platform_util.h>
 
-/* Length (1..4) of the valid UTF-8 sequence at p, or 0 when the bytes at p
- * do not start one (RFC 3629: no overlongs, no surrogates, <= U+10FFFF). */
-static size_t utf8_seq(const unsigned char *p, size_t avail) {
-  unsigned char c = p[0];
-  if (c < 0x80)
-    return 1;
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    if (c == 0xe0)
-      lo = 0xa0; /* overlong */
-    else if (c == 0xed)
-      hi = 0x9f; /* U+D800..U+DFFF */
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    if (c == 0xf0)
-      lo = 0x90; /* overlong */
-    else if (c == 0xf4)
-      hi = 0x8f; /* above U+10FFFF */
-  } else {
-    return 0;
-  }
-  if (avail < n || p[1] < lo || p[1] > hi)
-    return 0;
-  for (size_t k = 2; k < n; k++)
-    if ((p[k] & 0xc0) != 0x80)
-      return 0;
-  return n;
-}
 
 static void wipe(void *p, size_t n) {
   if (p != NULL && n != 0)
@@ -178,7 +147,7 @@ static void put_quoted(cs_jbuf *b, const unsigned char *s, size_t n) {
   size_t run = 0; /* start of the pending run of bytes copied verbatim */
   for (size_t k = 0; k < n;) {
     unsigned char c = s[k];
-    size_t seq = utf8_seq(s + k, n - k);
+    size_t seq = cs_wire_utf8_seq(s + k, n - k); /* RFC 3629, as the wire checks it */
     if (seq != 0 && c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
       k += seq;
       continue;

@@ -85,9 +85,7 @@ void cs_wire_response_free(Custos__Response *res) {
 
 /* ---------------------------------------------------------------- strings */
 
-/* Length (1..4) of the valid UTF-8 sequence at p, or 0 when the bytes at p
- * do not start one (RFC 3629: no overlongs, no surrogates, <= U+10FFFF). */
-static size_t utf8_seq(const uint8_t *p, size_t avail) {
+size_t cs_wire_utf8_seq(const uint8_t *p, size_t avail) {
   uint8_t c = p[0];
   if (c < 0x80)
     return 1;
@@ -122,7 +120,7 @@ int cs_wire_string_check(const uint8_t *s, size_t len) {
   for (size_t i = 0; i < len;) {
     if (s[i] == 0)
       return 1;
-    size_t n = utf8_seq(s + i, len - i);
+    size_t n = cs_wire_utf8_seq(s + i, len - i);
     if (n == 0)
       return 2;
     i += n;

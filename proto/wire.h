@@ -39,6 +39,11 @@ void cs_wire_put_header(uint8_t hdr[CS_WIRE_HDR], uint32_t len);
  */
 int cs_wire_decode_request(const uint8_t *body, size_t len, Custos__Request **out)
     __attribute__((warn_unused_result));
+/* Length (1..4) of the valid UTF-8 sequence at p (avail bytes readable), or
+ * 0 when the bytes at p do not start one (RFC 3629: no overlongs, no
+ * surrogates, <= U+10FFFF).  The one UTF-8 rule of custos. */
+size_t cs_wire_utf8_seq(const uint8_t *p, size_t avail);
+
 /* 0 when s[0..len) is valid UTF-8 (RFC 3629) without a NUL byte; 1 when it
  * holds a NUL, 2 when it is not valid UTF-8. */
 int cs_wire_string_check(const uint8_t *s, size_t len) __attribute__((warn_unused_result));
