@@ -1,4 +1,5 @@
 /* snapshot: store payload and snapshot files.  See snapshot.h. */
+#include "bytes.h"
 #include "snapshot.h"
 #include "barrier.h"
 #include "cs_error.h"
@@ -50,17 +51,6 @@ const cs_batch_op *cs_snapshot_find(const cs_batch *b, const char *key) {
 }
 
 /* ---------------------------------------------------------------- helpers */
-
-static void put_be32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* HMAC-SHA256 under HKDF(root key): the installation's snapshot MAC. */
 static int snapshot_mac(const uint8_t root_key[CS_KEY_LEN], const uint8_t *body, size_t len,
@@ -175,8 +165,8 @@ int cs_snapshot_build(cs_store *store, const uint8_t root_key[CS_KEY_LEN],
     goto out;
   }
   memcpy(file, CS_SNAPSHOT_MAGIC, 8);
-  put_be32(file + 8, CS_SNAPSHOT_VERSION);
-  put_be32(file + 12, (uint32_t)hlen);
+  cs_put_be32(file + 8, CS_SNAPSHOT_VERSION);
+  cs_put_be32(file + 12, (uint32_t)hlen);
   custos__snapshot_header__pack(&h, file + CS_SNAPSHOT_PREFIX);
   if (plen)
     memcpy(file + CS_SNAPSHOT_PREFIX + hlen, payload, plen);
@@ -205,7 +195,7 @@ int cs_snapshot_parse(const uint8_t *buf, size_t len, cs_snapshot *out) {
     return cs_error_set(CS_ESNAPCORRUPT, "not a custos snapshot (bad magic)");
   if (len < CS_SNAPSHOT_PREFIX + CS_SNAPSHOT_TRAILER)
     return cs_error_set(CS_ESNAPCORRUPT, "snapshot is truncated (%zu bytes)", len);
-  uint32_t version = get_be32(buf + 8), hlen = get_be32(buf + 12);
+  uint32_t version = cs_get_be32(buf + 8), hlen = cs_get_be32(buf + 12);
   if (version != CS_SNAPSHOT_VERSION)
     return cs_error_set(CS_ESNAPVERSION, "snapshot format version %u is not supported (this "
                         "build reads version %u)", version, CS_SNAPSHOT_VERSION);

@@ -24,6 +24,7 @@
  *  - Foreign error codes (errno, MDB_*) are translated here and nowhere
  *    else, with a detail naming the directory.
  */
+#include "bytes.h"
 #include "store.h"
 
 #include "cs_error.h"
@@ -129,18 +130,6 @@ static int check_key_len(size_t len) {
 static int check_key(const cs_store *s, const char *key, size_t len) {
   (void)s;
   return check_key_len(len);
-}
-
-static void put_be64(uint8_t *p, uint64_t v) {
-  for (int i = 7; i >= 0; i--, v >>= 8)
-    p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v = v << 8 | p[i];
-  return v;
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -750,7 +739,7 @@ static int read_applied(cs_store *s, MDB_txn *txn, uint64_t *index) {
   if (v.mv_size != 8)
     return cs_error_set(CS_ESTORECORRUPT, "storage in %s is corrupt: applied index of %zu bytes",
                         s->dir, v.mv_size);
-  *index = get_be64(v.mv_data);
+  *index = cs_get_be64(v.mv_data);
   return 0;
 }
 
@@ -789,7 +778,7 @@ static int apply_ops(cs_store *s, MDB_txn *txn, const cs_batch *b) {
 
 static int write_applied(cs_store *s, MDB_txn *txn, uint64_t index) {
   uint8_t be[8];
-  put_be64(be, index);
+  cs_put_be64(be, index);
   MDB_val k = {sizeof META_APPLIED_INDEX - 1, (void *)META_APPLIED_INDEX}, v = {8, be};
   int rc = mdb_put(txn, s->meta, &k, &v, 0);
   return rc ? store_error(rc, s->dir, "writing the applied index") : 0;

@@ -1,4 +1,5 @@
 /* fsm: the LMDB state machine of a cluster.  See fsm.h. */
+#include "bytes.h"
 #include "fsm.h"
 #include "cs_error.h"
 #include "log.h"
@@ -45,17 +46,6 @@ static void forget_cached(const cs_batch *b) {
     cs_policy_cache_invalidate();
 }
 
-static void put_be32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 int cs_fsm_entry_encode(const cs_batch *const *batches, size_t n, struct raft_buffer *out) {
   uint8_t **enc = calloc(n ? n : 1, sizeof *enc);
   size_t *lens = calloc(n ? n : 1, sizeof *lens);
@@ -71,11 +61,11 @@ int cs_fsm_entry_encode(const cs_batch *const *batches, size_t n, struct raft_bu
   if (rc == 0 && (buf = raft_calloc(1, padded)) == NULL)
     rc = CS_ENOMEM;
   if (rc == 0) {
-    put_be32(buf, GROUP_MARK);
-    put_be32(buf + 4, (uint32_t)n);
+    cs_put_be32(buf, GROUP_MARK);
+    cs_put_be32(buf + 4, (uint32_t)n);
     size_t off = 8;
     for (size_t i = 0; i < n; i++) {
-      put_be32(buf + off, (uint32_t)lens[i]);
+      cs_put_be32(buf + off, (uint32_t)lens[i]);
       memcpy(buf + off + 4, enc[i], lens[i]);
       off += 4 + lens[i];
     }
@@ -105,7 +95,7 @@ void cs_fsm_entry_free(cs_batch *batches, int *status, size_t n) {
 static int entry_parts(const uint8_t *p, size_t len, size_t *n, size_t *first) {
   if (len < 4)
     return cs_error_set(CS_EPROTO, "short entry");
-  uint32_t head = get_be32(p);
+  uint32_t head = cs_get_be32(p);
   if (head != GROUP_MARK) {
     if (head > len - 4)
       return cs_error_set(CS_EPROTO, "entry length %u beyond its %zu bytes", head, len);
@@ -115,7 +105,7 @@ static int entry_parts(const uint8_t *p, size_t len, size_t *n, size_t *first) {
   }
   if (len < 8)
     return cs_error_set(CS_EPROTO, "short entry");
-  uint32_t count = get_be32(p + 4);
+  uint32_t count = cs_get_be32(p + 4);
   if (count > (len - 8) / 4)
     return cs_error_set(CS_EPROTO, "entry claims %u batches in %zu bytes", count, len);
   *n = count;
@@ -132,9 +122,9 @@ int cs_fsm_entry_decode(const uint8_t *buf, size_t len, cs_batch **batches, int 
   /* Framing first, so a broken entry allocates nothing. */
   size_t o = off;
   for (size_t i = 0; i < count; i++) {
-    if (len - o < 4 || get_be32(buf + o) > len - o - 4)
+    if (len - o < 4 || cs_get_be32(buf + o) > len - o - 4)
       return cs_error_set(CS_EPROTO, "entry batch %zu runs past the entry", i);
-    o += 4 + get_be32(buf + o);
+    o += 4 + cs_get_be32(buf + o);
   }
   cs_batch *b = calloc(count ? count : 1, sizeof *b);
   int *st = calloc(count ? count : 1, sizeof *st);
@@ -144,7 +134,7 @@ int cs_fsm_entry_decode(const uint8_t *buf, size_t len, cs_batch **batches, int 
     return CS_ENOMEM;
   }
   for (size_t i = 0; i < count; i++) {
-    size_t blen = get_be32(buf + off);
+    size_t blen = cs_get_be32(buf + off);
     st[i] = cs_batch_decode(buf + off + 4, blen, &b[i]); /* leaves b[i] empty on failure */
     off += 4 + blen;
   }
