@@ -6,6 +6,9 @@
  *                                a throw-away dev server: temporary data
  *                                directory, self-signed certificate,
  *                                initialized with one share and unsealed
+ *   custosd --config FILE --recover-peers n1[,n2...]
+ *                                offline: rewrite the raft configuration of
+ *                                a cluster that lost quorum (docs/ha.md)
  *
  * SIGTERM/SIGINT: stop accepting, finish in-flight requests and pending
  * commits, persist counters, wipe keys, exit 0.
@@ -17,6 +20,7 @@
 #include "devcert.h"
 #include "ha.h"
 #include "log.h"
+#include "recover.h"
 #include "secmem.h"
 #include "snapshots.h"
 
@@ -37,6 +41,7 @@ static uv_signal_t sig_term, sig_int, sig_hup;
 
 static void usage(FILE *f) {
   fprintf(f, "usage: custosd --config FILE\n"
+             "       custosd --config FILE --recover-peers NODE_ID[,NODE_ID...]\n"
              "       custosd --dev [--dev-listen HOST:PORT]\n"
              "       custosd --version\n");
 }
@@ -208,6 +213,29 @@ static int setup_dev(cs_daemon *d, const char *listen) {
   return rc < 0 ? rc : 0;
 }
 
+/* --recover-peers: with the data directory locked (a running node holds
+ * the lock, so this refuses to touch a live log), rewrite the raft
+ * configuration, say what was done, exit. */
+static int recover_peers(cs_daemon *d, const char *list) {
+  if (!d->cfg.cluster.enabled) {
+    fprintf(stderr, "custosd: --recover-peers: the configuration has no cluster section\n");
+    return 1;
+  }
+  cs_store_opts so = {.map_size = d->cfg.map_size};
+  int rc = cs_store_open(&d->store, d->cfg.storage_path, &so);
+  if (rc == 0) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/raft", d->cfg.storage_path);
+    rc = cs_recover_peers(dir, &d->cfg.cluster, list, stdout);
+    cs_store_close(d->store);
+  }
+  if (rc < 0) {
+    fprintf(stderr, "custosd: %s\n", cs_error_message(rc));
+    return 1;
+  }
+  return 0;
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
   return remove(path);
 }
@@ -216,20 +244,22 @@ int main(int argc, char **argv) {
   static const struct option longopts[] = {
       {"config", required_argument, NULL, 'c'}, {"dev", no_argument, NULL, 'd'},
       {"dev-listen", required_argument, NULL, 'l'}, {"version", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-  const char *config_path = NULL, *dev_listen = "127.0.0.1:7200";
+      {"help", no_argument, NULL, 'h'}, {"recover-peers", required_argument, NULL, 'r'},
+      {NULL, 0, NULL, 0}};
+  const char *config_path = NULL, *dev_listen = "127.0.0.1:7200", *recover = NULL;
   int dev = 0, c;
   while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
     switch (c) {
     case 'c': config_path = optarg; break;
     case 'd': dev = 1; break;
     case 'l': dev_listen = optarg; break;
+    case 'r': recover = optarg; break;
     case 'v': printf("custosd 0.1.0\n"); return 0;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
-  if (optind != argc || (dev == (config_path != NULL))) {
+  if (optind != argc || (dev == (config_path != NULL)) || (recover != NULL && dev)) {
     usage(stderr);
     return 2;
   }
@@ -247,6 +277,8 @@ int main(int argc, char **argv) {
     }
   }
   cs_log_set_level(d->cfg.log_level);
+  if (recover != NULL)
+    return recover_peers(d, recover);
   if (d->cfg.audit_file != NULL && (rc = cs_audit_open(&d->audit, d->cfg.audit_file)) < 0) {
     cs_error("cannot open the audit log: %s", cs_error_message(rc));
     return 1;
