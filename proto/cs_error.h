@@ -67,6 +67,7 @@
   XX(SNAPFOREIGN,     -65, CONFLICT,            "snapshot is of another installation or key set") \
   XX(SNAPAUTH,        -66, BAD_REQUEST,         "snapshot authentication failed") \
   XX(SNAPXFER,        -67, NOT_FOUND,           "no such snapshot transfer")      \
+  XX(NOSUCCESSOR,     -73, UNAVAILABLE,         "no member can take over leadership") \
 
 enum cs_errno {
   CS_OK = 0,

@@ -83,6 +83,7 @@ static const op_rule rules[] = {
     {CUSTOS__REQUEST__OP_RAFT_LIST_PEERS, "raft-list-peers", 1, "sys/raft", CS_CAP_SUDO},
     {CUSTOS__REQUEST__OP_RAFT_REMOVE_PEER, "raft-remove-peer", 1, "sys/raft", CS_CAP_SUDO},
     {CUSTOS__REQUEST__OP_RAFT_ADD_PEER, "raft-add-peer", 1, "sys/raft", CS_CAP_SUDO},
+    {CUSTOS__REQUEST__OP_RAFT_STEP_DOWN, "raft-step-down", 1, "sys/raft", CS_CAP_SUDO},
     {CUSTOS__REQUEST__OP_SNAPSHOT_SAVE, "snapshot-save", 1, "sys/storage/snapshot", CS_CAP_SUDO},
     {CUSTOS__REQUEST__OP_SNAPSHOT_RESTORE, "snapshot-restore", NEEDS_TOKEN_INIT,
      "sys/storage/snapshot", CS_CAP_SUDO},
@@ -1415,6 +1416,11 @@ static void handle_raft_list_peers(rq *r) {
     peers[i].voter = info[i].voter;
     peers[i].leader = info[i].leader;
     peers[i].applied_index = info[i].applied;
+    peers[i].reachable = info[i].reachable;
+    peers[i].last_contact_ms = info[i].last_contact_ms;
+    peers[i].sealed = info[i].sealed;
+    peers[i].keyring_term = info[i].term;
+    peers[i].reported = info[i].reported;
     ptrs[i] = &peers[i];
   }
   Custos__Response res = CUSTOS__RESPONSE__INIT;
@@ -1446,6 +1452,12 @@ static void handle_raft_remove_peer(rq *r, const Custos__RaftRemovePeerReq *q) {
  * certificate from the cluster CA alone does not). */
 static void handle_raft_add_peer(rq *r, const Custos__RaftAddPeerReq *q) {
   int rc = cs_ha_add_peer(r->d, q->node_id, q->address, on_peer_removed, r);
+  if (rc < 0)
+    respond_error(r, rc);
+}
+
+static void handle_raft_step_down(rq *r) {
+  int rc = cs_ha_step_down(r->d, on_peer_removed, r);
   if (rc < 0)
     respond_error(r, rc);
 }
@@ -1489,6 +1501,7 @@ static void run(rq *r) {
   case CUSTOS__REQUEST__OP_RAFT_LIST_PEERS: handle_raft_list_peers(r); break;
   case CUSTOS__REQUEST__OP_RAFT_REMOVE_PEER: handle_raft_remove_peer(r, req->raft_remove_peer); break;
   case CUSTOS__REQUEST__OP_RAFT_ADD_PEER: handle_raft_add_peer(r, req->raft_add_peer); break;
+  case CUSTOS__REQUEST__OP_RAFT_STEP_DOWN: handle_raft_step_down(r); break;
   case CUSTOS__REQUEST__OP_SNAPSHOT_SAVE:
     cs_snapshots_save(r->d, req->snapshot_save, on_snapshot_reply, r);
     break;

@@ -594,19 +594,36 @@ static int raft_list_peers(cli_ctx *g, int argc, char **argv) {
       jw_kv_bool("voter", p->peers[i]->voter);
       jw_kv_bool("leader", p->peers[i]->leader);
       jw_kv_u64("applied_index", p->peers[i]->applied_index);
+      jw_kv_bool("reachable", p->peers[i]->reachable);
+      jw_kv_i64("last_contact_ms", p->peers[i]->last_contact_ms);
+      if (p->peers[i]->reported) {
+        jw_kv_bool("sealed", p->peers[i]->sealed);
+        jw_kv_u64("keyring_term", p->peers[i]->keyring_term);
+      }
       jw_obj_end();
     }
     jw_arr_end();
     jw_obj_end();
     jw_end();
   } else {
-    printf("%-10s  %-21s  %-21s  %-6s  %-8s  %s\n", "Node", "Address", "API Address", "Voter",
-           "State", "Applied Index");
-    for (size_t i = 0; i < p->n_peers; i++)
-      printf("%-10s  %-21s  %-21s  %-6s  %-8s  %llu\n", p->peers[i]->node_id,
-             p->peers[i]->address, p->peers[i]->api_address, p->peers[i]->voter ? "true" : "false",
-             p->peers[i]->leader ? "leader" : "follower",
-             (unsigned long long)p->peers[i]->applied_index);
+    printf("%-10s  %-21s  %-21s  %-6s  %-8s  %-13s  %-11s  %-12s  %-8s  %s\n", "Node",
+           "Address", "API Address", "Voter", "State", "Applied Index", "Reachable",
+           "Last Contact", "Sealed", "Term");
+    for (size_t i = 0; i < p->n_peers; i++) {
+      const Custos__RaftPeer *q = p->peers[i];
+      char contact[32], term[16];
+      if (q->last_contact_ms < 0)
+        snprintf(contact, sizeof contact, "never");
+      else
+        snprintf(contact, sizeof contact, "%.1fs ago", (double)q->last_contact_ms / 1000.0);
+      snprintf(term, sizeof term, "%u", q->keyring_term);
+      printf("%-10s  %-21s  %-21s  %-6s  %-8s  %-13llu  %-11s  %-12s  %-8s  %s\n", q->node_id,
+             q->address, q->api_address, q->voter ? "true" : "false",
+             q->leader ? "leader" : "follower", (unsigned long long)q->applied_index,
+             q->reachable ? "reachable" : "unreachable", contact,
+             !q->reported ? "unknown" : q->sealed ? "sealed" : "unsealed",
+             q->reported ? term : "-");
+    }
   }
   cs_wire_response_free(res);
   return CLI_OK;
@@ -647,9 +664,25 @@ static int raft_add_peer(cli_ctx *g, int argc, char **argv) {
                        "Added peer %s to the raft configuration (voter once it caught up).", pos[0]);
 }
 
+static int raft_step_down(cli_ctx *g, int argc, char **argv) {
+  size_t npos;
+  int rc;
+  if ((rc = cli_parse("operator raft step-down", argc, argv, NULL, NULL, 0, &npos)) != 0)
+    return rc;
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  Custos__RaftopsStepDownReq op = CUSTOS__RAFTOPS_STEP_DOWN_REQ__INIT;
+  req.op_case = CUSTOS__REQUEST__OP_RAFT_STEP_DOWN;
+  req.raft_step_down = &op;
+  return cli_call_done(g, &req, "stepped_down", NULL,
+                       "This node is no longer the leader; another member took over.");
+}
+
 static int op_raft(cli_ctx *g, int argc, char **argv) {
   if (argc == 0)
-    return cli_usage_error("operator raft: missing subcommand (list-peers, add-peer, remove-peer)");
+    return cli_usage_error("operator raft: missing subcommand (list-peers, add-peer, remove-peer, "
+                           "step-down)");
+  if (strcmp(argv[0], "step-down") == 0)
+    return raft_step_down(g, argc - 1, argv + 1);
   if (strcmp(argv[0], "add-peer") == 0)
     return raft_add_peer(g, argc - 1, argv + 1);
   if (strcmp(argv[0], "list-peers") == 0)

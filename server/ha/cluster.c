@@ -72,6 +72,9 @@ struct cs_cluster {
   uint64_t join_noted_at;
   struct raft_transfer transfer;
   int transferring;
+  void (*transfer_done)(void *arg, int status);  /* step-down waiting for the new leader */
+  void *transfer_arg;
+  char transfer_to[64];
   void (*stop_done)(void *arg);
   void *stop_arg;
   int stop_refs;               /* while stopping: timer close + raft close */
@@ -622,6 +625,56 @@ uint32_t cs_cluster_min_member_term(cs_cluster *c) {
 static void on_transfer(struct raft_transfer *req) {
   cs_cluster *c = req->data;
   c->transferring = 0;
+  void (*done)(void *, int) = c->transfer_done;
+  c->transfer_done = NULL;
+  if (done == NULL)
+    return;
+  if (raft_state(&c->raft) == RAFT_LEADER)
+    done(c->transfer_arg, cs_error_set(CS_EUNAVAIL, "leadership transfer to %s did not complete "
+                                       "(this node still leads); retry", c->transfer_to));
+  else
+    done(c->transfer_arg, 0);
+}
+
+/* A member recently heard from with a status report: voter, not this node. */
+static member *recent_voter(cs_cluster *c, const struct raft_server *s, uint64_t now) {
+  uint64_t window = 3ULL * c->cfg.poll_ms + 500;
+  member *m = member_by_id(c, s->id);
+  if (s->id == c->raft.id || s->role != RAFT_VOTER || m == NULL || m->last_seen == 0 ||
+      now - m->last_seen > window)
+    return NULL;
+  return m;
+}
+
+int cs_cluster_step_down(cs_cluster *c, void (*done)(void *arg, int status), void *arg) {
+  if (raft_state(&c->raft) != RAFT_LEADER)
+    return cs_error_set(CS_ESTANDBY, "this node is not the leader");
+  if (c->transferring)
+    return cs_error_set(CS_EINPROGRESS, "a leadership transfer is already in progress");
+  uint64_t now = uv_now(c->loop);
+  member *best = NULL;
+  for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+    member *m = recent_voter(c, &c->raft.configuration.servers[i], now);
+    if (m != NULL && !m->sealed && (best == NULL || m->applied > best->applied))
+      best = m;
+  }
+  if (best == NULL)
+    return cs_error_set(CS_ENOSUCCESSOR, "no member can take over: step-down needs an unsealed "
+                        "voter that reported within the last %.1f s (see operator raft "
+                        "list-peers)", (3.0 * c->cfg.poll_ms + 500) / 1000.0);
+  c->transfer.data = c;
+  /* raft_transfer waits until the target has the leader's whole log
+   * before it asks it to campaign: nothing committed is left behind. */
+  int rc = raft_transfer(&c->raft, &c->transfer, best->id, on_transfer);
+  if (rc != 0)
+    return cs_error_set(CS_EUNAVAIL, "cannot hand leadership to %s: %s", best->node_id,
+                        raft_errmsg(&c->raft));
+  c->transferring = 1;
+  c->transfer_done = done;
+  c->transfer_arg = arg;
+  snprintf(c->transfer_to, sizeof c->transfer_to, "%s", best->node_id);
+  cs_info("cluster: stepping down (operator request): handing leadership to %s", best->node_id);
+  return 0;
 }
 
 int cs_cluster_transfer_to_unsealed(cs_cluster *c) {
@@ -644,6 +697,26 @@ int cs_cluster_transfer_to_unsealed(cs_cluster *c) {
   return CS_ENOTFOUND;
 }
 
+/* What this node knows of a member's health (the leader: from its status
+ * reports and probe answers). */
+static void peer_health(cs_cluster *c, raft_id id, const member *m, cs_peer_info *p) {
+  uint64_t now = uv_now(c->loop), window = 3ULL * c->cfg.poll_ms + 500;
+  if (id == c->raft.id) {
+    cs_node_status st = {0};
+    c->status_fn(c->status_ctx, &st);
+    p->reachable = p->reported = 1;
+    p->last_contact_ms = 0;
+    p->sealed = st.sealed;
+    p->term = st.term;
+    return;
+  }
+  p->last_contact_ms = m && m->last_heard ? (int64_t)(now - m->last_heard) : -1;
+  p->reachable = p->last_contact_ms >= 0 && (uint64_t)p->last_contact_ms <= window;
+  p->reported = m && m->last_seen != 0;
+  p->sealed = p->reported ? m->sealed : 1;
+  p->term = p->reported ? m->term : 0;
+}
+
 size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap) {
   raft_id lid;
   const char *laddr;
@@ -660,6 +733,7 @@ size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap) {
     p->voter = s->role == RAFT_VOTER;
     p->leader = s->id == lid;
     p->applied = s->id == c->raft.id ? raft_last_applied(&c->raft) : m ? m->applied : 0;
+    peer_health(c, s->id, m, p);
   }
   return n;
 }

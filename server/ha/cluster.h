@@ -127,6 +127,14 @@ uint32_t cs_cluster_min_member_term(cs_cluster *c);
  * 0 when a transfer started, CS_ENOTFOUND when there is none. */
 int cs_cluster_transfer_to_unsealed(cs_cluster *c) __attribute__((warn_unused_result));
 
+/* Leader only (operator raft step-down): hands leadership to the unsealed
+ * voter seen within 3 poll intervals with the highest applied index; done
+ * runs once another node leads (0) or the transfer failed.  CS_ESTANDBY
+ * when not the leader, CS_EINPROGRESS during a transfer, CS_ENOSUCCESSOR
+ * when no member qualifies. */
+int cs_cluster_step_down(cs_cluster *c, void (*done)(void *arg, int status), void *arg)
+    __attribute__((warn_unused_result));
+
 /* One line of list-peers. */
 typedef struct cs_peer_info {
   char node_id[64];
@@ -134,6 +142,11 @@ typedef struct cs_peer_info {
   char api_address[128];
   int voter, leader;
   uint64_t applied;       /* last reported (the leader's own for itself) */
+  int reachable;          /* a sign of life within 3 poll intervals (+0.5 s) */
+  int64_t last_contact_ms;/* since the last sign of life; 0 itself; -1 never */
+  int reported;           /* a status report was seen: sealed and term are known */
+  int sealed;
+  uint32_t term;          /* keyring term last reported */
 } cs_peer_info;
 /* Fills up to cap entries; returns the count. */
 size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap);

@@ -360,3 +360,9 @@ int cs_ha_add_peer(cs_daemon *d, const char *node_id, const char *address,
     return cs_error_set(CS_EINVAL, "not in cluster mode (no cluster section in the configuration)");
   return cs_cluster_add(d->ha->cluster, node_id, address, done, arg);
 }
+
+int cs_ha_step_down(cs_daemon *d, void (*done)(void *arg, int status), void *arg) {
+  if (d->ha == NULL)
+    return cs_error_set(CS_EINVAL, "not in cluster mode (no cluster section in the configuration)");
+  return cs_cluster_step_down(d->ha->cluster, done, arg);
+}

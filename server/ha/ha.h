@@ -62,6 +62,9 @@ int cs_ha_peers(struct cs_daemon *d, cs_peer_info *out, size_t cap, size_t *n)
 int cs_ha_add_peer(struct cs_daemon *d, const char *node_id, const char *address,
                    void (*done)(void *arg, int status), void *arg)
     __attribute__((warn_unused_result));
+/* operator raft step-down: see cs_cluster_step_down. */
+int cs_ha_step_down(struct cs_daemon *d, void (*done)(void *arg, int status), void *arg)
+    __attribute__((warn_unused_result));
 int cs_ha_remove_peer(struct cs_daemon *d, const char *node_id,
                       void (*done)(void *arg, int status), void *arg)
     __attribute__((warn_unused_result));
