@@ -205,6 +205,7 @@ static void respond_status(rq *r) {
   cs_ha_status(r->d, &mode, &active);
   sr.ha_mode = (char *)mode;
   sr.active_address = (char *)active;
+  sr.removed_from_cluster = cs_ha_removed(r->d);
   cs_snapshots_status(r->d, &sr);
   res.result_case = CUSTOS__RESPONSE__RESULT_STATUS;
   res.status = &sr;
@@ -1378,7 +1379,10 @@ static int check_request_names(const Custos__Request *req) {
  */
 static int standby_redirect(rq *r) {
   int op = r->req->op_case;
-  if (op == CUSTOS__REQUEST__OP_STATUS || op == CUSTOS__REQUEST__OP_UNSEAL || cs_ha_is_leader(r->d))
+  /* A removed node refuses even unseal: it must not serve again. */
+  int removed = cs_ha_removed(r->d);
+  if (op == CUSTOS__REQUEST__OP_STATUS || (op == CUSTOS__REQUEST__OP_UNSEAL && !removed) ||
+      (!removed && cs_ha_is_leader(r->d)))
     return 0;
   /* A redirect is a refusal: on record like any other (request first). */
   if (audit(r, CS_AUDIT_REQUEST, 0, NULL, 0) < 0) {
@@ -1387,7 +1391,7 @@ static int standby_redirect(rq *r) {
   }
   const char *mode, *active;
   cs_ha_status(r->d, &mode, &active);
-  int rc = active[0] ? cs_error_set(CS_ESTANDBY, "this node is a standby; the active node is %s", active)
+  int rc = active[0] && !removed ? cs_error_set(CS_ESTANDBY, "this node is a standby; the active node is %s", active)
                      : cs_ha_no_leader_error(r->d);
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__Error e = CUSTOS__ERROR__INIT;

@@ -32,6 +32,8 @@ static int print_status(const cli_ctx *g, const Custos__StatusRes *s) {
     jw_kv_str("version", S(s->version));
     jw_kv_str("ha_mode", S(s->ha_mode));
     jw_kv_str("active_address", S(s->active_address));
+    if (s->ha_mode && strcmp(s->ha_mode, "standalone") != 0)
+      jw_kv_bool("removed_from_cluster", s->removed_from_cluster);
     if (s->snapshot_last_time || s->snapshot_last_error_time) {
       jw_kv_i64("snapshot_last_time", s->snapshot_last_time);
       jw_kv_str("snapshot_last_path", S(s->snapshot_last_path));
@@ -54,6 +56,8 @@ static int print_status(const cli_ctx *g, const Custos__StatusRes *s) {
     tbl_row("HA Mode", "%s", s->ha_mode && s->ha_mode[0] ? s->ha_mode : "n/a");
     if (s->active_address && s->active_address[0])
       tbl_row("Active Address", "%s", s->active_address);
+    if (s->removed_from_cluster)
+      tbl_row("Removed From Cluster", "true");
     char when[40];
     if (s->snapshot_last_time) {
       cli_fmt_time(s->snapshot_last_time, 0, when, sizeof when);

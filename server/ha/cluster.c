@@ -79,6 +79,7 @@ struct cs_cluster {
   void *stop_arg;
   int stop_refs;               /* while stopping: timer close + raft close */
   struct apply_req *applying;  /* entries appended here, not yet applied */
+  int removed;                 /* the leader said this node is not in its configuration */
 };
 
 /* ---------------------------------------------------------------- members */
@@ -329,7 +330,12 @@ static void on_status(cs_cluster *c, const char *peer, const cs_cluster_msg *m, 
                       size_t *reply_len) {
   if (!in_configuration(c, id_of(peer), NULL)) {
     cs_warn("cluster: refused a status report from node %s: not a member of the cluster", peer);
-    put_refusal("not a member of the cluster", reply, reply_len);
+    /* The leader's configuration is the newest: a node it does not list
+     * was removed (a follower's may lag behind an addition). */
+    cs_cluster_reply r = {.type = CS_CLUSTER_REPLY_REFUSED,
+                          .removed = raft_state(&c->raft) == RAFT_LEADER};
+    snprintf(r.reason, sizeof r.reason, "not a member of the cluster");
+    put_reply(&r, reply, reply_len);
     return;
   }
   member *m2 = member_learn(c, peer, NULL, m->api_address);
@@ -391,6 +397,28 @@ static void on_message(void *ctx, const char *peer, const uint8_t *msg, size_t l
     on_join(c, peer, &m, reply, reply_len);
 }
 
+/*
+ * The leader `peer` (authenticated by the transport) refused this node's
+ * report or probe because its configuration does not list this node: an
+ * operator removed it.  From then on it does not campaign (an election
+ * timeout of a day: libraft has no "stop"), reports to nobody, and ha.c
+ * seals it and says so in status.
+ */
+static void learn_removed(cs_cluster *c, const char *peer, const cs_cluster_reply *r) {
+  /* A node started with `join` has no configuration yet: it is waiting to
+   * be added, not removed. */
+  if (c->removed || r->type != CS_CLUSTER_REPLY_REFUSED || !r->removed ||
+      c->raft.configuration.n == 0)
+    return;
+  c->removed = 1;
+  raft_set_election_timeout(&c->raft, 86400000);
+  cs_warn("cluster: this node (%s) was removed from the cluster (the leader, node %s, no longer "
+          "lists it): sealing; it no longer campaigns. Stop it and wipe its data directory, or "
+          "add it back with an empty one (docs/ha.md)", c->cfg.self.node_id, peer);
+}
+
+int cs_cluster_removed(cs_cluster *c) { return c->removed; }
+
 /* May `peer` (authenticated) open a raft stream?  Members may; so may
  * anyone while this node is in no configuration yet (a node started with
  * `join` waits for the leader an operator told to add it). */
@@ -437,7 +465,9 @@ static void on_report_reply(void *arg, int status, const char *peer, const uint8
     return;
   }
   if (r.type == CS_CLUSTER_REPLY_REFUSED) {
-    cs_warn("cluster: node %s refused this node's status report: %s", peer, r.reason);
+    learn_removed(c, peer, &r);
+    if (!c->removed)
+      cs_warn("cluster: node %s refused this node's status report: %s", peer, r.reason);
     return;
   }
   if (r.type != CS_CLUSTER_REPLY_STATUS || strcmp(r.node_id, peer) != 0) {
@@ -500,13 +530,16 @@ typedef struct probe {
 
 static void on_probe_reply(void *arg, int status, const char *peer, const uint8_t *reply,
                            size_t len) {
-  (void)peer, (void)reply, (void)len;
   probe *p = arg;
   cs_cluster *c = p->c;
   member *m;
+  cs_cluster_reply r;
   /* Any answer (even a refusal) proves the member is up and reachable. */
-  if (status == 0 && c->stop_done == NULL && (m = member_by_id(c, p->id)) != NULL)
+  if (status == 0 && c->stop_done == NULL && (m = member_by_id(c, p->id)) != NULL) {
     m->last_heard = uv_now(c->loop);
+    if (cs_cluster_reply_decode(reply, len, &r) == 0)
+      learn_removed(c, peer, &r);
+  }
   c->probes_inflight--;
   free(p);
 }
@@ -596,7 +629,7 @@ static void on_timer(uv_timer_t *t) {
       send_join(c);
     return;
   }
-  if (raft_state(&c->raft) == RAFT_LEADER || c->report_inflight)
+  if (raft_state(&c->raft) == RAFT_LEADER || c->report_inflight || c->removed)
     return;
   raft_id lid;
   const char *laddr;

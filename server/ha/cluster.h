@@ -99,6 +99,10 @@ int cs_cluster_submit(void *c, const cs_batch *const *batches, size_t n,
  * be refused by that member's state machine and the stores would diverge. */
 const char *cs_cluster_initialized_member(cs_cluster *c);
 
+/* 1 once the leader said this node is no longer in the configuration
+ * (removed by an operator): it then stops campaigning and reporting. */
+int cs_cluster_removed(cs_cluster *c);
+
 /* Whether any leader is known (this node or another). */
 int cs_cluster_has_leader(cs_cluster *c);
 /* Voters in the configuration, and how many of them (this node included)

@@ -268,6 +268,7 @@ static int decode_reply(const Custos__ClusterReply *m, cs_cluster_reply *out) {
     if (r->len > 0) /* an empty bytes field has data NULL */
       memcpy(out->reason, r->data, r->len);
     out->reason[r->len] = '\0';
+    out->removed = m->refused->removed ? 1 : 0;
     return 0;
   }
   default:
@@ -307,6 +308,7 @@ int cs_cluster_reply_encode(const cs_cluster_reply *in, uint8_t *buf, size_t cap
     break;
   case CS_CLUSTER_REPLY_REFUSED:
     f.reason = bin(in->reason);
+    f.removed = in->removed != 0;
     m.kind_case = CUSTOS__CLUSTER_REPLY__KIND_REFUSED;
     m.refused = &f;
     break;

@@ -100,6 +100,7 @@ typedef struct cs_cluster_reply {
   int member;                                      /* JOIN */
   char leader_address[CS_CLUSTER_ADDR_MAX + 1];    /* JOIN ("" when unknown) */
   char reason[256];                                /* REFUSED (printable ASCII) */
+  int removed;                                     /* REFUSED: by the leader, you are no member */
 } cs_cluster_reply;
 
 int cs_cluster_reply_decode(const uint8_t *buf, size_t len, cs_cluster_reply *out)

@@ -178,11 +178,26 @@ static void activate(cs_daemon *d) {
   ha->activating_term = term;
 }
 
+/* A node the leader no longer lists (operator raft remove-peer) must not
+ * serve anything from a replica that stopped following the cluster: it
+ * seals (as an operator's seal would) and stays sealed. */
+static int watch_removed(cs_daemon *d) {
+  if (!cs_cluster_removed(d->ha->cluster))
+    return 0;
+  cs_seal_status st;
+  cs_seal_get_status(d->seal, &st);
+  if (!st.sealed) {
+    cs_seal_seal(d->seal); /* runs cs_daemon_seal_changed: caches and audit key */
+    cs_warn("cluster: sealed: this node was removed from the cluster");
+  }
+  return 1;
+}
+
 /* Every poll interval. */
 static void on_poll(uv_timer_t *t) {
   cs_daemon *d = t->data;
   cs_ha *ha = d->ha;
-  if (d->seal == NULL)
+  if (d->seal == NULL || watch_removed(d))
     return;
   watch_quorum(d, ha);
   int leader = cs_cluster_is_leader(ha->cluster);
@@ -298,10 +313,16 @@ void cs_ha_status(cs_daemon *d, const char **mode, const char **active_address) 
     return;
   }
   *mode = cs_ha_is_active(d) ? "active" : "standby";
-  *active_address = cs_cluster_leader_api(d->ha->cluster);
+  /* A removed node's idea of the leader is stale. */
+  *active_address = cs_ha_removed(d) ? "" : cs_cluster_leader_api(d->ha->cluster);
 }
 
+int cs_ha_removed(cs_daemon *d) { return d->ha != NULL && cs_cluster_removed(d->ha->cluster); }
+
 int cs_ha_no_leader_error(cs_daemon *d) {
+  if (cs_ha_removed(d))
+    return cs_error_set(CS_EUNAVAIL, "this node was removed from the cluster (operator raft "
+                        "remove-peer) and serves nothing: use another member");
   unsigned reachable = 1, voters = 1;
   if (d->ha != NULL)
     cs_cluster_quorum(d->ha->cluster, &reachable, &voters);

@@ -46,6 +46,9 @@ void cs_ha_status(struct cs_daemon *d, const char **mode, const char **active_ad
  * reach, else "leader election in progress". */
 int cs_ha_no_leader_error(struct cs_daemon *d);
 
+/* 1 when the leader said this node is no longer a member (it is sealed). */
+int cs_ha_removed(struct cs_daemon *d);
+
 /* Before an init: CS_EALREADYINIT when another member of the cluster
  * reported an initialized store (standalone: 0). */
 int cs_ha_init_allowed(struct cs_daemon *d) __attribute__((warn_unused_result));
