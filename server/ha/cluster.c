@@ -988,3 +988,7 @@ void cs_cluster_config_free(cs_cluster_config *cc) {
 }
 
 uint64_t cs_cluster_raft_term(cs_cluster *c) { return c->raft.current_term; }
+
+int cs_cluster_reload_tls(cs_cluster *c) {
+  return cs_raft_tls_reload(&c->transport, c->cfg.cert_file, c->cfg.key_file, c->cfg.ca_file);
+}

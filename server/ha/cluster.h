@@ -72,6 +72,10 @@ int cs_cluster_start(cs_cluster **out, uv_loop_t *loop, cs_store *store, const c
 /* Closes raft and the transport; `done` runs on the loop when finished. */
 void cs_cluster_stop(cs_cluster *c, void (*done)(void *arg), void *arg);
 
+/* SIGHUP: reloads the cluster port's certificate, key and CA from the
+ * configured files (cs_raft_tls_reload). */
+int cs_cluster_reload_tls(cs_cluster *c) __attribute__((warn_unused_result));
+
 /* 1 when this node is the raft leader. */
 int cs_cluster_is_leader(cs_cluster *c);
 /* The API address of the current leader ("" when unknown or when it is

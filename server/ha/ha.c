@@ -353,10 +353,13 @@ int cs_ha_init_allowed(cs_daemon *d) {
 void cs_ha_reload_tls(cs_daemon *d) {
   if (d->ha == NULL)
     return;
-  /* The cluster transport (raft_tls.c) loads its certificate once; its TLS
-   * set-up is being reworked, and a reload belongs there (hook for it). */
-  cs_warn("SIGHUP: the cluster port keeps its certificate until a restart (%s)",
-          d->cfg.cluster.cert_file);
+  int rc = cs_cluster_reload_tls(d->ha->cluster);
+  if (rc < 0)
+    cs_error("SIGHUP: new cluster TLS certificate refused, the cluster port still serves the "
+             "old one: %s", cs_error_message(rc));
+  else
+    cs_info("SIGHUP: cluster TLS certificate and key reloaded from %s and %s",
+            d->cfg.cluster.cert_file, d->cfg.cluster.key_file);
 }
 
 struct cs_cluster *cs_ha_cluster(cs_daemon *d) { return d->ha ? d->ha->cluster : NULL; }

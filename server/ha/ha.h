@@ -53,7 +53,9 @@ int cs_ha_removed(struct cs_daemon *d);
  * reported an initialized store (standalone: 0). */
 int cs_ha_init_allowed(struct cs_daemon *d) __attribute__((warn_unused_result));
 
-/* SIGHUP: reload the cluster port's certificate (standalone: nothing). */
+/* SIGHUP: reload the cluster port's certificate, key and CA; a bad set
+ * (unreadable, key mismatch, not naming cluster.node_id) is refused with an
+ * error line and the old one kept (standalone: nothing). */
 void cs_ha_reload_tls(struct cs_daemon *d);
 
 struct cs_cluster *cs_ha_cluster(struct cs_daemon *d);

@@ -46,6 +46,17 @@ enum { ST_CONNECTING = 0, ST_HANDSHAKE, ST_PREAMBLE, ST_OPEN, ST_CLOSING };
 
 typedef struct transport transport;
 
+/* The certificate, key and CA with the two ssl_configs built on them.
+ * Every connection holds a reference (its mbedtls_ssl_context points into
+ * srv or cli), so SIGHUP can swap in a new set for new connections while
+ * open ones finish with theirs: the API listener's scheme (net/tls.c). */
+typedef struct tlsmat {
+  unsigned refs;
+  mbedtls_ssl_config srv, cli;
+  mbedtls_x509_crt ca, cert;
+  mbedtls_pk_context key;
+} tlsmat;
+
 typedef struct tconn {
   transport *tr;
   struct tconn *next, *prev;
@@ -57,6 +68,7 @@ typedef struct tconn {
   int mine_open;
   uv_pipe_t *theirs;             /* raft's end, until handed over */
   mbedtls_ssl_context ssl;
+  tlsmat *mat;                   /* the TLS set this session was made from (a reference) */
   uint8_t *in;                   /* ciphertext read and not yet consumed by mbedTLS */
   size_t in_len, in_off, in_cap;
   uint8_t pre[PREAMBLE_HDR + MAX_PAYLOAD];
@@ -88,9 +100,7 @@ struct transport {
   raft_uv_accept_cb accept_cb;
   uv_tcp_t listener;
   int listening;
-  mbedtls_ssl_config srv, cli;
-  mbedtls_x509_crt ca, cert;
-  mbedtls_pk_context key;
+  tlsmat *mat;                   /* for new connections; replaced by cs_raft_tls_reload */
   mbedtls_entropy_context entropy;
   mbedtls_ctr_drbg_context drbg;
   cs_raft_tls_opts opts;
@@ -141,6 +151,17 @@ static void maybe_finish_close(transport *tr) {
   }
 }
 
+static void mat_release(tlsmat *m) {
+  if (m == NULL || --m->refs > 0)
+    return;
+  mbedtls_ssl_config_free(&m->srv);
+  mbedtls_ssl_config_free(&m->cli);
+  mbedtls_x509_crt_free(&m->ca);
+  mbedtls_x509_crt_free(&m->cert);
+  mbedtls_pk_free(&m->key); /* zeroizes the private key */
+  free(m);
+}
+
 static void on_handle_closed(uv_handle_t *h) {
   tconn *c = h->data;
   if (--c->handles > 0)
@@ -156,6 +177,7 @@ static void on_handle_closed(uv_handle_t *h) {
   if (c->unauth)
     tr->nunauth--;
   mbedtls_ssl_free(&c->ssl);
+  mat_release(c->mat);
   free(c->in);
   free(c->msg);
   free(c);
@@ -621,11 +643,13 @@ static tconn *conn_new(transport *tr, int role) {
   c->tr = tr;
   c->role = role;
   mbedtls_ssl_init(&c->ssl);
-  if (mbedtls_ssl_setup(&c->ssl, role == ROLE_ACCEPT ? &tr->srv : &tr->cli) != 0) {
+  if (mbedtls_ssl_setup(&c->ssl, role == ROLE_ACCEPT ? &tr->mat->srv : &tr->mat->cli) != 0) {
     mbedtls_ssl_free(&c->ssl);
     free(c);
     return NULL;
   }
+  c->mat = tr->mat;
+  c->mat->refs++;
   mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
   mbedtls_ssl_set_verify(&c->ssl, verify_peer, c);
   uv_tcp_init(tr->loop, &c->tcp);
@@ -833,6 +857,61 @@ static void t_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb) 
 
 /* ---------------------------------------------------------------- set-up */
 
+/* Loads a TLS set; refused (CS_ETLS with a detail) when a file does not
+ * load, the key does not match, or the certificate does not name this
+ * node (every peer would refuse it). */
+static int mat_load(transport *tr, const char *cert_file, const char *key_file,
+                    const char *ca_file, tlsmat **out) {
+  tlsmat *m = calloc(1, sizeof *m);
+  if (m == NULL)
+    return CS_ENOMEM;
+  m->refs = 1;
+  mbedtls_x509_crt_init(&m->ca);
+  mbedtls_x509_crt_init(&m->cert);
+  mbedtls_pk_init(&m->key);
+  mbedtls_ssl_config_init(&m->srv);
+  mbedtls_ssl_config_init(&m->cli);
+  int rc;
+  /* The policy of the API listener (tls_policy.c), on both ends. */
+  if ((rc = cs_tls_policy_load_ca(&m->ca, ca_file, "cluster")) < 0 ||
+      (rc = cs_tls_policy_load_pair(&m->cert, &m->key, cert_file, key_file, "cluster TLS")) < 0 ||
+      (rc = cs_tls_policy_config(&m->srv, MBEDTLS_SSL_IS_SERVER, &tr->drbg, &m->cert, &m->key,
+                                 &m->ca)) < 0 ||
+      (rc = cs_tls_policy_config(&m->cli, MBEDTLS_SSL_IS_CLIENT, &tr->drbg, &m->cert, &m->key,
+                                 &m->ca)) < 0) {
+    mat_release(m);
+    return rc;
+  }
+  /* A node whose own certificate names another node (or none) would be
+   * refused by every peer: say so instead. */
+  const char *self = tr->opts.self_node_id;
+  char own[CS_CLUSTER_NODE_ID_MAX + 1];
+  if ((rc = cs_cluster_cert_node_id(&m->cert, own)) < 0)
+    rc = cs_error_set(CS_ETLS, "cluster certificate %s: %s", cert_file, cs_error_message(rc));
+  else if (self == NULL || strcmp(own, self) != 0)
+    rc = cs_error_set(CS_ETLS, "cluster certificate %s names node %s, but cluster.node_id is %s",
+                      cert_file, own, self ? self : "(none)");
+  if (rc < 0) {
+    mat_release(m);
+    return rc;
+  }
+  *out = m;
+  return 0;
+}
+
+int cs_raft_tls_reload(struct raft_uv_transport *t, const char *cert_file, const char *key_file,
+                       const char *ca_file) {
+  transport *tr = t->impl;
+  tlsmat *fresh;
+  int rc = mat_load(tr, cert_file, key_file, ca_file, &fresh);
+  if (rc < 0)
+    return rc;
+  tlsmat *old = tr->mat;
+  tr->mat = fresh;
+  mat_release(old); /* freed with the last connection still using it */
+  return 0;
+}
+
 int cs_raft_tls_init(struct raft_uv_transport *t, uv_loop_t *loop, const cs_raft_tls_opts *opts) {
   transport *tr = calloc(1, sizeof *tr);
   if (tr == NULL)
@@ -841,13 +920,8 @@ int cs_raft_tls_init(struct raft_uv_transport *t, uv_loop_t *loop, const cs_raft
   tr->t = t;
   tr->loop = loop;
   tr->opts = *opts;
-  mbedtls_x509_crt_init(&tr->ca);
-  mbedtls_x509_crt_init(&tr->cert);
-  mbedtls_pk_init(&tr->key);
   mbedtls_entropy_init(&tr->entropy);
   mbedtls_ctr_drbg_init(&tr->drbg);
-  mbedtls_ssl_config_init(&tr->srv);
-  mbedtls_ssl_config_init(&tr->cli);
   t->impl = tr;
   int rc;
   static const char pers[] = "custos raft tls";
@@ -856,28 +930,7 @@ int cs_raft_tls_init(struct raft_uv_transport *t, uv_loop_t *loop, const cs_raft
     cs_raft_tls_free(t);
     return cs_error_set(CS_ECRYPTO, "cluster TLS: cannot seed the random generator");
   }
-  /* The policy of the API listener (tls_policy.c), on both ends. */
-  if ((rc = cs_tls_policy_load_ca(&tr->ca, opts->ca_file, "cluster")) < 0 ||
-      (rc = cs_tls_policy_load_pair(&tr->cert, &tr->key, opts->cert_file, opts->key_file,
-                                    "cluster TLS")) < 0 ||
-      (rc = cs_tls_policy_config(&tr->srv, MBEDTLS_SSL_IS_SERVER, &tr->drbg, &tr->cert, &tr->key,
-                                 &tr->ca)) < 0 ||
-      (rc = cs_tls_policy_config(&tr->cli, MBEDTLS_SSL_IS_CLIENT, &tr->drbg, &tr->cert, &tr->key,
-                                 &tr->ca)) < 0) {
-    cs_raft_tls_free(t);
-    return rc;
-  }
-  /* A node whose own certificate names another node (or none) would be
-   * refused by every peer: say so at start-up instead. */
-  char own[CS_CLUSTER_NODE_ID_MAX + 1];
-  if ((rc = cs_cluster_cert_node_id(&tr->cert, own)) < 0) {
-    rc = cs_error_set(CS_ETLS, "cluster certificate %s: %s", opts->cert_file, cs_error_message(rc));
-    cs_raft_tls_free(t);
-    return rc;
-  }
-  if (opts->self_node_id == NULL || strcmp(own, opts->self_node_id) != 0) {
-    rc = cs_error_set(CS_ETLS, "cluster certificate %s names node %s, but cluster.node_id is %s",
-                      opts->cert_file, own, opts->self_node_id ? opts->self_node_id : "(none)");
+  if ((rc = mat_load(tr, opts->cert_file, opts->key_file, opts->ca_file, &tr->mat)) < 0) {
     cs_raft_tls_free(t);
     return rc;
   }
@@ -892,11 +945,7 @@ void cs_raft_tls_free(struct raft_uv_transport *t) {
   transport *tr = t->impl;
   if (tr == NULL)
     return;
-  mbedtls_ssl_config_free(&tr->srv);
-  mbedtls_ssl_config_free(&tr->cli);
-  mbedtls_x509_crt_free(&tr->ca);
-  mbedtls_x509_crt_free(&tr->cert);
-  mbedtls_pk_free(&tr->key);
+  mat_release(tr->mat);
   mbedtls_ctr_drbg_free(&tr->drbg);
   mbedtls_entropy_free(&tr->entropy);
   free(tr);

@@ -65,6 +65,12 @@ typedef struct cs_raft_tls_opts {
  */
 int cs_raft_tls_init(struct raft_uv_transport *t, uv_loop_t *loop, const cs_raft_tls_opts *opts)
     __attribute__((warn_unused_result));
+/* SIGHUP: loads the certificate, key and CA again.  New connections use
+ * them; open ones keep the set they were made with.  Refused (the old set
+ * kept) with CS_ETLS and a detail when a file does not load, the key does
+ * not match, or the certificate does not name self_node_id. */
+int cs_raft_tls_reload(struct raft_uv_transport *t, const char *cert_file, const char *key_file,
+                       const char *ca_file) __attribute__((warn_unused_result));
 /* Frees what cs_raft_tls_init allocated (after raft's close callback). */
 void cs_raft_tls_free(struct raft_uv_transport *t);
 
