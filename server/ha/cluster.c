@@ -29,8 +29,10 @@
 #include "fsm.h"
 #include "log.h"
 #include "raft_tls.h"
+#include "recover.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <raft.h>
 #include <raft/uv.h>
 #include <stddef.h>
@@ -38,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_MEMBERS 16
 
@@ -80,6 +83,8 @@ struct cs_cluster {
   int stop_refs;               /* while stopping: timer close + raft close */
   struct apply_req *applying;  /* entries appended here, not yet applied */
   int removed;                 /* the leader said this node is not in its configuration */
+  uint64_t recovered_index;    /* --recover-peers entry not yet passed (no snapshots until then) */
+  char marker[4200];
 };
 
 /* ---------------------------------------------------------------- members */
@@ -611,8 +616,22 @@ static void send_report(cs_cluster *c, const cs_node_status *st, raft_id lid, co
     c->report_inflight = 1;
 }
 
+/* After --recover-peers: snapshots resume once an entry past the
+ * recovery's (term 1) entry is applied, so no snapshot is ever taken at it. */
+static void watch_recovered(cs_cluster *c) {
+  if (c->recovered_index == 0 || raft_last_applied(&c->raft) <= c->recovered_index)
+    return;
+  c->recovered_index = 0;
+  raft_set_snapshot_threshold(&c->raft, c->cfg.snapshot_threshold ? c->cfg.snapshot_threshold
+                                                                   : 1024);
+  if (unlink(c->marker) != 0 && errno != ENOENT)
+    cs_warn("cluster: cannot remove %s: %s", c->marker, strerror(errno));
+  cs_info("cluster: past the recovered configuration; raft snapshots resume");
+}
+
 static void on_timer(uv_timer_t *t) {
   cs_cluster *c = t->data;
+  watch_recovered(c);
   member *self = member_by_id(c, c->raft.id);
   cs_node_status st = {0};
   c->status_fn(c->status_ctx, &st);
@@ -885,6 +904,16 @@ int cs_cluster_start(cs_cluster **out, uv_loop_t *loop, cs_store *store, const c
   raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_ms ? cfg->heartbeat_ms : 100);
   raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024);
   raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
+  snprintf(c->marker, sizeof c->marker, "%s/" CS_RECOVER_MARKER, dir);
+  FILE *mf = fopen(c->marker, "r");
+  if (mf != NULL) {
+    unsigned long long idx = 0;
+    if (fscanf(mf, "%llu", &idx) == 1 && idx > 0) {
+      c->recovered_index = idx;
+      raft_set_snapshot_threshold(&c->raft, UINT_MAX / 2);
+    }
+    fclose(mf);
+  }
 
   if (cfg->join == NULL) {
     struct raft_configuration conf;

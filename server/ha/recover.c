@@ -3,10 +3,12 @@
 #include "cluster_msg.h"
 #include "cs_error.h"
 
+#include <errno.h>
 #include <raft.h>
 #include <raft/uv.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_NAMES 16
 
@@ -137,8 +139,32 @@ static const char *name_of(const cs_cluster_config *cfg, raft_id id, char *buf, 
   return buf;
 }
 
-static int rewrite(struct raft *r, struct raft_io *io, const cs_cluster_config *cfg,
-                   const names *want, FILE *out) {
+/*
+ * libraft 0.15's raft_recover writes the new configuration entry with term
+ * 1 (it reuses the bootstrap writer).  A raft snapshot taken at exactly that
+ * index is then named as older than the snapshots before it, and libraft's
+ * "keep the two newest" deletes it, after it already deleted the segments
+ * it covered: the next start fails with "closed segment ... is past last
+ * snapshot".  So the recovery leaves a marker with the entry's index, and
+ * cluster.c holds snapshots back until an entry past it is applied (an
+ * entry of the new leader's term).
+ */
+static int write_marker(const char *raft_dir, raft_index index) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/" CS_RECOVER_MARKER, raft_dir);
+  FILE *f = fopen(path, "w");
+  if (f == NULL || fprintf(f, "%llu\n", (unsigned long long)index) < 0 || fflush(f) != 0 ||
+      fsync(fileno(f)) != 0) {
+    if (f != NULL)
+      fclose(f);
+    return cs_error_set(CS_EIO, "cannot write %s: %s", path, strerror(errno));
+  }
+  fclose(f);
+  return 0;
+}
+
+static int rewrite(struct raft *r, struct raft_io *io, const char *raft_dir,
+                   const cs_cluster_config *cfg, const names *want, FILE *out) {
   struct raft_configuration cur, next;
   raft_configuration_init(&cur);
   raft_configuration_init(&next);
@@ -164,6 +190,8 @@ static int rewrite(struct raft *r, struct raft_io *io, const cs_cluster_config *
     fprintf(out, "\n");
     if (raft_recover(r, &next) != 0)
       rc = cs_error_set(CS_EIO, "raft_recover: %s", raft_errmsg(r));
+    else
+      rc = write_marker(raft_dir, last + 1);
   }
   if (rc == 0) {
     fprintf(out, "custosd: new configuration:");
@@ -217,7 +245,7 @@ int cs_recover_peers(const char *raft_dir, const cs_cluster_config *cfg, const c
     rc = cs_error_set(CS_EIO, "raft_init in %s: %s", raft_dir, raft_errmsg(&r));
     raft_uv_close(&io);
   } else {
-    rc = rewrite(&r, &io, cfg, &want, out);
+    rc = rewrite(&r, &io, raft_dir, cfg, &want, out);
     raft_close(&r, on_closed);
     uv_run(&loop, UV_RUN_DEFAULT);
     raft_uv_close(&io);

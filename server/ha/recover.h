@@ -22,6 +22,10 @@
  * those members (voters, with the addresses the log has for them).
  * What it did goes to `out`.  The caller holds the data directory's lock.
  * 0, or CS_EINVAL / CS_ENOTFOUND / CS_EIO with a detail. */
+/* In the raft directory after a recovery: the index of the configuration
+ * entry raft_recover wrote (see recover.c: no raft snapshot at it). */
+#define CS_RECOVER_MARKER "custos-recovered"
+
 int cs_recover_peers(const char *raft_dir, const cs_cluster_config *cfg, const char *list,
                      FILE *out) __attribute__((warn_unused_result));
 
