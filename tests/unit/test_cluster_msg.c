@@ -132,6 +132,13 @@ static void test_replies(void **state) {
   assert_int_equal(cs_cluster_reply_encode(&f, buf, sizeof buf, &n), 0);
   assert_int_equal(cs_cluster_reply_decode(buf, n, &d), 0);
   assert_string_equal(d.reason, "not a member of the cluster");
+  assert_int_equal(d.removed, 0);
+  /* The leader's "you were removed" survives the round trip. */
+  f.removed = 1;
+  assert_int_equal(cs_cluster_reply_encode(&f, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_reply_decode(buf, n, &d), 0);
+  assert_int_equal(d.removed, 1);
+  f.removed = 0;
   /* A reason with a newline (log injection) is refused. */
   strcpy(f.reason, "ok\nfake log line");
   assert_int_equal(cs_cluster_reply_encode(&f, buf, sizeof buf, &n), 0);
