@@ -28,4 +28,12 @@ static inline uint64_t cs_get_be64(const uint8_t *p) {
   return (uint64_t)cs_get_be32(p) << 32 | cs_get_be32(p + 4);
 }
 
+/* Little endian: libraft's own encodings (its configuration entries). */
+static inline uint64_t cs_get_le64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
 #endif

@@ -1,5 +1,6 @@
 /* recover: offline rewrite of the raft configuration.  See recover.h. */
 #include "recover.h"
+#include "bytes.h"
 #include "cluster_msg.h"
 #include "cs_error.h"
 
@@ -44,25 +45,18 @@ static int parse_names(const char *list, names *out) {
   }
 }
 
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = v << 8 | p[i];
-  return v;
-}
-
 /* libraft's encoding of a configuration (format 1: u8 format, u64 count,
  * then per server u64 id, NUL-terminated address, u8 role; little
  * endian).  raft.h exports the encoder only. */
 static int decode_conf(const uint8_t *p, size_t len, struct raft_configuration *conf) {
   if (len < 9 || p[0] != 1)
     return cs_error_set(CS_EIO, "unknown raft configuration encoding");
-  uint64_t n = get64(p + 1);
+  uint64_t n = cs_get_le64(p + 1);
   size_t off = 9;
   for (uint64_t i = 0; i < n; i++) {
     if (len - off < 8 + 1 + 1)
       return cs_error_set(CS_EIO, "truncated raft configuration");
-    raft_id id = get64(p + off);
+    raft_id id = cs_get_le64(p + off);
     off += 8;
     const uint8_t *nul = memchr(p + off, '\0', len - off);
     if (nul == NULL || (size_t)(nul - p) + 1 >= len)
