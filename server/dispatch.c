@@ -1393,7 +1393,7 @@ static int standby_redirect(rq *r) {
   cs_ha_status(r->d, &mode, &active);
   int rc = active[0] && !removed
                ? cs_error_set(CS_ESTANDBY, "this node is a standby; the active node is %s", active)
-                     : cs_ha_no_leader_error(r->d);
+               : cs_ha_no_leader_error(r->d);
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__Error e = CUSTOS__ERROR__INIT;
   e.code = (Custos__ErrorCode)cs_error_wire_code(rc);
