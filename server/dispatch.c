@@ -658,7 +658,8 @@ static void handle_kv_list(rq *r, const Custos__KvListReq *q) {
  * The server's own key changes (automatic rotation) never fail an
  * operator's request: one refused with CS_EBUSY while the server holds
  * the key-change slot is parked and run again, in arrival order, once the
- * slot is free.  Handlers refuse before changing anything, so running one
+ * slot is free, authorized again first (its token may be gone by then).
+ * Handlers refuse before changing anything, so running one
  * again is safe.  Loop thread only.
  */
 static rq *parked_head, *parked_tail;
@@ -685,7 +686,14 @@ static void unpark(void *ctx) {
       break;
     }
     cs_error_clear();
-    run(r);
+    /* Authorized when it arrived, but the token may have been revoked or
+     * have expired while it waited, or a restore may have replaced the
+     * token store: decide again, as for a held request (admit). */
+    int rc = authorize(r);
+    if (rc < 0)
+      respond_error(r, rc);
+    else
+      run(r);
   }
 }
 

@@ -3,6 +3,7 @@
 #include "snapshots.h"
 #include "cs_error.h"
 #include "daemon.h"
+#include "fdio.h"
 #include "ha.h"
 #include "log.h"
 #include "secmem.h"
@@ -138,19 +139,12 @@ static int write_atomic(const char *dir, const char *final, const char *tmp, con
   int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
     return cs_error_set(CS_EIO, "cannot create %s: %s", tmp, strerror(errno));
-  size_t off = 0;
-  while (off < len) {
-    ssize_t w = write(fd, buf + off, len - off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0) {
-      int e = errno;
-      close(fd);
-      unlink(tmp);
-      return cs_error_set(e == ENOSPC ? CS_ESTOREFULL : CS_EIO, "cannot write %s: %s", tmp,
-                          strerror(e));
-    }
-    off += (size_t)w;
+  int e = cs_write_all(fd, buf, len, NULL);
+  if (e != 0) {
+    close(fd);
+    unlink(tmp);
+    return cs_error_set(e == ENOSPC ? CS_ESTOREFULL : CS_EIO, "cannot write %s: %s", tmp,
+                        strerror(e));
   }
   if (fsync(fd) != 0 || close(fd) != 0) {
     int e = errno;
@@ -556,16 +550,10 @@ static int commit_upload(cs_daemon *d, int force, const char *client, cs_snapsho
 }
 
 static int write_chunk(const uint8_t *p, size_t n) {
-  size_t off = 0;
-  while (off < n) {
-    ssize_t w = write(S.up.fd, p + off, n - off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return cs_error_set(errno == ENOSPC ? CS_ESTOREFULL : CS_EIO, "cannot stage the snapshot "
-                          "in %s: %s", S.up.path, strerror(errno));
-    off += (size_t)w;
-  }
+  int e = cs_write_all(S.up.fd, p, n, NULL);
+  if (e != 0)
+    return cs_error_set(e == ENOSPC ? CS_ESTOREFULL : CS_EIO, "cannot stage the snapshot in %s: %s",
+                        S.up.path, strerror(e));
   return 0;
 }
 

@@ -12,6 +12,7 @@
  */
 #include "cli.h"
 #include "cs_error.h"
+#include "fdio.h"
 #include "snapshot.h"
 #include "wire.h"
 
@@ -217,18 +218,11 @@ static int write_file(const char *path, const uint8_t *buf, size_t len) {
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)
     return cli_fail("cannot create %s: %s", tmp, strerror(errno));
-  size_t off = 0;
-  while (off < len) {
-    ssize_t w = write(fd, buf + off, len - off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0) {
-      int e = errno;
-      close(fd);
-      unlink(tmp);
-      return cli_fail("cannot write %s: %s", tmp, strerror(e));
-    }
-    off += (size_t)w;
+  int e = cs_write_all(fd, buf, len, NULL);
+  if (e != 0) {
+    close(fd);
+    unlink(tmp);
+    return cli_fail("cannot write %s: %s", tmp, strerror(e));
   }
   if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
     int e = errno;

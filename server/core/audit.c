@@ -9,6 +9,7 @@
 #include "audit.h"
 #include "crypto.h"
 #include "cs_error.h"
+#include "fdio.h"
 #include "jbuf.h"
 #include "secmem.h"
 
@@ -175,32 +176,17 @@ static void build(const cs_audit *a, const cs_audit_record *r, cs_jbuf *b) {
   cs_jbuf_raw(b, "\n", 1);
 }
 
-/* Writes all n bytes, retrying after signals and short writes.  *done
- * tells how many made it when it fails. */
-static int write_all(int fd, const char *p, size_t n, size_t *done) {
-  *done = 0;
-  while (*done < n) {
-    ssize_t w = write(fd, p + *done, n - *done);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return w < 0 ? errno : EIO; /* a 0-byte write would loop forever */
-    *done += (size_t)w;
-  }
-  return 0;
-}
-
 /* Writes a line with a->mu held: after a torn line first ends it, so the
  * damage stays confined to that one line. */
 static int write_line(cs_audit *a, const char *line, size_t n) {
   size_t done;
   int err;
   if (a->torn) {
-    if ((err = write_all(a->fd, "\n", 1, &done)) != 0)
+    if ((err = cs_write_all(a->fd, "\n", 1, &done)) != 0)
       return cs_error_set(CS_EAUDIT, "audit log %s: write failed: %s", a->path, strerror(err));
     a->torn = 0;
   }
-  if ((err = write_all(a->fd, line, n, &done)) != 0) {
+  if ((err = cs_write_all(a->fd, line, n, &done)) != 0) {
     a->torn = done > 0;
     return cs_error_set(CS_EAUDIT, "audit log %s: write failed: %s", a->path, strerror(err));
   }

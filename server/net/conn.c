@@ -22,6 +22,7 @@
  * `finish_buffered`: the requests it sent before it are still answered.
  */
 #include "conn.h"
+#include "bytes.h"
 #include "cs_error.h"
 #include "log.h"
 #include "wire.h"
@@ -449,7 +450,7 @@ static size_t frame_limit(cs_conn *c, const uint8_t *buf, size_t len) {
     return env->max_frame;
   if (c->grant_check == NULL || len < CS_WIRE_HDR)
     return env->max_frame_preauth;
-  uint32_t n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+  uint32_t n = cs_get_be32(buf);
   if (n <= env->max_frame_preauth)
     return env->max_frame_preauth;
   if (c->grant_check(c->grant_ctx, c->grant_hash)) {

@@ -200,6 +200,27 @@ static void test_corrupt(void **state) {
   free(buf);
 }
 
+/* A payload that names a key twice: the checks (seal config, root key,
+ * keyring: cs_snapshot_find) would read the first, the store would keep
+ * the last, so a forced restore could pass the checks and still install an
+ * unusable key set.  A real snapshot (one scan) holds every key once. */
+static void test_duplicate_key(void **state) {
+  (void)state;
+  cs_batch b;
+  cs_batch_init(&b);
+  assert_int_equal(cs_batch_put(&b, "core/seal-config", (const uint8_t *)"good", 4), 0);
+  assert_int_equal(cs_batch_put(&b, "kv/app", (const uint8_t *)"x", 1), 0);
+  assert_int_equal(cs_batch_put(&b, "core/seal-config", (const uint8_t *)"junk", 4), 0);
+  uint8_t *payload;
+  size_t plen;
+  assert_int_equal(cs_batch_encode(&b, &payload, &plen), 0);
+  cs_batch_clear(&b);
+  cs_snapshot s = {.payload = payload, .payload_len = plen};
+  cs_batch out;
+  assert_int_equal(cs_snapshot_batch(&s, &out), CS_ESNAPCORRUPT);
+  free(payload);
+}
+
 /* Grouping: a clear batch erases what precedes it in the group. */
 static void test_clear_grouping(void **state) {
   fx *f = *state;
@@ -248,6 +269,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
+      cmocka_unit_test(test_duplicate_key),
       cmocka_unit_test_setup_teardown(test_clear_grouping, setup, teardown),
       cmocka_unit_test_setup_teardown(test_uninitialized, setup, teardown),
   };
