@@ -135,12 +135,46 @@ static void test_broken_is_an_error(void **state) {
   assert_int_equal(cs_policy_cache_count(), 0);
 }
 
+/* The cache's own hash (djb2), to pick names that share a set. */
+static size_t djb2(const char *name) {
+  size_t h = 5381;
+  for (const char *c = name; *c; c++)
+    h = h * 33 + (unsigned char)*c;
+  return h;
+}
+
+/* Up to four names of one token that land in the same place are all kept:
+ * a token's requests do not reload (decrypt and parse) its policies on
+ * every request because two of their names collide. */
+static void test_colliding_names_stay_cached(void **state) {
+  (void)state;
+  char names[4][16];
+  size_t found = 0;
+  snprintf(names[found++], sizeof names[0], "p0");
+  for (int i = 2; found < 4 && i < 100000; i += 2) {
+    char n[16];
+    snprintf(n, sizeof n, "p%d", i);
+    if (djb2(n) % 64 == djb2(names[0]) % 64)
+      snprintf(names[found++], sizeof names[0], "%s", n);
+  }
+  assert_int_equal(found, 4);
+  for (int round = 0; round < 3; round++)
+    for (size_t k = 0; k < found; k++) {
+      cs_policy *p = NULL;
+      assert_int_equal(cs_policy_cache_get(names[k], load, NULL, &p), 0);
+      assert_non_null(p);
+      cs_policy_free(p);
+    }
+  assert_int_equal(loads, found); /* each loaded once, then hits */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_references_outlive_eviction, setup),
       cmocka_unit_test_setup(test_invalidate_keeps_references, setup),
       cmocka_unit_test_setup(test_missing_poisons_nothing, setup),
       cmocka_unit_test_setup(test_hit_does_not_load, setup),
+      cmocka_unit_test_setup(test_colliding_names_stay_cached, setup),
       cmocka_unit_test_setup(test_broken_is_an_error, setup),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
