@@ -97,7 +97,11 @@ enum cs_seal_ceremony {
  * one.  Whatever must follow the seal state (the audit HMAC key, caches of
  * decrypted data) hangs on this, so no path can skip it.
  */
-enum cs_seal_event { CS_SEAL_EVENT_UNSEALED = 1, CS_SEAL_EVENT_SEALED, CS_SEAL_EVENT_KEYRING_CHANGED };
+enum cs_seal_event {
+  CS_SEAL_EVENT_UNSEALED = 1,
+  CS_SEAL_EVENT_SEALED,
+  CS_SEAL_EVENT_KEYRING_CHANGED,
+};
 typedef void (*cs_seal_event_fn)(void *ctx, enum cs_seal_event ev);
 
 typedef struct cs_seal_opts {

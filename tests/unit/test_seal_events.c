@@ -38,9 +38,19 @@ static void on_event(void *ctx, enum cs_seal_event ev) {
   fixture *f = ctx;
   size_t n = strlen(f->events);
   assert_true(n + 1 < sizeof f->events);
-  f->events[n] = ev == CS_SEAL_EVENT_UNSEALED ? 'U' : ev == CS_SEAL_EVENT_SEALED ? 'S'
-                 : ev == CS_SEAL_EVENT_KEYRING_CHANGED                    ? 'K'
-                                                                          : '?';
+  char c = '?';
+  switch (ev) {
+  case CS_SEAL_EVENT_UNSEALED:
+    c = 'U';
+    break;
+  case CS_SEAL_EVENT_SEALED:
+    c = 'S';
+    break;
+  case CS_SEAL_EVENT_KEYRING_CHANGED:
+    c = 'K';
+    break;
+  }
+  f->events[n] = c;
   f->events[n + 1] = '\0';
 }
 
@@ -300,7 +310,8 @@ static void test_restored(void **state) {
   uint8_t *saved, other[CS_KEY_LEN] = {3}, junk[8] = {1}, *ct;
   size_t saved_len, ct_len;
   assert_int_equal(cs_store_get(f->store, "core/keyring", &saved, &saved_len), 0);
-  assert_int_equal(cs_barrier_seal_with(other, 0, "core/keyring", junk, sizeof junk, &ct, &ct_len), 0);
+  assert_int_equal(
+      cs_barrier_seal_with(other, 0, "core/keyring", junk, sizeof junk, &ct, &ct_len), 0);
   put_raw(f->store, "core/keyring", ct, ct_len);
   free(ct);
   assert_int_equal(cs_seal_restored(f->seal, 0), 0);
