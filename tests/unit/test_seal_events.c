@@ -89,6 +89,11 @@ static void done_cb(void *arg, int status, cs_seal_result *r) {
     memcpy(f->shares, r->shares, (size_t)r->n * r->share_len);
     f->slen = r->share_len;
   }
+  if (status == 0 && r->rekey.keys != NULL) { /* a rekey's new shares */
+    assert_true(r->rekey.n <= 5);
+    memcpy(f->shares, r->rekey.keys, (size_t)r->rekey.n * r->rekey.key_len);
+    f->slen = r->rekey.key_len;
+  }
 }
 
 /* An operation that completes through done_cb; its status. */
@@ -276,16 +281,36 @@ static void test_rekey(void **state) {
   expect_key_changes(f, "rekey");
   expect_state(f, CS_SEAL_UNSEALED, CS_SEAL_CEREMONY_NONE);
 
-  /* With verification: the first threshold writes nothing. */
-  assert_int_equal(cs_seal_rekey_init(f->seal, 3, 2, 1, &st), 0);
-  cs_rekey_status_clear(&st);
-  cs_seal_rekey_status(f->seal, &st);
+  /* With verification: the first threshold writes nothing, the
+   * verification's threshold swaps; still no event.  The first rekey's
+   * shares came back through done_cb (f->shares). */
+  assert_int_equal(cs_seal_rekey_init(f->seal, 2, 2, 1, &st), 0);
   memcpy(nonce, st.nonce, sizeof nonce);
+  uint8_t ns[2][CS_SHARE_LEN];
+  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, f->shares[0], f->slen, &st, done_cb, f), 0);
+  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, f->shares[1], f->slen, &st, done_cb, f), 0);
+  assert_true(st.complete);
+  memcpy(ns, st.keys, sizeof ns);
+  memcpy(nonce, st.verification_nonce, sizeof nonce);
+  cs_rekey_status_clear(&st);
+  expect_state(f, CS_SEAL_UNSEALED, CS_SEAL_CEREMONY_REKEY_VERIFY);
+  assert_int_equal(cs_seal_rekey_verify(f->seal, nonce, ns[0], CS_SHARE_LEN, &st, done_cb, f), 0);
+  assert_int_equal(
+      run(f, cs_seal_rekey_verify(f->seal, nonce, ns[1], CS_SHARE_LEN, &st, done_cb, f)), 0);
+  expect(f, "");
+  expect_key_changes(f, "rekey");
+  expect_state(f, CS_SEAL_UNSEALED, CS_SEAL_CEREMONY_NONE);
+  memcpy(f->shares, ns, sizeof ns);
+
+  /* Sealing in the middle of a rekey ends it, with the one SEALED event;
+   * the new shares unseal. */
+  assert_int_equal(cs_seal_rekey_init(f->seal, 3, 2, 1, &st), 0);
   expect_state(f, CS_SEAL_UNSEALED, CS_SEAL_CEREMONY_REKEY);
   cs_seal_seal(f->seal);
   expect(f, "S");
   expect_state(f, CS_SEAL_SEALED, CS_SEAL_CEREMONY_NONE);
   expect_key_changes(f, "");
+  unseal(f, 2);
 }
 
 /* Snapshot restore: the same installation reloads (K), a forced or
