@@ -40,9 +40,9 @@ int cs_dispatch_independent(const Custos__Request *req);
  * cluster node becoming active: what storage says may have changed). */
 void cs_daemon_auth_changed(cs_daemon *d);
 
-/* The seal's on_change (ctx = the daemon): every seal and unseal goes
- * through it (audit HMAC key, caches; see dispatch.c). */
-void cs_daemon_seal_changed(void *ctx, int sealed);
+/* The seal's on_event (ctx = the daemon): every seal, unseal and keyring
+ * change goes through it (audit HMAC key, caches; see dispatch.c). */
+void cs_daemon_seal_changed(void *ctx, enum cs_seal_event ev);
 
 /* Cluster mode: an activation attempt ended (active now, or not): the
  * requests held while this leader caught up are run again (ha.c). */

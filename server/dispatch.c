@@ -410,21 +410,27 @@ static void load_audit_key(cs_daemon *d) {
 
 /*
  * The one owner of what follows the seal state, registered as the seal's
- * on_change (see cs_seal_opts), so every way of sealing (a seal request, a
- * standby that sealed itself, shutdown) and of unsealing (the ceremony, the
- * dev server) runs the same steps.  Sealed: the audit HMAC key is wiped and
- * the caches of decrypted token entries and parsed policies are emptied.
- * Unsealed: the caches are emptied (storage may have changed while sealed)
- * and the audit key is loaded.
+ * on_event (see enum cs_seal_event), so every way of sealing (a seal
+ * request, a standby that sealed itself, a restore, shutdown), of
+ * unsealing (the ceremony, the dev server) and of replacing the keyring
+ * (rotation, reload on becoming active, a restore) runs the same steps.
+ * Every event empties the caches of decrypted token entries and parsed
+ * policies (storage may have changed).  Sealed: the audit HMAC key is
+ * wiped.  Unsealed or a new keyring: the audit key is (re)loaded; a
+ * restored store may hold another one.
  */
-void cs_daemon_seal_changed(void *ctx, int sealed) {
+void cs_daemon_seal_changed(void *ctx, enum cs_seal_event ev) {
   static int warned;
   cs_daemon *d = ctx;
   cs_daemon_auth_changed(d);
-  if (sealed) {
+  switch (ev) {
+  case CS_SEAL_EVENT_SEALED:
     if (d->audit != NULL)
       cs_audit_clear_hmac_key(d->audit);
     return;
+  case CS_SEAL_EVENT_UNSEALED:
+  case CS_SEAL_EVENT_KEYRING_CHANGED:
+    break;
   }
   load_audit_key(d);
   if (cs_secmem_lock_failures() > 0 && !warned) {

@@ -135,8 +135,8 @@ static int open_core(cs_daemon *d) {
                        .upgrade_ttl = d->cfg.upgrade_key_ttl,
                        .on_key_change = cs_snapshots_on_key_change,
                        .key_change_ctx = d,
-                       .on_change = cs_daemon_seal_changed,
-                       .on_change_ctx = d};
+                       .on_event = cs_daemon_seal_changed,
+                       .on_event_ctx = d};
   if ((rc = cs_seal_open(&d->seal, &opts)) < 0 || (rc = cs_snapshots_start(d)) < 0)
     return rc;
   return d->cfg.cluster.enabled ? cs_ha_start(d) : 0;

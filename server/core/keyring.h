@@ -9,7 +9,7 @@
  *
  * Each term counts the encryptions made under it (for automatic rotation).
  * The counters are atomics bumped in memory; they are persisted in batches
- * when the keyring is written (see seal.c), never one durable write per
+ * when the keyring is written (see seal/change.c), never one durable write per
  * encryption.
  *
  * Serialized form: custos.Keyring (proto/custos.proto), stored encrypted

@@ -53,28 +53,76 @@ typedef int (*cs_submit_fn)(void *ctx, cs_batch *b, cs_submit_done done, void *a
 /* Returned by operations that completed nothing yet: the callback will run. */
 #define CS_SEAL_PENDING 1
 
+/*
+ * The seal's state.  Exactly one at a time; it changes in one place
+ * (set_state in seal/state.c), which is also the only caller of on_event.
+ *   UNINITIALIZED  no core/seal-config in the store
+ *   SEALED         a key set exists; no key in memory
+ *   UNSEALED       root key and keyring in locked memory
+ * There is no "unsealing" state: the threshold share combines the KEK and
+ * loads the keys in the same call.  An init being committed is not a state
+ * either: it holds the key-change slot (cs_seal_key_slot) and the node stays
+ * UNINITIALIZED until the commit.
+ */
+enum cs_seal_state { CS_SEAL_UNINITIALIZED, CS_SEAL_SEALED, CS_SEAL_UNSEALED };
+
+/*
+ * The share-collecting ceremony in progress, orthogonal to the state but
+ * bound to it: an unseal ceremony exists only while SEALED, a rekey only
+ * while UNSEALED; set_state ends the one that does not survive a change.
+ */
+enum cs_seal_ceremony {
+  CS_SEAL_CEREMONY_NONE,
+  CS_SEAL_CEREMONY_UNSEAL,       /* unseal shares collected (progress > 0) */
+  CS_SEAL_CEREMONY_REKEY,        /* current shares collected for a rekey */
+  CS_SEAL_CEREMONY_REKEY_VERIFY, /* new shares collected back for verification */
+};
+
+/*
+ * Seal events, fired on the loop by set_state, once per change:
+ *   UNSEALED         SEALED -> UNSEALED: the keys were just loaded (unseal
+ *                    ceremony; the dev server's auto-unseal is one).
+ *   SEALED           UNSEALED -> SEALED or UNINITIALIZED: the keys were just
+ *                    wiped (seal request, shutdown, a standby that missed a
+ *                    keyring upgrade, a restore that needs the snapshot's
+ *                    shares, a failed reload).
+ *   KEYRING_CHANGED  still UNSEALED, but the keyring in memory was replaced
+ *                    or grew: a rotation committed, a standby installed
+ *                    terms (cs_seal_follow), the keyring was reloaded from
+ *                    storage (cs_seal_reload on becoming active,
+ *                    cs_seal_restored after a snapshot restore: storage may
+ *                    hold other tokens, policies and audit key now).
+ * Nothing fires when nothing changed: sealing a sealed node, init (the node
+ * stays sealed; see on_key_change), a share below the threshold or a wrong
+ * one.  Whatever must follow the seal state (the audit HMAC key, caches of
+ * decrypted data) hangs on this, so no path can skip it.
+ */
+enum cs_seal_event {
+  CS_SEAL_EVENT_UNSEALED = 1,
+  CS_SEAL_EVENT_SEALED,
+  CS_SEAL_EVENT_KEYRING_CHANGED,
+};
+typedef void (*cs_seal_event_fn)(void *ctx, enum cs_seal_event ev);
+
 typedef struct cs_seal_opts {
   cs_store *store;
   cs_submit_fn submit;        /* NULL: cs_store_commit(store, b) synchronously */
   void *submit_ctx;
   unsigned upgrade_ttl;       /* seconds an upgrade key lives; 0: 120 */
   /* Called on the loop after an init, rotate or rekey is committed (what:
-   * "init", "rotate", "rekey"); NULL: nobody listens.  For backups. */
+   * "init", "rotate", "rekey"); NULL: nobody listens.  For backups: it
+   * says what was written, where on_event says what memory holds. */
   void (*on_key_change)(void *ctx, const char *what);
   void *key_change_ctx;
-  /* The one seal/unseal event: called with sealed = 0 right after the
-   * keys are loaded (also when cs_seal_restored reloads them), and with
-   * sealed = 1 after every cs_seal_seal (a seal request, a standby sealing
-   * itself, cs_seal_close at shutdown) and every seal by cs_seal_restored,
-   * once the keys are wiped.  Whatever else must follow the seal state (the audit
-   * HMAC key, caches of decrypted data) hangs on this, so no path can skip
-   * it.  NULL: none. */
-  void (*on_change)(void *ctx, int sealed);
-  void *on_change_ctx;
+  /* See enum cs_seal_event; NULL: nobody listens. */
+  cs_seal_event_fn on_event;
+  void *on_event_ctx;
 } cs_seal_opts;
 
 typedef struct cs_seal_status {
-  int initialized, sealed;
+  enum cs_seal_state state;
+  enum cs_seal_ceremony ceremony;
+  int initialized, sealed;    /* state != UNINITIALIZED, state != UNSEALED */
   unsigned t, n, progress;
   char nonce[CS_NONCE_STR];   /* of the unseal attempt in progress, "" if none */
   uint32_t term;              /* active term, 0 while sealed */
@@ -136,8 +184,8 @@ int cs_seal_init(cs_seal *s, unsigned n, unsigned t, cs_seal_cb cb, void *arg)
 int cs_seal_unseal(cs_seal *s, const uint8_t *share, size_t len) __attribute__((warn_unused_result));
 /* Drops the shares of the attempt in progress. */
 void cs_seal_reset(cs_seal *s);
-/* Persists counters, then wipes every key; then runs opts.on_change
- * (sealed = 1), also when the node was sealed already. */
+/* Persists counters, then wipes every key (event SEALED when it was
+ * unsealed); drops the unseal progress either way. */
 void cs_seal_seal(cs_seal *s);
 void cs_seal_get_status(const cs_seal *s, cs_seal_status *st);
 
@@ -194,8 +242,8 @@ int cs_seal_tick(cs_seal *s, int64_t now, int flush, int *rotating);
  * unsealed again: installs every next term found in core/upgrade/<active>
  * (unexpired only), re-reads core/root-key and core/seal-config.  When the
  * replica has moved past a term it could not get an upgrade key for, the
- * node seals itself (logged) and returns CS_ESEALED.  *installed counts the
- * terms installed.
+ * node seals itself (logged, event SEALED) and returns CS_ESEALED.
+ * *installed counts the terms installed (then event KEYRING_CHANGED).
  */
 int cs_seal_follow(cs_seal *s, int64_t now, int *installed) __attribute__((warn_unused_result));
 /*
@@ -206,7 +254,8 @@ int cs_seal_follow(cs_seal *s, int64_t now, int *installed) __attribute__((warn_
  */
 int cs_seal_upgrades_acked(cs_seal *s, uint32_t acked_term) __attribute__((warn_unused_result));
 /* Reloads the keyring and rotate config from storage with the root key
- * (on becoming active: storage is authoritative). */
+ * (on becoming active: storage is authoritative): event KEYRING_CHANGED.
+ * On error nothing changed. */
 int cs_seal_reload(cs_seal *s) __attribute__((warn_unused_result));
 
 int cs_seal_rekey_init(cs_seal *s, unsigned n, unsigned t, int verify, cs_rekey_status *st)
@@ -249,11 +298,21 @@ void cs_seal_restore_abort(cs_seal *s);
  * with the root key.  Seals (wipes the keys: the snapshot's shares are
  * needed) when `seal` is set (a forced restore of another installation or
  * key set) or when the root key does not open the restored keyring.
+ * Events: KEYRING_CHANGED when still unsealed, SEALED when it sealed.
  * Returns 1 when still unsealed, 0 when sealed, <0 on error (sealed too).
  */
 int cs_seal_restored(cs_seal *s, int seal);
 
-/* The store, for modules reading under the barrier. */
-cs_store *cs_seal_store(cs_seal *s);
+/* ---- what init minted ---------------------------------------------------- */
+
+/* Where init stores the installation's audit HMAC key, under the barrier. */
+#define CS_SEAL_AUDIT_KEY_PATH "core/audit-key"
+/*
+ * Reads the audit HMAC key (CS_KEY_LEN bytes) into `key` while unsealed.
+ * Returns 0, CS_ESEALED, CS_ENOTFOUND (an installation older than the
+ * key), CS_ESTORECORRUPT (wrong length) or a read error; `key` is
+ * untouched on error.  The caller wipes it.
+ */
+int cs_seal_audit_key(cs_seal *s, uint8_t key[CS_KEY_LEN]) __attribute__((warn_unused_result));
 
 #endif

@@ -1,0 +1,269 @@
+/*
+ * rekey: replaces the key set (new KEK, new shares) while unsealed.  A
+ * threshold of the current shares starts it; with verification, a
+ * threshold of the new shares must come back before anything is written.
+ * The swap is one batch (new seal config + root key under the new KEK), so
+ * the old shares stop working only once it is committed.  The keyring does
+ * not change: a rekey fires no event (on_key_change says "rekey").
+ */
+#include "seal_int.h"
+#include "cs_error.h"
+#include "log.h"
+#include "secmem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void cs_seal__rekey_clear(cs_seal *s) {
+  if (s->cer == CS_SEAL_CEREMONY_REKEY || s->cer == CS_SEAL_CEREMONY_REKEY_VERIFY) {
+    cs_seal__ceremony_clear(&s->cur);
+    s->cer = CS_SEAL_CEREMONY_NONE;
+  }
+  cs_seal__ceremony_free(&s->rk.ver);
+  cs_secmem_free(s->rk.new_kek, CS_KEY_LEN);
+  s->rk.new_kek = NULL;
+  cs_seal__keyset_free(&s->rk.new_ks);
+  s->rk.verify = 0;
+  s->rk.n = s->rk.t = 0;
+}
+
+void cs_rekey_status_clear(cs_rekey_status *st) {
+  if (st->keys != NULL) {
+    cs_wipe(st->keys, st->key_len * st->n);
+    free(st->keys);
+  }
+  memset(st, 0, sizeof *st);
+}
+
+void cs_seal_rekey_status(const cs_seal *s, cs_rekey_status *st) {
+  memset(st, 0, sizeof *st);
+  st->started = s->cer == CS_SEAL_CEREMONY_REKEY || s->cer == CS_SEAL_CEREMONY_REKEY_VERIFY;
+  if (!st->started)
+    return;
+  memcpy(st->nonce, s->cur.nonce, CS_NONCE_STR);
+  st->t = s->rk.t;
+  st->n = s->rk.n;
+  st->progress = s->cur.count;
+  st->required = s->ks.t;
+  st->verification_required = s->rk.verify;
+  if (s->cer == CS_SEAL_CEREMONY_REKEY_VERIFY) {
+    memcpy(st->verification_nonce, s->rk.ver.nonce, CS_NONCE_STR);
+    st->verification_progress = s->rk.ver.count;
+  }
+}
+
+int cs_seal_rekey_init(cs_seal *s, unsigned n, unsigned t, int verify, cs_rekey_status *st) {
+  if (s->state != CS_SEAL_UNSEALED)
+    return cs_error_set(CS_ESEALED, "server is sealed");
+  if (s->cer != CS_SEAL_CEREMONY_NONE)
+    return cs_error_set(CS_EINPROGRESS, "a rekey is already in progress (nonce %s)", s->cur.nonce);
+  int rc = cs_seal__valid_params(n, t);
+  if (rc < 0)
+    return rc;
+  if ((rc = cs_seal__ceremony_start(&s->cur)) < 0)
+    return rc;
+  s->cer = CS_SEAL_CEREMONY_REKEY;
+  s->rk.n = n;
+  s->rk.t = t;
+  s->rk.verify = verify != 0;
+  cs_info("rekey started: %u shares, threshold %u%s", n, t, verify ? ", with verification" : "");
+  cs_seal_rekey_status(s, st);
+  return 0;
+}
+
+int cs_seal_rekey_cancel(cs_seal *s) {
+  if (s->cer != CS_SEAL_CEREMONY_REKEY && s->cer != CS_SEAL_CEREMONY_REKEY_VERIFY)
+    return cs_error_set(CS_ENOOP, "no rekey is in progress");
+  if (s->busy)
+    return cs_error_set(CS_EBUSY, "the rekey is being committed; retry");
+  cs_seal__rekey_clear(s);
+  cs_info("rekey cancelled");
+  return 0;
+}
+
+/* Swaps to a new KEK: the new seal config and the root key sealed under the
+ * new KEK, in one batch.  Only after the commit do the old shares stop
+ * working.  `keys` (may be NULL) go to the caller with the result. */
+static int rekey_swap(cs_seal *s, const uint8_t *new_kek, keyset *new_ks, cs_rekey_status *keys,
+                      cs_seal_cb cb, void *arg) {
+  change *c = cs_seal__change_new(s, CH_REKEY, cb, arg);
+  if (c == NULL)
+    return CS_ENOMEM;
+  c->ks = *new_ks;
+  memset(new_ks, 0, sizeof *new_ks);
+  if (keys != NULL) {
+    c->res.rekey = *keys;
+    memset(keys, 0, sizeof *keys);
+  }
+  c->res.rekey.complete = 1;
+  c->res.rekey.n = c->ks.n;
+  c->res.rekey.t = c->ks.t;
+  cs_batch b;
+  cs_batch_init(&b);
+  int rc = cs_seal__keyset_stage(&c->ks, &b, 0);
+  if (rc == 0)
+    rc = cs_seal__stage_sealed(&b, new_kek, P_UNSEAL_ROOT, s->root_key, CS_KEY_LEN);
+  if (rc < 0) {
+    cs_batch_clear(&b);
+    cs_seal__change_free(c);
+    return rc;
+  }
+  return cs_seal__submit(s, c, &b);
+}
+
+/* Checks a share for a ceremony against a key set: length, membership,
+ * duplicates.  Duplicates are explicit errors in a rekey (unlike unseal). */
+static int check_share(const keyset *ks, const ceremony *c, const uint8_t *share, size_t len) {
+  size_t want = cs_seal__share_len(ks->n);
+  if (len != want)
+    return cs_error_set(CS_EBADSHARE, "key share must be %zu bytes, got %zu", want, len);
+  if (!cs_seal__keyset_member(ks, share, len))
+    return cs_error_set(CS_ENOTMEMBER, "share is not part of the current key set");
+  if (cs_seal__ceremony_has(c, share, len))
+    return cs_error_set(CS_EDUPSHARE, "this share was already submitted");
+  return 0;
+}
+
+/* Adds a share to a rekey ceremony (checked against `ks`).  Returns 1 when
+ * it completed the threshold, 0 with *st filled when more are needed, or an
+ * error.  The completing share is refused while another key change is
+ * being committed, so the ceremony's result can be committed. */
+static int ceremony_submit(cs_seal *s, const keyset *ks, ceremony *c, const uint8_t *share,
+                           size_t len, cs_rekey_status *st) {
+  int rc = check_share(ks, c, share, len);
+  if (rc < 0)
+    return rc;
+  if (c->count + 1 >= ks->t && (rc = cs_seal__check_idle(s)) < 0)
+    return rc;
+  cs_seal__ceremony_add(c, share, len);
+  if (c->count < ks->t) {
+    cs_seal_rekey_status(s, st);
+    return 0;
+  }
+  return 1;
+}
+
+/* The current shares reached the threshold: check them, make the new key
+ * and shares.  On success *new_kek (secmem), *ks and st->keys are set. */
+static int rekey_generate(cs_seal *s, uint8_t **new_kek, keyset *ks, cs_rekey_status *st) {
+  uint8_t kek[CS_KEY_LEN], root[CS_KEY_LEN];
+  size_t slen = cs_seal__share_len(s->rk.n);
+  uint8_t *shares = NULL, *nk = NULL;
+  int rc = cs_seal__ceremony_combine(&s->cur, &s->ks, kek);
+  if (rc == 0)
+    rc = cs_seal__open_root_key(s, kek, root);
+  if (rc == 0 && !cs_ct_equal(root, s->root_key, CS_KEY_LEN))
+    rc = cs_error_set(CS_EKEYMISMATCH, "unseal key does not match");
+  if (rc < 0) {
+    cs_seal__ceremony_drop_parts(&s->cur); /* like unseal: start over, same nonce */
+    goto out;
+  }
+  rc = CS_ENOMEM;
+  if ((nk = cs_secmem_alloc(CS_KEY_LEN)) == NULL || (shares = malloc(s->rk.n * slen)) == NULL)
+    goto out;
+  if ((rc = cs_random(nk, CS_KEY_LEN)) < 0)
+    goto out;
+  if (s->rk.n == 1)
+    memcpy(shares, nk, CS_KEY_LEN);
+  else if ((rc = cs_shamir_split(nk, CS_KEY_LEN, s->rk.n, s->rk.t, shares)) < 0)
+    goto out;
+  if ((rc = cs_seal__keyset_make(ks, s->rk.n, s->rk.t, shares, slen)) < 0)
+    goto out;
+  st->keys = shares;
+  st->key_len = slen;
+  st->n = s->rk.n;
+  st->t = s->rk.t;
+  st->complete = 1;
+  *new_kek = nk;
+  shares = NULL;
+  nk = NULL;
+out:
+  cs_wipe(kek, sizeof kek);
+  cs_wipe(root, sizeof root);
+  cs_secmem_free(nk, CS_KEY_LEN);
+  if (shares != NULL) {
+    cs_wipe(shares, s->rk.n * slen);
+    free(shares);
+  }
+  return rc;
+}
+
+int cs_seal_rekey_update(cs_seal *s, const char *nonce, const uint8_t *share, size_t len,
+                         cs_rekey_status *st, cs_seal_cb cb, void *arg) {
+  memset(st, 0, sizeof *st);
+  if (s->state != CS_SEAL_UNSEALED)
+    return cs_error_set(CS_ESEALED, "server is sealed");
+  if (s->cer == CS_SEAL_CEREMONY_NONE)
+    return cs_error_set(CS_ENOOP, "no rekey is in progress");
+  if (s->cer == CS_SEAL_CEREMONY_REKEY_VERIFY)
+    return cs_error_set(CS_EINPROGRESS, "rekey is awaiting verification of the new shares");
+  if (nonce == NULL || strcmp(nonce, s->cur.nonce) != 0)
+    return cs_error_set(CS_EBADNONCE, "nonce does not match the rekey in progress");
+  int rc = ceremony_submit(s, &s->ks, &s->cur, share, len, st);
+  if (rc <= 0)
+    return rc;
+
+  uint8_t *new_kek = NULL;
+  keyset ks = {0};
+  cs_rekey_status keys = {0};
+  if ((rc = rekey_generate(s, &new_kek, &ks, &keys)) < 0)
+    return rc;
+  if (s->rk.verify) {
+    /* Hold the new key until a threshold of the new shares comes back;
+     * nothing is written yet, the old shares stay valid. */
+    if ((rc = cs_seal__ceremony_start(&s->rk.ver)) < 0) {
+      cs_secmem_free(new_kek, CS_KEY_LEN);
+      cs_seal__keyset_free(&ks);
+      cs_rekey_status_clear(&keys);
+      return rc;
+    }
+    s->rk.new_kek = new_kek;
+    s->rk.new_ks = ks;
+    s->cer = CS_SEAL_CEREMONY_REKEY_VERIFY;
+    cs_seal_rekey_status(s, st);
+    st->complete = 1;
+    st->keys = keys.keys;
+    st->key_len = keys.key_len;
+    st->n = keys.n;
+    return 0;
+  }
+  rc = rekey_swap(s, new_kek, &ks, &keys, cb, arg);
+  cs_secmem_free(new_kek, CS_KEY_LEN);
+  cs_seal__keyset_free(&ks);
+  cs_rekey_status_clear(&keys);
+  if (rc < 0) {
+    cs_seal__ceremony_drop_parts(&s->cur);
+    return rc;
+  }
+  cs_seal__rekey_clear(s);
+  return rc;
+}
+
+int cs_seal_rekey_verify(cs_seal *s, const char *nonce, const uint8_t *share, size_t len,
+                         cs_rekey_status *st, cs_seal_cb cb, void *arg) {
+  memset(st, 0, sizeof *st);
+  if (s->state != CS_SEAL_UNSEALED)
+    return cs_error_set(CS_ESEALED, "server is sealed");
+  if (s->cer != CS_SEAL_CEREMONY_REKEY_VERIFY)
+    return cs_error_set(CS_ENOOP, "no rekey is awaiting verification");
+  if (nonce == NULL || strcmp(nonce, s->rk.ver.nonce) != 0)
+    return cs_error_set(CS_EBADNONCE, "nonce does not match the rekey verification in progress");
+  int rc = ceremony_submit(s, &s->rk.new_ks, &s->rk.ver, share, len, st);
+  if (rc <= 0)
+    return rc;
+  uint8_t kek[CS_KEY_LEN];
+  rc = cs_seal__ceremony_combine(&s->rk.ver, &s->rk.new_ks, kek);
+  if (rc == 0 && !cs_ct_equal(kek, s->rk.new_kek, CS_KEY_LEN))
+    rc = cs_error_set(CS_EKEYMISMATCH, "new shares do not combine to the new unseal key");
+  cs_wipe(kek, sizeof kek);
+  if (rc == 0) {
+    cs_rekey_status none = {.verification_required = 1};
+    rc = rekey_swap(s, s->rk.new_kek, &s->rk.new_ks, &none, cb, arg);
+  }
+  if (rc < 0) {
+    cs_seal__ceremony_drop_parts(&s->rk.ver);
+    return rc;
+  }
+  cs_seal__rekey_clear(s);
+  return rc;
+}
