@@ -4,7 +4,7 @@
 set -eu
 PKGS="cmake make gcc pkg-config libuv1-dev libmbedtls-dev liblmdb-dev lmdb-utils
       libprotobuf-c-dev protobuf-c-compiler libraft-dev libconfig-dev libjansson-dev libcmocka-dev
-      openssl ca-certificates procps valgrind ${CUSTOS_EXTRA_PKGS:-}"
+      openssl ca-certificates procps valgrind age zlib1g-dev ${CUSTOS_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
