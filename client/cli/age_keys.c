@@ -1,13 +1,18 @@
 /* age_keys: age-encrypted shares on the CLI side (see age_keys.h). */
 #include "age_keys.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "age.h"
 #include "cli.h"
 #include "cs_error.h"
+#include "fdio.h"
 
 #define MAX_RECIPIENTS 255 /* one per share */
 
@@ -90,6 +95,71 @@ void cli_age_print_keys(int json, const Custos__InitRes *r, char *const *recipie
   if (r->root_token_age != NULL && r->root_token_age[0] != '\0')
     printf("Initial Root Token (age, for %s):\n%s", root_recipient ? root_recipient : "?",
            r->root_token_age);
+}
+
+/* Writes text to a new file dir/name; 0 or CLI_FAIL (printed). */
+static int write_new(const char *dir, const char *name, const char *text, char *path, size_t cap) {
+  snprintf(path, cap, "%s/%s", dir, name);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return cli_fail("cannot create %s: %s", path, strerror(errno));
+  int err = cs_write_all(fd, text, strlen(text), NULL);
+  if (close(fd) != 0 && err == 0)
+    err = errno;
+  if (err != 0)
+    return cli_fail("cannot write %s: %s", path, strerror(err));
+  return 0;
+}
+
+int cli_age_write_keys(const char *dir, int json, const Custos__InitRes *r,
+                       char *const *recipients, const char *root_recipient) {
+  char name[64], path[4096];
+  int rc = 0;
+  if (json) {
+    jw_key("unseal_keys_age_files");
+    jw_arr_begin();
+  }
+  for (size_t i = 0; rc == 0 && i < r->n_keys_age; i++) {
+    snprintf(name, sizeof name, "unseal-key-%zu.age", i + 1);
+    if ((rc = write_new(dir, name, r->keys_age[i], path, sizeof path)) != 0)
+      break;
+    if (json)
+      jw_str(path);
+    else
+      printf("Unseal Key %zu (age, for %s): %s\n", i + 1, recipients ? recipients[i] : "?", path);
+  }
+  if (json)
+    jw_arr_end();
+  if (rc == 0 && r->root_token_age != NULL && r->root_token_age[0] != '\0' &&
+      (rc = write_new(dir, "root-token.age", r->root_token_age, path, sizeof path)) == 0) {
+    if (json)
+      jw_kv_str("root_token_age_file", path);
+    else
+      printf("Initial Root Token (age, for %s): %s\n", root_recipient ? root_recipient : "?", path);
+  }
+  /* The server has been initialized: these files are the only copy, so a
+   * failed write prints them all rather than lose one. */
+  if (rc != 0)
+    cli_age_print_keys(json, r, recipients, root_recipient);
+  return rc;
+}
+
+int cli_age_check_output_dir(const char *cmd, const char *dir, size_t n, int root) {
+  struct stat st;
+  char path[4096];
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0)
+    return cli_usage_error("%s: --output-dir %s is not a writable directory", cmd, dir);
+  for (size_t i = 0; i <= n; i++) {
+    if (i == n && !root)
+      break;
+    if (i < n)
+      snprintf(path, sizeof path, "%s/unseal-key-%zu.age", dir, i + 1);
+    else
+      snprintf(path, sizeof path, "%s/root-token.age", dir);
+    if (lstat(path, &st) == 0)
+      return cli_usage_error("%s: %s exists (nothing is overwritten)", cmd, path);
+  }
+  return 0;
 }
 
 /* The identities of an identity file; 0 or CLI_FAIL (printed). */

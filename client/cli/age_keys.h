@@ -31,6 +31,22 @@ int cli_age_check_recipient(const char *cmd, const char *flag, const char *s);
 void cli_age_print_keys(int json, const Custos__InitRes *r, char *const *recipients,
                         const char *root_recipient);
 
+/* Checks, before init, that --output-dir is a writable directory without
+ * any of the files cli_age_write_keys would create (n shares, and the
+ * token when root).  0 or CLI_USAGE (printed). */
+int cli_age_check_output_dir(const char *cmd, const char *dir, size_t n, int root);
+
+/*
+ * Writes each encrypted share of an init response to DIR/unseal-key-N.age
+ * and the encrypted token to DIR/root-token.age (new files only: an
+ * existing one is an error, nothing is overwritten), then prints which file
+ * is whose.  DIR must exist.  Returns 0, or CLI_FAIL (printed) after
+ * printing every encrypted file as cli_age_print_keys does, since the
+ * server has already been initialized.
+ */
+int cli_age_write_keys(const char *dir, int json, const Custos__InitRes *r,
+                       char *const *recipients, const char *root_recipient);
+
 /*
  * Reads the age file at path (stdin for NULL or "-"), decrypts it with an
  * identity of identity_file and decodes the share it holds (hex or base64

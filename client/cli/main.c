@@ -28,6 +28,7 @@ static const char usage_text[] =
   "  status                                    seal status of the server\n"
   "  operator init [--key-shares N] [--key-threshold T]\n"
   "                [--recipient age1...]... [--recipients-file FILE] [--root-token-recipient age1...]\n"
+  "                [--output-dir DIR]\n"
   "  operator unseal [KEY] | --reset [--nonce N]  submit one unseal key share\n"
   "  operator unseal --identity KEYFILE [FILE]  ... decrypted from an age file\n"
   "  operator seal\n"

@@ -142,6 +142,7 @@ static int parse_shares(const char *cmd, const char *shares, const char *thresho
 
 static int op_init(cli_ctx *g, int argc, char **argv) {
   const char *shares = NULL, *threshold = NULL, *recipients_file = NULL, *root_recipient = NULL;
+  const char *output_dir = NULL;
   const char *recipient[255 /* one per share */];
   size_t nrecipient = 0, nage = 0;
   char **age = NULL;
@@ -152,6 +153,7 @@ static int op_init(cli_ctx *g, int argc, char **argv) {
       .cap = 255 },
     { .name = "recipients-file", .arg = 1, .val = &recipients_file },
     { .name = "root-token-recipient", .arg = 1, .val = &root_recipient },
+    { .name = "output-dir", .arg = 1, .val = &output_dir },
     { 0 },
   };
   size_t npos;
@@ -180,6 +182,10 @@ static int op_init(cli_ctx *g, int argc, char **argv) {
       nage != n)
     rc = cli_usage_error("operator init: %zu age recipients for %u key shares: give one per share",
                          nage, n);
+  if (rc == 0 && output_dir != NULL && nage == 0)
+    rc = cli_usage_error("operator init: --output-dir goes with --recipient or --recipients-file");
+  if (rc == 0 && output_dir != NULL)
+    rc = cli_age_check_output_dir("operator init", output_dir, nage, root_recipient != NULL);
   if (rc != 0) {
     cli_age_recipients_free(age, nage);
     return rc;
@@ -207,7 +213,10 @@ static int op_init(cli_ctx *g, int argc, char **argv) {
   if (g->json) {
     jw_obj_begin();
     rc = print_keys(g, "unseal_keys", NULL, r->n_keys, r->keys);
-    cli_age_print_keys(1, r, age, root_recipient);
+    if (output_dir != NULL && rc == 0)
+      rc = cli_age_write_keys(output_dir, 1, r, age, root_recipient);
+    else
+      cli_age_print_keys(1, r, age, root_recipient);
     jw_kv_u64("unseal_shares", rn);
     jw_kv_u64("unseal_threshold", rt);
     jw_kv_str("root_token", S(r->root_token));
@@ -215,7 +224,10 @@ static int op_init(cli_ctx *g, int argc, char **argv) {
     jw_end();
   } else {
     rc = print_keys(g, NULL, "Unseal Key", r->n_keys, r->keys);
-    cli_age_print_keys(0, r, age, root_recipient);
+    if (output_dir != NULL && rc == 0)
+      rc = cli_age_write_keys(output_dir, 0, r, age, root_recipient);
+    else
+      cli_age_print_keys(0, r, age, root_recipient);
     if (r->root_token != NULL && r->root_token[0] != '\0')
       printf("\nInitial Root Token: %s\n\n", r->root_token);
     else

@@ -123,3 +123,23 @@ TOKEN=$(json root_token < init-c.json)
 for i in 1 2 3; do cli c operator unseal --identity h$i.txt share$i.age >/dev/null || true; done
 cli c status >/dev/null || fail "not unsealed with 3 --identity shares from --recipients-file"
 pass "--recipients-file: one share per line's holder (3/3 by default), unsealed with --identity"
+
+# ---- --output-dir: one file per holder, nothing overwritten -----------------
+start_server d
+mkdir -p shares
+expect_exit 2 cli d operator init --key-shares 2 --key-threshold 2 --output-dir shares
+expect_exit 2 cli d operator init --recipient "$R1" --recipient "$R2" --output-dir nosuchdir
+touch shares/unseal-key-2.age
+expect_exit 2 cli d operator init --recipient "$R1" --recipient "$R2" --output-dir shares
+out=$(cli d status --format json || true)
+[ "$(echo "$out" | json initialized)" = false ] || fail "a refused --output-dir initialized d: $out"
+rm shares/unseal-key-2.age
+cli d operator init --recipient "$R1" --recipient "$R2" --root-token-recipient "$RT" --output-dir shares \
+  > init-d.txt || fail "init --output-dir"
+grep -q "Unseal Key 2 (age, for $R2): shares/unseal-key-2.age" init-d.txt || fail "init --output-dir: $(cat init-d.txt)"
+grep -q "BEGIN AGE" init-d.txt && fail "init --output-dir also printed the files"
+TOKEN=$(age -d -i root.txt shares/root-token.age) || fail "root-token.age"
+cli d operator unseal "$(age -d -i h1.txt shares/unseal-key-1.age)" >/dev/null || true
+cli d operator unseal --identity h2.txt shares/unseal-key-2.age >/dev/null || fail "unseal from shares/unseal-key-2.age"
+cli d token lookup >/dev/null || fail "token from root-token.age does not work"
+pass "--output-dir: files per holder and for the token, checked before init (missing dir, existing file)"
