@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages custos needs to build, test and run,
-# skipping those already present.  Needs root (or sudo) and apt-get.
+# skipping those already present (age: the interop tests with the real age tool;
+# zlib1g-dev: the compressed CCTV age vectors).  Needs root (or sudo) and apt-get.
 set -eu
 PKGS="cmake make gcc pkg-config libuv1-dev libmbedtls-dev liblmdb-dev lmdb-utils
       libprotobuf-c-dev protobuf-c-compiler libraft-dev libconfig-dev libjansson-dev libcmocka-dev

@@ -16,7 +16,9 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <mbedtls/sha256.h>
+#ifdef HAVE_ZLIB
 #include <zlib.h>
+#endif
 
 #include "age.h"
 #include "cs_error.h"
@@ -49,6 +51,7 @@ static uint8_t *read_all(const char *path, size_t *len) {
   return buf;
 }
 
+#ifdef HAVE_ZLIB
 static uint8_t *inflate_all(const uint8_t *in, size_t n, size_t *out_len) {
   z_stream z;
   memset(&z, 0, sizeof z);
@@ -75,6 +78,7 @@ static uint8_t *inflate_all(const uint8_t *in, size_t n, size_t *out_len) {
   *out_len = len;
   return out;
 }
+#endif
 
 typedef struct {
   char expect[32];
@@ -155,8 +159,14 @@ static void run_vector(const char *name, const char *path) {
   parse_vector(name, buf, n, &v);
   const uint8_t *file = v.body;
   flen = v.body_len;
-  if (v.compressed)
+  if (v.compressed) {
+#ifdef HAVE_ZLIB
     file = inflated = inflate_all(v.body, v.body_len, &flen);
+#else
+    free(buf); /* built without zlib: the compressed vectors are skipped */
+    return;
+#endif
+  }
   if (v.nid == 0) { /* "empty" files: any identity */
     assert_int_equal(cs_age_identity_parse(&v.ids[0], VEC_IDENTITY, strlen(VEC_IDENTITY)), 0);
     v.nid = 1;
