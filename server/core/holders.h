@@ -7,7 +7,7 @@
  * (a share in hex, the root token), followed by a newline: `age -d -i` then
  * prints exactly what `custos operator unseal` takes.  The files are ASCII
  * armored.  The plaintext exists only where the caller keeps it (the seal's
- * locked memory) and in a stack buffer wiped before return.
+ * result, wiped after the response) and in buffers wiped before return.
  */
 #ifndef CS_HOLDERS_H
 #define CS_HOLDERS_H
