@@ -68,6 +68,13 @@
   XX(SNAPAUTH,        -66, BAD_REQUEST,         "snapshot authentication failed") \
   XX(SNAPXFER,        -67, NOT_FOUND,           "no such snapshot transfer")      \
   XX(NOSUCCESSOR,     -73, UNAVAILABLE,         "no member can take over leadership") \
+  XX(AGEARMOR,       -103, BAD_REQUEST,         "malformed age armor") \
+  XX(AGEHEADER,      -104, BAD_REQUEST,         "malformed age header") \
+  XX(AGENOMATCH,     -105, PERMISSION_DENIED,   "no age identity matches the file") \
+  XX(AGEMAC,         -106, BAD_REQUEST,         "age header MAC does not verify") \
+  XX(AGEPAYLOAD,     -107, BAD_REQUEST,         "age payload is truncated or corrupt") \
+  XX(AGEKEY,         -108, BAD_REQUEST,         "malformed age recipient or identity") \
+  XX(AGEVERSION,     -109, BAD_REQUEST,         "unsupported age format version") \
 
 enum cs_errno {
   CS_OK = 0,

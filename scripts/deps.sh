@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs the Debian 12 packages custos needs to build, test and run,
-# skipping those already present.  Needs root (or sudo) and apt-get.
+# skipping those already present (age: the interop tests with the real age tool;
+# zlib1g-dev: the compressed CCTV age vectors).  Needs root (or sudo) and apt-get.
 set -eu
 PKGS="cmake make gcc pkg-config libuv1-dev libmbedtls-dev liblmdb-dev lmdb-utils
       libprotobuf-c-dev protobuf-c-compiler libraft-dev libconfig-dev libjansson-dev libcmocka-dev
-      openssl ca-certificates procps valgrind ${CUSTOS_EXTRA_PKGS:-}"
+      openssl ca-certificates procps valgrind age zlib1g-dev ${CUSTOS_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

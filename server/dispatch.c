@@ -21,6 +21,7 @@
 #include "crypto.h"
 #include "cs_error.h"
 #include "custos.pb-c.h"
+#include "holders.h"
 #include "kv.h"
 #include "log.h"
 #include "policy.h"
@@ -464,10 +465,40 @@ static void on_init_done(void *arg, int status, cs_seal_result *res) {
   ir.root_token = res->root_token;
   ir.shares = res->n;
   ir.threshold = res->t;
+  char *age_keys[CS_SHAMIR_MAX_SHARES], *age_root = NULL;
+  const Custos__InitReq *q = r->req->init;
+  size_t n_age = q->n_recipients;
+  /* The recipients were checked before init: only memory or randomness can
+   * fail here, after the commit.  The shares are then lost (nothing is
+   * stored yet: a new data directory and a new init recover). */
+  int rc = n_age ? cs_holders_encrypt_shares(q->recipients, n_age, res->shares, res->share_len,
+                                              age_keys)
+                 : 0;
+  if (rc == 0 && q->root_token_recipient != NULL && q->root_token_recipient[0] != '\0' &&
+      (rc = cs_holders_encrypt_text(q->root_token_recipient, res->root_token, &age_root)) != 0)
+    cs_holders_free(age_keys, n_age);
+  if (rc < 0) {
+    cs_error("init: encrypting the shares to their age recipients failed: %s",
+             cs_error_message(rc));
+    respond_error(r, rc);
+    return;
+  }
+  if (n_age > 0) { /* nobody but the holders sees a share */
+    ir.n_keys = 0;
+    ir.n_keys_age = n_age;
+    ir.keys_age = age_keys;
+  }
+  if (age_root != NULL) {
+    ir.root_token = "";
+    ir.root_token_age = age_root;
+  }
   out.result_case = CUSTOS__RESPONSE__RESULT_INIT;
   out.init = &ir;
-  cs_info("initialized with %u shares, threshold %u", res->n, res->t);
+  cs_info("initialized with %u shares, threshold %u%s", res->n, res->t,
+          n_age ? ", shares encrypted to their age recipients" : "");
   respond(r, &out, sens, res->n + 1);
+  cs_holders_free(age_keys, n_age);
+  free(age_root);
 }
 
 static void handle_init(rq *r, const Custos__InitReq *q) {
@@ -475,6 +506,8 @@ static void handle_init(rq *r, const Custos__InitReq *q) {
   if (q->shares == 1 && q->threshold == 0)
     t = 1;
   int rc = cs_ha_init_allowed(r->d);
+  if (rc == 0)
+    rc = cs_holders_check(q->recipients, q->n_recipients, q->root_token_recipient, n);
   if (rc == 0)
     rc = cs_seal_init(r->d->seal, n, t, on_init_done, r);
   if (rc < 0)

@@ -7,6 +7,7 @@
  * hex/base64 strings printed, bytes decoded from the user): each buffer is
  * wiped when it is freed (cli_free_secret, cs_wire_response_free).
  */
+#include "age_keys.h"
 #include "cli.h"
 #include "wire.h"
 
@@ -140,10 +141,19 @@ static int parse_shares(const char *cmd, const char *shares, const char *thresho
 /* ----------------------------------------------------------------- init */
 
 static int op_init(cli_ctx *g, int argc, char **argv) {
-  const char *shares = NULL, *threshold = NULL;
+  const char *shares = NULL, *threshold = NULL, *recipients_file = NULL, *root_recipient = NULL;
+  const char *output_dir = NULL;
+  const char *recipient[255 /* one per share */];
+  size_t nrecipient = 0, nage = 0;
+  char **age = NULL;
   const cli_opt opts[] = {
     { .name = "key-shares", .arg = 1, .val = &shares },
     { .name = "key-threshold", .arg = 1, .val = &threshold },
+    { .name = "recipient", .arg = 2, .list = recipient, .nlist = &nrecipient,
+      .cap = 255 },
+    { .name = "recipients-file", .arg = 1, .val = &recipients_file },
+    { .name = "root-token-recipient", .arg = 1, .val = &root_recipient },
+    { .name = "output-dir", .arg = 1, .val = &output_dir },
     { 0 },
   };
   size_t npos;
@@ -151,30 +161,62 @@ static int op_init(cli_ctx *g, int argc, char **argv) {
   int rc;
   if ((rc = cli_parse("operator init", argc, argv, opts, NULL, 0, &npos)) != 0)
     return rc;
+  if (root_recipient != NULL &&
+      (rc = cli_age_check_recipient("operator init", "--root-token-recipient", root_recipient)) != 0)
+    return rc;
+  if ((rc = cli_age_recipients("operator init", recipient, nrecipient, recipients_file, &age,
+                               &nage)) != 0)
+    return rc;
+  char nbuf[24];
+  if (shares == NULL && nage > 0) { /* one share per recipient */
+    snprintf(nbuf, sizeof nbuf, "%zu", nage);
+    shares = nbuf;
+  }
   if (shares != NULL && threshold == NULL) {
     /* Keep the default threshold valid for a small share count. */
     uint64_t v;
     if (cli_parse_u64(shares, 1, 255, &v) == 0 && v < t)
       t = (uint32_t)v;
   }
-  if ((rc = parse_shares("operator init", shares, threshold, &n, &t)) != 0)
+  if ((rc = parse_shares("operator init", shares, threshold, &n, &t)) == 0 && nage > 0 &&
+      nage != n)
+    rc = cli_usage_error("operator init: %zu age recipients for %u key shares: give one per share",
+                         nage, n);
+  if (rc == 0 && output_dir != NULL && nage == 0)
+    rc = cli_usage_error("operator init: --output-dir goes with --recipient or --recipients-file");
+  if (rc == 0 && output_dir != NULL)
+    rc = cli_age_check_output_dir("operator init", output_dir, nage, root_recipient != NULL);
+  if (rc != 0) {
+    cli_age_recipients_free(age, nage);
     return rc;
+  }
 
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__InitReq op = CUSTOS__INIT_REQ__INIT;
   Custos__Response *res;
   op.shares = n;
   op.threshold = t;
+  op.n_recipients = nage;
+  op.recipients = age;
+  op.root_token_recipient = (char *)(root_recipient ? root_recipient : "");
   req.op_case = CUSTOS__REQUEST__OP_INIT;
   req.init = &op;
-  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_INIT, &res)) != 0)
+  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_INIT, &res)) != 0) {
+    cli_age_recipients_free(age, nage);
     return rc;
+  }
   const Custos__InitRes *r = res->init;
   uint32_t rn = r->shares ? r->shares : (uint32_t)r->n_keys;
   uint32_t rt = r->threshold ? r->threshold : t;
+  if (rn == 0)
+    rn = (uint32_t)r->n_keys_age;
   if (g->json) {
     jw_obj_begin();
     rc = print_keys(g, "unseal_keys", NULL, r->n_keys, r->keys);
+    if (output_dir != NULL && rc == 0)
+      rc = cli_age_write_keys(output_dir, 1, r, age, root_recipient);
+    else
+      cli_age_print_keys(1, r, age, root_recipient);
     jw_kv_u64("unseal_shares", rn);
     jw_kv_u64("unseal_threshold", rt);
     jw_kv_str("root_token", S(r->root_token));
@@ -182,7 +224,14 @@ static int op_init(cli_ctx *g, int argc, char **argv) {
     jw_end();
   } else {
     rc = print_keys(g, NULL, "Unseal Key", r->n_keys, r->keys);
-    printf("\nInitial Root Token: %s\n\n", S(r->root_token));
+    if (output_dir != NULL && rc == 0)
+      rc = cli_age_write_keys(output_dir, 0, r, age, root_recipient);
+    else
+      cli_age_print_keys(0, r, age, root_recipient);
+    if (r->root_token != NULL && r->root_token[0] != '\0')
+      printf("\nInitial Root Token: %s\n\n", r->root_token);
+    else
+      printf("\n");
     printf("custos initialized with %u key shares and a key threshold of %u. Please\n"
            "securely distribute the key shares printed above. When custosd is sealed\n"
            "or restarted, %u of these keys are needed to unseal it.\n\n"
@@ -191,6 +240,7 @@ static int op_init(cli_ctx *g, int argc, char **argv) {
            rn, rt, rt, rn >= rt ? rn - rt : 0);
   }
   cs_wire_response_free(res);
+  cli_age_recipients_free(age, nage);
   return rc;
 }
 
@@ -213,10 +263,11 @@ static int unseal_nonce(cli_ctx *g, char *out, size_t cap) {
 
 static int op_unseal(cli_ctx *g, int argc, char **argv) {
   int reset = 0, rc;
-  const char *nonce = NULL;
+  const char *nonce = NULL, *identity = NULL;
   const cli_opt opts[] = {
     { .name = "reset", .arg = 0, .flag = &reset },
     { .name = "nonce", .arg = 1, .val = &nonce },
+    { .name = "identity", .arg = 1, .val = &identity },
     { 0 },
   };
   char *pos[1];
@@ -228,6 +279,8 @@ static int op_unseal(cli_ctx *g, int argc, char **argv) {
     return cli_usage_error("operator unseal: --reset takes no key");
   if (nonce != NULL && !reset)
     return cli_usage_error("operator unseal: --nonce goes with --reset");
+  if (identity != NULL && reset)
+    return cli_usage_error("operator unseal: --identity goes with an age FILE, not --reset");
   /* A reset names the ceremony it discards: the one status shows now,
    * unless --nonce says which one the operator meant. */
   if (reset && nonce == NULL) {
@@ -244,6 +297,11 @@ static int op_unseal(cli_ctx *g, int argc, char **argv) {
   if (reset) {
     op.reset = 1;
     op.nonce = (char *)nonce;
+  } else if (identity != NULL) { /* pos[0]: an age file holding the share */
+    if ((rc = cli_age_unseal_key(npos ? pos[0] : NULL, identity, &key, &keylen)) != 0)
+      return rc;
+    op.key.data = key;
+    op.key.len = keylen;
   } else {
     if ((rc = cli_get_key(npos ? pos[0] : NULL, "Unseal Key (will be hidden): ", &key, &keylen)) != 0)
       return rc;
