@@ -68,6 +68,9 @@
   XX(SNAPAUTH,        -66, BAD_REQUEST,         "snapshot authentication failed") \
   XX(SNAPXFER,        -67, NOT_FOUND,           "no such snapshot transfer")      \
   XX(NOSUCCESSOR,     -73, UNAVAILABLE,         "no member can take over leadership") \
+  XX(TERMRETIRED,     -113, INTERNAL,           "the term of this value was retired") \
+  XX(TERMINUSE,       -114, CONFLICT,           "stored values are still encrypted under this term") \
+  XX(TERMSTATE,       -115, CONFLICT,           "key term state change refused") \
 
 enum cs_errno {
   CS_OK = 0,

@@ -73,6 +73,19 @@ int cs_barrier_encrypt(cs_keyring *k, const char *path, const uint8_t *pt, size_
   return cs_barrier_seal_with(key, term, path, pt, len, out, out_len);
 }
 
+/* The error for a value under a term whose key we lack: a retired term is
+ * named with its retirement date, because an operator reading "no key"
+ * would look for a missed upgrade instead of a value left behind. */
+static int missing_key(const cs_keyring *k, uint32_t term, const char *path) {
+  cs_term_info ti;
+  if (cs_keyring_term_info(k, term, &ti) == 0 && ti.state == CS_TERM_RETIRED) {
+    char when[32];
+    cs_rfc3339(ti.retirement_time, when, sizeof when);
+    return cs_error_set(CS_ETERMRETIRED, "term %u was retired on %s (path %s)", term, when, path);
+  }
+  return cs_error_set(CS_ENOTERM, "no key for term %u (path %s)", term, path);
+}
+
 int cs_barrier_decrypt(const cs_keyring *k, const char *path, const uint8_t *ct, size_t len,
                        uint8_t **out, size_t *out_len) {
   uint32_t term = 0;
@@ -81,7 +94,7 @@ int cs_barrier_decrypt(const cs_keyring *k, const char *path, const uint8_t *ct,
     return rc;
   const uint8_t *key = cs_keyring_key(k, term);
   if (key == NULL)
-    return cs_error_set(CS_ENOTERM, "no key for term %u (path %s)", term, path);
+    return missing_key(k, term, path);
   return cs_barrier_open_with(key, path, ct, len, out, out_len);
 }
 

@@ -32,7 +32,8 @@ int cs_barrier_encrypt(cs_keyring *k, const char *path, const uint8_t *pt, size_
                        uint8_t **out, size_t *out_len) __attribute__((warn_unused_result));
 /*
  * Decrypts a value read from `path`.  Errors: CS_ESTORECORRUPT (too short,
- * unknown version), CS_ENOTERM ("no key for term N"), CS_EAUTH
+ * unknown version), CS_ENOTERM ("no key for term N"), CS_ETERMRETIRED
+ * ("term N was retired on DATE (path P)"), CS_EAUTH
  * ("authentication failed for path P").  *out is malloc'd; wipe after use.
  */
 int cs_barrier_decrypt(const cs_keyring *k, const char *path, const uint8_t *ct, size_t len,
