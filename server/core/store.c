@@ -409,8 +409,22 @@ int cs_store_exists(cs_store *s, const char *key) {
  * to the end or fn returned 1, fn's negative code when it aborted, or a
  * store error.
  */
+static int scan(cs_store *s, const char *prefix, const char *after, cs_store_iter_fn fn, void *arg);
+
 int cs_store_scan(cs_store *s, const char *prefix, cs_store_iter_fn fn, void *arg) {
   assert(s && prefix && fn);
+  return scan(s, prefix, NULL, fn, arg);
+}
+
+int cs_store_scan_after(cs_store *s, const char *after, cs_store_iter_fn fn, void *arg) {
+  assert(s && after && fn);
+  if (strlen(after) > s->max_key)
+    return cs_error_set(CS_EINVAL, "scan start of %zu bytes is longer than any key", strlen(after));
+  return scan(s, "", after[0] ? after : NULL, fn, arg);
+}
+
+/* Keys starting with prefix, or (prefix "") every key after `after`. */
+static int scan(cs_store *s, const char *prefix, const char *after, cs_store_iter_fn fn, void *arg) {
   size_t plen = strlen(prefix);
   if (plen > s->max_key)
     return 0; /* no key can be that long */
@@ -425,7 +439,16 @@ int cs_store_scan(cs_store *s, const char *prefix, cs_store_iter_fn fn, void *ar
   }
   char kbuf[KEYBUF_MAX + 1];
   MDB_val k = {plen, (void *)prefix}, v;
-  rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+  if (after != NULL) {
+    size_t alen = strlen(after);
+    k.mv_size = alen;
+    k.mv_data = (void *)after;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && k.mv_size == alen && memcmp(k.mv_data, after, alen) == 0)
+      rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT); /* exclusive */
+  } else {
+    rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+  }
   while (rc == 0) {
     if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
       break;

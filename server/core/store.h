@@ -61,6 +61,10 @@ typedef int (*cs_store_iter_fn)(void *arg, const char *key, size_t key_len,
                                 const uint8_t *val, size_t val_len);
 int cs_store_scan(cs_store *s, const char *prefix, cs_store_iter_fn fn, void *arg);
 
+/* Like cs_store_scan over every key, starting AFTER `after` (exclusive;
+ * "" starts at the first key). */
+int cs_store_scan_after(cs_store *s, const char *after, cs_store_iter_fn fn, void *arg);
+
 /*
  * Lists the next path segment of every key under `prefix` (which should end
  * in '/'), once each, in key order; a segment with keys below it ends in
