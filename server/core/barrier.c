@@ -120,3 +120,34 @@ int cs_barrier_get(cs_store *st, const cs_keyring *k, const char *path, uint8_t 
   free(ct);
   return rc;
 }
+
+#define P_KEYRING "core/keyring"
+
+int cs_barrier_stage_keyring(cs_batch *b, const uint8_t root_key[CS_KEY_LEN], const cs_keyring *k) {
+  uint8_t *pt, *ct;
+  size_t len, ct_len;
+  int rc = cs_keyring_encode(k, &pt, &len);
+  if (rc < 0)
+    return rc;
+  rc = cs_barrier_seal_with(root_key, 0, P_KEYRING, pt, len, &ct, &ct_len);
+  cs_wipe(pt, len);
+  free(pt);
+  if (rc < 0)
+    return rc;
+  rc = cs_batch_put(b, P_KEYRING, ct, ct_len);
+  free(ct);
+  return rc;
+}
+
+int cs_barrier_open_keyring(const uint8_t root_key[CS_KEY_LEN], const uint8_t *ct, size_t len,
+                            cs_keyring **out) {
+  uint8_t *pt;
+  size_t pt_len;
+  int rc = cs_barrier_open_with(root_key, P_KEYRING, ct, len, &pt, &pt_len);
+  if (rc < 0)
+    return rc;
+  rc = cs_keyring_decode(pt, pt_len, out);
+  cs_wipe(pt, pt_len);
+  free(pt);
+  return rc;
+}

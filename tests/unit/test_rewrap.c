@@ -520,16 +520,32 @@ static void test_retire(void **state) {
   cs_batch_init(&b);
   cs_batch_init(&late);
   assert_int_equal(cs_keyring_clone(f->k, &next), 0);
+  uint8_t root[CS_KEY_LEN];
+  memset(root, 0x5a, sizeof root);
   assert_int_equal(cs_rewrap_stage_retire(f->s, next, 1, 1796194800, &b), 0);
-  assert_int_equal(cs_batch_put(&b, "core/keyring-test", (const uint8_t *)"k", 1), 0);
+  assert_int_equal(cs_barrier_stage_keyring(&b, root, next), 0);
   assert_int_equal(cs_batch_put(&late, "kv/late", old_ct, old_len), 0);
   /* kv/late has kv/a's ciphertext: AAD differs, but it is counted. */
   commit(f, &late);
   assert_int_equal(cs_store_commit(f->s, &b), CS_ETERMINUSE);
-  assert_int_equal(cs_store_exists(f->s, "core/keyring-test"), 0); /* nothing changed */
+  assert_int_equal(cs_store_exists(f->s, "core/keyring"), 0); /* nothing changed */
   del(f, "kv/late");
   assert_int_equal(cs_store_commit(f->s, &b), 0);
   cs_batch_clear(&b);
+  /* The keyring committed with it is the retired one: term 1 has no key. */
+  uint8_t *kct;
+  size_t klen;
+  cs_keyring *stored;
+  assert_int_equal(cs_store_get(f->s, "core/keyring", &kct, &klen), 0);
+  assert_int_equal(cs_barrier_open_keyring(root, kct, klen, &stored), 0);
+  free(kct);
+  cs_term_info ti;
+  assert_int_equal(cs_keyring_term_info(stored, 1, &ti), 0);
+  assert_int_equal(ti.state, CS_TERM_RETIRED);
+  assert_int_equal(ti.retirement_time, 1796194800);
+  assert_null(cs_keyring_key(stored, 1));
+  assert_int_equal(cs_keyring_active(stored), 2);
+  cs_keyring_free(stored);
   cs_keyring_free(f->k);
   f->k = next;
   assert_int_equal(cs_rewrap_retire_check(f->s, f->k, 1), CS_ETERMSTATE);
