@@ -271,6 +271,45 @@ static void test_retired_read_error(void **state) {
   cs_keyring_free(k);
 }
 
+/* A standby still holding the term as staged opens what the member that
+ * activated it wrote; neither side ever writes under a staged term. */
+static void test_staged_decrypts_on_standby(void **state) {
+  (void)state;
+  cs_keyring *active, *standby;
+  uint32_t t;
+  assert_int_equal(cs_keyring_new(&active), 0);
+  assert_int_equal(cs_keyring_rotate(active, 100, &t), 0);
+  assert_int_equal(cs_keyring_stage(active, 200, &t), 0);
+  assert_int_equal(cs_keyring_clone(active, &standby), 0);
+  assert_int_equal(cs_keyring_transition(active, 2, CS_TERM_ACTIVE, 300), 0);
+  uint8_t *ct, *pt;
+  size_t ct_len, pt_len;
+  uint32_t hdr;
+  assert_int_equal(cs_barrier_encrypt(active, "kv/new", (const uint8_t *)"n", 1, &ct, &ct_len), 0);
+  assert_int_equal(cs_barrier_term_of(ct, ct_len, &hdr), 0);
+  assert_int_equal(hdr, 2);
+  assert_int_equal(cs_barrier_decrypt(standby, "kv/new", ct, ct_len, &pt, &pt_len), 0);
+  assert_int_equal(pt[0], 'n');
+  free(pt);
+  free(ct);
+  assert_int_equal(cs_barrier_encrypt(standby, "kv/x", (const uint8_t *)"x", 1, &ct, &ct_len), 0);
+  assert_int_equal(cs_barrier_term_of(ct, ct_len, &hdr), 0);
+  assert_int_equal(hdr, 1); /* the standby's active term, not the staged one */
+  free(ct);
+  /* The standby can also receive a staged key from elsewhere. */
+  cs_keyring *other;
+  uint8_t key[CS_KEY_LEN] = {1};
+  assert_int_equal(cs_keyring_new(&other), 0);
+  assert_int_equal(cs_keyring_stage_key(other, 1, key, 5), CS_ETERMSTATE); /* first term */
+  assert_int_equal(cs_keyring_rotate(other, 5, &t), 0);
+  assert_int_equal(cs_keyring_stage_key(other, 1, key, 6), CS_ETERMSTATE); /* not above */
+  assert_int_equal(cs_keyring_stage_key(other, 2, key, 6), 0);
+  assert_memory_equal(cs_keyring_key(other, 2), key, CS_KEY_LEN);
+  cs_keyring_free(other);
+  cs_keyring_free(standby);
+  cs_keyring_free(active);
+}
+
 int main(void) {
   if (cs_crypto_init() != 0)
     return 1;
@@ -282,6 +321,7 @@ int main(void) {
       cmocka_unit_test(test_legacy_keyring),
       cmocka_unit_test(test_inconsistent_states),
       cmocka_unit_test(test_retired_read_error),
+      cmocka_unit_test(test_staged_decrypts_on_standby),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
