@@ -112,6 +112,10 @@ int cs_keyring_add(cs_keyring *k, uint32_t term, const uint8_t key[CS_KEY_LEN],
                    int64_t install_time, uint64_t encryptions) {
   assert(term > 0);
   assert(k->n == 0 || term > k->meta[k->n - 1].term);
+  /* A staged term would end up below the active one: activate it first. */
+  if (cs_keyring_staged(k) != 0)
+    return cs_error_set(CS_ETERMSTATE, "term %u is staged: activate it before adding term %u",
+                        cs_keyring_staged(k), term);
   term_meta m = {.term = term, .state = CS_TERM_ACTIVE, .install_time = install_time,
                  .activation_time = install_time};
   atomic_init(&m.encryptions, encryptions);

@@ -76,7 +76,8 @@ int cs_keyring_clone(const cs_keyring *k, cs_keyring **out) __attribute__((warn_
  * Appends `term` with `key` as the ACTIVE term (the former active term
  * becomes decrypt-only): the immediate activation of a standalone rotation
  * and of today's standby upgrade path.  The term must be greater than every
- * term present (asserts: callers derive it).
+ * term present (asserts: callers derive it).  CS_ETERMSTATE while a term is
+ * staged (it would sit below the active term).
  */
 int cs_keyring_add(cs_keyring *k, uint32_t term, const uint8_t key[CS_KEY_LEN],
                    int64_t install_time, uint64_t encryptions) __attribute__((warn_unused_result));

@@ -963,7 +963,7 @@ static int apply_ops(cs_store *s, MDB_txn *txn, const cs_batch *b) {
   if (rc == 0 && left != 0)
     rc = cs_error_set(CS_ETERMINUSE, "%llu stored value(s) are still encrypted under term %u",
                       (unsigned long long)left, b->require_empty_term);
-  if (rc == 0)
+  if (rc == 0 && (b->n > 0 || b->clear)) /* an empty batch changes no count */
     rc = write_counts(s, txn, &c);
   cs_termcounts_free(&c);
   return rc;

@@ -91,8 +91,10 @@ static void test_activation(void **state) {
   assert_int_equal(cs_barrier_term_of(ct, ct_len, &t), 0);
   assert_int_equal(t, 3);
   free(ct);
-  /* A second staged term is refused while one is pending. */
+  /* A second staged term, or an immediate rotation, is refused while one is pending. */
   assert_int_equal(cs_keyring_stage(k, 700, &t), CS_ETERMSTATE);
+  assert_int_equal(cs_keyring_rotate(k, 700, &t), CS_ETERMSTATE);
+  assert_int_equal(cs_keyring_newest(k), 4);
   assert_int_equal(cs_keyring_transition(k, 4, CS_TERM_ACTIVE, 800), 0);
   assert_int_equal(cs_keyring_active(k), 4);
   assert_int_equal(state_of(k, 3), CS_TERM_DECRYPT_ONLY);
