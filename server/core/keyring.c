@@ -260,6 +260,19 @@ void cs_keyring_count_encryption(cs_keyring *k, uint32_t term) {
   atomic_fetch_add_explicit(&k->meta[k->active].encryptions, 1, memory_order_relaxed);
 }
 
+size_t cs_keyring_revived(const cs_keyring *cur, const cs_keyring *restored, uint32_t *terms,
+                          size_t cap) {
+  size_t n = 0;
+  for (size_t i = 0; i < cur->n; i++) {
+    if (cur->meta[i].state != CS_TERM_RETIRED || cs_keyring_key(restored, cur->meta[i].term) == NULL)
+      continue;
+    if (n < cap)
+      terms[n] = cur->meta[i].term;
+    n++;
+  }
+  return n;
+}
+
 int cs_keyring_encode(const cs_keyring *k, uint8_t **out, size_t *len) {
   int rc = CS_ENOMEM;
   Custos__Keyring ring = CUSTOS__KEYRING__INIT;

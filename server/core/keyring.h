@@ -134,6 +134,15 @@ int cs_keyring_term_info(const cs_keyring *k, uint32_t term, cs_term_info *out);
  */
 void cs_keyring_count_encryption(cs_keyring *k, uint32_t term);
 
+/*
+ * The terms `restored` (say, the keyring of a snapshot about to be
+ * restored) holds a key for although `cur` retired them: a restore would
+ * bring those keys back, which must not happen without saying so.  Writes
+ * up to cap of them, ascending, to terms; returns how many there are.
+ */
+size_t cs_keyring_revived(const cs_keyring *cur, const cs_keyring *restored, uint32_t *terms,
+                          size_t cap);
+
 /* custos.Keyring bytes (contains keys: caller wipes, then frees). */
 int cs_keyring_encode(const cs_keyring *k, uint8_t **out, size_t *len)
     __attribute__((warn_unused_result));

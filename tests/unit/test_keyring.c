@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "activation.h"
 #include "barrier.h"
 #include "cs_error.h"
 #include "custos.pb-c.h"
@@ -312,6 +313,49 @@ static void test_staged_decrypts_on_standby(void **state) {
   cs_keyring_free(active);
 }
 
+static void test_revived(void **state) {
+  (void)state;
+  cs_keyring *old, *cur;
+  uint32_t terms[4];
+  assert_int_equal(cs_keyring_new(&old), 0);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(cs_keyring_rotate(old, 100 + i, NULL), 0);
+  assert_int_equal(cs_keyring_clone(old, &cur), 0);
+  assert_int_equal(cs_keyring_rotate(cur, 200, NULL), 0);
+  assert_int_equal(cs_keyring_revived(cur, old, terms, 4), 0);
+  assert_int_equal(cs_keyring_transition(cur, 1, CS_TERM_RETIRED, 300), 0);
+  assert_int_equal(cs_keyring_transition(cur, 3, CS_TERM_RETIRED, 300), 0);
+  assert_int_equal(cs_keyring_revived(cur, old, terms, 4), 2);
+  assert_int_equal(terms[0], 1);
+  assert_int_equal(terms[1], 3);
+  assert_int_equal(cs_keyring_revived(cur, old, terms, 1), 2); /* counted beyond cap */
+  assert_int_equal(cs_keyring_revived(cur, cur, terms, 4), 0);
+  cs_keyring_free(cur);
+  cs_keyring_free(old);
+}
+
+static void test_activation_decision(void **state) {
+  (void)state;
+  size_t lag = 99;
+  /* Standalone: at once. */
+  assert_int_equal(cs_activation_decide(5, 100, 100, 600, NULL, 0, &lag), CS_ACTIVATION_NOW);
+  assert_int_equal(lag, 0);
+  cs_member_keys m[3] = {{"b", 1, 5}, {"c", 1, 4}, {"learner", 0, 1}};
+  /* A voter lacks it: wait until the delay has run out, then overdue. */
+  assert_int_equal(cs_activation_decide(5, 100, 100, 600, m, 3, &lag), CS_ACTIVATION_WAIT);
+  assert_int_equal(lag, 1);
+  assert_int_equal(cs_activation_decide(5, 100, 699, 600, m, 3, &lag), CS_ACTIVATION_WAIT);
+  assert_int_equal(cs_activation_decide(5, 100, 700, 600, m, 3, &lag), CS_ACTIVATION_OVERDUE);
+  assert_int_equal(lag, 1);
+  /* A clock that went back is no time elapsed. */
+  assert_int_equal(cs_activation_decide(5, 100, 50, 0, m, 3, &lag), CS_ACTIVATION_OVERDUE);
+  assert_int_equal(cs_activation_decide(5, 100, 50, 1, m, 3, &lag), CS_ACTIVATION_WAIT);
+  /* Every voter holds it (the non-voter does not count). */
+  m[1].newest_term = 5;
+  assert_int_equal(cs_activation_decide(5, 100, 100, 600, m, 3, &lag), CS_ACTIVATION_NOW);
+  assert_int_equal(lag, 0);
+}
+
 int main(void) {
   if (cs_crypto_init() != 0)
     return 1;
@@ -324,6 +368,8 @@ int main(void) {
       cmocka_unit_test(test_inconsistent_states),
       cmocka_unit_test(test_retired_read_error),
       cmocka_unit_test(test_staged_decrypts_on_standby),
+      cmocka_unit_test(test_revived),
+      cmocka_unit_test(test_activation_decision),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
