@@ -144,6 +144,7 @@ static int check_key(const cs_store *s, const char *key, size_t len) {
 /* ---- open / close ------------------------------------------------------- */
 
 static int recount(cs_store *s);
+static int scan(cs_store *s, const char *prefix, const char *after, cs_store_iter_fn fn, void *arg);
 
 /* A clean message before LMDB turns a missing or read-only directory into
  * a bare errno. */
@@ -409,8 +410,6 @@ int cs_store_exists(cs_store *s, const char *key) {
  * to the end or fn returned 1, fn's negative code when it aborted, or a
  * store error.
  */
-static int scan(cs_store *s, const char *prefix, const char *after, cs_store_iter_fn fn, void *arg);
-
 int cs_store_scan(cs_store *s, const char *prefix, cs_store_iter_fn fn, void *arg) {
   assert(s && prefix && fn);
   return scan(s, prefix, NULL, fn, arg);
