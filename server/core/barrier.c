@@ -73,6 +73,19 @@ int cs_barrier_encrypt(cs_keyring *k, const char *path, const uint8_t *pt, size_
   return cs_barrier_seal_with(key, term, path, pt, len, out, out_len);
 }
 
+/* The error for a value under a term whose key we lack: a retired term is
+ * named with its retirement date, because an operator reading "no key"
+ * would look for a missed upgrade instead of a value left behind. */
+static int missing_key(const cs_keyring *k, uint32_t term, const char *path) {
+  cs_term_info ti;
+  if (cs_keyring_term_info(k, term, &ti) == 0 && ti.state == CS_TERM_RETIRED) {
+    char when[32];
+    cs_rfc3339(ti.retirement_time, when, sizeof when);
+    return cs_error_set(CS_ETERMRETIRED, "term %u was retired on %s (path %s)", term, when, path);
+  }
+  return cs_error_set(CS_ENOTERM, "no key for term %u (path %s)", term, path);
+}
+
 int cs_barrier_decrypt(const cs_keyring *k, const char *path, const uint8_t *ct, size_t len,
                        uint8_t **out, size_t *out_len) {
   uint32_t term = 0;
@@ -81,7 +94,7 @@ int cs_barrier_decrypt(const cs_keyring *k, const char *path, const uint8_t *ct,
     return rc;
   const uint8_t *key = cs_keyring_key(k, term);
   if (key == NULL)
-    return cs_error_set(CS_ENOTERM, "no key for term %u (path %s)", term, path);
+    return missing_key(k, term, path);
   return cs_barrier_open_with(key, path, ct, len, out, out_len);
 }
 
@@ -105,5 +118,36 @@ int cs_barrier_get(cs_store *st, const cs_keyring *k, const char *path, uint8_t 
     return rc;
   rc = cs_barrier_decrypt(k, path, ct, ct_len, pt, len);
   free(ct);
+  return rc;
+}
+
+#define P_KEYRING "core/keyring"
+
+int cs_barrier_stage_keyring(cs_batch *b, const uint8_t root_key[CS_KEY_LEN], const cs_keyring *k) {
+  uint8_t *pt, *ct;
+  size_t len, ct_len;
+  int rc = cs_keyring_encode(k, &pt, &len);
+  if (rc < 0)
+    return rc;
+  rc = cs_barrier_seal_with(root_key, 0, P_KEYRING, pt, len, &ct, &ct_len);
+  cs_wipe(pt, len);
+  free(pt);
+  if (rc < 0)
+    return rc;
+  rc = cs_batch_put(b, P_KEYRING, ct, ct_len);
+  free(ct);
+  return rc;
+}
+
+int cs_barrier_open_keyring(const uint8_t root_key[CS_KEY_LEN], const uint8_t *ct, size_t len,
+                            cs_keyring **out) {
+  uint8_t *pt;
+  size_t pt_len;
+  int rc = cs_barrier_open_with(root_key, P_KEYRING, ct, len, &pt, &pt_len);
+  if (rc < 0)
+    return rc;
+  rc = cs_keyring_decode(pt, pt_len, out);
+  cs_wipe(pt, pt_len);
+  free(pt);
   return rc;
 }

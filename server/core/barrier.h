@@ -32,7 +32,8 @@ int cs_barrier_encrypt(cs_keyring *k, const char *path, const uint8_t *pt, size_
                        uint8_t **out, size_t *out_len) __attribute__((warn_unused_result));
 /*
  * Decrypts a value read from `path`.  Errors: CS_ESTORECORRUPT (too short,
- * unknown version), CS_ENOTERM ("no key for term N"), CS_EAUTH
+ * unknown version), CS_ENOTERM ("no key for term N"), CS_ETERMRETIRED
+ * ("term N was retired on DATE (path P)"), CS_EAUTH
  * ("authentication failed for path P").  *out is malloc'd; wipe after use.
  */
 int cs_barrier_decrypt(const cs_keyring *k, const char *path, const uint8_t *ct, size_t len,
@@ -55,6 +56,18 @@ int cs_barrier_stage_put(cs_keyring *k, cs_batch *b, const char *path, const uin
                          size_t len) __attribute__((warn_unused_result));
 int cs_barrier_get(cs_store *st, const cs_keyring *k, const char *path, uint8_t **pt, size_t *len)
     __attribute__((warn_unused_result));
+
+/*
+ * Stages keyring k, sealed under the root key (term 0), at core/keyring:
+ * what every key change (rotate, stage, activate, retire) puts in its one
+ * batch next to the values that depend on it.  The same as seal.c's own
+ * stage_keyring, exported for the lifecycle steps built outside seal.c.
+ */
+int cs_barrier_stage_keyring(cs_batch *b, const uint8_t root_key[CS_KEY_LEN], const cs_keyring *k)
+    __attribute__((warn_unused_result));
+/* Opens a core/keyring value with the root key into a fresh keyring. */
+int cs_barrier_open_keyring(const uint8_t root_key[CS_KEY_LEN], const uint8_t *ct, size_t len,
+                            cs_keyring **out) __attribute__((warn_unused_result));
 
 /* The term in a ciphertext header; CS_ESTORECORRUPT when too short. */
 int cs_barrier_term_of(const uint8_t *ct, size_t len, uint32_t *term) __attribute__((warn_unused_result));

@@ -11,15 +11,39 @@
 
 typedef struct term_meta {
   uint32_t term;
+  cs_term_state state;
   int64_t install_time;
+  int64_t activation_time;
+  int64_t retirement_time;
   _Atomic uint64_t encryptions;
 } term_meta;
 
 struct cs_keyring {
   term_meta *meta;     /* ascending by term */
-  uint8_t *keys;       /* cap * CS_KEY_LEN bytes of secmem; keys[i] belongs to meta[i] */
+  uint8_t *keys;       /* cap * CS_KEY_LEN bytes of secmem; keys[i] belongs to meta[i]
+                        * (all zero for a retired term) */
   size_t n, cap;
+  size_t active;       /* index of the active term; meaningful when n > 0 */
 };
+
+const char *cs_term_state_name(cs_term_state s) {
+  switch (s) {
+  case CS_TERM_STAGED:
+    return "staged";
+  case CS_TERM_ACTIVE:
+    return "active";
+  case CS_TERM_DECRYPT_ONLY:
+    return "decrypt-only";
+  case CS_TERM_RETIRED:
+    return "retired";
+  }
+  return "unknown";
+}
+
+int cs_term_transition_allowed(cs_term_state from, cs_term_state to) {
+  return (from == CS_TERM_STAGED && to == CS_TERM_ACTIVE) ||
+         (from == CS_TERM_DECRYPT_ONLY && to == CS_TERM_RETIRED);
+}
 
 int cs_keyring_new(cs_keyring **out) {
   cs_keyring *k = calloc(1, sizeof *k);
@@ -60,28 +84,81 @@ static int reserve(cs_keyring *k, size_t want) {
   return 0;
 }
 
-int cs_keyring_add(cs_keyring *k, uint32_t term, const uint8_t key[CS_KEY_LEN],
-                   int64_t install_time, uint64_t encryptions) {
-  assert(term > 0);
-  assert(k->n == 0 || term > k->meta[k->n - 1].term);
+/* Appends one term as given (key NULL: a retired term, zero key slot).
+ * Ordering and state rules are the callers'. */
+static int append(cs_keyring *k, const term_meta *m, const uint8_t *key) {
   int rc = reserve(k, k->n + 1);
   if (rc < 0)
     return rc;
-  term_meta *m = &k->meta[k->n];
-  m->term = term;
-  m->install_time = install_time;
-  atomic_init(&m->encryptions, encryptions);
-  memcpy(k->keys + k->n * CS_KEY_LEN, key, CS_KEY_LEN);
+  term_meta *d = &k->meta[k->n];
+  d->term = m->term;
+  d->state = m->state;
+  d->install_time = m->install_time;
+  d->activation_time = m->activation_time;
+  d->retirement_time = m->retirement_time;
+  atomic_init(&d->encryptions, atomic_load(&m->encryptions));
+  uint8_t *slot = k->keys + k->n * CS_KEY_LEN;
+  if (key != NULL)
+    memcpy(slot, key, CS_KEY_LEN);
+  else
+    cs_wipe(slot, CS_KEY_LEN);
+  if (m->state == CS_TERM_ACTIVE)
+    k->active = k->n;
   k->n++;
   return 0;
 }
 
+int cs_keyring_add(cs_keyring *k, uint32_t term, const uint8_t key[CS_KEY_LEN],
+                   int64_t install_time, uint64_t encryptions) {
+  assert(term > 0);
+  assert(k->n == 0 || term > k->meta[k->n - 1].term);
+  /* A staged term would end up below the active one: activate it first. */
+  if (cs_keyring_staged(k) != 0)
+    return cs_error_set(CS_ETERMSTATE, "term %u is staged: activate it before adding term %u",
+                        cs_keyring_staged(k), term);
+  term_meta m = {.term = term, .state = CS_TERM_ACTIVE, .install_time = install_time,
+                 .activation_time = install_time};
+  atomic_init(&m.encryptions, encryptions);
+  size_t was = k->active, had = k->n;
+  int rc = append(k, &m, key);
+  if (rc == 0 && had > 0)
+    k->meta[was].state = CS_TERM_DECRYPT_ONLY;
+  return rc;
+}
+
 int cs_keyring_rotate(cs_keyring *k, int64_t now, uint32_t *new_term) {
   uint8_t key[CS_KEY_LEN];
-  uint32_t term = cs_keyring_active(k) + 1;
+  uint32_t term = cs_keyring_newest(k) + 1;
   int rc = cs_random(key, sizeof key);
   if (rc == 0)
     rc = cs_keyring_add(k, term, key, now, 0);
+  cs_wipe(key, sizeof key);
+  if (rc == 0 && new_term != NULL)
+    *new_term = term;
+  return rc;
+}
+
+int cs_keyring_stage_key(cs_keyring *k, uint32_t term, const uint8_t key[CS_KEY_LEN],
+                         int64_t install_time) {
+  if (k->n == 0)
+    return cs_error_set(CS_ETERMSTATE, "the first term is active from the start, not staged");
+  if (cs_keyring_staged(k) != 0)
+    return cs_error_set(CS_ETERMSTATE, "term %u is already staged: activate it first",
+                        cs_keyring_staged(k));
+  if (term <= cs_keyring_newest(k))
+    return cs_error_set(CS_ETERMSTATE, "term %u cannot be staged: the keyring holds term %u",
+                        term, cs_keyring_newest(k));
+  term_meta m = {.term = term, .state = CS_TERM_STAGED, .install_time = install_time};
+  atomic_init(&m.encryptions, 0);
+  return append(k, &m, key);
+}
+
+int cs_keyring_stage(cs_keyring *k, int64_t now, uint32_t *new_term) {
+  uint8_t key[CS_KEY_LEN];
+  uint32_t term = cs_keyring_newest(k) + 1;
+  int rc = cs_random(key, sizeof key);
+  if (rc == 0)
+    rc = cs_keyring_stage_key(k, term, key, now);
   cs_wipe(key, sizeof key);
   if (rc == 0 && new_term != NULL)
     *new_term = term;
@@ -97,20 +174,20 @@ int cs_keyring_clone(const cs_keyring *k, cs_keyring **out) {
     cs_keyring_free(c);
     return rc;
   }
-  for (size_t i = 0; i < k->n; i++) {
-    c->meta[i].term = k->meta[i].term;
-    c->meta[i].install_time = k->meta[i].install_time;
-    atomic_init(&c->meta[i].encryptions, atomic_load(&k->meta[i].encryptions));
-  }
-  if (k->n > 0)
-    memcpy(c->keys, k->keys, k->n * CS_KEY_LEN);
-  c->n = k->n;
+  for (size_t i = 0; i < k->n; i++)
+    (void)append(c, &k->meta[i], k->keys + i * CS_KEY_LEN); /* reserved: cannot fail */
   *out = c;
   return 0;
 }
 
-uint32_t cs_keyring_active(const cs_keyring *k) { return k->n ? k->meta[k->n - 1].term : 0; }
+uint32_t cs_keyring_active(const cs_keyring *k) { return k->n ? k->meta[k->active].term : 0; }
+uint32_t cs_keyring_newest(const cs_keyring *k) { return k->n ? k->meta[k->n - 1].term : 0; }
 size_t cs_keyring_count(const cs_keyring *k) { return k->n; }
+
+uint32_t cs_keyring_staged(const cs_keyring *k) {
+  /* Only the newest term can be staged. */
+  return k->n && k->meta[k->n - 1].state == CS_TERM_STAGED ? k->meta[k->n - 1].term : 0;
+}
 
 /* Binary search: terms are ascending (usually 1..n, but a ring decoded from
  * storage need not start at 1). */
@@ -130,13 +207,18 @@ static ssize_t find(const cs_keyring *k, uint32_t term) {
 
 const uint8_t *cs_keyring_key(const cs_keyring *k, uint32_t term) {
   ssize_t i = find(k, term);
-  return i < 0 ? NULL : k->keys + (size_t)i * CS_KEY_LEN;
+  if (i < 0 || k->meta[i].state == CS_TERM_RETIRED)
+    return NULL;
+  return k->keys + (size_t)i * CS_KEY_LEN;
 }
 
 void cs_keyring_info(const cs_keyring *k, size_t i, cs_term_info *out) {
   assert(i < k->n);
   out->term = k->meta[i].term;
+  out->state = k->meta[i].state;
   out->install_time = k->meta[i].install_time;
+  out->activation_time = k->meta[i].activation_time;
+  out->retirement_time = k->meta[i].retirement_time;
   out->encryptions = atomic_load(&k->meta[i].encryptions);
 }
 
@@ -148,9 +230,47 @@ int cs_keyring_term_info(const cs_keyring *k, uint32_t term, cs_term_info *out) 
   return 0;
 }
 
+int cs_keyring_transition(cs_keyring *k, uint32_t term, cs_term_state to, int64_t now) {
+  ssize_t i = find(k, term);
+  if (i < 0)
+    return cs_error_set(CS_ENOTERM, "no key for term %u", term);
+  term_meta *m = &k->meta[i];
+  if (!cs_term_transition_allowed(m->state, to)) {
+    if (m->state == CS_TERM_ACTIVE && to == CS_TERM_RETIRED)
+      return cs_error_set(CS_ETERMSTATE, "term %u is the active term: it can never be retired",
+                          term);
+    return cs_error_set(CS_ETERMSTATE, "term %u is %s: it cannot become %s", term,
+                        cs_term_state_name(m->state), cs_term_state_name(to));
+  }
+  if (to == CS_TERM_ACTIVE) {
+    k->meta[k->active].state = CS_TERM_DECRYPT_ONLY;
+    m->state = CS_TERM_ACTIVE;
+    m->activation_time = now;
+    k->active = (size_t)i;
+  } else {
+    cs_wipe(k->keys + (size_t)i * CS_KEY_LEN, CS_KEY_LEN);
+    m->state = CS_TERM_RETIRED;
+    m->retirement_time = now;
+  }
+  return 0;
+}
+
 void cs_keyring_count_encryption(cs_keyring *k, uint32_t term) {
-  assert(k->n > 0 && term == k->meta[k->n - 1].term && "encryption under a non-active term");
-  atomic_fetch_add_explicit(&k->meta[k->n - 1].encryptions, 1, memory_order_relaxed);
+  assert(k->n > 0 && term == k->meta[k->active].term && "encryption under a non-active term");
+  atomic_fetch_add_explicit(&k->meta[k->active].encryptions, 1, memory_order_relaxed);
+}
+
+size_t cs_keyring_revived(const cs_keyring *cur, const cs_keyring *restored, uint32_t *terms,
+                          size_t cap) {
+  size_t n = 0;
+  for (size_t i = 0; i < cur->n; i++) {
+    if (cur->meta[i].state != CS_TERM_RETIRED || cs_keyring_key(restored, cur->meta[i].term) == NULL)
+      continue;
+    if (n < cap)
+      terms[n] = cur->meta[i].term;
+    n++;
+  }
+  return n;
 }
 
 int cs_keyring_encode(const cs_keyring *k, uint8_t **out, size_t *len) {
@@ -162,12 +282,19 @@ int cs_keyring_encode(const cs_keyring *k, uint8_t **out, size_t *len) {
   if (terms == NULL || ptrs == NULL)
     goto out;
   for (size_t i = 0; i < k->n; i++) {
+    const term_meta *m = &k->meta[i];
     custos__keyring_term__init(&terms[i]);
-    terms[i].term = k->meta[i].term;
-    terms[i].install_time = k->meta[i].install_time;
-    terms[i].encryptions = atomic_load(&k->meta[i].encryptions);
-    terms[i].key.data = k->keys + i * CS_KEY_LEN;
-    terms[i].key.len = CS_KEY_LEN;
+    terms[i].term = m->term;
+    terms[i].install_time = m->install_time;
+    terms[i].encryptions = atomic_load(&m->encryptions);
+    terms[i].state = (Custos__TermState)m->state;
+    terms[i].activation_time = m->activation_time;
+    terms[i].retirement_time = m->retirement_time;
+    /* A retired term is stored without its key: that is what retiring means. */
+    if (m->state != CS_TERM_RETIRED) {
+      terms[i].key.data = k->keys + i * CS_KEY_LEN;
+      terms[i].key.len = CS_KEY_LEN;
+    }
     ptrs[i] = &terms[i];
   }
   ring.active_term = cs_keyring_active(k);
@@ -188,6 +315,42 @@ out:
   return rc;
 }
 
+/*
+ * The state of stored term t: its own field, or for a keyring written
+ * before states existed (every field unset) what that keyring meant.
+ * 0 when invalid.
+ */
+static cs_term_state stored_state(const Custos__KeyringTerm *t, uint32_t active_term, int legacy) {
+  if (legacy)
+    return t->term == active_term ? CS_TERM_ACTIVE : CS_TERM_DECRYPT_ONLY;
+  switch (t->state) {
+  case CUSTOS__TERM_STATE__TERM_STATE_STAGED:
+  case CUSTOS__TERM_STATE__TERM_STATE_ACTIVE:
+  case CUSTOS__TERM_STATE__TERM_STATE_DECRYPT_ONLY:
+  case CUSTOS__TERM_STATE__TERM_STATE_RETIRED:
+    return (cs_term_state)t->state;
+  default:
+    return 0;
+  }
+}
+
+/* 1 when term t (state st) may sit where it is relative to the active term
+ * and hold the key it holds. */
+static int term_consistent(const Custos__KeyringTerm *t, cs_term_state st, uint32_t active_term) {
+  if (t->term == 0 || st == 0)
+    return 0;
+  if (st == CS_TERM_RETIRED ? t->key.len != 0 : t->key.len != CS_KEY_LEN)
+    return 0;
+  switch (st) {
+  case CS_TERM_ACTIVE:
+    return t->term == active_term;
+  case CS_TERM_STAGED:
+    return t->term > active_term;
+  default:
+    return t->term < active_term;
+  }
+}
+
 int cs_keyring_decode(const uint8_t *buf, size_t len, cs_keyring **out) {
   cs_keyring *k = NULL;
   int rc;
@@ -197,14 +360,24 @@ int cs_keyring_decode(const uint8_t *buf, size_t len, cs_keyring **out) {
   if ((rc = cs_keyring_new(&k)) < 0 || (rc = reserve(k, ring->n_terms)) < 0)
     goto out;
   rc = cs_error_set(CS_ESTORECORRUPT, "keyring is inconsistent");
+  int legacy = 1, actives = 0, staged = 0;
+  for (size_t i = 0; i < ring->n_terms; i++)
+    legacy &= ring->terms[i]->state == CUSTOS__TERM_STATE__TERM_STATE_UNSET;
   for (size_t i = 0; i < ring->n_terms; i++) {
     Custos__KeyringTerm *t = ring->terms[i];
-    if (t->term == 0 || t->key.len != CS_KEY_LEN || (k->n > 0 && t->term <= cs_keyring_active(k)))
+    cs_term_state st = stored_state(t, ring->active_term, legacy);
+    if (!term_consistent(t, st, ring->active_term) || (k->n > 0 && t->term <= cs_keyring_newest(k)))
       goto out;
-    if (cs_keyring_add(k, t->term, t->key.data, t->install_time, t->encryptions) < 0)
+    actives += st == CS_TERM_ACTIVE;
+    staged += st == CS_TERM_STAGED;
+    term_meta m = {.term = t->term, .state = st, .install_time = t->install_time,
+                   .activation_time = legacy ? t->install_time : t->activation_time,
+                   .retirement_time = st == CS_TERM_RETIRED ? t->retirement_time : 0};
+    atomic_init(&m.encryptions, t->encryptions);
+    if (append(k, &m, st == CS_TERM_RETIRED ? NULL : t->key.data) < 0)
       goto out;
   }
-  if (k->n == 0 || ring->active_term != cs_keyring_active(k))
+  if (actives != 1 || staged > 1)
     goto out;
   rc = 0;
 out:

@@ -3,7 +3,9 @@
  *
  * Layout: two named databases in one environment.  "data" holds the
  * storage paths and their values; "meta" holds bookkeeping, today only
- * "applied_index" (8 bytes, big-endian), the last raft index applied.
+ * "applied_index" (8 bytes, big-endian), the last raft index applied, and
+ * "term_counts", the number of values under each key term (termcount.h),
+ * updated in the transaction of every batch that changes a value.
  * Data does NOT live in LMDB's unnamed database because named databases are
  * themselves records of the unnamed one: a data key "meta" would collide
  * with the sub-database (MDB_INCOMPATIBLE) and a scan would list it.
@@ -17,6 +19,9 @@
  *    survives a process crash but may lose the last commits on an OS crash.
  *  - applied_index is written in the same transaction as the batch it
  *    belongs to, so a replayed raft entry is recognised and skipped.
+ *  - term_counts always equals a full scan (cs_termcount_scan): it changes
+ *    only in apply_ops, in the transaction of the values it counts, and is
+ *    recounted at open (a store last written by an older custosd).
  *  - Threads: MDB_NOTLS, so read transactions are not tied to a thread and
  *    one thread may hold several.  Reads use short read-only transactions
  *    and may run on any thread.  LMDB serializes writers (a second one
@@ -26,10 +31,13 @@
  */
 #include "bytes.h"
 #include "store.h"
+#include "termcount.h"
 
+#include "crypto.h"
 #include "cs_error.h"
 #include "custos.pb-c.h"
 #include "log.h"
+#include "secmem.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -47,6 +55,7 @@
 #include <unistd.h>
 
 #define META_APPLIED_INDEX "applied_index"
+#define META_TERM_COUNTS "term_counts"     /* see termcount.h */
 /* Sizes the scan key buffer; keys longer than CS_STORE_KEY_MAX never get in. */
 #define KEYBUF_MAX CS_STORE_KEY_MAX
 
@@ -133,6 +142,9 @@ static int check_key(const cs_store *s, const char *key, size_t len) {
 }
 
 /* ---- open / close ------------------------------------------------------- */
+
+static int recount(cs_store *s);
+static int scan(cs_store *s, const char *prefix, const char *after, cs_store_iter_fn fn, void *arg);
 
 /* A clean message before LMDB turns a missing or read-only directory into
  * a bare errno. */
@@ -307,6 +319,8 @@ int cs_store_open(cs_store **out, const char *dir, const cs_store_opts *opts) {
     rc = store_error(rc, dir, "open (commit)");
     goto fail_open;
   }
+  if ((rc = recount(s)) != 0)
+    goto fail_open;
   *out = s;
   return 0;
 
@@ -398,6 +412,18 @@ int cs_store_exists(cs_store *s, const char *key) {
  */
 int cs_store_scan(cs_store *s, const char *prefix, cs_store_iter_fn fn, void *arg) {
   assert(s && prefix && fn);
+  return scan(s, prefix, NULL, fn, arg);
+}
+
+int cs_store_scan_after(cs_store *s, const char *after, cs_store_iter_fn fn, void *arg) {
+  assert(s && after && fn);
+  if (strlen(after) > s->max_key)
+    return cs_error_set(CS_EINVAL, "scan start of %zu bytes is longer than any key", strlen(after));
+  return scan(s, "", after[0] ? after : NULL, fn, arg);
+}
+
+/* Keys starting with prefix, or (prefix "") every key after `after`. */
+static int scan(cs_store *s, const char *prefix, const char *after, cs_store_iter_fn fn, void *arg) {
   size_t plen = strlen(prefix);
   if (plen > s->max_key)
     return 0; /* no key can be that long */
@@ -412,7 +438,16 @@ int cs_store_scan(cs_store *s, const char *prefix, cs_store_iter_fn fn, void *ar
   }
   char kbuf[KEYBUF_MAX + 1];
   MDB_val k = {plen, (void *)prefix}, v;
-  rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+  if (after != NULL) {
+    size_t alen = strlen(after);
+    k.mv_size = alen;
+    k.mv_data = (void *)after;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && k.mv_size == alen && memcmp(k.mv_data, after, alen) == 0)
+      rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT); /* exclusive */
+  } else {
+    rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+  }
   while (rc == 0) {
     if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
       break;
@@ -497,6 +532,7 @@ void cs_batch_init(cs_batch *b) {
   b->ops = NULL;
   b->n = b->cap = 0;
   b->clear = 0;
+  b->require_empty_term = 0;
 }
 
 /* Room for `extra` more ops.  0 or CS_ENOMEM. */
@@ -528,7 +564,7 @@ static void op_free(cs_batch_op *op) {
 
 /* Fills b->ops[b->n] with copies and bumps n.  Capacity must be reserved. */
 static int op_push(cs_batch *b, const char *key, size_t klen, const uint8_t *val, size_t len,
-                   int del, int if_exists, int create) {
+                   int del, int if_exists, int create, const uint8_t *digest) {
   cs_batch_op *op = &b->ops[b->n];
   memset(op, 0, sizeof *op);
   op->key = malloc(klen + 1);
@@ -551,6 +587,10 @@ static int op_push(cs_batch *b, const char *key, size_t klen, const uint8_t *val
   op->del = del;
   op->if_exists = !del && if_exists;
   op->create = !del && create;
+  if (!del && digest != NULL) {
+    op->if_digest = 1;
+    memcpy(op->digest, digest, CS_STORE_DIGEST_LEN);
+  }
   b->n++;
   return 0;
 }
@@ -561,7 +601,7 @@ int cs_batch_put(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
   int rc = check_key_len(klen);
   if (rc == 0)
     rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, klen, val, len, 0, 0, 0);
+  return rc ? rc : op_push(b, key, klen, val, len, 0, 0, 0, NULL);
 }
 
 int cs_batch_put_if_exists(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
@@ -570,7 +610,7 @@ int cs_batch_put_if_exists(cs_batch *b, const char *key, const uint8_t *val, siz
   int rc = check_key_len(klen);
   if (rc == 0)
     rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, klen, val, len, 0, 1, 0);
+  return rc ? rc : op_push(b, key, klen, val, len, 0, 1, 0, NULL);
 }
 
 int cs_batch_put_new(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
@@ -579,7 +619,21 @@ int cs_batch_put_new(cs_batch *b, const char *key, const uint8_t *val, size_t le
   int rc = check_key_len(klen);
   if (rc == 0)
     rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, klen, val, len, 0, 0, 1);
+  return rc ? rc : op_push(b, key, klen, val, len, 0, 0, 1, NULL);
+}
+
+int cs_batch_put_if_digest(cs_batch *b, const char *key, const uint8_t *val, size_t len,
+                           const uint8_t digest[CS_STORE_DIGEST_LEN]) {
+  assert(b && key && (val || len == 0) && digest);
+  size_t klen = strlen(key);
+  int rc = check_key_len(klen);
+  if (rc == 0)
+    rc = batch_reserve(b, 1);
+  return rc ? rc : op_push(b, key, klen, val, len, 0, 0, 0, digest);
+}
+
+void cs_store_digest(const uint8_t *val, size_t len, uint8_t out[CS_STORE_DIGEST_LEN]) {
+  cs_sha256(val, len, out);
 }
 
 int cs_batch_del(cs_batch *b, const char *key) {
@@ -588,12 +642,15 @@ int cs_batch_del(cs_batch *b, const char *key) {
   int rc = check_key_len(klen);
   if (rc == 0)
     rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, klen, NULL, 0, 1, 0, 0);
+  return rc ? rc : op_push(b, key, klen, NULL, 0, 1, 0, 0, NULL);
 }
 
 /* All or nothing: on CS_ENOMEM dst is left as it was. */
 int cs_batch_append(cs_batch *dst, const cs_batch *src) {
   assert(dst && src && dst != src);
+  if (src->require_empty_term && dst->require_empty_term &&
+      src->require_empty_term != dst->require_empty_term)
+    return cs_error_set(CS_EINVAL, "batches requiring different empty terms cannot be merged");
   int rc = batch_reserve(dst, src->n);
   if (rc)
     return rc;
@@ -607,12 +664,14 @@ int cs_batch_append(cs_batch *dst, const cs_batch *src) {
   for (size_t i = 0; i < src->n; i++) {
     const cs_batch_op *op = &src->ops[i];
     if ((rc = op_push(dst, op->key, strlen(op->key), op->val, op->val_len, op->del,
-                      op->if_exists, op->create)) != 0) {
+                      op->if_exists, op->create, op->if_digest ? op->digest : NULL)) != 0) {
       while (dst->n > n0)
         op_free(&dst->ops[--dst->n]);
       return rc;
     }
   }
+  if (src->require_empty_term)
+    dst->require_empty_term = src->require_empty_term;
   return 0;
 }
 
@@ -658,11 +717,16 @@ int cs_batch_encode(const cs_batch *b, uint8_t **out, size_t *len) {
     ops[i].del = op->del ? 1 : 0;
     ops[i].if_exists = op->if_exists ? 1 : 0;
     ops[i].create = op->create ? 1 : 0;
+    if (op->if_digest) {
+      ops[i].if_digest.data = (uint8_t *)op->digest;
+      ops[i].if_digest.len = CS_STORE_DIGEST_LEN;
+    }
     ptrs[i] = &ops[i];
   }
   msg.n_ops = b->n;
   msg.ops = ptrs;
   msg.clear_all = b->clear != 0;
+  msg.require_empty_term = b->require_empty_term;
   size_t need = custos__batch__get_packed_size(&msg);
   uint8_t *buf = malloc(need ? need : 1);
   if (buf == NULL) {
@@ -701,7 +765,12 @@ int cs_batch_decode(const uint8_t *buf, size_t len, cs_batch *b) {
                         op->key.len);
       goto out;
     }
-    if (op->del && (op->value.len != 0 || op->if_exists || op->create)) {
+    if (op->if_digest.len != 0 && op->if_digest.len != CS_STORE_DIGEST_LEN) {
+      rc = cs_error_set(CS_EPROTO, "storage batch op %zu has a digest of %zu bytes", i,
+                        op->if_digest.len);
+      goto out;
+    }
+    if (op->del && (op->value.len != 0 || op->if_exists || op->create || op->if_digest.len)) {
       rc = cs_error_set(CS_EPROTO, "storage batch op %zu deletes but carries a value or condition", i);
       goto out;
     }
@@ -711,10 +780,12 @@ int cs_batch_decode(const uint8_t *buf, size_t len, cs_batch *b) {
   for (size_t i = 0; i < msg->n_ops; i++) {
     const Custos__BatchOp *op = msg->ops[i];
     if ((rc = op_push(b, (const char *)op->key.data, op->key.len, op->value.data, op->value.len,
-                      op->del ? 1 : 0, op->if_exists ? 1 : 0, op->create ? 1 : 0)) != 0)
+                      op->del ? 1 : 0, op->if_exists ? 1 : 0, op->create ? 1 : 0,
+                      op->if_digest.len ? op->if_digest.data : NULL)) != 0)
       goto out;
   }
   b->clear = msg->clear_all ? 1 : 0;
+  b->require_empty_term = msg->require_empty_term;
 out:
   for (size_t i = 0; i < msg->n_ops; i++)
     if (msg->ops[i]->value.data)
@@ -743,37 +814,158 @@ static int read_applied(cs_store *s, MDB_txn *txn, uint64_t *index) {
   return 0;
 }
 
-/* Applies every op of b inside txn (after dropping every key when b clears
- * the store: a snapshot restore).  0 or a store error. */
-static int apply_ops(cs_store *s, MDB_txn *txn, const cs_batch *b) {
-  if (b->clear) {
-    int rc = mdb_drop(txn, s->data, 0);
-    if (rc != 0)
-      return store_error(rc, s->dir, "clear");
-  }
-  for (size_t i = 0; i < b->n; i++) {
-    const cs_batch_op *op = &b->ops[i];
-    MDB_val k = {strlen(op->key), op->key};
-    int rc;
-    if (op->del) {
-      rc = mdb_del(txn, s->data, &k, NULL);
-      if (rc == MDB_NOTFOUND)
-        rc = 0;
-    } else {
-      MDB_val v = {op->val_len, op->val}, cur;
-      rc = op->if_exists ? mdb_get(txn, s->data, &k, &cur) : 0;
-      if (rc == 0)
-        rc = mdb_put(txn, s->data, &k, &v, op->create ? MDB_NOOVERWRITE : 0);
-      else if (rc == MDB_NOTFOUND) /* conditional put of a key deleted meanwhile: skipped */
-        rc = 0;
-      if (rc == MDB_KEYEXIST)
-        return cs_error_set(CS_EEXISTS, "storage in %s already holds %s: not overwritten", s->dir,
-                            op->key);
-    }
-    if (rc)
-      return store_error(rc, s->dir, op->del ? "delete" : "put");
-  }
+/* ---- value counts per term (termcount.h) -------------------------------- */
+
+/* Reads meta/term_counts inside txn into c (empty when absent). */
+static int read_counts(cs_store *s, MDB_txn *txn, cs_termcounts *c) {
+  MDB_val k = {sizeof META_TERM_COUNTS - 1, (void *)META_TERM_COUNTS}, v;
+  int rc = mdb_get(txn, s->meta, &k, &v);
+  cs_termcounts_init(c);
+  if (rc == MDB_NOTFOUND)
+    return 0;
+  if (rc)
+    return store_error(rc, s->dir, "reading the value counts");
+  return cs_termcounts_decode(v.mv_data, v.mv_size, c);
+}
+
+static int write_counts(cs_store *s, MDB_txn *txn, const cs_termcounts *c) {
+  uint8_t *buf;
+  size_t len;
+  int rc = cs_termcounts_encode(c, &buf, &len);
+  if (rc)
+    return rc;
+  MDB_val k = {sizeof META_TERM_COUNTS - 1, (void *)META_TERM_COUNTS}, v = {len, buf};
+  rc = mdb_put(txn, s->meta, &k, &v, 0);
+  free(buf);
+  return rc ? store_error(rc, s->dir, "writing the value counts") : 0;
+}
+
+/* One value at key enters (+1) or leaves (-1) the counts.  A value leaving a
+ * term that has none means the counts are wrong: that is said loudly, but
+ * it must not fail the write of the data it counts. */
+static int count_value(cs_termcounts *c, const MDB_val *k, const void *val, size_t len, int dir) {
+  uint32_t term;
+  if (!cs_termcount_classify(k->mv_data, k->mv_size, val, len, &term))
+    return 0;
+  if (dir > 0)
+    return cs_termcounts_inc(c, term);
+  if (cs_termcounts_dec(c, term) != 0)
+    cs_error("value counts: no value was counted under term %u (%.*s); counts are off until "
+             "the next start recounts them", term, (int)k->mv_size, (const char *)k->mv_data);
   return 0;
+}
+
+/*
+ * Recounts every value at open and rewrites the record when it differs
+ * (absent: a store of an older custosd; different: one that an older
+ * custosd wrote to since).  One read scan and at most one small write.
+ */
+static int recount(cs_store *s) {
+  cs_termcounts scan, have;
+  MDB_txn *txn;
+  int rc = cs_termcount_scan(s, &scan);
+  if (rc)
+    return rc;
+  if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+    cs_termcounts_free(&scan);
+    return store_error(rc, s->dir, "write transaction");
+  }
+  MDB_val k = {sizeof META_TERM_COUNTS - 1, (void *)META_TERM_COUNTS}, v;
+  int absent = mdb_get(txn, s->meta, &k, &v) == MDB_NOTFOUND;
+  rc = read_counts(s, txn, &have);
+  if (rc == CS_ESTORECORRUPT || (rc == 0 && !absent && !cs_termcounts_equal(&scan, &have)))
+    cs_warn("storage in %s: value counts per term did not match the data: recounted", s->dir);
+  if ((rc != 0 && rc != CS_ESTORECORRUPT) ||
+      (rc == 0 && !absent && cs_termcounts_equal(&scan, &have))) {
+    mdb_txn_abort(txn); /* an error, or nothing to write */
+  } else if ((rc = write_counts(s, txn, &scan)) != 0) {
+    mdb_txn_abort(txn);
+  } else if ((rc = mdb_txn_commit(txn)) != 0) {
+    rc = store_error(rc, s->dir, "commit");
+  }
+  cs_termcounts_free(&scan);
+  cs_termcounts_free(&have);
+  return rc;
+}
+
+int cs_store_term_counts(cs_store *s, cs_termcounts *c) {
+  assert(s && c);
+  MDB_txn *txn;
+  int rc = begin_read(s, &txn);
+  if (rc)
+    return rc;
+  rc = read_counts(s, txn, c);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+/* 1 when the value v has the digest an if_digest op expects. */
+static int digest_matches(const MDB_val *v, const uint8_t *want) {
+  uint8_t d[CS_STORE_DIGEST_LEN];
+  cs_store_digest(v->mv_data, v->mv_size, d);
+  return cs_ct_equal(d, want, CS_STORE_DIGEST_LEN);
+}
+
+/*
+ * One op inside txn, keeping the counts c: the value it replaces or deletes
+ * leaves them, the value it writes enters them.  A conditional put whose
+ * condition fails at this point is skipped (0).
+ */
+static int apply_op(cs_store *s, MDB_txn *txn, const cs_batch_op *op, cs_termcounts *c) {
+  MDB_val k = {strlen(op->key), op->key}, cur;
+  int rc = mdb_get(txn, s->data, &k, &cur);
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    return store_error(rc, s->dir, op->del ? "delete" : "put");
+  int found = rc == 0;
+  if (op->del && !found)
+    return 0;
+  if (!op->del) {
+    if ((op->if_exists || op->if_digest) && !found)
+      return 0; /* deleted meanwhile: never brought back */
+    if (op->if_digest && !digest_matches(&cur, op->digest))
+      return 0; /* rewritten meanwhile: the newer write stays */
+    if (op->create && found)
+      return cs_error_set(CS_EEXISTS, "storage in %s already holds %s: not overwritten", s->dir,
+                          op->key);
+  }
+  /* cur points into the map: count it before the write that may move it. */
+  if (found && (rc = count_value(c, &k, cur.mv_data, cur.mv_size, -1)) != 0)
+    return rc;
+  if (op->del) {
+    rc = mdb_del(txn, s->data, &k, NULL);
+  } else {
+    MDB_val v = {op->val_len, op->val};
+    rc = mdb_put(txn, s->data, &k, &v, 0);
+  }
+  if (rc)
+    return store_error(rc, s->dir, op->del ? "delete" : "put");
+  return op->del ? 0 : count_value(c, &k, op->val, op->val_len, 1);
+}
+
+/* Applies every op of b inside txn (after dropping every key when b clears
+ * the store: a snapshot restore), with the value counts in the same
+ * transaction.  0, CS_ETERMINUSE (b requires a term without values and
+ * values remain under it) or a store error. */
+static int apply_ops(cs_store *s, MDB_txn *txn, const cs_batch *b) {
+  cs_termcounts c;
+  int rc;
+  if (b->clear) {
+    if ((rc = mdb_drop(txn, s->data, 0)) != 0)
+      return store_error(rc, s->dir, "clear");
+    cs_termcounts_init(&c); /* nothing left to count */
+  } else if ((rc = read_counts(s, txn, &c)) != 0) {
+    return rc;
+  }
+  for (size_t i = 0; i < b->n && rc == 0; i++)
+    rc = apply_op(s, txn, &b->ops[i], &c);
+  uint64_t left = b->require_empty_term ? cs_termcounts_get(&c, b->require_empty_term) : 0;
+  if (rc == 0 && left != 0)
+    rc = cs_error_set(CS_ETERMINUSE, "%llu stored value(s) are still encrypted under term %u",
+                      (unsigned long long)left, b->require_empty_term);
+  if (rc == 0 && (b->n > 0 || b->clear)) /* an empty batch changes no count */
+    rc = write_counts(s, txn, &c);
+  cs_termcounts_free(&c);
+  return rc;
 }
 
 static int write_applied(cs_store *s, MDB_txn *txn, uint64_t index) {

@@ -61,6 +61,10 @@ typedef int (*cs_store_iter_fn)(void *arg, const char *key, size_t key_len,
                                 const uint8_t *val, size_t val_len);
 int cs_store_scan(cs_store *s, const char *prefix, cs_store_iter_fn fn, void *arg);
 
+/* Like cs_store_scan over every key, starting AFTER `after` (exclusive;
+ * "" starts at the first key). */
+int cs_store_scan_after(cs_store *s, const char *after, cs_store_iter_fn fn, void *arg);
+
 /*
  * Lists the next path segment of every key under `prefix` (which should end
  * in '/'), once each, in key order; a segment with keys below it ends in
@@ -72,6 +76,8 @@ void cs_store_list_free(char **names, size_t n);
 
 /* ---- batches ------------------------------------------------------------ */
 
+#define CS_STORE_DIGEST_LEN 32
+
 typedef struct cs_batch_op {
   char *key;
   uint8_t *val;      /* NULL for a delete */
@@ -79,12 +85,18 @@ typedef struct cs_batch_op {
   int del;
   int if_exists;     /* a put applied only if the key exists at commit time */
   int create;        /* put only if absent: else the batch fails with CS_EEXISTS */
+  int if_digest;     /* a put applied only if the stored value has `digest` */
+  uint8_t digest[CS_STORE_DIGEST_LEN];
 } cs_batch_op;
 
 typedef struct cs_batch {
   cs_batch_op *ops;
   size_t n, cap;
   int clear;         /* delete every key before the ops (snapshot restore), same transaction */
+  /* Nonzero: the batch fails with CS_ETERMINUSE, changing nothing, unless
+   * no stored value is under this term once its ops are applied (retiring
+   * a term, decided in the transaction that retires it). */
+  uint32_t require_empty_term;
 } cs_batch;
 
 void cs_batch_init(cs_batch *b);
@@ -108,6 +120,18 @@ int cs_batch_put_if_exists(cs_batch *b, const char *key, const uint8_t *val, siz
  * every node alike in a cluster: the flag travels in the raft entry). */
 int cs_batch_put_new(cs_batch *b, const char *key, const uint8_t *val, size_t len)
     __attribute__((warn_unused_result));
+/*
+ * A put applied only if `key` exists at commit time and its stored value
+ * has SHA-256 `digest` (cs_store_digest of the value read), else silently
+ * skipped: a rewrap's re-encryption never overwrites a write that happened
+ * after the value was read, nor brings back a deleted key.  Deterministic,
+ * so every cluster member decides alike.
+ */
+int cs_batch_put_if_digest(cs_batch *b, const char *key, const uint8_t *val, size_t len,
+                           const uint8_t digest[CS_STORE_DIGEST_LEN])
+    __attribute__((warn_unused_result));
+/* The digest cs_batch_put_if_digest compares with. */
+void cs_store_digest(const uint8_t *val, size_t len, uint8_t out[CS_STORE_DIGEST_LEN]);
 /* Appends every op of src to dst (copies).  Used by group commit.  When src
  * clears the store, what dst held so far is dropped and dst clears too: the
  * same end state as applying the two in sequence. */
@@ -153,6 +177,13 @@ int cs_store_commit_group(cs_store *s, const cs_batch *const *batches, size_t n,
  * status 0). */
 int cs_store_commit_group_indexed(cs_store *s, const cs_batch *const *batches, size_t n,
                                   int *status, uint64_t index) __attribute__((warn_unused_result));
+/*
+ * The number of stored values under each key term, as maintained in every
+ * write transaction (termcount.h; c is initialized here, free it with
+ * cs_termcounts_free).  Always equal to cs_termcount_scan.
+ */
+struct cs_termcounts;
+int cs_store_term_counts(cs_store *s, struct cs_termcounts *c) __attribute__((warn_unused_result));
 /* Last applied raft index (0 when none). */
 uint64_t cs_store_applied_index(cs_store *s);
 
