@@ -158,7 +158,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     *result = (void *)(intptr_t)rc;
     return 0;
   }
-  /* Batches that did not decode fail alone; the rest go to the store. */
+  /* Batches that did not decode fail alone; the rest go to the store, in
+   * one transaction without fsync (fsm.h, "Durability"): the loop never
+   * waits for the disk here, raft's log is the durable record. */
   const cs_batch **ptrs = malloc((n ? n : 1) * sizeof *ptrs);
   int *res = malloc((n ? n : 1) * sizeof *res);
   size_t m = 0;
