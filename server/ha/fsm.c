@@ -317,6 +317,11 @@ void cs_fsm_init(struct raft_fsm *fsm, struct raft *r, cs_store *store, cs_fsm_r
 }
 
 void cs_fsm_close(struct raft_fsm *fsm) {
+  fsm_state *st = fsm->data;
+  /* The apply commits without fsync: a clean stop leaves the store on disk. */
+  int rc = st != NULL ? cs_store_sync(st->store) : 0;
+  if (rc < 0)
+    cs_warn("cluster: cannot flush the store at close: %s", cs_error_message(rc));
   free(fsm->data);
   fsm->data = NULL;
 }
