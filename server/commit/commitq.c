@@ -44,7 +44,6 @@ struct cs_commitq {
   unsigned in_flight;              /* groups handed on, not yet done */
   int stopping;
   int closed;                      /* the idle handle is closed */
-  unsigned long long commits, batches;
 };
 
 static void pump(cs_commitq *q);
@@ -92,10 +91,10 @@ static void requeue_alone(cs_commitq *q, group *g) {
   free(g);
 }
 
-/* A whole-group failure that is safe to retry: several batches, and one
- * of them may be the cause. */
-static void fail_group(cs_commitq *q, group *g, int rc, int retry) {
-  if (retry && g->n > 1) {
+/* A group the backend refused (nothing of it was applied): with several
+ * batches one of them may be the cause, so each is tried alone. */
+static void refused(cs_commitq *q, group *g, int rc) {
+  if (g->n > 1) {
     cs_debug("group of %zu batches failed (%s): retrying them one by one", g->n,
              cs_error_message(rc));
     requeue_alone(q, g);
@@ -163,12 +162,8 @@ static void hand_on(cs_commitq *q, group *g) {
     if (rc < 0)
       q->in_flight--;
   }
-  if (rc < 0) {
-    fail_group(q, g, rc, 1);
-    return;
-  }
-  q->commits++;
-  q->batches += g->n;
+  if (rc < 0)
+    refused(q, g, rc);
 }
 
 /* Hands on groups while the backend takes more. */
@@ -300,9 +295,4 @@ void cs_commitq_stop(cs_commitq *q) {
   cs_commit_writer_stop(q->writer); /* a cluster's: one last flush */
   q->writer = NULL;
   uv_close((uv_handle_t *)&q->idle, on_idle_closed);
-}
-
-void cs_commitq_stats(const cs_commitq *q, unsigned long long *commits, unsigned long long *batches) {
-  *commits = q->commits;
-  *batches = q->batches;
 }

@@ -68,7 +68,5 @@ void cs_commitq_set_backend(cs_commitq *q, cs_commitq_backend_fn fn, void *ctx);
  * thread and frees the queue once its handles are closed and the last
  * group handed on is done (raft's, when raft closes). */
 void cs_commitq_stop(cs_commitq *q);
-/* Groups handed on and batches in them so far (for the log and benchmarks). */
-void cs_commitq_stats(const cs_commitq *q, unsigned long long *commits, unsigned long long *batches);
 
 #endif
