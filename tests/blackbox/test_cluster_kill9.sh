@@ -10,7 +10,10 @@
 # After every restart, every write acknowledged to the writer is in every
 # node's store (mdb_dump), listed by the active node, and readable there.
 . "$(dirname "$0")/lib.sh"
-POLL_MS=300 ELECTION_MS=500 HEARTBEAT_MS=50 LOG_LEVEL=warn
+POLL_MS=300 ELECTION_MS=500 HEARTBEAT_MS=50 LOG_LEVEL=info
+# Small raft snapshots, so that kills also land around snapshots and a
+# store that lost its tail may be older than the log reaches back.
+SNAP_THRESHOLD=${SNAP_THRESHOLD:-16} SNAP_TRAILING=${SNAP_TRAILING:-4}
 . "$(dirname "$0")/cluster_lib.sh"
 : "${CUSTOS_PIPE:?set CUSTOS_PIPE to the custos-pipe binary}"
 ROUNDS=${KILL9_ROUNDS:-6}
@@ -23,18 +26,18 @@ for i in 1 2 3; do unseal_node "$i" 1 2; done
 active_node 20 >/dev/null || fail "no active node"
 : > "$WORK/acked"
 
-# writer ROUND: batches of 20 pipelined puts to whichever node takes them;
-# a put counts once its "ok" came back.
+# writer ROUND: batches of 50 pipelined puts to the node that took the last
+# batch (the next node when nothing was acknowledged); a put counts once its
+# "ok" came back.  It stops after the batch in flight when $WORK/stop exists.
 writer() {
-  local r=$1 seq=0 i j paths
-  while :; do
-    for i in 1 2 3; do
-      paths=""
-      for j in $(seq 1 20); do paths="$paths k9/r$r/p$((seq + j))"; done
-      CUSTOS_ADDR="127.0.0.1:$(api_port "$i")" CUSTOS_CACERT="$WORK/ctls/ca.crt" CUSTOS_TOKEN="$TOKEN" \
-        timeout 10 "$CUSTOS_PIPE" puts $paths 2>/dev/null | awk '$2 == "ok" { print $1 }' >> "$WORK/acked"
-      seq=$((seq + 20))
-    done
+  local r=$1 seq=0 i=1 j paths got
+  while [ ! -e "$WORK/stop" ]; do
+    paths=""
+    for j in $(seq 1 50); do paths="$paths k9/r$r/p$((seq + j))"; done
+    seq=$((seq + 50))
+    got=$(CUSTOS_ADDR="127.0.0.1:$(api_port "$i")" CUSTOS_CACERT="$WORK/ctls/ca.crt" CUSTOS_TOKEN="$TOKEN" \
+      timeout 10 "$CUSTOS_PIPE" puts $paths 2>/dev/null | awk '$2 == "ok" { print $1 }' | tee -a "$WORK/acked" | wc -l)
+    [ "$got" -gt 0 ] || i=$(( i % 3 + 1 ))
   done
 }
 
@@ -84,13 +87,14 @@ check_all() { # ROUND
   done
 }
 
-# run_writer ROUND SECONDS: the writer runs for a while, returns its PID in WPID.
+# run_writer ROUND SECONDS: the writer runs for a while (WPID).
 run_writer() {
+  rm -f "$WORK/stop"
   writer "$1" >/dev/null 2>&1 &
   WPID=$!; PIDS+=("$WPID")
   sleep "$2"
 }
-stop_writer() { kill -9 "$WPID" 2>/dev/null || true; wait "$WPID" 2>/dev/null || true; }
+stop_writer() { touch "$WORK/stop"; wait "$WPID" 2>/dev/null || true; }
 
 for round in $(seq 1 "$ROUNDS"); do
   A=$(leader_node) || fail "round $round: no active node"
@@ -112,23 +116,35 @@ done
 
 # An OS crash: the store of a follower loses its unflushed commits.  Its
 # data.mdb goes back to a copy taken earlier (same log, lower applied
-# index), and raft replays the entries after that index.
-round=$((ROUNDS + 1))
-A=$(leader_node) || fail "no active node"
-F=$(( A % 3 + 1 ))
-kill9 "$F"
-cp "$WORK/n$F/data/data.mdb" "$WORK/old.mdb"
-old_keys=$(mdb_dump -s data -p "$WORK/n$F/data" | grep -c '^ kv/k9/' || true)
-restart "$F"
-run_writer "$round" 2
-stop_writer
-n=$(sort -u "$WORK/acked" | wc -l)
-wait_for 30 node_has_all "$F" || fail "n$F did not catch up before the crash"
-kill9 "$F"
-cp "$WORK/old.mdb" "$WORK/n$F/data/data.mdb"
-[ "$(mdb_dump -s data -p "$WORK/n$F/data" | grep -c '^ kv/k9/' || true)" = "$old_keys" ] \
-  || fail "the old copy was not put back"
-restart "$F"
-check_all "$round"
-grep -q "restored a snapshot" "$WORK/n$F.log" && how="a snapshot and the log" || how="the log"
-pass "n$F's store lost its tail (back to $old_keys keys): raft replayed it from $how; all $n acknowledged writes on every node"
+# index), and raft replays the entries after that index; or, when its log
+# no longer reaches back that far (a short write phase, then a long one),
+# restores its snapshot first.
+lost_tail() { # ROUND SECONDS [SINGLE_PUTS]
+  local round=$1 A F old_keys n lines how k
+  A=$(leader_node) || fail "no active node"
+  F=$(( A % 3 + 1 ))
+  kill9 "$F"
+  cp "$WORK/n$F/data/data.mdb" "$WORK/old.mdb"
+  old_keys=$(mdb_dump -s data -p "$WORK/n$F/data" | grep -c '^ kv/k9/' || true)
+  restart "$F"
+  run_writer "$round" "$2"
+  stop_writer
+  # One entry each: enough of them and raft's log starts past the copy.
+  for k in $(seq 1 "${3:-0}"); do
+    ncli "$(leader_node)" kv put "k9/r$round/single$k" v=x >/dev/null && echo "k9/r$round/single$k" >> "$WORK/acked"
+  done
+  n=$(sort -u "$WORK/acked" | wc -l)
+  wait_for 30 node_has_all "$F" || fail "n$F did not catch up before the crash"
+  kill9 "$F"
+  cp "$WORK/old.mdb" "$WORK/n$F/data/data.mdb"
+  [ "$(mdb_dump -s data -p "$WORK/n$F/data" | grep -c '^ kv/k9/' || true)" = "$old_keys" ] \
+    || fail "the old copy was not put back"
+  lines=$(wc -l < "$WORK/n$F.log")
+  restart "$F"
+  check_all "$round"
+  how="the log after its applied index"
+  tail -n +"$((lines + 1))" "$WORK/n$F.log" | grep -q "restored a snapshot" && how="its snapshot, then the log"
+  pass "round $round: n$F's store lost its tail (back to $old_keys keys): raft replayed $how; all $n acknowledged writes on every node"
+}
+lost_tail $((ROUNDS + 1)) 1
+lost_tail $((ROUNDS + 2)) 2 30
