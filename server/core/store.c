@@ -67,6 +67,7 @@ struct cs_store {
   size_t max_key;
   char *dir;
   int lock_fd;    /* <dir>/custos.lock, flock'ed LOCK_EX for the store's life */
+  int sync_off;   /* cs_store_set_sync(s, 0): data commits without fsync */
   int full;       /* the last commit failed for lack of space (writer thread only) */
   _Atomic uint64_t restores;   /* committed clear batches (written by the writer thread) */
 };
@@ -1178,7 +1179,24 @@ int cs_store_meta_put(cs_store *s, const char *name, const uint8_t *val, size_t 
   }
   if ((rc = mdb_txn_commit(txn)) != 0)
     return store_error(rc, s->dir, "commit");
+  /* Meta records are durable even while data commits are not (a
+   * cluster's log identity must not be lost to an OS crash). */
+  return s->sync_off ? cs_store_sync(s) : 0;
+}
+
+int cs_store_set_sync(cs_store *s, int sync) {
+  assert(s);
+  int rc = mdb_env_set_flags(s->env, MDB_NOSYNC, sync ? 0 : 1);
+  if (rc != 0)
+    return store_error(rc, s->dir, "setting the sync mode");
+  s->sync_off = !sync;
   return 0;
+}
+
+int cs_store_sync(cs_store *s) {
+  assert(s);
+  int rc = mdb_env_sync(s->env, 1);
+  return rc ? store_error(rc, s->dir, "flushing to disk") : 0;
 }
 
 static int stop_at_first(void *arg, const char *key, size_t key_len, const uint8_t *val,

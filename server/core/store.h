@@ -191,12 +191,22 @@ uint64_t cs_store_applied_index(cs_store *s);
  * Small bookkeeping records of the "meta" database, next to applied_index
  * (e.g. "raft_log_id", see server/ha/logid.c).  get copies at most cap
  * bytes and sets *len to the record's length; CS_ENOTFOUND when absent.
- * put is one durable transaction.
+ * put is one durable transaction (flushed even with sync turned off).
  */
 int cs_store_meta_get(cs_store *s, const char *name, uint8_t *buf, size_t cap, size_t *len)
     __attribute__((warn_unused_result));
 int cs_store_meta_put(cs_store *s, const char *name, const uint8_t *val, size_t len)
     __attribute__((warn_unused_result));
+/*
+ * Turns fsync at commit on (1) or off (0: MDB_NOSYNC, which survives a
+ * process crash but may lose the last commits on an OS crash).  A cluster
+ * turns it off once raft's log, which libraft fsyncs, is the durable
+ * record (server/commit/commitq.c).  Call it while no write transaction is
+ * open (LMDB reads the flag at commit).  0 or CS_EIO.
+ */
+int cs_store_set_sync(cs_store *s, int sync) __attribute__((warn_unused_result));
+/* Flushes every commit so far to disk (mdb_env_sync; any thread). */
+int cs_store_sync(cs_store *s) __attribute__((warn_unused_result));
 /* 1 when the data database holds no key, 0 when it holds some, or an error. */
 int cs_store_is_empty(cs_store *s);
 /* The store's directory (as given to cs_store_open). */

@@ -13,7 +13,19 @@
  * (cs_store_commit_group_indexed): each batch succeeds or fails alone, as
  * in standalone mode, and an entry at or below the recorded index is
  * skipped: raft replays its log after a restart, and the store must come
- * out the same.  A batch that does not decode fails alone too (CS_EPROTO).  A snapshot is the whole data database plus the applied index;
+ * out the same.  A batch that does not decode fails alone too (CS_EPROTO).
+ *
+ * Durability: raft applies on the event loop, so the apply must never wait
+ * for a disk.  Once the commit queue hands its groups to raft, the store
+ * commits WITHOUT fsync (cs_store_set_sync; the commit queue's writer
+ * thread flushes it in the background): an entry is applied only once
+ * libraft has it durably in a majority's log, a process crash loses no
+ * LMDB commit (the page cache holds them), and after an OS crash that lost
+ * LMDB's unflushed commits raft replays every entry after the applied
+ * index the store kept, in the same transaction as the data (or restores
+ * a snapshot when its log no longer reaches back that far).
+ *
+ * A snapshot is the whole data database plus the applied index;
  * restoring one replaces the data database in one transaction (skipped when
  * the store is already at or past the snapshot's index).
  *
