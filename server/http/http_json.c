@@ -373,6 +373,25 @@ static int view_keys(cs_jbuf *b, const Custos__Response *res) {
   return 200;
 }
 
+/* GET sys/policy: {"policies":[...],"keys":[...]}, never 404. */
+static int view_policy_names(cs_jbuf *b, const Custos__Response *res) {
+  if (res->result_case != CUSTOS__RESPONSE__RESULT_POLICY_LIST)
+    return 500;
+  const Custos__PolicyListRes *l = res->policy_list;
+  envelope_open(b, 0);
+  str_list(b, "policies", l->names, l->n_names);
+  str_list(b, "keys", l->names, l->n_names);
+  cs_jbuf_key(b, "data");
+  cs_jbuf_begin_object(b);
+  str_list(b, "policies", l->names, l->n_names);
+  str_list(b, "keys", l->names, l->n_names);
+  cs_jbuf_end_object(b);
+  cs_jbuf_key(b, "auth");
+  cs_jbuf_null(b);
+  envelope_close(b);
+  return 200;
+}
+
 static uint64_t ttl_left(int64_t expire) {
   int64_t now = (int64_t)time(NULL);
   return expire > now ? (uint64_t)(expire - now) : 0;
@@ -444,12 +463,15 @@ static int view_policy(cs_jbuf *b, const Custos__Response *res) {
     return 500;
   const Custos__PolicyRes *p = res->policy;
   envelope_open(b, 0);
+  /* "policy" for sys/policies/acl, "rules" for the older sys/policy. */
   cs_jbuf_key_str(b, "name", p->name);
   cs_jbuf_key_str(b, "policy", p->document);
+  cs_jbuf_key_str(b, "rules", p->document);
   cs_jbuf_key(b, "data");
   cs_jbuf_begin_object(b);
   cs_jbuf_key_str(b, "name", p->name);
   cs_jbuf_key_str(b, "policy", p->document);
+  cs_jbuf_key_str(b, "rules", p->document);
   cs_jbuf_end_object(b);
   cs_jbuf_key(b, "auth");
   cs_jbuf_null(b);
@@ -553,6 +575,7 @@ static int view(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response *res)
   case HV_TOKEN_AUTH: return view_token_auth(b, res);
   case HV_TOKEN_DATA: return view_token_data(b, res);
   case HV_POLICY_READ: return view_policy(b, res);
+  case HV_POLICY_NAMES: return view_policy_names(b, res);
   case HV_REKEY_STATUS:
   case HV_REKEY_UPDATE:
   case HV_REKEY_VERIFY: return view_rekey(b, ctx, res);

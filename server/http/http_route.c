@@ -351,11 +351,14 @@ static int route_unseal(cs_http_event *ev, const http_msg *m, const query *q) {
   json_t *o = body_object(ev, m, &rc);
   if (o == NULL)
     return rc;
-  const char *key = NULL;
+  const char *key = NULL, *nonce = NULL;
   uint8_t share[KEY_CAP];
   size_t len = 0;
-  if (get_str(o, "key", &key) < 0 || get_bool(o, "reset", &reset) < 0) {
-    rc = answer(ev, m, 400, "key must be a string and reset a boolean");
+  /* "nonce" is custos's: a reset names the unseal it discards (see
+   * docs/http-api.md), so one client cannot throw away another's shares. */
+  if (get_str(o, "key", &key) < 0 || get_bool(o, "reset", &reset) < 0 ||
+      get_str(o, "nonce", &nonce) < 0) {
+    rc = answer(ev, m, 400, "key and nonce must be strings and reset a boolean");
   } else if (!reset && key == NULL) {
     rc = answer(ev, m, 400, "'key' must be specified in request body as JSON, or 'reset' set to true");
   } else if (!reset && decode_key(key, share, sizeof share, &len) < 0) {
@@ -364,6 +367,7 @@ static int route_unseal(cs_http_event *ev, const http_msg *m, const query *q) {
     Custos__Request req = CUSTOS__REQUEST__INIT;
     Custos__UnsealReq u = CUSTOS__UNSEAL_REQ__INIT;
     u.reset = reset;
+    u.nonce = (char *)(nonce ? nonce : "");
     u.key.data = share;
     u.key.len = reset ? 0 : len;
     req.op_case = CUSTOS__REQUEST__OP_UNSEAL;
@@ -608,6 +612,13 @@ static int route_sys(cs_http_event *ev, const http_msg *m, const query *q, const
     return route_rotate_config(ev, m, q);
   if (strncmp(p, "rekey/", 6) == 0)
     return route_rekey(ev, m, q, p + 6);
+  /* The older policy API, the one hvac 0.11's sys.*_policy methods use. */
+  if (strcmp(p, "policy") == 0)
+    return m->method == HM_GET ? route_plain(ev, m, q, CUSTOS__REQUEST__OP_POLICY_LIST,
+                                             HV_POLICY_NAMES)
+                               : bad_method(ev, m);
+  if (strncmp(p, "policy/", 7) == 0 && p[7] != 0)
+    return route_policy(ev, m, q, p + 7);
   if (strcmp(p, "policies/acl") == 0 || strcmp(p, "policies/acl/") == 0)
     return route_policy(ev, m, q, "");
   if (strncmp(p, "policies/acl/", 13) == 0)
@@ -637,6 +648,19 @@ static int route_token_create(cs_http_event *ev, const http_msg *m, const query 
       get_duration(o, "ttl", &ttl, &given) < 0 || get_bool(o, "renewable", &renewable) < 0)
     return answer(ev, m, 400, "policies must be a list of strings, ttl a duration and renewable "
                               "a boolean");
+  /* Options custos has no equivalent for are refused, not ignored: a
+   * caller asking for a use-limited or periodic token must not get a
+   * plain one.  (hvac sends no_parent, display_name and num_uses: 0.) */
+  const char *type = NULL;
+  uint64_t uses = 0, max_ttl = 0;
+  int g2 = 0;
+  json_t *id = json_object_get(o, "id"), *period = json_object_get(o, "period");
+  if ((id != NULL && !json_is_null(id)) || (period != NULL && !json_is_null(period)) ||
+      get_str(o, "type", &type) < 0 || (type != NULL && strcmp(type, "service") != 0) ||
+      get_uint(o, "num_uses", INT64_MAX, &uses) < 0 || uses != 0 ||
+      get_duration(o, "explicit_max_ttl", &max_ttl, &g2) < 0 || max_ttl != 0)
+    return answer(ev, m, 400, "custos tokens support policies, ttl and renewable only "
+                              "(no id, period, type, num_uses or explicit_max_ttl)");
   size_t n = json_is_array(pol) ? json_array_size(pol) : 0;
   if (n > 64)
     return answer(ev, m, 400, "at most 64 policies per token");
