@@ -27,6 +27,7 @@
 #include "cs_error.h"
 
 #include <http_parser.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -50,6 +51,7 @@ struct cs_http {
   unsigned nheaders;
   int cur_header;      /* HDR_* of the header whose value is being read */
   int in_value;        /* the last callback was a header value */
+  int field_long;      /* the header name is longer than any we look at */
   int tokens_seen;     /* token headers (X-Vault-Token or Authorization) */
   int fail_status;     /* set by a callback that refused the request */
   const char *fail_msg;
@@ -84,10 +86,12 @@ static int hbuf_add(hbuf *b, const char *s, size_t n) {
     uint8_t *np = malloc(cap);
     if (np == NULL)
       return CS_ENOMEM;
-    if (b->len)
-      memcpy(np, b->p, b->len);
+    size_t len = b->len;
+    if (len)
+      memcpy(np, b->p, len);
     hbuf_free(b);
     b->p = np;
+    b->len = len;
     b->cap = cap;
   }
   memcpy(b->p + b->len, s, n);
@@ -145,14 +149,15 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
     if (++h->nheaders > CS_HTTP_MAX_HEADERS)
       return fail(h, 431, "too many header fields");
     hbuf_reset(&h->field);
+    h->field_long = 0;
     h->in_value = 0;
   }
   /* Only short names matter; a long one is counted, not kept. */
-  if (h->field.len + n <= 64 && hbuf_add(&h->field, at, n) < 0)
-    return fail(h, 500, "out of memory");
-  if (h->field.len + n > 64)
-    h->field.len = 65;
-  return 0;
+  if (h->field_long || h->field.len + n > 64) {
+    h->field_long = 1;
+    return 0;
+  }
+  return hbuf_add(&h->field, at, n) < 0 ? fail(h, 500, "out of memory") : 0;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t n) {
@@ -161,7 +166,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n) {
     return -1;
   if (!h->in_value) {
     h->in_value = 1;
-    h->cur_header = h->field.len <= 64 ? header_kind(&h->field) : HDR_OTHER;
+    h->cur_header = h->field_long ? HDR_OTHER : header_kind(&h->field);
     if (h->cur_header != HDR_OTHER && ++h->tokens_seen > 1)
       return fail(h, 400, "more than one token header");
   }
@@ -304,8 +309,14 @@ static int parse_error(cs_http *h, cs_http_event *ev) {
   if (e == HPE_HEADER_OVERFLOW)
     return answer_error(ev, 431, "request header fields too large",
                         cs_error_set(CS_EPROTO, "request header fields too large"));
-  return answer_error(ev, 400, "malformed HTTP request",
-                      cs_error_set(CS_EPROTO, "malformed HTTP request: %s", http_errno_name(e)));
+  const char *why = e == HPE_UNEXPECTED_CONTENT_LENGTH
+                        ? "Content-Length given twice or with Transfer-Encoding"
+                        : http_errno_description(e);
+  char msg[128];
+  snprintf(msg, sizeof msg, "malformed HTTP request: %s", why);
+  return answer_error(ev, 400, msg,
+                      cs_error_set(CS_EPROTO, "malformed HTTP request: %s (%s)", why,
+                                   http_errno_name(e)));
 }
 
 /* At the start of a request: Vault's LIST, which http_parser does not know,
