@@ -12,7 +12,8 @@
  *   - request target above CS_HTTP_MAX_URL: 414;
  *   - body (Content-Length, or the sum of the chunks) above the connection's
  *     limit (the protobuf frame limits: see cs_http_limits): 413, checked
- *     before any body byte is stored;
+ *     on the declared length (of the body, or of each chunk) before any of
+ *     its bytes is stored;
  *   - anything http_parser refuses (bad syntax, Content-Length twice,
  *     Content-Length with Transfer-Encoding, bad chunk sizes), a second
  *     token header, an Upgrade or CONNECT: 400.
@@ -201,6 +202,15 @@ static int on_body(http_parser *p, const char *at, size_t n) {
   return hbuf_add(&h->body, at, n) < 0 ? fail(h, 500, "out of memory") : 0;
 }
 
+/* A chunk's declared size counts before its bytes arrive. */
+static int on_chunk_header(http_parser *p) {
+  cs_http *h = of(p);
+  uint64_t want = h->body.len + p->content_length;
+  if (want > body_limit(h, want))
+    return fail(h, 413, "request body too large");
+  return 0;
+}
+
 static int on_message_complete(http_parser *p) {
   cs_http *h = of(p);
   h->complete = 1;
@@ -221,6 +231,7 @@ cs_http *cs_http_new(void) {
   h->settings.on_header_value = on_header_value;
   h->settings.on_headers_complete = on_headers_complete;
   h->settings.on_body = on_body;
+  h->settings.on_chunk_header = on_chunk_header;
   h->settings.on_message_complete = on_message_complete;
   return h;
 }
@@ -364,6 +375,8 @@ int cs_http_next(cs_http *h, const uint8_t *buf, size_t len, size_t *off,
     if (skip < 0)
       return 0;
     *off += (size_t)skip;
+    if (*off >= len)
+      return 0; /* a length of 0 would tell http_parser the stream ended */
   }
   size_t n = http_parser_execute(&h->parser, &h->settings, (const char *)buf + *off, len - *off);
   *off += n;
