@@ -494,7 +494,8 @@ static int view_rekey(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response
     cs_jbuf_end_object(b);
     return 200;
   }
-  if (r->complete) {
+  /* Vault says complete when the new shares are out, verified or not. */
+  if (r->complete || r->n_keys > 0) {
     cs_jbuf_key_bool(b, "complete", 1);
     keys_lists(b, r->keys, r->n_keys);
   }

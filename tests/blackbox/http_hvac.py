@@ -141,6 +141,26 @@ check(after["term"] == before["term"] + 1, "sys.rotate_encryption_key(): term %d
       % (before["term"], after["term"]))
 check(kv.read_secret(path="app/db")["data"] == {"password": "n3w"}, "data readable after rotation")
 
+# Rekey with verification: the old shares start and complete it, the new
+# ones verify it; afterwards only the new shares unseal.
+r = c.sys.start_rekey(secret_shares=3, secret_threshold=2, require_verification=True)
+check(r["started"] and r["nonce"] and r["verification_required"], "sys.start_rekey(require_verification)")
+check(c.sys.read_rekey_progress()["nonce"] == r["nonce"], "sys.read_rekey_progress()")
+r = c.sys.rekey_multi(keys[:2], nonce=r["nonce"])
+check(r.get("complete") and len(r["keys"]) == 3 and r["verification_nonce"], "sys.rekey_multi: new shares out")
+new_keys, vnonce = r["keys"], r["verification_nonce"]
+check(c.sys.read_rekey_verify_progress()["nonce"] == vnonce, "sys.read_rekey_verify_progress()")
+v = c.sys.rekey_verify_multi(new_keys[1:], nonce=vnonce)
+check(v.get("complete"), "sys.rekey_verify_multi: verified")
+c.sys.seal()
+e = raises(hx.InvalidRequest, c.sys.submit_unseal_keys, keys[:2])
+check(e is not None, "the old shares no longer unseal")
+st = c.sys.read_seal_status()
+if st["progress"]:
+    c.adapter.put("/v1/sys/unseal", json={"reset": True, "nonce": st["nonce"]})
+check(not c.sys.submit_unseal_keys(new_keys[:2])["sealed"], "the new shares unseal")
+keys = new_keys
+
 # Seal: everything but status is 503 now.
 c.sys.seal()
 check(c.sys.is_sealed(), "sys.seal()")
