@@ -41,7 +41,7 @@ typedef struct hbuf {
   size_t len, cap;
 } hbuf;
 
-enum { HDR_OTHER, HDR_TOKEN, HDR_AUTHORIZATION };
+enum { HDR_OTHER, HDR_TOKEN, HDR_AUTHORIZATION, HDR_WRAP };
 
 struct cs_http {
   http_parser parser;
@@ -54,6 +54,7 @@ struct cs_http {
   int in_value;        /* the last callback was a header value */
   int field_long;      /* the header name is longer than any we look at */
   int tokens_seen;     /* token headers (X-Vault-Token or Authorization) */
+  int wrap;            /* X-Vault-Wrap-TTL was sent */
   int fail_status;     /* set by a callback that refused the request */
   const char *fail_msg;
   int is_list;         /* the method was LIST (fed as GET) */
@@ -139,6 +140,8 @@ static int header_kind(const hbuf *f) {
     return HDR_TOKEN;
   if (f->len == 13 && strncasecmp((const char *)f->p, "authorization", 13) == 0)
     return HDR_AUTHORIZATION;
+  if (f->len == 16 && strncasecmp((const char *)f->p, "x-vault-wrap-ttl", 16) == 0)
+    return HDR_WRAP;
   return HDR_OTHER;
 }
 
@@ -168,7 +171,9 @@ static int on_header_value(http_parser *p, const char *at, size_t n) {
   if (!h->in_value) {
     h->in_value = 1;
     h->cur_header = h->field_long ? HDR_OTHER : header_kind(&h->field);
-    if (h->cur_header != HDR_OTHER && ++h->tokens_seen > 1)
+    if (h->cur_header == HDR_WRAP)
+      h->wrap = 1;
+    else if (h->cur_header != HDR_OTHER && ++h->tokens_seen > 1)
       return fail(h, 400, "more than one token header");
   }
   hbuf *dst = h->cur_header == HDR_TOKEN ? &h->token
@@ -247,6 +252,7 @@ static void reset_message(cs_http *h) {
   h->cur_header = HDR_OTHER;
   h->in_value = 0;
   h->tokens_seen = 0;
+  h->wrap = 0;
   h->is_list = 0;
   h->started = h->stamped = h->complete = 0;
 }
@@ -356,6 +362,7 @@ static int finish_request(cs_http *h, cs_http_event *ev) {
   m.body = h->body.p;
   m.body_len = h->body.len;
   m.close = !http_should_keep_alive(&h->parser);
+  m.wrap = h->wrap;
   int rc = cs_http_route(&m, ev);
   reset_message(h);
   http_parser_pause(&h->parser, 0);

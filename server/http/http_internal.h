@@ -21,6 +21,7 @@ typedef struct http_msg {
   const uint8_t *body;
   size_t body_len;
   int close;       /* the client does not keep the connection alive */
+  int wrap;        /* X-Vault-Wrap-TTL: response wrapping was asked for */
 } http_msg;
 
 /* How the answer to a dispatched request is shown (one per route). */

@@ -845,6 +845,9 @@ int cs_http_route(const http_msg *m, cs_http_event *ev) {
     return answer(ev, m, 400, "invalid query parameter");
   if (m->method == HM_OTHER)
     return bad_method(ev, m);
+  /* A client asking for a wrapped answer must not get the secret itself. */
+  if (m->wrap)
+    return answer(ev, m, 400, "response wrapping (X-Vault-Wrap-TTL) is not supported by custos");
   char path[CS_HTTP_MAX_URL + 1];
   if (plen < 4 || strncmp(url, "/v1/", 4) != 0)
     return not_found(ev, m);

@@ -77,8 +77,9 @@ printf '{"a":"\xff\xfe"}' > "$WORK/bad.json"
 is 400 -H "X-Vault-Token: $ROOT" -X PUT --data-binary @"$WORK/bad.json" "$U/v1/secret/x" >/dev/null
 printf '{"a":"b"}\0' > "$WORK/nul.json"
 is 400 -H "X-Vault-Token: $ROOT" -X PUT --data-binary @"$WORK/nul.json" "$U/v1/secret/x" >/dev/null
+is 400 -H "X-Vault-Token: $ROOT" -H "X-Vault-Wrap-TTL: 60s" "$U/v1/secret/x" | grep -q wrapping || fail "wrap-ttl"
 is 400 --path-as-is -H "X-Vault-Token: $ROOT" -X PUT -d '{"a":"b"}' "$U/v1/secret/bad/../path" >/dev/null
-pass "errors: 403 permission denied, 404 {\"errors\":[]}, 405, 400 (bad/duplicate-key/NUL/invalid-UTF-8 JSON, bad path)"
+pass "errors: 403 permission denied, 404 {\"errors\":[]}, 405, 400 (bad/duplicate-key/NUL/invalid-UTF-8 JSON, wrap-ttl, bad path)"
 
 # ---- KV v1, Bearer, the three LIST forms, 204
 is 204 -H "X-Vault-Token: $ROOT" -X PUT -d '{"pw":"s3cr3t"}' "$U/v1/secret/app/db" >/dev/null
@@ -141,9 +142,10 @@ pass "pipelining (3 requests, one write, in order) and a chunked body"
 expect_close() { # WHAT STATUS raw-args...
   local what=$1 want=$2; shift 2
   local out; out=$(raw "$@")
-  echo "$out" | head -n 1 | grep -q "^HTTP/1.1 $want" || fail "$what: want $want, got: $(echo "$out" | head -n 8)"
-  echo "$out" | grep -qi '^Connection: close' || fail "$what: no Connection: close"
-  echo "$out" | tail -n 1 | grep -q '^CLOSED' || fail "$what: not closed: $(echo "$out" | tail -n 1)"
+  # No pipes into grep -q here: with pipefail, an early exit can fail the check.
+  [[ "$out" == "HTTP/1.1 $want "* ]] || fail "$what: want $want, got: ${out:0:400}"
+  grep -qi '^Connection: close' <<<"$out" || fail "$what: no Connection: close"
+  [[ "${out##*$'\n'}" == CLOSED* ]] || fail "$what: not closed: ${out##*$'\n'}"
 }
 big=$(head -c 20000 /dev/zero | tr '\0' a)
 expect_close "20 KB header" 431 "b'GET /v1/sys/health HTTP/1.1\r\nX-Big: $big\r\n\r\n'"
