@@ -515,6 +515,38 @@ static int view_rekey(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response
   return 200;
 }
 
+/* sys/storage/raft/configuration: Vault's shape, custos's members. */
+static int view_raft_config(cs_jbuf *b, const Custos__Response *res) {
+  if (res->result_case != CUSTOS__RESPONSE__RESULT_RAFT_PEERS)
+    return 500;
+  const Custos__RaftPeersRes *r = res->raft_peers;
+  envelope_open(b, 0);
+  cs_jbuf_key(b, "data");
+  cs_jbuf_begin_object(b);
+  cs_jbuf_key(b, "config");
+  cs_jbuf_begin_object(b);
+  cs_jbuf_key_uint(b, "index", 0);
+  cs_jbuf_key(b, "servers");
+  cs_jbuf_begin_array(b);
+  for (size_t i = 0; i < r->n_peers; i++) {
+    const Custos__RaftPeer *p = r->peers[i];
+    cs_jbuf_begin_object(b);
+    cs_jbuf_key_str(b, "node_id", p->node_id);
+    cs_jbuf_key_str(b, "address", p->address);
+    cs_jbuf_key_bool(b, "leader", p->leader);
+    cs_jbuf_key_str(b, "protocol_version", "3");
+    cs_jbuf_key_bool(b, "voter", p->voter);
+    cs_jbuf_end_object(b);
+  }
+  cs_jbuf_end_array(b);
+  cs_jbuf_end_object(b);
+  cs_jbuf_end_object(b);
+  cs_jbuf_key(b, "auth");
+  cs_jbuf_null(b);
+  envelope_close(b);
+  return 200;
+}
+
 static void mount_entry(cs_jbuf *b, const char *type, const char *desc, const char *version) {
   cs_jbuf_begin_object(b);
   cs_jbuf_key_str(b, "type", type);
@@ -581,6 +613,7 @@ static int view(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response *res)
   case HV_REKEY_UPDATE:
   case HV_REKEY_VERIFY: return view_rekey(b, ctx, res);
   case HV_MOUNTS: return view_mounts(b, res);
+  case HV_RAFT_CONFIG: return view_raft_config(b, res);
   }
   return 500;
 }

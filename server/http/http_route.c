@@ -393,6 +393,9 @@ static int route_plain(cs_http_event *ev, const http_msg *m, const query *q, int
   case CUSTOS__REQUEST__OP_REKEY_STATUS: req.rekey_status = (Custos__RekeyStatusReq *)&none; break;
   case CUSTOS__REQUEST__OP_REKEY_CANCEL: req.rekey_cancel = (Custos__RekeyCancelReq *)&none; break;
   case CUSTOS__REQUEST__OP_POLICY_LIST: req.policy_list = (Custos__PolicyListReq *)&none; break;
+  case CUSTOS__REQUEST__OP_RAFT_LIST_PEERS:
+    req.raft_list_peers = (Custos__RaftListPeersReq *)&none;
+    break;
   default: return CS_EINTERNAL;
   }
   return emit(ev, m, &req, view, q);
@@ -623,6 +626,10 @@ static int route_sys(cs_http_event *ev, const http_msg *m, const query *q, const
     return route_policy(ev, m, q, "");
   if (strncmp(p, "policies/acl/", 13) == 0)
     return route_policy(ev, m, q, p + 13);
+  if (strcmp(p, "storage/raft/configuration") == 0)
+    return m->method == HM_GET ? route_plain(ev, m, q, CUSTOS__REQUEST__OP_RAFT_LIST_PEERS,
+                                             HV_RAFT_CONFIG)
+                               : bad_method(ev, m);
   if (strcmp(p, "mounts") == 0) {
     /* Static, but only for a valid token, as Vault: a lookup-self decides. */
     if (m->method != HM_GET)

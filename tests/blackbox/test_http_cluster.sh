@@ -2,7 +2,7 @@
 # The HTTP API on a 3-node cluster: a standby's sys/health is 429 (200 with
 # standbyok, standbycode overrides), sys/leader names the active, and a
 # standby answers requests it does not serve with a 307 to the active's API
-# address, which curl -L follows.
+# address, which curl -L follows; sys/storage/raft/configuration.
 . "$(dirname "$0")/lib.sh"
 POLL_MS=300 ELECTION_MS=${ELECTION_MS:-500} HEARTBEAT_MS=${HEARTBEAT_MS:-50}
 . "$(dirname "$0")/cluster_lib.sh"
@@ -38,3 +38,9 @@ loc=$(tr -d '\r' < "$WORK/h" | sed -n 's/^Location: //p')
 [ "$loc" = "$UA/v1/secret/app/x?a=b" ] || fail "Location: $loc"
 $C -L -H "X-Vault-Token: $TOKEN" "$US/v1/secret/app/x" | grep -q '"data":{"v":"1"}' || fail "curl -L through the 307"
 pass "a standby redirects (307, Location on the active, query kept); curl -L follows"
+
+b=$($C -H "X-Vault-Token: $TOKEN" "$UA/v1/sys/storage/raft/configuration")
+[ "$(echo "$b" | grep -o '"node_id"' | wc -l)" = 3 ] && [ "$(echo "$b" | grep -o '"leader":true' | wc -l)" = 1 ] \
+  || fail "raft configuration: $b"
+[ "$(code "$UA/v1/sys/storage/raft/configuration")" = 403 ] || fail "raft configuration without a token"
+pass "sys/storage/raft/configuration: 3 servers, one leader; 403 without a token"
