@@ -28,6 +28,8 @@
 #include "cs_error.h"
 
 #include <http_parser.h>
+#include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,7 +225,24 @@ static int on_message_complete(http_parser *p) {
   return 0;
 }
 
+/* jansson keeps its own copies of the strings of a body (secret values,
+ * shares, tokens) and frees them without wiping: from the first HTTP
+ * connection on, every jansson block is wiped before it is freed.  The
+ * hook is process-wide and harmless for the other jansson user (policy
+ * documents); blocks allocated before it are plain malloc blocks too. */
+static void wiping_free(void *p) {
+  if (p == NULL)
+    return;
+  mbedtls_platform_zeroize(p, malloc_usable_size(p));
+  free(p);
+}
+
 cs_http *cs_http_new(void) {
+  static int hooked;
+  if (!hooked) {
+    json_set_alloc_funcs(malloc, wiping_free);
+    hooked = 1;
+  }
   cs_http *h = calloc(1, sizeof *h);
   if (h == NULL)
     return NULL;
