@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "bytes.h"
 #include "cs_error.h"
+#include "http.h"
 #include "log.h"
 #include "wire.h"
 
@@ -47,6 +48,7 @@ struct cs_reply {
   cs_reply *next;
   uint64_t id;
   uint8_t *frame;         /* packed response with its header, once filled */
+  cs_http_req *http;      /* HTTP: how to render the response (NULL: protobuf) */
   size_t len;
   unsigned done : 1;      /* filled (or abandoned): may be written */
   unsigned counted : 1;   /* counts in conn->inflight and ->pending (a dispatched request) */
@@ -66,6 +68,9 @@ struct cs_conn {
   size_t rlen, rcap;
   cs_reply *head, *tail;
   Custos__Request *held;  /* decoded, waiting for the answers before it */
+  cs_http_req *held_http; /* ... and, on HTTP, how its answer is rendered */
+  int held_close;         /* ... and whether the connection closes after it */
+  cs_http *http;          /* the HTTP parser once the first bytes said HTTP */
   unsigned inflight;      /* dispatched requests whose response is not written */
   unsigned pending;       /* dispatched requests whose slot is not filled */
   unsigned pending_ordered; /* ... of them not independent */
@@ -94,6 +99,8 @@ struct cs_conn {
   unsigned finish_buffered : 1;/* draining, but requests already received are answered */
   unsigned capped_logged : 1;  /* the in-flight cap was reported once */
   unsigned queued_logged : 1;  /* the queued-bytes cap was reported once */
+  unsigned sniffed : 1;        /* the first decrypted byte chose the protocol */
+  unsigned fed : 1;            /* bytes were handed to TLS */
 };
 
 static void conn_close(cs_conn *c);
@@ -101,6 +108,11 @@ static void flush_replies(cs_conn *c);
 static void update_reading(cs_conn *c);
 static void process_buffered(cs_conn *c);
 static void drain_progress(cs_conn *c);
+static void reject_with(cs_conn *c, uint8_t *bytes, size_t len);
+static uint64_t http_deadline_in(const cs_conn *c, uint64_t now);
+static unsigned http_request_ms(const cs_conn *c);
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 /* Response bytes this connection holds that the peer has not taken yet:
  * filled slots, TLS records held by a cork (all of one read's answers are
@@ -168,6 +180,15 @@ static int rbuf_append(cs_conn *c, const uint8_t *buf, size_t len) {
   return 0;
 }
 
+/* Frees the request waiting for its turn (with its HTTP rendering). */
+static void drop_held(cs_conn *c) {
+  cs_wire_request_free(c->held);
+  c->held = NULL;
+  cs_http_req_free(c->held_http);
+  c->held_http = NULL;
+  c->held_close = 0;
+}
+
 static void on_handle_closed(uv_handle_t *h) {
   cs_conn *c = h->data;
   if (--c->handles_open > 0)
@@ -177,6 +198,8 @@ static void on_handle_closed(uv_handle_t *h) {
   cs_tls_free(c->tls);
   c->tls = NULL;
   free_rbuf(c);
+  cs_http_free(c->http);
+  c->http = NULL;
   if (c->started) {
     cs_conn_env *env = c->env;
     if (c->prev != NULL)
@@ -211,8 +234,7 @@ static void conn_close(cs_conn *c) {
     r = next;
   }
   c->head = c->tail = NULL;
-  cs_wire_request_free(c->held);
-  c->held = NULL;
+  drop_held(c);
   c->handles_open = c->started ? 2 : 1;
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
   if (c->started)
@@ -252,7 +274,8 @@ static void finish_drain(cs_conn *c) {
 static int owed(const cs_conn *c) {
   if (c->head != NULL || c->held != NULL)
     return 1;
-  if (!c->finish_buffered || c->rlen == 0)
+  /* HTTP: requests still buffered were handed over by process_buffered. */
+  if (!c->finish_buffered || c->rlen == 0 || c->http != NULL)
     return 0;
   size_t body;
   size_t limit = c->grant_check != NULL || c->head_granted ? c->env->max_frame : c->env->max_frame_preauth;
@@ -274,10 +297,8 @@ static void conn_drain(cs_conn *c, int linger, int finish) {
   c->state = ST_DRAIN;
   c->linger = linger ? 1 : 0;
   c->finish_buffered = finish ? 1 : 0;
-  if (!finish) {
-    cs_wire_request_free(c->held);
-    c->held = NULL;
-  }
+  if (!finish)
+    drop_held(c);
   uv_timer_start(&c->timer, on_timer, DRAIN_TIMEOUT_MS, 0);
   if (finish)
     process_buffered(c);
@@ -300,13 +321,22 @@ static void on_timer(uv_timer_t *t) {
     break;
   case ST_OPEN: {
     uint64_t now = uv_now(env->loop);
+    uint64_t http_left = http_deadline_in(c, now);
+    if (http_left == 0) {
+      cs_info("HTTP request from %s not complete after %u ms: answered 408", c->peer.address,
+              http_request_ms(c));
+      size_t len = 0;
+      uint8_t *bytes = cs_http_error(408, "request timeout", 1, &len);
+      reject_with(c, bytes, len);
+      break;
+    }
     if (c->inflight > 0 || c->head != NULL) {
-      uv_timer_start(&c->timer, on_timer, env->idle_timeout_ms, 0);
+      uv_timer_start(&c->timer, on_timer, min_u64(env->idle_timeout_ms, http_left), 0);
       break;
     }
     uint64_t idle = now - c->last_active;
     if (idle < env->idle_timeout_ms) {
-      uv_timer_start(&c->timer, on_timer, env->idle_timeout_ms - idle, 0);
+      uv_timer_start(&c->timer, on_timer, min_u64(env->idle_timeout_ms - idle, http_left), 0);
       break;
     }
     cs_info("closing idle connection from %s after %u s", c->peer.address,
@@ -380,31 +410,52 @@ static void flush_replies(cs_conn *c) {
     update_reading(c);
 }
 
-/* Queues an error Response (id 0) after the owed replies, then drains. */
-static void reject(cs_conn *c, int code) {
-  Custos__Response res = CUSTOS__RESPONSE__INIT;
-  Custos__Error err = CUSTOS__ERROR__INIT;
-  err.code = cs_error_wire_code(code);
-  err.message = (char *)cs_error_message(code);
-  res.error = &err;
+/* Queues a finished answer (malloc'd bytes, taken over; NULL: none) after
+ * the owed replies. */
+static void queue_answer(cs_conn *c, uint8_t *bytes, size_t len) {
   cs_reply *r = reply_new(c);
-  if (r != NULL) {
-    r->frame = cs_wire_encode(&res.base, &r->len);
-    if (r->frame != NULL)
-      c->unsent += r->len;
-    r->done = 1;
+  if (r == NULL) {
+    wipe_free(bytes, len);
+    return;
   }
-  /* Nothing after a bad frame is read, whether draining already or not. */
+  r->frame = bytes;
+  r->len = bytes != NULL ? len : 0;
+  c->unsent += r->len;
+  r->done = 1;
+}
+
+/* Queues a last answer after the owed replies, then drains: nothing after
+ * a bad frame or HTTP request is read, whether draining already or not. */
+static void reject_with(cs_conn *c, uint8_t *bytes, size_t len) {
+  queue_answer(c, bytes, len);
   c->finish_buffered = 0;
-  cs_wire_request_free(c->held);
-  c->held = NULL;
+  drop_held(c);
   conn_drain(c, 1, 0);
   flush_replies(c);
+}
+
+/* An error Response (id 0), or on HTTP the status for the code. */
+static void reject(cs_conn *c, int code) {
+  uint8_t *bytes;
+  size_t len = 0;
+  if (c->http != NULL) {
+    int status = code == CS_ETOOBIG ? 413 : code == CS_ENOMEM ? 500 : 400;
+    bytes = cs_http_error(status, cs_error_message(code), 1, &len);
+  } else {
+    Custos__Response res = CUSTOS__RESPONSE__INIT;
+    Custos__Error err = CUSTOS__ERROR__INIT;
+    err.code = cs_error_wire_code(code);
+    err.message = (char *)cs_error_message(code);
+    res.error = &err;
+    bytes = cs_wire_encode(&res.base, &len);
+  }
+  reject_with(c, bytes, len);
 }
 
 void cs_reply_send(cs_reply *r, Custos__Response *res, int authenticated) {
   cs_conn *c = r->conn;
   if (c->state == ST_CLOSED) {
+    cs_http_req_free(r->http);
     free(r); /* detached by conn_close */
     conn_unref(c);
     return;
@@ -415,7 +466,13 @@ void cs_reply_send(cs_reply *r, Custos__Response *res, int authenticated) {
       c->pending_ordered--;
   }
   res->id = r->id;
-  r->frame = cs_wire_encode(&res->base, &r->len);
+  if (r->http != NULL) {
+    int close = 0;
+    r->frame = cs_http_render(r->http, res, &r->len, &close);
+    r->http = NULL;
+  } else {
+    r->frame = cs_wire_encode(&res->base, &r->len);
+  }
   r->done = 1;
   if (r->frame == NULL) {
     cs_error("out of memory packing a response for %s", c->peer.address);
@@ -462,16 +519,121 @@ static size_t frame_limit(cs_conn *c, const uint8_t *buf, size_t len) {
   return env->max_frame_preauth;
 }
 
+/* ---------------------------------------------------------------- HTTP */
+
+/* The HTTP body limit rises like the frame limit (see frame_limit). */
+static int http_granted(void *ctx) {
+  cs_conn *c = ctx;
+  if (c->grant_check == NULL)
+    return 0;
+  if (c->grant_check(c->grant_ctx, c->grant_hash))
+    return 1;
+  c->grant_check = NULL;
+  mbedtls_platform_zeroize(c->grant_hash, sizeof c->grant_hash);
+  return 0;
+}
+
+/* How long one HTTP request may take from its first byte to its last
+ * (slow-loris): the handshake timeout, the bound on the other exchange a
+ * client must finish before it is served. */
+static unsigned http_request_ms(const cs_conn *c) { return c->env->handshake_timeout_ms; }
+
+/* ms until the HTTP request being received times out; UINT64_MAX: none. */
+static uint64_t http_deadline_in(const cs_conn *c, uint64_t now) {
+  uint64_t since;
+  if (c->http == NULL || !cs_http_in_message(c->http, &since))
+    return UINT64_MAX;
+  uint64_t end = since + http_request_ms(c);
+  return end > now ? end - now : 0;
+}
+
+/* The next request on an HTTP connection: like next_request, or 1 when an
+ * answer made by the HTTP layer (404, 405, 400...) was queued. */
+static int next_http(cs_conn *c, const uint8_t *buf, size_t len, size_t *off,
+                     Custos__Request **req, cs_http_req **hreq, int *close) {
+  cs_conn_env *env = c->env;
+  cs_http_limits lim = {env->max_frame_preauth, env->max_frame, http_granted, c};
+  cs_http_event ev;
+  int was_in = http_deadline_in(c, uv_now(env->loop)) != UINT64_MAX;
+  int rc = cs_http_next(c->http, buf, len, off, &lim, &ev);
+  if (rc < 0) {
+    cs_info("refused HTTP request from %s: %s", c->peer.address, cs_error_message(rc));
+    *off = len;
+    reject_with(c, ev.out, ev.out_len);
+    return -1;
+  }
+  cs_http_touch(c->http, uv_now(env->loop));
+  if (!was_in && http_deadline_in(c, uv_now(env->loop)) != UINT64_MAX)
+    uv_timer_start(&c->timer, on_timer, http_request_ms(c), 0);
+  if (ev.kind == CS_HTTP_DISPATCH) {
+    *req = ev.req;
+    *hreq = ev.ctx;
+    *close = ev.close;
+    return 0;
+  }
+  if (ev.kind == CS_HTTP_NONE)
+    return 0;
+  if (ev.out == NULL) {
+    reject(c, cs_error_set(CS_ENOMEM, "out of memory"));
+    return -1;
+  }
+  c->requests++;
+  c->last_active = uv_now(env->loop);
+  queue_answer(c, ev.out, ev.out_len);
+  if (ev.close)
+    conn_drain(c, 1, 0);
+  flush_replies(c);
+  return 1;
+}
+
+/* A request line in plain text where a TLS handshake was due: answered
+ * like Go's servers do, then a clean close (FIN, lingering read), so a
+ * probe or a mistyped http:// URL sees why. */
+static void refuse_plaintext(cs_conn *c) {
+  cs_info("plain-text HTTP request from %s on the TLS port: answered 400 and closed",
+          c->peer.address);
+  uv_buf_t b = uv_buf_init((char *)cs_http_plaintext_answer,
+                           (unsigned)strlen(cs_http_plaintext_answer));
+  (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  c->state = ST_DRAIN;
+  c->linger = 1;
+  c->shut_started = 1;
+  c->shutdown_req.data = c;
+  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    conn_close(c);
+    return;
+  }
+  uv_timer_start(&c->timer, on_timer, LINGER_TIMEOUT_MS, 0);
+  update_reading(c);
+}
+
 /* ---------------------------------------------------------------- frames */
 
 /* Decodes the next whole frame of buf[*off..len) into *req (NULL: no
  * whole frame yet).  A frame over the limit or a request that does not
  * decode is rejected (the connection drains); then -1. */
 static int next_request(cs_conn *c, const uint8_t *buf, size_t len, size_t *off,
-                        Custos__Request **req) {
+                        Custos__Request **req, cs_http_req **hreq, int *close) {
+  *req = NULL;
+  *hreq = NULL;
+  *close = 0;
+  if (!c->sniffed && *off < len) {
+    /* A frame the server accepts starts with a 0 length byte; HTTP with a
+     * method name (see http.h). */
+    c->sniffed = 1;
+    if (cs_http_sniff(buf[*off])) {
+      c->http = cs_http_new();
+      if (c->http == NULL) {
+        reject(c, cs_error_set(CS_ENOMEM, "out of memory"));
+        return -1;
+      }
+      cs_debug("connection from %s speaks HTTP", c->peer.address);
+    }
+  }
+  if (c->http != NULL)
+    return next_http(c, buf, len, off, req, hreq, close);
   size_t body = 0;
   size_t limit = frame_limit(c, buf + *off, len - *off);
-  *req = NULL;
   int rc = cs_wire_frame_check(buf + *off, len - *off, limit, &body);
   if (rc == 0)
     return 0;
@@ -510,21 +672,36 @@ static size_t process(cs_conn *c, const uint8_t *buf, size_t len) {
   while (accepting(c) && c->inflight < env->max_inflight &&
          queued_bytes(c) < env->max_queued_bytes) {
     Custos__Request *req = c->held;
+    cs_http_req *hreq = c->held_http;
+    int hclose = c->held_close;
     c->held = NULL;
-    if (req == NULL && (next_request(c, buf, len, &off, &req) < 0 || req == NULL))
-      break;
+    c->held_http = NULL;
+    c->held_close = 0;
+    if (req == NULL) {
+      int rc = next_request(c, buf, len, &off, &req, &hreq, &hclose);
+      if (rc < 0)
+        break;
+      if (rc > 0)
+        continue; /* the HTTP layer answered by itself */
+      if (req == NULL)
+        break;
+    }
     int indep;
     if (!may_dispatch(c, req, &indep)) {
       c->held = req; /* its turn comes when the answers before it are in */
+      c->held_http = hreq;
+      c->held_close = hclose;
       break;
     }
     cs_reply *r = reply_new(c);
     if (r == NULL) {
       cs_wire_request_free(req);
+      cs_http_req_free(hreq);
       cs_error_set(CS_ENOMEM, "out of memory");
       reject(c, CS_ENOMEM);
       break;
     }
+    r->http = hreq;
     r->id = req->id;
     r->counted = 1;
     r->ordered = !indep;
@@ -535,6 +712,8 @@ static size_t process(cs_conn *c, const uint8_t *buf, size_t len) {
     c->requests++;
     c->last_active = uv_now(env->loop);
     env->dispatch(env->dispatch_ctx, &c->peer, req, r);
+    if (hclose)
+      conn_drain(c, 1, 0); /* HTTP "Connection: close": answer this one, then close */
   }
   if (c->state == ST_OPEN && c->inflight >= env->max_inflight && !c->capped_logged) {
     /* Backpressure, not an error: nothing the client sent is lost, its
@@ -644,6 +823,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (c->state == ST_DRAIN)
     return; /* lingering: drop what the peer still sends */
+  if (!c->fed) {
+    c->fed = 1;
+    if (nread > 0 && cs_http_sniff((uint8_t)buf->base[0])) {
+      refuse_plaintext(c);
+      return;
+    }
+  }
   int rc = cs_tls_feed(c->tls, (const uint8_t *)buf->base, (size_t)nread);
   if (c->state == ST_CLOSED)
     return;
