@@ -1,6 +1,17 @@
 /*
- * daemon: the state of one custosd process, shared by main.c (start-up,
- * signals, shutdown) and dispatch.c (requests).
+ * daemon: one custosd process's state and its life cycle.
+ *
+ * The daemon owns the store, the seal, the commit queue, the listener, the
+ * audit log, the snapshot schedule and, in a cluster, HA (server/ha/ha.h).
+ * It is the one subscriber of the seal's events (CS_SEAL_EVENT_*: caches,
+ * audit HMAC key, HA's role) and of HA's role changes (held requests, caches
+ * on becoming active), and runs the 1 s tick (automatic rotation, upgrade-key
+ * expiry, counter flush).  main.c only parses arguments, sets signals and
+ * calls start, reload and stop; the modules below never call back into the
+ * daemon (no library needs a symbol defined here).
+ *
+ * Included by main.c and daemon.c, and, until the op table of server/api/
+ * takes its place, by dispatch.c and snapshots.c.
  */
 #ifndef CS_DAEMON_H
 #define CS_DAEMON_H
@@ -9,6 +20,7 @@
 #include "audit.h"
 #include "commitq.h"
 #include "config.h"
+#include "ha.h"
 #include "net/net.h"
 #include "seal.h"
 #include "store.h"
@@ -21,13 +33,40 @@ typedef struct cs_daemon {
   cs_commitq *commitq;
   cs_listener *listener;
   cs_audit *audit;              /* NULL: no audit log configured */
+  cs_ha *ha;                    /* cluster mode; NULL standalone */
   uv_timer_t tick;
+  int tick_started;
   uint64_t last_flush_ms;
   int shutting_down;
   int exit_code;
   const char *dev_dir;          /* --dev: removed at exit */
-  struct cs_ha *ha;             /* cluster mode (server/ha/ha.h); NULL standalone */
 } cs_daemon;
+
+/*
+ * Opens everything and starts serving on d->loop: audit log, random
+ * generator, store, commit queue, seal, snapshots, HA (cluster mode), the
+ * listener and the tick.  `dev_listen` non-NULL: the dev server (temporary
+ * directory, self-signed certificate, init with one share and unseal, the
+ * credentials printed on stdout, then listen).  `d` holds a loaded config
+ * (cs_config_defaults + cs_config_load, or defaults for --dev).  Returns 0
+ * or an error (logged); cs_daemon_free cleans up either way.
+ */
+int cs_daemon_start(cs_daemon *d, uv_loop_t *loop, const char *dev_listen)
+    __attribute__((warn_unused_result));
+/* SIGHUP: listener and cluster certificates, audit log reopened. */
+void cs_daemon_reload(cs_daemon *d);
+/* SIGTERM/SIGINT: stop accepting, finish in-flight requests and pending
+ * commits, persist counters, wipe keys; `done(arg)` runs once everything
+ * is closed (the loop then ends by itself).  Once only. */
+void cs_daemon_stop(cs_daemon *d, void (*done)(void *arg), void *arg);
+/* After the loop ended: closes the store and the audit log, removes the
+ * dev directory, frees the config.  Returns the exit code. */
+int cs_daemon_free(cs_daemon *d);
+
+/* --recover-peers: offline, with the data directory locked (docs/ha.md). */
+int cs_daemon_recover_members(cs_daemon *d, const char *list);
+
+/* ---- implemented by dispatch.c (moving to server/api/) ------------------ */
 
 /* The cs_dispatch_fn handed to the listener (ctx = the daemon). */
 void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply *reply);
@@ -35,20 +74,33 @@ void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply 
  * stages a value; earlier puts and deletes are ordered by the commit queue
  * and change nothing it reads), 0 for everything else. */
 int cs_dispatch_independent(const Custos__Request *req);
-
-/* Drops the cached token entries and parsed policies (seal, unseal, a
- * cluster node becoming active: what storage says may have changed). */
+/* Drops the cached token entries and parsed policies. */
 void cs_daemon_auth_changed(cs_daemon *d);
-
-/* The seal's on_event (ctx = the daemon): every seal, unseal and keyring
- * change goes through it (audit HMAC key, caches; see dispatch.c). */
+/* What follows a seal event in the request path (audit HMAC key, caches). */
 void cs_daemon_seal_changed(void *ctx, enum cs_seal_event ev);
-
-/* Cluster mode: an activation attempt ended (active now, or not): the
- * requests held while this leader caught up are run again (ha.c). */
+/* Runs again the requests held while this leader caught up. */
 void cs_daemon_activation_done(cs_daemon *d);
-
 /* Once a second: automatic rotation, upgrade-key expiry, counter flush. */
 void cs_daemon_tick(uv_timer_t *t);
+
+/* ---- transition: HA as dispatch.c still calls it (daemon.c) ------------- *
+ * These forward to ha.h's cs_ha_* functions with d->ha; they go when the
+ * request path moves to server/api/ and calls ha.h directly. */
+typedef cs_member_info cs_peer_info;
+int cs_ha_is_active(cs_daemon *d);
+int cs_ha_is_leader(cs_daemon *d);
+void cs_ha_status(cs_daemon *d, const char **mode, const char **active_address);
+int cs_ha_no_leader_error(cs_daemon *d);
+int cs_ha_removed(cs_daemon *d);
+int cs_ha_init_allowed(cs_daemon *d) __attribute__((warn_unused_result));
+int cs_ha_peers(cs_daemon *d, cs_peer_info *out, size_t cap, size_t *n)
+    __attribute__((warn_unused_result));
+int cs_ha_add_peer(cs_daemon *d, const char *node_id, const char *address,
+                   void (*done)(void *arg, int status), void *arg)
+    __attribute__((warn_unused_result));
+int cs_ha_step_down(cs_daemon *d, void (*done)(void *arg, int status), void *arg)
+    __attribute__((warn_unused_result));
+int cs_ha_remove_peer(cs_daemon *d, const char *node_id, void (*done)(void *arg, int status),
+                      void *arg) __attribute__((warn_unused_result));
 
 #endif

@@ -24,6 +24,7 @@
  * node.
  */
 #include "cluster.h"
+#include "role.h"
 #include "cluster_msg.h"
 #include "cs_error.h"
 #include "fsm.h"
@@ -139,6 +140,15 @@ static int in_configuration(cs_cluster *c, raft_id id, int *voter) {
 /* ---------------------------------------------------------------- accessors */
 
 int cs_cluster_is_leader(cs_cluster *c) { return raft_state(&c->raft) == RAFT_LEADER; }
+
+int cs_cluster_raft_state(cs_cluster *c) {
+  switch (raft_state(&c->raft)) {
+  case RAFT_FOLLOWER: return CS_HA_RAFT_FOLLOWER;
+  case RAFT_CANDIDATE: return CS_HA_RAFT_CANDIDATE;
+  case RAFT_LEADER: return CS_HA_RAFT_LEADER;
+  default: return CS_HA_RAFT_UNAVAILABLE;
+  }
+}
 
 const char *cs_cluster_leader_api(cs_cluster *c) {
   raft_id id;
@@ -751,7 +761,7 @@ int cs_cluster_transfer_to_unsealed(cs_cluster *c) {
 
 /* What this node knows of a member's health (the leader: from its status
  * reports and probe answers). */
-static void peer_health(cs_cluster *c, raft_id id, const member *m, cs_peer_info *p) {
+static void member_health(cs_cluster *c, raft_id id, const member *m, cs_member_info *p) {
   uint64_t now = uv_now(c->loop), window = 3ULL * c->cfg.poll_ms + 500;
   if (id == c->raft.id) {
     cs_node_status st = {0};
@@ -769,7 +779,7 @@ static void peer_health(cs_cluster *c, raft_id id, const member *m, cs_peer_info
   p->term = p->reported ? m->term : 0;
 }
 
-size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap) {
+size_t cs_cluster_members(cs_cluster *c, cs_member_info *out, size_t cap) {
   raft_id lid;
   const char *laddr;
   raft_leader(&c->raft, &lid, &laddr);
@@ -777,7 +787,7 @@ size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap) {
   for (unsigned i = 0; i < c->raft.configuration.n && n < cap; i++) {
     struct raft_server *s = &c->raft.configuration.servers[i];
     member *m = member_by_id(c, s->id);
-    cs_peer_info *p = &out[n++];
+    cs_member_info *p = &out[n++];
     memset(p, 0, sizeof *p);
     snprintf(p->node_id, sizeof p->node_id, "%s", m ? m->node_id : "?");
     snprintf(p->address, sizeof p->address, "%s", s->address);
@@ -785,7 +795,7 @@ size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap) {
     p->voter = s->role == RAFT_VOTER;
     p->leader = s->id == lid;
     p->applied = s->id == c->raft.id ? raft_last_applied(&c->raft) : m ? m->applied : 0;
-    peer_health(c, s->id, m, p);
+    member_health(c, s->id, m, p);
   }
   return n;
 }
@@ -1015,8 +1025,6 @@ void cs_cluster_config_free(cs_cluster_config *cc) {
   free(cc->join);
   cs_cluster_config_defaults(cc);
 }
-
-uint64_t cs_cluster_raft_term(cs_cluster *c) { return c->raft.current_term; }
 
 int cs_cluster_reload_tls(cs_cluster *c) {
   return cs_raft_tls_reload(&c->transport, c->cfg.cert_file, c->cfg.key_file, c->cfg.ca_file);

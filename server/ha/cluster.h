@@ -78,12 +78,12 @@ int cs_cluster_reload_tls(cs_cluster *c) __attribute__((warn_unused_result));
 
 /* 1 when this node is the raft leader. */
 int cs_cluster_is_leader(cs_cluster *c);
+/* raft's state as CS_HA_RAFT_* (role.h). */
+int cs_cluster_raft_state(cs_cluster *c);
 /* The API address of the current leader ("" when unknown or when it is
  * not in the membership table). */
 const char *cs_cluster_leader_api(cs_cluster *c);
 const char *cs_cluster_node_id(const cs_cluster *c);
-/* The current raft term (for snapshot headers). */
-uint64_t cs_cluster_raft_term(cs_cluster *c);
 
 /*
  * Appends the n batches (serialized, cs_fsm_entry_encode) as one raft
@@ -143,8 +143,8 @@ int cs_cluster_transfer_to_unsealed(cs_cluster *c) __attribute__((warn_unused_re
 int cs_cluster_step_down(cs_cluster *c, void (*done)(void *arg, int status), void *arg)
     __attribute__((warn_unused_result));
 
-/* One line of list-peers. */
-typedef struct cs_peer_info {
+/* One member of the cluster: a line of `operator raft list-peers`. */
+typedef struct cs_member_info {
   char node_id[64];
   char address[128];
   char api_address[128];
@@ -155,9 +155,9 @@ typedef struct cs_peer_info {
   int reported;           /* a status report was seen: sealed and term are known */
   int sealed;
   uint32_t term;          /* keyring term last reported */
-} cs_peer_info;
+} cs_member_info;
 /* Fills up to cap entries; returns the count. */
-size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap);
+size_t cs_cluster_members(cs_cluster *c, cs_member_info *out, size_t cap);
 /* Leader only: adds node_id (raft address `address`) to the configuration
  * and promotes it to voter once it caught up; done runs when the promotion
  * committed or the change failed.  The operator's approval of a new node
