@@ -52,6 +52,17 @@ void cs_unseal_relay_attach(cs_daemon *d) {
     cs_cluster_on_unseal_share(c, on_share, d);
 }
 
+int cs_unseal_relay_allowed(cs_daemon *d) {
+  cs_cluster *c = d->ha != NULL ? cs_ha_cluster(d) : NULL;
+  if (c == NULL)
+    return cs_error_set(CS_ENOTCLUSTER, "unseal --cluster needs cluster mode: this server is "
+                                        "standalone");
+  if (!d->cfg.cluster.relay_unseal)
+    return cs_error_set(CS_ERELAYOFF, "cluster unseal relay is disabled on this node "
+                                      "(cluster.relay_unseal = false): unseal each member on its own");
+  return 0;
+}
+
 int cs_unseal_relay(cs_daemon *d, const uint8_t *key, size_t len,
                     void (*done)(void *arg, const cs_relay_result *r, size_t n), void *arg) {
   cs_cluster *c = d->ha != NULL ? cs_ha_cluster(d) : NULL;

@@ -24,6 +24,11 @@ struct cs_daemon;
 /* Cluster mode: accept relayed shares from now on (cs_ha_start). */
 void cs_unseal_relay_attach(struct cs_daemon *d);
 
+/* Before the local unseal of an `unseal --cluster`: 0 when this node can
+ * relay, else CS_ENOTCLUSTER (standalone) or CS_ERELAYOFF (config), so a
+ * refused relay counts nothing anywhere. */
+int cs_unseal_relay_allowed(struct cs_daemon *d) __attribute__((warn_unused_result));
+
 /*
  * Relays `key` to every other member (see cs_cluster_relay_unseal): done
  * runs on the loop with what each member did.  CS_ENOTCLUSTER standalone,
