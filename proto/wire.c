@@ -48,6 +48,10 @@ void cs_wire_request_free(Custos__Request *req) {
   case CUSTOS__REQUEST__OP_REKEY_UPDATE: wipe_bytes(&req->rekey_update->key); break;
   case CUSTOS__REQUEST__OP_REKEY_VERIFY: wipe_bytes(&req->rekey_verify->key); break;
   case CUSTOS__REQUEST__OP_KV_PUT: wipe_pairs(req->kv_put->n_data, req->kv_put->data); break;
+  case CUSTOS__REQUEST__OP_KV2_PUT: wipe_pairs(req->kv2_put->n_data, req->kv2_put->data); break;
+  case CUSTOS__REQUEST__OP_KV2_META_PUT:
+    wipe_pairs(req->kv2_meta_put->n_custom_metadata, req->kv2_meta_put->custom_metadata);
+    break;
   case CUSTOS__REQUEST__OP_TOKEN_LOOKUP: wipe_bytes(&req->token_lookup->token); break;
   case CUSTOS__REQUEST__OP_TOKEN_RENEW: wipe_bytes(&req->token_renew->token); break;
   case CUSTOS__REQUEST__OP_TOKEN_REVOKE: wipe_bytes(&req->token_revoke->token); break;
@@ -73,6 +77,9 @@ void cs_wire_response_free(Custos__Response *res) {
     break;
   case CUSTOS__RESPONSE__RESULT_KV_GET:
     wipe_pairs(res->kv_get->n_data, res->kv_get->data);
+    break;
+  case CUSTOS__RESPONSE__RESULT_KV2_GET:
+    wipe_pairs(res->kv2_get->n_data, res->kv2_get->data);
     break;
   case CUSTOS__RESPONSE__RESULT_TOKEN:
     if (res->token->token != NULL)
