@@ -78,6 +78,8 @@
   XX(TERMRETIRED,     -113, INTERNAL,           "the term of this value was retired") \
   XX(TERMINUSE,       -114, CONFLICT,           "stored values are still encrypted under this term") \
   XX(TERMSTATE,       -115, CONFLICT,           "key term state change refused") \
+  XX(RATELIMIT,       -119, LIMIT,              "rate limit reached: retry later") \
+  XX(GRTEXPIRED,      -120, CONFLICT,           "the generate-root attempt expired") \
 
 enum cs_errno {
   CS_OK = 0,
