@@ -78,6 +78,9 @@
   XX(TERMRETIRED,     -113, INTERNAL,           "the term of this value was retired") \
   XX(TERMINUSE,       -114, CONFLICT,           "stored values are still encrypted under this term") \
   XX(TERMSTATE,       -115, CONFLICT,           "key term state change refused") \
+  XX(NOBACKUP,        -125, NOT_FOUND,          "no rekey backup is stored") \
+  XX(RELAYOFF,        -126, BAD_REQUEST,        "cluster unseal relay is disabled") \
+  XX(NOTCLUSTER,      -127, BAD_REQUEST,        "not in cluster mode") \
 
 enum cs_errno {
   CS_OK = 0,

@@ -65,6 +65,10 @@ struct cs_seal {
     ceremony ver;             /* new shares submitted back */
     uint8_t *new_kek;         /* secmem, while awaiting verification */
     keyset new_ks;
+    char **recipients;        /* age recipients of the new shares (n or none) */
+    size_t nr;
+    int backup;               /* store keys_age with the swap */
+    char **keys_age;          /* encrypted new shares, while awaiting verification */
   } rk;
   /* While unsealed. */
   uint64_t flushed_encryptions; /* sum of counters at the last keyring write */
@@ -132,7 +136,8 @@ int cs_seal__load_rotate_config(cs_seal *s, const cs_keyring *kr, cs_rotate_conf
 
 /* ---- change.c ------------------------------------------------------------ */
 
-enum change_kind { CH_INIT, CH_ROTATE, CH_ROTATE_CONFIG, CH_FLUSH, CH_REKEY, CH_EXPIRE };
+enum change_kind { CH_INIT, CH_ROTATE, CH_ROTATE_CONFIG, CH_FLUSH, CH_REKEY, CH_EXPIRE,
+                   CH_BACKUP_DELETE };
 
 typedef struct change {
   cs_seal *s;
