@@ -80,6 +80,9 @@
   XX(TERMSTATE,       -115, CONFLICT,           "key term state change refused") \
   XX(RATELIMIT,       -119, LIMIT,              "rate limit reached: retry later") \
   XX(GRTEXPIRED,      -120, CONFLICT,           "the generate-root attempt expired") \
+  XX(NOBACKUP,        -125, NOT_FOUND,          "no rekey backup is stored") \
+  XX(RELAYOFF,        -126, BAD_REQUEST,        "cluster unseal relay is disabled") \
+  XX(NOTCLUSTER,      -127, BAD_REQUEST,        "not in cluster mode") \
 
 enum cs_errno {
   CS_OK = 0,

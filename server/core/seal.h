@@ -135,8 +135,16 @@ typedef struct cs_rekey_status {
   unsigned t, n, progress, required;
   char verification_nonce[CS_NONCE_STR];
   unsigned verification_progress;
-  uint8_t *keys;              /* on completion: n shares of key_len bytes; caller wipes + frees */
+  uint8_t *keys;              /* on completion: n shares of key_len bytes (locked memory);
+                                 cs_rekey_status_clear wipes and frees them */
   size_t key_len;
+  /* With recipients, on completion: keys is NULL and keys_age[i] is share
+   * i+1 (its hex and a newline) in an armored age file to recipients[i]. */
+  char **keys_age;
+  size_t n_age;
+  char **recipients;          /* of the rekey (copies), n_recipients of them */
+  size_t n_recipients;
+  int backup;                 /* the swap stores the encrypted shares too */
 } cs_rekey_status;
 
 /* A generate-root OTP has exactly as many characters as a token ("cs." and
@@ -281,6 +289,43 @@ int cs_seal_upgrades_acked(cs_seal *s, uint32_t acked_term) __attribute__((warn_
 int cs_seal_reload(cs_seal *s) __attribute__((warn_unused_result));
 
 int cs_seal_rekey_init(cs_seal *s, unsigned n, unsigned t, int verify, cs_rekey_status *st)
+    __attribute__((warn_unused_result));
+
+/*
+ * A rekey whose new shares go only to their holders: with recipients (0,
+ * or exactly n age X25519 recipients, NUL-terminated, copied), the shares
+ * are encrypted to them in the server at the threshold, before anything is
+ * written, and the plaintext shares (locked memory) are wiped at once: the
+ * completion carries keys_age, never keys.  An encryption failure writes
+ * nothing (the old key set stays; the shares of the ceremony are dropped,
+ * its nonce kept).  With `backup` (needs recipients), the encrypted shares
+ * are stored at CS_SEAL_REKEY_BACKUP_PATH under the barrier in the batch of
+ * the key swap itself, so a lost response cannot lose the new key set; a
+ * swap without backup deletes an older backup in the same batch (it holds
+ * shares of a key set that no longer opens anything).
+ * Errors: those of cs_seal_rekey_init, CS_EAGEKEY (the detail names the
+ * recipient), CS_EINVAL (count; backup without recipients).
+ */
+typedef struct cs_rekey_params {
+  unsigned n, t;
+  int verify;
+  char *const *recipients;
+  size_t n_recipients;
+  int backup;
+} cs_rekey_params;
+int cs_seal_rekey_start(cs_seal *s, const cs_rekey_params *p, cs_rekey_status *st)
+    __attribute__((warn_unused_result));
+
+#define CS_SEAL_REKEY_BACKUP_PATH "core/rekey-backup"
+/* The stored rekey backup (a packed custos.RekeyBackup; only ciphertext
+ * and public recipients, but read under the barrier): 0 with *buf (free())
+ * and *len, CS_ENOBACKUP, CS_ESEALED or a storage error. */
+int cs_seal_rekey_backup_read(cs_seal *s, uint8_t **buf, size_t *len)
+    __attribute__((warn_unused_result));
+/* Deletes the stored rekey backup (one batch; not a key change, so it
+ * never waits for one): CS_SEAL_PENDING and cb later, or CS_ENOBACKUP /
+ * CS_ESEALED at once. */
+int cs_seal_rekey_backup_delete(cs_seal *s, cs_seal_cb cb, void *arg)
     __attribute__((warn_unused_result));
 /* Below the threshold: 0 and *st.  At the threshold: CS_SEAL_PENDING and cb
  * with res->rekey (complete, the new keys).  With verification the first

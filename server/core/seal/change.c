@@ -93,6 +93,7 @@ static void apply_change(cs_seal *s, change *c) {
     cs_info("rekey complete: %u shares, threshold %u", s->ks.n, s->ks.t);
     break;
   case CH_EXPIRE:
+  case CH_BACKUP_DELETE:
     break;
   case CH_GENROOT: /* a new token entry: nothing in memory follows it */
     cs_info("generate-root: the new root token is written");
@@ -117,7 +118,7 @@ static void on_committed(void *arg, int status) {
   change *c = arg;
   cs_seal *s = c->s;
   s->inflight--;
-  int freed = c->kind != CH_FLUSH && c->kind != CH_EXPIRE;
+  int freed = c->kind != CH_FLUSH && c->kind != CH_EXPIRE && c->kind != CH_BACKUP_DELETE;
   if (c->kind == CH_FLUSH)
     s->flushing = 0;
   else if (freed)
@@ -156,7 +157,7 @@ void cs_seal_on_key_slot_free(cs_seal *s, void (*fn)(void *ctx), void *ctx) {
 }
 
 int cs_seal__submit(cs_seal *s, change *c, cs_batch *b) {
-  int key_change = c->kind != CH_EXPIRE && c->kind != CH_FLUSH;
+  int key_change = c->kind != CH_EXPIRE && c->kind != CH_FLUSH && c->kind != CH_BACKUP_DELETE;
   if (key_change)
     s->busy = 1;
   if (c->kind == CH_FLUSH)

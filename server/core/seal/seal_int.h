@@ -67,6 +67,10 @@ struct cs_seal {
     ceremony ver;             /* new shares submitted back */
     uint8_t *new_kek;         /* secmem, while awaiting verification */
     keyset new_ks;
+    char **recipients;        /* age recipients of the new shares (n or none) */
+    size_t nr;
+    int backup;               /* store keys_age with the swap */
+    char **keys_age;          /* encrypted new shares, while awaiting verification */
   } rk;
   /* generate-root (genroot.c); its shares are in `cur`. */
   struct {
@@ -142,7 +146,8 @@ int cs_seal__load_rotate_config(cs_seal *s, const cs_keyring *kr, cs_rotate_conf
 
 /* ---- change.c ------------------------------------------------------------ */
 
-enum change_kind { CH_INIT, CH_ROTATE, CH_ROTATE_CONFIG, CH_FLUSH, CH_REKEY, CH_EXPIRE, CH_GENROOT };
+enum change_kind { CH_INIT, CH_ROTATE, CH_ROTATE_CONFIG, CH_FLUSH, CH_REKEY, CH_EXPIRE,
+                   CH_BACKUP_DELETE, CH_GENROOT };
 
 typedef struct change {
   cs_seal *s;
