@@ -101,6 +101,9 @@ void cs_wire_response_free(Custos__Response *res) {
   case CUSTOS__RESPONSE__RESULT_KV_GET:
     wipe_pairs(res->kv_get->n_data, res->kv_get->data);
     break;
+  case CUSTOS__RESPONSE__RESULT_KV2_GET:
+    wipe_pairs(res->kv2_get->n_data, res->kv2_get->data);
+    break;
   case CUSTOS__RESPONSE__RESULT_TOKEN:
     if (res->token->token != NULL)
       mbedtls_platform_zeroize(res->token->token, strlen(res->token->token));
