@@ -112,6 +112,9 @@ int cs_seal_rekey_start(cs_seal *s, const cs_rekey_params *p, cs_rekey_status *s
   memset(st, 0, sizeof *st);
   if (s->state != CS_SEAL_UNSEALED)
     return cs_error_set(CS_ESEALED, "server is sealed");
+  if (s->cer == CS_SEAL_CEREMONY_GENERATE_ROOT)
+    return cs_error_set(CS_EINPROGRESS, "a generate-root attempt is in progress: cancel it or "
+                                        "let it expire first");
   if (s->cer != CS_SEAL_CEREMONY_NONE)
     return cs_error_set(CS_EINPROGRESS, "a rekey is already in progress (nonce %s)", s->cur.nonce);
   int rc = cs_seal__valid_params(n, t);
@@ -313,7 +316,8 @@ int cs_seal_rekey_update(cs_seal *s, const char *nonce, const uint8_t *share, si
   memset(st, 0, sizeof *st);
   if (s->state != CS_SEAL_UNSEALED)
     return cs_error_set(CS_ESEALED, "server is sealed");
-  if (s->cer == CS_SEAL_CEREMONY_NONE)
+  /* Not NONE alone: the shares of a generate-root are in `cur` too. */
+  if (s->cer != CS_SEAL_CEREMONY_REKEY && s->cer != CS_SEAL_CEREMONY_REKEY_VERIFY)
     return cs_error_set(CS_ENOOP, "no rekey is in progress");
   if (s->cer == CS_SEAL_CEREMONY_REKEY_VERIFY)
     return cs_error_set(CS_EINPROGRESS, "rekey is awaiting verification of the new shares");
