@@ -7,16 +7,16 @@
  *
  *   rekey --init [--key-shares N] [--key-threshold T] [--verify]
  *         [--recipient age1... (one per share) | --recipients-file FILE]
- *         [--backup] [--output-dir DIR]
- *   rekey --nonce NONCE [--identity KEYFILE] [KEY|FILE|-]  (a current share)
- *   rekey --verify --nonce VNONCE [--identity KEYFILE] [KEY|FILE|-]  (a new one)
+ *         [--backup]
+ *   rekey --nonce NONCE [--identity KEYFILE] [--output-dir DIR] [KEY|FILE|-]
+ *   rekey --verify --nonce VNONCE [--identity KEYFILE] [KEY|FILE|-]  (a new share)
  *   rekey --status | --cancel | --retrieve-backup | --delete-backup
  *
  * With recipients the server returns only age files (one per new share, to
  * recipients[i]); --output-dir writes them to DIR/unseal-key-N.age (new
- * files only).  The directory is checked before anything is sent, but the
- * files are written only when the threshold completes the rekey: that is
- * the response that carries them.
+ * files only; an existing one makes the CLI print every file instead, as
+ * the rekey is done by then).  It goes with the share that completes the
+ * rekey, since that response carries the files, or with --retrieve-backup.
  */
 #include "rekey.h"
 #include "age_keys.h"
@@ -241,8 +241,14 @@ int cli_rekey(cli_ctx *g, int argc, char **argv) {
   if (!init && (shares != NULL || threshold != NULL || age_opts))
     return cli_usage_error("operator rekey: --key-shares, --key-threshold, --recipient, "
                            "--recipients-file and --backup go with --init");
-  if (output_dir != NULL && !init && !retrieve)
-    return cli_usage_error("operator rekey: --output-dir goes with --init or --retrieve-backup");
+  /* The age files arrive with the share that completes the rekey (or its
+   * verification), and with --retrieve-backup. */
+  if (output_dir != NULL && nonce == NULL && !retrieve)
+    return cli_usage_error("operator rekey: --output-dir goes with --nonce (the share that "
+                           "completes the rekey writes the files) or --retrieve-backup");
+  if (output_dir != NULL &&
+      (rc = cli_age_check_output_dir("operator rekey", output_dir, 0, 0)) != 0)
+    return rc;
   if (identity != NULL && (modes || nonce == NULL))
     return cli_usage_error("operator rekey: --identity goes with --nonce and an age FILE");
   if (modes && npos > 0)
@@ -275,11 +281,6 @@ int cli_rekey(cli_ctx *g, int argc, char **argv) {
       if (backup && nage == 0)
         rc = cli_usage_error("operator rekey: --backup needs --recipient or --recipients-file "
                              "(the backup holds the shares encrypted to them)");
-      else if (output_dir != NULL && nage == 0)
-        rc = cli_usage_error("operator rekey: --output-dir goes with --recipient or "
-                             "--recipients-file");
-      else if (output_dir != NULL)
-        rc = cli_age_check_output_dir("operator rekey", output_dir, nage, 0);
     }
     if (rc != 0) {
       cli_age_recipients_free(age, nage);

@@ -12,6 +12,12 @@
 # valid share set, with the backup present exactly when the new set is.
 . "$(dirname "$0")/lib.sh"
 
+# Until the CLI's command table lands (CLI_LANDED), the CLI may not have
+# these options yet: say so loudly and skip rather than fail.
+gate=$(CUSTOS_ADDR=127.0.0.1:1 "$CUSTOS" operator rekey --retrieve-backup --nonce x 2>&1 || true)
+if echo "$gate" | grep -q "unknown option"; then
+  echo "SKIPPED: this custos CLI has no operator rekey --retrieve-backup yet" >&2; exit 77
+fi
 command -v age >/dev/null && command -v age-keygen >/dev/null || { echo "skip: age not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: python3 missing"; exit 77; }
 
@@ -33,7 +39,10 @@ PY
 nonce_of() { json nonce < "$1"; }
 sealed() { [ "$(cli "$1" status --format json 2>/dev/null | json sealed)" = true ]; }
 # accepted NAME SHARE: 0 when the sealed server takes SHARE into its unseal.
-accepted() { cli "$1" operator unseal "$2" >/dev/null 2>&1; }
+# (exit 2: accepted, still sealed; 0: accepted and unsealed; 1: refused)
+accepted() { local rc=0; cli "$1" operator unseal "$2" >/dev/null 2>&1 || rc=$?; [ "$rc" != 1 ]; }
+# unseal_ok NAME ARGS...: an unseal share accepted (sealed or not after it)
+unseal_ok() { local n=$1 rc=0; shift; cli "$n" operator unseal "$@" >/dev/null 2>&1 || rc=$?; [ "$rc" != 1 ]; }
 
 LISTENER_EXTRA='idle_timeout = "1s";' start_server a
 init_server a 3 2
@@ -67,13 +76,13 @@ pass "refused before anything starts: count mismatch, NUL in a recipient, backup
 
 # ---- rekey 3/2 to three holders, with backup, into a directory --------------
 mkdir -p new1
-cli a operator rekey --init --recipient "$R1" --recipient "$R2" --recipient "$R3" --backup \
+cli a operator rekey --init --key-threshold 2 --recipient "$R1" --recipient "$R2" --recipient "$R3" --backup \
   --format json > init.json || fail "rekey --init with recipients"
 [ "$(json backup < init.json)" = true ] || fail "rekey status lacks backup: $(cat init.json)"
 N=$(nonce_of init.json)
 cli a operator rekey --nonce "$N" "$(key a 1)" --format json >/dev/null || fail "rekey update 1"
 cli a operator rekey --nonce "$N" "$(key a 2)" --output-dir new1 --format json > done.json \
-  || fail "rekey update 2: $(cat "$WORK/err" 2>/dev/null)"
+  2>update2.err || fail "rekey update 2: $(cat update2.err)"
 grep -q keys_hex done.json && fail "the rekey response holds shares in the clear"
 for i in 1 2 3; do
   [ -f new1/unseal-key-$i.age ] || fail "new1/unseal-key-$i.age missing: $(cat done.json)"
@@ -119,8 +128,8 @@ awk 'NR==4{ $0 = (substr($0,1,1)=="A" ? "B" : "A") substr($0,2) } {print}' new1/
 out=$(cli a operator unseal --identity h2.txt tampered.age 2>&1 || true)
 echo "$out" | grep -qi "age" || fail "tampered armor: $out"
 [ "$(cli a status --format json | json progress)" = 0 ] || fail "a refused file changed progress"
-cli a operator unseal "$(cat n1.txt)" >/dev/null || fail "unseal with an age -d share"
-cli a operator unseal --identity h2.txt new1/unseal-key-2.age >/dev/null || fail "unseal --identity"
+unseal_ok a "$(cat n1.txt)" || fail "unseal with an age -d share"
+unseal_ok a --identity h2.txt new1/unseal-key-2.age || fail "unseal --identity"
 [ "$(cli a kv get app/db --field password)" = hunter2 ] || fail "data after the rekey"
 pass "new shares unseal (one via age -d, one via --identity); old share refused; wrong identity and tampered armor refused, progress kept"
 
@@ -140,8 +149,8 @@ cli a operator rekey --verify --nonce "$VN" --identity h2.txt v2.age >/dev/null 
 cli a operator rekey --verify --nonce "$VN" --identity h3.txt v3.age >/dev/null || fail "verify 2"
 cli a operator seal >/dev/null
 accepted a "$(cat n1.txt)" && fail "a share of the previous set was accepted after the verified rekey"
-cli a operator unseal --identity h1.txt v1.age >/dev/null || fail "unseal v1"
-cli a operator unseal --identity h3.txt v3.age >/dev/null || fail "unseal v3"
+unseal_ok a --identity h1.txt v1.age || fail "unseal v1"
+unseal_ok a --identity h3.txt v3.age || fail "unseal v3"
 sealed a && fail "still sealed with 2 verified shares"
 pass "--verify with recipients: updates and verification with --identity; the verified set unseals, the previous one is void"
 cp v1.age cur1.age; cp v2.age cur2.age; cp v3.age cur3.age
@@ -168,9 +177,9 @@ for delay in 0 0.02 0.2; do
   wait "$cpid" 2>/dev/null || true
   start_server a
   old=0 new=0
-  if cli a operator unseal --identity h3.txt cur3.age >/dev/null 2>&1; then old=1; fi
+  if unseal_ok a --identity h3.txt cur3.age; then old=1; fi
   cli a operator unseal --reset >/dev/null 2>&1 || true
-  if cli a operator unseal --identity h3.txt k3.age >/dev/null 2>&1; then new=1; fi
+  if unseal_ok a --identity h3.txt k3.age; then new=1; fi
   cli a operator unseal --reset >/dev/null 2>&1 || true
   [ $((old + new)) = 1 ] || fail "after kill -9 (delay $delay): old set valid=$old, new set valid=$new"
   if [ $new = 1 ]; then set=k; else set=cur; fi
@@ -183,7 +192,7 @@ for delay in 0 0.02 0.2; do
   else
     [ $new = 0 ] || fail "new set committed without its backup"
   fi
-  for i in 1 2 3; do cp ${set}$i.age cur$i.age; done
+  [ $set = cur ] || for i in 1 2 3; do cp k$i.age cur$i.age; done
   echo "  kill round (delay $delay): $([ $new = 1 ] && echo 'new set committed, backup present' || echo 'old set kept, no backup')"
 done
 pass "kill -9 while the last share of a rekey is committed: exactly one valid share set each round; the backup exists exactly with the new set"
