@@ -78,6 +78,14 @@
   XX(TERMRETIRED,     -113, INTERNAL,           "the term of this value was retired") \
   XX(TERMINUSE,       -114, CONFLICT,           "stored values are still encrypted under this term") \
   XX(TERMSTATE,       -115, CONFLICT,           "key term state change refused") \
+  XX(CHANGED,         -135, RETRY,              "stored value changed since it was read") \
+  XX(CASMISMATCH,     -136, BAD_REQUEST,        "check-and-set parameter did not match the current version") \
+  XX(VERSIONGONE,     -137, NOT_FOUND,          "version is deleted or destroyed") \
+  XX(RATELIMIT,       -119, LIMIT,              "rate limit reached: retry later") \
+  XX(GRTEXPIRED,      -120, CONFLICT,           "the generate-root attempt expired") \
+  XX(NOBACKUP,        -125, NOT_FOUND,          "no rekey backup is stored") \
+  XX(RELAYOFF,        -126, BAD_REQUEST,        "cluster unseal relay is disabled") \
+  XX(NOTCLUSTER,      -127, BAD_REQUEST,        "not in cluster mode") \
 
 enum cs_errno {
   CS_OK = 0,
@@ -105,5 +113,11 @@ int cs_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2
 const char *cs_error_message(int code);
 /* Forget the detail (the next cs_error_message falls back to cs_strerror). */
 void cs_error_clear(void);
+
+/* The one completion callback of the project: an asynchronous operation
+ * that ends with a status only (0 or a CS_E code, detail set on the loop
+ * thread) calls done(arg, status) exactly once.  The commit queue, the seal's
+ * writes, raft changes and barriers all take this type. */
+typedef void (*cs_done_fn)(void *arg, int status);
 
 #endif

@@ -29,6 +29,7 @@
 #include "recover.h"
 #include "secmem.h"
 #include "snapshots.h"
+#include "unseal_relay.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -40,10 +41,63 @@
 
 /* ---------------------------------------------------------------- events */
 
+/* Loads the per-installation audit HMAC key once the node is unsealed. */
+static void load_audit_key(cs_daemon *d) {
+  if (d->audit == NULL)
+    return;
+  uint8_t key[CS_KEY_LEN];
+  int rc = cs_seal_audit_key(d->seal, key);
+  if (rc == 0)
+    cs_audit_set_hmac_key(d->audit, key);
+  cs_wipe(key, sizeof key);
+  if (rc < 0)
+    cs_warn("audit HMAC key unavailable (%s): sensitive values are logged as unavailable",
+            cs_error_message(rc));
+}
+
+/*
+ * The seal's on_event: the one owner of what follows the seal state, so
+ * every way of sealing (a seal request, a standby that sealed itself, HA
+ * sealing a removed node, a restore, shutdown), of unsealing (the ceremony,
+ * a relayed share, the dev server) and of replacing the keyring (rotation,
+ * reload on becoming active, a restore) runs the same steps.  Every event
+ * empties the caches of decrypted token entries and parsed policies
+ * (storage may have changed).  Sealed: the audit HMAC key is wiped.
+ * Unsealed or a new keyring: the audit key is (re)loaded; a restored store
+ * may hold another one.  Then HA re-evaluates its role (a sealed leader
+ * hands over; an unsealed one catches up).
+ */
 static void on_seal_event(void *ctx, enum cs_seal_event ev) {
+  static int warned;
   cs_daemon *d = ctx;
-  cs_daemon_seal_changed(d, ev);
+  cs_daemon_auth_changed(d);
+  if (ev == CS_SEAL_EVENT_SEALED) {
+    if (d->audit != NULL)
+      cs_audit_clear_hmac_key(d->audit);
+  } else {
+    load_audit_key(d);
+    if (cs_secmem_lock_failures() > 0 && !warned) {
+      warned = 1;
+      cs_warn("key memory could not be locked (RLIMIT_MEMLOCK too low; run with CAP_IPC_LOCK or "
+              "LimitMEMLOCK=infinity): keys may reach swap");
+    }
+  }
   cs_ha_seal_changed(d->ha);
+}
+
+/* Once a second: automatic rotation, upgrade-key expiry, counter flush. */
+static void on_tick(uv_timer_t *t) {
+  cs_daemon *d = t->data;
+  uint64_t now_ms = uv_now(d->loop);
+  int flush = now_ms - d->last_flush_ms >= d->cfg.counter_flush_ms;
+  if (flush)
+    d->last_flush_ms = now_ms;
+  if (!cs_ha_serving(d->ha))
+    return; /* key maintenance is the active's job; standbys follow (ha.c) */
+  int rotating;
+  int rc = cs_seal_tick(d->seal, cs_now(), flush, &rotating);
+  if (rc < 0)
+    cs_warn("periodic key maintenance failed: %s", cs_error_message(rc));
 }
 
 static void on_role(void *ctx, cs_ha_role old_role, cs_ha_role new_role) {
@@ -55,7 +109,7 @@ static void on_role(void *ctx, cs_ha_role old_role, cs_ha_role new_role) {
 }
 
 /* The seal's writes go through the group commit queue like everything else. */
-static int submit_batch(void *ctx, cs_batch *b, cs_submit_done done, void *arg) {
+static int submit_batch(void *ctx, cs_batch *b, cs_done_fn done, void *arg) {
   return cs_commitq_submit(ctx, b, done, arg);
 }
 
@@ -94,7 +148,7 @@ static int open_core(cs_daemon *d) {
 static void start_tick(cs_daemon *d) {
   uv_timer_init(d->loop, &d->tick);
   d->tick.data = d;
-  uv_timer_start(&d->tick, cs_daemon_tick, 1000, 1000);
+  uv_timer_start(&d->tick, on_tick, 1000, 1000);
   d->tick_started = 1;
 }
 
@@ -308,13 +362,18 @@ int cs_ha_peers(cs_daemon *d, cs_peer_info *out, size_t cap, size_t *n) {
   return cs_ha_members(d->ha, out, cap, n);
 }
 int cs_ha_add_peer(cs_daemon *d, const char *node_id, const char *address,
-                   void (*done)(void *arg, int status), void *arg) {
+                   cs_done_fn done, void *arg) {
   return cs_ha_member_add(d->ha, node_id, address, done, arg);
 }
-int cs_ha_step_down(cs_daemon *d, void (*done)(void *arg, int status), void *arg) {
+int cs_ha_step_down(cs_daemon *d, cs_done_fn done, void *arg) {
   return cs_ha_hand_over(d->ha, done, arg);
 }
-int cs_ha_remove_peer(cs_daemon *d, const char *node_id, void (*done)(void *arg, int status),
+int cs_ha_remove_peer(cs_daemon *d, const char *node_id, cs_done_fn done,
                       void *arg) {
   return cs_ha_member_remove(d->ha, node_id, done, arg);
+}
+int cs_unseal_relay_allowed(cs_daemon *d) { return cs_unseal_relay_check(d->ha); }
+int cs_unseal_relay(cs_daemon *d, const uint8_t *key, size_t len,
+                    void (*done)(void *arg, const cs_relay_result *r, size_t n), void *arg) {
+  return cs_unseal_relay_send(d->ha, key, len, done, arg);
 }

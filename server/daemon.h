@@ -10,8 +10,8 @@
  * calls start, reload and stop; the modules below never call back into the
  * daemon (no library needs a symbol defined here).
  *
- * Included by main.c and daemon.c, and, until the op table of server/api/
- * takes its place, by dispatch.c and snapshots.c.
+ * Included by main.c and daemon.c, and, until server/api/ takes its
+ * cs_api_env (API_LANDED, phase 2), by server/api/api_int.h and snapshots.c.
  */
 #ifndef CS_DAEMON_H
 #define CS_DAEMON_H
@@ -66,26 +66,22 @@ int cs_daemon_free(cs_daemon *d);
 /* --recover-peers: offline, with the data directory locked (docs/ha.md). */
 int cs_daemon_recover_members(cs_daemon *d, const char *list);
 
-/* ---- implemented by dispatch.c (moving to server/api/) ------------------ */
+/* ---- implemented by server/api/ ------------------------------------------ */
 
 /* The cs_dispatch_fn handed to the listener (ctx = the daemon). */
-void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply *reply);
+void cs_dispatch(void *ctx, const cs_client_info *client, Custos__Request *req, cs_reply *reply);
 /* The cs_independent_fn handed to the listener: 1 for a kv put (it only
  * stages a value; earlier puts and deletes are ordered by the commit queue
  * and change nothing it reads), 0 for everything else. */
 int cs_dispatch_independent(const Custos__Request *req);
 /* Drops the cached token entries and parsed policies. */
 void cs_daemon_auth_changed(cs_daemon *d);
-/* What follows a seal event in the request path (audit HMAC key, caches). */
-void cs_daemon_seal_changed(void *ctx, enum cs_seal_event ev);
 /* Runs again the requests held while this leader caught up. */
 void cs_daemon_activation_done(cs_daemon *d);
-/* Once a second: automatic rotation, upgrade-key expiry, counter flush. */
-void cs_daemon_tick(uv_timer_t *t);
 
-/* ---- transition: HA as dispatch.c still calls it (daemon.c) ------------- *
+/* ---- transition: HA as server/api/ still calls it (daemon.c) ------------ *
  * These forward to ha.h's cs_ha_* functions with d->ha; they go when the
- * request path moves to server/api/ and calls ha.h directly. */
+ * api takes its cs_api_env (API_LANDED, phase 2) and calls ha.h through it. */
 typedef cs_member_info cs_peer_info;
 int cs_ha_is_active(cs_daemon *d);
 int cs_ha_is_leader(cs_daemon *d);
@@ -96,11 +92,16 @@ int cs_ha_init_allowed(cs_daemon *d) __attribute__((warn_unused_result));
 int cs_ha_peers(cs_daemon *d, cs_peer_info *out, size_t cap, size_t *n)
     __attribute__((warn_unused_result));
 int cs_ha_add_peer(cs_daemon *d, const char *node_id, const char *address,
-                   void (*done)(void *arg, int status), void *arg)
+                   cs_done_fn done, void *arg)
     __attribute__((warn_unused_result));
-int cs_ha_step_down(cs_daemon *d, void (*done)(void *arg, int status), void *arg)
+int cs_ha_step_down(cs_daemon *d, cs_done_fn done, void *arg)
     __attribute__((warn_unused_result));
-int cs_ha_remove_peer(cs_daemon *d, const char *node_id, void (*done)(void *arg, int status),
+int cs_ha_remove_peer(cs_daemon *d, const char *node_id, cs_done_fn done,
                       void *arg) __attribute__((warn_unused_result));
+/* operator unseal --cluster (ha/unseal_relay.h has the ha-level functions). */
+int cs_unseal_relay_allowed(cs_daemon *d) __attribute__((warn_unused_result));
+int cs_unseal_relay(cs_daemon *d, const uint8_t *key, size_t len,
+                    void (*done)(void *arg, const cs_relay_result *r, size_t n), void *arg)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -418,7 +418,7 @@ static void on_restored(void *arg, int status) {
     free(j);
     return;
   }
-  /* Reloads or seals through the one seal event (cs_daemon_seal_changed):
+  /* Reloads or seals through the one seal event (daemon.c):
    * caches dropped, the audit key reloaded (it may differ) or wiped. */
   int rc = cs_seal_restored(d->seal, j->foreign);
   if (rc < 0)

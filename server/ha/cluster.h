@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+#include "cs_error.h"
 #include "store.h"
 
 typedef struct cs_cluster_member {
@@ -42,6 +43,7 @@ typedef struct cs_cluster_config {
   unsigned handshake_timeout_ms; /* cluster port: TLS handshake + preamble; default 5000 */
   unsigned max_unauth;        /* cluster port: connections not yet authenticated; default 128 */
   unsigned max_unauth_per_addr; /* ... from one IP address; default 16 */
+  int relay_unseal;           /* `operator unseal --cluster`: relay and accept shares; default on */
 } cs_cluster_config;
 
 void cs_cluster_config_defaults(cs_cluster_config *cc);
@@ -121,7 +123,7 @@ void cs_cluster_quorum(cs_cluster *c, unsigned *reachable, unsigned *voters);
  * leadership was lost first.  Returns 0, or CS_ESTANDBY / CS_EUNAVAIL /
  * CS_ENOMEM and then done never runs.
  */
-int cs_cluster_barrier(cs_cluster *c, void (*done)(void *arg, int status), void *arg)
+int cs_cluster_barrier(cs_cluster *c, cs_done_fn done, void *arg)
     __attribute__((warn_unused_result));
 /* The raft term this node is in (a new leadership is a new term). */
 uint64_t cs_cluster_term(cs_cluster *c);
@@ -140,8 +142,39 @@ int cs_cluster_transfer_to_unsealed(cs_cluster *c) __attribute__((warn_unused_re
  * runs once another node leads (0) or the transfer failed.  CS_ESTANDBY
  * when not the leader, CS_EINPROGRESS during a transfer, CS_ENOSUCCESSOR
  * when no member qualifies. */
-int cs_cluster_step_down(cs_cluster *c, void (*done)(void *arg, int status), void *arg)
+int cs_cluster_step_down(cs_cluster *c, cs_done_fn done, void *arg)
     __attribute__((warn_unused_result));
+
+/*
+ * Cluster unseal (`operator unseal --cluster`).  A member that receives a
+ * share from a client relays it, over the side channel (one mutually
+ * authenticated connection per member, the peer's certificate checked to
+ * name that member), to every other member of the raft configuration.  A
+ * receiver hands a share relayed by a member of its configuration to
+ * `fn`, which adds it to this node's own unseal (or ignores it when the
+ * node is not sealed) and fills the answer; shares from a node that is not
+ * a member, or while relay_unseal is off, are refused without looking at
+ * them.  Nothing here knows what a share is.
+ */
+typedef struct cs_relay_result {
+  char node_id[64];
+  int delivered;          /* the member answered */
+  int sealed;
+  unsigned progress, t;
+  char error[256];        /* refusal or connection failure; "" when accepted */
+} cs_relay_result;
+typedef void (*cs_cluster_unseal_fn)(void *ctx, const char *peer, const uint8_t *key, size_t len,
+                                     cs_relay_result *answer);
+void cs_cluster_on_unseal_share(cs_cluster *c, cs_cluster_unseal_fn fn, void *ctx);
+/* Relays `key` to every other member; done(arg, results, n) runs on the
+ * loop once every member answered or failed (each attempt is bounded by the
+ * cluster handshake timeout); results are valid during the call.  n == 0:
+ * no other member.  Returns 0, CS_ERELAYOFF, CS_ELIMIT (a relay is still
+ * in flight: one at a time per node), CS_EINVAL or CS_ENOMEM (done then
+ * never runs).  The share is copied and wiped once sent. */
+int cs_cluster_relay_unseal(cs_cluster *c, const uint8_t *key, size_t len,
+                            void (*done)(void *arg, const cs_relay_result *r, size_t n),
+                            void *arg) __attribute__((warn_unused_result));
 
 /* One member of the cluster: a line of `operator raft list-peers`. */
 typedef struct cs_member_info {
@@ -164,9 +197,9 @@ size_t cs_cluster_members(cs_cluster *c, cs_member_info *out, size_t cap);
  * (dispatch authorizes: sudo on sys/raft).  CS_EPEEREXISTS when it is
  * already a member, CS_EINVAL for a bad id or address. */
 int cs_cluster_add(cs_cluster *c, const char *node_id, const char *address,
-                   void (*done)(void *arg, int status), void *arg) __attribute__((warn_unused_result));
+                   cs_done_fn done, void *arg) __attribute__((warn_unused_result));
 /* Leader only: removes node_id from the configuration; done runs later. */
-int cs_cluster_remove(cs_cluster *c, const char *node_id, void (*done)(void *arg, int status),
+int cs_cluster_remove(cs_cluster *c, const char *node_id, cs_done_fn done,
                       void *arg) __attribute__((warn_unused_result));
 
 #endif

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "logid.h"
 #include "snapshot.h"
+#include "unseal_relay.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -327,6 +328,7 @@ int cs_ha_start(cs_ha **out, const cs_ha_opts *opts) {
   uv_timer_init(opts->loop, &ha->timer);
   ha->timer.data = ha;
   uv_timer_start(&ha->timer, on_poll, opts->cluster->poll_ms, opts->cluster->poll_ms);
+  cs_unseal_relay_attach(ha->cluster, ha); /* operator unseal --cluster (unseal_relay.h) */
   *out = ha;
   return 0;
 }
@@ -429,6 +431,10 @@ const char *cs_ha_node_id(cs_ha *ha) { return ha == NULL ? "" : cs_cluster_node_
 
 uint64_t cs_ha_raft_term(cs_ha *ha) { return ha == NULL ? 0 : cs_cluster_term(ha->cluster); }
 
+cs_cluster *cs_ha_cluster(cs_ha *ha) { return ha->cluster; }
+const cs_cluster_config *cs_ha_config(cs_ha *ha) { return ha->o.cluster; }
+cs_seal *cs_ha_seal(cs_ha *ha) { return ha->stopping ? NULL : ha->o.seal; }
+
 static int standalone(void) {
   return cs_error_set(CS_EINVAL, "not in cluster mode (no cluster section in the configuration)");
 }
@@ -440,7 +446,7 @@ int cs_ha_members(cs_ha *ha, cs_member_info *out, size_t cap, size_t *n) {
   return 0;
 }
 
-int cs_ha_member_remove(cs_ha *ha, const char *node_id, void (*done)(void *arg, int status),
+int cs_ha_member_remove(cs_ha *ha, const char *node_id, cs_done_fn done,
                         void *arg) {
   if (ha == NULL)
     return standalone();
@@ -448,13 +454,13 @@ int cs_ha_member_remove(cs_ha *ha, const char *node_id, void (*done)(void *arg, 
 }
 
 int cs_ha_member_add(cs_ha *ha, const char *node_id, const char *address,
-                     void (*done)(void *arg, int status), void *arg) {
+                     cs_done_fn done, void *arg) {
   if (ha == NULL)
     return standalone();
   return cs_cluster_add(ha->cluster, node_id, address, done, arg);
 }
 
-int cs_ha_hand_over(cs_ha *ha, void (*done)(void *arg, int status), void *arg) {
+int cs_ha_hand_over(cs_ha *ha, cs_done_fn done, void *arg) {
   if (ha == NULL)
     return standalone();
   return cs_cluster_step_down(ha->cluster, done, arg);

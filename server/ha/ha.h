@@ -102,17 +102,24 @@ void cs_ha_reload_tls(cs_ha *ha);
 const char *cs_ha_node_id(cs_ha *ha);
 uint64_t cs_ha_raft_term(cs_ha *ha);
 
+/* For the other modules of server/ha (unseal_relay.c): the cluster, the
+ * configuration, and the seal while ha runs (NULL once quiesced: the
+ * owner may have closed it). */
+cs_cluster *cs_ha_cluster(cs_ha *ha);
+const cs_cluster_config *cs_ha_config(cs_ha *ha);
+cs_seal *cs_ha_seal(cs_ha *ha);
+
 /* The membership (operator raft ...; the caller authorizes: sudo on
  * sys/raft).  Standalone: CS_EINVAL "not in cluster mode". */
 int cs_ha_members(cs_ha *ha, cs_member_info *out, size_t cap, size_t *n)
     __attribute__((warn_unused_result));
 int cs_ha_member_add(cs_ha *ha, const char *node_id, const char *address,
-                     void (*done)(void *arg, int status), void *arg)
+                     cs_done_fn done, void *arg)
     __attribute__((warn_unused_result));
-int cs_ha_member_remove(cs_ha *ha, const char *node_id, void (*done)(void *arg, int status),
+int cs_ha_member_remove(cs_ha *ha, const char *node_id, cs_done_fn done,
                         void *arg) __attribute__((warn_unused_result));
 /* operator raft step-down: see cs_cluster_step_down. */
-int cs_ha_hand_over(cs_ha *ha, void (*done)(void *arg, int status), void *arg)
+int cs_ha_hand_over(cs_ha *ha, cs_done_fn done, void *arg)
     __attribute__((warn_unused_result));
 
 #endif

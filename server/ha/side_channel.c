@@ -17,6 +17,8 @@
 #include "cs_error.h"
 #include "log.h"
 
+#include <mbedtls/platform_util.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@ void cs_rtls_answer_message(tconn *c, const uint8_t *msg, size_t len) {
     rlen = 0;
   if (rlen > REPLY_CAP)
     rlen = 0;
+  mbedtls_platform_zeroize((uint8_t *)msg, len); /* c->pre: maybe a relayed share */
   reply[0] = (uint8_t)(rlen >> 8);
   reply[1] = (uint8_t)rlen;
   c->state = ST_OPEN; /* no more input expected */

@@ -18,6 +18,7 @@
 
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/platform_util.h>
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -85,7 +86,11 @@ static void on_handle_closed(uv_handle_t *h) {
   mbedtls_ssl_free(&c->ssl);
   cs_rtls_mat_release(c->mat);
   free(c->in);
+  /* Side-channel plaintext may be a relayed unseal share: wiped. */
+  if (c->msg != NULL)
+    mbedtls_platform_zeroize(c->msg, c->msg_len);
   free(c->msg);
+  mbedtls_platform_zeroize(c->pre, sizeof c->pre);
   free(c);
   cs_rtls_maybe_finish_close(tr);
 }
@@ -336,7 +341,11 @@ static void drive(tconn *c) {
     }
     if (c->close_after_writes)
       continue;
-    if (cs_rtls_on_plain(c, buf, (size_t)rc) < 0)
+    int raft_stream = c->state == ST_OPEN;
+    int prc = cs_rtls_on_plain(c, buf, (size_t)rc);
+    if (!raft_stream) /* a side-channel message (maybe a share): wiped */
+      mbedtls_platform_zeroize(buf, (size_t)rc);
+    if (prc < 0)
       return;
   }
 }
