@@ -132,6 +132,9 @@ size_t cs_sens_token_lookup(const Custos__Request *req, cs_audit_sensitive *s);
 size_t cs_sens_token_renew(const Custos__Request *req, cs_audit_sensitive *s);
 size_t cs_sens_token_revoke(const Custos__Request *req, cs_audit_sensitive *s);
 size_t cs_sens_audit_hash(const Custos__Request *req, cs_audit_sensitive *s);
+size_t cs_sens_verify_share(const Custos__Request *req, cs_audit_sensitive *s);
+size_t cs_sens_genroot_init(const Custos__Request *req, cs_audit_sensitive *s);
+size_t cs_sens_genroot_update(const Custos__Request *req, cs_audit_sensitive *s);
 void cs_after_token_change(cs_rq *r, int status);
 void cs_after_policy_change(cs_rq *r, int status);
 
