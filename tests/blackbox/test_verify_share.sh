@@ -8,6 +8,13 @@
 # (LIMIT, its own message), logged with the address.
 . "$(dirname "$0")/lib.sh"
 
+# Until the CLI's command table lands (CLI_LANDED) this CLI may not have the
+# command wired yet: say so loudly and skip rather than fail.
+gate=$(CUSTOS_ADDR=127.0.0.1:1 "$CUSTOS" operator verify-share --status 2>&1 || true)
+if echo "$gate" | grep -q "unknown subcommand"; then
+  echo "SKIPPED: this custos CLI has no operator verify-share yet" >&2; exit 77
+fi
+
 command -v xxd >/dev/null || { echo "skip: xxd missing"; exit 77; }
 
 AUDIT="audit = { file = \"$WORK/audit.log\"; };"
@@ -76,7 +83,7 @@ pass "unsealed; after a rekey the old shares are refused and every new one verif
 grep -q '"operation":"verify-share"' "$WORK/audit.log" || fail "verify-share not audited"
 if grep -q "$(key a 5)" "$WORK/audit.log"; then fail "a share is in the audit log in the clear"; fi
 h=$(key a 5 | xxd -r -p | TOKEN=$ROOT cli a audit hash -)
-grep '"operation":"verify-share"' "$WORK/audit.log" | grep -q "\"field\":\"unseal_key\",\"value\":\"$h\"" \
+grep -q "\"operation\":\"verify-share\".*\"field\":\"unseal_key\",\"value\":\"$h\"" "$WORK/audit.log" \
   || fail "the verify-share record does not carry the share's HMAC ($h)"
 grep -q "verify-share from 127.0.0.1:[0-9]*: the share is NOT part" "$WORK/a.log" || fail "refusal not logged with the address"
 pass "audited: the share HMACed, never in the clear; the log names the client address"
