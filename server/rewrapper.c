@@ -454,26 +454,22 @@ static void on_retired(void *arg, int status, cs_seal_result *res) {
   free(rr);
 }
 
-void cs_rewrapper_retire(cs_daemon *d, const Custos__RetireTermReq *q, cs_rewrapper_reply_fn fn,
-                         void *arg) {
-  if (q->term == 0) {
-    fn(arg, cs_error_set(CS_EINVAL, "term 0 is not a data term (terms start at 1)"), NULL);
-    return;
-  }
+int cs_rewrapper_retire(cs_daemon *d, const Custos__RetireTermReq *q, cs_rewrapper_reply_fn fn,
+                        void *arg) {
+  if (q->term == 0)
+    return cs_error_set(CS_EINVAL, "term 0 is not a data term (terms start at 1)");
   retire_req *rr = malloc(sizeof *rr);
-  if (rr == NULL) {
-    fn(arg, CS_ENOMEM, NULL);
-    return;
-  }
+  if (rr == NULL)
+    return CS_ENOMEM;
   rr->fn = fn;
   rr->arg = arg;
   int rc = cs_seal_retire(d->seal, q->term, on_retired, rr);
   if (rc < 0) {
     free(rr);
-    fn(arg, rc, NULL);
-    return;
+    return rc;
   }
   cs_info("retire: term %u: submitted", q->term);
+  return 0;
 }
 
 /* ---------------------------------------------------------------- key status */

@@ -61,9 +61,10 @@ void cs_rewrapper_begin(struct cs_daemon *d, const Custos__RewrapReq *q,
                         cs_rewrapper_reply_fn fn, void *arg);
 /* RewrapStatusReq: done/total, exact remaining, measured speed, ETA. */
 void cs_rewrapper_status(struct cs_daemon *d, cs_rewrapper_reply_fn fn, void *arg);
-/* RetireTermReq: cs_seal_retire, answered once committed. */
-void cs_rewrapper_retire(struct cs_daemon *d, const Custos__RetireTermReq *q,
-                         cs_rewrapper_reply_fn fn, void *arg);
+/* RetireTermReq: cs_seal_retire.  0: fn answers once committed; <0: the
+ * refusal (fn is not called), e.g. CS_EBUSY while a key change runs. */
+int cs_rewrapper_retire(struct cs_daemon *d, const Custos__RetireTermReq *q,
+                        cs_rewrapper_reply_fn fn, void *arg) __attribute__((warn_unused_result));
 /* KeyStatusReq: every term with its state, times, encryptions and exact
  * value count; with q->verify also a full scan (one read transaction). */
 void cs_rewrapper_key_status(struct cs_daemon *d, const Custos__KeyStatusReq *q,
