@@ -16,6 +16,7 @@
 #include "http_internal.h"
 
 #include "cs_error.h"
+#include "http_kv2.h"
 #include "jbuf.h"
 
 #include <stdio.h>
@@ -495,9 +496,13 @@ static int view_rekey(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response
     return 200;
   }
   /* Vault says complete when the new shares are out, verified or not. */
-  if (r->complete || r->n_keys > 0) {
+  if (r->complete || r->n_keys > 0 || r->n_keys_age > 0) {
     cs_jbuf_key_bool(b, "complete", 1);
     keys_lists(b, r->keys, r->n_keys);
+    /* With recipients: the new shares only as age files (custos's
+     * counterpart of Vault's PGP-encrypted "keys"). */
+    if (r->n_keys_age > 0)
+      str_list(b, "keys_age", r->keys_age, r->n_keys_age);
   }
   cs_jbuf_key_bool(b, "started", r->started);
   cs_jbuf_key_str(b, "nonce", r->nonce);
@@ -507,11 +512,38 @@ static int view_rekey(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response
   cs_jbuf_key_uint(b, "required", r->required);
   cs_jbuf_key(b, "pgp_fingerprints");
   cs_jbuf_null(b);
-  cs_jbuf_key_bool(b, "backup", 0);
+  if (r->n_recipients > 0)
+    str_list(b, "recipients", r->recipients, r->n_recipients);
+  cs_jbuf_key_bool(b, "backup", r->backup);
   cs_jbuf_key_bool(b, "verification_required", r->verification_required);
   if (r->verification_nonce && r->verification_nonce[0])
     cs_jbuf_key_str(b, "verification_nonce", r->verification_nonce);
   cs_jbuf_end_object(b);
+  return 200;
+}
+
+/* sys/rekey/backup: Vault's envelope; the age files by recipient (Vault
+ * keys its PGP-encrypted shares by key fingerprint). */
+static int view_rekey_backup(cs_jbuf *b, const Custos__Response *res) {
+  if (res->result_case != CUSTOS__RESPONSE__RESULT_REKEY_BACKUP)
+    return 500;
+  const Custos__RekeyBackup *k = res->rekey_backup;
+  envelope_open(b, 0);
+  cs_jbuf_key(b, "data");
+  cs_jbuf_begin_object(b);
+  cs_jbuf_key_str(b, "nonce", k->nonce);
+  cs_jbuf_key(b, "keys");
+  cs_jbuf_begin_object(b);
+  for (size_t i = 0; i < k->n_keys_age && i < k->n_recipients; i++) {
+    cs_jbuf_key(b, k->recipients[i]);
+    cs_jbuf_begin_array(b);
+    cs_jbuf_str(b, k->keys_age[i]);
+    cs_jbuf_end_array(b);
+  }
+  cs_jbuf_end_object(b);
+  str_list(b, "keys_age", k->keys_age, k->n_keys_age);
+  cs_jbuf_end_object(b);
+  envelope_close(b);
   return 200;
 }
 
@@ -573,6 +605,7 @@ static void mount_entry(cs_jbuf *b, const char *type, const char *desc, const ch
 static void mounts_fields(cs_jbuf *b) {
   cs_jbuf_key(b, "secret/");
   mount_entry(b, "kv", "custos key/value store", "1");
+  cs_http_kv2_mount_fields(b);
   cs_jbuf_key(b, "sys/");
   mount_entry(b, "system", "system endpoints", NULL);
 }
@@ -614,6 +647,11 @@ static int view(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response *res)
   case HV_REKEY_VERIFY: return view_rekey(b, ctx, res);
   case HV_MOUNTS: return view_mounts(b, res);
   case HV_RAFT_CONFIG: return view_raft_config(b, res);
+  case HV_KV2_WRITE:
+  case HV_KV2_READ:
+  case HV_KV2_META:
+  case HV_KV2_CONFIG: return cs_http_kv2_view(b, ctx->view, res);
+  case HV_REKEY_BACKUP: return view_rekey_backup(b, res);
   }
   return 500;
 }
