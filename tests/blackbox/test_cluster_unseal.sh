@@ -62,9 +62,14 @@ pass "full restart: 2 shares given to n2 with --cluster unseal all 3 nodes (own 
 # ---- unsealed members ignore; a bad share relays nothing -----------------------
 ncli 1 operator unseal --cluster "$(ckey 2)" --format json > r3.json || fail "unseal --cluster on unsealed nodes"
 grep -q '"sealed":true' r3.json && fail "a relayed share to unsealed members: $(cat r3.json)"
-restart_all
 bad=$(ckey 1 | sed 's/^./f/; s/^ff/0f/')
 [ "$bad" != "$(ckey 1)" ] || bad=$(ckey 1 | sed 's/^./0/')
+# An unsealed node does not look at an unseal share, but relays only one of the key set.
+before=$(grep -c "relayed to" "$WORK/n1.log" || true)
+expect_err "not part of the current key set" ncli 1 operator unseal --cluster "$bad"
+expect_err "must be 33 bytes" ncli 1 operator unseal --cluster 00ff
+[ "$(grep -c "relayed to" "$WORK/n1.log" || true)" = "$before" ] || fail "an unsealed node relayed a bad share"
+restart_all
 expect_err "not part of the current key set" ncli 2 operator unseal --cluster "$bad"
 for i in 1 2 3; do [ "$(progress "$i")" = 0 ] || fail "a refused share advanced n$i"; done
 pass "unsealed members ignore a relayed share; a share not in the key set is refused and relays nothing"
