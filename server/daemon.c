@@ -16,8 +16,8 @@
  * callbacks by pointer only.
  *
  * Shutdown order (cs_daemon_stop): listener (in-flight requests answered)
- * -> tick -> HA quiesced (role STOPPED: it no longer touches the seal) ->
- * snapshots -> seal closed (counters persisted through the queue, keys
+ * -> the api's staged audit records -> tick -> HA quiesced (role STOPPED:
+ * it no longer touches the seal) -> snapshots -> rewrap driver -> seal closed (counters persisted through the queue, keys
  * wiped) -> commit queue drained -> HA stopped (raft closes).
  */
 #define _GNU_SOURCE /* nftw */
@@ -28,6 +28,7 @@
 #include "log.h"
 #include "recover.h"
 #include "secmem.h"
+#include "rewrapper.h"
 #include "snapshots.h"
 #include "unseal_relay.h"
 
@@ -76,6 +77,7 @@ static void on_seal_event(void *ctx, enum cs_seal_event ev) {
       cs_audit_clear_hmac_key(d->audit);
   } else {
     load_audit_key(d);
+    cs_policies_migrate(d);
     if (cs_secmem_lock_failures() > 0 && !warned) {
       warned = 1;
       cs_warn("key memory could not be locked (RLIMIT_MEMLOCK too low; run with CAP_IPC_LOCK or "
@@ -130,7 +132,8 @@ static int open_core(cs_daemon *d) {
                        .key_change_ctx = d,
                        .on_event = on_seal_event,
                        .on_event_ctx = d};
-  if ((rc = cs_seal_open(&d->seal, &opts)) < 0 || (rc = cs_snapshots_start(d)) < 0)
+  if ((rc = cs_seal_open(&d->seal, &opts)) < 0 || (rc = cs_snapshots_start(d)) < 0 ||
+      (rc = cs_rewrapper_start(d)) < 0)
     return rc;
   if (!d->cfg.cluster.enabled)
     return 0;
@@ -284,12 +287,14 @@ static stop_ctx stopping;
 static void on_listener_stopped(void *arg) {
   stop_ctx *s = arg;
   cs_daemon *d = s->d;
+  cs_api_close();                /* staged audit records written, their answers released */
   if (d->tick_started) {
     uv_timer_stop(&d->tick);
     uv_close((uv_handle_t *)&d->tick, NULL);
   }
   cs_ha_quiesce(d->ha);          /* role STOPPED: HA leaves the seal alone from now on */
   cs_snapshots_stop(d);
+  cs_rewrapper_stop(d);
   cs_seal_close(d->seal);        /* persists counters (through the queue), wipes keys */
   d->seal = NULL;
   cs_commitq_stop(d->commitq);   /* every acknowledged write is on disk */

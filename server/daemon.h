@@ -11,7 +11,8 @@
  * daemon (no library needs a symbol defined here).
  *
  * Included by main.c and daemon.c, and, until server/api/ takes its
- * cs_api_env (API_LANDED, phase 2), by server/api/api_int.h and snapshots.c.
+ * cs_api_env (API_LANDED, phase 2), by server/api/api_int.h, and by the
+ * daemon-level modules snapshots.c and rewrapper.c.
  */
 #ifndef CS_DAEMON_H
 #define CS_DAEMON_H
@@ -74,8 +75,16 @@ void cs_dispatch(void *ctx, const cs_client_info *client, Custos__Request *req, 
  * stages a value; earlier puts and deletes are ordered by the commit queue
  * and change nothing it reads), 0 for everything else. */
 int cs_dispatch_independent(const Custos__Request *req);
-/* Drops the cached token entries and parsed policies. */
+/* Writes any staged audit records, releases their answers and closes the
+ * api's loop handle (shutdown, once the listener has stopped). */
+void cs_api_close(void);
+
+/* Drops the cached token entries and parsed policies (seal, unseal, a
+ * cluster node becoming active: what storage says may have changed). */
 void cs_daemon_auth_changed(cs_daemon *d);
+/* Migrates stored policies to namespaces if not done yet (an unsealed
+ * leader only); the seal events run it (policy_ops.c). */
+void cs_policies_migrate(cs_daemon *d);
 /* Runs again the requests held while this leader caught up. */
 void cs_daemon_activation_done(cs_daemon *d);
 
