@@ -15,6 +15,7 @@
  * the request fails (no unaudited access).  Loop thread only.
  */
 #include "api_int.h"
+#include "api.h"
 
 #include "cs_error.h"
 #include "ha.h"
@@ -40,6 +41,18 @@ const cs_op *cs_op_find(int op) {
     if (ops[i].op == op)
       return &ops[i];
   return NULL;
+}
+
+/* ---------------------------------------------------------------- the env */
+
+cs_api_env *cs_api_env_of(cs_daemon *d) {
+  static cs_api_env env;
+  (void)d;
+  return &env;
+}
+
+void cs_api_auth_changed(cs_api_env *env) {
+  env->auth_gen++;
 }
 
 /* ---------------------------------------------------------------- the way out */
@@ -354,7 +367,6 @@ static int must_wait(cs_rq *r) {
 static void admit(cs_rq *r);
 
 void cs_daemon_activation_done(cs_daemon *d) {
-  (void)d;
   cs_rq *list = held_head;
   held_head = NULL;
   held_tail = &held_head;
@@ -364,6 +376,7 @@ void cs_daemon_activation_done(cs_daemon *d) {
     r->held_next = NULL;
     admit(r); /* served, redirected, or held again for the next attempt */
   }
+  cs_policies_migrate(d);
 }
 
 /* ---------------------------------------------------------------- entry point */
