@@ -12,6 +12,8 @@
  *   rotate.c     rotation, rotate config, counter flush, the tick
  *   follow.c     standbys: following upgrade keys, reload on activation
  *   rekey.c      the rekey ceremony and the key-set swap
+ *   stage.c      staged activation: activating the staged term, proofs of
+ *                holding a term, the new leader's key check
  *
  * Internal names carry a `cs_seal__` prefix (two underscores): shared
  * between these files, never part of seal.h.
@@ -76,6 +78,10 @@ struct cs_seal {
   void (*slot_free)(void *ctx); /* cs_seal_on_key_slot_free */
   void *slot_free_ctx;
   unsigned inflight;          /* batches submitted, not yet done */
+  /* Staged activation (stage.c). */
+  int staged_activation;      /* cluster mode: rotations stage their term */
+  unsigned max_activation_delay; /* seconds */
+  char reason[256];           /* why it sealed itself; "" */
   int closing;                /* free when inflight drops to 0 */
 };
 
@@ -132,7 +138,8 @@ int cs_seal__load_rotate_config(cs_seal *s, const cs_keyring *kr, cs_rotate_conf
 
 /* ---- change.c ------------------------------------------------------------ */
 
-enum change_kind { CH_INIT, CH_ROTATE, CH_ROTATE_CONFIG, CH_FLUSH, CH_REKEY, CH_EXPIRE };
+enum change_kind { CH_INIT, CH_ROTATE, CH_ROTATE_CONFIG, CH_FLUSH, CH_REKEY, CH_EXPIRE,
+                   CH_ACTIVATE };
 
 typedef struct change {
   cs_seal *s;
@@ -162,6 +169,13 @@ void cs_seal__free(cs_seal *s);
  * the decoded key too (caller wipes and frees). */
 int64_t cs_seal__upgrade_expiry(const cs_keyring *kr, const char *path, const uint8_t *val,
                                 size_t val_len, Custos__UpgradeKey **keep);
+
+/* ---- stage.c ------------------------------------------------------------- */
+
+/* Standby: the staged term becomes active here once core/root-key is
+ * sealed under it or a later term (the active committed its activation).  1 when it did,
+ * 0 when nothing changed, <0 on a read error. */
+int cs_seal__follow_activation(cs_seal *s);
 
 /* ---- rekey.c ------------------------------------------------------------- */
 
