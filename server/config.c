@@ -354,7 +354,8 @@ static int parse_listener(parse_ctx *p, const config_setting_t *root, cs_config 
 
 static int parse_seal(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
   static const char *const known[] = {"upgrade_key_ttl", "counter_flush_interval",
-                                      "max_activation_delay", NULL};
+                                      "max_activation_delay", "generate_root_timeout",
+                                      "verify_share_per_minute", NULL};
   int rc;
   const config_setting_t *g = group_of(p, root, "seal", &rc);
   if (rc < 0 || g == NULL)
@@ -374,6 +375,15 @@ static int parse_seal(parse_ctx *p, const config_setting_t *root, cs_config *cfg
     return rc;
   if (rc == 1)
     cfg->counter_flush_ms = (unsigned)(d * 1000);
+  if ((rc = get_duration(p, g, "seal", "generate_root_timeout", 1, 86400, &d)) < 0)
+    return rc;
+  if (rc == 1)
+    cfg->generate_root_timeout = (unsigned)d;
+  long long v;
+  if ((rc = get_int(p, g, "seal", "verify_share_per_minute", 1, 100000, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    cfg->verify_share_per_minute = (unsigned)v;
   return 0;
 }
 
@@ -462,7 +472,7 @@ static int parse_cluster(parse_ctx *p, const config_setting_t *root, cs_config *
       "node_id", "address", "api_address", "tls_cert_file", "tls_key_file", "tls_ca_file",
       "peers", "join", "election_timeout", "heartbeat_timeout", "poll_interval",
       "snapshot_threshold", "snapshot_trailing", "handshake_timeout", "max_unauth_connections",
-      "max_unauth_per_address", NULL};
+      "max_unauth_per_address", "relay_unseal", NULL};
   const char *G = "cluster";
   cs_cluster_config *cc = &cfg->cluster;
   int rc;
@@ -546,6 +556,12 @@ static int parse_cluster(parse_ctx *p, const config_setting_t *root, cs_config *
     return rc;
   if (rc == 1)
     cc->handshake_timeout_ms = (unsigned)(d * 1000);
+  const config_setting_t *relay = member(g, "relay_unseal");
+  if (relay != NULL) {
+    if (config_setting_type(relay) != CONFIG_TYPE_BOOL)
+      return fail_at(p, relay, "cluster.relay_unseal", "expected true or false");
+    cc->relay_unseal = config_setting_get_bool(relay);
+  }
   return 0;
 }
 
@@ -594,6 +610,8 @@ void cs_config_defaults(cs_config *cfg) {
   cfg->upgrade_key_ttl = 120;
   cfg->max_activation_delay = 600;
   cfg->counter_flush_ms = 5000;
+  cfg->generate_root_timeout = 600;
+  cfg->verify_share_per_minute = 10;
   cfg->token_max_ttl = CS_TOKEN_MAX_TTL_DEFAULT;
   cfg->audit_file = NULL;
   cfg->log_level = CS_LOG_INFO;

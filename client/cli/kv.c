@@ -7,6 +7,7 @@
  * listings escape what is not printable.  Value buffers are wiped on free.
  */
 #include "cli.h"
+#include "kv2.h"
 #include "wire.h"
 
 #include <stdio.h>
@@ -239,6 +240,17 @@ static int kv_delete(cli_ctx *g, int argc, char **argv) {
 int cmd_kv(cli_ctx *g, int argc, char **argv) {
   if (argc == 0)
     return cli_usage_error("kv: missing subcommand");
+  /* The versioned mount (kv2.c): --mount kv, or a v2-only subcommand. */
+  int strip;
+  if (cli_kv2_selected(argc, argv, &strip))
+    return cmd_kv2(g, argc, argv);
+  if (strip >= 0) { /* --mount secret: the default, dropped */
+    int n = strchr(argv[strip], '=') != NULL ? 1 : 2;
+    if (strip + n > argc)
+      n = argc - strip;
+    memmove(argv + strip, argv + strip + n, (size_t)(argc - strip - n) * sizeof *argv);
+    argc -= n;
+  }
   if (strcmp(argv[0], "put") == 0)
     return kv_put(g, argc - 1, argv + 1);
   if (strcmp(argv[0], "get") == 0)

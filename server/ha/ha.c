@@ -8,6 +8,7 @@
 #include "logid.h"
 #include "snapshots.h"
 #include "staging.h"
+#include "unseal_relay.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -280,6 +281,7 @@ int cs_ha_start(cs_daemon *d) {
   ha->timer.data = d;
   uv_timer_start(&ha->timer, on_poll, d->cfg.cluster.poll_ms, d->cfg.cluster.poll_ms);
   d->ha = ha;
+  cs_unseal_relay_attach(d); /* operator unseal --cluster (unseal_relay.h) */
   return 0;
 }
 
