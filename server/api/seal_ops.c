@@ -7,7 +7,6 @@
  * are parked (park()).
  */
 #include "api_int.h"
-#include "staged_ops.h"
 
 #include "cs_error.h"
 #include "ha.h"
@@ -232,44 +231,7 @@ void cs_op_rotate(cs_rq *r) {
     respond(r, rc, NULL, NULL, 0);
 }
 
-void cs_op_key_status(cs_rq *r) {
-  cs_keyring *kr = cs_seal_keyring(r->d->seal);
-  size_t n = cs_keyring_count(kr);
-  Custos__TermStatus *ts = calloc(n, sizeof *ts);
-  Custos__TermStatus **ptrs = calloc(n, sizeof *ptrs);
-  if (ts == NULL || ptrs == NULL) {
-    free(ts);
-    free(ptrs);
-    respond(r, CS_ENOMEM, NULL, NULL, 0);
-    return;
-  }
-  cs_term_info ti;
-  for (size_t i = 0; i < n; i++) {
-    cs_keyring_info(kr, i, &ti);
-    custos__term_status__init(&ts[i]);
-    ts[i].term = ti.term;
-    ts[i].install_time = ti.install_time;
-    ts[i].encryptions = ti.encryptions;
-    ptrs[i] = &ts[i];
-  }
-  Custos__Response res = CUSTOS__RESPONSE__INIT;
-  Custos__KeyStatusRes ks = CUSTOS__KEY_STATUS_RES__INIT;
-  size_t a = n - 1; /* the active term, not a staged one above it */
-  while (a > 0 && ts[a].term != cs_keyring_active(kr))
-    a--;
-  ks.term = ts[a].term;
-  ks.install_time = ts[a].install_time;
-  ks.encryptions = ts[a].encryptions;
-  ks.n_terms = n;
-  ks.terms = ptrs;
-  cs_staged_key_status st;
-  cs_staged_key_status_fill(r->d, &ks, &st);
-  res.result_case = CUSTOS__RESPONSE__RESULT_KEY_STATUS;
-  res.key_status = &ks;
-  respond(r, 0, &res, NULL, 0);
-  free(ts);
-  free(ptrs);
-}
+/* key-status: server/api/lifecycle_ops.c */
 
 static void respond_rotate_config(cs_rq *r, const cs_rotate_config *cfg) {
   Custos__Response res = CUSTOS__RESPONSE__INIT;

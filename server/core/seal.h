@@ -110,8 +110,8 @@ typedef struct cs_seal_opts {
   cs_submit_fn submit;        /* NULL: cs_store_commit(store, b) synchronously */
   void *submit_ctx;
   unsigned upgrade_ttl;       /* seconds an upgrade key lives; 0: 120 */
-  /* Called on the loop after an init, rotate or rekey is committed (what:
-   * "init", "rotate", "rekey"); NULL: nobody listens.  For backups: it
+  /* Called on the loop after an init, rotate, rekey or retire is committed
+   * (what: "init", "rotate", "rekey", "retire"); NULL: nobody listens.  For backups: it
    * says what was written, where on_event says what memory holds. */
   void (*on_key_change)(void *ctx, const char *what);
   void *key_change_ctx;
@@ -290,6 +290,19 @@ int cs_seal_check_active_keys(cs_seal *s) __attribute__((warn_unused_result));
 /* Seals like cs_seal_seal and records why (cs_seal_status.reason, until
  * the next unseal).  The reason must hold no secret. */
 void cs_seal_seal_because(cs_seal *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Retires `term` (decrypt-only -> retired): the keyring with its key wiped
+ * and the upgrade keys holding or sealed under it go in one batch, which
+ * the store commits only if no stored value is under the term by then.
+ * Refused at once with CS_ENOTERM, CS_ETERMSTATE (the active term, a
+ * staged or an already retired one) or CS_ETERMINUSE ("term N still
+ * encrypts V stored value(s): rewrap them first"); the commit can still
+ * fail with CS_ETERMINUSE when a write under the term raced it.
+ * res->term, and res->install_time holds the retirement time.
+ */
+int cs_seal_retire(cs_seal *s, uint32_t term, cs_seal_cb cb, void *arg)
+    __attribute__((warn_unused_result));
 
 int cs_seal_rotate_config_get(cs_seal *s, cs_rotate_config *cfg) __attribute__((warn_unused_result));
 /* Validates (max_operations in [CS_MIN_MAX_OPS, CS_DEFAULT_MAX_OPS],

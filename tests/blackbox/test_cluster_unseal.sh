@@ -22,6 +22,7 @@ if echo "$gate" | grep -q "unknown option"; then
   echo "SKIPPED: this custos CLI has no operator unseal --cluster yet" >&2; exit 77
 fi
 
+cd "$WORK"
 probe_as() { local n=$1; shift; timeout 30 "$PROBE" --ca "$WORK/ctls/ca.crt" --cert "$WORK/ctls/$n.crt" --key "$WORK/ctls/$n.key" "$@"; }
 raft_addr() { echo "127.0.0.1:$(raft_port "$1")"; }
 progress() { node_status "$1" | json progress; }
@@ -61,9 +62,14 @@ pass "full restart: 2 shares given to n2 with --cluster unseal all 3 nodes (own 
 # ---- unsealed members ignore; a bad share relays nothing -----------------------
 ncli 1 operator unseal --cluster "$(ckey 2)" --format json > r3.json || fail "unseal --cluster on unsealed nodes"
 grep -q '"sealed":true' r3.json && fail "a relayed share to unsealed members: $(cat r3.json)"
-restart_all
 bad=$(ckey 1 | sed 's/^./f/; s/^ff/0f/')
 [ "$bad" != "$(ckey 1)" ] || bad=$(ckey 1 | sed 's/^./0/')
+# An unsealed node does not look at an unseal share, but relays only one of the key set.
+before=$(grep -c "relayed to" "$WORK/n1.log" || true)
+expect_err "not part of the current key set" ncli 1 operator unseal --cluster "$bad"
+expect_err "must be 33 bytes" ncli 1 operator unseal --cluster 00ff
+[ "$(grep -c "relayed to" "$WORK/n1.log" || true)" = "$before" ] || fail "an unsealed node relayed a bad share"
+restart_all
 expect_err "not part of the current key set" ncli 2 operator unseal --cluster "$bad"
 for i in 1 2 3; do [ "$(progress "$i")" = 0 ] || fail "a refused share advanced n$i"; done
 pass "unsealed members ignore a relayed share; a share not in the key set is refused and relays nothing"
@@ -99,6 +105,17 @@ ncli 1 operator unseal --cluster "$(ckey 3)" >/dev/null || fail "second share"
 for i in 1 2 3; do wait_for 5 is_unsealed "$i" || fail "n$i sealed after the race round"; done
 pass "the same share sent to n3 directly and relayed to it at once counts once; the next share unseals every node"
 
+# ---- over HTTP: sys/unseal with "cluster": true --------------------------------
+if command -v curl >/dev/null; then
+  restart_all
+  hu() { curl -sS --cacert "$WORK/ctls/ca.crt" -X PUT -d "$2" "https://127.0.0.1:$(api_port "$1")/v1/sys/unseal"; }
+  out=$(hu 1 "{\"key\":\"$(ckey 1)\",\"cluster\":true}")
+  echo "$out" | grep -q '"relayed":\[{"node_id":"n2","delivered":true,"sealed":true,"progress":1' || fail "HTTP cluster unseal: $out"
+  out=$(hu 1 "{\"key\":\"$(ckey 2)\",\"cluster\":true}")
+  for i in 1 2 3; do wait_for 5 is_unsealed "$i" || fail "n$i sealed after the HTTP cluster unseal: $out"; done
+  pass "HTTP PUT sys/unseal {\"cluster\":true}: the same relay, 'relayed' in the answer"
+fi
+
 # ---- relay disabled -------------------------------------------------------------
 for i in 1 2 3; do stop_node "$i"; done
 write_node_config 1 "relay_unseal = false;"
@@ -112,3 +129,15 @@ grep -q 'relay_unseal is off on node n2' r4.json || fail "n2 accepted a relayed 
 [ "$(progress 2)" = 0 ] || fail "n2 (relay off) progress $(progress 2)"
 [ "$(progress 3)" = 1 ] || fail "n3 progress $(progress 3)"
 pass "cluster.relay_unseal = false: the node refuses to relay (nothing counted) and ignores relayed shares"
+
+# ---- a member that is down ------------------------------------------------------
+stop_node 1
+ncli 3 operator unseal --cluster "$(ckey 2)" --format json > r5.json || [ $? = 2 ] || fail "unseal --cluster with n1 down"
+python3 - "$WORK/r5.json" <<'PY' || fail "relayed entry for the stopped n1: $(cat "$WORK/r5.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+e = [r for r in d["relayed"] if r["node_id"] == "n1"]
+assert e and not e[0]["delivered"] and e[0]["error"].startswith("not delivered"), e
+PY
+wait_for 5 is_unsealed 3 || fail "n3 sealed after its second share"
+pass "a member that is down is reported 'not delivered'; the others go on"

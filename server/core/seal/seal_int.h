@@ -15,6 +15,7 @@
  *   stage.c      staged activation: activating the staged term, proofs of
  *                holding a term, the new leader's key check
  *   genroot.c    share checks (verify-share) and the generate-root ceremony
+ *   retire.c     retiring a term; standbys wiping a term the active retired
  *
  * Internal names carry a `cs_seal__` prefix (two underscores): shared
  * between these files, never part of seal.h.
@@ -153,7 +154,7 @@ int cs_seal__load_rotate_config(cs_seal *s, const cs_keyring *kr, cs_rotate_conf
 /* ---- change.c ------------------------------------------------------------ */
 
 enum change_kind { CH_INIT, CH_ROTATE, CH_ROTATE_CONFIG, CH_FLUSH, CH_REKEY, CH_EXPIRE,
-                   CH_BACKUP_DELETE, CH_GENROOT, CH_ACTIVATE };
+                   CH_BACKUP_DELETE, CH_GENROOT, CH_RETIRE, CH_ACTIVATE };
 
 typedef struct change {
   cs_seal *s;
@@ -161,7 +162,7 @@ typedef struct change {
   unsigned epoch;
   cs_seal_cb cb;
   void *arg;
-  cs_keyring *next_kr;        /* rotate */
+  cs_keyring *next_kr;        /* rotate, retire */
   keyset ks;                  /* init, rekey: the new key set */
   cs_rotate_config rot;       /* rotate config */
   uint64_t flushed;           /* flush: counter sum written */
@@ -190,6 +191,10 @@ int64_t cs_seal__upgrade_expiry(const cs_keyring *kr, const char *path, const ui
  * sealed under it or a later term (the active committed its activation).  1 when it did,
  * 0 when nothing changed, <0 on a read error. */
 int cs_seal__follow_activation(cs_seal *s);
+/* ---- retire.c ------------------------------------------------------------ */
+
+/* Standby: applies retirements found in the stored keyring to memory. */
+int cs_seal__follow_retired(cs_seal *s);
 
 /* ---- rekey.c ------------------------------------------------------------- */
 
