@@ -30,6 +30,7 @@
 #include "secmem.h"
 #include "rewrapper.h"
 #include "snapshots.h"
+#include "staging.h"
 #include "unseal_relay.h"
 
 #include <errno.h>
@@ -65,7 +66,8 @@ static void load_audit_key(cs_daemon *d) {
  * empties the caches of decrypted token entries and parsed policies
  * (storage may have changed).  Sealed: the audit HMAC key is wiped.
  * Unsealed or a new keyring: the audit key is (re)loaded; a restored store
- * may hold another one.  Then HA re-evaluates its role (a sealed leader
+ * may hold another one (the policy migration runs at the api's first
+ * request of the new auth generation).  Then HA re-evaluates its role (a sealed leader
  * hands over; an unsealed one catches up).
  */
 static void on_seal_event(void *ctx, enum cs_seal_event ev) {
@@ -77,7 +79,6 @@ static void on_seal_event(void *ctx, enum cs_seal_event ev) {
       cs_audit_clear_hmac_key(d->audit);
   } else {
     load_audit_key(d);
-    cs_policies_migrate(d);
     if (cs_secmem_lock_failures() > 0 && !warned) {
       warned = 1;
       cs_warn("key memory could not be locked (RLIMIT_MEMLOCK too low; run with CAP_IPC_LOCK or "
@@ -143,6 +144,7 @@ static int open_core(cs_daemon *d) {
                    .commitq = d->commitq,
                    .cluster = &d->cfg.cluster,
                    .storage_path = d->cfg.storage_path,
+                   .max_activation_delay = d->cfg.max_activation_delay,
                    .on_role = on_role,
                    .ctx = d};
   return cs_ha_start(&d->ha, &ho);
@@ -381,4 +383,7 @@ int cs_unseal_relay_allowed(cs_daemon *d) { return cs_unseal_relay_check(d->ha);
 int cs_unseal_relay(cs_daemon *d, const uint8_t *key, size_t len,
                     void (*done)(void *arg, const cs_relay_result *r, size_t n), void *arg) {
   return cs_unseal_relay_send(d->ha, key, len, done, arg);
+}
+size_t cs_staging_waiting(cs_daemon *d, char (*names)[64], size_t cap, int64_t *deadline) {
+  return cs_staging_laggards(d->ha, d->seal, d->cfg.max_activation_delay, names, cap, deadline);
 }

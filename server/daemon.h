@@ -82,9 +82,6 @@ void cs_api_close(void);
 /* Drops the cached token entries and parsed policies (seal, unseal, a
  * cluster node becoming active: what storage says may have changed). */
 void cs_daemon_auth_changed(cs_daemon *d);
-/* Migrates stored policies to namespaces if not done yet (an unsealed
- * leader only); the seal events run it (policy_ops.c). */
-void cs_policies_migrate(cs_daemon *d);
 /* Runs again the requests held while this leader caught up. */
 void cs_daemon_activation_done(cs_daemon *d);
 
@@ -107,6 +104,8 @@ int cs_ha_step_down(cs_daemon *d, cs_done_fn done, void *arg)
     __attribute__((warn_unused_result));
 int cs_ha_remove_peer(cs_daemon *d, const char *node_id, cs_done_fn done,
                       void *arg) __attribute__((warn_unused_result));
+/* key-status: voters that have not acknowledged the staged term (ha/staging.h). */
+size_t cs_staging_waiting(cs_daemon *d, char (*names)[64], size_t cap, int64_t *deadline);
 /* operator unseal --cluster (ha/unseal_relay.h has the ha-level functions). */
 int cs_unseal_relay_allowed(cs_daemon *d) __attribute__((warn_unused_result));
 int cs_unseal_relay(cs_daemon *d, const uint8_t *key, size_t len,

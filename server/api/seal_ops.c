@@ -7,6 +7,7 @@
  * are parked (park()).
  */
 #include "api_int.h"
+#include "cs_version.h"
 
 #include "cs_error.h"
 #include "ha.h"
@@ -19,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CUSTOS_VERSION "0.1.0"
 
 /* ---------------------------------------------------------------- status */
 
@@ -39,12 +39,13 @@ void cs_op_status_relayed(cs_rq *r, Custos__UnsealRelayResult **relayed, size_t 
   sr.progress = st.progress;
   sr.nonce = st.nonce;
   sr.term = st.term;
-  sr.version = CUSTOS_VERSION;
+  sr.version = CS_VERSION; /* common/cs_version.h; also HTTP sys/health */
   const char *mode, *active;
   cs_ha_status(r->d, &mode, &active);
   sr.ha_mode = (char *)mode;
   sr.active_address = (char *)active;
   sr.removed_from_cluster = cs_ha_removed(r->d);
+  sr.seal_reason = st.reason;
   cs_snapshots_status(r->d, &sr);
   sr.n_relayed = n_relayed;
   sr.relayed = relayed;
@@ -218,6 +219,7 @@ static void on_rotate_done(void *arg, int status, cs_seal_result *res) {
   Custos__RotateRes rr = CUSTOS__ROTATE_RES__INIT;
   rr.term = res->term;
   rr.install_time = res->install_time;
+  rr.staged = res->staged != 0;
   out.result_case = CUSTOS__RESPONSE__RESULT_ROTATE;
   out.rotate = &rr;
   respond(r, 0, &out, NULL, 0);

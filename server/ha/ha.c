@@ -15,6 +15,7 @@
 #include "log.h"
 #include "logid.h"
 #include "snapshot.h"
+#include "staging.h"
 #include "unseal_relay.h"
 
 #include <stddef.h>
@@ -67,6 +68,12 @@ static void node_status(void *ctx, cs_node_status *st) {
   st->initialized = ha->initialized = ss.initialized;
   st->sealed = ss.sealed;
   st->term = ss.term;
+  /* Staged activation: "I hold staged term N", with the proof. */
+  uint32_t staged = ss.sealed ? 0 : cs_keyring_staged(cs_seal_keyring(ha->o.seal));
+  st->staged_term = 0;
+  if (staged != 0 &&
+      cs_seal_term_proof(ha->o.seal, staged, ha->o.cluster->self.node_id, st->staged_proof) == 0)
+    st->staged_term = staged;
 }
 
 static int commit_backend(void *ctx, const cs_batch *const *batches, size_t n,
@@ -187,9 +194,20 @@ static void on_caught_up(void *arg, int status) {
     (void)refresh(ha);
     return;
   }
+  /* Never serve with keys that cannot open what the cluster wrote. */
   int rc = cs_seal_reload(ha->o.seal);
-  if (rc < 0)
-    cs_warn("cluster: reloading the keyring on becoming active failed: %s", cs_error_message(rc));
+  if (rc == 0)
+    rc = cs_seal_check_active_keys(ha->o.seal);
+  if (rc < 0) {
+    char why[200];
+    snprintf(why, sizeof why, "%s", cs_error_message(rc));
+    cs_error("cluster: this node is the raft leader but refuses to serve as active: %s; "
+             "sealing, so that a member holding the keys takes over (unseal this node again "
+             "to follow the cluster)", why);
+    cs_seal_seal_because(ha->o.seal, "refused to serve as active: %s", why);
+    (void)refresh(ha); /* LEADER_SEALED: the held requests run again (redirected) */
+    return;
+  }
   ha->active_term = term;
   if (refresh(ha) == CS_HA_ACTIVE) {
     cs_seal_status st;
@@ -279,6 +297,7 @@ static void on_poll(uv_timer_t *t) {
     int rc = cs_seal_upgrades_acked(ha->o.seal, cs_cluster_min_member_term(ha->cluster));
     if (rc < 0)
       cs_warn("cluster: deleting acknowledged upgrade keys failed: %s", cs_error_message(rc));
+    cs_staging_tick(ha); /* a staged term activates once every voter holds it */
     break;
   }
   case CS_HA_FOLLOWER:
@@ -320,6 +339,8 @@ int cs_ha_start(cs_ha **out, const cs_ha_opts *opts) {
     return rc;
   }
   cs_commitq_set_backend(opts->commitq, commit_backend, ha->cluster);
+  /* Rotations stage their term until every voter holds it (staging.c). */
+  cs_seal_set_staged_activation(opts->seal, 1, opts->max_activation_delay);
   /* The restore already in the store when we start is not news. */
   int forced;
   ha->restores_seen = cs_store_restores(opts->store);
@@ -434,6 +455,8 @@ uint64_t cs_ha_raft_term(cs_ha *ha) { return ha == NULL ? 0 : cs_cluster_term(ha
 cs_cluster *cs_ha_cluster(cs_ha *ha) { return ha->cluster; }
 const cs_cluster_config *cs_ha_config(cs_ha *ha) { return ha->o.cluster; }
 cs_seal *cs_ha_seal(cs_ha *ha) { return ha->stopping ? NULL : ha->o.seal; }
+uv_loop_t *cs_ha_loop(cs_ha *ha) { return ha->o.loop; }
+unsigned cs_ha_activation_delay(cs_ha *ha) { return ha->o.max_activation_delay; }
 
 static int standalone(void) {
   return cs_error_set(CS_EINVAL, "not in cluster mode (no cluster section in the configuration)");

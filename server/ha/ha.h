@@ -57,6 +57,7 @@ typedef struct cs_ha_opts {
   cs_commitq *commitq;              /* routed through raft from the start */
   const cs_cluster_config *cluster; /* copied by reference: must outlive ha */
   const char *storage_path;         /* raft's directory is <storage_path>/raft */
+  unsigned max_activation_delay;    /* seal.max_activation_delay (staging.c) */
   cs_ha_role_fn on_role;            /* role changes (role.h); NULL: nobody listens */
   void *ctx;
 } cs_ha_opts;
@@ -102,12 +103,14 @@ void cs_ha_reload_tls(cs_ha *ha);
 const char *cs_ha_node_id(cs_ha *ha);
 uint64_t cs_ha_raft_term(cs_ha *ha);
 
-/* For the other modules of server/ha (unseal_relay.c): the cluster, the
+/* For the other modules of server/ha (unseal_relay.c, staging.c): the cluster, the
  * configuration, and the seal while ha runs (NULL once quiesced: the
  * owner may have closed it). */
 cs_cluster *cs_ha_cluster(cs_ha *ha);
 const cs_cluster_config *cs_ha_config(cs_ha *ha);
 cs_seal *cs_ha_seal(cs_ha *ha);
+uv_loop_t *cs_ha_loop(cs_ha *ha);
+unsigned cs_ha_activation_delay(cs_ha *ha);
 
 /* The membership (operator raft ...; the caller authorizes: sudo on
  * sys/raft).  Standalone: CS_EINVAL "not in cluster mode". */

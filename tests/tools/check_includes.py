@@ -25,8 +25,13 @@ GENERATED = {"custos.pb-c.h": "proto"}
 # its cs_api_env (API_LANDED, phase 2) and snapshots.c / rewrapper.c envs of
 # their own:
 # remove them from this list then.
-DAEMON_H_USERS = {"server/main.c", "server/daemon.c", "server/api/api_int.h",
+DAEMON_H_USERS = {"server/main.c", "server/daemon.c", "server/api/*",
                   "server/snapshots.c", "server/rewrapper.c"}
+
+# Directories built into one target: a cycle among them is inside that
+# target.  custosd = server/ + server/api/ until the api gets its cs_api_env
+# and becomes a library below the daemon (then drop this).
+SAME_TARGET = [{"server", "server/api"}]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
@@ -53,7 +58,8 @@ def main():
             text = fh.read()
         for inc in INCLUDE.findall(text):
             base = os.path.basename(inc)
-            if base == "daemon.h" and f not in DAEMON_H_USERS:
+            if base == "daemon.h" and f not in DAEMON_H_USERS and \
+                    os.path.dirname(f) + "/*" not in DAEMON_H_USERS:
                 problems.append("%s includes daemon.h (only %s may)" %
                                 (f, ", ".join(sorted(DAEMON_H_USERS))))
             # "net/net.h" style: relative to the including directory or a parent
@@ -77,7 +83,7 @@ def main():
                 target = sorted(seen)[0]
             else:
                 continue  # a system or test header
-            if target != here:
+            if target != here and not any(here in g and target in g for g in SAME_TARGET):
                 edges.setdefault(here, {}).setdefault(target, []).append("%s -> %s" % (f, inc))
     # Cycles: Tarjan's strongly connected components.
     index, low, stack, on, comps = {}, {}, [], set(), []
