@@ -23,12 +23,12 @@ static int kv_put(cli_ctx *g, int argc, char **argv) {
   char *pos[1 + KV_MAX_FIELDS];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv put", argc, argv, NULL, pos, 1 + KV_MAX_FIELDS, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, NULL, pos, 1 + KV_MAX_FIELDS, &npos)) != 0)
     return rc;
   if (npos < 1)
-    return cli_usage_error("kv put: missing PATH");
+    return cli_usage(g, "missing PATH");
   if (npos < 2)
-    return cli_usage_error("kv put: missing K=V");
+    return cli_usage(g, "missing K=V");
 
   size_t nf = npos - 1;
   Custos__KvPair *pairs = calloc(nf, sizeof *pairs);
@@ -38,21 +38,21 @@ static int kv_put(cli_ctx *g, int argc, char **argv) {
   int used_stdin = 0;
   rc = CLI_OK;
   if (pairs == NULL || pp == NULL || owned == NULL || owned_len == NULL) {
-    rc = cli_fail("out of memory");
+    rc = cli_fail(g, "out of memory");
     goto out;
   }
   for (size_t i = 0; i < nf && rc == CLI_OK; i++) {
     char *kvs = pos[1 + i];
     char *eq = strchr(kvs, '=');
     if (eq == NULL || eq == kvs) {
-      rc = cli_usage_error("kv put: expected K=V, got \"%s\"", kvs);
+      rc = cli_usage(g, "expected K=V, got \"%.64s\"", kvs);
       break;
     }
     *eq = '\0';   /* argv is ours to modify */
     const char *v = eq + 1;
     for (size_t j = 0; j < i; j++)
       if (strcmp(pairs[j].key, kvs) == 0) {
-        rc = cli_usage_error("kv put: field \"%s\" given twice", kvs);
+        rc = cli_usage(g, "field \"%.64s\" given twice", kvs);
         break;
       }
     if (rc != CLI_OK)
@@ -62,14 +62,14 @@ static int kv_put(cli_ctx *g, int argc, char **argv) {
     pp[i] = &pairs[i];
     if (strcmp(v, "-") == 0) {
       if (used_stdin++) {
-        rc = cli_usage_error("kv put: only one value can come from stdin");
+        rc = cli_usage(g, "only one value can come from stdin");
         break;
       }
-      rc = cli_read_stdin(&owned[i], &owned_len[i]);
+      rc = cli_read_stdin(g, &owned[i], &owned_len[i]);
       pairs[i].value.data = owned[i];
       pairs[i].value.len = owned_len[i];
     } else if (v[0] == '@') {
-      rc = cli_read_file(v + 1, &owned[i], &owned_len[i]);
+      rc = cli_read_file(g, v + 1, &owned[i], &owned_len[i]);
       pairs[i].value.data = owned[i];
       pairs[i].value.len = owned_len[i];
     } else {
@@ -100,31 +100,16 @@ out:
 
 /* ------------------------------------------------------------------ get */
 
-/* A printable copy for the table: control bytes become \xNN. */
-static char *printable(const uint8_t *p, size_t n) {
-  char *s = malloc(4 * n + 1), *o = s;
-  if (s == NULL)
-    return NULL;
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] < 0x20 || p[i] == 0x7f)
-      o += sprintf(o, "\\x%02x", p[i]);
-    else
-      *o++ = (char)p[i];
-  }
-  *o = '\0';
-  return s;
-}
-
 static int kv_get(cli_ctx *g, int argc, char **argv) {
   const char *field = NULL;
   const cli_opt opts[] = { { .name = "field", .arg = 1, .val = &field }, { 0 } };
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv get", argc, argv, opts, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   if (npos < 1)
-    return cli_usage_error("kv get: missing PATH");
+    return cli_usage(g, "missing PATH");
 
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__KvGetReq op = CUSTOS__KV_GET_REQ__INIT;
@@ -140,44 +125,22 @@ static int kv_get(cli_ctx *g, int argc, char **argv) {
     for (size_t i = 0; i < r->n_data; i++) {
       if (strcmp(S(r->data[i]->key), field) != 0)
         continue;
-      fwrite(r->data[i]->value.data, 1, r->data[i]->value.len, stdout);
+      out_raw(g, r->data[i]->value.data, r->data[i]->value.len);
       if (isatty(1))
-        putchar('\n');
+        out_raw(g, "\n", 1);
       rc = CLI_OK;
       break;
     }
     if (rc != CLI_OK)
-      cli_fail("field %s not found", field);
-  } else if (g->json) {
-    jw_obj_begin();
-    jw_key("data");
-    jw_obj_begin();
-    for (size_t i = 0; i < r->n_data; i++) {
-      jw_key(S(r->data[i]->key));
-      jw_strn(r->data[i]->value.data, r->data[i]->value.len);
-    }
-    jw_obj_end();
-    jw_obj_end();
-    jw_end();
+      cli_fail(g, "field %s not found", field);
   } else {
-    for (size_t i = 0; i < r->n_data; i++) {
-      char *v = printable(r->data[i]->value.data, r->data[i]->value.len);
-      if (v == NULL) {
-        rc = cli_fail("out of memory");
-        break;
-      }
-      char *k = printable((const uint8_t *)S(r->data[i]->key), strlen(S(r->data[i]->key)));
-      if (k == NULL) {
-        cli_free_secret(v, strlen(v));
-        rc = cli_fail("out of memory");
-        break;
-      }
-      tbl_row(k, "%s", v);
-      free(k);
-      cli_free_secret(v, strlen(v));
-    }
-    if (rc == CLI_OK)
-      tbl_print();
+    /* JSON: {"data":{K:V,...}}; text: a "K  V" row a field (the text back
+     * end shows control bytes as \xNN). */
+    out_map_begin(g, "data");
+    for (size_t i = 0; i < r->n_data; i++)
+      out_strn(g, S(r->data[i]->key), S(r->data[i]->key), r->data[i]->value.data,
+               r->data[i]->value.len);
+    out_map_end(g);
   }
   cs_wire_response_free(res);
   return rc;
@@ -189,7 +152,7 @@ static int kv_list(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv list", argc, argv, NULL, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, NULL, pos, 1, &npos)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__KvListReq op = CUSTOS__KV_LIST_REQ__INIT;
@@ -200,20 +163,10 @@ static int kv_list(cli_ctx *g, int argc, char **argv) {
   if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_KV_LIST, &res)) != 0)
     return rc;
   const Custos__KvListRes *r = res->kv_list;
-  if (g->json) {
-    jw_obj_begin();
-    jw_key("keys");
-    jw_arr_begin();
-    for (size_t i = 0; i < r->n_keys; i++)
-      jw_str(r->keys[i]);
-    jw_arr_end();
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("Keys\n----\n");
-    for (size_t i = 0; i < r->n_keys; i++)
-      printf("%s\n", S(r->keys[i]));
-  }
+  out_list_begin(g, "keys", "Keys");
+  for (size_t i = 0; i < r->n_keys; i++)
+    out_item(g, S(r->keys[i]));
+  out_list_end(g);
   cs_wire_response_free(res);
   return CLI_OK;
 }
@@ -224,10 +177,10 @@ static int kv_delete(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv delete", argc, argv, NULL, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, NULL, pos, 1, &npos)) != 0)
     return rc;
   if (npos < 1)
-    return cli_usage_error("kv delete: missing PATH");
+    return cli_usage(g, "missing PATH");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__KvDeleteReq op = CUSTOS__KV_DELETE_REQ__INIT;
   op.path = pos[0];
@@ -236,16 +189,18 @@ static int kv_delete(cli_ctx *g, int argc, char **argv) {
   return cli_call_done(g, &req, "path", pos[0], "Data deleted at: %s", pos[0]);
 }
 
-int cmd_kv(cli_ctx *g, int argc, char **argv) {
-  if (argc == 0)
-    return cli_usage_error("kv: missing subcommand");
-  if (strcmp(argv[0], "put") == 0)
-    return kv_put(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "get") == 0)
-    return kv_get(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "list") == 0)
-    return kv_list(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "delete") == 0)
-    return kv_delete(g, argc - 1, argv + 1);
-  return cli_usage_error("kv: unknown subcommand \"%s\"", argv[0]);
-}
+const cli_cmd cli_kv_cmds[] = {
+  { "put", kv_put, NULL, "write the fields of a path", "PATH K=V [K=V ...]",
+    "Replaces the fields of PATH.  V is the value itself, - (read from stdin,\n"
+    "for at most one field) or @FILE (the file's bytes).  PATH is 1..508 bytes\n"
+    "of printable ASCII without empty, . or .. segments; at most 1024 fields.\n"
+    "Use -- before words that start with a dash.\n" },
+  { "get", kv_get, NULL, "read the fields of a path", "PATH [--field K]",
+    "Options:\n"
+    "  --field K   write only the raw bytes of field K (a newline only when\n"
+    "              stdout is a terminal); exit 1 when K is absent\n" },
+  { "list", kv_list, NULL, "list the keys under a prefix", "[PREFIX]",
+    "Entries ending in / are folders.\n" },
+  { "delete", kv_delete, NULL, "delete a path", "PATH", "" },
+  { 0 },
+};

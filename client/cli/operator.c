@@ -1,7 +1,8 @@
 /*
  * operator: the seal life cycle and key management commands: status,
  * operator init / unseal / seal / rotate / key-status / rotate-config /
- * rekey.
+ * rekey / raft ..., and the tables of `operator` and `operator raft`
+ * (`operator snapshot` is in snapshot.c).
  *
  * Key shares pass through here in three forms (raw bytes from the server,
  * hex/base64 strings printed, bytes decoded from the user): each buffer is
@@ -19,63 +20,51 @@
 
 /* --------------------------------------------------------------- status */
 
-/* Prints a StatusRes; returns 0 when unsealed, CLI_USAGE (2) when sealed. */
-static int print_status(const cli_ctx *g, const Custos__StatusRes *s) {
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_bool("initialized", s->initialized);
-    jw_kv_bool("sealed", s->sealed);
-    jw_kv_u64("t", s->t);
-    jw_kv_u64("n", s->n);
-    jw_kv_u64("progress", s->progress);
-    jw_kv_str("nonce", S(s->nonce));
-    jw_kv_u64("term", s->term);
-    jw_kv_str("version", S(s->version));
-    jw_kv_str("ha_mode", S(s->ha_mode));
-    jw_kv_str("active_address", S(s->active_address));
-    if (s->ha_mode && strcmp(s->ha_mode, "standalone") != 0)
-      jw_kv_bool("removed_from_cluster", s->removed_from_cluster);
-    if (s->snapshot_last_time || s->snapshot_last_error_time) {
-      jw_kv_i64("snapshot_last_time", s->snapshot_last_time);
-      jw_kv_str("snapshot_last_path", S(s->snapshot_last_path));
-      jw_kv_str("snapshot_last_error", S(s->snapshot_last_error));
-      jw_kv_i64("snapshot_last_error_time", s->snapshot_last_error_time);
-    }
-    jw_obj_end();
-    jw_end();
-  } else {
-    tbl_row("Initialized", "%s", s->initialized ? "true" : "false");
-    tbl_row("Sealed", "%s", s->sealed ? "true" : "false");
-    tbl_row("Total Shares", "%u", s->n);
-    tbl_row("Threshold", "%u", s->t);
-    if (s->sealed) {
-      tbl_row("Unseal Progress", "%u/%u", s->progress, s->t);
-      tbl_row("Unseal Nonce", "%s", s->nonce && s->nonce[0] ? s->nonce : "n/a");
-    }
-    tbl_row("Term", "%u", s->term);
-    tbl_row("Version", "%s", s->version && s->version[0] ? s->version : "n/a");
-    tbl_row("HA Mode", "%s", s->ha_mode && s->ha_mode[0] ? s->ha_mode : "n/a");
-    if (s->active_address && s->active_address[0])
-      tbl_row("Active Address", "%s", s->active_address);
-    if (s->removed_from_cluster)
-      tbl_row("Removed From Cluster", "true");
-    char when[40];
-    if (s->snapshot_last_time) {
-      cli_fmt_time(s->snapshot_last_time, 0, when, sizeof when);
-      tbl_row("Last Snapshot", "%s %s", when, S(s->snapshot_last_path));
-    }
-    if (s->snapshot_last_error && s->snapshot_last_error[0]) {
-      cli_fmt_time(s->snapshot_last_error_time, 0, when, sizeof when);
-      tbl_row("Last Snapshot Error", "%s %s", when, s->snapshot_last_error);
-    }
-    tbl_print();
+/* Adds a StatusRes to the output; returns 0 when unsealed, CLI_USAGE (2)
+ * when sealed. */
+static int print_status(cli_ctx *g, const Custos__StatusRes *s) {
+  out_bool(g, "initialized", "Initialized", s->initialized);
+  out_bool(g, "sealed", "Sealed", s->sealed);
+  out_u64(g, "n", "Total Shares", s->n);
+  out_u64(g, "t", "Threshold", s->t);
+  out_u64(g, "progress", NULL, s->progress);
+  out_str(g, "nonce", NULL, S(s->nonce));
+  if (s->sealed) {
+    out_row_fmt(g, "Unseal Progress", "%u/%u", s->progress, s->t);
+    out_row_fmt(g, "Unseal Nonce", "%s", s->nonce && s->nonce[0] ? s->nonce : "n/a");
+  }
+  out_u64(g, "term", "Term", s->term);
+  out_str(g, "version", NULL, S(s->version));
+  out_row_fmt(g, "Version", "%s", s->version && s->version[0] ? s->version : "n/a");
+  out_str(g, "ha_mode", NULL, S(s->ha_mode));
+  out_row_fmt(g, "HA Mode", "%s", s->ha_mode && s->ha_mode[0] ? s->ha_mode : "n/a");
+  out_str(g, "active_address", s->active_address && s->active_address[0] ? "Active Address" : NULL,
+          S(s->active_address));
+  if (s->ha_mode && strcmp(s->ha_mode, "standalone") != 0)
+    out_bool(g, "removed_from_cluster", NULL, s->removed_from_cluster);
+  if (s->removed_from_cluster)
+    out_row_fmt(g, "Removed From Cluster", "true");
+  if (s->snapshot_last_time || s->snapshot_last_error_time) {
+    out_i64(g, "snapshot_last_time", NULL, s->snapshot_last_time);
+    out_str(g, "snapshot_last_path", NULL, S(s->snapshot_last_path));
+    out_str(g, "snapshot_last_error", NULL, S(s->snapshot_last_error));
+    out_i64(g, "snapshot_last_error_time", NULL, s->snapshot_last_error_time);
+  }
+  char when[40];
+  if (s->snapshot_last_time) {
+    cli_fmt_time(s->snapshot_last_time, 0, when, sizeof when);
+    out_row_fmt(g, "Last Snapshot", "%s %s", when, S(s->snapshot_last_path));
+  }
+  if (s->snapshot_last_error && s->snapshot_last_error[0]) {
+    cli_fmt_time(s->snapshot_last_error_time, 0, when, sizeof when);
+    out_row_fmt(g, "Last Snapshot Error", "%s %s", when, s->snapshot_last_error);
   }
   return s->sealed ? CLI_USAGE : CLI_OK;
 }
 
 int cmd_status(cli_ctx *g, int argc, char **argv) {
   size_t npos;
-  int rc = cli_parse("status", argc, argv, NULL, NULL, 0, &npos);
+  int rc = cli_parse(g, argc, argv, NULL, NULL, 0, &npos);
   if (rc != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
@@ -92,49 +81,45 @@ int cmd_status(cli_ctx *g, int argc, char **argv) {
 
 /* ----------------------------------------------------------------- keys */
 
-/* Prints key shares as JSON arrays "<prefix>_hex" and "<prefix>_b64", or
- * as "<label> N: <b64>" lines.  Returns CLI_OK or CLI_FAIL. */
-static int print_keys(const cli_ctx *g, const char *prefix, const char *label, size_t n,
+/* Adds key shares: JSON arrays "<prefix>_hex" and "<prefix>_b64"; text
+ * "<label> N: <b64>" lines.  Returns CLI_OK or CLI_FAIL. */
+static int print_keys(cli_ctx *g, const char *prefix, const char *label, size_t n,
                       const ProtobufCBinaryData *keys) {
   char name[64];
-  for (int pass = 0; pass < (g->json ? 2 : 1); pass++) {
-    if (g->json) {
-      snprintf(name, sizeof name, "%s_%s", prefix, pass == 0 ? "hex" : "b64");
-      jw_key(name);
-      jw_arr_begin();
-    }
+  for (int pass = 0; pass < 2; pass++) {
+    snprintf(name, sizeof name, "%s_%s", prefix, pass == 0 ? "hex" : "b64");
+    out_list_begin(g, name, NULL);
     for (size_t i = 0; i < n; i++) {
-      char *s = g->json && pass == 0 ? cli_hex(keys[i].data, keys[i].len)
-                                     : cli_b64(keys[i].data, keys[i].len);
-      if (s == NULL)
-        return cli_fail("out of memory");
-      if (g->json)
-        jw_str(s);
-      else
-        printf("%s %zu: %s\n", label, i + 1, s);
+      char *s = pass == 0 ? cli_hex(keys[i].data, keys[i].len) : cli_b64(keys[i].data, keys[i].len);
+      if (s == NULL) {
+        out_list_end(g);
+        return cli_fail(g, "out of memory");
+      }
+      out_item(g, s);
+      if (pass == 1)
+        out_text(g, "%s %zu: %s\n", label, i + 1, s);
       cli_free_secret(s, strlen(s));
     }
-    if (g->json)
-      jw_arr_end();
+    out_list_end(g);
   }
   return CLI_OK;
 }
 
-static int parse_shares(const char *cmd, const char *shares, const char *threshold,
-                        uint32_t *n, uint32_t *t) {
+static int parse_shares(cli_ctx *g, const char *shares, const char *threshold, uint32_t *n,
+                        uint32_t *t) {
   uint64_t v;
   if (shares != NULL) {
     if (cli_parse_u64(shares, 1, 255, &v) != 0)
-      return cli_usage_error("%s: --key-shares must be a number from 1 to 255", cmd);
+      return cli_usage(g, "--key-shares must be a number from 1 to 255");
     *n = (uint32_t)v;
   }
   if (threshold != NULL) {
     if (cli_parse_u64(threshold, 1, 255, &v) != 0)
-      return cli_usage_error("%s: --key-threshold must be a number from 1 to 255", cmd);
+      return cli_usage(g, "--key-threshold must be a number from 1 to 255");
     *t = (uint32_t)v;
   }
   if (*t > *n)
-    return cli_usage_error("%s: --key-threshold (%u) is larger than --key-shares (%u)", cmd, *t, *n);
+    return cli_usage(g, "--key-threshold (%u) is larger than --key-shares (%u)", *t, *n);
   return 0;
 }
 
@@ -159,13 +144,12 @@ static int op_init(cli_ctx *g, int argc, char **argv) {
   size_t npos;
   uint32_t n = 5, t = 3;
   int rc;
-  if ((rc = cli_parse("operator init", argc, argv, opts, NULL, 0, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, NULL, 0, &npos)) != 0)
     return rc;
   if (root_recipient != NULL &&
-      (rc = cli_age_check_recipient("operator init", "--root-token-recipient", root_recipient)) != 0)
+      (rc = cli_age_check_recipient(g, "--root-token-recipient", root_recipient)) != 0)
     return rc;
-  if ((rc = cli_age_recipients("operator init", recipient, nrecipient, recipients_file, &age,
-                               &nage)) != 0)
+  if ((rc = cli_age_recipients(g, recipient, nrecipient, recipients_file, &age, &nage)) != 0)
     return rc;
   char nbuf[24];
   if (shares == NULL && nage > 0) { /* one share per recipient */
@@ -178,14 +162,12 @@ static int op_init(cli_ctx *g, int argc, char **argv) {
     if (cli_parse_u64(shares, 1, 255, &v) == 0 && v < t)
       t = (uint32_t)v;
   }
-  if ((rc = parse_shares("operator init", shares, threshold, &n, &t)) == 0 && nage > 0 &&
-      nage != n)
-    rc = cli_usage_error("operator init: %zu age recipients for %u key shares: give one per share",
-                         nage, n);
+  if ((rc = parse_shares(g, shares, threshold, &n, &t)) == 0 && nage > 0 && nage != n)
+    rc = cli_usage(g, "%zu age recipients for %u key shares: give one per share", nage, n);
   if (rc == 0 && output_dir != NULL && nage == 0)
-    rc = cli_usage_error("operator init: --output-dir goes with --recipient or --recipients-file");
+    rc = cli_usage(g, "--output-dir goes with --recipient or --recipients-file");
   if (rc == 0 && output_dir != NULL)
-    rc = cli_age_check_output_dir("operator init", output_dir, nage, root_recipient != NULL);
+    rc = cli_age_check_output_dir(g, output_dir, nage, root_recipient != NULL);
   if (rc != 0) {
     cli_age_recipients_free(age, nage);
     return rc;
@@ -210,35 +192,25 @@ static int op_init(cli_ctx *g, int argc, char **argv) {
   uint32_t rt = r->threshold ? r->threshold : t;
   if (rn == 0)
     rn = (uint32_t)r->n_keys_age;
-  if (g->json) {
-    jw_obj_begin();
-    rc = print_keys(g, "unseal_keys", NULL, r->n_keys, r->keys);
-    if (output_dir != NULL && rc == 0)
-      rc = cli_age_write_keys(output_dir, 1, r, age, root_recipient);
-    else
-      cli_age_print_keys(1, r, age, root_recipient);
-    jw_kv_u64("unseal_shares", rn);
-    jw_kv_u64("unseal_threshold", rt);
-    jw_kv_str("root_token", S(r->root_token));
-    jw_obj_end();
-    jw_end();
-  } else {
-    rc = print_keys(g, NULL, "Unseal Key", r->n_keys, r->keys);
-    if (output_dir != NULL && rc == 0)
-      rc = cli_age_write_keys(output_dir, 0, r, age, root_recipient);
-    else
-      cli_age_print_keys(0, r, age, root_recipient);
-    if (r->root_token != NULL && r->root_token[0] != '\0')
-      printf("\nInitial Root Token: %s\n\n", r->root_token);
-    else
-      printf("\n");
-    printf("custos initialized with %u key shares and a key threshold of %u. Please\n"
+  rc = print_keys(g, "unseal_keys", "Unseal Key", r->n_keys, r->keys);
+  if (output_dir != NULL && rc == 0)
+    rc = cli_age_write_keys(g, output_dir, r, age, root_recipient);
+  else
+    cli_age_print_keys(g, r, age, root_recipient);
+  out_u64(g, "unseal_shares", NULL, rn);
+  out_u64(g, "unseal_threshold", NULL, rt);
+  out_str(g, "root_token", NULL, S(r->root_token));
+  if (r->root_token != NULL && r->root_token[0] != '\0')
+    out_text(g, "\nInitial Root Token: %s\n\n", r->root_token);
+  else
+    out_text(g, "\n");
+  out_text(g,
+           "custos initialized with %u key shares and a key threshold of %u. Please\n"
            "securely distribute the key shares printed above. When custosd is sealed\n"
            "or restarted, %u of these keys are needed to unseal it.\n\n"
            "custos does not store the key shares: if more than %u of them are lost,\n"
            "the data cannot be recovered. Revoke the root token once other tokens exist.\n",
            rn, rt, rt, rn >= rt ? rn - rt : 0);
-  }
   cs_wire_response_free(res);
   cli_age_recipients_free(age, nage);
   return rc;
@@ -273,14 +245,14 @@ static int op_unseal(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
   char fetched[128];
-  if ((rc = cli_parse("operator unseal", argc, argv, opts, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   if (reset && npos > 0)
-    return cli_usage_error("operator unseal: --reset takes no key");
+    return cli_usage(g, "--reset takes no key");
   if (nonce != NULL && !reset)
-    return cli_usage_error("operator unseal: --nonce goes with --reset");
+    return cli_usage(g, "--nonce goes with --reset");
   if (identity != NULL && reset)
-    return cli_usage_error("operator unseal: --identity goes with an age FILE, not --reset");
+    return cli_usage(g, "--identity goes with an age FILE, not --reset");
   /* A reset names the ceremony it discards: the one status shows now,
    * unless --nonce says which one the operator meant. */
   if (reset && nonce == NULL) {
@@ -298,12 +270,12 @@ static int op_unseal(cli_ctx *g, int argc, char **argv) {
     op.reset = 1;
     op.nonce = (char *)nonce;
   } else if (identity != NULL) { /* pos[0]: an age file holding the share */
-    if ((rc = cli_age_unseal_key(npos ? pos[0] : NULL, identity, &key, &keylen)) != 0)
+    if ((rc = cli_age_unseal_key(g, npos ? pos[0] : NULL, identity, &key, &keylen)) != 0)
       return rc;
     op.key.data = key;
     op.key.len = keylen;
   } else {
-    if ((rc = cli_get_key(npos ? pos[0] : NULL, "Unseal Key (will be hidden): ", &key, &keylen)) != 0)
+    if ((rc = cli_get_key(g, npos ? pos[0] : NULL, "Unseal Key (will be hidden): ", &key, &keylen)) != 0)
       return rc;
     op.key.data = key;
     op.key.len = keylen;
@@ -324,7 +296,7 @@ static int op_unseal(cli_ctx *g, int argc, char **argv) {
 static int op_seal(cli_ctx *g, int argc, char **argv) {
   size_t npos;
   int rc;
-  if ((rc = cli_parse("operator seal", argc, argv, NULL, NULL, 0, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, NULL, NULL, 0, &npos)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__SealReq op = CUSTOS__SEAL_REQ__INIT;
@@ -339,7 +311,7 @@ static int op_rotate(cli_ctx *g, int argc, char **argv) {
   size_t npos;
   int rc;
   char when[64];
-  if ((rc = cli_parse("operator rotate", argc, argv, NULL, NULL, 0, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, NULL, NULL, 0, &npos)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__RotateReq op = CUSTOS__ROTATE_REQ__INIT;
@@ -349,18 +321,9 @@ static int op_rotate(cli_ctx *g, int argc, char **argv) {
   if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_ROTATE, &res)) != 0)
     return rc;
   cli_fmt_time(res->rotate->install_time, 0, when, sizeof when);
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_u64("term", res->rotate->term);
-    jw_kv_str("install_time", when);
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("Success! Rotated key\n\n");
-    tbl_row("Key Term", "%u", res->rotate->term);
-    tbl_row("Install Time", "%s", when);
-    tbl_print();
-  }
+  out_text(g, "Success! Rotated key\n\n");
+  out_u64(g, "term", "Key Term", res->rotate->term);
+  out_str(g, "install_time", "Install Time", when);
   cs_wire_response_free(res);
   return CLI_OK;
 }
@@ -369,7 +332,7 @@ static int op_key_status(cli_ctx *g, int argc, char **argv) {
   size_t npos;
   int rc;
   char when[64];
-  if ((rc = cli_parse("operator key-status", argc, argv, NULL, NULL, 0, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, NULL, NULL, 0, &npos)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__KeyStatusReq op = CUSTOS__KEY_STATUS_REQ__INIT;
@@ -380,40 +343,22 @@ static int op_key_status(cli_ctx *g, int argc, char **argv) {
     return rc;
   const Custos__KeyStatusRes *k = res->key_status;
   cli_fmt_time(k->install_time, 0, when, sizeof when);
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_u64("term", k->term);
-    jw_kv_str("install_time", when);
-    jw_kv_u64("encryptions", k->encryptions);
-    jw_key("terms");
-    jw_arr_begin();
-    for (size_t i = 0; i < k->n_terms; i++) {
-      char w[64];
-      cli_fmt_time(k->terms[i]->install_time, 0, w, sizeof w);
-      jw_obj_begin();
-      jw_kv_u64("term", k->terms[i]->term);
-      jw_kv_str("install_time", w);
-      jw_kv_u64("encryptions", k->terms[i]->encryptions);
-      jw_obj_end();
-    }
-    jw_arr_end();
-    jw_obj_end();
-    jw_end();
-  } else {
-    tbl_row("Key Term", "%u", k->term);
-    tbl_row("Install Time", "%s", when);
-    tbl_row("Encryption Count", "%llu", (unsigned long long)k->encryptions);
-    tbl_print();
-    if (k->n_terms > 0) {
-      printf("\n%-6s    %-20s    %s\n", "Term", "Install Time", "Encryptions");
-      printf("%-6s    %-20s    %s\n", "----", "------------", "-----------");
-      for (size_t i = 0; i < k->n_terms; i++) {
-        cli_fmt_time(k->terms[i]->install_time, 0, when, sizeof when);
-        printf("%-6u    %-20s    %llu\n", k->terms[i]->term, when,
-               (unsigned long long)k->terms[i]->encryptions);
-      }
-    }
+  out_u64(g, "term", "Key Term", k->term);
+  out_str(g, "install_time", "Install Time", when);
+  out_u64(g, "encryptions", "Encryption Count", k->encryptions);
+  if (k->n_terms > 0)
+    out_text(g, "\n");
+  out_list_begin(g, "terms", k->n_terms > 0 ? "" : NULL);
+  for (size_t i = 0; i < k->n_terms; i++) {
+    char w[64];
+    cli_fmt_time(k->terms[i]->install_time, 0, w, sizeof w);
+    out_obj_begin(g);
+    out_u64(g, "term", "Term", k->terms[i]->term);
+    out_str(g, "install_time", "Install Time", w);
+    out_u64(g, "encryptions", "Encryptions", k->terms[i]->encryptions);
+    out_obj_end(g);
   }
+  out_list_end(g);
   cs_wire_response_free(res);
   return CLI_OK;
 }
@@ -431,10 +376,10 @@ static int op_rotate_config(cli_ctx *g, int argc, char **argv) {
     { 0 },
   };
   size_t npos;
-  if ((rc = cli_parse("operator rotate-config", argc, argv, opts, NULL, 0, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, NULL, 0, &npos)) != 0)
     return rc;
   if (enable && disable)
-    return cli_usage_error("operator rotate-config: --enable and --disable exclude each other");
+    return cli_usage(g, "--enable and --disable exclude each other");
 
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__RotateConfigReq op = CUSTOS__ROTATE_CONFIG_REQ__INIT;
@@ -447,7 +392,7 @@ static int op_rotate_config(cli_ctx *g, int argc, char **argv) {
   if (maxops != NULL) {
     uint64_t v;
     if (cli_parse_u64(maxops, 0, UINT64_MAX, &v) != 0)
-      return cli_usage_error("operator rotate-config: --max-operations needs a number");
+      return cli_usage(g, "--max-operations needs a number");
     op.max_operations_opt_case = CUSTOS__ROTATE_CONFIG_REQ__MAX_OPERATIONS_OPT_MAX_OPERATIONS;
     op.max_operations = v;
     op.set = 1;
@@ -455,8 +400,7 @@ static int op_rotate_config(cli_ctx *g, int argc, char **argv) {
   if (interval != NULL) {
     uint64_t v;
     if (cli_parse_duration(interval, &v) != 0)
-      return cli_usage_error("operator rotate-config: bad --interval \"%s\" (e.g. 90s, 24h, 7d, 0)",
-                             interval);
+      return cli_usage(g, "bad --interval \"%.64s\" (e.g. 90s, 24h, 7d, 0)", interval);
     op.interval_opt_case = CUSTOS__ROTATE_CONFIG_REQ__INTERVAL_OPT_INTERVAL_SECONDS;
     op.interval_seconds = v;
     op.set = 1;
@@ -468,76 +412,47 @@ static int op_rotate_config(cli_ctx *g, int argc, char **argv) {
   const Custos__RotateConfigRes *r = res->rotate_config;
   char iv[64];
   cli_fmt_duration(r->interval_seconds, iv, sizeof iv);
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_bool("enabled", r->enabled);
-    jw_kv_u64("max_operations", r->max_operations);
-    jw_kv_str("interval", iv);
-    jw_kv_u64("interval_seconds", r->interval_seconds);
-    jw_obj_end();
-    jw_end();
-  } else {
-    tbl_row("Enabled", "%s", r->enabled ? "true" : "false");
-    tbl_row("Max Operations", "%llu", (unsigned long long)r->max_operations);
-    tbl_row("Interval", "%s", r->interval_seconds ? iv : "0s (none)");
-    tbl_print();
-  }
+  out_bool(g, "enabled", "Enabled", r->enabled);
+  out_u64(g, "max_operations", "Max Operations", r->max_operations);
+  out_str(g, "interval", NULL, iv);
+  out_row_fmt(g, "Interval", "%s", r->interval_seconds ? iv : "0s (none)");
+  out_u64(g, "interval_seconds", NULL, r->interval_seconds);
   cs_wire_response_free(res);
   return CLI_OK;
 }
 
 /* ---------------------------------------------------------------- rekey */
 
-static int print_rekey(const cli_ctx *g, const Custos__RekeyStatusRes *r) {
+static int print_rekey(cli_ctx *g, const Custos__RekeyStatusRes *r) {
   int rc = CLI_OK;
   if (r->n_keys > 0) {
-    if (g->json) {
-      jw_obj_begin();
-      jw_kv_bool("complete", 1);
-      rc = print_keys(g, "keys", NULL, r->n_keys, r->keys);
-      jw_kv_bool("verification_required", r->verification_required);
-      jw_kv_str("verification_nonce", S(r->verification_nonce));
-      jw_obj_end();
-      jw_end();
-    } else {
-      rc = print_keys(g, NULL, "Key", r->n_keys, r->keys);
-      printf("\ncustos rekeyed with %zu key shares and a key threshold of %u. Please\n"
-             "securely distribute the key shares printed above.\n", r->n_keys, r->t);
-      if (r->verification_required)
-        printf("\nThe new keys are not active yet: %u of them must be submitted with\n"
-               "  custos operator rekey --verify --nonce %s KEY\n"
-               "before the rekey takes effect.\n", r->t, S(r->verification_nonce));
-    }
+    out_bool(g, "complete", NULL, 1);
+    rc = print_keys(g, "keys", "Key", r->n_keys, r->keys);
+    out_bool(g, "verification_required", NULL, r->verification_required);
+    out_str(g, "verification_nonce", NULL, S(r->verification_nonce));
+    out_text(g, "\ncustos rekeyed with %zu key shares and a key threshold of %u. Please\n"
+                "securely distribute the key shares printed above.\n", r->n_keys, r->t);
+    if (r->verification_required)
+      out_text(g, "\nThe new keys are not active yet: %u of them must be submitted with\n"
+                  "  custos operator rekey --verify --nonce %s KEY\n"
+                  "before the rekey takes effect.\n", r->t, S(r->verification_nonce));
     return rc;
   }
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_bool("started", r->started);
-    jw_kv_str("nonce", S(r->nonce));
-    jw_kv_u64("t", r->t);
-    jw_kv_u64("n", r->n);
-    jw_kv_u64("progress", r->progress);
-    jw_kv_u64("required", r->required);
-    jw_kv_bool("verification_required", r->verification_required);
-    jw_kv_bool("complete", r->complete);
-    jw_kv_str("verification_nonce", S(r->verification_nonce));
-    jw_kv_u64("verification_progress", r->verification_progress);
-    jw_obj_end();
-    jw_end();
-  } else {
-    tbl_row("Started", "%s", r->started ? "true" : "false");
-    tbl_row("Nonce", "%s", r->nonce && r->nonce[0] ? r->nonce : "n/a");
-    tbl_row("New Shares", "%u", r->n);
-    tbl_row("New Threshold", "%u", r->t);
-    tbl_row("Progress", "%u/%u", r->progress, r->required);
-    tbl_row("Verification Required", "%s", r->verification_required ? "true" : "false");
-    if (r->verification_nonce && r->verification_nonce[0]) {
-      tbl_row("Verification Nonce", "%s", r->verification_nonce);
-      tbl_row("Verification Progress", "%u/%u", r->verification_progress, r->t);
-    }
-    tbl_row("Complete", "%s", r->complete ? "true" : "false");
-    tbl_print();
-  }
+  out_bool(g, "started", "Started", r->started);
+  out_str(g, "nonce", NULL, S(r->nonce));
+  out_row_fmt(g, "Nonce", "%s", r->nonce && r->nonce[0] ? r->nonce : "n/a");
+  out_u64(g, "n", "New Shares", r->n);
+  out_u64(g, "t", "New Threshold", r->t);
+  out_u64(g, "progress", NULL, r->progress);
+  out_u64(g, "required", NULL, r->required);
+  out_row_fmt(g, "Progress", "%u/%u", r->progress, r->required);
+  out_bool(g, "verification_required", "Verification Required", r->verification_required);
+  int vn = r->verification_nonce && r->verification_nonce[0];
+  out_str(g, "verification_nonce", vn ? "Verification Nonce" : NULL, S(r->verification_nonce));
+  out_u64(g, "verification_progress", NULL, r->verification_progress);
+  if (vn)
+    out_row_fmt(g, "Verification Progress", "%u/%u", r->verification_progress, r->t);
+  out_bool(g, "complete", "Complete", r->complete);
   return rc;
 }
 
@@ -556,17 +471,17 @@ static int op_rekey(cli_ctx *g, int argc, char **argv) {
   };
   char *pos[1];
   size_t npos;
-  if ((rc = cli_parse("operator rekey", argc, argv, opts, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   if (init + status + cancel > 1 || ((init || status || cancel) && nonce != NULL) ||
       ((status || cancel) && verify))
-    return cli_usage_error("operator rekey: use one of --init, --status, --cancel, --nonce");
+    return cli_usage(g, "use one of --init, --status, --cancel, --nonce");
   if (!init && (shares != NULL || threshold != NULL))
-    return cli_usage_error("operator rekey: --key-shares/--key-threshold go with --init");
+    return cli_usage(g, "--key-shares/--key-threshold go with --init");
   if ((init || status || cancel) && npos > 0)
-    return cli_usage_error("operator rekey: unexpected argument \"%s\"", pos[0]);
+    return cli_usage(g, "unexpected argument \"%.64s\"", pos[0]);
   if (!init && !status && !cancel && nonce == NULL)
-    return cli_usage_error("operator rekey: needs --init, --status, --cancel or --nonce NONCE");
+    return cli_usage(g, "needs --init, --status, --cancel or --nonce NONCE");
 
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__RekeyInitReq o_init = CUSTOS__REKEY_INIT_REQ__INIT;
@@ -586,7 +501,7 @@ static int op_rekey(cli_ctx *g, int argc, char **argv) {
       if (cli_parse_u64(shares, 1, 255, &v) == 0 && v < t)
         t = (uint32_t)v;
     }
-    if ((rc = parse_shares("operator rekey", shares, threshold, &n, &t)) != 0)
+    if ((rc = parse_shares(g, shares, threshold, &n, &t)) != 0)
       return rc;
     o_init.shares = n;
     o_init.threshold = t;
@@ -600,7 +515,7 @@ static int op_rekey(cli_ctx *g, int argc, char **argv) {
     req.op_case = CUSTOS__REQUEST__OP_REKEY_CANCEL;
     req.rekey_cancel = &o_cancel;
   } else {
-    if ((rc = cli_get_key(npos ? pos[0] : NULL,
+    if ((rc = cli_get_key(g, npos ? pos[0] : NULL,
                           verify ? "New Key (will be hidden): " : "Current Unseal Key (will be hidden): ",
                           &key, &keylen)) != 0)
       return rc;
@@ -634,7 +549,7 @@ static int op_rekey(cli_ctx *g, int argc, char **argv) {
 static int raft_list_peers(cli_ctx *g, int argc, char **argv) {
   size_t npos;
   int rc;
-  if ((rc = cli_parse("operator raft list-peers", argc, argv, NULL, NULL, 0, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, NULL, NULL, 0, &npos)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__RaftListPeersReq op = CUSTOS__RAFT_LIST_PEERS_REQ__INIT;
@@ -644,49 +559,36 @@ static int raft_list_peers(cli_ctx *g, int argc, char **argv) {
   if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_RAFT_PEERS, &res)) != 0)
     return rc;
   const Custos__RaftPeersRes *p = res->raft_peers;
-  if (g->json) {
-    jw_obj_begin();
-    jw_key("peers");
-    jw_arr_begin();
-    for (size_t i = 0; i < p->n_peers; i++) {
-      jw_obj_begin();
-      jw_kv_str("node_id", p->peers[i]->node_id);
-      jw_kv_str("address", p->peers[i]->address);
-      jw_kv_str("api_address", p->peers[i]->api_address);
-      jw_kv_bool("voter", p->peers[i]->voter);
-      jw_kv_bool("leader", p->peers[i]->leader);
-      jw_kv_u64("applied_index", p->peers[i]->applied_index);
-      jw_kv_bool("reachable", p->peers[i]->reachable);
-      jw_kv_i64("last_contact_ms", p->peers[i]->last_contact_ms);
-      if (p->peers[i]->reported) {
-        jw_kv_bool("sealed", p->peers[i]->sealed);
-        jw_kv_u64("keyring_term", p->peers[i]->keyring_term);
-      }
-      jw_obj_end();
+  out_list_begin(g, "peers", "");
+  for (size_t i = 0; i < p->n_peers; i++) {
+    const Custos__RaftPeer *q = p->peers[i];
+    char contact[32], term[16];
+    if (q->last_contact_ms < 0)
+      snprintf(contact, sizeof contact, "never");
+    else
+      snprintf(contact, sizeof contact, "%.1fs ago", (double)q->last_contact_ms / 1000.0);
+    snprintf(term, sizeof term, "%u", q->keyring_term);
+    out_obj_begin(g);
+    out_str(g, "node_id", "Node", S(q->node_id));
+    out_str(g, "address", "Address", S(q->address));
+    out_str(g, "api_address", "API Address", S(q->api_address));
+    out_bool(g, "voter", "Voter", q->voter);
+    out_bool(g, "leader", NULL, q->leader);
+    out_str(g, NULL, "State", q->leader ? "leader" : "follower");
+    out_u64(g, "applied_index", "Applied Index", q->applied_index);
+    out_bool(g, "reachable", NULL, q->reachable);
+    out_str(g, NULL, "Reachable", q->reachable ? "reachable" : "unreachable");
+    out_i64(g, "last_contact_ms", NULL, q->last_contact_ms);
+    out_str(g, NULL, "Last Contact", contact);
+    if (q->reported) {
+      out_bool(g, "sealed", NULL, q->sealed);
+      out_u64(g, "keyring_term", NULL, q->keyring_term);
     }
-    jw_arr_end();
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("%-10s  %-21s  %-21s  %-6s  %-8s  %-13s  %-11s  %-12s  %-8s  %s\n", "Node",
-           "Address", "API Address", "Voter", "State", "Applied Index", "Reachable",
-           "Last Contact", "Sealed", "Term");
-    for (size_t i = 0; i < p->n_peers; i++) {
-      const Custos__RaftPeer *q = p->peers[i];
-      char contact[32], term[16];
-      if (q->last_contact_ms < 0)
-        snprintf(contact, sizeof contact, "never");
-      else
-        snprintf(contact, sizeof contact, "%.1fs ago", (double)q->last_contact_ms / 1000.0);
-      snprintf(term, sizeof term, "%u", q->keyring_term);
-      printf("%-10s  %-21s  %-21s  %-6s  %-8s  %-13llu  %-11s  %-12s  %-8s  %s\n", q->node_id,
-             q->address, q->api_address, q->voter ? "true" : "false",
-             q->leader ? "leader" : "follower", (unsigned long long)q->applied_index,
-             q->reachable ? "reachable" : "unreachable", contact,
-             !q->reported ? "unknown" : q->sealed ? "sealed" : "unsealed",
-             q->reported ? term : "-");
-    }
+    out_str(g, NULL, "Sealed", !q->reported ? "unknown" : q->sealed ? "sealed" : "unsealed");
+    out_str(g, NULL, "Term", q->reported ? term : "-");
+    out_obj_end(g);
   }
+  out_list_end(g);
   cs_wire_response_free(res);
   return CLI_OK;
 }
@@ -695,10 +597,10 @@ static int raft_remove_peer(cli_ctx *g, int argc, char **argv) {
   size_t npos;
   char *pos[1];
   int rc;
-  if ((rc = cli_parse("operator raft remove-peer", argc, argv, NULL, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, NULL, pos, 1, &npos)) != 0)
     return rc;
   if (npos != 1)
-    return cli_usage_error("operator raft remove-peer: expected one node id");
+    return cli_usage(g, "expected one node id");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__RaftRemovePeerReq op = CUSTOS__RAFT_REMOVE_PEER_REQ__INIT;
   op.node_id = pos[0];
@@ -712,10 +614,10 @@ static int raft_add_peer(cli_ctx *g, int argc, char **argv) {
   size_t npos;
   char *pos[2];
   int rc;
-  if ((rc = cli_parse("operator raft add-peer", argc, argv, NULL, pos, 2, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, NULL, pos, 2, &npos)) != 0)
     return rc;
   if (npos != 2)
-    return cli_usage_error("operator raft add-peer: expected NODE_ID and its cluster ADDRESS");
+    return cli_usage(g, "expected NODE_ID and its cluster ADDRESS");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__RaftAddPeerReq op = CUSTOS__RAFT_ADD_PEER_REQ__INIT;
   op.node_id = pos[0];
@@ -729,7 +631,7 @@ static int raft_add_peer(cli_ctx *g, int argc, char **argv) {
 static int raft_step_down(cli_ctx *g, int argc, char **argv) {
   size_t npos;
   int rc;
-  if ((rc = cli_parse("operator raft step-down", argc, argv, NULL, NULL, 0, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, NULL, NULL, 0, &npos)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__RaftopsStepDownReq op = CUSTOS__RAFTOPS_STEP_DOWN_REQ__INIT;
@@ -739,35 +641,86 @@ static int raft_step_down(cli_ctx *g, int argc, char **argv) {
                        "This node is no longer the leader; another member took over.");
 }
 
-static int op_raft(cli_ctx *g, int argc, char **argv) {
-  if (argc == 0)
-    return cli_usage_error("operator raft: missing subcommand (list-peers, add-peer, remove-peer, "
-                           "step-down)");
-  if (strcmp(argv[0], "step-down") == 0)
-    return raft_step_down(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "add-peer") == 0)
-    return raft_add_peer(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "list-peers") == 0)
-    return raft_list_peers(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "remove-peer") == 0)
-    return raft_remove_peer(g, argc - 1, argv + 1);
-  return cli_usage_error("operator raft: unknown subcommand \"%s\"", argv[0]);
-}
+/* ------------------------------------------------------------ the tables */
 
-int cmd_operator(cli_ctx *g, int argc, char **argv) {
-  static const struct {
-    const char *name;
-    int (*fn)(cli_ctx *, int, char **);
-  } subs[] = {
-    { "init", op_init }, { "unseal", op_unseal }, { "seal", op_seal },
-    { "rotate", op_rotate }, { "key-status", op_key_status },
-    { "rotate-config", op_rotate_config }, { "rekey", op_rekey }, { "raft", op_raft },
-    { "snapshot", cli_snapshot },
-  };
-  if (argc == 0)
-    return cli_usage_error("operator: missing subcommand");
-  for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-    if (strcmp(argv[0], subs[i].name) == 0)
-      return subs[i].fn(g, argc - 1, argv + 1);
-  return cli_usage_error("operator: unknown subcommand \"%s\"", argv[0]);
-}
+const cli_cmd cli_raft_cmds[] = {
+  { "list-peers", raft_list_peers, NULL, "cluster members, leader, applied index, health", "",
+    "Lists the members as the active node knows them: id, raft address, API\n"
+    "address, voter, leader, applied index, reachable, last contact, sealed and\n"
+    "keyring term.  Needs sudo on sys/raft.\n" },
+  { "add-peer", raft_add_peer, NULL, "approve a new member (its cluster address)",
+    "NODE_ID ADDRESS",
+    "The leader adds node NODE_ID at its cluster ADDRESS (HOST:PORT, the new\n"
+    "node's cluster.address), sends it the log or a snapshot and promotes it to\n"
+    "voter once it caught up; the command returns then.  Needs sudo on sys/raft.\n" },
+  { "remove-peer", raft_remove_peer, NULL, "remove a member from the raft configuration",
+    "NODE_ID",
+    "Removes a member that is gone for good.  A removed node that still runs\n"
+    "seals itself.  Needs sudo on sys/raft.\n" },
+  { "step-down", raft_step_down, NULL, "hand leadership to an up-to-date unsealed member", "",
+    "The active hands raft leadership to the unsealed voter with the highest\n"
+    "applied index and returns once another node leads.  Needs sudo on sys/raft.\n" },
+  { 0 },
+};
+
+const cli_cmd cli_operator_cmds[] = {
+  { "init", op_init, NULL, "initialize a new server and print its key shares",
+    "[--key-shares N] [--key-threshold T] [--recipient age1...]...\n"
+    " [--recipients-file FILE] [--root-token-recipient age1...] [--output-dir DIR]",
+    "Options:\n"
+    "  --key-shares N              number of key shares, 1..255 (default 5, or one\n"
+    "                              per age recipient)\n"
+    "  --key-threshold T           shares needed to unseal, 1..N (default 3)\n"
+    "  --recipient age1...         encrypt the next share to this age recipient\n"
+    "                              (repeat it, one per share, in order)\n"
+    "  --recipients-file FILE      age recipients, one a line ('#' comments)\n"
+    "  --root-token-recipient age1...  encrypt the root token too\n"
+    "  --output-dir DIR            write DIR/unseal-key-N.age (and root-token.age)\n"
+    "                              instead of printing the encrypted files\n"
+    "\n"
+    "The shares and the root token are shown only once.\n" },
+  { "unseal", op_unseal, NULL, "submit one unseal key share",
+    "[KEY]\n--identity KEYFILE [FILE]\n--reset [--nonce NONCE]",
+    "Submits one key share (hex or base64; read from stdin, hidden at a\n"
+    "terminal, when KEY is omitted or -).  Prints the seal status.\n"
+    "\n"
+    "Options:\n"
+    "  --identity KEYFILE   FILE (stdin if omitted) is an age file holding the\n"
+    "                       share; decrypt it with an identity of KEYFILE\n"
+    "  --reset              discard the shares submitted so far\n"
+    "  --nonce NONCE        with --reset: the ceremony to discard (default: the\n"
+    "                       one status shows now)\n"
+    "\n"
+    "Exit codes: 0 unsealed, 2 still sealed, 1 error.\n" },
+  { "seal", op_seal, NULL, "seal the server", "", "Needs a token allowed to seal.\n" },
+  { "rotate", op_rotate, NULL, "install a new encryption key term", "",
+    "New values are encrypted under the new term; old terms still decrypt.\n" },
+  { "key-status", op_key_status, NULL, "the active key term and every term's use", "", "" },
+  { "rotate-config", op_rotate_config, NULL, "read or change automatic key rotation",
+    "[--enable|--disable] [--max-operations N] [--interval DURATION]",
+    "Without options, prints the configuration; with options, changes only the\n"
+    "settings given.\n"
+    "\n"
+    "Options:\n"
+    "  --enable, --disable     turn automatic rotation on or off\n"
+    "  --max-operations N      rotate after N encryptions under one term\n"
+    "  --interval DURATION     rotate after this time (0: never by time)\n" },
+  { "rekey", op_rekey, NULL, "replace the key shares (a quorum of current shares)",
+    "--init [--key-shares N] [--key-threshold T] [--verify]\n"
+    "--nonce NONCE [KEY]\n"
+    "--verify --nonce VNONCE [NEWKEY]\n"
+    "--status | --cancel",
+    "Options:\n"
+    "  --init                start a rekey (with --key-shares, --key-threshold)\n"
+    "  --verify              with --init: the new shares must be proven before\n"
+    "                        they take effect; with --nonce: submit a NEW share\n"
+    "  --nonce NONCE         submit one share (KEY, or stdin) to the rekey NONCE\n"
+    "  --status              progress of the rekey\n"
+    "  --cancel              abandon the rekey\n"
+    "\n"
+    "The new shares are printed once, when the last current share arrives.\n" },
+  { "raft", NULL, cli_raft_cmds, "cluster membership (HA)", NULL, NULL },
+  { "snapshot", NULL, cli_snapshot_cmds, "save, check and restore snapshots of the store", NULL,
+    NULL },
+  { 0 },
+};
