@@ -80,6 +80,14 @@
   XX(TERMRETIRED,     -113, INTERNAL,           "the term of this value was retired") \
   XX(TERMINUSE,       -114, CONFLICT,           "stored values are still encrypted under this term") \
   XX(TERMSTATE,       -115, CONFLICT,           "key term state change refused") \
+  XX(CHANGED,         -135, RETRY,              "stored value changed since it was read") \
+  XX(CASMISMATCH,     -136, BAD_REQUEST,        "check-and-set parameter did not match the current version") \
+  XX(VERSIONGONE,     -137, NOT_FOUND,          "version is deleted or destroyed") \
+  XX(RATELIMIT,       -119, LIMIT,              "rate limit reached: retry later") \
+  XX(GRTEXPIRED,      -120, CONFLICT,           "the generate-root attempt expired") \
+  XX(NOBACKUP,        -125, NOT_FOUND,          "no rekey backup is stored") \
+  XX(RELAYOFF,        -126, BAD_REQUEST,        "cluster unseal relay is disabled") \
+  XX(NOTCLUSTER,      -127, BAD_REQUEST,        "not in cluster mode") \
 
 enum cs_errno {
   CS_OK = 0,

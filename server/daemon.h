@@ -1,6 +1,6 @@
 /*
  * daemon: the state of one custosd process, shared by main.c (start-up,
- * signals, shutdown) and dispatch.c (requests).
+ * signals, shutdown) and server/api/ (requests).
  */
 #ifndef CS_DAEMON_H
 #define CS_DAEMON_H
@@ -41,7 +41,7 @@ int cs_dispatch_independent(const Custos__Request *req);
 void cs_daemon_auth_changed(cs_daemon *d);
 
 /* The seal's on_event (ctx = the daemon): every seal, unseal and keyring
- * change goes through it (audit HMAC key, caches; see dispatch.c). */
+ * change goes through it (audit HMAC key, caches; see server/api/events.c). */
 void cs_daemon_seal_changed(void *ctx, enum cs_seal_event ev);
 
 /* Cluster mode: an activation attempt ended (active now, or not): the

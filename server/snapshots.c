@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SERVER_VERSION "0.1.0"   /* as in status (dispatch.c) */
+#define SERVER_VERSION "0.1.0"   /* as in status (api/seal_ops.c) */
 #define MAX_XFERS 4
 #define XFER_IDLE_MS 120000
 #define CHUNK_MAX (1u << 20)

@@ -76,6 +76,7 @@ enum cs_seal_ceremony {
   CS_SEAL_CEREMONY_UNSEAL,       /* unseal shares collected (progress > 0) */
   CS_SEAL_CEREMONY_REKEY,        /* current shares collected for a rekey */
   CS_SEAL_CEREMONY_REKEY_VERIFY, /* new shares collected back for verification */
+  CS_SEAL_CEREMONY_GENERATE_ROOT, /* current shares collected to mint a root token */
 };
 
 /*
@@ -134,9 +135,37 @@ typedef struct cs_rekey_status {
   unsigned t, n, progress, required;
   char verification_nonce[CS_NONCE_STR];
   unsigned verification_progress;
-  uint8_t *keys;              /* on completion: n shares of key_len bytes; caller wipes + frees */
+  uint8_t *keys;              /* on completion: n shares of key_len bytes (locked memory);
+                                 cs_rekey_status_clear wipes and frees them */
   size_t key_len;
+  /* With recipients, on completion: keys is NULL and keys_age[i] is share
+   * i+1 (its hex and a newline) in an armored age file to recipients[i]. */
+  char **keys_age;
+  size_t n_age;
+  char **recipients;          /* of the rekey (copies), n_recipients of them */
+  size_t n_recipients;
+  int backup;                 /* the swap stores the encrypted shares too */
 } cs_rekey_status;
+
+/* A generate-root OTP has exactly as many characters as a token ("cs." and
+ * 43 base64url characters), so token XOR OTP hides every byte. */
+#define CS_GENROOT_OTP_LEN 46
+#define CS_GENROOT_TIMEOUT_DEFAULT 600 /* seconds without a share */
+#define CS_GENROOT_RECIPIENT_MAX 127
+
+typedef struct cs_genroot_status {
+  int started, complete;
+  char nonce[CS_NONCE_STR];   /* init and update only; "" from status */
+  unsigned progress, required;
+  unsigned otp_length;        /* CS_GENROOT_OTP_LEN with an OTP, 0 with a recipient */
+  char recipient[CS_GENROOT_RECIPIENT_MAX + 1]; /* "" with an OTP */
+  int64_t expires;            /* ends by itself at this time unless a share comes */
+  char otp[CS_GENROOT_OTP_LEN + 1]; /* generated OTP: in the init result only */
+  /* On completion, one of them (malloc'd; cs_genroot_status_clear frees):
+   * base64url (no padding) of token XOR OTP, or an armored age file. */
+  char *encoded_token;
+  char *encoded_token_age;
+} cs_genroot_status;
 
 typedef struct cs_rotate_config {
   int enabled;
@@ -154,6 +183,7 @@ typedef struct cs_seal_result {
   unsigned n, t;
   char *root_token;           /* init */
   cs_rekey_status rekey;      /* rekey completion (keys for the holders) */
+  cs_genroot_status genroot;  /* generate-root completion (the encoded token) */
 } cs_seal_result;
 
 typedef void (*cs_seal_cb)(void *arg, int status, cs_seal_result *res);
@@ -260,6 +290,43 @@ int cs_seal_reload(cs_seal *s) __attribute__((warn_unused_result));
 
 int cs_seal_rekey_init(cs_seal *s, unsigned n, unsigned t, int verify, cs_rekey_status *st)
     __attribute__((warn_unused_result));
+
+/*
+ * A rekey whose new shares go only to their holders: with recipients (0,
+ * or exactly n age X25519 recipients, NUL-terminated, copied), the shares
+ * are encrypted to them in the server at the threshold, before anything is
+ * written, and the plaintext shares (locked memory) are wiped at once: the
+ * completion carries keys_age, never keys.  An encryption failure writes
+ * nothing (the old key set stays; the shares of the ceremony are dropped,
+ * its nonce kept).  With `backup` (needs recipients), the encrypted shares
+ * are stored at CS_SEAL_REKEY_BACKUP_PATH under the barrier in the batch of
+ * the key swap itself, so a lost response cannot lose the new key set; a
+ * swap without backup deletes an older backup in the same batch (it holds
+ * shares of a key set that no longer opens anything).
+ * Errors: those of cs_seal_rekey_init, CS_EAGEKEY (the detail names the
+ * recipient), CS_EINVAL (count; backup without recipients).
+ */
+typedef struct cs_rekey_params {
+  unsigned n, t;
+  int verify;
+  char *const *recipients;
+  size_t n_recipients;
+  int backup;
+} cs_rekey_params;
+int cs_seal_rekey_start(cs_seal *s, const cs_rekey_params *p, cs_rekey_status *st)
+    __attribute__((warn_unused_result));
+
+#define CS_SEAL_REKEY_BACKUP_PATH "core/rekey-backup"
+/* The stored rekey backup (a packed custos.RekeyBackup; only ciphertext
+ * and public recipients, but read under the barrier): 0 with *buf (free())
+ * and *len, CS_ENOBACKUP, CS_ESEALED or a storage error. */
+int cs_seal_rekey_backup_read(cs_seal *s, uint8_t **buf, size_t *len)
+    __attribute__((warn_unused_result));
+/* Deletes the stored rekey backup (one batch; not a key change, so it
+ * never waits for one): CS_SEAL_PENDING and cb later, or CS_ENOBACKUP /
+ * CS_ESEALED at once. */
+int cs_seal_rekey_backup_delete(cs_seal *s, cs_seal_cb cb, void *arg)
+    __attribute__((warn_unused_result));
 /* Below the threshold: 0 and *st.  At the threshold: CS_SEAL_PENDING and cb
  * with res->rekey (complete, the new keys).  With verification the first
  * threshold writes nothing and completes at once (0, st->complete and the
@@ -274,6 +341,55 @@ int cs_seal_rekey_cancel(cs_seal *s) __attribute__((warn_unused_result));
 void cs_seal_rekey_status(const cs_seal *s, cs_rekey_status *st);
 /* Wipes and frees st->keys. */
 void cs_rekey_status_clear(cs_rekey_status *st);
+
+/* ---- share checks and generate-root (seal/genroot.c) --------------------- */
+
+/*
+ * Whether `share` is one of the current key set's shares: 1 yes, 0 no;
+ * CS_ENOTINIT, or CS_EBADSHARE for a share of the wrong length.  Sealed or
+ * unsealed; adds nothing to any ceremony and changes nothing.  The share is
+ * HMACed and compared with every stored MAC in constant time, so the answer
+ * is all that leaks (not which share it is).
+ */
+int cs_seal_verify_share(const cs_seal *s, const uint8_t *share, size_t len)
+    __attribute__((warn_unused_result));
+
+/*
+ * generate-root: a threshold of the current shares mints a new root token
+ * (when the last one was lost or revoked).  Unsealed only (CS_ESEALED);
+ * one attempt at a time, exclusive with a rekey (CS_EINPROGRESS).  The
+ * token is handed out only encoded: XORed with the OTP given at init (or
+ * one the server generated, `generate_otp`, returned in *st->otp once), or
+ * age-encrypted to `recipient`.  Exactly one of otp / generate_otp /
+ * recipient (CS_EINVAL).  An attempt that accepts no share for `timeout`
+ * seconds (0: CS_GENROOT_TIMEOUT_DEFAULT) ends by itself: checked at every
+ * call with `now` and by cs_seal_tick; its nonce then gets CS_EGRTEXPIRED.
+ * The nonce is returned by init only: status does not show it.
+ */
+int cs_seal_genroot_init(cs_seal *s, const char *otp, int generate_otp, const char *recipient,
+                         unsigned timeout, int64_t now, cs_genroot_status *st)
+    __attribute__((warn_unused_result));
+/*
+ * Submits one share with the attempt's nonce (CS_EBADNONCE, CS_ENOOP,
+ * CS_EGRTEXPIRED).  A share of the wrong length (CS_EBADSHARE), not in the
+ * current set (CS_ENOTMEMBER) or already given (CS_EDUPSHARE) is refused
+ * and progress is kept.  Below the threshold: 0 and *st.  At the
+ * threshold: the shares are checked against the root key in memory, one
+ * batch with the new root token is submitted, the attempt ends, and
+ * CS_SEAL_PENDING is returned: cb later gets res->genroot (complete, the
+ * encoded token).  The completing share is refused with CS_EBUSY (nothing
+ * added) while another key change is being committed.
+ */
+int cs_seal_genroot_update(cs_seal *s, const char *nonce, const uint8_t *share, size_t len,
+                           int64_t now, cs_genroot_status *st, cs_seal_cb cb, void *arg)
+    __attribute__((warn_unused_result));
+/* Ends the attempt named by `nonce` (CS_EBADNONCE, CS_ENOOP, CS_EGRTEXPIRED). */
+int cs_seal_genroot_cancel(cs_seal *s, const char *nonce, int64_t now)
+    __attribute__((warn_unused_result));
+/* The attempt in progress, without its nonce (started = 0 when none). */
+void cs_seal_genroot_status(cs_seal *s, int64_t now, cs_genroot_status *st);
+/* Wipes st (the OTP, the encoded token) and frees what it holds. */
+void cs_genroot_status_clear(cs_genroot_status *st);
 
 /* Validates a core/seal-config value (0 or CS_ESTORECORRUPT); for fuzzing. */
 int cs_seal_config_check(const uint8_t *buf, size_t len) __attribute__((warn_unused_result));

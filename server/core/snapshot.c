@@ -45,7 +45,7 @@ int cs_snapshot_payload(cs_store *store, uint8_t **out, size_t *len, size_t *ent
 
 const cs_batch_op *cs_snapshot_find(const cs_batch *b, const char *key) {
   for (size_t i = 0; i < b->n; i++)
-    if (!b->ops[i].del && strcmp(b->ops[i].key, key) == 0)
+    if (!b->ops[i].del && !b->ops[i].check && strcmp(b->ops[i].key, key) == 0)
       return &b->ops[i];
   return NULL;
 }
@@ -284,7 +284,8 @@ int cs_snapshot_batch(const cs_snapshot *s, cs_batch *b) {
   if (rc < 0)
     return cs_error_set(CS_ESNAPCORRUPT, "snapshot payload: %s", cs_error_message(rc));
   for (size_t i = 0; i < b->n; i++)
-    if (b->ops[i].del || b->ops[i].if_exists || b->ops[i].create) {
+    if (b->ops[i].del || b->ops[i].if_exists || b->ops[i].create || b->ops[i].check ||
+        b->ops[i].if_digest) {
       cs_batch_clear(b);
       return cs_error_set(CS_ESNAPCORRUPT, "snapshot payload holds a delete or a conditional put");
     }

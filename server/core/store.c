@@ -565,7 +565,7 @@ static void op_free(cs_batch_op *op) {
 
 /* Fills b->ops[b->n] with copies and bumps n.  Capacity must be reserved. */
 static int op_push(cs_batch *b, const char *key, size_t klen, const uint8_t *val, size_t len,
-                   int del, int if_exists, int create, const uint8_t *digest) {
+                   int del, int if_exists, int create, const uint8_t *digest, int check) {
   cs_batch_op *op = &b->ops[b->n];
   memset(op, 0, sizeof *op);
   op->key = malloc(klen + 1);
@@ -573,6 +573,15 @@ static int op_push(cs_batch *b, const char *key, size_t klen, const uint8_t *val
     return cs_error_set(CS_ENOMEM, "out of memory copying a batch key");
   memcpy(op->key, key, klen);
   op->key[klen] = '\0';
+  if (check) {
+    /* A precondition: no value, no other flag. */
+    op->check = 1;
+    op->check_absent = digest == NULL;
+    if (digest != NULL)
+      memcpy(op->digest, digest, CS_STORE_DIGEST_LEN);
+    b->n++;
+    return 0;
+  }
   if (!del) {
     /* A put always has a non-NULL val, even when empty. */
     op->val = malloc(len ? len : 1);
@@ -602,7 +611,7 @@ int cs_batch_put(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
   int rc = check_key_len(klen);
   if (rc == 0)
     rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, klen, val, len, 0, 0, 0, NULL);
+  return rc ? rc : op_push(b, key, klen, val, len, 0, 0, 0, NULL, 0);
 }
 
 int cs_batch_put_if_exists(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
@@ -611,7 +620,7 @@ int cs_batch_put_if_exists(cs_batch *b, const char *key, const uint8_t *val, siz
   int rc = check_key_len(klen);
   if (rc == 0)
     rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, klen, val, len, 0, 1, 0, NULL);
+  return rc ? rc : op_push(b, key, klen, val, len, 0, 1, 0, NULL, 0);
 }
 
 int cs_batch_put_new(cs_batch *b, const char *key, const uint8_t *val, size_t len) {
@@ -620,7 +629,7 @@ int cs_batch_put_new(cs_batch *b, const char *key, const uint8_t *val, size_t le
   int rc = check_key_len(klen);
   if (rc == 0)
     rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, klen, val, len, 0, 0, 1, NULL);
+  return rc ? rc : op_push(b, key, klen, val, len, 0, 0, 1, NULL, 0);
 }
 
 int cs_batch_put_if_digest(cs_batch *b, const char *key, const uint8_t *val, size_t len,
@@ -630,7 +639,16 @@ int cs_batch_put_if_digest(cs_batch *b, const char *key, const uint8_t *val, siz
   int rc = check_key_len(klen);
   if (rc == 0)
     rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, klen, val, len, 0, 0, 0, digest);
+  return rc ? rc : op_push(b, key, klen, val, len, 0, 0, 0, digest, 0);
+}
+
+int cs_batch_check(cs_batch *b, const char *key, const uint8_t digest[CS_STORE_DIGEST_LEN]) {
+  assert(b && key);
+  size_t klen = strlen(key);
+  int rc = check_key_len(klen);
+  if (rc == 0)
+    rc = batch_reserve(b, 1);
+  return rc ? rc : op_push(b, key, klen, NULL, 0, 0, 0, 0, digest, 1);
 }
 
 void cs_store_digest(const uint8_t *val, size_t len, uint8_t out[CS_STORE_DIGEST_LEN]) {
@@ -643,7 +661,7 @@ int cs_batch_del(cs_batch *b, const char *key) {
   int rc = check_key_len(klen);
   if (rc == 0)
     rc = batch_reserve(b, 1);
-  return rc ? rc : op_push(b, key, klen, NULL, 0, 1, 0, 0, NULL);
+  return rc ? rc : op_push(b, key, klen, NULL, 0, 1, 0, 0, NULL, 0);
 }
 
 /* All or nothing: on CS_ENOMEM dst is left as it was. */
@@ -664,8 +682,10 @@ int cs_batch_append(cs_batch *dst, const cs_batch *src) {
   size_t n0 = dst->n;
   for (size_t i = 0; i < src->n; i++) {
     const cs_batch_op *op = &src->ops[i];
+    const uint8_t *dg = op->check ? (op->check_absent ? NULL : op->digest)
+                                  : (op->if_digest ? op->digest : NULL);
     if ((rc = op_push(dst, op->key, strlen(op->key), op->val, op->val_len, op->del,
-                      op->if_exists, op->create, op->if_digest ? op->digest : NULL)) != 0) {
+                      op->if_exists, op->create, dg, op->check)) != 0) {
       while (dst->n > n0)
         op_free(&dst->ops[--dst->n]);
       return rc;
@@ -711,6 +731,15 @@ int cs_batch_encode(const cs_batch *b, uint8_t **out, size_t *len) {
     /* Borrowed, not copied: nothing secret is left behind but the output. */
     ops[i].key.data = (uint8_t *)op->key;
     ops[i].key.len = strlen(op->key);
+    if (op->check) {
+      ops[i].check = 1;
+      if (!op->check_absent) {
+        ops[i].check_digest.data = (uint8_t *)op->digest;
+        ops[i].check_digest.len = CS_STORE_DIGEST_LEN;
+      }
+      ptrs[i] = &ops[i];
+      continue;
+    }
     if (!op->del) {
       ops[i].value.data = op->val;
       ops[i].value.len = op->val_len;
@@ -771,6 +800,20 @@ int cs_batch_decode(const uint8_t *buf, size_t len, cs_batch *b) {
                         op->if_digest.len);
       goto out;
     }
+    if (op->check_digest.len != 0 && op->check_digest.len != CS_STORE_DIGEST_LEN) {
+      rc = cs_error_set(CS_EPROTO, "storage batch op %zu has a check digest of %zu bytes", i,
+                        op->check_digest.len);
+      goto out;
+    }
+    if (op->check_digest.len != 0 && !op->check) {
+      rc = cs_error_set(CS_EPROTO, "storage batch op %zu has a check digest but is no check", i);
+      goto out;
+    }
+    if (op->check && (op->del || op->value.len != 0 || op->if_exists || op->create ||
+                      op->if_digest.len)) {
+      rc = cs_error_set(CS_EPROTO, "storage batch op %zu is a check but carries a write", i);
+      goto out;
+    }
     if (op->del && (op->value.len != 0 || op->if_exists || op->create || op->if_digest.len)) {
       rc = cs_error_set(CS_EPROTO, "storage batch op %zu deletes but carries a value or condition", i);
       goto out;
@@ -782,7 +825,9 @@ int cs_batch_decode(const uint8_t *buf, size_t len, cs_batch *b) {
     const Custos__BatchOp *op = msg->ops[i];
     if ((rc = op_push(b, (const char *)op->key.data, op->key.len, op->value.data, op->value.len,
                       op->del ? 1 : 0, op->if_exists ? 1 : 0, op->create ? 1 : 0,
-                      op->if_digest.len ? op->if_digest.data : NULL)) != 0)
+                      op->check ? (op->check_digest.len ? op->check_digest.data : NULL)
+                                : (op->if_digest.len ? op->if_digest.data : NULL),
+                      op->check ? 1 : 0)) != 0)
       goto out;
   }
   b->clear = msg->clear_all ? 1 : 0;
@@ -918,6 +963,11 @@ static int apply_op(cs_store *s, MDB_txn *txn, const cs_batch_op *op, cs_termcou
   if (rc != 0 && rc != MDB_NOTFOUND)
     return store_error(rc, s->dir, op->del ? "delete" : "put");
   int found = rc == 0;
+  if (op->check) {
+    if (op->check_absent ? found : (!found || !digest_matches(&cur, op->digest)))
+      return cs_error_set(CS_ECHANGED, "%s changed since it was read", op->key);
+    return 0;
+  }
   if (op->del && !found)
     return 0;
   if (!op->del) {

@@ -86,6 +86,9 @@ typedef struct cs_batch_op {
   int if_exists;     /* a put applied only if the key exists at commit time */
   int create;        /* put only if absent: else the batch fails with CS_EEXISTS */
   int if_digest;     /* a put applied only if the stored value has `digest` */
+  int check;         /* no write: the batch fails (CS_ECHANGED) unless `key` holds
+                        a value with `digest` (check_absent: holds nothing) */
+  int check_absent;
   uint8_t digest[CS_STORE_DIGEST_LEN];
 } cs_batch_op;
 
@@ -129,6 +132,17 @@ int cs_batch_put_new(cs_batch *b, const char *key, const uint8_t *val, size_t le
  */
 int cs_batch_put_if_digest(cs_batch *b, const char *key, const uint8_t *val, size_t len,
                            const uint8_t digest[CS_STORE_DIGEST_LEN])
+    __attribute__((warn_unused_result));
+/*
+ * A precondition, no write: the whole batch fails with CS_ECHANGED,
+ * changing nothing, unless at commit time (after every op queued before
+ * it) `key` holds a value with SHA-256 `digest`, or, with digest NULL,
+ * holds nothing.  This is how a read-modify-write of a record (a versioned
+ * secret's metadata, kv2.h) is decided against the state it commits on:
+ * the caller reads, builds, and on CS_ECHANGED reads again and rebuilds.
+ * Deterministic, so every cluster member decides alike.
+ */
+int cs_batch_check(cs_batch *b, const char *key, const uint8_t digest[CS_STORE_DIGEST_LEN])
     __attribute__((warn_unused_result));
 /* The digest cs_batch_put_if_digest compares with. */
 void cs_store_digest(const uint8_t *val, size_t len, uint8_t out[CS_STORE_DIGEST_LEN]);

@@ -34,8 +34,8 @@ typedef struct cs_cluster_config {
   size_t n_peers;
   char *cert_file, *key_file, *ca_file;
   char *join;                 /* cluster address of a running member, or NULL */
-  unsigned election_ms;       /* default 1000 */
-  unsigned heartbeat_ms;      /* default 100 */
+  unsigned election_ms;       /* default 500 (cs_cluster_config_defaults) */
+  unsigned heartbeat_ms;      /* default 50 */
   unsigned poll_ms;           /* standby poll and status report; default 1000 */
   unsigned snapshot_threshold;/* entries between snapshots; default 1024 */
   unsigned snapshot_trailing; /* entries kept after a snapshot; default 128 */

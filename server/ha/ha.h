@@ -14,7 +14,7 @@
  *    its store) and it has emptied its token and policy caches and reloaded
  *    the keyring from storage: once per raft term, so a failback never
  *    serves from what it cached before (requests meanwhile wait in
- *    dispatch.c and run once it is active);
+ *    server/api/api.c and run once it is active);
  *  - every node, leader or not, empties its token / policy cache whenever
  *    an applied entry touches core/token/ or core/policy/ (fsm.c).
  *

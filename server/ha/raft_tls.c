@@ -872,12 +872,12 @@ static int mat_load(transport *tr, const char *cert_file, const char *key_file,
   mbedtls_ssl_config_init(&m->srv);
   mbedtls_ssl_config_init(&m->cli);
   int rc;
-  /* The policy of the API listener (tls_policy.c), on both ends. */
+  /* The mutual profile of common/tls_policy.c, on both ends. */
   if ((rc = cs_tls_policy_load_ca(&m->ca, ca_file, "cluster")) < 0 ||
       (rc = cs_tls_policy_load_pair(&m->cert, &m->key, cert_file, key_file, "cluster TLS")) < 0 ||
-      (rc = cs_tls_policy_config(&m->srv, MBEDTLS_SSL_IS_SERVER, &tr->drbg, &m->cert, &m->key,
+      (rc = cs_tls_policy_mutual(&m->srv, MBEDTLS_SSL_IS_SERVER, &tr->drbg, &m->cert, &m->key,
                                  &m->ca)) < 0 ||
-      (rc = cs_tls_policy_config(&m->cli, MBEDTLS_SSL_IS_CLIENT, &tr->drbg, &m->cert, &m->key,
+      (rc = cs_tls_policy_mutual(&m->cli, MBEDTLS_SSL_IS_CLIENT, &tr->drbg, &m->cert, &m->key,
                                  &m->ca)) < 0) {
     mat_release(m);
     return rc;

@@ -60,7 +60,7 @@ typedef struct cs_peer {
 } cs_peer;
 
 /*
- * Implemented by the daemon (server/dispatch.c).  Takes ownership of `req`
+ * Implemented by the daemon (server/api/api.c).  Takes ownership of `req`
  * (free with cs_wire_request_free) and must call cs_reply_send() exactly
  * once for `reply`, now or later on the loop thread.
  */

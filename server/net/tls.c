@@ -91,14 +91,15 @@ int cs_tls_config_new(cs_tls_config **out, const char *cert_file, const char *ke
     goto fail;
   }
   /* The policy (versions, suites, curves, key/certificate match) is the
-   * one of tls_policy.c, shared with the cluster port. */
+   * one of common/tls_policy.c (server profile), shared with the cluster
+   * port and the clients. */
   if ((rc = cs_tls_policy_load_pair(&c->chain, &c->key, cert_file, key_file, "TLS")) < 0)
     goto fail;
   int has_ca = client_ca_file != NULL && client_ca_file[0] != '\0';
   if (has_ca && (rc = cs_tls_policy_load_ca(&c->ca, client_ca_file, "TLS client")) < 0)
     goto fail;
   mbedtls_ssl_config_free(&c->conf);
-  if ((rc = cs_tls_policy_config(&c->conf, MBEDTLS_SSL_IS_SERVER, &c->drbg, &c->chain, &c->key,
+  if ((rc = cs_tls_policy_server(&c->conf, &c->drbg, &c->chain, &c->key,
                                  has_ca ? &c->ca : NULL)) < 0)
     goto fail;
   *out = c;

@@ -4,9 +4,10 @@
  * a failed commit at any instant leaves the old key set or the new one,
  * never a mix.
  *
- * Key changes (init, rotate, rotate config, rekey swap) are mutually
- * exclusive (s->busy).  The counter flush is housekeeping and never holds
- * an operator back: it is not started while a key change is in flight (a
+ * Key changes (init, rotate, rotate config, rekey swap, and the token a
+ * generate-root mints) are mutually exclusive (s->busy).  The counter
+ * flush is housekeeping and never holds an operator back: it is not
+ * started while a key change is in flight (a
  * flush that carries the old keyring must never land after a rotation that
  * carries the new one), but a key change may start while a flush is in
  * flight (s->flushing).  That is safe because the commit path keeps
@@ -50,6 +51,7 @@ void cs_seal__change_free(change *c) {
     free(c->res.root_token);
   }
   cs_rekey_status_clear(&c->res.rekey);
+  cs_genroot_status_clear(&c->res.genroot);
   free(c);
 }
 
@@ -91,6 +93,10 @@ static void apply_change(cs_seal *s, change *c) {
     cs_info("rekey complete: %u shares, threshold %u", s->ks.n, s->ks.t);
     break;
   case CH_EXPIRE:
+  case CH_BACKUP_DELETE:
+    break;
+  case CH_GENROOT: /* a new token entry: nothing in memory follows it */
+    cs_info("generate-root: the new root token is written");
     break;
   }
 }
@@ -112,7 +118,7 @@ static void on_committed(void *arg, int status) {
   change *c = arg;
   cs_seal *s = c->s;
   s->inflight--;
-  int freed = c->kind != CH_FLUSH && c->kind != CH_EXPIRE;
+  int freed = c->kind != CH_FLUSH && c->kind != CH_EXPIRE && c->kind != CH_BACKUP_DELETE;
   if (c->kind == CH_FLUSH)
     s->flushing = 0;
   else if (freed)
@@ -151,7 +157,7 @@ void cs_seal_on_key_slot_free(cs_seal *s, void (*fn)(void *ctx), void *ctx) {
 }
 
 int cs_seal__submit(cs_seal *s, change *c, cs_batch *b) {
-  int key_change = c->kind != CH_EXPIRE && c->kind != CH_FLUSH;
+  int key_change = c->kind != CH_EXPIRE && c->kind != CH_FLUSH && c->kind != CH_BACKUP_DELETE;
   if (key_change)
     s->busy = 1;
   if (c->kind == CH_FLUSH)

@@ -15,8 +15,9 @@
 #include <string.h>
 
 /* The root token: a fresh token with the "root" policy; its text goes to
- * `token` (CS_TOKEN_MAX, the caller wipes it). */
-static int stage_root_token(cs_keyring *kr, cs_batch *b, char token[CS_TOKEN_MAX]) {
+ * `token` (CS_TOKEN_MAX, the caller wipes it).  generate-root mints its
+ * tokens here too. */
+int cs_seal__stage_root_token(cs_keyring *kr, cs_batch *b, char token[CS_TOKEN_MAX]) {
   char accessor[25];
   uint8_t acc_raw[12];
   int rc;
@@ -81,7 +82,7 @@ static int build_init(change *c, unsigned n, unsigned t, cs_batch *b) {
     goto out;
   if ((rc = cs_keyring_new(&kr)) < 0 || (rc = cs_keyring_rotate(kr, cs_now(), NULL)) < 0)
     goto out;
-  if ((rc = stage_audit_key(kr, b)) < 0 || (rc = stage_root_token(kr, b, token)) < 0 ||
+  if ((rc = stage_audit_key(kr, b)) < 0 || (rc = cs_seal__stage_root_token(kr, b, token)) < 0 ||
       (rc = cs_seal__keyset_stage(&c->ks, b, 1)) < 0 ||
       (rc = cs_seal__stage_sealed(b, kek, P_UNSEAL_ROOT, root, sizeof root)) < 0 ||
       (rc = cs_barrier_stage_put(kr, b, P_ROOT_KEY, root, sizeof root)) < 0 ||

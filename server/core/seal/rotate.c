@@ -201,6 +201,7 @@ int cs_seal_tick(cs_seal *s, int64_t now, int flush, int *rotating) {
   *rotating = 0;
   if (s->state != CS_SEAL_UNSEALED)
     return 0;
+  cs_seal__genroot_expire(s, now); /* an idle attempt frees the slot */
   int rc = 0;
   cs_term_info ti;
   cs_keyring_info(s->kr, cs_keyring_count(s->kr) - 1, &ti);

@@ -12,6 +12,7 @@
  *   rotate.c     rotation, rotate config, counter flush, the tick
  *   follow.c     standbys: following upgrade keys, reload on activation
  *   rekey.c      the rekey ceremony and the key-set swap
+ *   genroot.c    share checks (verify-share) and the generate-root ceremony
  *
  * Internal names carry a `cs_seal__` prefix (two underscores): shared
  * between these files, never part of seal.h.
@@ -22,6 +23,7 @@
 #include "seal.h"
 #include "custos.pb-c.h"
 #include "shamir.h"
+#include "token.h"
 
 #define P_SEAL_CONFIG "core/seal-config"
 #define P_UNSEAL_ROOT "core/unseal/root-key"
@@ -65,7 +67,19 @@ struct cs_seal {
     ceremony ver;             /* new shares submitted back */
     uint8_t *new_kek;         /* secmem, while awaiting verification */
     keyset new_ks;
+    char **recipients;        /* age recipients of the new shares (n or none) */
+    size_t nr;
+    int backup;               /* store keys_age with the swap */
+    char **keys_age;          /* encrypted new shares, while awaiting verification */
   } rk;
+  /* generate-root (genroot.c); its shares are in `cur`. */
+  struct {
+    char *otp;                /* secmem, CS_GENROOT_OTP_LEN + 1; NULL with a recipient */
+    char recipient[CS_GENROOT_RECIPIENT_MAX + 1];
+    unsigned timeout;         /* seconds without a share */
+    int64_t last;             /* init or the last accepted share */
+    char expired[CS_NONCE_STR]; /* nonce of the last attempt that expired */
+  } gr;
   /* While unsealed. */
   uint64_t flushed_encryptions; /* sum of counters at the last keyring write */
   cs_rotate_config rot;
@@ -132,7 +146,8 @@ int cs_seal__load_rotate_config(cs_seal *s, const cs_keyring *kr, cs_rotate_conf
 
 /* ---- change.c ------------------------------------------------------------ */
 
-enum change_kind { CH_INIT, CH_ROTATE, CH_ROTATE_CONFIG, CH_FLUSH, CH_REKEY, CH_EXPIRE };
+enum change_kind { CH_INIT, CH_ROTATE, CH_ROTATE_CONFIG, CH_FLUSH, CH_REKEY, CH_EXPIRE,
+                   CH_BACKUP_DELETE, CH_GENROOT };
 
 typedef struct change {
   cs_seal *s;
@@ -167,5 +182,19 @@ int64_t cs_seal__upgrade_expiry(const cs_keyring *kr, const char *path, const ui
 
 /* Forgets the rekey (new key, new key set, verification shares). */
 void cs_seal__rekey_clear(cs_seal *s);
+
+/* ---- genroot.c ----------------------------------------------------------- */
+
+/* Forgets the generate-root attempt (OTP, recipient; the shares in `cur`
+ * are the caller's: end_ceremony clears both). */
+void cs_seal__genroot_clear(cs_seal *s);
+/* Ends the attempt when it has seen no share for its timeout; 1 if it did. */
+int cs_seal__genroot_expire(cs_seal *s, int64_t now);
+
+/* ---- init.c -------------------------------------------------------------- */
+
+/* Stages a fresh root token (policy "root") into b under kr; its text goes
+ * to `token` (the caller wipes it).  Init and generate-root. */
+int cs_seal__stage_root_token(cs_keyring *kr, cs_batch *b, char token[CS_TOKEN_MAX]);
 
 #endif

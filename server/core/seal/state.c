@@ -22,6 +22,7 @@ static void fire(cs_seal *s, enum cs_seal_event ev) {
 void cs_seal__end_ceremony(cs_seal *s) {
   cs_seal__ceremony_clear(&s->cur);
   cs_seal__rekey_clear(s);
+  cs_seal__genroot_clear(s);
   s->cer = CS_SEAL_CEREMONY_NONE;
 }
 
@@ -36,7 +37,8 @@ void cs_seal__set_state(cs_seal *s, enum cs_seal_state to, uint8_t *root, cs_key
   enum cs_seal_state from = s->state;
   if (to != CS_SEAL_UNSEALED) {
     assert(root == NULL && kr == NULL);
-    /* A rekey belongs to the unsealed node: its shares are void now. */
+    /* A rekey or generate-root belongs to the unsealed node: its shares
+     * are void now. */
     if (from == CS_SEAL_UNSEALED)
       cs_seal__end_ceremony(s);
     wipe_keys(s);

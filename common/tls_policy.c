@@ -1,7 +1,8 @@
-/* tls_policy: the one TLS policy.  See tls_policy.h. */
+/* tls_policy: the one TLS policy and its three profiles.  See tls_policy.h. */
 #include "tls_policy.h"
 #include "cs_error.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -72,8 +73,8 @@ int cs_tls_policy_load_ca(mbedtls_x509_crt *ca, const char *ca_file, const char 
   return 0;
 }
 
-int cs_tls_policy_config(mbedtls_ssl_config *conf, int endpoint, mbedtls_ctr_drbg_context *drbg,
-                         mbedtls_x509_crt *chain, mbedtls_pk_context *key, mbedtls_x509_crt *ca) {
+/* The policy itself: versions, suites, curves, random generator. */
+static int base(mbedtls_ssl_config *conf, int endpoint, mbedtls_ctr_drbg_context *drbg) {
   char why[128];
   mbedtls_ssl_config_init(conf);
   int ret = mbedtls_ssl_config_defaults(conf, endpoint, MBEDTLS_SSL_TRANSPORT_STREAM,
@@ -87,18 +88,66 @@ int cs_tls_policy_config(mbedtls_ssl_config *conf, int endpoint, mbedtls_ctr_drb
   mbedtls_ssl_conf_ciphersuites(conf, ciphersuites);
   mbedtls_ssl_conf_curves(conf, curves);
   mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, drbg);
-  ret = mbedtls_ssl_conf_own_cert(conf, chain, key);
+  return 0;
+}
+
+static int own_cert(mbedtls_ssl_config *conf, mbedtls_x509_crt *chain, mbedtls_pk_context *key) {
+  char why[128];
+  int ret = mbedtls_ssl_conf_own_cert(conf, chain, key);
   if (ret != 0) {
     mbedtls_strerror(ret, why, sizeof why);
     return cs_error_set(CS_ETLS, "cannot use the TLS certificate: %s", why);
   }
-  if (ca != NULL) {
-    mbedtls_ssl_conf_ca_chain(conf, ca, NULL);
-    /* A peer without a certificate that chains to this CA fails the
-     * handshake: it never reaches the layer above. */
-    mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-  } else {
+  return 0;
+}
+
+/* A peer without a certificate that chains to `ca` fails the handshake:
+ * it never reaches the layer above. */
+static void require_peer(mbedtls_ssl_config *conf, mbedtls_x509_crt *ca) {
+  mbedtls_ssl_conf_ca_chain(conf, ca, NULL);
+  mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+}
+
+int cs_tls_policy_server(mbedtls_ssl_config *conf, mbedtls_ctr_drbg_context *drbg,
+                         mbedtls_x509_crt *chain, mbedtls_pk_context *key,
+                         mbedtls_x509_crt *client_ca) {
+  assert(chain != NULL && key != NULL);
+  int rc = base(conf, MBEDTLS_SSL_IS_SERVER, drbg);
+  if (rc == 0)
+    rc = own_cert(conf, chain, key);
+  if (rc < 0)
+    return rc;
+  if (client_ca != NULL)
+    require_peer(conf, client_ca);
+  else
     mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_NONE);
-  }
+  return 0;
+}
+
+int cs_tls_policy_mutual(mbedtls_ssl_config *conf, int endpoint, mbedtls_ctr_drbg_context *drbg,
+                         mbedtls_x509_crt *chain, mbedtls_pk_context *key, mbedtls_x509_crt *ca) {
+  assert(chain != NULL && key != NULL && ca != NULL);
+  assert(endpoint == MBEDTLS_SSL_IS_SERVER || endpoint == MBEDTLS_SSL_IS_CLIENT);
+  int rc = base(conf, endpoint, drbg);
+  if (rc == 0)
+    rc = own_cert(conf, chain, key);
+  if (rc < 0)
+    return rc;
+  require_peer(conf, ca);
+  return 0;
+}
+
+int cs_tls_policy_client(mbedtls_ssl_config *conf, mbedtls_ctr_drbg_context *drbg,
+                         mbedtls_x509_crt *ca, mbedtls_x509_crt *chain, mbedtls_pk_context *key) {
+  assert((chain == NULL) == (key == NULL));
+  int rc = base(conf, MBEDTLS_SSL_IS_CLIENT, drbg);
+  if (rc == 0 && chain != NULL)
+    rc = own_cert(conf, chain, key);
+  if (rc < 0)
+    return rc;
+  if (ca != NULL)
+    require_peer(conf, ca);
+  else
+    mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_NONE);
   return 0;
 }

@@ -1,0 +1,347 @@
+/*
+ * api: from a decoded Request to its answer, for both transports (the
+ * protobuf listener and the HTTP API build the same Custos__Request and
+ * call cs_dispatch).
+ *
+ * Owns the op table (built from ops.def), the request context (cs_rq), the
+ * order every request goes through (admit), the one way out (respond), the
+ * write path (submit_write), and two queues: requests held while a new
+ * leader catches up, and requests parked while the server holds the
+ * key-change slot.  What may run is decided in authz.c; what each op does
+ * is in its family's file (seal_ops.c, kv_ops.c, ...).
+ *
+ * Audit: a "request" record is written before anything is done and a
+ * "response" record before the answer leaves; if either cannot be written
+ * the request fails (no unaudited access).  Loop thread only.
+ */
+#include "api_int.h"
+
+#include "cs_error.h"
+#include "ha.h"
+#include "log.h"
+#include "wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- the op table */
+
+static const cs_op ops[] = {
+#define OP(tag, name, needs_token, sys_path, cap, handler, path_of, sensitive_of, after_commit) \
+  {CUSTOS__REQUEST__OP_##tag, name, needs_token, sys_path, cap, handler, path_of, sensitive_of,      \
+   after_commit},
+#include "ops.def"
+#undef OP
+};
+
+const cs_op *cs_op_find(int op) {
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    if (ops[i].op == op)
+      return &ops[i];
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- the way out */
+
+static void rq_free(cs_rq *r) {
+  cs_wire_request_free(r->req);
+  free(r);
+}
+
+int cs_rq_audit(cs_rq *r, cs_audit_type type, int err, const cs_audit_sensitive *sens, size_t n) {
+  if (r->d->audit == NULL)
+    return 0;
+  cs_audit_record rec = {.type = type,
+                         .time = cs_now(),
+                         .request_id = r->id,
+                         .client = r->client,
+                         .accessor = r->accessor,
+                         .operation = r->op ? r->op->name : "unknown",
+                         .path = r->path,
+                         .error = err,
+                         .error_message = err ? cs_error_message(err) : NULL,
+                         .sensitive = sens,
+                         .n_sensitive = n};
+  int rc = cs_audit_write(r->d->audit, &rec);
+  if (rc < 0)
+    cs_error("audit log write failed, refusing %s: %s", rec.operation, cs_error_message(rc));
+  return rc;
+}
+
+/* The one builder of an error response: code rc, message msg. */
+static void error_response(Custos__Response *res, Custos__Error *e, int rc, const char *msg) {
+  custos__response__init(res);
+  custos__error__init(e);
+  e->code = (Custos__ErrorCode)cs_error_wire_code(rc);
+  e->message = (char *)msg;
+  res->error = e;
+}
+
+void respond(cs_rq *r, int rc, Custos__Response *res, const cs_audit_sensitive *sens, size_t n) {
+  Custos__Response eres;
+  Custos__Error e;
+  if (rc < 0 && res == NULL) {
+    error_response(&eres, &e, rc, cs_error_message(rc));
+    res = &eres;
+  }
+  if (cs_rq_audit(r, CS_AUDIT_RESPONSE, rc < 0 ? rc : 0, rc < 0 ? NULL : sens, rc < 0 ? 0 : n) < 0) {
+    /* The fixed message: the detail names the log's path. */
+    error_response(&eres, &e, CS_EAUDIT, cs_strerror(CS_EAUDIT));
+    res = &eres;
+  }
+  cs_reply_send(r->reply, res, r->authed);
+  rq_free(r);
+}
+
+void respond_empty(cs_rq *r) {
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  Custos__Empty empty = CUSTOS__EMPTY__INIT;
+  res.result_case = CUSTOS__RESPONSE__RESULT_EMPTY;
+  res.empty = &empty;
+  respond(r, 0, &res, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- writes */
+
+static void on_write_done(void *arg, int status) {
+  cs_rq *r = arg;
+  /* The commit queue set this status's detail (from the writer thread). */
+  if (r->op->after_commit != NULL)
+    r->op->after_commit(r, status);
+  if (status < 0)
+    respond(r, status, NULL, NULL, 0);
+  else
+    respond_empty(r);
+}
+
+void submit_write(cs_rq *r, cs_batch *b) {
+  int rc = cs_commitq_submit(r->d->commitq, b, on_write_done, r);
+  cs_batch_clear(b);
+  if (rc < 0)
+    respond(r, rc, NULL, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- parking */
+
+/*
+ * The server's own key changes (automatic rotation) never fail an
+ * operator's request: one refused with CS_EBUSY while the server holds
+ * the key-change slot is parked and run again, in arrival order, once the
+ * slot is free, authorized again first (its token may be gone by then).
+ * Handlers refuse before changing anything, so running one again is safe.
+ */
+static cs_rq *parked_head, *parked_tail;
+
+static void unpark(void *ctx) {
+  cs_daemon *d = ctx;
+  cs_rq *list = parked_head;
+  parked_head = parked_tail = NULL;
+  while (list != NULL) {
+    cs_rq *r = list;
+    list = r->next;
+    r->next = NULL;
+    if (cs_seal_key_slot(d->seal) != CS_SEAL_SLOT_FREE) {
+      /* Taken again (by a request run just now): the rest keep waiting. */
+      r->next = list;
+      list = NULL;
+      if (parked_tail != NULL)
+        parked_tail->next = r;
+      else
+        parked_head = r;
+      for (parked_tail = r; parked_tail->next != NULL; parked_tail = parked_tail->next)
+        ;
+      break;
+    }
+    cs_error_clear();
+    /* Authorized when it arrived, but the token may have been revoked or
+     * have expired while it waited, or a restore may have replaced the
+     * token store: decide again, as for a held request (admit). */
+    int rc = cs_authorize(r);
+    if (rc < 0)
+      respond(r, rc, NULL, NULL, 0);
+    else
+      r->op->handler(r);
+  }
+}
+
+int park(cs_rq *r, int rc) {
+  cs_daemon *d = r->d;
+  if (rc != CS_EBUSY || cs_seal_key_slot(d->seal) != CS_SEAL_SLOT_SERVER)
+    return 0;
+  cs_seal_on_key_slot_free(d->seal, unpark, d);
+  r->next = NULL;
+  if (parked_tail != NULL)
+    parked_tail->next = r;
+  else
+    parked_head = r;
+  parked_tail = r;
+  cs_debug("%s from %s waits for an automatic key change", r->op->name, r->client);
+  return 1;
+}
+
+/* ---------------------------------------------------------------- cluster (HA) */
+
+/*
+ * Cluster mode: a node that is not the raft leader answers only status and
+ * unseal itself; init, data and operator requests get STANDBY with the
+ * active's API address (the client library follows it).  Returns 1 when it
+ * answered (and freed r).
+ */
+static int standby_redirect(cs_rq *r) {
+  int op = r->req->op_case;
+  /* A removed node refuses even unseal: it must not serve again. */
+  int removed = cs_ha_removed(r->d);
+  if (op == CUSTOS__REQUEST__OP_STATUS || (op == CUSTOS__REQUEST__OP_UNSEAL && !removed) ||
+      (!removed && cs_ha_is_leader(r->d)))
+    return 0;
+  /* A redirect is a refusal: on record like any other (request first). */
+  if (cs_rq_audit(r, CS_AUDIT_REQUEST, 0, NULL, 0) < 0) {
+    respond(r, CS_EAUDIT, NULL, NULL, 0);
+    return 1;
+  }
+  const char *mode, *active;
+  cs_ha_status(r->d, &mode, &active);
+  int rc = active[0] && !removed
+               ? cs_error_set(CS_ESTANDBY, "this node is a standby; the active node is %s", active)
+               : cs_ha_no_leader_error(r->d);
+  Custos__Response res;
+  Custos__Error e;
+  error_response(&res, &e, rc, cs_error_message(rc));
+  e.active_address = (char *)active;
+  respond(r, rc, &res, NULL, 0);
+  return 1;
+}
+
+/*
+ * Requests that reach a raft leader while it is still catching up (unsealed,
+ * its activation barrier not yet applied: see ha.c) wait here, in order,
+ * instead of being served from a state that may predate the last leader's
+ * writes.  cs_daemon_activation_done() runs them again.  Status and unseal
+ * never wait.
+ */
+static cs_rq *held_head;
+static cs_rq **held_tail = &held_head;
+
+static int must_wait(cs_rq *r) {
+  int op = r->req->op_case;
+  if (op == CUSTOS__REQUEST__OP_STATUS || op == CUSTOS__REQUEST__OP_UNSEAL)
+    return 0;
+  cs_daemon *d = r->d;
+  if (d->seal == NULL || !cs_ha_is_leader(d))
+    return 0;
+  cs_seal_status st;
+  cs_seal_get_status(d->seal, &st);
+  return !st.sealed && !cs_ha_is_active(d); /* cs_ha_is_active starts the catch-up */
+}
+
+static void admit(cs_rq *r);
+
+void cs_daemon_activation_done(cs_daemon *d) {
+  (void)d;
+  cs_rq *list = held_head;
+  held_head = NULL;
+  held_tail = &held_head;
+  while (list != NULL) {
+    cs_rq *r = list;
+    list = r->held_next;
+    r->held_next = NULL;
+    admit(r); /* served, redirected, or held again for the next attempt */
+  }
+}
+
+/* ---------------------------------------------------------------- entry point */
+
+/* The row's path into r->path; 0 or the names' error (path_of). */
+static int request_path(cs_rq *r) {
+  r->path[0] = '\0';
+  return r->op->path_of != NULL ? r->op->path_of(r->req, r->path, sizeof r->path) : 0;
+}
+
+/* From a request with its context to its answer: wait, redirect, or
+ * authorize, audit and run. */
+static void admit(cs_rq *r) {
+  if (must_wait(r)) {
+    *held_tail = r;
+    held_tail = &r->held_next;
+    return;
+  }
+  cs_error_clear(); /* a held request runs again later */
+  if (standby_redirect(r))
+    return;
+  Custos__Request *req = r->req;
+  /*
+   * The names that become storage keys are checked (path_of) before
+   * authorization with the same functions, and so the same limits, the
+   * handlers use: authorization and the audit record never see a name the
+   * store could not hold, and an oversized put is refused before its
+   * fields are hashed for the audit log.  A malformed request is logged
+   * without its values; any other, refused or not, with every one of them.
+   */
+  int rc = request_path(r);
+  const cs_op *op = r->op;
+  size_t cap = rc == 0 && op->sensitive_of != NULL ? op->sensitive_of(req, NULL) : 0;
+  if (rc == 0)
+    rc = cs_authorize(r);
+  cs_audit_sensitive *sens = calloc(cap ? cap : 1, sizeof *sens);
+  if (sens == NULL) {
+    respond(r, CS_ENOMEM, NULL, NULL, 0);
+    return;
+  }
+  size_t ns = cap ? op->sensitive_of(req, sens) : 0;
+  /* The request is on record before anything happens, refused or not. */
+  int arc = cs_rq_audit(r, CS_AUDIT_REQUEST, 0, sens, ns);
+  free(sens);
+  if (arc < 0) {
+    respond(r, CS_EAUDIT, NULL, NULL, 0);
+    return;
+  }
+  if (rc < 0) {
+    if (rc == CS_EPERM || rc == CS_EEXPIRED)
+      cs_info("%s from %s refused: %s", op->name, r->client, cs_error_message(rc));
+    respond(r, rc, NULL, NULL, 0);
+    return;
+  }
+  op->handler(r);
+}
+
+void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply *reply) {
+  cs_daemon *d = ctx;
+  cs_error_clear();
+  cs_rq *r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    Custos__Response res;
+    Custos__Error e;
+    error_response(&res, &e, CS_ENOMEM, cs_strerror(CS_ENOMEM));
+    cs_reply_send(reply, &res, 0);
+    cs_wire_request_free(req);
+    return;
+  }
+  r->d = d;
+  r->reply = reply;
+  r->req = req;
+  r->id = req->id;
+  r->token = req->token.data;
+  r->token_len = req->token.len;
+  snprintf(r->client, sizeof r->client, "%s", peer->address);
+  r->op = cs_op_find(req->op_case);
+  if (r->op == NULL) {
+    respond(r, cs_error_set(CS_EPROTO, "unknown operation %d", (int)req->op_case), NULL, NULL, 0);
+    return;
+  }
+  /* The path is on every record, a redirect's too; admit checks it. */
+  (void)request_path(r);
+  admit(r);
+}
+
+/*
+ * Which requests may overtake unanswered requests of their connection (see
+ * net.h).  Only a kv put: it reads no kv data (a delete reads whether the
+ * secret exists, a get reads it), and its authorization reads tokens and
+ * policies, which no kv write changes.  Everything else waits for every
+ * request before it, so a read, a delete or an operator action behind a
+ * write on the same connection sees that write.
+ */
+int cs_dispatch_independent(const Custos__Request *req) {
+  return req->op_case == CUSTOS__REQUEST__OP_KV_PUT;
+}

@@ -1,0 +1,138 @@
+/*
+ * api_int.h: what the files of server/api share, and nothing outside it
+ * includes.
+ *
+ * Every request gets a cs_rq (request context) that lives until it is
+ * answered.  The way of every request (api.c): the op table row
+ * (ops.def) -> wait while a new leader catches up, or redirect from a
+ * standby -> path_of (names checked) -> authorize() (authz.c) -> the
+ * "request" audit record -> the row's handler.  A handler answers exactly
+ * once, by respond() (now, or from a callback later on the loop thread) or
+ * by handing a batch to submit_write(), whose completion runs the row's
+ * after_commit and then responds.  respond() is the one way out: it writes
+ * the "response" audit record with the exact error code, sends, and frees
+ * the cs_rq.  Loop thread only.
+ */
+#ifndef CS_API_INT_H
+#define CS_API_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit.h"
+#include "custos.pb-c.h"
+#include "daemon.h"
+#include "kv.h"
+#include "policy.h"
+#include "store.h"
+
+/* needs_token value: a token once the server is initialized; none before
+ * (snapshot restore onto an uninitialized server, see server/snapshots.h). */
+#define NEEDS_TOKEN_INIT 2
+
+typedef struct cs_rq cs_rq;
+
+/* One row of ops.def. */
+typedef struct cs_op {
+  int op;                 /* Custos__Request__OpCase */
+  const char *name;       /* for logs and the audit log */
+  int needs_token;        /* 0, 1 or NEEDS_TOKEN_INIT (see ops.def) */
+  const char *sys_path;   /* operator actions: the sys/ path they need `cap` on */
+  unsigned cap;           /* CS_CAP_* needed on sys_path, or on the request's path */
+  void (*handler)(cs_rq *r);
+  int (*path_of)(const Custos__Request *req, char *out, size_t cap);
+  size_t (*sensitive_of)(const Custos__Request *req, cs_audit_sensitive *s);
+  void (*after_commit)(cs_rq *r, int status);
+} cs_op;
+
+struct cs_rq {
+  cs_daemon *d;
+  cs_reply *reply;
+  const cs_op *op;            /* never NULL once admitted */
+  uint64_t id;
+  char client[64];
+  char accessor[32];
+  char path[CS_KV_PATH_MAX + 2];   /* a path, or a listed folder with its "/" */
+  int authed;                 /* a token was accepted */
+  int root;                   /* ... and it is a root token */
+  const uint8_t *token;       /* the caller's token (valid while req lives) */
+  size_t token_len;
+  Custos__Request *req;       /* freed with the cs_rq */
+  cs_rq *held_next;           /* while held (api.c: a leader catching up) */
+  cs_rq *next;                /* while parked (park()) */
+};
+
+/* The row for `op`, or NULL when this server has none (api.c). */
+const cs_op *cs_op_find(int op);
+
+/*
+ * The one way out (api.c).  rc < 0: the request failed with rc; the
+ * response is built from rc (res NULL), or is `res` when the caller filled
+ * its Error itself (a redirect naming the active).  rc == 0: `res` is the
+ * result.  The "response" audit record carries exactly rc and the
+ * sensitive values sens[0..n) (hashed); if it cannot be written the client
+ * gets CS_EAUDIT instead.  Frees r (and its request); res and sens stay
+ * the caller's.
+ */
+void respond(cs_rq *r, int rc, Custos__Response *res, const cs_audit_sensitive *sens, size_t n);
+/* respond() with an Empty result. */
+void respond_empty(cs_rq *r);
+
+/*
+ * Hands a staged batch to the commit queue (api.c); b is cleared.  When the
+ * group holding it is committed (or failed) the row's after_commit runs
+ * and r is answered: Empty, or the error.
+ */
+void submit_write(cs_rq *r, cs_batch *b);
+
+/*
+ * rc from a key-changing seal call (api.c): 1 when r was parked (the server
+ * holds the key-change slot for an automatic rotation; r runs again,
+ * authorized again, once the slot is free), 0 when the caller must answer
+ * rc now.
+ */
+int park(cs_rq *r, int rc);
+
+/* Writes an audit record for r (api.c): 0, or the error (the request must
+ * then fail).  0 when no audit log is configured. */
+int cs_rq_audit(cs_rq *r, cs_audit_type type, int err, const cs_audit_sensitive *sens, size_t n);
+
+/*
+ * The one place that decides whether a request may run (authz.c): 0, or
+ * CS_EBUSY / CS_ENOTINIT / CS_ESEALED / the token's error / CS_EPERM.  Sets
+ * r->accessor, r->authed, r->root and the connection's frame grant.
+ */
+int cs_authorize(cs_rq *r) __attribute__((warn_unused_result));
+
+/* Policy documents (policy_ops.c). */
+#define CS_P_POLICY "core/policy/"
+int cs_policy_read_doc(cs_daemon *d, const char *name, char **doc, size_t *len)
+    __attribute__((warn_unused_result));
+int cs_policy_loader(void *ctx, const char *name, char **doc, size_t *len);
+
+/* The handlers: one declaration per row. */
+#define OP(tag, name, needs_token, sys_path, cap, handler, path_of, sensitive_of, after_commit) \
+  void handler(cs_rq *r);
+#include "ops.def"
+#undef OP
+
+/* path_of, sensitive_of and after_commit functions named in ops.def. */
+int cs_path_kv_put(const Custos__Request *req, char *out, size_t cap);
+int cs_path_kv_get(const Custos__Request *req, char *out, size_t cap);
+int cs_path_kv_list(const Custos__Request *req, char *out, size_t cap);
+int cs_path_kv_delete(const Custos__Request *req, char *out, size_t cap);
+int cs_path_policy_write(const Custos__Request *req, char *out, size_t cap);
+int cs_path_policy_read(const Custos__Request *req, char *out, size_t cap);
+int cs_path_policy_delete(const Custos__Request *req, char *out, size_t cap);
+size_t cs_sens_unseal(const Custos__Request *req, cs_audit_sensitive *s);
+size_t cs_sens_rekey_update(const Custos__Request *req, cs_audit_sensitive *s);
+size_t cs_sens_rekey_verify(const Custos__Request *req, cs_audit_sensitive *s);
+size_t cs_sens_kv_put(const Custos__Request *req, cs_audit_sensitive *s);
+size_t cs_sens_token_lookup(const Custos__Request *req, cs_audit_sensitive *s);
+size_t cs_sens_token_renew(const Custos__Request *req, cs_audit_sensitive *s);
+size_t cs_sens_token_revoke(const Custos__Request *req, cs_audit_sensitive *s);
+size_t cs_sens_audit_hash(const Custos__Request *req, cs_audit_sensitive *s);
+void cs_after_token_change(cs_rq *r, int status);
+void cs_after_policy_change(cs_rq *r, int status);
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * policy_ops: the handlers of policies (policy-write, -read, -list,
+ * -delete) and the reading of stored policy documents (also the policy
+ * cache's loader, authz.c).  Documents are stored encrypted under
+ * core/policy/<name>; a write or delete empties the policy cache once
+ * committed (after_commit).
+ */
+#include "api_int.h"
+
+#include "barrier.h"
+#include "cs_error.h"
+#include "log.h"
+#include "policy_cache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(sizeof CS_P_POLICY - 1 + CS_POLICY_NAME_MAX <= CS_STORE_KEY_MAX,
+               "a policy name must fit a storage key");
+
+#define POLICY_PATH_MAX (CS_POLICY_NAME_MAX + sizeof CS_P_POLICY + 1)
+
+static void policy_path(const char *name, char *out, size_t cap) {
+  snprintf(out, cap, CS_P_POLICY "%s", name);
+}
+
+int cs_policy_read_doc(cs_daemon *d, const char *name, char **doc, size_t *len) {
+  char path[POLICY_PATH_MAX];
+  policy_path(name, path, sizeof path);
+  uint8_t *pt;
+  size_t pt_len;
+  int rc = cs_barrier_get(d->store, cs_seal_keyring(d->seal), path, &pt, &pt_len);
+  if (rc == CS_ENOTFOUND)
+    return cs_error_set(CS_ENOTFOUND, "no policy named %s", name);
+  if (rc < 0)
+    return rc;
+  char *s = realloc(pt, pt_len + 1);
+  if (s == NULL) {
+    free(pt);
+    return CS_ENOMEM;
+  }
+  s[pt_len] = '\0';
+  *doc = s;
+  *len = pt_len;
+  return 0;
+}
+
+int cs_policy_loader(void *ctx, const char *name, char **doc, size_t *len) {
+  return cs_policy_read_doc(ctx, name, doc, len);
+}
+
+/* A policy write or delete committed (or failed): applies to the next request. */
+void cs_after_policy_change(cs_rq *r, int status) {
+  (void)r;
+  (void)status;
+  cs_policy_cache_invalidate();
+}
+
+/* The audited path of a policy op is the policy's name.  "root" is the
+ * handlers' business (CS_EPERM). */
+static int policy_name_path(const char *name, char *out, size_t cap) {
+  snprintf(out, cap, "%s", name);
+  return cs_policy_name_valid(name) ? 0 : cs_policy_check_name(name);
+}
+
+int cs_path_policy_write(const Custos__Request *req, char *out, size_t cap) {
+  return policy_name_path(req->policy_write->name, out, cap);
+}
+
+int cs_path_policy_read(const Custos__Request *req, char *out, size_t cap) {
+  return policy_name_path(req->policy_read->name, out, cap);
+}
+
+int cs_path_policy_delete(const Custos__Request *req, char *out, size_t cap) {
+  return policy_name_path(req->policy_delete->name, out, cap);
+}
+
+/* Encrypts `pt` for `path` under the barrier and submits it alone. */
+static void put_sealed_value(cs_rq *r, const char *path, const uint8_t *pt, size_t len) {
+  cs_batch b;
+  cs_batch_init(&b);
+  int rc = cs_barrier_stage_put(cs_seal_keyring(r->d->seal), &b, path, pt, len);
+  if (rc < 0) {
+    cs_batch_clear(&b);
+    respond(r, rc, NULL, NULL, 0);
+    return;
+  }
+  submit_write(r, &b);
+}
+
+void cs_op_policy_write(cs_rq *r) {
+  const Custos__PolicyWriteReq *q = r->req->policy_write;
+  int rc = cs_policy_check_name(q->name);
+  cs_policy *p = NULL;
+  size_t len = q->document ? strlen(q->document) : 0;
+  if (rc == 0)
+    rc = cs_policy_parse(q->document ? q->document : "", len, &p);
+  cs_policy_free(p);
+  if (rc < 0) {
+    respond(r, rc, NULL, NULL, 0);
+    return;
+  }
+  char path[POLICY_PATH_MAX];
+  policy_path(q->name, path, sizeof path);
+  cs_info("policy %s written by %s", q->name, r->accessor);
+  put_sealed_value(r, path, (const uint8_t *)q->document, len);
+}
+
+void cs_op_policy_read(cs_rq *r) {
+  const Custos__PolicyReadReq *q = r->req->policy_read;
+  char *doc;
+  size_t len;
+  int rc = cs_policy_check_name(q->name);
+  if (rc == 0)
+    rc = cs_policy_read_doc(r->d, q->name, &doc, &len);
+  if (rc < 0) {
+    respond(r, rc, NULL, NULL, 0);
+    return;
+  }
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  Custos__PolicyRes pr = CUSTOS__POLICY_RES__INIT;
+  pr.name = q->name;
+  pr.document = doc;
+  res.result_case = CUSTOS__RESPONSE__RESULT_POLICY;
+  res.policy = &pr;
+  respond(r, 0, &res, NULL, 0);
+  free(doc);
+}
+
+void cs_op_policy_list(cs_rq *r) {
+  char **names = NULL;
+  size_t n = 0;
+  int rc = cs_store_list(r->d->store, CS_P_POLICY, &names, &n);
+  if (rc < 0) {
+    respond(r, rc, NULL, NULL, 0);
+    return;
+  }
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  Custos__PolicyListRes pl = CUSTOS__POLICY_LIST_RES__INIT;
+  pl.n_names = n;
+  pl.names = names;
+  res.result_case = CUSTOS__RESPONSE__RESULT_POLICY_LIST;
+  res.policy_list = &pl;
+  respond(r, 0, &res, NULL, 0);
+  cs_store_list_free(names, n);
+}
+
+void cs_op_policy_delete(cs_rq *r) {
+  const Custos__PolicyDeleteReq *q = r->req->policy_delete;
+  char path[POLICY_PATH_MAX];
+  int rc = cs_policy_check_name(q->name);
+  if (rc == 0) {
+    policy_path(q->name, path, sizeof path);
+    rc = cs_store_exists(r->d->store, path);
+    if (rc == 0)
+      rc = cs_error_set(CS_ENOTFOUND, "no policy named %s", q->name);
+  }
+  cs_batch b;
+  cs_batch_init(&b);
+  if (rc >= 0)
+    rc = cs_batch_del(&b, path);
+  if (rc < 0) {
+    cs_batch_clear(&b);
+    respond(r, rc, NULL, NULL, 0);
+    return;
+  }
+  cs_info("policy %s deleted by %s", q->name, r->accessor);
+  submit_write(r, &b);
+}
