@@ -457,7 +457,7 @@ static int parse_cluster(parse_ctx *p, const config_setting_t *root, cs_config *
       "node_id", "address", "api_address", "tls_cert_file", "tls_key_file", "tls_ca_file",
       "peers", "join", "election_timeout", "heartbeat_timeout", "poll_interval",
       "snapshot_threshold", "snapshot_trailing", "handshake_timeout", "max_unauth_connections",
-      "max_unauth_per_address", NULL};
+      "max_unauth_per_address", "relay_unseal", NULL};
   const char *G = "cluster";
   cs_cluster_config *cc = &cfg->cluster;
   int rc;
@@ -541,6 +541,12 @@ static int parse_cluster(parse_ctx *p, const config_setting_t *root, cs_config *
     return rc;
   if (rc == 1)
     cc->handshake_timeout_ms = (unsigned)(d * 1000);
+  const config_setting_t *relay = member(g, "relay_unseal");
+  if (relay != NULL) {
+    if (config_setting_type(relay) != CONFIG_TYPE_BOOL)
+      return fail_at(p, relay, "cluster.relay_unseal", "expected true or false");
+    cc->relay_unseal = config_setting_get_bool(relay);
+  }
   return 0;
 }
 

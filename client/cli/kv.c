@@ -1,5 +1,7 @@
 /*
- * kv: the key/value commands: kv put / get / list / delete.
+ * kv: the key/value commands: kv put / get / list / delete, and the `kv`
+ * table.  `--mount kv` sends put/get/list/delete to the versioned mount
+ * (kv2.c, which also owns undelete, destroy and metadata).
  *
  * Values are bytes: from the command line, from stdin ("-") or from a file
  * ("@FILE").  `kv get --field K` writes the raw bytes alone (a newline is
@@ -7,6 +9,7 @@
  * listings escape what is not printable.  Value buffers are wiped on free.
  */
 #include "cli.h"
+#include "kv2.h"
 #include "wire.h"
 
 #include <stdio.h>
@@ -17,13 +20,46 @@
 #define S(x) ((x) != NULL ? (x) : "")
 #define KV_MAX_FIELDS 1024
 
+/* ----------------------------------------------------------------- mount */
+
+/*
+ * put, get, list and delete serve two mounts: "secret" (KV version 1, here,
+ * the default) and "kv" (versioned, kv2.c).  The mount is read before the
+ * options are parsed, since each mount has options of its own (--cas,
+ * --version, --versions); kv2.c parses the words again and refuses any
+ * other mount name.  Returns 1 for the versioned mount.
+ */
+static int versioned(int argc, char **argv) {
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i], *v = NULL;
+    if (strcmp(a, "--") == 0)
+      break;
+    if (strcmp(a, "--mount") == 0 || strcmp(a, "-mount") == 0)
+      v = i + 1 < argc ? argv[i + 1] : NULL;
+    else if (strncmp(a, "--mount=", 8) == 0)
+      v = a + 8;
+    else if (strncmp(a, "-mount=", 7) == 0)
+      v = a + 7;
+    if (v != NULL)
+      return strcmp(v, "secret") != 0 && strcmp(v, "secret/") != 0;
+  }
+  return 0;
+}
+
+/* The --mount option of the version 1 commands: only "secret" gets here. */
+#define MOUNT_OPT(var) { .name = "mount", .arg = 1, .val = &(var) }
+
 /* ------------------------------------------------------------------ put */
 
 static int kv_put(cli_ctx *g, int argc, char **argv) {
   char *pos[1 + KV_MAX_FIELDS];
+  const char *mount = NULL;
+  const cli_opt opts[] = { MOUNT_OPT(mount), { 0 } };
   size_t npos;
   int rc;
-  if ((rc = cli_parse(g, argc, argv, NULL, pos, 1 + KV_MAX_FIELDS, &npos)) != 0)
+  if (versioned(argc, argv))
+    return cli_kv2_put(g, argc, argv);
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1 + KV_MAX_FIELDS, &npos)) != 0)
     return rc;
   if (npos < 1)
     return cli_usage(g, "missing PATH");
@@ -101,11 +137,13 @@ out:
 /* ------------------------------------------------------------------ get */
 
 static int kv_get(cli_ctx *g, int argc, char **argv) {
-  const char *field = NULL;
-  const cli_opt opts[] = { { .name = "field", .arg = 1, .val = &field }, { 0 } };
+  const char *field = NULL, *mount = NULL;
+  const cli_opt opts[] = { { .name = "field", .arg = 1, .val = &field }, MOUNT_OPT(mount), { 0 } };
   char *pos[1];
   size_t npos;
   int rc;
+  if (versioned(argc, argv))
+    return cli_kv2_get(g, argc, argv);
   if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   if (npos < 1)
@@ -150,9 +188,13 @@ static int kv_get(cli_ctx *g, int argc, char **argv) {
 
 static int kv_list(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
+  const char *mount = NULL;
+  const cli_opt opts[] = { MOUNT_OPT(mount), { 0 } };
   size_t npos;
   int rc;
-  if ((rc = cli_parse(g, argc, argv, NULL, pos, 1, &npos)) != 0)
+  if (versioned(argc, argv))
+    return cli_kv2_list(g, argc, argv);
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__KvListReq op = CUSTOS__KV_LIST_REQ__INIT;
@@ -175,9 +217,13 @@ static int kv_list(cli_ctx *g, int argc, char **argv) {
 
 static int kv_delete(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
+  const char *mount = NULL;
+  const cli_opt opts[] = { MOUNT_OPT(mount), { 0 } };
   size_t npos;
   int rc;
-  if ((rc = cli_parse(g, argc, argv, NULL, pos, 1, &npos)) != 0)
+  if (versioned(argc, argv))
+    return cli_kv2_delete(g, argc, argv);
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   if (npos < 1)
     return cli_usage(g, "missing PATH");
@@ -190,17 +236,35 @@ static int kv_delete(cli_ctx *g, int argc, char **argv) {
 }
 
 const cli_cmd cli_kv_cmds[] = {
-  { "put", kv_put, NULL, "write the fields of a path", "PATH K=V [K=V ...]",
+  { "put", kv_put, NULL, "write the fields of a path",
+    "PATH K=V [K=V ...]\n--mount kv [--cas N] PATH K=V [K=V ...]",
     "Replaces the fields of PATH.  V is the value itself, - (read from stdin,\n"
     "for at most one field) or @FILE (the file's bytes).  PATH is 1..508 bytes\n"
     "of printable ASCII without empty, . or .. segments; at most 1024 fields.\n"
-    "Use -- before words that start with a dash.\n" },
-  { "get", kv_get, NULL, "read the fields of a path", "PATH [--field K]",
+    "Use -- before words that start with a dash.\n"
+    "\n"
     "Options:\n"
-    "  --field K   write only the raw bytes of field K (a newline only when\n"
-    "              stdout is a terminal); exit 1 when K is absent\n" },
-  { "list", kv_list, NULL, "list the keys under a prefix", "[PREFIX]",
+    "  --mount secret|kv   secret (default): KV version 1; kv: the versioned mount,\n"
+    "                      which keeps the old versions and prints the new one\n"
+    "  --cas N             (kv) write only if the current version is N (0: only\n"
+    "                      if the path does not exist)\n" },
+  { "get", kv_get, NULL, "read the fields of a path",
+    "PATH [--field K]\n--mount kv [--version N] [--field K] PATH",
+    "Options:\n"
+    "  --field K           write only the raw bytes of field K (a newline only\n"
+    "                      when stdout is a terminal); exit 1 when K is absent\n"
+    "  --mount secret|kv   which mount (default secret, KV version 1)\n"
+    "  --version N         (kv) that version (default: the current one)\n" },
+  { "list", kv_list, NULL, "list the keys under a prefix", "[--mount kv] [PREFIX]",
     "Entries ending in / are folders.\n" },
-  { "delete", kv_delete, NULL, "delete a path", "PATH", "" },
+  { "delete", kv_delete, NULL, "delete a path",
+    "PATH\n--mount kv [--versions 1,2] PATH",
+    "Version 1 (default): deletes PATH.  With --mount kv: a soft delete of\n"
+    "the current version, or of the versions listed (undelete restores them).\n" },
+  { "undelete", cli_kv2_undelete, NULL, "(kv) restore soft-deleted versions",
+    "--versions 1,2 PATH", "Versioned mount only (--mount kv is implied).\n" },
+  { "destroy", cli_kv2_destroy, NULL, "(kv) erase versions for good", "--versions 1,2 PATH",
+    "Versioned mount only: the data of those versions is erased.\n" },
+  { "metadata", NULL, cli_kv2_metadata_cmds, "(kv) versions and settings of a path", NULL, NULL },
   { 0 },
 };

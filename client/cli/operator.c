@@ -10,6 +10,7 @@
  */
 #include "age_keys.h"
 #include "cli.h"
+#include "rekey.h"
 #include "wire.h"
 
 #include <stdio.h>
@@ -423,124 +424,7 @@ static int op_rotate_config(cli_ctx *g, int argc, char **argv) {
 
 /* ---------------------------------------------------------------- rekey */
 
-static int print_rekey(cli_ctx *g, const Custos__RekeyStatusRes *r) {
-  int rc = CLI_OK;
-  if (r->n_keys > 0) {
-    out_bool(g, "complete", NULL, 1);
-    rc = print_keys(g, "keys", "Key", r->n_keys, r->keys);
-    out_bool(g, "verification_required", NULL, r->verification_required);
-    out_str(g, "verification_nonce", NULL, S(r->verification_nonce));
-    out_text(g, "\ncustos rekeyed with %zu key shares and a key threshold of %u. Please\n"
-                "securely distribute the key shares printed above.\n", r->n_keys, r->t);
-    if (r->verification_required)
-      out_text(g, "\nThe new keys are not active yet: %u of them must be submitted with\n"
-                  "  custos operator rekey --verify --nonce %s KEY\n"
-                  "before the rekey takes effect.\n", r->t, S(r->verification_nonce));
-    return rc;
-  }
-  out_bool(g, "started", "Started", r->started);
-  out_str(g, "nonce", NULL, S(r->nonce));
-  out_row_fmt(g, "Nonce", "%s", r->nonce && r->nonce[0] ? r->nonce : "n/a");
-  out_u64(g, "n", "New Shares", r->n);
-  out_u64(g, "t", "New Threshold", r->t);
-  out_u64(g, "progress", NULL, r->progress);
-  out_u64(g, "required", NULL, r->required);
-  out_row_fmt(g, "Progress", "%u/%u", r->progress, r->required);
-  out_bool(g, "verification_required", "Verification Required", r->verification_required);
-  int vn = r->verification_nonce && r->verification_nonce[0];
-  out_str(g, "verification_nonce", vn ? "Verification Nonce" : NULL, S(r->verification_nonce));
-  out_u64(g, "verification_progress", NULL, r->verification_progress);
-  if (vn)
-    out_row_fmt(g, "Verification Progress", "%u/%u", r->verification_progress, r->t);
-  out_bool(g, "complete", "Complete", r->complete);
-  return rc;
-}
-
-static int op_rekey(cli_ctx *g, int argc, char **argv) {
-  int init = 0, status = 0, cancel = 0, verify = 0, rc;
-  const char *nonce = NULL, *shares = NULL, *threshold = NULL;
-  const cli_opt opts[] = {
-    { .name = "init", .arg = 0, .flag = &init },
-    { .name = "status", .arg = 0, .flag = &status },
-    { .name = "cancel", .arg = 0, .flag = &cancel },
-    { .name = "verify", .arg = 0, .flag = &verify },
-    { .name = "nonce", .arg = 1, .val = &nonce },
-    { .name = "key-shares", .arg = 1, .val = &shares },
-    { .name = "key-threshold", .arg = 1, .val = &threshold },
-    { 0 },
-  };
-  char *pos[1];
-  size_t npos;
-  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
-    return rc;
-  if (init + status + cancel > 1 || ((init || status || cancel) && nonce != NULL) ||
-      ((status || cancel) && verify))
-    return cli_usage(g, "use one of --init, --status, --cancel, --nonce");
-  if (!init && (shares != NULL || threshold != NULL))
-    return cli_usage(g, "--key-shares/--key-threshold go with --init");
-  if ((init || status || cancel) && npos > 0)
-    return cli_usage(g, "unexpected argument \"%.64s\"", pos[0]);
-  if (!init && !status && !cancel && nonce == NULL)
-    return cli_usage(g, "needs --init, --status, --cancel or --nonce NONCE");
-
-  Custos__Request req = CUSTOS__REQUEST__INIT;
-  Custos__RekeyInitReq o_init = CUSTOS__REKEY_INIT_REQ__INIT;
-  Custos__RekeyStatusReq o_status = CUSTOS__REKEY_STATUS_REQ__INIT;
-  Custos__RekeyCancelReq o_cancel = CUSTOS__REKEY_CANCEL_REQ__INIT;
-  Custos__RekeyUpdateReq o_update = CUSTOS__REKEY_UPDATE_REQ__INIT;
-  Custos__RekeyVerifyReq o_verify = CUSTOS__REKEY_VERIFY_REQ__INIT;
-  Custos__Response *res;
-  uint8_t *key = NULL;
-  size_t keylen = 0;
-  int result = CUSTOS__RESPONSE__RESULT_REKEY;
-
-  if (init) {
-    uint32_t n = 5, t = 3;
-    if (shares != NULL && threshold == NULL) {
-      uint64_t v;
-      if (cli_parse_u64(shares, 1, 255, &v) == 0 && v < t)
-        t = (uint32_t)v;
-    }
-    if ((rc = parse_shares(g, shares, threshold, &n, &t)) != 0)
-      return rc;
-    o_init.shares = n;
-    o_init.threshold = t;
-    o_init.verify = verify;
-    req.op_case = CUSTOS__REQUEST__OP_REKEY_INIT;
-    req.rekey_init = &o_init;
-  } else if (status) {
-    req.op_case = CUSTOS__REQUEST__OP_REKEY_STATUS;
-    req.rekey_status = &o_status;
-  } else if (cancel) {
-    req.op_case = CUSTOS__REQUEST__OP_REKEY_CANCEL;
-    req.rekey_cancel = &o_cancel;
-  } else {
-    if ((rc = cli_get_key(g, npos ? pos[0] : NULL,
-                          verify ? "New Key (will be hidden): " : "Current Unseal Key (will be hidden): ",
-                          &key, &keylen)) != 0)
-      return rc;
-    if (verify) {
-      o_verify.nonce = (char *)nonce;
-      o_verify.key.data = key;
-      o_verify.key.len = keylen;
-      req.op_case = CUSTOS__REQUEST__OP_REKEY_VERIFY;
-      req.rekey_verify = &o_verify;
-    } else {
-      o_update.nonce = (char *)nonce;
-      o_update.key.data = key;
-      o_update.key.len = keylen;
-      req.op_case = CUSTOS__REQUEST__OP_REKEY_UPDATE;
-      req.rekey_update = &o_update;
-    }
-  }
-  rc = cli_call(g, &req, result, &res);
-  cli_free_secret(key, keylen);
-  if (rc != 0)
-    return rc;
-  rc = print_rekey(g, res->rekey);
-  cs_wire_response_free(res);
-  return rc;
-}
+/* operator rekey: rekey.c (cli_rekey). */
 
 /* -------------------------------------------------------------- dispatch */
 
@@ -705,18 +589,27 @@ const cli_cmd cli_operator_cmds[] = {
     "  --enable, --disable     turn automatic rotation on or off\n"
     "  --max-operations N      rotate after N encryptions under one term\n"
     "  --interval DURATION     rotate after this time (0: never by time)\n" },
-  { "rekey", op_rekey, NULL, "replace the key shares (a quorum of current shares)",
+  { "rekey", cli_rekey, NULL, "replace the key shares (a quorum of current shares)",
     "--init [--key-shares N] [--key-threshold T] [--verify]\n"
-    "--nonce NONCE [KEY]\n"
-    "--verify --nonce VNONCE [NEWKEY]\n"
-    "--status | --cancel",
+    " [--recipient age1...]... [--recipients-file FILE] [--backup]\n"
+    "--nonce NONCE [--identity KEYFILE] [--output-dir DIR] [KEY|FILE|-]\n"
+    "--verify --nonce VNONCE [--identity KEYFILE] [NEWKEY|FILE|-]\n"
+    "--status | --cancel | --retrieve-backup [--output-dir DIR] | --delete-backup",
     "Options:\n"
     "  --init                start a rekey (with --key-shares, --key-threshold)\n"
     "  --verify              with --init: the new shares must be proven before\n"
     "                        they take effect; with --nonce: submit a NEW share\n"
+    "  --recipient age1...   (--init) encrypt the next new share to this age\n"
+    "                        recipient (repeat it, one per share, in order)\n"
+    "  --recipients-file F   (--init) age recipients, one a line\n"
+    "  --backup              (--init) also keep the encrypted shares as a backup\n"
     "  --nonce NONCE         submit one share (KEY, or stdin) to the rekey NONCE\n"
+    "  --identity KEYFILE    the share is an age FILE: decrypt it with KEYFILE\n"
+    "  --output-dir DIR      write the new age files to DIR/unseal-key-N.age\n"
     "  --status              progress of the rekey\n"
     "  --cancel              abandon the rekey\n"
+    "  --retrieve-backup     print (or --output-dir) the backup of the shares\n"
+    "  --delete-backup       delete that backup\n"
     "\n"
     "The new shares are printed once, when the last current share arrives.\n" },
   { "raft", NULL, cli_raft_cmds, "cluster membership (HA)", NULL, NULL },

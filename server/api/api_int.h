@@ -127,11 +127,25 @@ int cs_path_policy_delete(const Custos__Request *req, char *out, size_t cap);
 size_t cs_sens_unseal(const Custos__Request *req, cs_audit_sensitive *s);
 size_t cs_sens_rekey_update(const Custos__Request *req, cs_audit_sensitive *s);
 size_t cs_sens_rekey_verify(const Custos__Request *req, cs_audit_sensitive *s);
+/* unseal --cluster (rekey_ops.c, seal_ops.c). */
+void cs_unseal_cluster(cs_rq *r);
+void cs_op_status_relayed(cs_rq *r, Custos__UnsealRelayResult **relayed, size_t n_relayed);
 size_t cs_sens_kv_put(const Custos__Request *req, cs_audit_sensitive *s);
 size_t cs_sens_token_lookup(const Custos__Request *req, cs_audit_sensitive *s);
 size_t cs_sens_token_renew(const Custos__Request *req, cs_audit_sensitive *s);
 size_t cs_sens_token_revoke(const Custos__Request *req, cs_audit_sensitive *s);
 size_t cs_sens_audit_hash(const Custos__Request *req, cs_audit_sensitive *s);
+int cs_path_kv2_put(const Custos__Request *req, char *out, size_t cap);
+int cs_path_kv2_get(const Custos__Request *req, char *out, size_t cap);
+int cs_path_kv2_delete(const Custos__Request *req, char *out, size_t cap);
+int cs_path_kv2_undelete(const Custos__Request *req, char *out, size_t cap);
+int cs_path_kv2_destroy(const Custos__Request *req, char *out, size_t cap);
+int cs_path_kv2_meta_get(const Custos__Request *req, char *out, size_t cap);
+int cs_path_kv2_meta_put(const Custos__Request *req, char *out, size_t cap);
+int cs_path_kv2_meta_delete(const Custos__Request *req, char *out, size_t cap);
+int cs_path_kv2_list(const Custos__Request *req, char *out, size_t cap);
+int cs_path_kv2_config(const Custos__Request *req, char *out, size_t cap);
+size_t cs_sens_kv2_put(const Custos__Request *req, cs_audit_sensitive *s);
 void cs_after_token_change(cs_rq *r, int status);
 void cs_after_policy_change(cs_rq *r, int status);
 

@@ -1,7 +1,7 @@
 /*
  * seal_ops: the handlers of the seal's operations: status, init, unseal,
  * seal (sealing and the unseal ceremony) and the key lifecycle (rotate,
- * key-status, rotate-config, rekey-*).  The seal (server/core/seal) does
+ * key-status, rotate-config; rekey-* are in rekey_ops.c).  The seal (server/core/seal) does
  * the work; these turn requests into its calls and its results into
  * responses.  Key changes refused with CS_EBUSY while the server rotates
  * are parked (park()).
@@ -14,6 +14,7 @@
 #include "log.h"
 #include "shamir.h"
 #include "snapshots.h"
+#include "unseal_relay.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,11 @@
 
 /* ---------------------------------------------------------------- status */
 
-void cs_op_status(cs_rq *r) {
+void cs_op_status(cs_rq *r) { cs_op_status_relayed(r, NULL, 0); }
+
+/* The status answer, with what the other members did with a share this
+ * node relayed (unseal --cluster, rekey_ops.c). */
+void cs_op_status_relayed(cs_rq *r, Custos__UnsealRelayResult **relayed, size_t n_relayed) {
   cs_seal_status st;
   cs_seal_get_status(r->d->seal, &st);
   Custos__Response res = CUSTOS__RESPONSE__INIT;
@@ -41,6 +46,8 @@ void cs_op_status(cs_rq *r) {
   sr.active_address = (char *)active;
   sr.removed_from_cluster = cs_ha_removed(r->d);
   cs_snapshots_status(r->d, &sr);
+  sr.n_relayed = n_relayed;
+  sr.relayed = relayed;
   res.result_case = CUSTOS__RESPONSE__RESULT_STATUS;
   res.status = &sr;
   respond(r, 0, &res, NULL, 0);
@@ -157,6 +164,15 @@ static int unseal_reset(cs_rq *r, const Custos__UnsealReq *q) {
 void cs_op_unseal(cs_rq *r) {
   const Custos__UnsealReq *q = r->req->unseal;
   cs_daemon *d = r->d;
+  /* unseal --cluster (rekey_ops.c): refused before anything counts here
+   * when this node cannot relay; a reset stays local. */
+  int rc0 = q->cluster && q->reset
+                ? cs_error_set(CS_EINVAL, "a reset is per node: reset without --cluster")
+                : q->cluster ? cs_unseal_relay_allowed(d) : 0;
+  if (rc0 < 0) {
+    respond(r, rc0, NULL, NULL, 0);
+    return;
+  }
   if (q->reset) {
     int rc = unseal_reset(r, q);
     if (rc < 0) {
@@ -175,6 +191,10 @@ void cs_op_unseal(cs_rq *r) {
     cs_seal_get_status(d->seal, &st);
     if (before.sealed && !st.sealed)
       cs_info("unsealed: term %u is active", st.term);
+    if (q->cluster) { /* answers once every other member did */
+      cs_unseal_cluster(r);
+      return;
+    }
   }
   cs_op_status(r);
 }
@@ -291,101 +311,3 @@ void cs_op_rotate_config(cs_rq *r) {
     respond(r, rc, NULL, NULL, 0);
 }
 
-/* ---------------------------------------------------------------- rekey */
-
-size_t cs_sens_rekey_update(const Custos__Request *req, cs_audit_sensitive *s) {
-  if (s != NULL)
-    s[0] = (cs_audit_sensitive){"unseal_key", req->rekey_update->key.data,
-                                req->rekey_update->key.len};
-  return 1;
-}
-
-size_t cs_sens_rekey_verify(const Custos__Request *req, cs_audit_sensitive *s) {
-  if (s != NULL)
-    s[0] = (cs_audit_sensitive){"new_unseal_key", req->rekey_verify->key.data,
-                                req->rekey_verify->key.len};
-  return 1;
-}
-
-static void respond_rekey(cs_rq *r, cs_rekey_status *st) {
-  ProtobufCBinaryData keys[CS_SHAMIR_MAX_SHARES];
-  cs_audit_sensitive sens[CS_SHAMIR_MAX_SHARES];
-  Custos__Response res = CUSTOS__RESPONSE__INIT;
-  Custos__RekeyStatusRes rs = CUSTOS__REKEY_STATUS_RES__INIT;
-  rs.started = st->started;
-  rs.nonce = st->nonce;
-  rs.t = st->t;
-  rs.n = st->n;
-  rs.progress = st->progress;
-  rs.required = st->required;
-  rs.verification_required = st->verification_required;
-  rs.complete = st->complete;
-  rs.verification_nonce = st->verification_nonce;
-  rs.verification_progress = st->verification_progress;
-  size_t ns = 0;
-  if (st->keys != NULL) {
-    for (unsigned i = 0; i < st->n; i++, ns++) {
-      keys[i].data = st->keys + (size_t)i * st->key_len;
-      keys[i].len = st->key_len;
-      sens[i] = (cs_audit_sensitive){"new_unseal_key", keys[i].data, keys[i].len};
-    }
-    rs.n_keys = st->n;
-    rs.keys = keys;
-  }
-  res.result_case = CUSTOS__RESPONSE__RESULT_REKEY;
-  res.rekey = &rs;
-  respond(r, 0, &res, sens, ns);
-  cs_rekey_status_clear(st);
-}
-
-static void on_rekey_done(void *arg, int status, cs_seal_result *res) {
-  cs_rq *r = arg;
-  cs_error_clear();
-  if (status < 0) {
-    cs_warn("rekey: %s", cs_error_message(status));
-    respond(r, status, NULL, NULL, 0);
-    return;
-  }
-  cs_rekey_status copy = res->rekey;
-  memset(&res->rekey, 0, sizeof res->rekey); /* respond_rekey wipes and frees the keys */
-  respond_rekey(r, &copy);
-}
-
-/* The five rekey rows share this handler. */
-void cs_op_rekey(cs_rq *r) {
-  const Custos__Request *req = r->req;
-  cs_seal *seal = r->d->seal;
-  cs_rekey_status st = {0};
-  int rc = 0;
-  switch (req->op_case) {
-  case CUSTOS__REQUEST__OP_REKEY_INIT: {
-    unsigned n = req->rekey_init->shares ? req->rekey_init->shares : 5;
-    unsigned t = req->rekey_init->threshold ? req->rekey_init->threshold : n == 1 ? 1 : 3;
-    rc = cs_seal_rekey_init(seal, n, t, req->rekey_init->verify, &st);
-    break;
-  }
-  case CUSTOS__REQUEST__OP_REKEY_UPDATE:
-    rc = cs_seal_rekey_update(seal, req->rekey_update->nonce, req->rekey_update->key.data,
-                              req->rekey_update->key.len, &st, on_rekey_done, r);
-    break;
-  case CUSTOS__REQUEST__OP_REKEY_VERIFY:
-    rc = cs_seal_rekey_verify(seal, req->rekey_verify->nonce, req->rekey_verify->key.data,
-                              req->rekey_verify->key.len, &st, on_rekey_done, r);
-    break;
-  case CUSTOS__REQUEST__OP_REKEY_CANCEL:
-    rc = cs_seal_rekey_cancel(seal);
-    break;
-  default:
-    cs_seal_rekey_status(seal, &st);
-    break;
-  }
-  if (rc < 0 && park(r, rc)) {
-    cs_rekey_status_clear(&st);
-  } else if (rc < 0) {
-    if (rc != CS_EBADNONCE && rc != CS_ENOOP && rc != CS_EINPROGRESS && rc != CS_EBUSY)
-      cs_warn("rekey: %s", cs_error_message(rc));
-    respond(r, rc, NULL, NULL, 0);
-  } else if (rc != CS_SEAL_PENDING) { /* else on_rekey_done answers after the swap */
-    respond_rekey(r, &st);
-  }
-}

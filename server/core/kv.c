@@ -83,6 +83,11 @@ int cs_kv_stage_put(cs_keyring *k, const char *path, Custos__KvPair *const *pair
     return rc;
   if ((rc = cs_kv_check_fields(pairs, n)) < 0)
     return rc;
+  /* The versioned mount's policy paths are kv/data/..., kv/metadata/...
+   * (kv2.h): a new KV v1 secret there would share their policy rules. */
+  if (strncmp(path, "kv/", 3) == 0)
+    return cs_error_set(CS_EINVAL, "paths under kv/ are reserved for the versioned mount's "
+                        "policy paths: write versioned secrets with kv2 (custos kv put --mount kv)");
   store_key(path, key);
   Custos__KvData d = CUSTOS__KV_DATA__INIT;
   d.n_data = n;

@@ -39,7 +39,9 @@ int cs_kv_check_path(const char *path, int is_prefix) __attribute__((warn_unused
  * CS_EINVAL with a detail, or CS_ENOMEM. */
 int cs_kv_check_fields(Custos__KvPair *const *pairs, size_t n) __attribute__((warn_unused_result));
 
-/* Encrypts fields (n pairs) for `path` and stages the put in b. */
+/* Encrypts fields (n pairs) for `path` and stages the put in b.  Paths
+ * under "kv/" are refused (CS_EINVAL): they are the versioned mount's
+ * policy paths (kv2.h), so a v1 secret there would share their rules. */
 int cs_kv_stage_put(cs_keyring *k, const char *path, Custos__KvPair *const *pairs, size_t n,
                     cs_batch *b) __attribute__((warn_unused_result));
 /* Stages a delete; CS_ENOTFOUND when the secret does not exist. */

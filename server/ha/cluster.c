@@ -32,6 +32,7 @@
 #include "recover.h"
 
 #include <errno.h>
+#include <mbedtls/platform_util.h>
 #include <limits.h>
 #include <raft.h>
 #include <raft/uv.h>
@@ -84,6 +85,9 @@ struct cs_cluster {
   struct apply_req *applying;  /* entries appended here, not yet applied */
   int removed;                 /* the leader said this node is not in its configuration */
   uint64_t recovered_index;    /* --recover-peers entry not yet passed (no snapshots until then) */
+  cs_cluster_unseal_fn unseal_fn; /* relayed unseal shares (cs_cluster_on_unseal_share) */
+  void *unseal_ctx;
+  int relay_inflight;          /* an `unseal --cluster` relay is waiting for answers */
   char marker[4200];
 };
 
@@ -380,6 +384,152 @@ static void on_join(cs_cluster *c, const char *peer, const cs_cluster_msg *m, ui
   put_reply(&r, reply, reply_len);
 }
 
+/* A share relayed by `peer` (authenticated; the message's own node).  Only
+ * a member of the configuration may relay, and only while relay_unseal is
+ * on; the seal (unseal_fn) checks the share against this node's own key
+ * set and ignores it when the node is not sealed. */
+static void on_unseal_share(cs_cluster *c, const char *peer, const cs_cluster_msg *m,
+                            uint8_t *reply, size_t *reply_len) {
+  cs_cluster_reply r = {.type = CS_CLUSTER_REPLY_UNSEAL};
+  snprintf(r.node_id, sizeof r.node_id, "%s", c->cfg.self.node_id);
+  if (!in_configuration(c, id_of(peer), NULL)) {
+    cs_warn("cluster: refused a relayed unseal share from node %s: not a member of the cluster",
+            peer);
+    put_refusal("not a member of the cluster", reply, reply_len);
+    return;
+  }
+  if (!c->cfg.relay_unseal || c->unseal_fn == NULL) {
+    cs_info("cluster: ignored an unseal share relayed by node %s: cluster.relay_unseal is off",
+            peer);
+    snprintf(r.reason, sizeof r.reason, "cluster.relay_unseal is off on node %s",
+             c->cfg.self.node_id);
+    put_reply(&r, reply, reply_len);
+    return;
+  }
+  cs_relay_result a = {0};
+  c->unseal_fn(c->unseal_ctx, peer, m->key, m->key_len, &a);
+  r.sealed = a.sealed;
+  r.progress = a.progress;
+  r.t = a.t;
+  snprintf(r.reason, sizeof r.reason, "%s", a.error);
+  put_reply(&r, reply, reply_len);
+}
+
+void cs_cluster_on_unseal_share(cs_cluster *c, cs_cluster_unseal_fn fn, void *ctx) {
+  c->unseal_fn = fn;
+  c->unseal_ctx = ctx;
+}
+
+typedef struct relay relay;
+typedef struct relay_leg {
+  relay *r;
+  size_t idx;
+  raft_id id;
+} relay_leg;
+struct relay {
+  cs_cluster *c;
+  void (*done)(void *arg, const cs_relay_result *r, size_t n);
+  void *arg;
+  size_t n, pending;
+  cs_relay_result res[MAX_MEMBERS];
+  relay_leg legs[MAX_MEMBERS];
+};
+
+static void relay_finish(relay *r) {
+  r->c->relay_inflight = 0;
+  r->done(r->arg, r->res, r->n);
+  free(r);
+}
+
+static void on_relay_reply(void *arg, int status, const char *peer, const uint8_t *reply,
+                           size_t len) {
+  relay_leg *leg = arg;
+  relay *r = leg->r;
+  cs_relay_result *out = &r->res[leg->idx];
+  cs_cluster_reply a;
+  int rc = status;
+  if (rc == 0 && (rc = cs_cluster_reply_decode(reply, len, &a)) < 0)
+    cs_warn("cluster: malformed unseal reply from node %s: %s", peer, cs_error_message(rc));
+  if (rc < 0) {
+    snprintf(out->error, sizeof out->error, "not delivered: %s", cs_error_message(rc));
+  } else if (a.type == CS_CLUSTER_REPLY_REFUSED) {
+    out->delivered = 1;
+    snprintf(out->error, sizeof out->error, "refused: %.200s", a.reason);
+  } else if (a.type != CS_CLUSTER_REPLY_UNSEAL || strcmp(a.node_id, peer) != 0) {
+    snprintf(out->error, sizeof out->error, "unexpected reply");
+  } else {
+    out->delivered = 1;
+    out->sealed = a.sealed;
+    out->progress = a.progress;
+    out->t = a.t;
+    snprintf(out->error, sizeof out->error, "%s", a.reason);
+    member *m = member_by_id(r->c, leg->id);
+    if (m != NULL)
+      m->last_heard = uv_now(r->c->loop);
+  }
+  if (--r->pending == 0)
+    relay_finish(r);
+}
+
+int cs_cluster_relay_unseal(cs_cluster *c, const uint8_t *key, size_t len,
+                            void (*done)(void *arg, const cs_relay_result *r, size_t n),
+                            void *arg) {
+  if (!c->cfg.relay_unseal)
+    return cs_error_set(CS_ERELAYOFF, "cluster.relay_unseal is off on this node (%s): unseal each "
+                                      "member on its own", c->cfg.self.node_id);
+  if (len == 0 || len > CS_CLUSTER_KEY_MAX)
+    return cs_error_set(CS_EBADSHARE, "an unseal share of %zu bytes cannot be relayed", len);
+  if (c->relay_inflight)
+    return cs_error_set(CS_EBUSY, "another cluster unseal relay is in flight on this node; retry");
+  relay *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    return CS_ENOMEM;
+  r->c = c;
+  r->done = done;
+  r->arg = arg;
+  cs_cluster_msg m = {.type = CS_CLUSTER_MSG_UNSEAL, .key_len = len};
+  snprintf(m.node_id, sizeof m.node_id, "%s", c->cfg.self.node_id);
+  memcpy(m.key, key, len);
+  uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
+  size_t blen = 0;
+  int rc = cs_cluster_msg_encode(&m, buf, sizeof buf, &blen);
+  mbedtls_platform_zeroize(m.key, sizeof m.key);
+  if (rc < 0) {
+    mbedtls_platform_zeroize(buf, sizeof buf);
+    free(r);
+    return rc;
+  }
+  /* Count every leg first: a send that fails at once still answers. */
+  for (unsigned i = 0; i < c->raft.configuration.n && r->n < MAX_MEMBERS; i++) {
+    struct raft_server *sv = &c->raft.configuration.servers[i];
+    if (sv->id == c->raft.id)
+      continue;
+    size_t k = r->n++;
+    member *mb = member_by_id(c, sv->id);
+    snprintf(r->res[k].node_id, sizeof r->res[k].node_id, "%s", mb ? mb->node_id : "?");
+    r->legs[k] = (relay_leg){.r = r, .idx = k, .id = sv->id};
+  }
+  r->pending = r->n + 1; /* +1: held until every leg is started */
+  c->relay_inflight = 1;
+  size_t k = 0;
+  for (unsigned i = 0; i < c->raft.configuration.n && k < r->n; i++) {
+    struct raft_server *sv = &c->raft.configuration.servers[i];
+    if (sv->id == c->raft.id)
+      continue;
+    relay_leg *leg = &r->legs[k++];
+    if ((rc = cs_raft_tls_send_msg(&c->transport, sv->address, sv->id, buf, blen, on_relay_reply,
+                                   leg)) < 0) {
+      snprintf(r->res[leg->idx].error, sizeof r->res[leg->idx].error, "not sent: %s",
+               cs_error_message(rc));
+      r->pending--;
+    }
+  }
+  mbedtls_platform_zeroize(buf, sizeof buf);
+  if (--r->pending == 0)
+    relay_finish(r); /* nothing in flight: answers now (done runs before we return) */
+  return 0;
+}
+
 static void on_message(void *ctx, const char *peer, const uint8_t *msg, size_t len,
                        uint8_t *reply, size_t *reply_len) {
   cs_cluster *c = ctx;
@@ -392,8 +542,16 @@ static void on_message(void *ctx, const char *peer, const uint8_t *msg, size_t l
   }
   if (strcmp(m.node_id, peer) != 0) {
     cs_warn("cluster: refused a %s from node %s: it claims to be node %s",
-            m.type == CS_CLUSTER_MSG_STATUS ? "status report" : "join request", peer, m.node_id);
+            m.type == CS_CLUSTER_MSG_STATUS ? "status report"
+            : m.type == CS_CLUSTER_MSG_UNSEAL ? "relayed unseal share" : "join request",
+            peer, m.node_id);
+    mbedtls_platform_zeroize(m.key, sizeof m.key);
     put_refusal("node_id is not the node of your certificate", reply, reply_len);
+    return;
+  }
+  if (m.type == CS_CLUSTER_MSG_UNSEAL) {
+    on_unseal_share(c, peer, &m, reply, reply_len);
+    mbedtls_platform_zeroize(m.key, sizeof m.key);
     return;
   }
   if (m.type == CS_CLUSTER_MSG_STATUS)
@@ -996,6 +1154,7 @@ void cs_cluster_config_defaults(cs_cluster_config *cc) {
   cc->handshake_timeout_ms = 5000;
   cc->max_unauth = 128;
   cc->max_unauth_per_addr = 16;
+  cc->relay_unseal = 1;
 }
 
 static void member_free(cs_cluster_member *m) {

@@ -42,6 +42,7 @@ typedef struct cs_cluster_config {
   unsigned handshake_timeout_ms; /* cluster port: TLS handshake + preamble; default 5000 */
   unsigned max_unauth;        /* cluster port: connections not yet authenticated; default 128 */
   unsigned max_unauth_per_addr; /* ... from one IP address; default 16 */
+  int relay_unseal;           /* `operator unseal --cluster`: relay and accept shares; default on */
 } cs_cluster_config;
 
 void cs_cluster_config_defaults(cs_cluster_config *cc);
@@ -142,6 +143,37 @@ int cs_cluster_transfer_to_unsealed(cs_cluster *c) __attribute__((warn_unused_re
  * when no member qualifies. */
 int cs_cluster_step_down(cs_cluster *c, void (*done)(void *arg, int status), void *arg)
     __attribute__((warn_unused_result));
+
+/*
+ * Cluster unseal (`operator unseal --cluster`).  A member that receives a
+ * share from a client relays it, over the side channel (one mutually
+ * authenticated connection per member, the peer's certificate checked to
+ * name that member), to every other member of the raft configuration.  A
+ * receiver hands a share relayed by a member of its configuration to
+ * `fn`, which adds it to this node's own unseal (or ignores it when the
+ * node is not sealed) and fills the answer; shares from a node that is not
+ * a member, or while relay_unseal is off, are refused without looking at
+ * them.  Nothing here knows what a share is.
+ */
+typedef struct cs_relay_result {
+  char node_id[64];
+  int delivered;          /* the member answered */
+  int sealed;
+  unsigned progress, t;
+  char error[256];        /* refusal or connection failure; "" when accepted */
+} cs_relay_result;
+typedef void (*cs_cluster_unseal_fn)(void *ctx, const char *peer, const uint8_t *key, size_t len,
+                                     cs_relay_result *answer);
+void cs_cluster_on_unseal_share(cs_cluster *c, cs_cluster_unseal_fn fn, void *ctx);
+/* Relays `key` to every other member; done(arg, results, n) runs on the
+ * loop once every member answered or failed (each attempt is bounded by the
+ * cluster handshake timeout); results are valid during the call.  n == 0:
+ * no other member.  Returns 0, CS_ERELAYOFF, CS_ELIMIT (a relay is still
+ * in flight: one at a time per node), CS_EINVAL or CS_ENOMEM (done then
+ * never runs).  The share is copied and wiped once sent. */
+int cs_cluster_relay_unseal(cs_cluster *c, const uint8_t *key, size_t len,
+                            void (*done)(void *arg, const cs_relay_result *r, size_t n),
+                            void *arg) __attribute__((warn_unused_result));
 
 /* One line of list-peers. */
 typedef struct cs_peer_info {

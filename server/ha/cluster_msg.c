@@ -4,6 +4,7 @@
 #include "cs_error.h"
 #include "custos.pb-c.h"
 
+#include <mbedtls/platform_util.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -194,9 +195,29 @@ static int decode_msg(const Custos__ClusterMessage *m, cs_cluster_msg *out) {
       return rc;
     return 0;
   }
+  case CUSTOS__CLUSTER_MESSAGE__KIND_UNSEAL_SHARE: {
+    const Custos__ClusterUnsealShare *u = m->unseal_share;
+    if (has_unknown(&u->base))
+      return cs_error_set(CS_EPROTO, "unknown fields in a relayed unseal share");
+    out->type = CS_CLUSTER_MSG_UNSEAL;
+    if ((rc = take_id(&u->node_id, out->node_id, "unseal node_id")) < 0)
+      return rc;
+    if (u->key.len == 0 || u->key.len > CS_CLUSTER_KEY_MAX)
+      return cs_error_set(CS_EPROTO, "relayed unseal share of %zu bytes", u->key.len);
+    memcpy(out->key, u->key.data, u->key.len);
+    out->key_len = u->key.len;
+    return 0;
+  }
   default:
     return cs_error_set(CS_EPROTO, "cluster message of no known kind");
   }
+}
+
+/* A relayed share in the unpacked message is wiped before it is freed. */
+static void wipe_msg(Custos__ClusterMessage *m) {
+  if (m->kind_case == CUSTOS__CLUSTER_MESSAGE__KIND_UNSEAL_SHARE && m->unseal_share != NULL &&
+      m->unseal_share->key.data != NULL)
+    mbedtls_platform_zeroize(m->unseal_share->key.data, m->unseal_share->key.len);
 }
 
 int cs_cluster_msg_decode(const uint8_t *buf, size_t len, cs_cluster_msg *out) {
@@ -207,7 +228,10 @@ int cs_cluster_msg_decode(const uint8_t *buf, size_t len, cs_cluster_msg *out) {
   if (m == NULL)
     return cs_error_set(CS_EPROTO, "cluster message does not decode");
   int rc = decode_msg(m, out);
+  wipe_msg(m);
   custos__cluster_message__free_unpacked(m, NULL);
+  if (rc < 0)
+    mbedtls_platform_zeroize(out->key, sizeof out->key);
   return rc;
 }
 
@@ -215,7 +239,13 @@ int cs_cluster_msg_encode(const cs_cluster_msg *in, uint8_t *buf, size_t cap, si
   Custos__ClusterMessage m = CUSTOS__CLUSTER_MESSAGE__INIT;
   Custos__ClusterStatus s = CUSTOS__CLUSTER_STATUS__INIT;
   Custos__ClusterJoin j = CUSTOS__CLUSTER_JOIN__INIT;
-  if (in->type == CS_CLUSTER_MSG_STATUS) {
+  Custos__ClusterUnsealShare u = CUSTOS__CLUSTER_UNSEAL_SHARE__INIT;
+  if (in->type == CS_CLUSTER_MSG_UNSEAL) {
+    u.node_id = bin(in->node_id);
+    u.key = (ProtobufCBinaryData){.data = (uint8_t *)in->key, .len = in->key_len};
+    m.kind_case = CUSTOS__CLUSTER_MESSAGE__KIND_UNSEAL_SHARE;
+    m.unseal_share = &u;
+  } else if (in->type == CS_CLUSTER_MSG_STATUS) {
     s.node_id = bin(in->node_id);
     s.api_address = bin(in->api_address);
     s.sealed = in->sealed != 0;
@@ -271,6 +301,27 @@ static int decode_reply(const Custos__ClusterReply *m, cs_cluster_reply *out) {
     out->removed = m->refused->removed ? 1 : 0;
     return 0;
   }
+  case CUSTOS__CLUSTER_REPLY__KIND_UNSEAL: {
+    const Custos__ClusterUnsealAck *u = m->unseal;
+    const ProtobufCBinaryData *e = &u->error;
+    if (has_unknown(&u->base) || e->len >= sizeof out->reason)
+      return cs_error_set(CS_EPROTO, "malformed unseal reply");
+    for (size_t i = 0; i < e->len; i++)
+      if (e->data[i] < 0x20 || e->data[i] > 0x7e)
+        return cs_error_set(CS_EPROTO, "unseal reply error is not printable");
+    if (u->progress > 255 || u->t > 255)
+      return cs_error_set(CS_EPROTO, "unseal reply progress out of range");
+    out->type = CS_CLUSTER_REPLY_UNSEAL;
+    if ((rc = take_id(&u->node_id, out->node_id, "unseal reply node_id")) < 0)
+      return rc;
+    if (e->len > 0)
+      memcpy(out->reason, e->data, e->len);
+    out->reason[e->len] = '\0';
+    out->sealed = u->sealed ? 1 : 0;
+    out->progress = u->progress;
+    out->t = u->t;
+    return 0;
+  }
   default:
     return cs_error_set(CS_EPROTO, "cluster reply of no known kind");
   }
@@ -293,7 +344,17 @@ int cs_cluster_reply_encode(const cs_cluster_reply *in, uint8_t *buf, size_t cap
   Custos__ClusterStatusAck s = CUSTOS__CLUSTER_STATUS_ACK__INIT;
   Custos__ClusterJoinAck j = CUSTOS__CLUSTER_JOIN_ACK__INIT;
   Custos__ClusterRefusal f = CUSTOS__CLUSTER_REFUSAL__INIT;
+  Custos__ClusterUnsealAck u = CUSTOS__CLUSTER_UNSEAL_ACK__INIT;
   switch (in->type) {
+  case CS_CLUSTER_REPLY_UNSEAL:
+    u.node_id = bin(in->node_id);
+    u.sealed = in->sealed != 0;
+    u.progress = in->progress;
+    u.t = in->t;
+    u.error = bin(in->reason);
+    m.kind_case = CUSTOS__CLUSTER_REPLY__KIND_UNSEAL;
+    m.unseal = &u;
+    break;
   case CS_CLUSTER_REPLY_STATUS:
     s.node_id = bin(in->node_id);
     s.api_address = bin(in->api_address);

@@ -67,7 +67,9 @@ void cs_cluster_preamble_put(uint8_t *p, int kind, uint64_t raft_id, size_t len)
 int cs_cluster_preamble_parse(const uint8_t *p, cs_cluster_preamble *out)
     __attribute__((warn_unused_result));
 
-enum { CS_CLUSTER_MSG_STATUS = 1, CS_CLUSTER_MSG_JOIN = 2 };
+enum { CS_CLUSTER_MSG_STATUS = 1, CS_CLUSTER_MSG_JOIN = 2, CS_CLUSTER_MSG_UNSEAL = 3 };
+/* The longest unseal share a relay carries (shares are 32 or 33 bytes). */
+#define CS_CLUSTER_KEY_MAX 64
 
 /* One side-channel message, decoded and validated. */
 typedef struct cs_cluster_msg {
@@ -79,6 +81,8 @@ typedef struct cs_cluster_msg {
   int initialized;                            /* STATUS only: the store holds a seal config */
   uint32_t term;
   uint64_t applied;
+  uint8_t key[CS_CLUSTER_KEY_MAX];            /* UNSEAL only: the relayed share (secret: */
+  size_t key_len;                             /* the holder of the struct wipes it) */
 } cs_cluster_msg;
 
 /* Decodes one ClusterMessage; 0 or CS_EPROTO with a detail naming the
@@ -91,15 +95,18 @@ int cs_cluster_msg_decode(const uint8_t *buf, size_t len, cs_cluster_msg *out)
 int cs_cluster_msg_encode(const cs_cluster_msg *m, uint8_t *buf, size_t cap, size_t *len)
     __attribute__((warn_unused_result));
 
-enum { CS_CLUSTER_REPLY_STATUS = 1, CS_CLUSTER_REPLY_JOIN = 2, CS_CLUSTER_REPLY_REFUSED = 3 };
+enum { CS_CLUSTER_REPLY_STATUS = 1, CS_CLUSTER_REPLY_JOIN = 2, CS_CLUSTER_REPLY_REFUSED = 3,
+       CS_CLUSTER_REPLY_UNSEAL = 4 };
 
 typedef struct cs_cluster_reply {
   int type;
-  char node_id[CS_CLUSTER_NODE_ID_MAX + 1];        /* STATUS: the answering node */
+  char node_id[CS_CLUSTER_NODE_ID_MAX + 1];        /* STATUS, UNSEAL: the answering node */
   char api_address[CS_CLUSTER_ADDR_MAX + 1];       /* STATUS: its API address ("" if none) */
   int member;                                      /* JOIN */
   char leader_address[CS_CLUSTER_ADDR_MAX + 1];    /* JOIN ("" when unknown) */
-  char reason[256];                                /* REFUSED (printable ASCII) */
+  char reason[256];                                /* REFUSED, UNSEAL error (printable ASCII) */
+  int sealed;                                      /* UNSEAL: its state after the share */
+  unsigned progress, t;                            /* UNSEAL: its own unseal progress */
   int removed;                                     /* REFUSED: by the leader, you are no member */
 } cs_cluster_reply;
 

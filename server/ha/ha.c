@@ -7,6 +7,7 @@
 #include "log.h"
 #include "logid.h"
 #include "snapshots.h"
+#include "unseal_relay.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -259,6 +260,7 @@ int cs_ha_start(cs_daemon *d) {
   ha->timer.data = d;
   uv_timer_start(&ha->timer, on_poll, d->cfg.cluster.poll_ms, d->cfg.cluster.poll_ms);
   d->ha = ha;
+  cs_unseal_relay_attach(d); /* operator unseal --cluster (unseal_relay.h) */
   return 0;
 }
 

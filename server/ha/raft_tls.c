@@ -26,6 +26,7 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
@@ -179,7 +180,11 @@ static void on_handle_closed(uv_handle_t *h) {
   mbedtls_ssl_free(&c->ssl);
   mat_release(c->mat);
   free(c->in);
+  /* Side-channel plaintext may be a relayed unseal share: wiped. */
+  if (c->msg != NULL)
+    mbedtls_platform_zeroize(c->msg, c->msg_len);
   free(c->msg);
+  mbedtls_platform_zeroize(c->pre, sizeof c->pre);
   free(c);
   maybe_finish_close(tr);
 }
@@ -446,6 +451,7 @@ static void answer_message(tconn *c, const uint8_t *msg, size_t len) {
     rlen = 0;
   if (rlen > REPLY_CAP)
     rlen = 0;
+  mbedtls_platform_zeroize((uint8_t *)msg, len); /* c->pre: maybe a relayed share */
   reply[0] = (uint8_t)(rlen >> 8);
   reply[1] = (uint8_t)rlen;
   c->state = ST_OPEN; /* no more input expected */
@@ -592,7 +598,11 @@ static void drive(tconn *c) {
     }
     if (c->close_after_writes)
       continue;
-    if (on_plain(c, buf, (size_t)rc) < 0)
+    int raft_stream = c->state == ST_OPEN;
+    int prc = on_plain(c, buf, (size_t)rc);
+    if (!raft_stream) /* a side-channel message (maybe a share): wiped */
+      mbedtls_platform_zeroize(buf, (size_t)rc);
+    if (prc < 0)
       return;
   }
 }

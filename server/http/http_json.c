@@ -495,9 +495,13 @@ static int view_rekey(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response
     return 200;
   }
   /* Vault says complete when the new shares are out, verified or not. */
-  if (r->complete || r->n_keys > 0) {
+  if (r->complete || r->n_keys > 0 || r->n_keys_age > 0) {
     cs_jbuf_key_bool(b, "complete", 1);
     keys_lists(b, r->keys, r->n_keys);
+    /* With recipients: the new shares only as age files (custos's
+     * counterpart of Vault's PGP-encrypted "keys"). */
+    if (r->n_keys_age > 0)
+      str_list(b, "keys_age", r->keys_age, r->n_keys_age);
   }
   cs_jbuf_key_bool(b, "started", r->started);
   cs_jbuf_key_str(b, "nonce", r->nonce);
@@ -507,11 +511,38 @@ static int view_rekey(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response
   cs_jbuf_key_uint(b, "required", r->required);
   cs_jbuf_key(b, "pgp_fingerprints");
   cs_jbuf_null(b);
-  cs_jbuf_key_bool(b, "backup", 0);
+  if (r->n_recipients > 0)
+    str_list(b, "recipients", r->recipients, r->n_recipients);
+  cs_jbuf_key_bool(b, "backup", r->backup);
   cs_jbuf_key_bool(b, "verification_required", r->verification_required);
   if (r->verification_nonce && r->verification_nonce[0])
     cs_jbuf_key_str(b, "verification_nonce", r->verification_nonce);
   cs_jbuf_end_object(b);
+  return 200;
+}
+
+/* sys/rekey/backup: Vault's envelope; the age files by recipient (Vault
+ * keys its PGP-encrypted shares by key fingerprint). */
+static int view_rekey_backup(cs_jbuf *b, const Custos__Response *res) {
+  if (res->result_case != CUSTOS__RESPONSE__RESULT_REKEY_BACKUP)
+    return 500;
+  const Custos__RekeyBackup *k = res->rekey_backup;
+  envelope_open(b, 0);
+  cs_jbuf_key(b, "data");
+  cs_jbuf_begin_object(b);
+  cs_jbuf_key_str(b, "nonce", k->nonce);
+  cs_jbuf_key(b, "keys");
+  cs_jbuf_begin_object(b);
+  for (size_t i = 0; i < k->n_keys_age && i < k->n_recipients; i++) {
+    cs_jbuf_key(b, k->recipients[i]);
+    cs_jbuf_begin_array(b);
+    cs_jbuf_str(b, k->keys_age[i]);
+    cs_jbuf_end_array(b);
+  }
+  cs_jbuf_end_object(b);
+  str_list(b, "keys_age", k->keys_age, k->n_keys_age);
+  cs_jbuf_end_object(b);
+  envelope_close(b);
   return 200;
 }
 
@@ -614,6 +645,7 @@ static int view(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response *res)
   case HV_REKEY_VERIFY: return view_rekey(b, ctx, res);
   case HV_MOUNTS: return view_mounts(b, res);
   case HV_RAFT_CONFIG: return view_raft_config(b, res);
+  case HV_REKEY_BACKUP: return view_rekey_backup(b, res);
   }
   return 500;
 }

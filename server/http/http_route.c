@@ -392,6 +392,10 @@ static int route_plain(cs_http_event *ev, const http_msg *m, const query *q, int
   case CUSTOS__REQUEST__OP_KEY_STATUS: req.key_status = (Custos__KeyStatusReq *)&none; break;
   case CUSTOS__REQUEST__OP_REKEY_STATUS: req.rekey_status = (Custos__RekeyStatusReq *)&none; break;
   case CUSTOS__REQUEST__OP_REKEY_CANCEL: req.rekey_cancel = (Custos__RekeyCancelReq *)&none; break;
+  case CUSTOS__REQUEST__OP_REKEY_BACKUP: req.rekey_backup = (Custos__RekeyBackupReq *)&none; break;
+  case CUSTOS__REQUEST__OP_REKEY_BACKUP_DELETE:
+    req.rekey_backup_delete = (Custos__RekeyBackupDeleteReq *)&none;
+    break;
   case CUSTOS__REQUEST__OP_POLICY_LIST: req.policy_list = (Custos__PolicyListReq *)&none; break;
   case CUSTOS__REQUEST__OP_RAFT_LIST_PEERS:
     req.raft_list_peers = (Custos__RaftListPeersReq *)&none;
@@ -494,19 +498,40 @@ static int route_rekey(cs_http_event *ev, const http_msg *m, const query *q, con
     if (o == NULL)
       return rc;
     uint64_t shares = 0, threshold = 0;
+    int backup = 0;
+    /* "recipients": age recipients, one per new share (custos's answer to
+     * Vault's pgp_keys); the server checks each one. */
+    json_t *rcpt = json_object_get(o, "recipients");
+    size_t nr = json_is_array(rcpt) ? json_array_size(rcpt) : 0;
+    ProtobufCBinaryData rv[255];
+    int bad_rcpt = rcpt != NULL && !json_is_null(rcpt) && (!json_is_array(rcpt) || nr > 255);
+    for (size_t i = 0; !bad_rcpt && i < nr; i++) {
+      json_t *e = json_array_get(rcpt, i);
+      if (!json_is_string(e))
+        bad_rcpt = 1;
+      else
+        rv[i] = (ProtobufCBinaryData){.data = (uint8_t *)json_string_value(e),
+                                      .len = json_string_length(e)}; /* a \u0000 stays in */
+    }
     if (get_uint(o, "secret_shares", 255, &shares) < 0 ||
         get_uint(o, "secret_threshold", 255, &threshold) < 0 ||
-        get_bool(o, "require_verification", &verify) < 0) {
+        get_bool(o, "require_verification", &verify) < 0 || get_bool(o, "backup", &backup) < 0) {
       rc = answer(ev, m, 400, "secret_shares and secret_threshold must be integers, "
-                              "require_verification a boolean");
+                              "require_verification and backup booleans");
+    } else if (bad_rcpt) {
+      rc = answer(ev, m, 400, "recipients must be an array of at most 255 age recipients (strings)");
     } else if (json_object_get(o, "pgp_keys") && !json_is_null(json_object_get(o, "pgp_keys"))) {
-      rc = answer(ev, m, 400, "PGP-encrypted keys are not supported by custos");
+      rc = answer(ev, m, 400, "PGP-encrypted keys are not supported by custos: give age "
+                              "recipients in \"recipients\"");
     } else {
       Custos__Request req = CUSTOS__REQUEST__INIT;
       Custos__RekeyInitReq in = CUSTOS__REKEY_INIT_REQ__INIT;
       in.shares = (uint32_t)shares;
       in.threshold = (uint32_t)threshold;
       in.verify = verify;
+      in.n_recipients = nr;
+      in.recipients = rv;
+      in.backup = backup;
       req.op_case = CUSTOS__REQUEST__OP_REKEY_INIT;
       req.rekey_init = &in;
       rc = emit(ev, m, &req, HV_REKEY_STATUS, q);
@@ -516,6 +541,13 @@ static int route_rekey(cs_http_event *ev, const http_msg *m, const query *q, con
   }
   if (strcmp(rest, "update") == 0)
     return is_write(m) ? route_rekey_share(ev, m, q, 0) : bad_method(ev, m);
+  if (strcmp(rest, "backup") == 0) {
+    if (m->method == HM_GET)
+      return route_plain(ev, m, q, CUSTOS__REQUEST__OP_REKEY_BACKUP, HV_REKEY_BACKUP);
+    if (m->method == HM_DELETE)
+      return route_plain(ev, m, q, CUSTOS__REQUEST__OP_REKEY_BACKUP_DELETE, HV_NO_CONTENT);
+    return bad_method(ev, m);
+  }
   if (strcmp(rest, "verify") == 0) {
     if (m->method == HM_GET)
       return route_plain(ev, m, q, CUSTOS__REQUEST__OP_REKEY_STATUS, HV_REKEY_VERIFY);

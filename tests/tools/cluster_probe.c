@@ -10,6 +10,7 @@
  *     status ADDR NODE_ID API_ADDR       ClusterStatus claiming NODE_ID
  *     join ADDR NODE_ID RAFT_ADDR API_ADDR
  *     legacy ADDR TEXT                   the pre-protobuf text message ("S ...", "J ...")
+ *     unseal ADDR NODE_ID HEX            ClusterUnsealShare (a relayed share) claiming NODE_ID
  *     raft ADDR NODE_ID RAFT_ADDR        raft preamble with NODE_ID's raft id
  *     idle ADDR SECONDS                  handshake, then send nothing
  *     serve PORT SECONDS [api]           accept TLS (client certificate required; with
@@ -178,6 +179,9 @@ static int message(const char *addr, const uint8_t *msg, size_t len, int legacy)
       printf("reply status node=%s api=%s\n", r.node_id, r.api_address);
     else if (r.type == CS_CLUSTER_REPLY_JOIN)
       printf("reply join member=%d leader=%s\n", r.member, r.leader_address);
+    else if (r.type == CS_CLUSTER_REPLY_UNSEAL)
+      printf("reply unseal node=%s sealed=%d progress=%u/%u error=%s\n", r.node_id, r.sealed,
+             r.progress, r.t, r.reason);
     else
       printf("reply refused: %s\n", r.reason);
   }
@@ -194,6 +198,26 @@ static int cmd_status(const char *addr, const char *node, const char *api) {
   if (cs_cluster_msg_encode(&m, buf, sizeof buf, &n) < 0)
     die("cannot encode the status message", 0);
   return message(addr, buf, n, 0);
+}
+
+static int cmd_unseal(const char *addr, const char *node, const char *hex) {
+  cs_cluster_msg m = {.type = CS_CLUSTER_MSG_UNSEAL};
+  snprintf(m.node_id, sizeof m.node_id, "%s", node);
+  size_t n = strlen(hex) / 2;
+  if (n > sizeof m.key)
+    n = sizeof m.key;
+  for (size_t i = 0; i < n; i++) {
+    unsigned v;
+    if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+      die("HEX must be hex", 0);
+    m.key[i] = (uint8_t)v;
+  }
+  m.key_len = n;
+  uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
+  size_t len;
+  if (cs_cluster_msg_encode(&m, buf, sizeof buf, &len) < 0)
+    die("cannot encode the unseal message", 0);
+  return message(addr, buf, len, 0);
 }
 
 static int cmd_join(const char *addr, const char *node, const char *raft, const char *api) {
@@ -366,6 +390,8 @@ int main(int argc, char **argv) {
     return cmd_status(a[0], a[1], a[2]);
   if (strcmp(cmd, "join") == 0 && na == 4)
     return cmd_join(a[0], a[1], a[2], a[3]);
+  if (strcmp(cmd, "unseal") == 0 && na == 3)
+    return cmd_unseal(a[0], a[1], a[2]);
   if (strcmp(cmd, "legacy") == 0 && na == 2)
     return message(a[0], (const uint8_t *)a[1], strlen(a[1]), 1);
   if (strcmp(cmd, "raft") == 0 && na == 3)

@@ -150,12 +150,58 @@ static void test_replies(void **state) {
   assert_int_equal(cs_cluster_reply_decode(S("M n1 127.0.0.1:1 127.0.0.1:2\n"), &d), CS_EPROTO);
 }
 
+/* A relayed unseal share and its ack: round trip, and every bound. */
+static void test_unseal_relay(void **state) {
+  (void)state;
+  uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
+  size_t n;
+  cs_cluster_msg m = {.type = CS_CLUSTER_MSG_UNSEAL, .key_len = 33}, d;
+  strcpy(m.node_id, "n1");
+  for (int i = 0; i < 33; i++)
+    m.key[i] = (uint8_t)(i * 7 + 1);
+  assert_int_equal(cs_cluster_msg_encode(&m, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_msg_decode(buf, n, &d), 0);
+  assert_memory_equal(&m, &d, sizeof m);
+  /* No share, or one too long. */
+  m.key_len = 0;
+  assert_int_equal(cs_cluster_msg_encode(&m, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_msg_decode(buf, n, &d), CS_EPROTO);
+  m.key_len = CS_CLUSTER_KEY_MAX + 1;
+  assert_int_equal(cs_cluster_msg_encode(&m, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_msg_decode(buf, n, &d), CS_EPROTO);
+  for (size_t i = 0; i < sizeof d.key; i++)
+    assert_int_equal(d.key[i], 0); /* nothing left of a refused share */
+  /* A relayed share with a bad node id. */
+  m.key_len = 33;
+  strcpy(m.node_id, "n\n1");
+  assert_int_equal(cs_cluster_msg_encode(&m, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_msg_decode(buf, n, &d), CS_EPROTO);
+
+  cs_cluster_reply r = {.type = CS_CLUSTER_REPLY_UNSEAL, .sealed = 1, .progress = 2, .t = 3}, e;
+  strcpy(r.node_id, "n3");
+  assert_int_equal(cs_cluster_reply_encode(&r, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_reply_decode(buf, n, &e), 0);
+  assert_memory_equal(&r, &e, sizeof r);
+  strcpy(r.reason, "share is not part of the current key set");
+  assert_int_equal(cs_cluster_reply_encode(&r, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_reply_decode(buf, n, &e), 0);
+  assert_string_equal(e.reason, r.reason);
+  strcpy(r.reason, "bad\x01");
+  assert_int_equal(cs_cluster_reply_encode(&r, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_reply_decode(buf, n, &e), CS_EPROTO);
+  r.reason[0] = '\0';
+  r.progress = 256;
+  assert_int_equal(cs_cluster_reply_encode(&r, buf, sizeof buf, &n), 0);
+  assert_int_equal(cs_cluster_reply_decode(buf, n, &e), CS_EPROTO);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fields),
       cmocka_unit_test(test_preamble),
       cmocka_unit_test(test_messages),
       cmocka_unit_test(test_replies),
+      cmocka_unit_test(test_unseal_relay),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
