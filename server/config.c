@@ -353,7 +353,8 @@ static int parse_listener(parse_ctx *p, const config_setting_t *root, cs_config 
 }
 
 static int parse_seal(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
-  static const char *const known[] = {"upgrade_key_ttl", "counter_flush_interval", NULL};
+  static const char *const known[] = {"upgrade_key_ttl", "counter_flush_interval",
+                                      "generate_root_timeout", "verify_share_per_minute", NULL};
   int rc;
   const config_setting_t *g = group_of(p, root, "seal", &rc);
   if (rc < 0 || g == NULL)
@@ -369,6 +370,15 @@ static int parse_seal(parse_ctx *p, const config_setting_t *root, cs_config *cfg
     return rc;
   if (rc == 1)
     cfg->counter_flush_ms = (unsigned)(d * 1000);
+  if ((rc = get_duration(p, g, "seal", "generate_root_timeout", 1, 86400, &d)) < 0)
+    return rc;
+  if (rc == 1)
+    cfg->generate_root_timeout = (unsigned)d;
+  long long v;
+  if ((rc = get_int(p, g, "seal", "verify_share_per_minute", 1, 100000, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    cfg->verify_share_per_minute = (unsigned)v;
   return 0;
 }
 
@@ -594,6 +604,8 @@ void cs_config_defaults(cs_config *cfg) {
   cfg->listener.max_inflight = 1024;
   cfg->upgrade_key_ttl = 120;
   cfg->counter_flush_ms = 5000;
+  cfg->generate_root_timeout = 600;
+  cfg->verify_share_per_minute = 10;
   cfg->token_max_ttl = CS_TOKEN_MAX_TTL_DEFAULT;
   cfg->audit_file = NULL;
   cfg->log_level = CS_LOG_INFO;

@@ -4,7 +4,8 @@
  *   storage  = { path = "/var/lib/custos"; map_size_mb = 1024; };
  *   listener = { address = "127.0.0.1:7200"; tls_cert_file = "..."; tls_key_file = "...";
  *                tls_client_ca_file = "..."; max_connections = 16384; ... };
- *   seal     = { upgrade_key_ttl = "2m"; counter_flush_interval = "5s"; };
+ *   seal     = { upgrade_key_ttl = "2m"; counter_flush_interval = "5s";
+ *                generate_root_timeout = "10m"; verify_share_per_minute = 10; };
  *   audit    = { file = "/var/log/custos/audit.log"; };
  *   token    = { max_ttl = "32d"; };
  *   snapshot = { path = "/var/backups/custos"; interval = "1h"; retain = 24;
@@ -29,6 +30,8 @@ typedef struct cs_config {
   cs_listener_opts listener;       /* strings owned by the config */
   unsigned upgrade_key_ttl;        /* seconds; default 120 */
   unsigned counter_flush_ms;       /* default 5000 */
+  unsigned generate_root_timeout;  /* seconds without a share; default 600 */
+  unsigned verify_share_per_minute; /* per client address; default 10 */
   unsigned long long token_max_ttl; /* seconds; default CS_TOKEN_MAX_TTL_DEFAULT */
   char *audit_file;                /* NULL: no audit log */
   int log_level;                   /* CS_LOG_* */

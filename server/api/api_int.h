@@ -146,6 +146,9 @@ int cs_path_kv2_meta_delete(const Custos__Request *req, char *out, size_t cap);
 int cs_path_kv2_list(const Custos__Request *req, char *out, size_t cap);
 int cs_path_kv2_config(const Custos__Request *req, char *out, size_t cap);
 size_t cs_sens_kv2_put(const Custos__Request *req, cs_audit_sensitive *s);
+size_t cs_sens_verify_share(const Custos__Request *req, cs_audit_sensitive *s);
+size_t cs_sens_genroot_init(const Custos__Request *req, cs_audit_sensitive *s);
+size_t cs_sens_genroot_update(const Custos__Request *req, cs_audit_sensitive *s);
 void cs_after_token_change(cs_rq *r, int status);
 void cs_after_policy_change(cs_rq *r, int status);
 

@@ -22,6 +22,7 @@ if echo "$gate" | grep -q "unknown option"; then
   echo "SKIPPED: this custos CLI has no operator unseal --cluster yet" >&2; exit 77
 fi
 
+cd "$WORK"
 probe_as() { local n=$1; shift; timeout 30 "$PROBE" --ca "$WORK/ctls/ca.crt" --cert "$WORK/ctls/$n.crt" --key "$WORK/ctls/$n.key" "$@"; }
 raft_addr() { echo "127.0.0.1:$(raft_port "$1")"; }
 progress() { node_status "$1" | json progress; }
@@ -112,3 +113,15 @@ grep -q 'relay_unseal is off on node n2' r4.json || fail "n2 accepted a relayed 
 [ "$(progress 2)" = 0 ] || fail "n2 (relay off) progress $(progress 2)"
 [ "$(progress 3)" = 1 ] || fail "n3 progress $(progress 3)"
 pass "cluster.relay_unseal = false: the node refuses to relay (nothing counted) and ignores relayed shares"
+
+# ---- a member that is down ------------------------------------------------------
+stop_node 1
+ncli 3 operator unseal --cluster "$(ckey 2)" --format json > r5.json || [ $? = 2 ] || fail "unseal --cluster with n1 down"
+python3 - "$WORK/r5.json" <<'PY' || fail "relayed entry for the stopped n1: $(cat "$WORK/r5.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+e = [r for r in d["relayed"] if r["node_id"] == "n1"]
+assert e and not e[0]["delivered"] and e[0]["error"].startswith("not delivered"), e
+PY
+wait_for 5 is_unsealed 3 || fail "n3 sealed after its second share"
+pass "a member that is down is reported 'not delivered'; the others go on"

@@ -119,6 +119,27 @@ expect_err "no rekey backup" cli a operator rekey --retrieve-backup
 expect_err "no rekey backup" cli a operator rekey --delete-backup
 pass "retrieve-backup: the same age files (and --output-dir); sudo only; delete-backup removes it"
 
+# ---- the same over HTTP (Vault's sys/rekey with age "recipients") -------------
+if command -v curl >/dev/null; then
+  U="https://127.0.0.1:$PORT_a"
+  hc() { curl -sS --cacert "$WORK/tls/ca.crt" -H "X-Vault-Token: $TOKEN" -o hb -w '%{http_code}' "$@"; echo " $(cat hb)"; }
+  out=$(hc -X GET "$U/v1/sys/rekey/backup")
+  [ "${out%% *}" = 404 ] || fail "HTTP backup after delete: $out"
+  out=$(hc -X PUT -d "{\"secret_shares\":3,\"secret_threshold\":2,\"recipients\":[\"$R1\",\"$R2\"],\"backup\":true}" "$U/v1/sys/rekey/init")
+  [ "${out%% *}" = 400 ] && echo "$out" | grep -q "2 age recipients for 3 key shares" || fail "HTTP count: $out"
+  out=$(hc -X PUT -d "{\"secret_shares\":2,\"secret_threshold\":2,\"recipients\":[\"$R1\",\"$R2\\u0000x\"]}" "$U/v1/sys/rekey/init")
+  # (jansson refuses a \u0000 in JSON text itself; either refusal is a 400)
+  [ "${out%% *}" = 400 ] && echo "$out" | grep -q "recipient 2 is not an age recipient\|failed to parse JSON" || fail "HTTP NUL: $out"
+  out=$(hc -X PUT -d '{"secret_shares":2,"secret_threshold":2,"pgp_keys":["x","y"]}' "$U/v1/sys/rekey/init")
+  [ "${out%% *}" = 400 ] || fail "HTTP pgp_keys: $out"
+  out=$(hc -X PUT -d "{\"secret_shares\":2,\"secret_threshold\":2,\"recipients\":[\"$R1\",\"$R2\"],\"backup\":true}" "$U/v1/sys/rekey/init")
+  [ "${out%% *}" = 200 ] && echo "$out" | grep -q "\"recipients\":\[\"$R1\",\"$R2\"\]" && echo "$out" | grep -q '"backup":true' \
+    || fail "HTTP rekey init with recipients: $out"
+  out=$(hc -X DELETE "$U/v1/sys/rekey/init")
+  [ "${out%% *}" = 204 ] || fail "HTTP rekey cancel: $out"
+  pass "HTTP sys/rekey/init with \"recipients\" and \"backup\" (count, NUL, pgp_keys refused); GET sys/rekey/backup 404 when none"
+fi
+
 # ---- the new set unseals, the old one is void; bad files refused ------------
 cli a operator seal >/dev/null || fail "seal"
 accepted a "$(key a 1)" && fail "an old share was accepted after the rekey"

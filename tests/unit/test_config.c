@@ -113,6 +113,8 @@ static void test_defaults(void **state) {
   assert_int_equal(cfg.listener.max_queued_bytes, 0);         /* derived: 1 MiB */
   assert_int_equal(cfg.upgrade_key_ttl, 120);
   assert_int_equal(cfg.counter_flush_ms, 5000);
+  assert_int_equal(cfg.generate_root_timeout, 600);
+  assert_int_equal(cfg.verify_share_per_minute, 10);
   assert_int_equal(cfg.token_max_ttl, 32ull * 86400);
   assert_null(cfg.audit_file);
   assert_int_equal(cfg.log_level, CS_LOG_INFO);
@@ -333,6 +335,19 @@ static void test_duration_settings(void **state) {
           "seal.counter_flush_interval: expected a duration");
   refused(MINIMAL "seal = { counter_flush_interval = \"500ms\"; };\n",
           "seal.counter_flush_interval: expected a duration");
+  accepted(MINIMAL "seal = { generate_root_timeout = \"2s\"; verify_share_per_minute = 3; };\n",
+           &cfg);
+  assert_int_equal(cfg.generate_root_timeout, 2);
+  assert_int_equal(cfg.verify_share_per_minute, 3);
+  cs_config_free(&cfg);
+  refused(MINIMAL "seal = { generate_root_timeout = 0; };\n",
+          "seal.generate_root_timeout: must be between");
+  refused(MINIMAL "seal = { generate_root_timeout = \"1d1s\"; };\n",
+          "seal.generate_root_timeout: must be between");
+  refused(MINIMAL "seal = { verify_share_per_minute = 0; };\n",
+          "seal.verify_share_per_minute: must be between");
+  refused(MINIMAL "seal = { verify_share_per_minute = \"5\"; };\n",
+          "seal.verify_share_per_minute: expected an integer");
   refused(MINIMAL "token = { max_ttl = \"3651d\"; };\n", "token.max_ttl: must be between");
   refused(MINIMAL "token = { max_ttl = \"99999999999999999999d\"; };\n",
           "token.max_ttl: expected a duration");

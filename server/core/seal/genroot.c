@@ -165,8 +165,8 @@ int cs_seal_genroot_init(cs_seal *s, const char *otp, int generate_otp, const ch
   cs_seal__genroot_expire(s, now);
   if (in_progress(s))
     return cs_error_set(CS_EINPROGRESS, "a generate-root attempt is already in progress "
-                                        "(cancel it with its nonce, or it expires %lld s after "
-                                        "its last share)",
+                                        "(cancel it with its nonce; it expires in %lld s unless "
+                                        "a share comes first)",
                         (long long)(s->gr.last + (int64_t)s->gr.timeout - now));
   if (s->cer != CS_SEAL_CEREMONY_NONE)
     return cs_error_set(CS_EINPROGRESS, "a rekey is in progress: generate-root waits until it "
