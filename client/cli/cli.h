@@ -215,7 +215,8 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 /*
  * Takes the global options (--addr, --ca-cert, --token, --client-cert,
- * --client-key, --format, --version) out of argv before a "--", compacting
+ * --client-key, --format; --version only before the command words) out of
+ * argv before a "--", compacting
  * it; sets g->opts, g->json, *version.  Returns 0 or CLI_USAGE (printed).
  */
 int cli_parse_globals(cli_ctx *g, int *argc, char **argv, int *version)

@@ -9,6 +9,7 @@
  * wiped when it is freed (cli_free_secret, cs_wire_response_free).
  */
 #include "age_keys.h"
+#include "ceremony.h"
 #include "cli.h"
 #include "rekey.h"
 #include "wire.h"
@@ -612,6 +613,37 @@ const cli_cmd cli_operator_cmds[] = {
     "  --delete-backup       delete that backup\n"
     "\n"
     "The new shares are printed once, when the last current share arrives.\n" },
+  { "verify-share", cli_verify_share, NULL, "check that a share belongs to the current key set",
+    "[SHARE|-]\n--identity KEYFILE [FILE]",
+    "No token needed, and nothing changes (unseal progress included).  SHARE\n"
+    "is hex or base64 (stdin, hidden at a terminal, when omitted or -).\n"
+    "\n"
+    "Options:\n"
+    "  --identity KEYFILE   FILE (stdin if omitted) is an age file holding the\n"
+    "                       share; decrypt it with an identity of KEYFILE\n"
+    "\n"
+    "Exit codes: 0 the share is valid, 1 it is not (or an error).\n" },
+  { "generate-root", cli_generate_root, NULL, "mint a new root token with a quorum of shares",
+    "--init (--otp [OTP] | --server-otp | --recipient age1...)\n"
+    "--nonce NONCE [--identity KEYFILE] [--output FILE] [SHARE|FILE|-]\n"
+    "--status\n"
+    "--cancel --nonce NONCE\n"
+    "--decode ENCODED --otp OTP",
+    "No token needed: a threshold of key holders each submit a share to the\n"
+    "attempt NONCE; the last one receives the new root token, encoded with the\n"
+    "OTP (or encrypted to the age recipient) given at --init.\n"
+    "\n"
+    "Options:\n"
+    "  --init              start an attempt\n"
+    "  --otp [OTP]         (--init) encode the token with OTP; alone: make one here\n"
+    "  --server-otp        (--init) have the server make the OTP\n"
+    "  --recipient age1... (--init) encrypt the token to this age recipient\n"
+    "  --nonce NONCE       submit a share to the attempt NONCE\n"
+    "  --identity KEYFILE  the share is an age FILE: decrypt it with KEYFILE\n"
+    "  --output FILE       (completing share) write the age-encrypted token to FILE\n"
+    "  --status            progress of the attempt\n"
+    "  --cancel            abandon the attempt NONCE\n"
+    "  --decode ENCODED    decode the token with --otp OTP (offline)\n" },
   { "raft", NULL, cli_raft_cmds, "cluster membership (HA)", NULL, NULL },
   { "snapshot", NULL, cli_snapshot_cmds, "save, check and restore snapshots of the store", NULL,
     NULL },

@@ -110,7 +110,9 @@ int cli_parse_globals(cli_ctx *g, int *argc, char **argv, int *version) {
       argv[out++] = a;
       continue;
     }
-    if (strcmp(a, "--version") == 0) {
+    /* --version before the command only: after it, the word may be the
+     * command's own option (kv get --mount kv --version 3). */
+    if (out == 0 && strcmp(a, "--version") == 0) {
       *version = 1;
       continue;
     }

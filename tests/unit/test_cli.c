@@ -297,6 +297,10 @@ static void test_version(void **state) {
   assert_int_equal(run("version", "--format", "json", NULL), 0);
   assert_non_null(strstr(out_buf, "{\"version\":\""));
   assert_int_equal(run("version", "extra", NULL), CLI_USAGE);
+  assert_int_equal(run("--format", "json", "--version", NULL), 0);
+  /* After the command word, --version belongs to the command. */
+  assert_int_equal(run("status", "--version", NULL), CLI_USAGE);
+  ASSERT_ERR_HAS("custos: status: unknown option --version");
 }
 
 /* ------------------------------------------------------------ the tree */
@@ -390,7 +394,7 @@ static void test_groups(void **state) {
   ASSERT_ERR_HAS("unknown option --frob");
   assert_int_equal(run("kv", NULL), CLI_USAGE);
   ASSERT_ERR_HAS("custos: kv: missing subcommand");
-  ASSERT_ERR_HAS("Usage: custos kv <put|get|list|delete>");
+  ASSERT_ERR_HAS("Usage: custos kv <put|get|list|delete|");
   ASSERT_ERR_HAS("See 'custos kv --help'.");
   assert_int_equal(run("operator", "raft", "frob", NULL), CLI_USAGE);
   ASSERT_ERR_HAS("custos: operator raft: unknown subcommand \"frob\"");
@@ -444,6 +448,13 @@ static void test_every_command_parses(void **state) {
     { "kv", "metadata", "put", "--max-versions", "3", "--cas-required", "true",
       "--delete-version-after", "1h", "--custom-metadata", "a=b", "a/b" },
     { "kv", "metadata", "delete", "a/b" },
+    { "operator", "verify-share", "00ff" },
+    { "operator", "verify-share", "--identity", "/nonexistent/key", "/nonexistent/f" },
+    { "operator", "generate-root", "--status" },
+    { "operator", "generate-root", "--init", "--otp" },
+    { "operator", "generate-root", "--init", "--server-otp" },
+    { "operator", "generate-root", "--nonce", "n", "--output", "/tmp/x.age", "00ff" },
+    { "operator", "generate-root", "--cancel", "--nonce", "n" },
     { "operator", "raft", "list-peers" },
     { "operator", "raft", "add-peer", "n4", "127.0.0.1:9" },
     { "operator", "raft", "remove-peer", "n4" },
@@ -543,6 +554,11 @@ static void test_usage_errors(void **state) {
     { { "kv", "metadata", "put", "--cas-required", "maybe", "p" }, "--cas-required takes true or false" },
     { { "operator", "rekey", "--status", "--backup" }, "go with --init" },
     { { "operator", "rekey", "--init", "--backup" }, "--backup needs --recipient" },
+    { { "operator", "verify-share", "a", "b" }, "unexpected argument" },
+    { { "operator", "generate-root" }, "use one of --init" },
+    { { "operator", "generate-root", "--init" }, "--init needs one of" },
+    { { "operator", "generate-root", "--cancel" }, "use one of" },
+    { { "operator", "generate-root", "--decode", "x" }, "--decode needs --otp" },
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char *argv[11];
