@@ -23,6 +23,7 @@
 #include "recover.h"
 #include "secmem.h"
 #include "snapshots.h"
+#include "rewrapper.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -68,6 +69,7 @@ static void on_listener_stopped(void *arg) {
   uv_timer_stop(&d->tick);
   uv_close((uv_handle_t *)&d->tick, NULL);
   cs_snapshots_stop(d);
+  cs_rewrapper_stop(d);
   cs_seal_close(d->seal);        /* persists counters (through the queue), wipes keys */
   d->seal = NULL;
   cs_commitq_stop(d->commitq);   /* every acknowledged write is on disk */
@@ -137,7 +139,8 @@ static int open_core(cs_daemon *d) {
                        .key_change_ctx = d,
                        .on_event = cs_daemon_seal_changed,
                        .on_event_ctx = d};
-  if ((rc = cs_seal_open(&d->seal, &opts)) < 0 || (rc = cs_snapshots_start(d)) < 0)
+  if ((rc = cs_seal_open(&d->seal, &opts)) < 0 || (rc = cs_snapshots_start(d)) < 0 ||
+      (rc = cs_rewrapper_start(d)) < 0)
     return rc;
   return d->cfg.cluster.enabled ? cs_ha_start(d) : 0;
 }

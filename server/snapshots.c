@@ -512,6 +512,17 @@ static int commit_upload(cs_daemon *d, int force, const char *client, cs_snapsho
                                   "(a rekey happened since it was taken)",
                         snap.hdr->threshold, snap.hdr->shares);
   }
+  /* Retired keys never come back silently (core/snapshot.h). */
+  size_t kept = 0, revived = 0;
+  if (rc == 0 && !foreign && cs_seal_keyring(d->seal) != NULL)
+    rc = cs_snapshot_guard_retired(&b, cs_seal_root_key(d->seal), cs_seal_keyring(d->seal), force,
+                                   &kept, &revived);
+  if (kept)
+    cs_warn("snapshot: %zu term(s) retired since the snapshot was taken stay retired (no value "
+            "of the snapshot uses them)", kept);
+  if (revived)
+    cs_warn("snapshot: restore forced by %s brings back the keys of %zu retired term(s)", client,
+            revived);
   if (rc == 0) {
     uint8_t marker[9];
     uint64_t id = random_id();

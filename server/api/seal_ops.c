@@ -229,39 +229,7 @@ void cs_op_rotate(cs_rq *r) {
     respond(r, rc, NULL, NULL, 0);
 }
 
-void cs_op_key_status(cs_rq *r) {
-  cs_keyring *kr = cs_seal_keyring(r->d->seal);
-  size_t n = cs_keyring_count(kr);
-  Custos__TermStatus *ts = calloc(n, sizeof *ts);
-  Custos__TermStatus **ptrs = calloc(n, sizeof *ptrs);
-  if (ts == NULL || ptrs == NULL) {
-    free(ts);
-    free(ptrs);
-    respond(r, CS_ENOMEM, NULL, NULL, 0);
-    return;
-  }
-  cs_term_info ti;
-  for (size_t i = 0; i < n; i++) {
-    cs_keyring_info(kr, i, &ti);
-    custos__term_status__init(&ts[i]);
-    ts[i].term = ti.term;
-    ts[i].install_time = ti.install_time;
-    ts[i].encryptions = ti.encryptions;
-    ptrs[i] = &ts[i];
-  }
-  Custos__Response res = CUSTOS__RESPONSE__INIT;
-  Custos__KeyStatusRes ks = CUSTOS__KEY_STATUS_RES__INIT;
-  ks.term = ts[n - 1].term;
-  ks.install_time = ts[n - 1].install_time;
-  ks.encryptions = ts[n - 1].encryptions;
-  ks.n_terms = n;
-  ks.terms = ptrs;
-  res.result_case = CUSTOS__RESPONSE__RESULT_KEY_STATUS;
-  res.key_status = &ks;
-  respond(r, 0, &res, NULL, 0);
-  free(ts);
-  free(ptrs);
-}
+/* key-status: server/api/lifecycle_ops.c */
 
 static void respond_rotate_config(cs_rq *r, const cs_rotate_config *cfg) {
   Custos__Response res = CUSTOS__RESPONSE__INIT;

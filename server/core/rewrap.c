@@ -38,7 +38,7 @@ int cs_rewrap_remaining(cs_store *st, const cs_keyring *k, uint32_t below_term,
 
 /* ---- the cursor under the barrier ----------------------------------------- */
 
-static int stage_cursor(cs_keyring *k, const cs_rewrap_cursor *c, cs_batch *b) {
+int cs_rewrap_stage_cursor(cs_keyring *k, const cs_rewrap_cursor *c, cs_batch *b) {
   Custos__RewrapCursor m = CUSTOS__REWRAP_CURSOR__INIT;
   m.after.data = (uint8_t *)c->after;
   m.after.len = strlen(c->after);
@@ -50,6 +50,7 @@ static int stage_cursor(cs_keyring *k, const cs_rewrap_cursor *c, cs_batch *b) {
   m.started = c->started;
   m.updated = c->updated;
   m.finished = c->finished != 0;
+  m.rate = c->rate;
   size_t len = custos__rewrap_cursor__get_packed_size(&m);
   uint8_t *buf = malloc(len ? len : 1);
   if (buf == NULL)
@@ -85,6 +86,7 @@ int cs_rewrap_load(cs_store *st, const cs_keyring *k, cs_rewrap_cursor *c) {
   c->started = m->started;
   c->updated = m->updated;
   c->finished = m->finished;
+  c->rate = m->rate;
   custos__rewrap_cursor__free_unpacked(m, NULL);
   return 0;
 }
@@ -104,7 +106,7 @@ int cs_rewrap_start(cs_store *st, cs_keyring *k, uint32_t below_term, int64_t no
   if (cs_keyring_active(k) == 0)
     return cs_error_set(CS_ESEALED, "barrier has no active key");
   int rc = begin_pass(st, k, below_term, now, c);
-  return rc < 0 ? rc : stage_cursor(k, c, b);
+  return rc < 0 ? rc : cs_rewrap_stage_cursor(k, c, b);
 }
 
 /* ---- one step ----------------------------------------------------------- */
@@ -179,9 +181,11 @@ int cs_rewrap_build(cs_store *st, cs_keyring *k, cs_rewrap_cursor *c, size_t max
     cs_info("rewrap: the active term is now %u (was %u): the pass starts again",
             cs_keyring_active(k), c->target_term);
     int64_t started = c->started;
+    uint64_t rate = c->rate;
     if ((rc = begin_pass(st, k, c->below_term, now, c)) < 0)
       return rc;
     c->started = started;
+    c->rate = rate;
     res->restarted = 1;
   }
   step_ctx x = {k, c, b, res, max_values, max_values * SCAN_FACTOR, 0};
@@ -192,7 +196,7 @@ int cs_rewrap_build(cs_store *st, cs_keyring *k, cs_rewrap_cursor *c, size_t max
   c->finished = !x.stopped;
   res->finished = c->finished;
   c->updated = now;
-  return stage_cursor(k, c, b); /* last: the batch carries its own progress */
+  return cs_rewrap_stage_cursor(k, c, b); /* last: the batch carries its own progress */
 }
 
 /* ---- retirement --------------------------------------------------------- */
@@ -218,7 +222,8 @@ int cs_rewrap_retire_check(cs_store *st, const cs_keyring *k, uint32_t term) {
   uint64_t left = cs_termcounts_get(&tc, term);
   cs_termcounts_free(&tc);
   if (left != 0)
-    return cs_error_set(CS_ETERMINUSE, "term %u still encrypts %llu stored value(s): rewrap them first",
+    return cs_error_set(CS_ETERMINUSE, "term %u still encrypts %llu stored value(s): rewrap them first "
+                        "(custos operator rewrap --wait)",
                         term, (unsigned long long)left);
   return 0;
 }

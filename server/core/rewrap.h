@@ -47,6 +47,8 @@ typedef struct cs_rewrap_cursor {
   uint64_t skipped;      /* values that could not be opened (retired or unknown term) */
   int64_t started, updated;
   int finished;          /* the pass reached the last key */
+  uint64_t rate;         /* values/s the driver may move (0: its default); kept
+                          * across a restart of the pass; not used here */
 } cs_rewrap_cursor;
 
 /* What one step did. */
@@ -79,6 +81,11 @@ int cs_rewrap_start(cs_store *st, cs_keyring *k, uint32_t below_term, int64_t no
  */
 int cs_rewrap_build(cs_store *st, cs_keyring *k, cs_rewrap_cursor *c, size_t max_values,
                     int64_t now, cs_batch *b, cs_rewrap_step *res) __attribute__((warn_unused_result));
+
+/* Stages *c as the persisted cursor (core/rewrap) into b: what the driver
+ * uses to persist a changed rate with its next step. */
+int cs_rewrap_stage_cursor(cs_keyring *k, const cs_rewrap_cursor *c, cs_batch *b)
+    __attribute__((warn_unused_result));
 
 /* The number of stored values a pass with below_term (see cs_rewrap_start)
  * still has to move: exact, from the counts. */

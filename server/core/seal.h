@@ -110,8 +110,8 @@ typedef struct cs_seal_opts {
   cs_submit_fn submit;        /* NULL: cs_store_commit(store, b) synchronously */
   void *submit_ctx;
   unsigned upgrade_ttl;       /* seconds an upgrade key lives; 0: 120 */
-  /* Called on the loop after an init, rotate or rekey is committed (what:
-   * "init", "rotate", "rekey"); NULL: nobody listens.  For backups: it
+  /* Called on the loop after an init, rotate, rekey or retire is committed
+   * (what: "init", "rotate", "rekey", "retire"); NULL: nobody listens.  For backups: it
    * says what was written, where on_event says what memory holds. */
   void (*on_key_change)(void *ctx, const char *what);
   void *key_change_ctx;
@@ -235,6 +235,19 @@ cs_keyring *cs_seal_keyring(cs_seal *s);
 /* New term; keyring, core/root-key and core/upgrade/<old> in one batch;
  * res->term and res->install_time. */
 int cs_seal_rotate(cs_seal *s, cs_seal_cb cb, void *arg) __attribute__((warn_unused_result));
+
+/*
+ * Retires `term` (decrypt-only -> retired): the keyring with its key wiped
+ * and the upgrade keys holding or sealed under it go in one batch, which
+ * the store commits only if no stored value is under the term by then.
+ * Refused at once with CS_ENOTERM, CS_ETERMSTATE (the active term, a
+ * staged or an already retired one) or CS_ETERMINUSE ("term N still
+ * encrypts V stored value(s): rewrap them first"); the commit can still
+ * fail with CS_ETERMINUSE when a write under the term raced it.
+ * res->term, and res->install_time holds the retirement time.
+ */
+int cs_seal_retire(cs_seal *s, uint32_t term, cs_seal_cb cb, void *arg)
+    __attribute__((warn_unused_result));
 
 int cs_seal_rotate_config_get(cs_seal *s, cs_rotate_config *cfg) __attribute__((warn_unused_result));
 /* Validates (max_operations in [CS_MIN_MAX_OPS, CS_DEFAULT_MAX_OPS],

@@ -1,6 +1,7 @@
 /* snapshot: store payload and snapshot files.  See snapshot.h. */
 #include "bytes.h"
 #include "snapshot.h"
+#include "termcount.h"
 #include "barrier.h"
 #include "cs_error.h"
 #include "secmem.h"
@@ -9,6 +10,7 @@
 #include <assert.h>
 #include <mbedtls/hkdf.h>
 #include <mbedtls/md.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +110,9 @@ static int fill_header(Custos__SnapshotHeader *h, const cs_batch *b, const cs_ke
     custos__snapshot_term_info__init(&t[i]);
     t[i].term = ti.term;
     t[i].install_time = ti.install_time;
+    t[i].state = (Custos__TermState)ti.state;
+    t[i].activation_time = ti.activation_time;
+    t[i].retirement_time = ti.retirement_time;
     tp[i] = &t[i];
   }
   h->n_terms = n;
@@ -382,5 +387,104 @@ out:
     custos__seal_config__free_unpacked(sc, NULL);
   cs_keyring_free(kr);
   cs_batch_clear(&b);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- retired terms */
+
+/* Values per term among the puts of b (the rule of termcount.h). */
+static int count_batch(const cs_batch *b, cs_termcounts *c) {
+  cs_termcounts_init(c);
+  for (size_t i = 0; i < b->n; i++) {
+    const cs_batch_op *op = &b->ops[i];
+    uint32_t term;
+    if (op->del || !cs_termcount_classify(op->key, strlen(op->key), op->val, op->val_len, &term))
+      continue;
+    int rc = cs_termcounts_inc(c, term);
+    if (rc < 0) {
+      cs_termcounts_free(c);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+int cs_snapshot_guard_retired(cs_batch *b, const uint8_t root_key[CS_KEY_LEN],
+                              const cs_keyring *live, int allow_revive, size_t *kept,
+                              size_t *revived) {
+  assert(b && root_key && live && kept && revived);
+  *kept = *revived = 0;
+  cs_keyring *kr = NULL;
+  cs_termcounts tc;
+  uint32_t terms[64];
+  int rc = open_keyring(b, root_key, &kr);
+  if (rc < 0)
+    return rc;
+  size_t n = cs_keyring_revived(live, kr, terms, sizeof terms / sizeof terms[0]);
+  if (n == 0) {
+    cs_keyring_free(kr);
+    return 0;
+  }
+  if ((rc = count_batch(b, &tc)) < 0) {
+    cs_keyring_free(kr);
+    return rc;
+  }
+  size_t shown = n < sizeof terms / sizeof terms[0] ? n : sizeof terms / sizeof terms[0];
+  uint64_t in_use = 0;
+  char list[256] = "";
+  size_t used = 0;
+  int keep_all = 1;
+  for (size_t i = 0; i < shown; i++) {
+    uint64_t v = cs_termcounts_get(&tc, terms[i]);
+    cs_term_info ti;
+    int snap_active = cs_keyring_term_info(kr, terms[i], &ti) == 0 && ti.state != CS_TERM_DECRYPT_ONLY;
+    if (v || snap_active || n > shown)
+      keep_all = 0;
+    in_use += v;
+    if (used < sizeof list - 16)
+      used += (size_t)snprintf(list + used, sizeof list - used, "%s%u", i ? ", " : "", terms[i]);
+  }
+  if (keep_all) {
+    /* No value of the snapshot needs those keys: restore it with the terms
+     * still retired (as the live keyring has them, dates included). */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+      cs_term_info ti;
+      if ((rc = cs_keyring_term_info(live, terms[i], &ti)) == 0)
+        rc = cs_keyring_transition(kr, terms[i], CS_TERM_RETIRED, ti.retirement_time);
+    }
+    uint8_t *pt = NULL, *ct = NULL;
+    size_t len = 0, ct_len = 0;
+    if (rc == 0)
+      rc = cs_keyring_encode(kr, &pt, &len);
+    if (rc == 0) {
+      rc = cs_barrier_seal_with(root_key, 0, P_KEYRING, pt, len, &ct, &ct_len);
+      cs_wipe(pt, len);
+      free(pt);
+    }
+    for (size_t i = 0; rc == 0 && i < b->n; i++) {
+      cs_batch_op *op = &b->ops[i];
+      if (op->del || strcmp(op->key, P_KEYRING) != 0)
+        continue;
+      cs_wipe(op->val, op->val_len);
+      free(op->val);
+      op->val = ct;
+      op->val_len = ct_len;
+      ct = NULL;
+    }
+    free(ct);
+    if (rc == 0)
+      *kept = n;
+  } else if (allow_revive) {
+    *revived = n;
+  } else {
+    rc = cs_error_set(CS_ETERMSTATE,
+                      "the snapshot holds the key(s) of term(s) %s%s, retired here since, and "
+                      "%llu stored value(s) under them: restoring it would bring retired keys "
+                      "back; nothing was changed. Restore with --force to bring them back anyway "
+                      "(then rewrap and retire them again)",
+                      list, n > shown ? ", ..." : "", (unsigned long long)in_use);
+  }
+  cs_termcounts_free(&tc);
+  cs_keyring_free(kr);
   return rc;
 }

@@ -91,6 +91,22 @@ int cs_snapshot_batch(const cs_snapshot *s, cs_batch *b) __attribute__((warn_unu
 const cs_batch_op *cs_snapshot_find(const cs_batch *b, const char *key);
 
 /*
+ * Before a restore of this installation's snapshot (batch b, from
+ * cs_snapshot_batch) onto a server whose live keyring is `live`: a term
+ * `live` retired that the snapshot still holds the key of would come back
+ * with it.  When no value of the snapshot is stored under any such term
+ * (and none is its active term), b's core/keyring is rewritten, sealed
+ * under root_key, with those terms retired as in `live`, and *kept says how
+ * many: the restore brings no retired key back.  Otherwise the restore is
+ * refused with CS_ETERMSTATE (the terms and the values under them in the
+ * detail), unless allow_revive, and then *revived says how many keys come
+ * back (the caller says so).  0 when nothing would be revived.
+ */
+int cs_snapshot_guard_retired(cs_batch *b, const uint8_t root_key[CS_KEY_LEN],
+                              const cs_keyring *live, int allow_revive, size_t *kept,
+                              size_t *revived) __attribute__((warn_unused_result));
+
+/*
  * Offline verification with shares (n of them, each `share_len` bytes):
  * checks each share against the snapshot's key set, combines them, opens
  * the root key, checks the HMAC and opens the keyring.  On success

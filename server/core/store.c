@@ -423,20 +423,30 @@ int cs_store_scan_after(cs_store *s, const char *after, cs_store_iter_fn fn, voi
   return scan(s, "", after[0] ? after : NULL, fn, arg);
 }
 
+static int scan_in(cs_store *s, MDB_txn *txn, const char *prefix, const char *after,
+                   cs_store_iter_fn fn, void *arg);
+
 /* Keys starting with prefix, or (prefix "") every key after `after`. */
 static int scan(cs_store *s, const char *prefix, const char *after, cs_store_iter_fn fn, void *arg) {
-  size_t plen = strlen(prefix);
-  if (plen > s->max_key)
+  if (strlen(prefix) > s->max_key)
     return 0; /* no key can be that long */
   MDB_txn *txn;
-  MDB_cursor *cur;
   int rc = begin_read(s, &txn);
   if (rc)
     return rc;
-  if ((rc = mdb_cursor_open(txn, s->data, &cur)) != 0) {
-    mdb_txn_abort(txn);
+  rc = scan_in(s, txn, prefix, after, fn, arg);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+/* The same inside an open read transaction (left open). */
+static int scan_in(cs_store *s, MDB_txn *txn, const char *prefix, const char *after,
+                   cs_store_iter_fn fn, void *arg) {
+  size_t plen = strlen(prefix);
+  MDB_cursor *cur;
+  int rc;
+  if ((rc = mdb_cursor_open(txn, s->data, &cur)) != 0)
     return store_error(rc, s->dir, "scan");
-  }
   char kbuf[KEYBUF_MAX + 1];
   MDB_val k = {plen, (void *)prefix}, v;
   if (after != NULL) {
@@ -474,7 +484,6 @@ static int scan(cs_store *s, const char *prefix, const char *after, cs_store_ite
     rc = store_error(rc, s->dir, "scan");
 out:
   mdb_cursor_close(cur);
-  mdb_txn_abort(txn);
   return rc;
 }
 
@@ -931,6 +940,30 @@ static int recount(cs_store *s) {
   }
   cs_termcounts_free(&scan);
   cs_termcounts_free(&have);
+  return rc;
+}
+
+static int count_scanned(void *arg, const char *key, size_t key_len, const uint8_t *val,
+                         size_t len) {
+  uint32_t term;
+  if (!cs_termcount_classify(key, key_len, val, len, &term))
+    return 0;
+  return cs_termcounts_inc(arg, term);
+}
+
+int cs_store_term_counts_verify(cs_store *s, cs_termcounts *kept, cs_termcounts *scanned) {
+  assert(s && kept && scanned);
+  MDB_txn *txn;
+  cs_termcounts_init(scanned);
+  int rc = begin_read(s, &txn);
+  if (rc)
+    return rc;
+  if ((rc = read_counts(s, txn, kept)) == 0 &&
+      (rc = scan_in(s, txn, "", NULL, count_scanned, scanned)) < 0)
+    cs_termcounts_free(kept);
+  if (rc < 0)
+    cs_termcounts_free(scanned);
+  mdb_txn_abort(txn);
   return rc;
 }
 

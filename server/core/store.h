@@ -198,6 +198,14 @@ int cs_store_commit_group_indexed(cs_store *s, const cs_batch *const *batches, s
  */
 struct cs_termcounts;
 int cs_store_term_counts(cs_store *s, struct cs_termcounts *c) __attribute__((warn_unused_result));
+/*
+ * Both at once, from ONE read transaction: the maintained counts (*kept)
+ * and a full scan of every value's term header (*scanned, the rule of
+ * cs_termcount_scan), so concurrent writes cannot make them differ.  What
+ * `key-status --verify` reports.  Both initialized here (free both).
+ */
+int cs_store_term_counts_verify(cs_store *s, struct cs_termcounts *kept,
+                                struct cs_termcounts *scanned) __attribute__((warn_unused_result));
 /* Last applied raft index (0 when none). */
 uint64_t cs_store_applied_index(cs_store *s);
 

@@ -16,6 +16,7 @@
 #include "http_internal.h"
 
 #include "cs_error.h"
+#include "http_kv2.h"
 #include "jbuf.h"
 
 #include <stdio.h>
@@ -604,6 +605,7 @@ static void mount_entry(cs_jbuf *b, const char *type, const char *desc, const ch
 static void mounts_fields(cs_jbuf *b) {
   cs_jbuf_key(b, "secret/");
   mount_entry(b, "kv", "custos key/value store", "1");
+  cs_http_kv2_mount_fields(b);
   cs_jbuf_key(b, "sys/");
   mount_entry(b, "system", "system endpoints", NULL);
 }
@@ -645,6 +647,10 @@ static int view(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response *res)
   case HV_REKEY_VERIFY: return view_rekey(b, ctx, res);
   case HV_MOUNTS: return view_mounts(b, res);
   case HV_RAFT_CONFIG: return view_raft_config(b, res);
+  case HV_KV2_WRITE:
+  case HV_KV2_READ:
+  case HV_KV2_META:
+  case HV_KV2_CONFIG: return cs_http_kv2_view(b, ctx->view, res);
   case HV_REKEY_BACKUP: return view_rekey_backup(b, res);
   }
   return 500;

@@ -17,6 +17,7 @@
 #include "http_internal.h"
 
 #include "cs_error.h"
+#include "http_kv2.h"
 #include "wire.h"
 
 #include <ctype.h>
@@ -606,9 +607,22 @@ static int route_policy(cs_http_event *ev, const http_msg *m, const query *q, co
 static int route_ui_mount(cs_http_event *ev, const http_msg *m, const char *path) {
   if (m->method != HM_GET)
     return bad_method(ev, m);
-  if (strncmp(path, "secret", 6) != 0 || (path[6] != 0 && path[6] != '/'))
+  int v2 = strncmp(path, "kv", 2) == 0 && (path[2] == 0 || path[2] == '/');
+  if (!v2 && (strncmp(path, "secret", 6) != 0 || (path[6] != 0 && path[6] != '/')))
     return answer(ev, m, 403, "preflight capability check returned 403, please ensure "
                               "client's policies grant access to the path");
+  if (v2) {
+    static const char body2[] =
+        "{\"request_id\":\"\",\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,"
+        "\"data\":{\"path\":\"kv/\",\"type\":\"kv\",\"description\":\"custos versioned "
+        "key/value store\",\"options\":{\"version\":\"2\"},\"config\":{\"default_lease_ttl\":0,"
+        "\"max_lease_ttl\":0},\"local\":false,\"seal_wrap\":false,\"external_entropy_access\":false},"
+        "\"wrap_info\":null,\"warnings\":null,\"auth\":null}";
+    ev->kind = CS_HTTP_ANSWER;
+    ev->close = m->close;
+    ev->out = cs_http_response(200, body2, sizeof body2 - 1, 0, m->close, NULL, &ev->out_len);
+    return ev->out != NULL ? 0 : CS_ENOMEM;
+  }
   static const char body[] =
       "{\"request_id\":\"\",\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,"
       "\"data\":{\"path\":\"secret/\",\"type\":\"kv\",\"description\":\"custos key/value store\","
@@ -874,6 +888,22 @@ static int route_kv(cs_http_event *ev, const http_msg *m, const query *q, char *
   }
 }
 
+/* The versioned mount kv/ (http_kv2.c translates). */
+static int route_kv2(cs_http_event *ev, const http_msg *m, const query *q, char *rest,
+                     const char *query_str) {
+  int list = m->method == HM_LIST || (m->method == HM_GET && q->list);
+  cs_http_kv2 t;
+  int rc = cs_http_kv2_translate(&t, m->method, list, rest, query_str, m->body, m->body_len);
+  if (rc == 0 && t.status == 404)
+    rc = not_found(ev, m);
+  else if (rc == 0 && t.status != 0)
+    rc = answer(ev, m, t.status, t.error);
+  else if (rc == 0)
+    rc = emit(ev, m, &t.req, t.view, q);
+  cs_http_kv2_free(&t);
+  return rc;
+}
+
 /* ---------------------------------------------------------------- entry */
 
 int cs_http_route(const http_msg *m, cs_http_event *ev) {
@@ -900,5 +930,7 @@ int cs_http_route(const http_msg *m, cs_http_event *ev) {
     return route_kv(ev, m, &q, path + 6);
   if (strncmp(path, KV_MOUNT, sizeof KV_MOUNT - 1) == 0)
     return route_kv(ev, m, &q, path + sizeof KV_MOUNT - 1);
+  if (strncmp(path, CS_HTTP_KV2_MOUNT, sizeof CS_HTTP_KV2_MOUNT - 1) == 0)
+    return route_kv2(ev, m, &q, path + sizeof CS_HTTP_KV2_MOUNT - 1, qm ? qm + 1 : "");
   return not_found(ev, m);
 }

@@ -103,6 +103,79 @@ kv.delete_secret(path="app/sub/x")
 e = raises(hx.InvalidPath, kv.read_secret, path="app/sub/x")
 check(e is not None, "kv.v1 delete_secret")
 
+# KV v2 at kv/: every call is hvac's secrets.kv.v2 with mount_point="kv".
+kv2 = c.secrets.kv.v2
+M = "kv"
+w = kv2.create_or_update_secret(path="app/db", secret={"password": "one"}, mount_point=M)
+check(w["data"]["version"] == 1 and w["data"]["destroyed"] is False and w["data"]["deletion_time"] == "",
+      "kv.v2 create_or_update_secret: version 1")
+w = kv2.create_or_update_secret(path="app/db", secret={"password": "two"}, cas=1, mount_point=M)
+check(w["data"]["version"] == 2, "kv.v2 create_or_update_secret(cas=1): version 2")
+e = raises(hx.InvalidRequest, kv2.create_or_update_secret, path="app/db", secret={"password": "x"},
+           cas=1, mount_point=M)
+check(e is not None and "check-and-set" in e.errors[0], "kv.v2 stale cas: InvalidRequest (400)")
+e = raises(hx.InvalidRequest, kv2.create_or_update_secret, path="app/db", secret={"password": "x"},
+           cas=0, mount_point=M)
+check(e is not None, "kv.v2 cas=0 on an existing secret: InvalidRequest")
+r = kv2.read_secret_version(path="app/db", mount_point=M)
+check(r["data"]["data"] == {"password": "two"} and r["data"]["metadata"]["version"] == 2,
+      "kv.v2 read_secret_version (current)")
+r = kv2.read_secret_version(path="app/db", version=1, mount_point=M)
+check(r["data"]["data"] == {"password": "one"}, "kv.v2 read_secret_version(version=1)")
+e = raises(hx.InvalidPath, kv2.read_secret_version, path="app/db", version=9, mount_point=M)
+check(e is not None, "kv.v2 read of a version never written: InvalidPath (404)")
+kv2.create_or_update_secret(path="app/sub/x", secret={"a": "b"}, mount_point=M)
+check(sorted(kv2.list_secrets(path="app", mount_point=M)["data"]["keys"]) == ["db", "sub/"],
+      "kv.v2 list_secrets")
+e = raises(hx.InvalidPath, kv2.list_secrets, path="empty", mount_point=M)
+check(e is not None, "kv.v2 list of nothing: InvalidPath")
+kv2.delete_latest_version_of_secret(path="app/db", mount_point=M)
+e = raises(hx.InvalidPath, kv2.read_secret_version, path="app/db", mount_point=M)
+check(e is not None, "kv.v2 delete_latest_version_of_secret: the current version reads 404")
+check(kv2.read_secret_version(path="app/db", version=1, mount_point=M)["data"]["data"] == {"password": "one"},
+      "kv.v2 older version still readable")
+kv2.undelete_secret_versions(path="app/db", versions=[2], mount_point=M)
+check(kv2.read_secret_version(path="app/db", mount_point=M)["data"]["data"] == {"password": "two"},
+      "kv.v2 undelete_secret_versions([2])")
+kv2.delete_secret_versions(path="app/db", versions=[1, 2], mount_point=M)
+e = raises(hx.InvalidPath, kv2.read_secret_version, path="app/db", version=1, mount_point=M)
+check(e is not None, "kv.v2 delete_secret_versions([1, 2])")
+kv2.destroy_secret_versions(path="app/db", versions=[1], mount_point=M)
+kv2.undelete_secret_versions(path="app/db", versions=[1, 2], mount_point=M)
+e = raises(hx.InvalidPath, kv2.read_secret_version, path="app/db", version=1, mount_point=M)
+check(e is not None, "kv.v2 destroy_secret_versions([1]): undelete cannot bring it back")
+md = kv2.read_secret_metadata(path="app/db", mount_point=M)["data"]
+check(md["current_version"] == 2 and md["oldest_version"] == 1 and md["versions"]["1"]["destroyed"]
+      and not md["versions"]["2"]["destroyed"] and md["versions"]["2"]["deletion_time"] == "",
+      "kv.v2 read_secret_metadata")
+kv2.update_metadata(path="app/db", max_versions=2, cas_required=True, mount_point=M)
+md = kv2.read_secret_metadata(path="app/db", mount_point=M)["data"]
+check(md["max_versions"] == 2 and md["cas_required"] is True and md["delete_version_after"] == "0s",
+      "kv.v2 update_metadata(max_versions=2, cas_required=True)")
+e = raises(hx.InvalidRequest, kv2.create_or_update_secret, path="app/db", secret={"p": "3"}, mount_point=M)
+check(e is not None and "required" in e.errors[0], "kv.v2 cas_required: a write without cas is refused")
+w = kv2.create_or_update_secret(path="app/db", secret={"p": "3"}, cas=2, mount_point=M)
+check(w["data"]["version"] == 3, "kv.v2 write with cas when required")
+md = kv2.read_secret_metadata(path="app/db", mount_point=M)["data"]
+check(md["oldest_version"] == 2 and sorted(md["versions"]) == ["2", "3"], "kv.v2 max_versions=2 prunes")
+p = kv2.patch(path="app/db", secret={"q": "4"}, mount_point=M)
+check(p["data"]["version"] == 4, "kv.v2 patch (read + write with cas)")
+check(kv2.read_secret_version(path="app/db", mount_point=M)["data"]["data"] == {"p": "3", "q": "4"},
+      "kv.v2 patch merged the fields")
+kv2.configure(max_versions=5, mount_point=M)
+cfg = kv2.read_configuration(mount_point=M)["data"]
+check(cfg["max_versions"] == 5 and cfg["cas_required"] is False, "kv.v2 configure / read_configuration")
+e = raises(hx.InvalidRequest, kv2.create_or_update_secret, path="app/n", secret={"n": 1}, mount_point=M)
+check(e is not None and "string" in e.errors[0], "kv.v2 a non-string value is refused (400)")
+kv2.delete_metadata_and_all_versions(path="app/db", mount_point=M)
+e = raises(hx.InvalidPath, kv2.read_secret_metadata, path="app/db", mount_point=M)
+check(e is not None, "kv.v2 delete_metadata_and_all_versions")
+w = kv2.create_or_update_secret(path="app/db", secret={"password": "v2"}, mount_point=M)
+check(w["data"]["version"] == 1, "kv.v2 a new secret at the path starts at version 1")
+mounts = c.sys.list_mounted_secrets_engines()["data"]
+check(mounts["kv/"]["options"]["version"] == "2" and mounts["secret/"]["options"]["version"] == "1",
+      "sys.list_mounted_secrets_engines: kv/ is version 2, secret/ version 1")
+
 # Policies (hvac 0.11 uses sys/policy) and a child token limited by one.
 doc = json.dumps({"rules": [{"path": "app/*", "capabilities": ["read", "list"]}]})
 c.sys.create_or_update_policy(name="app-read", policy=doc)
@@ -140,6 +213,8 @@ after = c.sys.get_encryption_key_status()
 check(after["term"] == before["term"] + 1, "sys.rotate_encryption_key(): term %d -> %d"
       % (before["term"], after["term"]))
 check(kv.read_secret(path="app/db")["data"] == {"password": "n3w"}, "data readable after rotation")
+check(kv2.read_secret_version(path="app/db", mount_point="kv")["data"]["data"] == {"password": "v2"},
+      "kv.v2 data readable after rotation")
 
 # Rekey with verification: the old shares start and complete it, the new
 # ones verify it; afterwards only the new shares unseal.
@@ -169,4 +244,6 @@ check(e is not None and e.errors == ["Vault is sealed"], "sealed: VaultDown (503
 st = c.sys.submit_unseal_keys(keys[:2])
 check(not st["sealed"], "unsealed again")
 check(kv.read_secret(path="app/db")["data"] == {"password": "n3w"}, "data survives seal/unseal")
+check(kv2.read_secret_version(path="app/db", mount_point="kv")["data"]["data"] == {"password": "v2"},
+      "kv.v2 data survives seal/unseal")
 print("all hvac checks passed")

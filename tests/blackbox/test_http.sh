@@ -4,7 +4,8 @@
 # status codes, the three LIST forms, Bearer tokens, keep-alive, pipelining,
 # chunked bodies, and hostile input: oversized heads and bodies, slow-loris
 # (408), smuggling (Content-Length twice, with Transfer-Encoding), invalid
-# UTF-8 and NUL in JSON, plain-text HTTP on the TLS port.
+# UTF-8 and NUL in JSON, plain-text HTTP on the TLS port; KV v2 on the kv/
+# mount (data, metadata, delete/undelete/destroy, config, Vault's bodies).
 . "$(dirname "$0")/lib.sh"
 
 command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
@@ -115,6 +116,104 @@ is 200 -H "X-Vault-Token: $ROOT" "$U/v1/sys/mounts" | grep -q '"secret/":{"type"
 is 403 "$U/v1/sys/mounts" >/dev/null
 is 200 "$U/v1/sys/internal/ui/mounts/secret/app/db" | grep -q '"version":"1"' || fail "ui mounts"
 pass "kv v1: PUT/POST 204, Bearer, LIST method, ?list=true/True/1, 404 on empty, DELETE, mounts"
+
+# ---- KV v2 (the kv/ mount): data, metadata, delete/undelete/destroy, config
+T=(-H "X-Vault-Token: $ROOT")
+b=$(is 200 "${T[@]}" -X POST -d '{"data":{"pw":"one"}}' "$U/v1/kv/data/app/db")
+echo "$b" | grep -q '"data":{"created_time":"20[0-9-]*T[0-9:.]*Z","custom_metadata":null,"deletion_time":"","destroyed":false,"version":1}' \
+  || fail "kv2 write answer: $b"
+is 200 "${T[@]}" -X PUT -d '{"data":{"pw":"two"},"options":{"cas":1}}' "$U/v1/kv/data/app/db" | grep -q '"version":2' \
+  || fail "kv2 cas write"
+b=$(is 400 "${T[@]}" -X PUT -d '{"data":{"pw":"x"},"options":{"cas":1}}' "$U/v1/kv/data/app/db")
+[ "$b" = '{"errors":["check-and-set parameter did not match the current version (1 given, current 2)"]}' ] \
+  || fail "cas mismatch body: $b"
+b=$(is 200 "${T[@]}" "$U/v1/kv/data/app/db")
+echo "$b" | grep -q '"data":{"data":{"pw":"two"},"metadata":{"created_time":"[^"]*","custom_metadata":null,"deletion_time":"","destroyed":false,"version":2}}' \
+  || fail "kv2 read: $b"
+is 200 "${T[@]}" "$U/v1/kv/data/app/db?version=1" | grep -q '"pw":"one"' || fail "?version=1"
+is 200 "${T[@]}" "$U/v1/kv/data/app/db?version=0" | grep -q '"pw":"two"' || fail "?version=0 is current"
+is 404 "${T[@]}" "$U/v1/kv/data/app/db?version=3" >/dev/null
+for bad in -1 abc 18446744073709551616 1.5 "" "1&version=2"; do
+  is 400 "${T[@]}" "$U/v1/kv/data/app/db?version=$bad" >/dev/null
+done
+for body in '{"data":{"pw":"x"},"options":{"cas":-1}}' '{"data":{"pw":"x"},"options":{"cas":18446744073709551616}}' \
+            '{"data":{"pw":"x"},"options":{"cas":1.5}}' '{"data":{"pw":1}}' '{"data":"x"}' '{}' \
+            '{"data":{"pw":"x"},"options":[1]}' '{"data":{},"options":{}}'; do
+  is 400 "${T[@]}" -X PUT -d "$body" "$U/v1/kv/data/app/db" >/dev/null
+done
+is 400 --path-as-is "${T[@]}" -X PUT -d '{"data":{"a":"b"}}' "$U/v1/kv/data/a/../b" >/dev/null
+is 400 "${T[@]}" -X PUT -d '{"data":{"a":"b"}}' "$U/v1/kv/data/a%00b" >/dev/null
+# Soft delete of the current version: 204; the read is Vault's 404 with the metadata.
+is 204 "${T[@]}" -X DELETE "$U/v1/kv/data/app/db" >/dev/null
+b=$(is 404 "${T[@]}" "$U/v1/kv/data/app/db")
+echo "$b" | grep -q '"data":{"data":null,"metadata":{"created_time":"[^"]*","custom_metadata":null,"deletion_time":"20[^"]*Z","destroyed":false,"version":2}}' \
+  || fail "deleted version body: $b"
+is 204 "${T[@]}" -X POST -d '{"versions":[2]}' "$U/v1/kv/undelete/app/db" >/dev/null
+is 200 "${T[@]}" "$U/v1/kv/data/app/db" | grep -q '"pw":"two"' || fail "undeleted"
+is 204 "${T[@]}" -X PUT -d '{"versions":"1,2"}' "$U/v1/kv/delete/app/db" >/dev/null
+is 404 "${T[@]}" "$U/v1/kv/data/app/db?version=1" >/dev/null
+is 204 "${T[@]}" -X PUT -d '{"versions":[1]}' "$U/v1/kv/destroy/app/db" >/dev/null
+is 404 "${T[@]}" "$U/v1/kv/data/app/db?version=1" | grep -q '"destroyed":true' || fail "destroyed body"
+for body in '{}' '{"versions":[]}' '{"versions":[0]}' '{"versions":[-1]}' '{"versions":[1.5]}' \
+            '{"versions":"1,,2"}' '{"versions":{"a":1}}' '{"versions":[18446744073709551616]}'; do
+  is 400 "${T[@]}" -X POST -d "$body" "$U/v1/kv/undelete/app/db" >/dev/null
+done
+python3 -c 'print("{\"versions\":[" + ",".join(["1"]*1001) + "]}")' > "$WORK/manyv.json"
+is 400 "${T[@]}" -X POST --data-binary @"$WORK/manyv.json" "$U/v1/kv/destroy/app/db" | grep -q 'at most 1000' \
+  || fail "1001 versions"
+is 405 "${T[@]}" "$U/v1/kv/delete/app/db" >/dev/null
+# Metadata.
+is 204 "${T[@]}" -X POST -d '{"max_versions":5,"cas_required":true,"delete_version_after":"1h30m","custom_metadata":{"owner":"ops"}}' \
+  "$U/v1/kv/metadata/app/db" >/dev/null
+b=$(is 200 "${T[@]}" "$U/v1/kv/metadata/app/db")
+for f in '"cas_required":true' '"current_version":2' '"custom_metadata":{"owner":"ops"}' \
+         '"delete_version_after":"1h30m0s"' '"max_versions":5' '"oldest_version":1' '"1":{"created_time":"[^"]*","deletion_time":"[^"]*","destroyed":true}'; do
+  echo "$b" | grep -q "$f" || fail "metadata lacks $f: $b"
+done
+is 400 "${T[@]}" -X PUT -d '{"data":{"pw":"x"}}' "$U/v1/kv/data/app/db" | grep -q 'check-and-set parameter required' \
+  || fail "cas_required"
+b=$(is 200 "${T[@]}" -X PUT -d '{"data":{"pw":"three"},"options":{"cas":2}}' "$U/v1/kv/data/app/db")
+echo "$b" | grep -q '"custom_metadata":{"owner":"ops"}' || fail "write answer custom_metadata: $b"
+echo "$b" | grep -q '"deletion_time":"20' || fail "delete_version_after sets a deletion time: $b"
+for body in '{"max_versions":-1}' '{"max_versions":1001}' '{"max_versions":"x"}' '{"cas_required":"yes"}' \
+            '{"delete_version_after":"1y"}' '{"delete_version_after":-5}' '{"custom_metadata":{"a":1}}' \
+            '{"custom_metadata":"x"}'; do
+  is 400 "${T[@]}" -X POST -d "$body" "$U/v1/kv/metadata/app/db" >/dev/null
+done
+python3 -c 'import json; print(json.dumps({"custom_metadata": {"k%d" % i: "v" for i in range(10000)}}))' > "$WORK/cm.json"
+# (above the pre-authentication body limit: sent after an authenticated request)
+out=$(curl -sS --cacert "$WORK/tls/ca.crt" "${T[@]}" -H 'Expect:' -o /dev/null "$U/v1/kv/config" \
+  --next --cacert "$WORK/tls/ca.crt" "${T[@]}" -H 'Expect:' -w ' %{http_code}' \
+  -X POST --data-binary @"$WORK/cm.json" "$U/v1/kv/metadata/app/db")
+echo "$out" | grep -q 'at most 64.* 400$' || fail "10k custom_metadata keys: $out"
+python3 -c 'import json; print(json.dumps({"custom_metadata": {"k%d" % i: "v" for i in range(65)}}))' > "$WORK/cm65.json"
+is 400 "${T[@]}" -X POST --data-binary @"$WORK/cm65.json" "$U/v1/kv/metadata/app/db" | grep -q 'at most 64' \
+  || fail "65 custom_metadata keys"
+printf '{"custom_metadata":{"k":"\xff"}}' > "$WORK/cmbad.json"
+is 400 "${T[@]}" -X POST --data-binary @"$WORK/cmbad.json" "$U/v1/kv/metadata/app/db" >/dev/null
+# LIST on metadata/, three forms; 404 when empty.
+is 204 "${T[@]}" -X POST -d '{"max_versions":0,"cas_required":false}' "$U/v1/kv/metadata/app/db" >/dev/null
+is 200 "${T[@]}" -X POST -d '{"data":{"a":"b"}}' "$U/v1/kv/data/app/dir/x" >/dev/null
+for form in "-X LIST $U/v1/kv/metadata/app" "$U/v1/kv/metadata/app/?list=true"; do
+  b=$(is 200 "${T[@]}" $form)
+  [ "$(echo "$b" | json_array keys | sort | tr '\n' ' ')" = "db dir/ " ] || fail "kv2 list $form: $b"
+done
+is 404 "${T[@]}" -X LIST "$U/v1/kv/metadata/none" >/dev/null
+is 405 "${T[@]}" -X LIST "$U/v1/kv/data/app" >/dev/null
+is 204 "${T[@]}" -X DELETE "$U/v1/kv/metadata/app/db" >/dev/null
+is 404 "${T[@]}" "$U/v1/kv/metadata/app/db" >/dev/null
+is 404 "${T[@]}" "$U/v1/kv/data/app/db?version=3" >/dev/null
+# Config, mounts.
+is 204 "${T[@]}" -X POST -d '{"max_versions":7,"delete_version_after":"0s"}' "$U/v1/kv/config" >/dev/null
+is 200 "${T[@]}" "$U/v1/kv/config" | grep -q '"data":{"cas_required":false,"delete_version_after":"0s","max_versions":7}' \
+  || fail "config"
+is 404 "${T[@]}" "$U/v1/kv/nope/x" >/dev/null
+is 200 "${T[@]}" "$U/v1/sys/mounts" | grep -q '"kv/":{"type":"kv","description":"[^"]*","accessor":"","config":{[^}]*},"options":{"version":"2"}' \
+  || fail "mounts kv/"
+is 200 "$U/v1/sys/internal/ui/mounts/kv/app/db" | grep -q '"path":"kv/","type":"kv".*"options":{"version":"2"}' || fail "ui mounts kv"
+is 200 "$U/v1/sys/internal/ui/mounts/secret" | grep -q '"version":"1"' || fail "ui mounts secret"
+is 403 "$U/v1/kv/data/x" >/dev/null
+pass "kv v2: data GET/PUT/POST/DELETE, ?version, cas, Vault's deleted-version 404, delete/undelete/destroy, metadata, LIST, config, mounts, bad input 400"
 
 # ---- operator endpoints
 is 200 -H "X-Vault-Token: $ROOT" "$U/v1/sys/key-status" | grep -q '"term":1' || fail "key-status"

@@ -92,6 +92,13 @@ static void apply_change(cs_seal *s, change *c) {
       cs_seal__end_ceremony(s);
     cs_info("rekey complete: %u shares, threshold %u", s->ks.n, s->ks.t);
     break;
+  case CH_RETIRE:
+    if (!live)
+      break;
+    cs_info("term %u retired: its key is wiped and no longer stored", c->res.term);
+    cs_seal__set_state(s, CS_SEAL_UNSEALED, NULL, c->next_kr);
+    c->next_kr = NULL;
+    break;
   case CH_EXPIRE:
   case CH_BACKUP_DELETE:
     break;
@@ -109,6 +116,8 @@ static const char *key_change_name(enum change_kind k) {
     return "rotate";
   case CH_REKEY:
     return "rekey";
+  case CH_RETIRE:
+    return "retire";
   default:
     return NULL;
   }

@@ -13,6 +13,7 @@
  *   follow.c     standbys: following upgrade keys, reload on activation
  *   rekey.c      the rekey ceremony and the key-set swap
  *   genroot.c    share checks (verify-share) and the generate-root ceremony
+ *   retire.c     retiring a term; standbys wiping a term the active retired
  *
  * Internal names carry a `cs_seal__` prefix (two underscores): shared
  * between these files, never part of seal.h.
@@ -147,7 +148,7 @@ int cs_seal__load_rotate_config(cs_seal *s, const cs_keyring *kr, cs_rotate_conf
 /* ---- change.c ------------------------------------------------------------ */
 
 enum change_kind { CH_INIT, CH_ROTATE, CH_ROTATE_CONFIG, CH_FLUSH, CH_REKEY, CH_EXPIRE,
-                   CH_BACKUP_DELETE, CH_GENROOT };
+                   CH_BACKUP_DELETE, CH_GENROOT, CH_RETIRE };
 
 typedef struct change {
   cs_seal *s;
@@ -155,7 +156,7 @@ typedef struct change {
   unsigned epoch;
   cs_seal_cb cb;
   void *arg;
-  cs_keyring *next_kr;        /* rotate */
+  cs_keyring *next_kr;        /* rotate, retire */
   keyset ks;                  /* init, rekey: the new key set */
   cs_rotate_config rot;       /* rotate config */
   uint64_t flushed;           /* flush: counter sum written */
@@ -177,6 +178,11 @@ void cs_seal__free(cs_seal *s);
  * the decoded key too (caller wipes and frees). */
 int64_t cs_seal__upgrade_expiry(const cs_keyring *kr, const char *path, const uint8_t *val,
                                 size_t val_len, Custos__UpgradeKey **keep);
+
+/* ---- retire.c ------------------------------------------------------------ */
+
+/* Standby: applies retirements found in the stored keyring to memory. */
+int cs_seal__follow_retired(cs_seal *s);
 
 /* ---- rekey.c ------------------------------------------------------------- */
 
