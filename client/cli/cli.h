@@ -109,6 +109,7 @@ void out_row_fmt(cli_ctx *g, const char *label, const char *fmt, ...)
  */
 void out_list_begin(cli_ctx *g, const char *key, const char *label);
 void out_item(cli_ctx *g, const char *s);
+void out_item_u64(cli_ctx *g, uint64_t v);
 void out_obj_begin(cli_ctx *g);
 void out_obj_end(cli_ctx *g);
 void out_list_end(cli_ctx *g);

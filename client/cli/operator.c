@@ -11,6 +11,7 @@
 #include "age_keys.h"
 #include "ceremony.h"
 #include "cli.h"
+#include "lifecycle.h"
 #include "rekey.h"
 #include "wire.h"
 
@@ -330,39 +331,15 @@ static int op_rotate(cli_ctx *g, int argc, char **argv) {
   return CLI_OK;
 }
 
-static int op_key_status(cli_ctx *g, int argc, char **argv) {
-  size_t npos;
-  int rc;
-  char when[64];
-  if ((rc = cli_parse(g, argc, argv, NULL, NULL, 0, &npos)) != 0)
-    return rc;
-  Custos__Request req = CUSTOS__REQUEST__INIT;
-  Custos__KeyStatusReq op = CUSTOS__KEY_STATUS_REQ__INIT;
-  Custos__Response *res;
-  req.op_case = CUSTOS__REQUEST__OP_KEY_STATUS;
-  req.key_status = &op;
-  if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_KEY_STATUS, &res)) != 0)
-    return rc;
-  const Custos__KeyStatusRes *k = res->key_status;
-  cli_fmt_time(k->install_time, 0, when, sizeof when);
-  out_u64(g, "term", "Key Term", k->term);
-  out_str(g, "install_time", "Install Time", when);
-  out_u64(g, "encryptions", "Encryption Count", k->encryptions);
-  if (k->n_terms > 0)
-    out_text(g, "\n");
-  out_list_begin(g, "terms", k->n_terms > 0 ? "" : NULL);
-  for (size_t i = 0; i < k->n_terms; i++) {
-    char w[64];
-    cli_fmt_time(k->terms[i]->install_time, 0, w, sizeof w);
-    out_obj_begin(g);
-    out_u64(g, "term", "Term", k->terms[i]->term);
-    out_str(g, "install_time", "Install Time", w);
-    out_u64(g, "encryptions", "Encryptions", k->terms[i]->encryptions);
-    out_obj_end(g);
-  }
-  out_list_end(g);
-  cs_wire_response_free(res);
-  return CLI_OK;
+/* operator key-status, rewrap, retire-term: lifecycle.c.  operator rotate
+ * with --rewrap, --retire or --rate is lifecycle.c's too. */
+static int op_rotate_any(cli_ctx *g, int argc, char **argv) {
+  for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+    if (strcmp(argv[i], "--rate") == 0 || strncmp(argv[i], "--rate=", 7) == 0)
+      return cli_rotate_lifecycle(g, argc, argv);
+  if (cli_rotate_is_lifecycle(argc, argv))
+    return cli_rotate_lifecycle(g, argc, argv);
+  return op_rotate(g, argc, argv);
 }
 
 /* -------------------------------------------------------- rotate-config */
@@ -578,9 +555,32 @@ const cli_cmd cli_operator_cmds[] = {
     "\n"
     "Exit codes: 0 unsealed, 2 still sealed, 1 error.\n" },
   { "seal", op_seal, NULL, "seal the server", "", "Needs a token allowed to seal.\n" },
-  { "rotate", op_rotate, NULL, "install a new encryption key term", "",
-    "New values are encrypted under the new term; old terms still decrypt.\n" },
-  { "key-status", op_key_status, NULL, "the active key term and every term's use", "", "" },
+  { "rotate", op_rotate_any, NULL, "install a new encryption key term",
+    "[--rewrap [--retire] [--rate OPS_PER_SEC]]",
+    "New values are encrypted under the new term; old terms still decrypt.\n"
+    "\n"
+    "Options:\n"
+    "  --rewrap          then wait until the term is active and re-encrypt every\n"
+    "                    value under an older term to it (progress on stderr)\n"
+    "  --retire          then retire every older term (its key is wiped)\n"
+    "  --rate N          re-encrypt at most N values per second\n" },
+  { "key-status", cli_key_status, NULL, "the active key term and every term's state and use",
+    "[--verify]",
+    "Options:\n"
+    "  --verify   also count the stored values of each term by a full scan and\n"
+    "             check the kept counts against it (exit 1 on a mismatch)\n" },
+  { "rewrap", cli_rewrap, NULL, "re-encrypt stored values to the active term",
+    "[--below-term N] [--rate OPS_PER_SEC] [--wait]\n--status [--wait]",
+    "Starts (or joins) a pass in the server that re-encrypts every value under\n"
+    "an older term.  The pass goes on if the CLI stops.\n"
+    "\n"
+    "Options:\n"
+    "  --below-term N   only values under terms below N\n"
+    "  --rate N         at most N values per second\n"
+    "  --wait           wait until the pass is finished (progress on stderr)\n"
+    "  --status         the progress of the pass\n" },
+  { "retire-term", cli_retire_term, NULL, "wipe the key of a term no value uses", "N",
+    "Refused while stored values are still encrypted under term N.\n" },
   { "rotate-config", op_rotate_config, NULL, "read or change automatic key rotation",
     "[--enable|--disable] [--max-operations N] [--interval DURATION]",
     "Without options, prints the configuration; with options, changes only the\n"

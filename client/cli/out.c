@@ -411,6 +411,18 @@ void out_item(cli_ctx *g, const char *s) {
   o->nitems++;
 }
 
+void out_item_u64(cli_ctx *g, uint64_t v) {
+  cli_out *o = &g->out;
+  if (g->json) {
+    cs_jbuf_uint(&o->json, v);
+  } else if (o->list_text) {
+    char b[24];
+    snprintf(b, sizeof b, "%llu\n", (unsigned long long)v);
+    text_puts(o, b);
+  }
+  o->nitems++;
+}
+
 void out_obj_begin(cli_ctx *g) {
   cli_out *o = &g->out;
   o->in_list = 2;
