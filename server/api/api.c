@@ -15,6 +15,7 @@
  * the request fails (no unaudited access).  Loop thread only.
  */
 #include "api_int.h"
+#include "api.h"
 
 #include "cs_error.h"
 #include "ha.h"
@@ -83,6 +84,18 @@ const cs_op *cs_op_find(int op) {
     if (ops[i].op == op)
       return &ops[i];
   return NULL;
+}
+
+/* ---------------------------------------------------------------- the env */
+
+cs_api_env *cs_api_env_of(cs_daemon *d) {
+  static cs_api_env env;
+  (void)d;
+  return &env;
+}
+
+void cs_api_auth_changed(cs_api_env *env) {
+  env->auth_gen++;
 }
 
 /* ---------------------------------------------------------------- the way out */
@@ -472,6 +485,21 @@ static void admit(cs_rq *r) {
   op->handler(r);
 }
 
+/*
+ * Once per auth generation (so after every unseal, keyring change or
+ * activation, whoever reports it): stored policies from before namespaces
+ * are migrated (policy_ops.c) by the first request that finds them so.
+ * Until that commit lands they are migrated in memory when loaded.
+ */
+static void policies_check(cs_daemon *d) {
+  static uint64_t checked = UINT64_MAX;
+  uint64_t gen = cs_api_env_of(d)->auth_gen;
+  if (gen == checked)
+    return;
+  checked = gen;
+  cs_policies_migrate(d);
+}
+
 void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply *reply) {
   cs_daemon *d = ctx;
   cs_error_clear();
@@ -492,6 +520,7 @@ void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply 
   r->token = req->token.data;
   r->token_len = req->token.len;
   snprintf(r->client, sizeof r->client, "%s", peer->address);
+  policies_check(d);
   r->op = cs_op_find(req->op_case);
   if (r->op == NULL) {
     respond(r, cs_error_set(CS_EPROTO, "unknown operation %d", (int)req->op_case), NULL, NULL, 0);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "audit.h"
+#include "authz.h"
 #include "metrics.h"
 #include "custos.pb-c.h"
 #include "daemon.h"
@@ -27,28 +28,7 @@
 #include "policy.h"
 #include "store.h"
 
-/* needs_token value: a token once the server is initialized; none before
- * (snapshot restore onto an uninitialized server, see server/snapshots.h). */
-#define NEEDS_TOKEN_INIT 2
-/* needs_token value: a token, unless the configuration opens the op to
- * anyone (telemetry.unauthenticated_metrics_access: Prometheus scrapers);
- * then a request without a token runs, sealed or not. */
-#define NEEDS_TOKEN_UNLESS_PUBLIC 3
-
-typedef struct cs_rq cs_rq;
-
-/* One row of ops.def. */
-typedef struct cs_op {
-  int op;                 /* Custos__Request__OpCase */
-  const char *name;       /* for logs and the audit log */
-  int needs_token;        /* 0, 1 or NEEDS_TOKEN_INIT (see ops.def) */
-  const char *sys_path;   /* operator actions: the sys/ path they need `cap` on */
-  unsigned cap;           /* CS_CAP_* needed on sys_path, or on the request's path */
-  void (*handler)(cs_rq *r);
-  int (*path_of)(const Custos__Request *req, char *out, size_t cap);
-  size_t (*sensitive_of)(const Custos__Request *req, cs_audit_sensitive *s);
-  void (*after_commit)(cs_rq *r, int status);
-} cs_op;
+#include "op.h"
 
 struct cs_rq {
   cs_daemon *d;
@@ -123,6 +103,10 @@ int cs_authorize(cs_rq *r) __attribute__((warn_unused_result));
 int cs_policy_read_doc(cs_daemon *d, const char *name, char **doc, size_t *len)
     __attribute__((warn_unused_result));
 int cs_policy_loader(void *ctx, const char *name, char **doc, size_t *len);
+/* Migrates stored policies to namespaces if the store is not yet (an
+ * unsealed leader only; once in flight at a time).  Seal events and
+ * activation call it. */
+void cs_policies_migrate(cs_daemon *d);
 
 /* The handlers: one declaration per row. */
 #define OP(tag, name, needs_token, sys_path, cap, handler, path_of, sensitive_of, after_commit) \

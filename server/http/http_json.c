@@ -261,6 +261,22 @@ static int view_seal_status(cs_jbuf *b, const Custos__Response *res) {
     cs_jbuf_key_str(b, "cluster_name", "custos");
     cs_jbuf_key_str(b, "cluster_id", "");
   }
+  if (st->n_relayed > 0) { /* sys/unseal with "cluster": true */
+    cs_jbuf_key(b, "relayed");
+    cs_jbuf_begin_array(b);
+    for (size_t i = 0; i < st->n_relayed; i++) {
+      const Custos__UnsealRelayResult *r = st->relayed[i];
+      cs_jbuf_begin_object(b);
+      cs_jbuf_key_str(b, "node_id", r->node_id);
+      cs_jbuf_key_bool(b, "delivered", r->delivered);
+      cs_jbuf_key_bool(b, "sealed", r->sealed);
+      cs_jbuf_key_uint(b, "progress", r->progress);
+      cs_jbuf_key_uint(b, "t", r->t);
+      cs_jbuf_key_str(b, "error", r->error);
+      cs_jbuf_end_object(b);
+    }
+    cs_jbuf_end_array(b);
+  }
   cs_jbuf_end_object(b);
   return 200;
 }

@@ -360,7 +360,7 @@ static int route_init(cs_http_event *ev, const http_msg *m, const query *q) {
 static int route_unseal(cs_http_event *ev, const http_msg *m, const query *q) {
   if (m->method != HM_PUT && m->method != HM_POST)
     return bad_method(ev, m);
-  int rc = 0, reset = 0;
+  int rc = 0, reset = 0, cluster = 0;
   json_t *o = body_object(ev, m, &rc);
   if (o == NULL)
     return rc;
@@ -370,8 +370,8 @@ static int route_unseal(cs_http_event *ev, const http_msg *m, const query *q) {
   /* "nonce" is custos's: a reset names the unseal it discards (see
    * docs/http-api.md), so one client cannot throw away another's shares. */
   if (get_str(o, "key", &key) < 0 || get_bool(o, "reset", &reset) < 0 ||
-      get_str(o, "nonce", &nonce) < 0) {
-    rc = answer(ev, m, 400, "key and nonce must be strings and reset a boolean");
+      get_str(o, "nonce", &nonce) < 0 || get_bool(o, "cluster", &cluster) < 0) {
+    rc = answer(ev, m, 400, "key and nonce must be strings, reset and cluster booleans");
   } else if (!reset && key == NULL) {
     rc = answer(ev, m, 400, "'key' must be specified in request body as JSON, or 'reset' set to true");
   } else if (!reset && decode_key(key, share, sizeof share, &len) < 0) {
@@ -380,6 +380,7 @@ static int route_unseal(cs_http_event *ev, const http_msg *m, const query *q) {
     Custos__Request req = CUSTOS__REQUEST__INIT;
     Custos__UnsealReq u = CUSTOS__UNSEAL_REQ__INIT;
     u.reset = reset;
+    u.cluster = cluster; /* custos's: unseal --cluster (docs/ceremony.md) */
     u.nonce = (char *)(nonce ? nonce : "");
     u.key.data = share;
     u.key.len = reset ? 0 : len;

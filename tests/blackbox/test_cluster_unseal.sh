@@ -105,6 +105,17 @@ ncli 1 operator unseal --cluster "$(ckey 3)" >/dev/null || fail "second share"
 for i in 1 2 3; do wait_for 5 is_unsealed "$i" || fail "n$i sealed after the race round"; done
 pass "the same share sent to n3 directly and relayed to it at once counts once; the next share unseals every node"
 
+# ---- over HTTP: sys/unseal with "cluster": true --------------------------------
+if command -v curl >/dev/null; then
+  restart_all
+  hu() { curl -sS --cacert "$WORK/ctls/ca.crt" -X PUT -d "$2" "https://127.0.0.1:$(api_port "$1")/v1/sys/unseal"; }
+  out=$(hu 1 "{\"key\":\"$(ckey 1)\",\"cluster\":true}")
+  echo "$out" | grep -q '"relayed":\[{"node_id":"n2","delivered":true,"sealed":true,"progress":1' || fail "HTTP cluster unseal: $out"
+  out=$(hu 1 "{\"key\":\"$(ckey 2)\",\"cluster\":true}")
+  for i in 1 2 3; do wait_for 5 is_unsealed "$i" || fail "n$i sealed after the HTTP cluster unseal: $out"; done
+  pass "HTTP PUT sys/unseal {\"cluster\":true}: the same relay, 'relayed' in the answer"
+fi
+
 # ---- relay disabled -------------------------------------------------------------
 for i in 1 2 3; do stop_node "$i"; done
 write_node_config 1 "relay_unseal = false;"
