@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GET /v1/sys/metrics?format=prometheus: authorization (403 without a token,
-# a token with read on sys/metrics suffices, telemetry.unauthenticated_metrics_access
+# a token with sudo on sys/metrics (an operator rule) suffices, telemetry.unauthenticated_metrics_access
 # opens it, also while sealed), the Prometheus text format (Content-Type,
 # HELP/TYPE, _total counters, histograms with +Inf), the values following
 # what the server did, and `promtool check metrics` on the real output.
@@ -46,8 +46,8 @@ pass "promtool check metrics: clean"
 [ "$(mc -X POST -H "X-Vault-Token: $TOKEN" "$U")" = 405 ] || fail "POST: $(cat "$WORK/b")"
 pass "format=json 400, no format 200, POST 405"
 
-# A token with read on sys/metrics (and nothing else) may scrape; one without may not.
-echo '{"rules":[{"path":"sys/metrics","capabilities":["read"]}]}' | cli a policy write scrape - >/dev/null ||
+# A token with sudo on sys/metrics (and nothing else) may scrape; one without may not.
+echo '{"operator":[{"path":"sys/metrics","capabilities":["sudo"]}]}' | cli a policy write scrape - >/dev/null ||
   fail "policy write scrape"
 echo '{"rules":[{"path":"app/*","capabilities":["read"]}]}' | cli a policy write app - >/dev/null ||
   fail "policy write app"
@@ -56,7 +56,7 @@ ta=$(cli a token create --policy app --format json | json token)
 [ -n "$ts" ] && [ -n "$ta" ] || fail "token create"
 [ "$(mc -H "X-Vault-Token: $ts" "$U?format=prometheus")" = 200 ] || fail "scrape token: $(cat "$WORK/b")"
 [ "$(mc -H "X-Vault-Token: $ta" "$U?format=prometheus")" = 403 ] || fail "app token: $(cat "$WORK/b")"
-pass "read on sys/metrics: 200; a token without it: 403"
+pass "sudo on sys/metrics: 200; a token without it: 403"
 
 # Unauthenticated access when configured, also while sealed.
 stop_server a
