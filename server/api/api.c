@@ -367,6 +367,7 @@ static int must_wait(cs_rq *r) {
 static void admit(cs_rq *r);
 
 void cs_daemon_activation_done(cs_daemon *d) {
+  (void)d;
   cs_rq *list = held_head;
   held_head = NULL;
   held_tail = &held_head;
@@ -376,7 +377,6 @@ void cs_daemon_activation_done(cs_daemon *d) {
     r->held_next = NULL;
     admit(r); /* served, redirected, or held again for the next attempt */
   }
-  cs_policies_migrate(d);
 }
 
 /* ---------------------------------------------------------------- entry point */
@@ -437,6 +437,21 @@ static void admit(cs_rq *r) {
   op->handler(r);
 }
 
+/*
+ * Once per auth generation (so after every unseal, keyring change or
+ * activation, whoever reports it): stored policies from before namespaces
+ * are migrated (policy_ops.c) by the first request that finds them so.
+ * Until that commit lands they are migrated in memory when loaded.
+ */
+static void policies_check(cs_daemon *d) {
+  static uint64_t checked = UINT64_MAX;
+  uint64_t gen = cs_api_env_of(d)->auth_gen;
+  if (gen == checked)
+    return;
+  checked = gen;
+  cs_policies_migrate(d);
+}
+
 void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply *reply) {
   cs_daemon *d = ctx;
   cs_error_clear();
@@ -456,6 +471,7 @@ void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply 
   r->token = req->token.data;
   r->token_len = req->token.len;
   snprintf(r->client, sizeof r->client, "%s", peer->address);
+  policies_check(d);
   r->op = cs_op_find(req->op_case);
   if (r->op == NULL) {
     respond(r, cs_error_set(CS_EPROTO, "unknown operation %d", (int)req->op_case), NULL, NULL, 0);
