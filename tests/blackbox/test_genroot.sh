@@ -60,7 +60,7 @@ st=$(G --status --format json)
 echo "$st" | grep -q "$N" && fail "status shows the nonce: $st"
 expect_err "already in progress" G --init --otp
 expect_err "already in progress" G --init --server-otp
-expect_err "nonce does not match" G --nonce "${N%?}0" "$(key a 1)"
+expect_err "nonce does not match" G --nonce "${N%?}x" "$(key a 1)"
 expect_err "nonce does not match" G --nonce "${N:0:8}" "$(key a 1)"
 expect_err "not part of the current key set" G --nonce "$N" "$(key b 1)"
 expect_err "must be 33 bytes, got 32" G --nonce "$N" "$(key a 1 | cut -c1-64)"
