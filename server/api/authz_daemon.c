@@ -32,6 +32,8 @@ static int daemon_state(void *ctx, int *initialized) {
   *initialized = st.initialized;
   if (!st.initialized)
     return cs_error_set(CS_ENOTINIT, "server is not initialized");
+  if (st.reason[0] != '\0') /* it sealed itself (staged activation, docs/ha.md) */
+    return cs_error_set(CS_ESEALED, "server is sealed: it %s", st.reason);
   return cs_error_set(CS_ESEALED, "server is sealed");
 }
 
@@ -80,6 +82,12 @@ static void grant_frames(cs_rq *r, const cs_authz_who *who) {
 }
 
 int cs_authorize(cs_rq *r) {
+  /* An op the configuration opens to anyone (metrics: Prometheus
+   * scrapers), asked without a token: runs, sealed or not.  With a token,
+   * the token is checked as for any request. */
+  if (r->op->needs_token == NEEDS_TOKEN_UNLESS_PUBLIC && r->token_len == 0 &&
+      r->d->cfg.metrics_unauthenticated)
+    return 0;
   cs_authz_who who;
   int rc = cs_authz_decide(daemon_src(r->d), cs_api_env_of(r->d)->auth_gen, r->op, r->req,
                            r->path, r->token, r->token_len, &who);

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <mbedtls/base64.h>
+#include "encoding.h"
 #include <mbedtls/platform_util.h>
 
 const char cs_http_plaintext_answer[] =
@@ -53,16 +53,25 @@ static const char *reason(int status) {
   }
 }
 
+/* cs_http_response with the body's Content-Type given. */
+static uint8_t *response_typed(int status, const char *ctype, const char *body, size_t body_len,
+                               int head, int close, const char *extra, size_t *len);
+
 uint8_t *cs_http_response(int status, const char *body, size_t body_len, int head, int close,
                           const char *extra, size_t *len) {
+  return response_typed(status, "application/json", body, body_len, head, close, extra, len);
+}
+
+static uint8_t *response_typed(int status, const char *ctype, const char *body, size_t body_len,
+                               int head, int close, const char *extra, size_t *len) {
   /* No body on 204, 304 and 1xx (RFC 9110); HEAD gets the length only. */
   int bodyless = status == 204 || status == 304 || status < 200;
   if (bodyless)
     body_len = 0;
   char hdr[512];
   int n = snprintf(hdr, sizeof hdr,
-                   "HTTP/1.1 %d %s\r\n%s%sContent-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
-                   status, reason(status), body_len ? "Content-Type: application/json" : "",
+                   "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
+                   status, reason(status), body_len ? "Content-Type: " : "", body_len ? ctype : "",
                    body_len ? "\r\n" : "", body_len, close ? "Connection: close\r\n" : "",
                    extra ? extra : "");
   if (n < 0 || (size_t)n >= sizeof hdr)
@@ -136,27 +145,22 @@ static void key_time(cs_jbuf *b, const char *k, int64_t t) {
   cs_jbuf_key_str(b, k, s);
 }
 
-/* Hex without branching on the secret bytes (as the CLI prints shares). */
+/* Shares as hex and base64: common/encoding.h (constant time). */
 static void hex_str(cs_jbuf *b, const uint8_t *p, size_t n) {
-  char s[2 * 1024 + 1];
+  char s[CS_HEX_LEN(1024) + 1];
   if (n > 1024)
     n = 1024;
-  for (size_t i = 0; i < n; i++) {
-    int hi = p[i] >> 4, lo = p[i] & 0xf;
-    s[2 * i] = (char)(hi + '0' + (((9 - hi) >> 8) & ('a' - '0' - 10)));
-    s[2 * i + 1] = (char)(lo + '0' + (((9 - lo) >> 8) & ('a' - '0' - 10)));
-  }
-  cs_jbuf_strn(b, s, 2 * n);
+  cs_hex_encode(p, n, s);
+  cs_jbuf_strn(b, s, CS_HEX_LEN(n));
   mbedtls_platform_zeroize(s, sizeof s);
 }
 
 static void b64_str(cs_jbuf *b, const uint8_t *p, size_t n) {
-  unsigned char s[1400];
-  size_t olen = 0;
-  if (mbedtls_base64_encode(s, sizeof s, &olen, p, n) == 0)
-    cs_jbuf_strn(b, s, olen);
-  else
-    cs_jbuf_str(b, "");
+  char s[CS_B64_LEN(1024) + 1];
+  if (n > 1024)
+    n = 1024;
+  cs_b64_encode(p, n, s);
+  cs_jbuf_strn(b, s, CS_B64_LEN(n));
   mbedtls_platform_zeroize(s, sizeof s);
 }
 
@@ -678,6 +682,7 @@ static int view(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response *res)
   case HV_INIT: return view_init(b, res);
   case HV_LEADER: return view_leader(b, res);
   case HV_NO_CONTENT: return 204;
+  case HV_METRICS: return 500; /* rendered before: not JSON (cs_http_render) */
   case HV_KEY_STATUS: return view_key_status(b, res);
   case HV_ROTATE_CONFIG: return view_rotate_config(b, res);
   case HV_KV_READ: return view_kv_read(b, res);
@@ -735,6 +740,16 @@ uint8_t *cs_http_render(cs_http_req *ctx, const Custos__Response *res, size_t *l
   if (res->error != NULL) {
     /* Health never fails with a status code a load balancer misreads. */
     out = cs_http_error(500, res->error->message, ctx->close, len);
+    cs_http_req_free(ctx);
+    return out;
+  }
+  if (ctx->view == HV_METRICS) {
+    /* Prometheus's text format, not JSON. */
+    const char *text = res->result_case == CUSTOS__RESPONSE__RESULT_METRICS && res->metrics->text
+                           ? res->metrics->text
+                           : "";
+    out = response_typed(200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text),
+                         ctx->head, ctx->close, NULL, len);
     cs_http_req_free(ctx);
     return out;
   }

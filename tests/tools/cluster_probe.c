@@ -8,6 +8,8 @@
  *
  *   cluster_probe --ca F --cert F --key F CMD ARGS...
  *     status ADDR NODE_ID API_ADDR       ClusterStatus claiming NODE_ID
+ *     staged ADDR NODE_ID API_ADDR TERM  ClusterStatus claiming to hold staged TERM (and
+ *                                        TERM active) with a proof that is not one
  *     join ADDR NODE_ID RAFT_ADDR API_ADDR
  *     legacy ADDR TEXT                   the pre-protobuf text message ("S ...", "J ...")
  *     unseal ADDR NODE_ID HEX            ClusterUnsealShare (a relayed share) claiming NODE_ID
@@ -255,6 +257,20 @@ static int cmd_status(const char *addr, const char *node, const char *api) {
   return message(addr, buf, n, 0);
 }
 
+/* A member lying about holding a staged term: the proof is made up. */
+static int cmd_staged(const char *addr, const char *node, const char *api, const char *term) {
+  cs_cluster_msg m = {.type = CS_CLUSTER_MSG_STATUS, .applied = 1};
+  m.term = m.staged_term = (uint32_t)strtoul(term, NULL, 10);
+  memset(m.staged_proof, 0xa5, sizeof m.staged_proof);
+  snprintf(m.node_id, sizeof m.node_id, "%s", node);
+  snprintf(m.api_address, sizeof m.api_address, "%s", api);
+  uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
+  size_t n;
+  if (cs_cluster_msg_encode(&m, buf, sizeof buf, &n) < 0)
+    die("cannot encode the status message", 0);
+  return message(addr, buf, n, 0);
+}
+
 static int cmd_unseal(const char *addr, const char *node, const char *hex) {
   cs_cluster_msg m = {.type = CS_CLUSTER_MSG_UNSEAL};
   snprintf(m.node_id, sizeof m.node_id, "%s", node);
@@ -443,6 +459,8 @@ int main(int argc, char **argv) {
   int na = argc - i - 1;
   if (strcmp(cmd, "status") == 0 && na == 3)
     return cmd_status(a[0], a[1], a[2]);
+  if (strcmp(cmd, "staged") == 0 && na == 4)
+    return cmd_staged(a[0], a[1], a[2], a[3]);
   if (strcmp(cmd, "join") == 0 && na == 4)
     return cmd_join(a[0], a[1], a[2], a[3]);
   if (strcmp(cmd, "unseal") == 0 && na == 3)
