@@ -17,6 +17,7 @@
  * certificate that names no node, fails the handshake itself); memory is
  * freed only once every handle of the tconn is closed.
  */
+#include "addr.h"
 #include "raft_tls.h"
 #include "cluster_msg.h"
 #include "cs_error.h"
@@ -123,23 +124,16 @@ static unsigned handshake_ms(const transport *tr) {
 
 /* ---------------------------------------------------------------- helpers */
 
+/* A member's cluster address: an IP literal and a port (common/addr.h). */
 static int parse_addr(const char *address, struct sockaddr_storage *ss) {
-  char host[256];
-  const char *colon = strrchr(address, ':');
-  if (colon == NULL || (size_t)(colon - address) >= sizeof host)
+  cs_addr a;
+  if (cs_addr_parse(address, &a) != 0) {
+    cs_error_clear();
     return -1;
-  memcpy(host, address, (size_t)(colon - address));
-  host[colon - address] = '\0';
-  int port = atoi(colon + 1);
-  if (port <= 0 || port > 65535)
-    return -1;
-  char *h = host;
-  if (h[0] == '[') {
-    h++;
-    h[strlen(h) - 1] = '\0';
-    return uv_ip6_addr(h, port, (struct sockaddr_in6 *)ss) == 0 ? 0 : -1;
   }
-  return uv_ip4_addr(h, port, (struct sockaddr_in *)ss) == 0 ? 0 : -1;
+  if (a.bracketed)
+    return uv_ip6_addr(a.host, a.port, (struct sockaddr_in6 *)ss) == 0 ? 0 : -1;
+  return uv_ip4_addr(a.host, a.port, (struct sockaddr_in *)ss) == 0 ? 0 : -1;
 }
 
 static void tls_err(char *buf, size_t cap, int rc) { mbedtls_strerror(rc, buf, cap); }
