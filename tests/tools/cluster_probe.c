@@ -20,6 +20,10 @@
  *                                        report each handshake and what was received
  *     hold ADDR N SECONDS                hold N TCP connections without a handshake,
  *                                        then try one handshake more
+ *     frame ADDR HDRHEX SENDLEN          after the handshake, the 11-byte preamble HDRHEX
+ *                                        as given (any kind, raft id, length) and SENDLEN
+ *                                        bytes of 0xff; prints the reply, "closed" or
+ *                                        "timeout"
  *
  * One line of result per step on stdout (the tests grep them); exit 0 when
  * the probe ran, 2 on usage or set-up errors.
@@ -187,6 +191,57 @@ static int message(const char *addr, const uint8_t *msg, size_t len, int legacy)
     else
       printf("reply refused: %s\n", r.reason);
   }
+  close_session(&s);
+  return 0;
+}
+
+static int hexval(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* A preamble as given and SENDLEN garbage bytes: what a lying or broken
+ * peer sends (a length over the limit, a truncated payload, an unknown
+ * kind, a payload that is no protobuf). */
+static int cmd_frame(const char *addr, const char *hdrhex, const char *sendlen) {
+  uint8_t hdr[CS_CLUSTER_PREAMBLE_LEN];
+  if (strlen(hdrhex) != 2 * sizeof hdr)
+    die("frame: HDRHEX must be 22 hex digits", 0);
+  for (size_t i = 0; i < sizeof hdr; i++) {
+    int hi = hexval(hdrhex[2 * i]), lo = hexval(hdrhex[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      die("frame: HDRHEX must be hex", 0);
+    hdr[i] = (uint8_t)(hi << 4 | lo);
+  }
+  long n = strtol(sendlen, NULL, 10);
+  if (n < 0 || n > 1 << 20)
+    die("frame: SENDLEN out of range", 0);
+  session s;
+  if (open_session(&s, addr, 15000) < 0)
+    return 0;
+  static uint8_t junk[1 << 20];
+  memset(junk, 0xff, (size_t)n);
+  if (send_all(&s, hdr, sizeof hdr) < 0 || send_all(&s, junk, (size_t)n) < 0) {
+    printf("closed\n");
+    close_session(&s);
+    return 0;
+  }
+  uint8_t rl[2], buf[CS_CLUSTER_MAX_PAYLOAD + 1];
+  int rc = read_exact(&s, rl, 2);
+  size_t len = ((size_t)rl[0] << 8) | rl[1];
+  if (rc == 0 && len <= CS_CLUSTER_MAX_PAYLOAD)
+    rc = read_exact(&s, buf, len);
+  cs_cluster_reply r;
+  if (rc != 0)
+    printf(rc == -2 ? "timeout\n" : "closed\n");
+  else if (len == 0)
+    printf("reply empty\n");
+  else if (cs_cluster_reply_decode(buf, len, &r) < 0)
+    printf("reply undecodable (%zu bytes)\n", len);
+  else if (r.type == CS_CLUSTER_REPLY_REFUSED)
+    printf("reply refused: %s\n", r.reason);
+  else
+    printf("reply type %d\n", r.type);
   close_session(&s);
   return 0;
 }
@@ -418,6 +473,8 @@ int main(int argc, char **argv) {
     return cmd_idle(a[0], atoi(a[1]));
   if (strcmp(cmd, "serve") == 0 && (na == 2 || (na == 3 && strcmp(a[2], "api") == 0)))
     return cmd_serve(a[0], atoi(a[1]), na == 3);
+  if (strcmp(cmd, "frame") == 0 && na == 3)
+    return cmd_frame(a[0], a[1], a[2]);
   if (strcmp(cmd, "hold") == 0 && na == 3)
     return cmd_hold(a[0], atoi(a[1]), atoi(a[2]));
   die("unknown command or wrong number of arguments", 0);
