@@ -5,7 +5,7 @@
  *
  * The driver runs on the active node only (standalone: always), on the
  * event loop, one step at a time: a step reads the persisted cursor
- * (core/rewrap), re-encrypts up to 64 values stored under an older term
+ * (core/rewrap), re-encrypts up to 64 (256) values stored under an older term
  * into ONE batch that also carries the advanced cursor, and hands it to
  * the commit queue (standalone: one LMDB transaction; cluster: one raft
  * entry, so every member applies it and a new leader finds the cursor
@@ -17,8 +17,9 @@
  *
  * Rate: a token bucket of `rate` values per second (default
  * CS_REWRAP_DEFAULT_RATE, at most CS_REWRAP_MAX_RATE), in steps of
- * rate/20 values (1..64), so a slow rate makes small, spread-out batches
- * and foreground requests keep their latency.
+ * rate/20 values (1..64; up to 256 above 20,000 values/s), so a slow rate
+ * makes small, spread-out batches and foreground requests keep their
+ * latency.
  *
  * When a pass ends with values still selected (stored under an older term
  * meanwhile, say a snapshot restored behind the cursor), the driver starts

@@ -73,6 +73,18 @@ static int load(const char *path, uint8_t **buf, size_t *len, cs_snapshot *snap)
   return 0;
 }
 
+/* A term's state as key-status prints it ("" for a snapshot made before
+ * term states were recorded). */
+static const char *term_state(Custos__TermState st) {
+  switch (st) {
+  case CUSTOS__TERM_STATE__TERM_STATE_STAGED: return "staged";
+  case CUSTOS__TERM_STATE__TERM_STATE_ACTIVE: return "active";
+  case CUSTOS__TERM_STATE__TERM_STATE_DECRYPT_ONLY: return "decrypt-only";
+  case CUSTOS__TERM_STATE__TERM_STATE_RETIRED: return "retired";
+  default: return "";
+  }
+}
+
 /* --------------------------------------------------------------- inspect */
 
 /* A header string for a terminal: it comes from the file, so control
@@ -108,6 +120,9 @@ static void print_header(const cli_ctx *g, const char *path, size_t len,
       jw_obj_begin();
       jw_kv_u64("term", h->terms[i]->term);
       jw_kv_i64("install_time", h->terms[i]->install_time);
+      jw_kv_str("state", term_state(h->terms[i]->state));
+      jw_kv_i64("activation_time", h->terms[i]->activation_time);
+      jw_kv_i64("retirement_time", h->terms[i]->retirement_time);
       jw_obj_end();
     }
     jw_arr_end();
@@ -134,6 +149,17 @@ static void print_header(const cli_ctx *g, const char *path, size_t len,
   tbl_row("Active Term", "%u", h->active_term);
   tbl_row("Terms", "%zu (%u..%u)", h->n_terms, h->n_terms ? h->terms[0]->term : 0,
           h->n_terms ? h->terms[h->n_terms - 1]->term : 0);
+  size_t retired = 0;
+  for (size_t i = 0; i < h->n_terms; i++)
+    retired += h->terms[i]->state == CUSTOS__TERM_STATE__TERM_STATE_RETIRED;
+  if (retired) {
+    char first[64];
+    size_t i = 0;
+    while (h->terms[i]->state != CUSTOS__TERM_STATE__TERM_STATE_RETIRED)
+      i++;
+    cli_fmt_time(h->terms[i]->retirement_time, 0, first, sizeof first);
+    tbl_row("Retired Terms", "%zu (first: term %u on %s)", retired, h->terms[i]->term, first);
+  }
   tbl_row("Entries", "%llu", (unsigned long long)h->entries);
   tbl_row("Checksum", "ok (SHA-256)");
   tbl_print();

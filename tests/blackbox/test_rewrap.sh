@@ -83,7 +83,10 @@ ks_json
 [ "$(ks_get "k['terms'][0]['values']")" -ge $((BULK + HOT + 3)) ] || fail "term 1 counts too few values: $(cat "$WORK/ks.json")"
 cli a operator key-status > "$WORK/ks.txt" || fail "key-status (table)"
 grep -q "Activation Time" "$WORK/ks.txt" && grep -q "active" "$WORK/ks.txt" || fail "key-status table: $(cat "$WORK/ks.txt")"
-pass "key-status: states, times and exact counts; --verify agrees with a full scan"
+curl -s --max-time 10 --cacert "$WORK/tls/ca.crt" -H "X-Vault-Token: $TOKEN" "https://127.0.0.1:$PORT_a/v1/sys/key-status" > "$WORK/ks.http"
+grep -q '"terms":\[{"term":1,"state":"active"' "$WORK/ks.http" && grep -q "\"values\":$(ks_get "k['terms'][0]['values']")" "$WORK/ks.http" \
+  || fail "GET /v1/sys/key-status: $(cat "$WORK/ks.http")"
+pass "key-status (CLI and GET /v1/sys/key-status): states, times and exact counts; --verify agrees with a full scan"
 
 # ---- refusals ----------------------------------------------------------------------
 expect_err "active term" cli a operator retire-term 1
@@ -100,6 +103,11 @@ expect_exit 2 cli a operator rewrap --rate 1000001
 expect_exit 2 cli a operator rewrap --rate -5
 expect_exit 2 cli a operator rewrap --below-term junk
 expect_exit 2 cli a operator rotate --retire
+LIMITED=$(cli a token create --policy app --format json | json token)
+[ -n "$LIMITED" ] || LIMITED=$(cli a token create --policy app --format json | json client_token)
+TOKEN=$LIMITED expect_err "permission denied" cli a operator rewrap
+TOKEN=$LIMITED expect_err "permission denied" cli a operator retire-term 1
+TOKEN=$LIMITED expect_err "permission denied" cli a operator key-status
 rw_status || fail "rewrap --status before any pass"
 [ "$(rw_get state)" = none ] || fail "a pass before any was started: $(cat "$WORK/rw.json")"
 pass "refusals: active term, term in use (count + hint), unknown term, bad rates and terms"
@@ -110,6 +118,11 @@ writer() { # ROUND: overwrites hot keys (and new keys), journaled
   while :; do
     i=$((i + 1))
     if [ $((i % 3)) = 0 ]; then p="w/$r/$i"; else p=$(printf 'hot/k%03d' $((RANDOM % HOT))); fi
+    if [ $((i % 7)) = 3 ]; then # a delete racing the rewrap: it must never come back
+      echo "P $p -" >> "$WORK/journal"
+      cli a kv delete "$p" > /dev/null 2>&1 && echo "A $p -" >> "$WORK/journal"
+      continue
+    fi
     v="$r-$i"
     echo "P $p $v" >> "$WORK/journal"
     cli a kv put "$p" v="$v" > /dev/null 2>&1 && echo "A $p $v" >> "$WORK/journal"
