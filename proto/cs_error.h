@@ -78,6 +78,8 @@
   XX(TERMRETIRED,     -113, INTERNAL,           "the term of this value was retired") \
   XX(TERMINUSE,       -114, CONFLICT,           "stored values are still encrypted under this term") \
   XX(TERMSTATE,       -115, CONFLICT,           "key term state change refused") \
+  XX(STAGED,          -130, CONFLICT,           "a key term is staged and not yet active") \
+  XX(LACKSTERM,       -131, UNAVAILABLE,        "this node lacks the active key term") \
   XX(CHANGED,         -135, RETRY,              "stored value changed since it was read") \
   XX(CASMISMATCH,     -136, BAD_REQUEST,        "check-and-set parameter did not match the current version") \
   XX(VERSIONGONE,     -137, NOT_FOUND,          "version is deleted or destroyed") \

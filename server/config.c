@@ -354,7 +354,8 @@ static int parse_listener(parse_ctx *p, const config_setting_t *root, cs_config 
 
 static int parse_seal(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
   static const char *const known[] = {"upgrade_key_ttl", "counter_flush_interval",
-                                      "generate_root_timeout", "verify_share_per_minute", NULL};
+                                      "max_activation_delay", "generate_root_timeout",
+                                      "verify_share_per_minute", NULL};
   int rc;
   const config_setting_t *g = group_of(p, root, "seal", &rc);
   if (rc < 0 || g == NULL)
@@ -366,6 +367,10 @@ static int parse_seal(parse_ctx *p, const config_setting_t *root, cs_config *cfg
     return rc;
   if (rc == 1)
     cfg->upgrade_key_ttl = (unsigned)d;
+  if ((rc = get_duration(p, g, "seal", "max_activation_delay", 1, 86400, &d)) < 0)
+    return rc;
+  if (rc == 1)
+    cfg->max_activation_delay = (unsigned)d;
   if ((rc = get_duration(p, g, "seal", "counter_flush_interval", 1, 86400, &d)) < 0)
     return rc;
   if (rc == 1)
@@ -603,6 +608,7 @@ void cs_config_defaults(cs_config *cfg) {
    * derived by the listener (net.h). */
   cfg->listener.max_inflight = 1024;
   cfg->upgrade_key_ttl = 120;
+  cfg->max_activation_delay = 600;
   cfg->counter_flush_ms = 5000;
   cfg->generate_root_timeout = 600;
   cfg->verify_share_per_minute = 10;

@@ -5,6 +5,7 @@
  *   listener = { address = "127.0.0.1:7200"; tls_cert_file = "..."; tls_key_file = "...";
  *                tls_client_ca_file = "..."; max_connections = 16384; ... };
  *   seal     = { upgrade_key_ttl = "2m"; counter_flush_interval = "5s";
+ *                max_activation_delay = "10m";
  *                generate_root_timeout = "10m"; verify_share_per_minute = 10; };
  *   audit    = { file = "/var/log/custos/audit.log"; };
  *   token    = { max_ttl = "32d"; };
@@ -29,6 +30,7 @@ typedef struct cs_config {
   size_t map_size;                 /* bytes */
   cs_listener_opts listener;       /* strings owned by the config */
   unsigned upgrade_key_ttl;        /* seconds; default 120 */
+  unsigned max_activation_delay;   /* seconds a staged term waits for every voter; default 600 */
   unsigned counter_flush_ms;       /* default 5000 */
   unsigned generate_root_timeout;  /* seconds without a share; default 600 */
   unsigned verify_share_per_minute; /* per client address; default 10 */

@@ -35,6 +35,9 @@ void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply 
  * stages a value; earlier puts and deletes are ordered by the commit queue
  * and change nothing it reads), 0 for everything else. */
 int cs_dispatch_independent(const Custos__Request *req);
+/* Writes any staged audit records, releases their answers and closes the
+ * api's loop handle (shutdown, once the listener has stopped). */
+void cs_api_close(void);
 
 /* Drops the cached token entries and parsed policies (seal, unseal, a
  * cluster node becoming active: what storage says may have changed). */

@@ -66,6 +66,7 @@ static void harden_process(void) {
 
 static void on_listener_stopped(void *arg) {
   cs_daemon *d = arg;
+  cs_api_close();
   uv_timer_stop(&d->tick);
   uv_close((uv_handle_t *)&d->tick, NULL);
   cs_snapshots_stop(d);

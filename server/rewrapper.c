@@ -8,6 +8,7 @@
 #include "log.h"
 #include "rewrap.h"
 #include "snapshots.h"
+#include "staged_ops.h"
 #include "termcount.h"
 
 #include <stdio.h>
@@ -537,6 +538,8 @@ void cs_rewrapper_key_status(cs_daemon *d, const Custos__KeyStatusReq *q, cs_rew
   }
   ks.n_terms = n;
   ks.terms = ptrs;
+  cs_staged_key_status staged; /* a staged term: its deadline and who it waits for */
+  cs_staged_key_status_fill(d, &ks, &staged);
   res.result_case = CUSTOS__RESPONSE__RESULT_KEY_STATUS;
   res.key_status = &ks;
   fn(arg, 0, &res);

@@ -12,6 +12,7 @@
  * wait with an error (the pass itself goes on in the server).
  */
 #include "lifecycle.h"
+#include "staged.h"
 #include "wire.h"
 
 #include <stdio.h>
@@ -140,6 +141,7 @@ int cli_key_status(cli_ctx *g, int argc, char **argv) {
       jw_kv_bool("verified", 1);
       jw_kv_bool("counts_match", k->counts_match);
     }
+    cli_staged_key_status_json(k); /* a staged term: deadline, voters waited for */
     jw_obj_end();
     jw_end();
   } else {
@@ -147,6 +149,7 @@ int cli_key_status(cli_ctx *g, int argc, char **argv) {
     tbl_row("Key Term", "%u", k->term);
     tbl_row("Install Time", "%s", when);
     tbl_row("Encryption Count", "%llu", (unsigned long long)k->encryptions);
+    cli_staged_key_status_table(k);
     tbl_print();
     printf("\n%-6s  %-12s  %-20s  %-20s  %-12s  %-10s%s\n", "Term", "State", "Install Time",
            "Activation Time", "Encryptions", "Values", k->verified ? "  Scanned" : "");

@@ -9,6 +9,7 @@
  */
 #include "age_keys.h"
 #include "cli.h"
+#include "staged.h"
 #include "wire.h"
 
 #include <stdio.h>
@@ -35,6 +36,7 @@ static int print_status(const cli_ctx *g, const Custos__StatusRes *s) {
     jw_kv_str("active_address", S(s->active_address));
     if (s->ha_mode && strcmp(s->ha_mode, "standalone") != 0)
       jw_kv_bool("removed_from_cluster", s->removed_from_cluster);
+    cli_staged_status_json(s);
     if (s->snapshot_last_time || s->snapshot_last_error_time) {
       jw_kv_i64("snapshot_last_time", s->snapshot_last_time);
       jw_kv_str("snapshot_last_path", S(s->snapshot_last_path));
@@ -59,6 +61,7 @@ static int print_status(const cli_ctx *g, const Custos__StatusRes *s) {
       tbl_row("Active Address", "%s", s->active_address);
     if (s->removed_from_cluster)
       tbl_row("Removed From Cluster", "true");
+    cli_staged_status_table(s);
     char when[40];
     if (s->snapshot_last_time) {
       cli_fmt_time(s->snapshot_last_time, 0, when, sizeof when);
@@ -339,7 +342,9 @@ static int op_rotate(cli_ctx *g, int argc, char **argv) {
   size_t npos;
   int rc;
   char when[64];
-  if ((rc = cli_parse("operator rotate", argc, argv, NULL, NULL, 0, &npos)) != 0)
+  int wait = 0;
+  const cli_opt opts[] = {{ .name = "wait", .arg = 0, .flag = &wait }, { 0 }};
+  if ((rc = cli_parse("operator rotate", argc, argv, opts, NULL, 0, &npos)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__RotateReq op = CUSTOS__ROTATE_REQ__INIT;
@@ -348,17 +353,27 @@ static int op_rotate(cli_ctx *g, int argc, char **argv) {
   req.rotate = &op;
   if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_ROTATE, &res)) != 0)
     return rc;
+  /* --wait: until the term is active (staged activation in a cluster). */
+  if (wait && res->rotate->staged && (rc = cli_rotate_wait(g, res->rotate->term)) != CLI_OK) {
+    cs_wire_response_free(res);
+    return rc;
+  }
+  if (wait)
+    res->rotate->staged = 0;
   cli_fmt_time(res->rotate->install_time, 0, when, sizeof when);
   if (g->json) {
     jw_obj_begin();
     jw_kv_u64("term", res->rotate->term);
     jw_kv_str("install_time", when);
+    jw_kv_bool("staged", res->rotate->staged);
     jw_obj_end();
     jw_end();
   } else {
     printf("Success! Rotated key\n\n");
     tbl_row("Key Term", "%u", res->rotate->term);
     tbl_row("Install Time", "%s", when);
+    if (res->rotate->staged)
+      tbl_row("State", "staged (activates once every voter holds it)");
     tbl_print();
   }
   cs_wire_response_free(res);
@@ -397,12 +412,14 @@ static int op_key_status(cli_ctx *g, int argc, char **argv) {
       jw_obj_end();
     }
     jw_arr_end();
+    cli_staged_key_status_json(k);
     jw_obj_end();
     jw_end();
   } else {
     tbl_row("Key Term", "%u", k->term);
     tbl_row("Install Time", "%s", when);
     tbl_row("Encryption Count", "%llu", (unsigned long long)k->encryptions);
+    cli_staged_key_status_table(k);
     tbl_print();
     if (k->n_terms > 0) {
       printf("\n%-6s    %-20s    %s\n", "Term", "Install Time", "Encryptions");

@@ -20,30 +20,14 @@
 #include <stdint.h>
 
 #include "audit.h"
+#include "authz.h"
 #include "custos.pb-c.h"
 #include "daemon.h"
 #include "kv.h"
 #include "policy.h"
 #include "store.h"
 
-/* needs_token value: a token once the server is initialized; none before
- * (snapshot restore onto an uninitialized server, see server/snapshots.h). */
-#define NEEDS_TOKEN_INIT 2
-
-typedef struct cs_rq cs_rq;
-
-/* One row of ops.def. */
-typedef struct cs_op {
-  int op;                 /* Custos__Request__OpCase */
-  const char *name;       /* for logs and the audit log */
-  int needs_token;        /* 0, 1 or NEEDS_TOKEN_INIT (see ops.def) */
-  const char *sys_path;   /* operator actions: the sys/ path they need `cap` on */
-  unsigned cap;           /* CS_CAP_* needed on sys_path, or on the request's path */
-  void (*handler)(cs_rq *r);
-  int (*path_of)(const Custos__Request *req, char *out, size_t cap);
-  size_t (*sensitive_of)(const Custos__Request *req, cs_audit_sensitive *s);
-  void (*after_commit)(cs_rq *r, int status);
-} cs_op;
+#include "op.h"
 
 struct cs_rq {
   cs_daemon *d;
@@ -109,6 +93,10 @@ int cs_authorize(cs_rq *r) __attribute__((warn_unused_result));
 int cs_policy_read_doc(cs_daemon *d, const char *name, char **doc, size_t *len)
     __attribute__((warn_unused_result));
 int cs_policy_loader(void *ctx, const char *name, char **doc, size_t *len);
+/* Migrates stored policies to namespaces if the store is not yet (an
+ * unsealed leader only; once in flight at a time).  Seal events and
+ * activation call it. */
+void cs_policies_migrate(cs_daemon *d);
 
 /* The handlers: one declaration per row. */
 #define OP(tag, name, needs_token, sys_path, cap, handler, path_of, sensitive_of, after_commit) \

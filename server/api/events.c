@@ -58,6 +58,7 @@ void cs_daemon_seal_changed(void *ctx, enum cs_seal_event ev) {
     break;
   }
   load_audit_key(d);
+  cs_policies_migrate(d);
   if (cs_secmem_lock_failures() > 0 && !warned) {
     warned = 1;
     cs_warn("key memory could not be locked (RLIMIT_MEMLOCK too low; run with CAP_IPC_LOCK or "

@@ -2,15 +2,25 @@
  * policy_ops: the handlers of policies (policy-write, -read, -list,
  * -delete) and the reading of stored policy documents (also the policy
  * cache's loader, authz.c).  Documents are stored encrypted under
- * core/policy/<name>; a write or delete empties the policy cache once
- * committed (after_commit).
+ * core/policy/<name>; a write or delete bumps the auth generation once
+ * committed (after_commit), which empties the policy cache.
+ *
+ * Namespaces (core/policy_ns.h): documents stored before namespaces are
+ * migrated in ONE transaction (all of them plus the marker
+ * CS_POLICY_NS_MARKER, which the batch must create: a second migration,
+ * from another node or a race, fails whole and changes nothing) as soon as
+ * an unsealed leader finds the marker missing; until it is committed the
+ * loader migrates each document in memory, and policy writes and deletes
+ * are refused with CS_EBUSY (retry) so no document can be written in one
+ * format and read in the other.
  */
 #include "api_int.h"
 
 #include "barrier.h"
 #include "cs_error.h"
 #include "log.h"
-#include "policy_cache.h"
+#include "ha.h"
+#include "policy_ns.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,15 +56,116 @@ int cs_policy_read_doc(cs_daemon *d, const char *name, char **doc, size_t *len) 
   return 0;
 }
 
+/* 1 when the stored documents are namespaced, 0 not yet, or an error. */
+static int namespaced(cs_daemon *d) {
+  return cs_store_exists(d->store, CS_POLICY_NS_MARKER);
+}
+
 int cs_policy_loader(void *ctx, const char *name, char **doc, size_t *len) {
-  return cs_policy_read_doc(ctx, name, doc, len);
+  cs_daemon *d = ctx;
+  int rc = cs_policy_read_doc(d, name, doc, len);
+  int ns = rc == 0 ? namespaced(d) : 0;
+  if (rc == 0 && ns == 0) { /* stored before namespaces: as it will be migrated */
+    char *m;
+    size_t mlen;
+    ns = cs_policy_ns_migrate(*doc, *len, &m, &mlen);
+    if (ns == 0) {
+      free(*doc);
+      *doc = m;
+      *len = mlen;
+    }
+  }
+  if (rc == 0 && ns < 0) {
+    free(*doc);
+    return cs_error_set(CS_ESTORECORRUPT, "policy %s: %s", name, cs_error_message(ns));
+  }
+  return rc;
+}
+
+/* ---------------------------------------------------------------- migration */
+
+static int migrating; /* a migration batch is in the commit queue */
+
+static void on_migrated(void *arg, int status) {
+  cs_daemon *d = arg;
+  migrating = 0;
+  cs_daemon_auth_changed(d);
+  if (status == 0)
+    cs_info("policies: migrated to separate secret and operator namespaces (%s)",
+            CS_POLICY_NS_MARKER);
+  else if (status == CS_EEXISTS)
+    cs_debug("policies: already migrated by another node");
+  else
+    cs_warn("policies: namespace migration failed (will retry at the next unseal or "
+            "activation): %s", cs_error_message(status));
+}
+
+/* Stages every stored document, migrated, into b. */
+static int stage_migration(cs_daemon *d, cs_batch *b, size_t *count) {
+  char **names = NULL;
+  size_t n = 0;
+  int rc = cs_store_list(d->store, CS_P_POLICY, &names, &n);
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    char *doc = NULL, *m = NULL;
+    size_t len = 0, mlen = 0;
+    char path[POLICY_PATH_MAX];
+    rc = cs_policy_read_doc(d, names[i], &doc, &len);
+    if (rc == 0)
+      rc = cs_policy_ns_migrate(doc, len, &m, &mlen);
+    if (rc == 0) {
+      policy_path(names[i], path, sizeof path);
+      rc = cs_barrier_stage_put(cs_seal_keyring(d->seal), b, path, (const uint8_t *)m, mlen);
+    }
+    if (rc < 0)
+      cs_warn("policies: cannot migrate policy %s: %s", names[i], cs_error_message(rc));
+    free(doc);
+    free(m);
+  }
+  *count = n;
+  cs_store_list_free(names, n);
+  if (rc == 0)
+    rc = cs_batch_put_new(b, CS_POLICY_NS_MARKER, (const uint8_t *)CS_POLICY_NS_VERSION,
+                          sizeof CS_POLICY_NS_VERSION - 1);
+  return rc;
+}
+
+void cs_policies_migrate(cs_daemon *d) {
+  if (migrating || d->seal == NULL || cs_seal_keyring(d->seal) == NULL || !cs_ha_is_leader(d))
+    return;
+  int rc = namespaced(d);
+  if (rc != 0) {
+    if (rc < 0)
+      cs_warn("policies: cannot read %s: %s", CS_POLICY_NS_MARKER, cs_error_message(rc));
+    return;
+  }
+  cs_batch b;
+  cs_batch_init(&b);
+  size_t n = 0;
+  rc = stage_migration(d, &b, &n);
+  if (rc == 0)
+    rc = cs_commitq_submit(d->commitq, &b, on_migrated, d);
+  cs_batch_clear(&b);
+  if (rc < 0) {
+    cs_warn("policies: namespace migration not started: %s", cs_error_message(rc));
+    return;
+  }
+  migrating = 1;
+  cs_info("policies: migrating %zu stored policies to separate namespaces", n);
+}
+
+/* Policy writes and deletes wait for the migration (CS_EBUSY: retry). */
+static int migrated_or_busy(cs_rq *r) {
+  int rc = namespaced(r->d);
+  if (rc != 0)
+    return rc < 0 ? rc : 0;
+  cs_policies_migrate(r->d);
+  return cs_error_set(CS_EBUSY, "stored policies are being migrated to separate namespaces; retry");
 }
 
 /* A policy write or delete committed (or failed): applies to the next request. */
 void cs_after_policy_change(cs_rq *r, int status) {
-  (void)r;
   (void)status;
-  cs_policy_cache_invalidate();
+  cs_daemon_auth_changed(r->d);
 }
 
 /* The audited path of a policy op is the policy's name.  "root" is the
@@ -94,6 +205,8 @@ void cs_op_policy_write(cs_rq *r) {
   int rc = cs_policy_check_name(q->name);
   cs_policy *p = NULL;
   size_t len = q->document ? strlen(q->document) : 0;
+  if (rc == 0)
+    rc = migrated_or_busy(r);
   if (rc == 0)
     rc = cs_policy_parse(q->document ? q->document : "", len, &p);
   cs_policy_free(p);
@@ -150,6 +263,8 @@ void cs_op_policy_delete(cs_rq *r) {
   const Custos__PolicyDeleteReq *q = r->req->policy_delete;
   char path[POLICY_PATH_MAX];
   int rc = cs_policy_check_name(q->name);
+  if (rc == 0)
+    rc = migrated_or_busy(r);
   if (rc == 0) {
     policy_path(q->name, path, sizeof path);
     rc = cs_store_exists(r->d->store, path);

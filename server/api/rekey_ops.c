@@ -240,7 +240,14 @@ static void on_relayed(void *arg, const cs_relay_result *rr, size_t n) {
 
 void cs_unseal_cluster(cs_rq *r) {
   const Custos__UnsealReq *q = r->req->unseal;
-  int rc = cs_unseal_relay(r->d, q->key.data, q->key.len, on_relayed, r);
+  /* Only a share of the current key set is relayed, even by a node that is
+   * unsealed (whose unseal did not look at it): an anonymous client cannot
+   * make the members handshake for garbage. */
+  int rc = cs_seal_verify_share(r->d->seal, q->key.data, q->key.len);
+  if (rc == 0)
+    rc = cs_error_set(CS_ENOTMEMBER, "share is not part of the current key set (not relayed)");
+  if (rc == 1)
+    rc = cs_unseal_relay(r->d, q->key.data, q->key.len, on_relayed, r);
   if (rc < 0)
     respond(r, rc, NULL, NULL, 0);
 }

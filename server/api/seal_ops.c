@@ -45,6 +45,7 @@ void cs_op_status_relayed(cs_rq *r, Custos__UnsealRelayResult **relayed, size_t 
   sr.ha_mode = (char *)mode;
   sr.active_address = (char *)active;
   sr.removed_from_cluster = cs_ha_removed(r->d);
+  sr.seal_reason = st.reason;
   cs_snapshots_status(r->d, &sr);
   sr.n_relayed = n_relayed;
   sr.relayed = relayed;
@@ -218,6 +219,7 @@ static void on_rotate_done(void *arg, int status, cs_seal_result *res) {
   Custos__RotateRes rr = CUSTOS__ROTATE_RES__INIT;
   rr.term = res->term;
   rr.install_time = res->install_time;
+  rr.staged = res->staged != 0;
   out.result_case = CUSTOS__RESPONSE__RESULT_ROTATE;
   out.rotate = &rr;
   respond(r, 0, &out, NULL, 0);

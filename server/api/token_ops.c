@@ -35,9 +35,8 @@ size_t cs_sens_token_revoke(const Custos__Request *req, cs_audit_sensitive *s) {
 
 /* A revoke committed (or failed): it is refused from now on. */
 void cs_after_token_change(cs_rq *r, int status) {
-  (void)r;
   (void)status;
-  cs_token_cache_invalidate();
+  cs_daemon_auth_changed(r->d);
 }
 
 static void respond_token(cs_rq *r, const Custos__TokenEntry *te, const char *token) {
@@ -221,7 +220,7 @@ void cs_op_token_lookup(cs_rq *r) {
 static void on_token_renewed(void *arg, int status) {
   pending_token *p = arg;
   cs_error_clear();
-  cs_token_cache_invalidate();
+  cs_daemon_auth_changed(p->r->d);
   if (status == 0 && (status = cs_store_exists(p->r->d->store, p->path)) == 0)
     status = cs_error_set(CS_ENOTFOUND, "no such token (it was revoked)");
   if (status < 0)

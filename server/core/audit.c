@@ -31,6 +31,8 @@ struct cs_audit {
   int has_key;
   int torn;       /* the last write stopped mid-line */
   int sync;
+  char *group;    /* staged lines (cs_audit_stage), written by cs_audit_flush */
+  size_t group_len, group_cap;
 };
 
 static int open_log(const char *path, int *fd) {
@@ -84,6 +86,7 @@ void cs_audit_close(cs_audit *a) {
   close(a->fd);
   cs_secmem_free(a->key, KEY_LEN);
   pthread_mutex_destroy(&a->mu);
+  free(a->group);
   free(a->path);
   free(a);
 }
@@ -196,20 +199,83 @@ static int write_line(cs_audit *a, const char *line, size_t n) {
   return 0;
 }
 
+/* Builds r into b with a->mu held; line and n point into b. */
+static int build_line(cs_audit *a, const cs_audit_record *r, cs_jbuf *b, const char **line,
+                      size_t *n) {
+  build(a, r, b);
+  int rc = cs_jbuf_result(b, line, n);
+  if (rc < 0)
+    return cs_error_set(CS_EAUDIT, "audit log %s: cannot build record: %s", a->path,
+                        cs_strerror(rc));
+  return 0;
+}
+
+/* The staged group as one write, with a->mu held.  The group is emptied
+ * whatever the outcome: its records' requests are failed by the caller. */
+static int flush_locked(cs_audit *a) {
+  if (a->group_len == 0)
+    return 0;
+  int rc = write_line(a, a->group, a->group_len);
+  a->group_len = 0;
+  return rc;
+}
+
 int cs_audit_write(cs_audit *a, const cs_audit_record *r) {
   cs_jbuf b;
   const char *line;
   size_t n;
   cs_jbuf_init(&b, CS_JBUF_SURROGATEESCAPE);
   pthread_mutex_lock(&a->mu);
-  build(a, r, &b);
-  int rc = cs_jbuf_result(&b, &line, &n);
-  if (rc < 0)
-    rc = cs_error_set(CS_EAUDIT, "audit log %s: cannot build record: %s", a->path,
-                      cs_strerror(rc));
-  else
+  int rc = build_line(a, r, &b, &line, &n);
+  if (rc == 0)
     rc = write_line(a, line, n);
   pthread_mutex_unlock(&a->mu);
   cs_jbuf_free(&b);
   return rc;
+}
+
+int cs_audit_stage(cs_audit *a, const cs_audit_record *r) {
+  cs_jbuf b;
+  const char *line;
+  size_t n;
+  cs_jbuf_init(&b, CS_JBUF_SURROGATEESCAPE);
+  pthread_mutex_lock(&a->mu);
+  int rc = build_line(a, r, &b, &line, &n);
+  if (rc == 0 && a->group_len + n > a->group_cap) {
+    size_t cap = a->group_cap ? a->group_cap : 16384;
+    while (cap < a->group_len + n)
+      cap *= 2;
+    char *g = realloc(a->group, cap);
+    if (g == NULL)
+      rc = CS_ENOMEM;
+    else
+      a->group = g, a->group_cap = cap;
+  }
+  if (rc == 0) {
+    memcpy(a->group + a->group_len, line, n);
+    a->group_len += n;
+  }
+  pthread_mutex_unlock(&a->mu);
+  cs_jbuf_free(&b);
+  return rc;
+}
+
+int cs_audit_flush(cs_audit *a) {
+  pthread_mutex_lock(&a->mu);
+  int rc = flush_locked(a);
+  /* A group that grew large once (a burst) does not keep its memory. */
+  if (a->group_cap > (1u << 20)) {
+    free(a->group);
+    a->group = NULL;
+    a->group_cap = 0;
+  }
+  pthread_mutex_unlock(&a->mu);
+  return rc;
+}
+
+size_t cs_audit_staged(cs_audit *a) {
+  pthread_mutex_lock(&a->mu);
+  size_t n = a->group_len;
+  pthread_mutex_unlock(&a->mu);
+  return n;
 }

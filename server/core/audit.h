@@ -102,6 +102,25 @@ void cs_audit_clear_hmac_key(cs_audit *a);
  */
 int cs_audit_write(cs_audit *a, const cs_audit_record *r) __attribute__((warn_unused_result));
 
+/*
+ * Grouped writing (one write(2) per event-loop turn instead of one per
+ * record).  cs_audit_stage formats a record into the log's group buffer
+ * without writing it (0, CS_EAUDIT if it cannot be built, CS_ENOMEM);
+ * cs_audit_flush writes every staged record with one write and empties the
+ * group (0, or CS_EAUDIT: then none of the staged records may be assumed
+ * written, and the caller fails every request whose record was staged).
+ * The caller must not let a response leave, nor a side effect happen,
+ * before the flush holding its records has returned 0: the server stages
+ * the records of side-effect-free requests and every response record, and
+ * flushes once per loop turn before sending (server/api/).  A record
+ * written with cs_audit_write is written at once, after nothing staged:
+ * staged records of other requests may follow it in the file.
+ * cs_audit_staged returns the bytes staged.  Thread-safe.
+ */
+int cs_audit_stage(cs_audit *a, const cs_audit_record *r) __attribute__((warn_unused_result));
+int cs_audit_flush(cs_audit *a) __attribute__((warn_unused_result));
+size_t cs_audit_staged(cs_audit *a);
+
 /* The logged form of a sensitive value: "hmac-sha256:<hex>" with the
  * current key, or "hmac-sha256:unavailable" without one. */
 void cs_audit_hmac_hex(const cs_audit *a, const uint8_t *v, size_t n,

@@ -1,7 +1,8 @@
 /*
  * policy: see policy.h.
  *
- * A parsed policy is a flat array of rules in document order.  Decisions
+ * A parsed policy is a flat array of rules in document order ("rules"
+ * first, then "operator"), each tagged with its namespace.  Decisions
  * scan it linearly: at most 1000 short memcmp's per policy, which is far
  * below the cost of the TLS record that carried the request, and keeps the
  * "most specific rule decides" logic in a dozen obvious lines.
@@ -23,6 +24,7 @@ typedef struct rule {
   size_t len;      /* bytes that must match: without the '*' of a prefix */
   int prefix;
   unsigned caps;
+  cs_policy_ns ns;
 } rule;
 
 struct cs_policy {
@@ -63,18 +65,23 @@ static void show(const char *s, size_t n, char out[80]) {
 
 /* CS_EINVAL with "rule <i+1> (<path>): <why>", or "rule <i+1>: <why>" while
  * the rule's path is not known yet. */
+/* The section being parsed: "rule N" names a secret rule, "operator rule N"
+ * one of the operator section (thread-local: set by parse_rules). */
+static __thread cs_policy_ns parsing_ns;
+
 static int rule_error(size_t i, const char *path, size_t plen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int rule_error(size_t i, const char *path, size_t plen, const char *fmt, ...) {
   char why[160], shown[80];
+  const char *what = parsing_ns == CS_POLICY_NS_OPERATOR ? "operator rule" : "rule";
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(why, sizeof why, fmt, ap);
   va_end(ap);
   if (path == NULL)
-    return cs_error_set(CS_EINVAL, "rule %zu: %s", i + 1, why);
+    return cs_error_set(CS_EINVAL, "%s %zu: %s", what, i + 1, why);
   show(path, plen, shown);
-  return cs_error_set(CS_EINVAL, "rule %zu (%s): %s", i + 1, shown, why);
+  return cs_error_set(CS_EINVAL, "%s %zu (%s): %s", what, i + 1, shown, why);
 }
 
 /*
@@ -239,6 +246,14 @@ static int parse_caps(const json_t *caps, size_t i, const rule *r, unsigned *out
       return rule_error(i, r->path, strlen(r->path), "capability \"%s\" given twice", shown);
     *out |= bit;
   }
+  /* sudo decides operator actions only; on a secret it granted nothing,
+   * and a sudo rule among secret rules was how a sys/ rule came to decide
+   * a secret stored under sys/.  Refused, so an old-style document fails
+   * loudly instead of silently losing its operator rights. */
+  if (parsing_ns == CS_POLICY_NS_SECRET && (*out & CS_CAP_SUDO))
+    return rule_error(i, r->path, strlen(r->path),
+                      "sudo is an operator capability: put the rule in \"operator\" "
+                      "(docs/policy.md)");
   return 0;
 }
 
@@ -271,41 +286,58 @@ static int parse_rule(json_t *j, size_t i, rule *r) {
   return 0;
 }
 
-/* The top level: exactly {"rules": [...]}. */
-static int rules_array(json_t *doc, json_t **rules) {
-  static const char *const fields[] = {"rules"};
+/* The top level: {"rules": [...], "operator": [...]}, at least one of
+ * them; no other field. */
+static int rules_arrays(json_t *doc, json_t **rules, json_t **ops) {
+  static const char *const fields[] = {"rules", "operator"};
   char shown[80];
   if (!json_is_object(doc))
     return cs_error_set(CS_EINVAL, "policy is not a JSON object");
-  if (unknown_field(doc, fields, 1, shown))
+  if (unknown_field(doc, fields, 2, shown))
     return cs_error_set(CS_EINVAL, "policy has an unknown top-level field \"%s\"", shown);
   *rules = json_object_get(doc, "rules");
-  if (*rules == NULL)
-    return cs_error_set(CS_EINVAL, "policy has no \"rules\" array");
-  if (!json_is_array(*rules))
+  *ops = json_object_get(doc, "operator");
+  if (*rules == NULL && *ops == NULL)
+    return cs_error_set(CS_EINVAL, "policy has no \"rules\" array (nor \"operator\")");
+  if (*rules != NULL && !json_is_array(*rules))
     return cs_error_set(CS_EINVAL, "policy \"rules\" is not an array");
-  if (json_array_size(*rules) > CS_POLICY_MAX_RULES)
-    return cs_error_set(CS_EINVAL, "policy has %zu rules, at most %d are allowed",
-                        json_array_size(*rules), CS_POLICY_MAX_RULES);
+  if (*ops != NULL && !json_is_array(*ops))
+    return cs_error_set(CS_EINVAL, "policy \"operator\" is not an array");
+  size_t n = json_array_size(*rules) + json_array_size(*ops);
+  if (n > CS_POLICY_MAX_RULES)
+    return cs_error_set(CS_EINVAL, "policy has %zu rules, at most %d are allowed", n,
+                        CS_POLICY_MAX_RULES);
   return 0;
 }
 
-static int parse_rules(json_t *rules, cs_policy *p) {
-  size_t n = json_array_size(rules);
-  p->rules = calloc(n ? n : 1, sizeof *p->rules);
-  if (p->rules == NULL)
-    return CS_ENOMEM;
+/* Appends the rules of one section (NULL: none) to p. */
+static int parse_section(json_t *rules, cs_policy_ns ns, cs_policy *p) {
+  size_t first = p->n, n = json_array_size(rules);
+  parsing_ns = ns;
   for (size_t i = 0; i < n; i++) {
-    rule *r = &p->rules[i];
+    rule *r = &p->rules[p->n];
     int rc = parse_rule(json_array_get(rules, i), i, r);
     if (rc < 0)
       return rc;
+    r->ns = ns;
     p->n++;
-    for (size_t k = 0; k < i; k++)
+    for (size_t k = first; k < p->n - 1; k++)
       if (strcmp(p->rules[k].path, r->path) == 0)
-        return rule_error(i, r->path, strlen(r->path), "same path as rule %zu", k + 1);
+        return rule_error(i, r->path, strlen(r->path), "same path as rule %zu", k - first + 1);
   }
   return 0;
+}
+
+static int parse_rules(json_t *rules, json_t *ops, cs_policy *p) {
+  size_t n = json_array_size(rules) + json_array_size(ops);
+  p->rules = calloc(n ? n : 1, sizeof *p->rules);
+  if (p->rules == NULL)
+    return CS_ENOMEM;
+  int rc = parse_section(rules, CS_POLICY_NS_SECRET, p);
+  if (rc == 0)
+    rc = parse_section(ops, CS_POLICY_NS_OPERATOR, p);
+  parsing_ns = CS_POLICY_NS_SECRET;
+  return rc;
 }
 
 /*
@@ -332,15 +364,15 @@ static int load(const char *doc, size_t len, json_t **out) {
 }
 
 int cs_policy_parse(const char *doc, size_t len, cs_policy **out) {
-  json_t *j = NULL, *rules = NULL;
+  json_t *j = NULL, *rules = NULL, *ops = NULL;
   int rc = load(doc, len, &j);
   if (rc < 0)
     return rc;
   cs_policy *p = calloc(1, sizeof *p);
   if (p == NULL)
     rc = CS_ENOMEM;
-  else if ((p->refs = 1, rc = rules_array(j, &rules)) == 0)
-    rc = parse_rules(rules, p);
+  else if ((p->refs = 1, rc = rules_arrays(j, &rules, &ops)) == 0)
+    rc = parse_rules(rules, ops, p);
   json_decref(j);
   if (rc < 0) {
     cs_policy_free(p);
@@ -372,10 +404,12 @@ void cs_policy_free(cs_policy *p) {
 
 /* The rule of p that decides on path: the exact rule if there is one,
  * else the longest matching prefix, else NULL. */
-static const rule *deciding_rule(const cs_policy *p, const char *path, size_t n) {
+static const rule *deciding_rule(const cs_policy *p, cs_policy_ns ns, const char *path, size_t n) {
   const rule *best = NULL;
   for (size_t i = 0; i < p->n; i++) {
     const rule *r = &p->rules[i];
+    if (r->ns != ns)
+      continue; /* the other namespace never decides here */
     if (!r->prefix) {
       if (r->len == n && memcmp(r->path, path, n) == 0)
         return r;
@@ -387,26 +421,36 @@ static const rule *deciding_rule(const cs_policy *p, const char *path, size_t n)
   return best;
 }
 
-unsigned cs_policy_capabilities(const cs_policy *const *policies, size_t n, const char *path) {
+unsigned cs_policy_ns_capabilities(const cs_policy *const *policies, size_t n, cs_policy_ns ns,
+                                   const char *path) {
   unsigned caps = 0;
   size_t plen = strlen(path);
   for (size_t i = 0; i < n; i++) {
     if (policies[i] == NULL)
       continue;
-    const rule *r = deciding_rule(policies[i], path, plen);
+    const rule *r = deciding_rule(policies[i], ns, path, plen);
     if (r != NULL)
       caps |= r->caps;
   }
   return caps;
 }
 
-int cs_policy_allows(const cs_policy *const *policies, size_t n, const char *path,
-                     unsigned want_caps) {
+unsigned cs_policy_capabilities(const cs_policy *const *policies, size_t n, const char *path) {
+  return cs_policy_ns_capabilities(policies, n, CS_POLICY_NS_SECRET, path);
+}
+
+int cs_policy_ns_allows(const cs_policy *const *policies, size_t n, cs_policy_ns ns,
+                        const char *path, unsigned want_caps) {
   assert(want_caps != 0 && (want_caps & ~(CS_CAP_ALL & ~CS_CAP_DENY)) == 0);
-  unsigned caps = cs_policy_capabilities(policies, n, path);
+  unsigned caps = cs_policy_ns_capabilities(policies, n, ns, path);
   if (caps & CS_CAP_DENY)
     return 0;
   return (caps & want_caps) == want_caps;
+}
+
+int cs_policy_allows(const cs_policy *const *policies, size_t n, const char *path,
+                     unsigned want_caps) {
+  return cs_policy_ns_allows(policies, n, CS_POLICY_NS_SECRET, path, want_caps);
 }
 
 size_t cs_policy_rule_count(const cs_policy *p) {
@@ -421,6 +465,11 @@ const char *cs_policy_rule_path(const cs_policy *p, size_t i) {
 unsigned cs_policy_rule_caps(const cs_policy *p, size_t i) {
   assert(i < p->n);
   return p->rules[i].caps;
+}
+
+cs_policy_ns cs_policy_rule_ns(const cs_policy *p, size_t i) {
+  assert(i < p->n);
+  return p->rules[i].ns;
 }
 
 /* ------------------------------------------------------------------ names */

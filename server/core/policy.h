@@ -4,12 +4,14 @@
  * A policy is a JSON document (see docs/policy.md; "app/" + '*' below is
  * spelled "app/ *" only because a C comment cannot contain slash-star):
  *   {"rules":[{"path":"secret/app/ *","capabilities":["read","list"]},
- *             {"path":"secret/app/admin","capabilities":["deny"]}]}
- * A rule's path is exact, or a prefix when it ends in '*' (the only place a
+ *             {"path":"secret/app/admin","capabilities":["deny"]}],
+ *    "operator":[{"path":"sys/rotate","capabilities":["sudo"]}]}
+ * "rules" decide secrets, "operator" rules decide operator actions (see
+ * cs_policy_ns below); a document has at least one of the two.  A rule's path is exact, or a prefix when it ends in '*' (the only place a
  * '*' may appear; "*" alone matches every path).  Paths are 1..512 bytes of
  * printable ASCII without spaces.  Capabilities: read, write, list, delete,
- * deny, sudo; at least one, none twice.  At most CS_POLICY_MAX_RULES rules,
- * no two with the same path.  Unknown fields are errors, so a typo never
+ * deny, sudo; at least one, none twice.  At most CS_POLICY_MAX_RULES rules
+ * in all, no two with the same path in one section.  Unknown fields are errors, so a typo never
  * silently grants or withholds access.
  *
  * The server stores the document text itself under the barrier and parses
@@ -47,6 +49,16 @@
 typedef struct cs_policy cs_policy;
 
 /*
+ * Two namespaces that never decide for each other: a document's "rules"
+ * decide secrets (kv paths, as the client names them), its "operator"
+ * rules decide operator actions (their sys/ paths, docs/policy.md).  So a
+ * sys/ operator rule never decides a secret stored under sys/, and no
+ * secret rule ever grants an operator action.  `sudo` is refused among
+ * secret rules (it means nothing there).
+ */
+typedef enum cs_policy_ns { CS_POLICY_NS_SECRET = 0, CS_POLICY_NS_OPERATOR = 1 } cs_policy_ns;
+
+/*
  * Parses and validates a policy document of `len` bytes (at most
  * CS_POLICY_DOC_MAX) with jansson.  Returns 0 and *out (free with
  * cs_policy_free), CS_EINVAL with a detail that names the offending rule
@@ -71,16 +83,24 @@ void cs_policy_free(cs_policy *p);
  * other than CS_CAP_DENY.  A NULL entry in `policies` is skipped (a policy
  * name on a token that no longer exists grants nothing).
  */
+int cs_policy_ns_allows(const cs_policy *const *policies, size_t n, cs_policy_ns ns,
+                        const char *path, unsigned want_caps) __attribute__((warn_unused_result));
+/* cs_policy_ns_allows in the secret namespace. */
 int cs_policy_allows(const cs_policy *const *policies, size_t n, const char *path,
                      unsigned want_caps) __attribute__((warn_unused_result));
 /* The union of the deciding rules' capabilities (CS_CAP_DENY included when
  * any deciding rule denies), e.g. for a "what may I do here" answer. */
+unsigned cs_policy_ns_capabilities(const cs_policy *const *policies, size_t n, cs_policy_ns ns,
+                                   const char *path);
+/* cs_policy_ns_capabilities in the secret namespace. */
 unsigned cs_policy_capabilities(const cs_policy *const *policies, size_t n, const char *path);
 
 /* Rules in document order, for listing and tests.  i < cs_policy_rule_count(). */
 size_t cs_policy_rule_count(const cs_policy *p);
 const char *cs_policy_rule_path(const cs_policy *p, size_t i); /* as written, with any '*' */
 unsigned cs_policy_rule_caps(const cs_policy *p, size_t i);
+/* The section rule i came from (secret "rules" first, then "operator"). */
+cs_policy_ns cs_policy_rule_ns(const cs_policy *p, size_t i);
 
 /* 1 when `name` is 1..128 characters of [A-Za-z0-9_.-] ("root" included),
  * else 0. */

@@ -127,6 +127,7 @@ typedef struct cs_seal_status {
   unsigned t, n, progress;
   char nonce[CS_NONCE_STR];   /* of the unseal attempt in progress, "" if none */
   uint32_t term;              /* active term, 0 while sealed */
+  char reason[256];           /* why the node sealed itself ("" if it did not) */
 } cs_seal_status;
 
 typedef struct cs_rekey_status {
@@ -178,6 +179,7 @@ typedef struct cs_rotate_config {
 typedef struct cs_seal_result {
   uint32_t term;              /* rotate: the new term */
   int64_t install_time;
+  int staged;                 /* rotate: the term is staged, not yet active */
   uint8_t *shares;            /* init: n shares of share_len bytes */
   size_t share_len;
   unsigned n, t;
@@ -236,6 +238,59 @@ cs_keyring *cs_seal_keyring(cs_seal *s);
  * res->term and res->install_time. */
 int cs_seal_rotate(cs_seal *s, cs_seal_cb cb, void *arg) __attribute__((warn_unused_result));
 
+/* ---- staged activation (seal/stage.c; docs/ha.md, "Staged activation") --- */
+
+/*
+ * Cluster mode (set by ha.c at start): cs_seal_rotate STAGES the new term
+ * (res->staged): the keyring holds it and core/upgrade/<active> carries it
+ * to the standbys, but the old term keeps encrypting and core/root-key
+ * stays under it, until cs_seal_activate.  A rotation while a term is
+ * staged is refused (CS_ESTAGED).  Standalone (off, the default) a
+ * rotation activates its term at once, and a staged term found in the
+ * keyring (a store that came from a cluster) is activated by the tick.
+ * max_delay (seconds) bounds how long the staged upgrade key must live.
+ */
+void cs_seal_set_staged_activation(cs_seal *s, int on, unsigned max_delay);
+
+/*
+ * Activates the staged term: ONE batch holds the keyring (staged -> active,
+ * the former active decrypt-only), core/root-key under the new term and
+ * the deletion of core/upgrade/<former active> (the new key no longer
+ * travels under the old one).  CS_SEAL_PENDING and cb (res->term) once
+ * committed; CS_ENOTERM when no term is staged; CS_EBUSY while another key
+ * change is in flight.
+ */
+int cs_seal_activate(cs_seal *s, cs_seal_cb cb, void *arg) __attribute__((warn_unused_result));
+
+#define CS_TERM_PROOF_LEN 32
+/*
+ * A member's proof that it holds `term`, bound to its node id:
+ * HMAC-SHA256(K, "custos term ack" || term (u32 BE) || node_id) with
+ * K = HMAC-SHA256(key of term, "custos term ack key v1").  The term's key
+ * itself never leaves the node, and a proof for one node or term is not
+ * one for another.  CS_ESEALED, or CS_ENOTERM when we do not hold `term`.
+ */
+int cs_seal_term_proof(const cs_seal *s, uint32_t term, const char *node_id,
+                       uint8_t out[CS_TERM_PROOF_LEN]) __attribute__((warn_unused_result));
+/* 1 when `proof` (len bytes) is node_id's proof for `term` (compared in
+ * constant time), 0 otherwise (also when we do not hold the term). */
+int cs_seal_term_proof_ok(const cs_seal *s, uint32_t term, const char *node_id,
+                          const uint8_t *proof, size_t len) __attribute__((warn_unused_result));
+
+/*
+ * Can this node serve as active with the keys it holds?  Reads
+ * core/root-key: its term is the cluster's active term, and this node must
+ * hold that term's key as its own active term and open the root key with
+ * it to the root key it holds.  0, or CS_ELACKSTERM with a detail ("this
+ * node lacks the active keyring term N (its keyring ends at term M)"),
+ * CS_ESEALED, or a read error.
+ */
+int cs_seal_check_active_keys(cs_seal *s) __attribute__((warn_unused_result));
+
+/* Seals like cs_seal_seal and records why (cs_seal_status.reason, until
+ * the next unseal).  The reason must hold no secret. */
+void cs_seal_seal_because(cs_seal *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /*
  * Retires `term` (decrypt-only -> retired): the keyring with its key wiped
  * and the upgrade keys holding or sealed under it go in one batch, which
@@ -286,7 +341,9 @@ int cs_seal_tick(cs_seal *s, int64_t now, int flush, int *rotating);
  * (unexpired only), re-reads core/root-key and core/seal-config.  When the
  * replica has moved past a term it could not get an upgrade key for, the
  * node seals itself (logged, event SEALED) and returns CS_ESEALED.
- * *installed counts the terms installed (then event KEYRING_CHANGED).
+ * *installed counts the terms installed; they are held as staged until
+ * core/root-key moves to them, and then activated here too (stage.c).
+ * Either change fires one event KEYRING_CHANGED.
  */
 int cs_seal_follow(cs_seal *s, int64_t now, int *installed) __attribute__((warn_unused_result));
 /*

@@ -54,6 +54,8 @@ typedef struct member {
   uint64_t last_seen;    /* uv_now of the last status report; 0: never */
   uint64_t last_heard;   /* uv_now of the last sign of life (report, reply, probe); 0: never */
   int initialized;       /* its last report said its store holds a seal config */
+  uint32_t staged_term;  /* staged activation: the staged term it says it holds */
+  uint8_t staged_proof[CS_CLUSTER_PROOF_LEN];
 } member;
 
 struct cs_cluster {
@@ -356,6 +358,8 @@ static void on_status(cs_cluster *c, const char *peer, const cs_cluster_msg *m, 
   m2->initialized = m->initialized;
   m2->term = m->term;
   m2->applied = m->applied;
+  m2->staged_term = m->staged_term;
+  memcpy(m2->staged_proof, m->staged_proof, sizeof m2->staged_proof);
   m2->last_seen = m2->last_heard = uv_now(c->loop);
   cs_cluster_reply r = {.type = CS_CLUSTER_REPLY_STATUS};
   snprintf(r.node_id, sizeof r.node_id, "%s", c->cfg.self.node_id);
@@ -683,6 +687,8 @@ static int encode_status(cs_cluster *c, const cs_node_status *st, uint8_t *buf, 
   m.initialized = st->initialized;
   m.term = st->term;
   m.applied = raft_last_applied(&c->raft);
+  m.staged_term = st->staged_term;
+  memcpy(m.staged_proof, st->staged_proof, sizeof m.staged_proof);
   return cs_cluster_msg_encode(&m, buf, cap, n);
 }
 
@@ -831,6 +837,36 @@ uint32_t cs_cluster_min_member_term(cs_cluster *c) {
   }
   return min == UINT32_MAX ? 0 : min;
 }
+
+size_t cs_cluster_reports(cs_cluster *c, cs_member_report *out, size_t cap) {
+  if (raft_state(&c->raft) != RAFT_LEADER)
+    return 0;
+  uint64_t now = uv_now(c->loop), window = 3ULL * c->cfg.poll_ms + 500;
+  size_t n = 0;
+  for (unsigned i = 0; i < c->raft.configuration.n && n < cap; i++) {
+    const struct raft_server *sv = &c->raft.configuration.servers[i];
+    if (sv->id == c->raft.id)
+      continue;
+    member *m = member_by_id(c, sv->id);
+    cs_member_report *r = &out[n++];
+    memset(r, 0, sizeof *r);
+    r->voter = sv->role == RAFT_VOTER;
+    if (m == NULL) {
+      snprintf(r->node_id, sizeof r->node_id, "raft id %llu", (unsigned long long)sv->id);
+      continue;
+    }
+    snprintf(r->node_id, sizeof r->node_id, "%s", m->node_id);
+    r->fresh = m->last_seen != 0 && now - m->last_seen <= window;
+    r->sealed = m->sealed;
+    r->term = m->term;
+    r->staged_term = m->staged_term;
+    memcpy(r->staged_proof, m->staged_proof, sizeof r->staged_proof);
+    r->applied = m->applied;
+  }
+  return n;
+}
+
+uint64_t cs_cluster_applied(cs_cluster *c) { return raft_last_applied(&c->raft); }
 
 static void on_transfer(struct raft_transfer *req) {
   cs_cluster *c = req->data;

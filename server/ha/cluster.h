@@ -55,6 +55,8 @@ typedef struct cs_node_status {
   int initialized;        /* the store holds a seal config */
   int sealed;
   uint32_t term;          /* active keyring term, 0 while sealed */
+  uint32_t staged_term;   /* staged term held, 0: none */
+  uint8_t staged_proof[32]; /* its proof (cs_seal_term_proof) */
 } cs_node_status;
 
 /*
@@ -83,6 +85,8 @@ int cs_cluster_is_leader(cs_cluster *c);
  * not in the membership table). */
 const char *cs_cluster_leader_api(cs_cluster *c);
 const char *cs_cluster_node_id(const cs_cluster *c);
+/* The last raft index applied to this node's store. */
+uint64_t cs_cluster_applied(cs_cluster *c);
 /* The current raft term (for snapshot headers). */
 uint64_t cs_cluster_raft_term(cs_cluster *c);
 
@@ -131,6 +135,19 @@ uint64_t cs_cluster_term(cs_cluster *c);
  * or not) within the last 3 poll intervals; 0 when a member has not
  * reported or reports a sealed node.  Used to drop upgrade keys early. */
 uint32_t cs_cluster_min_member_term(cs_cluster *c);
+
+/* Leader only: what each OTHER member of the configuration last reported
+ * (staged activation, ha/staging.c).  `fresh`: a report within the last 3
+ * poll intervals. */
+typedef struct cs_member_report {
+  char node_id[64];
+  int voter, fresh, sealed;
+  uint32_t term, staged_term;
+  uint8_t staged_proof[32];
+  uint64_t applied;       /* its last applied raft index, as reported */
+} cs_member_report;
+/* Fills up to cap entries; returns the count (0 when not the leader). */
+size_t cs_cluster_reports(cs_cluster *c, cs_member_report *out, size_t cap);
 
 /* Leader only: hands leadership to an unsealed member seen recently.
  * 0 when a transfer started, CS_ENOTFOUND when there is none. */

@@ -182,6 +182,14 @@ static int decode_msg(const Custos__ClusterMessage *m, cs_cluster_msg *out) {
     out->initialized = s->initialized ? 1 : 0;
     out->term = s->term;
     out->applied = s->applied;
+    out->staged_term = s->staged_term;
+    if (s->staged_term == 0 ? s->staged_proof.len != 0
+                            : s->staged_proof.len != CS_CLUSTER_PROOF_LEN)
+      return cs_error_set(CS_EPROTO, "status staged_proof has %zu bytes (staged term %u)",
+                          s->staged_proof.len, (unsigned)s->staged_term);
+    memset(out->staged_proof, 0, sizeof out->staged_proof);
+    if (s->staged_term != 0)
+      memcpy(out->staged_proof, s->staged_proof.data, CS_CLUSTER_PROOF_LEN);
     return 0;
   }
   case CUSTOS__CLUSTER_MESSAGE__KIND_JOIN: {
@@ -252,6 +260,10 @@ int cs_cluster_msg_encode(const cs_cluster_msg *in, uint8_t *buf, size_t cap, si
     s.initialized = in->initialized != 0;
     s.term = in->term;
     s.applied = in->applied;
+    s.staged_term = in->staged_term;
+    if (in->staged_term != 0)
+      s.staged_proof = (ProtobufCBinaryData){.data = (uint8_t *)in->staged_proof,
+                                             .len = CS_CLUSTER_PROOF_LEN};
     m.kind_case = CUSTOS__CLUSTER_MESSAGE__KIND_STATUS;
     m.status = &s;
   } else if (in->type == CS_CLUSTER_MSG_JOIN) {

@@ -32,6 +32,7 @@
 #define CS_CLUSTER_ADDR_MAX 127
 #define CS_CLUSTER_PREAMBLE_LEN 11
 #define CS_CLUSTER_MAX_PAYLOAD 4096
+#define CS_CLUSTER_PROOF_LEN 32
 
 enum { CS_CLUSTER_KIND_RAFT = 1, CS_CLUSTER_KIND_MSG = 2 };
 
@@ -81,6 +82,11 @@ typedef struct cs_cluster_msg {
   int initialized;                            /* STATUS only: the store holds a seal config */
   uint32_t term;
   uint64_t applied;
+  /* STATUS: the staged term it holds (0: none) and its proof of holding it
+   * (CS_CLUSTER_PROOF_LEN bytes exactly when staged_term != 0; checked by
+   * the leader against its own key, see cs_seal_term_proof). */
+  uint32_t staged_term;
+  uint8_t staged_proof[CS_CLUSTER_PROOF_LEN];
   uint8_t key[CS_CLUSTER_KEY_MAX];            /* UNSEAL only: the relayed share (secret: */
   size_t key_len;                             /* the holder of the struct wipes it) */
 } cs_cluster_msg;

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "logid.h"
 #include "snapshots.h"
+#include "staging.h"
 #include "unseal_relay.h"
 
 #include <stddef.h>
@@ -39,6 +40,12 @@ static void node_status(void *ctx, cs_node_status *st) {
   st->initialized = ss.initialized;
   st->sealed = ss.sealed;
   st->term = ss.term;
+  /* Staged activation: "I hold staged term N", with the proof. */
+  uint32_t staged = ss.sealed ? 0 : cs_keyring_staged(cs_seal_keyring(d->seal));
+  st->staged_term = 0;
+  if (staged != 0 &&
+      cs_seal_term_proof(d->seal, staged, d->cfg.cluster.self.node_id, st->staged_proof) == 0)
+    st->staged_term = staged;
 }
 
 static int commit_backend(void *ctx, const cs_batch *const *batches, size_t n,
@@ -149,9 +156,20 @@ static void on_caught_up(void *arg, int status) {
     return;
   }
   cs_daemon_auth_changed(d);
+  /* Never serve with keys that cannot open what the cluster wrote. */
   int rc = cs_seal_reload(d->seal);
-  if (rc < 0)
-    cs_warn("cluster: reloading the keyring on becoming active failed: %s", cs_error_message(rc));
+  if (rc == 0)
+    rc = cs_seal_check_active_keys(d->seal);
+  if (rc < 0) {
+    char why[200];
+    snprintf(why, sizeof why, "%s", cs_error_message(rc));
+    cs_error("cluster: this node is the raft leader but refuses to serve as active: %s; "
+             "sealing, so that a member holding the keys takes over (unseal this node again "
+             "to follow the cluster)", why);
+    cs_seal_seal_because(d->seal, "refused to serve as active: %s", why);
+    cs_daemon_activation_done(d);
+    return;
+  }
   ha->active_term = term;
   cs_seal_status st;
   cs_seal_get_status(d->seal, &st);
@@ -220,6 +238,7 @@ static void on_poll(uv_timer_t *t) {
       int rc = cs_seal_upgrades_acked(d->seal, cs_cluster_min_member_term(ha->cluster));
       if (rc < 0)
         cs_warn("cluster: deleting acknowledged upgrade keys failed: %s", cs_error_message(rc));
+      cs_staging_tick(d); /* a staged term activates once every voter holds it */
     }
   } else {
     cs_daemon_activation_done(d); /* requests held while we were leader: redirected */
@@ -252,6 +271,8 @@ int cs_ha_start(cs_daemon *d) {
     return rc;
   }
   cs_commitq_set_backend(d->commitq, commit_backend, ha->cluster);
+  /* Rotations stage their term until every voter holds it (staging.c). */
+  cs_seal_set_staged_activation(d->seal, 1, d->cfg.max_activation_delay);
   /* The restore already in the store when we start is not news. */
   int forced;
   if (cs_snapshots_marker(d->store, &ha->marker_seen, &forced) < 0)

@@ -252,6 +252,22 @@ static int view_seal_status(cs_jbuf *b, const Custos__Response *res) {
     cs_jbuf_key_str(b, "cluster_name", "custos");
     cs_jbuf_key_str(b, "cluster_id", "");
   }
+  if (st->n_relayed > 0) { /* sys/unseal with "cluster": true */
+    cs_jbuf_key(b, "relayed");
+    cs_jbuf_begin_array(b);
+    for (size_t i = 0; i < st->n_relayed; i++) {
+      const Custos__UnsealRelayResult *r = st->relayed[i];
+      cs_jbuf_begin_object(b);
+      cs_jbuf_key_str(b, "node_id", r->node_id);
+      cs_jbuf_key_bool(b, "delivered", r->delivered);
+      cs_jbuf_key_bool(b, "sealed", r->sealed);
+      cs_jbuf_key_uint(b, "progress", r->progress);
+      cs_jbuf_key_uint(b, "t", r->t);
+      cs_jbuf_key_str(b, "error", r->error);
+      cs_jbuf_end_object(b);
+    }
+    cs_jbuf_end_array(b);
+  }
   cs_jbuf_end_object(b);
   return 200;
 }
@@ -576,6 +592,34 @@ static int view_rekey_backup(cs_jbuf *b, const Custos__Response *res) {
   return 200;
 }
 
+/* sys/generate-root/attempt and /update: Vault's fields (no nonce in a
+ * plain status: custos gives it only to the initiator and to those who
+ * present it); "recipient" and "encoded_token_age" stand for Vault's
+ * pgp_fingerprint and PGP-encrypted token. */
+static int view_genroot(cs_jbuf *b, const Custos__Response *res) {
+  if (res->result_case != CUSTOS__RESPONSE__RESULT_GENERATE_ROOT)
+    return 500;
+  const Custos__GenerateRootStatusRes *r = res->generate_root;
+  cs_jbuf_begin_object(b);
+  cs_jbuf_key_bool(b, "started", r->started || r->complete);
+  cs_jbuf_key_str(b, "nonce", r->nonce);
+  cs_jbuf_key_uint(b, "progress", r->progress);
+  cs_jbuf_key_uint(b, "required", r->required);
+  cs_jbuf_key_str(b, "encoded_token", r->encoded_token);
+  cs_jbuf_key_str(b, "encoded_root_token", r->encoded_token);
+  if (r->encoded_token_age && r->encoded_token_age[0])
+    cs_jbuf_key_str(b, "encoded_token_age", r->encoded_token_age);
+  cs_jbuf_key_str(b, "pgp_fingerprint", "");
+  cs_jbuf_key_str(b, "recipient", r->recipient);
+  cs_jbuf_key_str(b, "otp", r->otp);
+  cs_jbuf_key_uint(b, "otp_length", r->otp_length);
+  cs_jbuf_key_bool(b, "complete", r->complete);
+  if (r->expires)
+    key_time(b, "expires", r->expires);
+  cs_jbuf_end_object(b);
+  return 200;
+}
+
 /* sys/storage/raft/configuration: Vault's shape, custos's members. */
 static int view_raft_config(cs_jbuf *b, const Custos__Response *res) {
   if (res->result_case != CUSTOS__RESPONSE__RESULT_RAFT_PEERS)
@@ -681,6 +725,7 @@ static int view(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response *res)
   case HV_KV2_META:
   case HV_KV2_CONFIG: return cs_http_kv2_view(b, ctx->view, res);
   case HV_REKEY_BACKUP: return view_rekey_backup(b, res);
+  case HV_GENROOT: return view_genroot(b, res);
   }
   return 500;
 }

@@ -38,6 +38,7 @@ typedef struct query {
   int standbyok;
   int activecode, standbycode, sealedcode, uninitcode, perfstandbycode;
   int bad; /* a health code that is not a status code */
+  char nonce[64]; /* ?nonce= (DELETE sys/generate-root/attempt) */
 } query;
 
 static int hexval(int c) {
@@ -107,6 +108,8 @@ static void query_param(query *q, const char *k, const char *v) {
     rc = parse_code(v, &q->uninitcode);
   else if (strcmp(k, "perfstandbycode") == 0)
     rc = parse_code(v, &q->perfstandbycode);
+  else if (strcmp(k, "nonce") == 0)
+    snprintf(q->nonce, sizeof q->nonce, "%s", v);
   if (rc < 0)
     q->bad = 1;
 }
@@ -348,7 +351,7 @@ static int route_init(cs_http_event *ev, const http_msg *m, const query *q) {
 static int route_unseal(cs_http_event *ev, const http_msg *m, const query *q) {
   if (m->method != HM_PUT && m->method != HM_POST)
     return bad_method(ev, m);
-  int rc = 0, reset = 0;
+  int rc = 0, reset = 0, cluster = 0;
   json_t *o = body_object(ev, m, &rc);
   if (o == NULL)
     return rc;
@@ -358,8 +361,8 @@ static int route_unseal(cs_http_event *ev, const http_msg *m, const query *q) {
   /* "nonce" is custos's: a reset names the unseal it discards (see
    * docs/http-api.md), so one client cannot throw away another's shares. */
   if (get_str(o, "key", &key) < 0 || get_bool(o, "reset", &reset) < 0 ||
-      get_str(o, "nonce", &nonce) < 0) {
-    rc = answer(ev, m, 400, "key and nonce must be strings and reset a boolean");
+      get_str(o, "nonce", &nonce) < 0 || get_bool(o, "cluster", &cluster) < 0) {
+    rc = answer(ev, m, 400, "key and nonce must be strings, reset and cluster booleans");
   } else if (!reset && key == NULL) {
     rc = answer(ev, m, 400, "'key' must be specified in request body as JSON, or 'reset' set to true");
   } else if (!reset && decode_key(key, share, sizeof share, &len) < 0) {
@@ -368,6 +371,7 @@ static int route_unseal(cs_http_event *ev, const http_msg *m, const query *q) {
     Custos__Request req = CUSTOS__REQUEST__INIT;
     Custos__UnsealReq u = CUSTOS__UNSEAL_REQ__INIT;
     u.reset = reset;
+    u.cluster = cluster; /* custos's: unseal --cluster (docs/ceremony.md) */
     u.nonce = (char *)(nonce ? nonce : "");
     u.key.data = share;
     u.key.len = reset ? 0 : len;
@@ -557,6 +561,74 @@ static int route_rekey(cs_http_event *ev, const http_msg *m, const query *q, con
   return not_found(ev, m);
 }
 
+/*
+ * sys/generate-root/attempt (GET status, PUT start, DELETE cancel) and
+ * sys/generate-root/update (PUT {"key","nonce"}).  A start takes "otp" (as
+ * many characters as a token), or "recipient" (an age recipient, custos's
+ * counterpart of Vault's pgp_key), or neither: the server makes the OTP
+ * and returns it once (Vault 1.10+).  A cancel must name the attempt by
+ * its nonce ({"nonce"} in the body or ?nonce=), unlike Vault's: anyone can
+ * reach this endpoint, and only those given the nonce may end an attempt.
+ */
+static int route_genroot(cs_http_event *ev, const http_msg *m, const query *q, const char *rest) {
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  int rc = 0;
+  if (strcmp(rest, "attempt") == 0 && m->method == HM_GET) {
+    Custos__GenerateRootStatusReq st = CUSTOS__GENERATE_ROOT_STATUS_REQ__INIT;
+    req.op_case = CUSTOS__REQUEST__OP_GENERATE_ROOT_STATUS;
+    req.generate_root_status = &st;
+    return emit(ev, m, &req, HV_GENROOT, q);
+  }
+  if (strcmp(rest, "attempt") != 0 && strcmp(rest, "update") != 0)
+    return not_found(ev, m);
+  int del = strcmp(rest, "attempt") == 0 && m->method == HM_DELETE;
+  if (!del && !is_write(m))
+    return bad_method(ev, m);
+  json_t *o = body_object(ev, m, &rc);
+  if (o == NULL)
+    return rc;
+  const char *otp = NULL, *recipient = NULL, *pgp = NULL, *key = NULL, *nonce = NULL;
+  uint8_t share[KEY_CAP];
+  size_t len = 0;
+  if (get_str(o, "otp", &otp) < 0 || get_str(o, "recipient", &recipient) < 0 ||
+      get_str(o, "pgp_key", &pgp) < 0 || get_str(o, "key", &key) < 0 ||
+      get_str(o, "nonce", &nonce) < 0) {
+    rc = answer(ev, m, 400, "otp, recipient, key and nonce must be strings");
+  } else if (del) {
+    Custos__GenerateRootCancelReq c = CUSTOS__GENERATE_ROOT_CANCEL_REQ__INIT;
+    c.nonce = (char *)(nonce ? nonce : q->nonce);
+    req.op_case = CUSTOS__REQUEST__OP_GENERATE_ROOT_CANCEL;
+    req.generate_root_cancel = &c;
+    rc = emit(ev, m, &req, HV_NO_CONTENT, q);
+  } else if (strcmp(rest, "attempt") == 0) {
+    if (pgp != NULL && pgp[0] != '\0') {
+      rc = answer(ev, m, 400, "PGP keys are not supported by custos: give an age recipient in "
+                              "\"recipient\"");
+    } else {
+      Custos__GenerateRootInitReq in = CUSTOS__GENERATE_ROOT_INIT_REQ__INIT;
+      in.otp = (char *)(otp ? otp : "");
+      in.recipient = (char *)(recipient ? recipient : "");
+      in.generate_otp = (otp == NULL || !otp[0]) && (recipient == NULL || !recipient[0]);
+      req.op_case = CUSTOS__REQUEST__OP_GENERATE_ROOT_INIT;
+      req.generate_root_init = &in;
+      rc = emit(ev, m, &req, HV_GENROOT, q);
+    }
+  } else if (key == NULL || decode_key(key, share, sizeof share, &len) < 0) {
+    rc = answer(ev, m, 400, "'key' must be a valid hex or base64 string");
+  } else {
+    Custos__GenerateRootUpdateReq u = CUSTOS__GENERATE_ROOT_UPDATE_REQ__INIT;
+    u.nonce = (char *)(nonce ? nonce : "");
+    u.key.data = share;
+    u.key.len = len;
+    req.op_case = CUSTOS__REQUEST__OP_GENERATE_ROOT_UPDATE;
+    req.generate_root_update = &u;
+    rc = emit(ev, m, &req, HV_GENROOT, q);
+  }
+  mbedtls_platform_zeroize(share, sizeof share);
+  json_decref(o);
+  return rc;
+}
+
 static int route_policy(cs_http_event *ev, const http_msg *m, const query *q, const char *name) {
   int list = m->method == HM_LIST || (m->method == HM_GET && q->list);
   if (*name == 0) {
@@ -661,6 +733,8 @@ static int route_sys(cs_http_event *ev, const http_msg *m, const query *q, const
     return route_rotate_config(ev, m, q);
   if (strncmp(p, "rekey/", 6) == 0)
     return route_rekey(ev, m, q, p + 6);
+  if (strncmp(p, "generate-root/", 14) == 0)
+    return route_genroot(ev, m, q, p + 14);
   /* The older policy API, the one hvac 0.11's sys.*_policy methods use. */
   if (strcmp(p, "policy") == 0)
     return m->method == HM_GET ? route_plain(ev, m, q, CUSTOS__REQUEST__OP_POLICY_LIST,

@@ -51,6 +51,8 @@ struct cs_reply {
   cs_http_req *http;      /* HTTP: how to render the response (NULL: protobuf) */
   size_t len;
   unsigned done : 1;      /* filled (or abandoned): may be written */
+  unsigned held : 1;      /* filled by cs_reply_hold: waits for cs_reply_release */
+  unsigned is_http : 1;   /* an HTTP request's slot (a replacement renders as HTTP) */
   unsigned counted : 1;   /* counts in conn->inflight and ->pending (a dispatched request) */
   unsigned ordered : 1;   /* counts in conn->pending_ordered (not independent) */
 };
@@ -216,8 +218,9 @@ static void on_handle_closed(uv_handle_t *h) {
   conn_unref(c);
 }
 
-/* Closes both handles.  Filled reply slots are freed now; unfilled ones are
- * detached and free themselves in cs_reply_send. */
+/* Closes both handles.  Filled reply slots are freed now; unfilled ones
+ * (and held ones) are detached and free themselves in cs_reply_send (or
+ * cs_reply_release). */
 static void conn_close(cs_conn *c) {
   if (c->state == ST_CLOSED)
     return;
@@ -452,14 +455,10 @@ static void reject(cs_conn *c, int code) {
   reject_with(c, bytes, len);
 }
 
-void cs_reply_send(cs_reply *r, Custos__Response *res, int authenticated) {
+/* Packs res into r's slot, releasing the request's place in `pending`.
+ * 0, or -1 when the connection is gone or out of memory (closed). */
+static int pack_slot(cs_reply *r, Custos__Response *res) {
   cs_conn *c = r->conn;
-  if (c->state == ST_CLOSED) {
-    cs_http_req_free(r->http);
-    free(r); /* detached by conn_close */
-    conn_unref(c);
-    return;
-  }
   if (r->counted) {
     c->pending--;
     if (r->ordered)
@@ -473,13 +472,84 @@ void cs_reply_send(cs_reply *r, Custos__Response *res, int authenticated) {
   } else {
     r->frame = cs_wire_encode(&res->base, &r->len);
   }
-  r->done = 1;
   if (r->frame == NULL) {
     cs_error("out of memory packing a response for %s", c->peer.address);
+    r->done = !r->held; /* a held slot stays detached until cs_reply_release */
     conn_close(c);
-    return;
+    return -1;
   }
   c->unsent += r->len;
+  return 0;
+}
+
+/* A slot on a connection that closed: frees it (detached by conn_close). */
+static void drop_detached(cs_reply *r) {
+  cs_conn *c = r->conn;
+  cs_http_req_free(r->http);
+  wipe_free(r->frame, r->len);
+  free(r);
+  conn_unref(c);
+}
+
+void cs_reply_send(cs_reply *r, Custos__Response *res, int authenticated) {
+  (void)authenticated;
+  cs_conn *c = r->conn;
+  if (c->state == ST_CLOSED) {
+    drop_detached(r);
+    return;
+  }
+  if (pack_slot(r, res) < 0)
+    return;
+  r->done = 1;
+  flush_replies(c);
+}
+
+void cs_reply_hold(cs_reply *r, Custos__Response *res, int authenticated) {
+  (void)authenticated;
+  cs_conn *c = r->conn;
+  r->is_http = r->http != NULL;
+  r->held = 1;
+  if (c->state == ST_CLOSED) {
+    cs_http_req_free(r->http);
+    r->http = NULL;
+    return; /* cs_reply_release frees it */
+  }
+  (void)pack_slot(r, res); /* on failure the slot is done and the conn closed */
+}
+
+void cs_reply_release(cs_reply *r, int rc) {
+  cs_conn *c = r->conn;
+  if (c->state == ST_CLOSED) {
+    drop_detached(r); /* a held slot is never done, so conn_close left it */
+    return;
+  }
+  r->held = 0;
+  if (rc < 0) {
+    /* The audit record of this answer could not be written: the client
+     * gets the error instead (and nothing of the answer). */
+    c->unsent -= r->len;
+    wipe_free(r->frame, r->len);
+    if (r->is_http) {
+      r->frame = cs_http_error(500, cs_strerror(rc), 0, &r->len);
+    } else {
+      Custos__Response res = CUSTOS__RESPONSE__INIT;
+      Custos__Error err = CUSTOS__ERROR__INIT;
+      err.code = cs_error_wire_code(rc);
+      err.message = (char *)cs_strerror(rc);
+      res.error = &err;
+      res.id = r->id;
+      r->frame = cs_wire_encode(&res.base, &r->len);
+    }
+    if (r->frame == NULL) {
+      r->len = 0;
+      r->done = 1;
+      cs_error("out of memory answering %s", c->peer.address);
+      conn_close(c);
+      return;
+    }
+    c->unsent += r->len;
+  }
+  r->done = 1;
   flush_replies(c);
 }
 

@@ -107,6 +107,18 @@ int cs_listener_reload_tls(cs_listener *l, const char *cert_file, const char *ke
 void cs_reply_send(cs_reply *reply, Custos__Response *res, int authenticated);
 
 /*
+ * Two-step sending, for grouped audit writes (server/api/api.c): hold packs
+ * the response at once (res may be freed when it returns) but keeps it, and
+ * every later reply of its connection, back until cs_reply_release.
+ * Release with rc 0 lets it go; with rc < 0 it is replaced by an error
+ * response with code rc (its audit record could not be written), so none
+ * of it leaves.  Both are safe when the connection has gone away; release
+ * must be called exactly once after hold.
+ */
+void cs_reply_hold(cs_reply *reply, Custos__Response *res, int authenticated);
+void cs_reply_release(cs_reply *reply, int rc);
+
+/*
  * The larger frame limit (max_frame) for the connection of `reply`.  Given
  * the SHA-256 of the token a request was authorized with and check(ctx,
  * hash), the connection accepts a frame above max_frame_preauth only if

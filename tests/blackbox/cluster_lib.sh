@@ -128,6 +128,11 @@ ncli() {
 }
 
 node_status() { ncli "$1" status --format json 2>/dev/null || true; }
+
+# rotate_wait I: one rotation through the active n$I, returning once its
+# term is active (staged activation: once every voter holds it, or after
+# seal.max_activation_delay; docs/ha.md).
+rotate_wait() { ncli "$1" operator rotate --wait >/dev/null; }
 ha_mode() { node_status "$1" | json ha_mode; }
 
 # active_node: the index of the node reporting ha_mode active (waits up to $1 s).

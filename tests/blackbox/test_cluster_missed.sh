@@ -4,7 +4,9 @@
 # it loads the whole keyring from its replica and follows.
 . "$(dirname "$0")/lib.sh"
 POLL_MS=300 ELECTION_MS=500 HEARTBEAT_MS=50 AUDIT=1
-SEAL_EXTRA='seal = { upgrade_key_ttl = "2s"; };'
+# The frozen standby holds the staged term back for 2 s, then it activates
+# without it and its upgrade key goes.
+SEAL_EXTRA='seal = { upgrade_key_ttl = "2s"; max_activation_delay = "2s"; };'
 . "$(dirname "$0")/cluster_lib.sh"
 
 for i in 1 2 3; do start_node "$i"; done

@@ -45,7 +45,7 @@ ks_state() { # TERM: its state per key-status on the active
 
 bulk "$A" put bulk "$BULK" 0 > /dev/null || fail "bulk put"
 all_counts_ok
-ncli "$A" operator rotate > /dev/null || fail "rotate"
+ncli "$A" operator rotate --wait > /dev/null || fail "rotate" # staged until every member holds it
 wait_for 60 sh -c "[ \"\$(CUSTOS_ADDR=127.0.0.1:$(api_port "$A") CUSTOS_CACERT=$WORK/ctls/ca.crt CUSTOS_TOKEN=$TOKEN $CUSTOS operator key-status --format json | python3 -c \"import json,sys; print(json.load(sys.stdin)['term'])\")\" = 2 ]" \
   || fail "term 2 never active"
 pass "cluster: $BULK values under term 1, term 2 active; kept counts = full scan on every member"

@@ -62,9 +62,14 @@ pass "full restart: 2 shares given to n2 with --cluster unseal all 3 nodes (own 
 # ---- unsealed members ignore; a bad share relays nothing -----------------------
 ncli 1 operator unseal --cluster "$(ckey 2)" --format json > r3.json || fail "unseal --cluster on unsealed nodes"
 grep -q '"sealed":true' r3.json && fail "a relayed share to unsealed members: $(cat r3.json)"
-restart_all
 bad=$(ckey 1 | sed 's/^./f/; s/^ff/0f/')
 [ "$bad" != "$(ckey 1)" ] || bad=$(ckey 1 | sed 's/^./0/')
+# An unsealed node does not look at an unseal share, but relays only one of the key set.
+before=$(grep -c "relayed to" "$WORK/n1.log" || true)
+expect_err "not part of the current key set" ncli 1 operator unseal --cluster "$bad"
+expect_err "must be 33 bytes" ncli 1 operator unseal --cluster 00ff
+[ "$(grep -c "relayed to" "$WORK/n1.log" || true)" = "$before" ] || fail "an unsealed node relayed a bad share"
+restart_all
 expect_err "not part of the current key set" ncli 2 operator unseal --cluster "$bad"
 for i in 1 2 3; do [ "$(progress "$i")" = 0 ] || fail "a refused share advanced n$i"; done
 pass "unsealed members ignore a relayed share; a share not in the key set is refused and relays nothing"
@@ -99,6 +104,17 @@ wait "$p1" "$p2"
 ncli 1 operator unseal --cluster "$(ckey 3)" >/dev/null || fail "second share"
 for i in 1 2 3; do wait_for 5 is_unsealed "$i" || fail "n$i sealed after the race round"; done
 pass "the same share sent to n3 directly and relayed to it at once counts once; the next share unseals every node"
+
+# ---- over HTTP: sys/unseal with "cluster": true --------------------------------
+if command -v curl >/dev/null; then
+  restart_all
+  hu() { curl -sS --cacert "$WORK/ctls/ca.crt" -X PUT -d "$2" "https://127.0.0.1:$(api_port "$1")/v1/sys/unseal"; }
+  out=$(hu 1 "{\"key\":\"$(ckey 1)\",\"cluster\":true}")
+  echo "$out" | grep -q '"relayed":\[{"node_id":"n2","delivered":true,"sealed":true,"progress":1' || fail "HTTP cluster unseal: $out"
+  out=$(hu 1 "{\"key\":\"$(ckey 2)\",\"cluster\":true}")
+  for i in 1 2 3; do wait_for 5 is_unsealed "$i" || fail "n$i sealed after the HTTP cluster unseal: $out"; done
+  pass "HTTP PUT sys/unseal {\"cluster\":true}: the same relay, 'relayed' in the answer"
+fi
 
 # ---- relay disabled -------------------------------------------------------------
 for i in 1 2 3; do stop_node "$i"; done

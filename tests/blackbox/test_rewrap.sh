@@ -17,7 +17,10 @@
 #    value reads back;
 #  - `rotate --rewrap --retire` ends with every older term retired and
 #    every value under the new term;
-#  - a snapshot taken mid-pass and restored continues the pass.
+#  - a snapshot taken mid-pass and restored continues the pass;
+#  - a restore that would bring a retired key back is refused (terms named),
+#    one whose values do not need it keeps the term retired, --force brings
+#    it back with a warning.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || { echo "skip: python3 missing"; exit 77; }
 # Until the CLI's command table wires the lifecycle commands (client/cli/lifecycle.c).
@@ -91,6 +94,8 @@ pass "key-status (CLI and GET /v1/sys/key-status): states, times and exact count
 # ---- refusals ----------------------------------------------------------------------
 expect_err "active term" cli a operator retire-term 1
 cli a operator rotate > /dev/null || fail "rotate"
+cli a operator snapshot save "$WORK/early.snap" > /dev/null || fail "snapshot save (early)"
+cp "$WORK/journal" "$WORK/journal.early"
 expect_err "still encrypts" cli a operator retire-term 1
 grep -q "rewrap" "$WORK/err" || fail "no rewrap hint: $(cat "$WORK/err")"
 expect_err "no key for term 99" cli a operator retire-term 99
@@ -162,6 +167,8 @@ check_all "after rewrap --wait"
 [ "$(old_values)" = 0 ] || fail "values left under older terms: $(cat "$WORK/ks.json")"
 pass "rewrap --wait: nothing left under older terms (tokens, policies, rotate-config, root key included)"
 
+cli a operator snapshot save "$WORK/preretire.snap" > /dev/null || fail "snapshot save (pre-retire)"
+
 # ---- kill -9 during retire ----------------------------------------------------------------
 active=$(ks_get "k['term']")
 kills=0
@@ -188,6 +195,20 @@ check_all "after retiring"
   || fail "not every older term retired: $(cat "$WORK/ks.json")"
 expect_err "already retired" cli a operator retire-term 1
 pass "$kills kill -9 during retire-term: each term decrypt-only or retired, never half; all $((active - 1)) older terms retired"
+
+# ---- snapshots never bring a retired key back silently ------------------------------------
+expect_err "bring retired keys back" cli a operator snapshot restore "$WORK/early.snap"
+grep -q "term(s) 1" "$WORK/err" || fail "refusal does not name term 1: $(cat "$WORK/err")"
+check_all "after the refused restore"
+# Taken after the rewrap, before the retirements: no value needs the keys.
+cli a operator snapshot restore "$WORK/preretire.snap" > /dev/null 2> "$WORK/err" || fail "restore pre-retire: $(cat "$WORK/err")"
+check_all "after restoring the pre-retire snapshot"
+[ "$(ks_get "sum(1 for t in k['terms'] if t['state']!='retired' and t['term']!=k['term'])")" = 0 ] \
+  || fail "the restore revived retired terms: $(cat "$WORK/ks.json")"
+grep -q "stay retired" "$WORK/a.log" || fail "no log line about terms kept retired"
+cli a operator snapshot inspect "$WORK/preretire.snap" --format json | grep -q '"state":"decrypt-only"' \
+  || fail "snapshot inspect lacks term states"
+pass "restore: a snapshot needing retired keys refused (terms named); one that does not is restored with them kept retired"
 
 # ---- a snapshot taken mid-pass, restored: the pass continues ----------------------------
 cli a operator rotate > /dev/null || fail "rotate before snapshot"
@@ -221,3 +242,12 @@ stop_server a
 restart_unseal
 check_all "after a clean restart"
 pass "after a restart: the same terms retired, every value readable"
+
+# ---- a forced restore brings the keys back, and says so -----------------------------------
+cli a operator snapshot restore --force "$WORK/early.snap" > /dev/null 2> "$WORK/err" || fail "forced restore: $(cat "$WORK/err")"
+grep -q "brings back the keys of" "$WORK/a.log" || fail "no warning about revived keys"
+out=$(bulk check bulk "$BULK" 0) || fail "bulk after the forced restore: $out"
+out=$(bulk journal "$WORK/journal.early") || fail "writes after the forced restore: $out"
+cli a operator key-status --verify --format json > "$WORK/ks.json" || fail "key-status after forced restore"
+[ "$(ks_get "[t['state'] for t in k['terms'] if t['term']==1][0]")" = decrypt-only ] || fail "term 1 not back: $(cat "$WORK/ks.json")"
+pass "restore --force of a snapshot from before the retirements: keys back (warned), values readable"

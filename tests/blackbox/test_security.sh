@@ -30,7 +30,7 @@ cat > "$WORK/app-read.json" <<'JSON'
           {"path":"app/admin","capabilities":["deny"]}]}
 JSON
 cli a policy write app-read "$WORK/app-read.json" >/dev/null || fail "policy write"
-echo '{"rules":[{"path":"sys/*","capabilities":["sudo"]},{"path":"*","capabilities":["read","write","list","delete"]}]}' \
+echo '{"operator":[{"path":"sys/*","capabilities":["sudo"]}],"rules":[{"path":"*","capabilities":["read","write","list","delete"]}]}' \
   | cli a policy write admin - >/dev/null || fail "policy write from stdin"
 echo '{"rules":[{"path":"a/*","capabilities":["read"]},{"path":"b","capabilities":["raed"]}]}' > "$WORK/bad.json"
 expect_err 'rule 2 (b)' cli a policy write bad "$WORK/bad.json"

@@ -14,7 +14,7 @@ start_server a "token = { max_ttl = \"2d\"; };"
 init_server a 1 1
 ROOT=$TOKEN
 unseal_with a 1
-echo '{"rules":[{"path":"sys/*","capabilities":["sudo"]},{"path":"*","capabilities":["read","write","list","delete"]}]}' \
+echo '{"operator":[{"path":"sys/*","capabilities":["sudo"]}],"rules":[{"path":"*","capabilities":["read","write","list","delete"]}]}' \
   | cli a policy write admin - >/dev/null || fail "policy write"
 
 # ---- 3: pipelined self-renews racing a revoke: 50 trials, 0 survivors

@@ -381,8 +381,64 @@ static void test_large_records(void **state) {
   free(text);
 }
 
+/* Staged records reach the file only at the flush, all in one write, in
+ * staging order; a direct write in between goes out at once. */
+static void test_stage_and_flush(void **state) {
+  fixture *f = *state;
+  cs_audit *a = NULL;
+  assert_int_equal(cs_audit_open(&a, f->log), 0);
+  cs_audit_set_hmac_key(a, key1);
+  cs_audit_sensitive sens[] = {{"password", (const uint8_t *)pw, sizeof pw - 1}};
+  cs_audit_record r = request_record(sens, 1);
+  assert_int_equal(cs_audit_flush(a), 0); /* nothing staged: no-op */
+  for (int i = 1; i <= 500; i++) {
+    r.request_id = (uint64_t)i;
+    assert_int_equal(cs_audit_stage(a, &r), 0);
+  }
+  assert_true(cs_audit_staged(a) > 500 * 100);
+  size_t len;
+  char *text = slurp(f->log, &len);
+  assert_int_equal(len, 0);
+  free(text);
+  r.request_id = 1000; /* a direct write does not wait for the group */
+  assert_int_equal(cs_audit_write(a, &r), 0);
+  assert_int_equal(cs_audit_flush(a), 0);
+  assert_int_equal(cs_audit_staged(a), 0);
+  cs_audit_close(a);
+
+  text = slurp(f->log, &len);
+  assert_int_equal(count_lines(text), 501);
+  assert_null(memmem(text, len, pw, sizeof pw - 1));
+  for (size_t i = 0; i < 501; i++) {
+    json_t *v = line_at(text, i);
+    json_int_t want = i == 0 ? 1000 : (json_int_t)i;
+    assert_true(json_integer_value(json_object_get(v, "request_id")) == want);
+    json_decref(v);
+  }
+  free(text);
+}
+
+/* A failed flush reports CS_EAUDIT and empties the group (its requests are
+ * failed by the caller; they are never written later by surprise). */
+static void test_flush_failure(void **state) {
+  (void)state;
+  cs_audit *a = NULL;
+  if (access("/dev/full", W_OK) != 0)
+    skip();
+  assert_int_equal(cs_audit_open(&a, "/dev/full"), 0);
+  cs_audit_record r = request_record(NULL, 0);
+  assert_int_equal(cs_audit_stage(a, &r), 0);
+  assert_int_equal(cs_audit_flush(a), CS_EAUDIT);
+  assert_non_null(strstr(cs_error_message(CS_EAUDIT), "No space left on device"));
+  assert_int_equal(cs_audit_staged(a), 0);
+  assert_int_equal(cs_audit_flush(a), 0);
+  cs_audit_close(a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_stage_and_flush, setup, teardown),
+      cmocka_unit_test(test_flush_failure),
       cmocka_unit_test_setup_teardown(test_lines_are_json, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sensitive_values_hashed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_after_rotation, setup, teardown),

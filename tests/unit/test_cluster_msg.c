@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cluster_msg.h"
+#include "custos.pb-c.h"
 #include "cs_error.h"
 
 #define S(x) (const uint8_t *)(x), strlen(x)
@@ -113,6 +114,43 @@ static void test_messages(void **state) {
   assert_int_equal(cs_cluster_msg_encode(&m, buf, 4, &n), CS_EINVAL);
 }
 
+/* Staged activation: the staged term and its proof travel in a status
+ * report; a proof of any other length, or one without a term, is refused. */
+static void test_staged_fields(void **state) {
+  (void)state;
+  uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
+  size_t n;
+  cs_cluster_msg m = {.type = CS_CLUSTER_MSG_STATUS, .term = 2, .applied = 9, .staged_term = 3};
+  strcpy(m.node_id, "n2");
+  strcpy(m.api_address, "127.0.0.1:7210");
+  for (int i = 0; i < CS_CLUSTER_PROOF_LEN; i++)
+    m.staged_proof[i] = (uint8_t)(i * 7 + 1);
+  assert_int_equal(cs_cluster_msg_encode(&m, buf, sizeof buf, &n), 0);
+  cs_cluster_msg d;
+  assert_int_equal(cs_cluster_msg_decode(buf, n, &d), 0);
+  assert_memory_equal(&m, &d, sizeof m);
+
+  uint8_t proof[CS_CLUSTER_PROOF_LEN + 1] = {0};
+  Custos__ClusterMessage cm = CUSTOS__CLUSTER_MESSAGE__INIT;
+  Custos__ClusterStatus st = CUSTOS__CLUSTER_STATUS__INIT;
+  st.node_id = (ProtobufCBinaryData){.data = (uint8_t *)"n2", .len = 2};
+  st.api_address = (ProtobufCBinaryData){.data = (uint8_t *)"127.0.0.1:7210", .len = 14};
+  cm.kind_case = CUSTOS__CLUSTER_MESSAGE__KIND_STATUS;
+  cm.status = &st;
+  size_t lens[] = {0, 1, CS_CLUSTER_PROOF_LEN - 1, CS_CLUSTER_PROOF_LEN + 1};
+  for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+    st.staged_term = 3;
+    st.staged_proof = (ProtobufCBinaryData){.data = proof, .len = lens[i]};
+    n = custos__cluster_message__pack(&cm, buf);
+    assert_int_equal(cs_cluster_msg_decode(buf, n, &d), CS_EPROTO);
+  }
+  /* A proof without a staged term. */
+  st.staged_term = 0;
+  st.staged_proof = (ProtobufCBinaryData){.data = proof, .len = CS_CLUSTER_PROOF_LEN};
+  n = custos__cluster_message__pack(&cm, buf);
+  assert_int_equal(cs_cluster_msg_decode(buf, n, &d), CS_EPROTO);
+}
+
 static void test_replies(void **state) {
   (void)state;
   uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
@@ -200,6 +238,7 @@ int main(void) {
       cmocka_unit_test(test_fields),
       cmocka_unit_test(test_preamble),
       cmocka_unit_test(test_messages),
+      cmocka_unit_test(test_staged_fields),
       cmocka_unit_test(test_replies),
       cmocka_unit_test(test_unseal_relay),
   };

@@ -15,6 +15,7 @@
 
 #include "cs_error.h"
 #include "policy.h"
+#include "policy_ns.h"
 
 static cs_policy *parse_ok(const char *doc) {
   cs_policy *p = NULL;
@@ -86,11 +87,11 @@ static void test_exact_beats_prefix(void **state) {
    * would be: still it decides */
   cs_policy *p = parse_ok("{\"rules\":["
                           "{\"path\":\"a/b\",\"capabilities\":[\"read\"]},"
-                          "{\"path\":\"a/b*\",\"capabilities\":[\"read\",\"write\",\"sudo\"]},"
+                          "{\"path\":\"a/b*\",\"capabilities\":[\"read\",\"write\",\"list\"]},"
                           "{\"path\":\"a/*\",\"capabilities\":[\"deny\"]}]}");
   assert_int_equal(allows1(p, "a/b", CS_CAP_READ), 1);
   assert_int_equal(allows1(p, "a/b", CS_CAP_WRITE), 0);
-  assert_int_equal(allows1(p, "a/bc", CS_CAP_WRITE | CS_CAP_SUDO), 1);
+  assert_int_equal(allows1(p, "a/bc", CS_CAP_WRITE | CS_CAP_LIST), 1);
   assert_int_equal(allows1(p, "a/c", CS_CAP_READ), 0);
   cs_policy_free(p);
 }
@@ -131,18 +132,51 @@ static void test_union_and_deny_across_policies(void **state) {
   cs_policy_free(carve);
 }
 
+static int allows_op(const cs_policy *p, const char *path, unsigned caps) {
+  const cs_policy *ps[1] = {p};
+  return cs_policy_ns_allows(ps, 1, CS_POLICY_NS_OPERATOR, path, caps);
+}
+
 static void test_all_capabilities(void **state) {
   (void)state;
-  cs_policy *p = parse_ok("{\"rules\":[{\"path\":\"sys/*\",\"capabilities\":"
+  cs_policy *p = parse_ok("{\"operator\":[{\"path\":\"sys/*\",\"capabilities\":"
                           "[\"sudo\",\"delete\",\"list\",\"write\",\"read\"]},"
                           "{\"capabilities\":[\"deny\",\"read\"],\"path\":\"sys/seal\"}]}");
   assert_int_equal(cs_policy_rule_caps(p, 0),
                    CS_CAP_SUDO | CS_CAP_DELETE | CS_CAP_LIST | CS_CAP_WRITE | CS_CAP_READ);
   assert_int_equal(cs_policy_rule_caps(p, 1), CS_CAP_DENY | CS_CAP_READ);
-  assert_int_equal(allows1(p, "sys/rotate", CS_CAP_SUDO), 1);
-  assert_int_equal(allows1(p, "sys/rotate", CS_CAP_ALL & ~CS_CAP_DENY), 1);
-  assert_int_equal(allows1(p, "sys/seal", CS_CAP_READ), 0); /* deny overrides its own rule */
-  assert_int_equal(allows1(p, "sys", CS_CAP_SUDO), 0);
+  assert_int_equal(cs_policy_rule_ns(p, 0), CS_POLICY_NS_OPERATOR);
+  assert_int_equal(allows_op(p, "sys/rotate", CS_CAP_SUDO), 1);
+  assert_int_equal(allows_op(p, "sys/rotate", CS_CAP_ALL & ~CS_CAP_DENY), 1);
+  assert_int_equal(allows_op(p, "sys/seal", CS_CAP_READ), 0); /* deny overrides its own rule */
+  assert_int_equal(allows_op(p, "sys", CS_CAP_SUDO), 0);
+  cs_policy_free(p);
+}
+
+/* A sys/ operator rule never decides a secret stored under sys/, and no
+ * secret rule decides an operator action (issue 12). */
+static void test_namespaces_never_decide_for_each_other(void **state) {
+  (void)state;
+  cs_policy *p = parse_ok("{\"rules\":[{\"path\":\"*\",\"capabilities\":[\"read\"]}],"
+                          "\"operator\":[{\"path\":\"sys/*\",\"capabilities\":[\"sudo\"]},"
+                          "{\"path\":\"*\",\"capabilities\":[\"deny\"]}]}");
+  assert_int_equal(cs_policy_rule_count(p), 3);
+  assert_int_equal(cs_policy_rule_ns(p, 0), CS_POLICY_NS_SECRET);
+  assert_int_equal(allows1(p, "sys/x", CS_CAP_READ), 1);      /* the secret's "*" decides */
+  assert_int_equal(allows_op(p, "sys/seal", CS_CAP_SUDO), 1);   /* the operator's "sys/ *" */
+  assert_int_equal(allows_op(p, "sys/seal", CS_CAP_READ), 0);
+  cs_policy_free(p);
+  /* Only operator rules: no secret at all; only secret rules: no action. */
+  p = parse_ok("{\"operator\":[{\"path\":\"sys/*\",\"capabilities\":[\"sudo\",\"read\"]}]}");
+  assert_int_equal(allows1(p, "sys/x", CS_CAP_READ), 0);
+  cs_policy_free(p);
+  p = parse_ok("{\"rules\":[{\"path\":\"sys/*\",\"capabilities\":[\"read\",\"write\"]}]}");
+  assert_int_equal(allows_op(p, "sys/seal", CS_CAP_SUDO), 0);
+  assert_int_equal(allows1(p, "sys/x", CS_CAP_READ), 1);
+  cs_policy_free(p);
+  /* The same path may appear once in each section. */
+  p = parse_ok("{\"rules\":[{\"path\":\"a\",\"capabilities\":[\"read\"]}],"
+               "\"operator\":[{\"path\":\"a\",\"capabilities\":[\"sudo\"]}]}");
   cs_policy_free(p);
 }
 
@@ -154,6 +188,14 @@ static const struct bad {
     {"[]", "policy is not a JSON object"},
     {"{}", "policy has no \"rules\" array"},
     {"{\"rules\":{}}", "policy \"rules\" is not an array"},
+    {"{\"operator\":{}}", "policy \"operator\" is not an array"},
+    {"{\"rules\":[{\"path\":\"sys/*\",\"capabilities\":[\"sudo\"]}]}",
+     "rule 1 (sys/*): sudo is an operator capability: put the rule in \"operator\""},
+    {"{\"rules\":[],\"operator\":[{\"path\":\"a\",\"capabilities\":[\"sudo\"]},"
+     "{\"path\":\"a\",\"capabilities\":[\"deny\"]}]}",
+     "operator rule 2 (a): same path as rule 1"},
+    {"{\"operator\":[{\"path\":\"sys/x\",\"capabilities\":[\"raed\"]}]}",
+     "operator rule 1 (sys/x): unknown capability \"raed\""},
     {"{\"rules\":[],\"name\":\"x\"}", "unknown top-level field \"name\""},
     {"{\"rules\":[1]}", "rule 1: not an object"},
     {"{\"rules\":[{\"path\":\"a\",\"capabilities\":[\"read\"]},\"x\"]}", "rule 2: not an object"},
@@ -504,6 +546,52 @@ static void test_names(void **state) {
   assert_int_equal(cs_policy_check_name("Root"), 0); /* names are case-sensitive */
 }
 
+/* An old document keeps its operator decisions and its secret decisions,
+ * except that sudo-only rules no longer decide secrets (policy_ns.h). */
+static void test_namespace_migration(void **state) {
+  (void)state;
+  static const char old[] =
+      "{\"rules\":[{\"path\":\"sys/*\",\"capabilities\":[\"sudo\"]},"
+      "{\"path\":\"app/*\",\"capabilities\":[\"read\",\"sudo\"]},"
+      "{\"path\":\"sys/rotate\",\"capabilities\":[\"deny\"]},"
+      "{\"path\":\"*\",\"capabilities\":[\"read\"]}]}";
+  char *m = NULL;
+  size_t mlen = 0;
+  assert_int_equal(cs_policy_ns_migrate(old, strlen(old), &m, &mlen), 0);
+  assert_int_equal(strlen(m), mlen);
+  assert_string_equal(m, "{\"rules\":[{\"path\":\"app/*\",\"capabilities\":[\"read\"]},"
+                         "{\"path\":\"sys/rotate\",\"capabilities\":[\"deny\"]},"
+                         "{\"path\":\"*\",\"capabilities\":[\"read\"]}],"
+                         "\"operator\":[{\"path\":\"sys/*\",\"capabilities\":[\"sudo\"]},"
+                         "{\"path\":\"sys/rotate\",\"capabilities\":[\"deny\"]},"
+                         "{\"path\":\"*\",\"capabilities\":[\"read\"]}]}");
+  cs_policy *p = parse_ok(m);
+  assert_int_equal(allows_op(p, "sys/seal", CS_CAP_SUDO), 1);
+  assert_int_equal(allows_op(p, "sys/rotate", CS_CAP_SUDO), 0);
+  assert_int_equal(allows1(p, "app/x", CS_CAP_READ), 1);
+  assert_int_equal(allows1(p, "sys/x", CS_CAP_READ), 1); /* "sys/ *" sudo no longer decides it */
+  assert_int_equal(allows1(p, "sys/rotate", CS_CAP_READ), 0); /* a deny still does */
+  cs_policy_free(p);
+  free(m);
+  /* Already namespaced: unchanged. */
+  static const char cur[] = "{\"operator\":[{\"path\":\"sys/seal\",\"capabilities\":[\"sudo\"]}]}";
+  assert_int_equal(cs_policy_ns_migrate(cur, strlen(cur), &m, &mlen), 0);
+  assert_string_equal(m, cur);
+  free(m);
+  /* Which old rules can reach a sys/ path. */
+  assert_int_equal(cs_policy_ns_matches_sys("*"), 1);
+  assert_int_equal(cs_policy_ns_matches_sys("s*"), 1);
+  assert_int_equal(cs_policy_ns_matches_sys("sys/*"), 1);
+  assert_int_equal(cs_policy_ns_matches_sys("sys/token/*"), 1);
+  assert_int_equal(cs_policy_ns_matches_sys("sys/seal"), 1);
+  assert_int_equal(cs_policy_ns_matches_sys("sys"), 0);
+  assert_int_equal(cs_policy_ns_matches_sys("app/*"), 0);
+  assert_int_equal(cs_policy_ns_matches_sys("sysx*"), 0);
+  /* Corrupt stored data is an error, never an empty policy. */
+  assert_int_equal(cs_policy_ns_migrate("[]", 2, &m, &mlen), CS_EINVAL);
+  assert_int_equal(cs_policy_ns_migrate("{\"rules\":[7]}", 13, &m, &mlen), CS_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_example),
@@ -511,6 +599,8 @@ int main(void) {
       cmocka_unit_test(test_exact_beats_prefix),
       cmocka_unit_test(test_union_and_deny_across_policies),
       cmocka_unit_test(test_all_capabilities),
+      cmocka_unit_test(test_namespaces_never_decide_for_each_other),
+      cmocka_unit_test(test_namespace_migration),
       cmocka_unit_test(test_rejections),
       cmocka_unit_test(test_nul_in_member_names),
       cmocka_unit_test(test_json_rejections),

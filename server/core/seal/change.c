@@ -73,7 +73,18 @@ static void apply_change(cs_seal *s, change *c) {
   case CH_ROTATE:
     if (!live)
       break;
-    cs_info("keyring rotated: term %u is active", c->res.term);
+    if (c->res.staged)
+      cs_info("keyring rotated: term %u is staged (term %u encrypts until every voter holds it)",
+              c->res.term, cs_keyring_active(c->next_kr));
+    else
+      cs_info("keyring rotated: term %u is active", c->res.term);
+    cs_seal__set_state(s, CS_SEAL_UNSEALED, NULL, c->next_kr);
+    c->next_kr = NULL;
+    break;
+  case CH_ACTIVATE:
+    if (!live)
+      break;
+    cs_info("keyring: term %u is active", c->res.term);
     cs_seal__set_state(s, CS_SEAL_UNSEALED, NULL, c->next_kr);
     c->next_kr = NULL;
     break;
@@ -114,6 +125,8 @@ static const char *key_change_name(enum change_kind k) {
     return "init";
   case CH_ROTATE:
     return "rotate";
+  case CH_ACTIVATE:
+    return "activate";
   case CH_REKEY:
     return "rekey";
   case CH_RETIRE:

@@ -35,9 +35,14 @@ int cs_seal_reload(cs_seal *s) {
 }
 
 /* Installs the term after the active one from core/upgrade/<active>, if the
- * replica has an unexpired upgrade key.  1 installed, 0 none, <0 error. */
+ * replica has an unexpired upgrade key, as STAGED: it decrypts from now on
+ * (what the active may write under it once activated) and becomes active
+ * here when core/root-key moves to it (cs_seal__follow_activation).  1
+ * installed, 0 none (or already held), <0 error. */
 static int install_next(cs_seal *s, int64_t now) {
   uint32_t active = cs_keyring_active(s->kr);
+  if (cs_keyring_staged(s->kr) != 0)
+    return 0; /* held already (from the upgrade key or the stored keyring) */
   char path[64];
   snprintf(path, sizeof path, P_UPGRADE "%u", active);
   uint8_t *ct;
@@ -54,9 +59,9 @@ static int install_next(cs_seal *s, int64_t now) {
     return 0;
   rc = 0;
   if (expires > now && uk->next->term == active + 1) {
-    rc = cs_keyring_add(s->kr, uk->next->term, uk->next->key.data, uk->next->install_time, 0);
+    rc = cs_keyring_stage_key(s->kr, uk->next->term, uk->next->key.data, uk->next->install_time);
     if (rc == 0) {
-      cs_info("standby: installed term %u from the upgrade key", uk->next->term);
+      cs_info("standby: holds term %u (staged) from the upgrade key", uk->next->term);
       rc = 1;
     }
   }
@@ -68,7 +73,7 @@ static int install_next(cs_seal *s, int64_t now) {
 /* core/root-key is written under the newest term: if we lack that term, we
  * missed its upgrade window and our keyring is stale (1).  Otherwise the
  * root key is refreshed from it (0), or an error. */
-static int check_root_key(cs_seal *s) {
+static int check_root_key(cs_seal *s, uint32_t *missed) {
   uint8_t *ct, *pt;
   size_t ct_len, len;
   uint32_t term = 0;
@@ -80,7 +85,8 @@ static int check_root_key(cs_seal *s) {
     free(ct);
     cs_error("standby missed the keyring upgrade to term %u (local keyring ends at term %u): "
              "sealing; unseal this node again to follow the cluster",
-             term, cs_keyring_active(s->kr));
+             term, cs_keyring_newest(s->kr));
+    *missed = term;
     return 1;
   }
   if (rc == 0)
@@ -100,16 +106,29 @@ int cs_seal_follow(cs_seal *s, int64_t now, int *installed) {
   int rc = cs_seal__load_keyset(s); /* a rekey on the active changes the share set */
   if (rc < 0 || s->state != CS_SEAL_UNSEALED)
     return rc < 0 ? rc : 0;
-  while ((rc = install_next(s, now)) == 1)
-    (*installed)++;
-  /* The ring grew in place: one event for every term installed this time. */
-  if (*installed > 0)
+  /* Next terms are staged from upgrade keys and activated when
+   * core/root-key moved to them; a replica several rotations ahead takes
+   * several rounds of both. */
+  int activated = 0;
+  for (;;) {
+    while ((rc = install_next(s, now)) == 1)
+      (*installed)++;
+    if (rc < 0)
+      break;
+    if ((rc = cs_seal__follow_activation(s)) != 1)
+      break;
+    activated++;
+  }
+  /* The ring grew or changed in place: one event for all of it. */
+  if (*installed > 0 || activated > 0)
     cs_seal__set_state(s, CS_SEAL_UNSEALED, NULL, s->kr);
   if (rc < 0)
     return rc;
-  rc = check_root_key(s);
+  uint32_t missed = 0;
+  rc = check_root_key(s, &missed);
   if (rc == 1) {
-    cs_seal_seal(s);
+    cs_seal_seal_because(s, "missed the keyring upgrade to term %u (it was activated without "
+                         "this node; unseal this node again to follow the cluster)", missed);
     return cs_error_set(CS_ESEALED, "standby sealed itself after missing a keyring upgrade");
   }
   if (rc == 0 && (rc = cs_seal__follow_retired(s)) > 0)

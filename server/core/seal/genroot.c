@@ -288,6 +288,7 @@ static int genroot_mint(cs_seal *s, cs_seal_cb cb, void *arg) {
     cs_seal__change_free(c);
     return rc;
   }
+  c->res.genroot.started = 1; /* as Vault: started and complete */
   c->res.genroot.complete = 1;
   c->res.genroot.progress = s->cur.count;
   c->res.genroot.required = s->ks.t;

@@ -111,6 +111,7 @@ void cs_seal_reset(cs_seal *s) {
 }
 
 void cs_seal_seal(cs_seal *s) {
+  s->reason[0] = '\0'; /* an operator's seal needs no explanation */
   if (s->state == CS_SEAL_UNSEALED) {
     int rc = cs_seal_flush_counters(s);
     if (rc < 0 && rc != CS_EBUSY)
@@ -133,6 +134,7 @@ void cs_seal_get_status(const cs_seal *s, cs_seal_status *st) {
     memcpy(st->nonce, s->cur.nonce, CS_NONCE_STR);
   }
   st->term = s->state == CS_SEAL_UNSEALED ? cs_keyring_active(s->kr) : 0;
+  memcpy(st->reason, s->reason, sizeof st->reason);
 }
 
 cs_keyring *cs_seal_keyring(cs_seal *s) { return s->kr; }

@@ -17,12 +17,13 @@
 
 /* ---------------------------------------------------------------- rotate */
 
-static int stage_upgrade(cs_batch *b, const cs_keyring *next, uint32_t old_term,
+/* core/upgrade/<old_term>: `term` of `next` (active or staged) sealed
+ * under old_term. */
+static int stage_upgrade(cs_batch *b, const cs_keyring *next, uint32_t term, uint32_t old_term,
                          const uint8_t *old_key, int64_t expires) {
   char path[64];
   snprintf(path, sizeof path, P_UPGRADE "%u", old_term);
   cs_term_info ti;
-  uint32_t term = cs_keyring_active(next);
   int rc = cs_keyring_term_info(next, term, &ti);
   if (rc < 0)
     return rc;
@@ -58,6 +59,12 @@ int cs_seal_rotate(cs_seal *s, cs_seal_cb cb, void *arg) {
   int rc = cs_seal__check_idle(s);
   if (rc < 0)
     return rc;
+  uint32_t staged = cs_keyring_staged(s->kr);
+  if (staged != 0)
+    return cs_error_set(CS_ESTAGED, "term %u is staged and not yet active (it activates once "
+                        "every voter holds it, at most seal.max_activation_delay after the "
+                        "rotation): rotate again once it is active (operator rotate --wait)",
+                        staged);
   change *c = cs_seal__change_new(s, CH_ROTATE, cb, arg);
   if (c == NULL)
     return CS_ENOMEM;
@@ -65,15 +72,29 @@ int cs_seal_rotate(cs_seal *s, cs_seal_cb cb, void *arg) {
   cs_batch_init(&b);
   uint32_t old_term = cs_keyring_active(s->kr);
   int64_t now = cs_now();
-  if ((rc = cs_keyring_clone(s->kr, &c->next_kr)) < 0 ||
-      (rc = cs_keyring_rotate(c->next_kr, now, &c->res.term)) < 0)
+  int64_t expires = now + (int64_t)s->opts.upgrade_ttl;
+  c->res.staged = s->staged_activation;
+  if ((rc = cs_keyring_clone(s->kr, &c->next_kr)) < 0)
+    goto fail;
+  if (c->res.staged) {
+    /* Staged: the old term keeps encrypting, core/root-key stays under it;
+     * the upgrade key lives until the activation deletes it (its expiry
+     * only has to outlast the longest wait). */
+    rc = cs_keyring_stage(c->next_kr, now, &c->res.term);
+    expires = now + (int64_t)s->max_activation_delay + (int64_t)s->opts.upgrade_ttl;
+  } else {
+    rc = cs_keyring_rotate(c->next_kr, now, &c->res.term);
+  }
+  if (rc < 0)
     goto fail;
   c->res.install_time = now;
-  /* New keyring + root key under the new term + upgrade key: one batch.
-   * The root key is staged first so its encryption is counted in the ring. */
-  if ((rc = cs_barrier_stage_put(c->next_kr, &b, P_ROOT_KEY, s->root_key, CS_KEY_LEN)) < 0 ||
-      (rc = stage_upgrade(&b, c->next_kr, old_term, cs_keyring_key(s->kr, old_term),
-                          now + (int64_t)s->opts.upgrade_ttl)) < 0 ||
+  /* New keyring + root key under the new term (active only) + upgrade key:
+   * one batch.  The root key is staged first so its encryption is counted
+   * in the ring. */
+  if ((!c->res.staged &&
+       (rc = cs_barrier_stage_put(c->next_kr, &b, P_ROOT_KEY, s->root_key, CS_KEY_LEN)) < 0) ||
+      (rc = stage_upgrade(&b, c->next_kr, c->res.term, old_term, cs_keyring_key(s->kr, old_term),
+                          expires)) < 0 ||
       (rc = cs_seal__stage_keyring(&b, s->root_key, c->next_kr)) < 0)
     goto fail;
   return cs_seal__submit(s, c, &b);
@@ -185,6 +206,12 @@ int64_t cs_seal__upgrade_expiry(const cs_keyring *kr, const char *path, const ui
 static int collect_expired(void *arg, const char *key, size_t key_len, const uint8_t *val,
                            size_t val_len) {
   expired_scan *e = arg;
+  char staged_path[64];
+  uint32_t active = cs_keyring_active(e->s->kr);
+  snprintf(staged_path, sizeof staged_path, P_UPGRADE "%u", active);
+  /* The key carrying the staged term goes with its activation, not before. */
+  if (cs_keyring_staged(e->s->kr) != 0 && strcmp(key, staged_path) == 0)
+    return 0;
   if (cs_seal__upgrade_expiry(e->s->kr, key, val, val_len, NULL) <= e->now)
     return cs_batch_del(e->b, key);
   return 0;
@@ -208,7 +235,16 @@ int cs_seal_tick(cs_seal *s, int64_t now, int flush, int *rotating) {
   /* Compared unsigned: a stored interval above INT64_MAX must not read as
    * negative (always due); a clock before the install time is age 0. */
   uint64_t age = now > ti.install_time ? (uint64_t)now - (uint64_t)ti.install_time : 0;
-  int due = s->rot.enabled &&
+  /* A staged term is the next rotation already under way (in a cluster
+   * ha.c activates it); standalone nobody else needs to hold it first. */
+  uint32_t staged = cs_keyring_staged(s->kr);
+  if (staged != 0 && !s->staged_activation && !s->busy) {
+    cs_info("term %u is staged and this node is standalone: activating it", staged);
+    rc = cs_seal_activate(s, NULL, NULL);
+    if (rc < 0)
+      return rc;
+  }
+  int due = staged == 0 && s->rot.enabled &&
             (ti.encryptions > s->rot.max_operations ||
              (s->rot.interval_seconds != 0 && age >= s->rot.interval_seconds));
   if (due && !s->busy) {

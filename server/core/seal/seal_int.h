@@ -12,6 +12,8 @@
  *   rotate.c     rotation, rotate config, counter flush, the tick
  *   follow.c     standbys: following upgrade keys, reload on activation
  *   rekey.c      the rekey ceremony and the key-set swap
+ *   stage.c      staged activation: activating the staged term, proofs of
+ *                holding a term, the new leader's key check
  *   genroot.c    share checks (verify-share) and the generate-root ceremony
  *   retire.c     retiring a term; standbys wiping a term the active retired
  *
@@ -91,6 +93,10 @@ struct cs_seal {
   void (*slot_free)(void *ctx); /* cs_seal_on_key_slot_free */
   void *slot_free_ctx;
   unsigned inflight;          /* batches submitted, not yet done */
+  /* Staged activation (stage.c). */
+  int staged_activation;      /* cluster mode: rotations stage their term */
+  unsigned max_activation_delay; /* seconds */
+  char reason[256];           /* why it sealed itself; "" */
   int closing;                /* free when inflight drops to 0 */
 };
 
@@ -148,7 +154,7 @@ int cs_seal__load_rotate_config(cs_seal *s, const cs_keyring *kr, cs_rotate_conf
 /* ---- change.c ------------------------------------------------------------ */
 
 enum change_kind { CH_INIT, CH_ROTATE, CH_ROTATE_CONFIG, CH_FLUSH, CH_REKEY, CH_EXPIRE,
-                   CH_BACKUP_DELETE, CH_GENROOT, CH_RETIRE };
+                   CH_BACKUP_DELETE, CH_GENROOT, CH_RETIRE, CH_ACTIVATE };
 
 typedef struct change {
   cs_seal *s;
@@ -179,6 +185,12 @@ void cs_seal__free(cs_seal *s);
 int64_t cs_seal__upgrade_expiry(const cs_keyring *kr, const char *path, const uint8_t *val,
                                 size_t val_len, Custos__UpgradeKey **keep);
 
+/* ---- stage.c ------------------------------------------------------------- */
+
+/* Standby: the staged term becomes active here once core/root-key is
+ * sealed under it or a later term (the active committed its activation).  1 when it did,
+ * 0 when nothing changed, <0 on a read error. */
+int cs_seal__follow_activation(cs_seal *s);
 /* ---- retire.c ------------------------------------------------------------ */
 
 /* Standby: applies retirements found in the stored keyring to memory. */

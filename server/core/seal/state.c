@@ -64,5 +64,6 @@ void cs_seal__set_state(cs_seal *s, enum cs_seal_state to, uint8_t *root, cs_key
   }
   /* The unseal shares are done with (they combined to these keys). */
   cs_seal__end_ceremony(s);
+  s->reason[0] = '\0'; /* unsealed again: whatever sealed it is over */
   fire(s, CS_SEAL_EVENT_UNSEALED);
 }
