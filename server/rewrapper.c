@@ -157,8 +157,14 @@ static void maybe_sweep(cs_rewrap_cursor *c) {
     set_error("counting the values left", rc);
     return;
   }
-  if (left <= c->skipped || !R.armed)
-    return; /* done (or not ours to redo: see rewrapper.h) */
+  if (!R.armed)
+    return; /* not ours to redo (see rewrapper.h) */
+  if (left <= c->skipped || c->target_term != cs_keyring_active(cs_seal_keyring(d->seal))) {
+    /* Done; or the pass was done and a rotation came since: a new pass
+     * towards the new term is the operator's call, not a sweep. */
+    R.armed = 0;
+    return;
+  }
   if (R.sweeps >= CS_REWRAP_SWEEPS) {
     snprintf(R.last_error, sizeof R.last_error,
              "%llu value(s) still under older terms after %u passes",
@@ -335,7 +341,9 @@ static void fill_status(Custos__RewrapStatusRes *st, char *err_buf, size_t cap) 
     st->rate = R.pending_rate;
   st->started = c.started;
   st->updated = c.updated;
-  st->finished = c.finished && left <= c.skipped;
+  /* A pass done towards an older term (a rotation came since) is finished:
+   * `remaining` then says what a new pass would move. */
+  st->finished = c.finished && (left <= c.skipped || c.target_term != st->active_term);
   st->running = !st->finished && (R.running || R.inflight) && eligible();
   uint64_t now = uv_now(d->loop);
   if (R.meas_target == c.target_term && R.meas_ms && now > R.meas_ms + 200)

@@ -212,6 +212,12 @@ pass "restore: a snapshot needing retired keys refused (terms named); one that d
 
 # ---- a snapshot taken mid-pass, restored: the pass continues ----------------------------
 cli a operator rotate > /dev/null || fail "rotate before snapshot"
+sleep 1.5 # a finished pass and a rotation: nothing starts by itself
+rw_status || fail "status after a rotation"
+[ "$(rw_get state)" = finished ] && [ "$(rw_get remaining)" -gt 0 ] \
+  || fail "after a finished pass and a rotation: $(cat "$WORK/rw.json")"
+ks_json
+[ "$(old_values)" = "$(rw_get remaining)" ] || fail "a pass started by itself after the rotation"
 cli a operator rewrap --rate 200 > /dev/null || fail "slow rewrap"
 sleep 1
 cli a operator snapshot save "$WORK/mid.snap" > /dev/null || fail "snapshot save"
