@@ -75,6 +75,8 @@
   XX(AGEPAYLOAD,     -107, BAD_REQUEST,         "age payload is truncated or corrupt") \
   XX(AGEKEY,         -108, BAD_REQUEST,         "malformed age recipient or identity") \
   XX(AGEVERSION,     -109, BAD_REQUEST,         "unsupported age format version") \
+  XX(USAGE,          -111, BAD_REQUEST,         "usage error")                    \
+  XX(CLIENT,         -112, INTERNAL,            "client-side failure")            \
   XX(TERMRETIRED,     -113, INTERNAL,           "the term of this value was retired") \
   XX(TERMINUSE,       -114, CONFLICT,           "stored values are still encrypted under this term") \
   XX(TERMSTATE,       -115, CONFLICT,           "key term state change refused") \

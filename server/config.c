@@ -445,6 +445,25 @@ static int parse_snapshot(parse_ctx *p, const config_setting_t *root, cs_config 
   return 0;
 }
 
+/* telemetry = { unauthenticated_metrics_access; } */
+static int parse_telemetry(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
+  static const char *const known[] = {"unauthenticated_metrics_access", NULL};
+  const char *G = "telemetry";
+  int rc;
+  const config_setting_t *g = group_of(p, root, G, &rc);
+  if (rc < 0 || g == NULL)
+    return rc;
+  if ((rc = check_members(p, g, G, known)) < 0)
+    return rc;
+  const config_setting_t *a = member(g, "unauthenticated_metrics_access");
+  if (a != NULL) {
+    if (config_setting_type(a) != CONFIG_TYPE_BOOL)
+      return fail_at(p, a, "telemetry.unauthenticated_metrics_access", "expected true or false");
+    cfg->metrics_unauthenticated = config_setting_get_bool(a);
+  }
+  return 0;
+}
+
 /* One cluster member: node_id, address, api_address (all required). */
 static int parse_member(parse_ctx *p, const config_setting_t *g, const char *G,
                         cs_cluster_member *m, int self) {
@@ -567,7 +586,7 @@ static int parse_cluster(parse_ctx *p, const config_setting_t *root, cs_config *
 
 static int parse_root(parse_ctx *p, const config_setting_t *root, cs_config *cfg) {
   static const char *const known[] = {"storage", "listener", "seal", "audit",
-                                      "log_level", "cluster", "token", "snapshot", NULL};
+                                      "log_level", "cluster", "token", "snapshot", "telemetry", NULL};
   int rc = check_members(p, root, "", known);
   if (rc < 0) {
     /* check_members named it ".name": top-level names need no dot. */
@@ -579,7 +598,8 @@ static int parse_root(parse_ctx *p, const config_setting_t *root, cs_config *cfg
   if ((rc = parse_storage(p, root, cfg)) < 0 || (rc = parse_listener(p, root, cfg)) < 0 ||
       (rc = parse_seal(p, root, cfg)) < 0 || (rc = parse_audit(p, root, cfg)) < 0 ||
       (rc = parse_token(p, root, cfg)) < 0 ||
-      (rc = parse_cluster(p, root, cfg)) < 0 || (rc = parse_snapshot(p, root, cfg)) < 0)
+      (rc = parse_cluster(p, root, cfg)) < 0 || (rc = parse_snapshot(p, root, cfg)) < 0 ||
+      (rc = parse_telemetry(p, root, cfg)) < 0)
     return rc;
   const config_setting_t *ll = config_setting_get_member(root, "log_level");
   if (ll != NULL) {

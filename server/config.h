@@ -36,6 +36,7 @@ typedef struct cs_config {
   unsigned verify_share_per_minute; /* per client address; default 10 */
   unsigned long long token_max_ttl; /* seconds; default CS_TOKEN_MAX_TTL_DEFAULT */
   char *audit_file;                /* NULL: no audit log */
+  int metrics_unauthenticated;     /* telemetry.unauthenticated_metrics_access; default 0 */
   int log_level;                   /* CS_LOG_* */
   cs_cluster_config cluster;       /* enabled = 0: standalone */
   struct {

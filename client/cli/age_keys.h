@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli.h"
 #include "custos.pb-c.h"
 
 /*
@@ -19,22 +20,22 @@
  * prints a usage error naming the bad recipient and returns CLI_USAGE
  * (CLI_FAIL when the file cannot be read).
  */
-int cli_age_recipients(const char *cmd, const char *const *list, size_t nlist, const char *file,
+int cli_age_recipients(cli_ctx *g, const char *const *list, size_t nlist, const char *file,
                        char ***out, size_t *n);
 void cli_age_recipients_free(char **v, size_t n);
 /* Checks one recipient (--root-token-recipient): 0 or CLI_USAGE (printed). */
-int cli_age_check_recipient(const char *cmd, const char *flag, const char *s);
+int cli_age_check_recipient(cli_ctx *g, const char *flag, const char *s);
 
 /* Prints the encrypted shares (and the token, if encrypted) of an init
  * response: JSON members "unseal_keys_age" [...] and "root_token_age", or
  * each armored file under a "Unseal Key N (age, for age1...):" line. */
-void cli_age_print_keys(int json, const Custos__InitRes *r, char *const *recipients,
+void cli_age_print_keys(cli_ctx *g, const Custos__InitRes *r, char *const *recipients,
                         const char *root_recipient);
 
 /* Checks, before init, that --output-dir is a writable directory without
  * any of the files cli_age_write_keys would create (n shares, and the
  * token when root).  0 or CLI_USAGE (printed). */
-int cli_age_check_output_dir(const char *cmd, const char *dir, size_t n, int root);
+int cli_age_check_output_dir(cli_ctx *g, const char *dir, size_t n, int root);
 
 /*
  * Writes each encrypted share of an init response to DIR/unseal-key-N.age
@@ -44,7 +45,7 @@ int cli_age_check_output_dir(const char *cmd, const char *dir, size_t n, int roo
  * printing every encrypted file as cli_age_print_keys does, since the
  * server has already been initialized.
  */
-int cli_age_write_keys(const char *dir, int json, const Custos__InitRes *r,
+int cli_age_write_keys(cli_ctx *g, const char *dir, const Custos__InitRes *r,
                        char *const *recipients, const char *root_recipient);
 
 /*
@@ -54,6 +55,6 @@ int cli_age_write_keys(const char *dir, int json, const Custos__InitRes *r,
  * cli_free_secret) or CLI_FAIL (printed: no identity matched, tampered
  * file, ...).  The plaintext is wiped.
  */
-int cli_age_unseal_key(const char *path, const char *identity_file, uint8_t **key, size_t *len);
+int cli_age_unseal_key(cli_ctx *g, const char *path, const char *identity_file, uint8_t **key, size_t *len);
 
 #endif

@@ -16,17 +16,17 @@ static int audit_hash(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("audit hash", argc, argv, NULL, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, NULL, pos, 1, &npos)) != 0)
     return rc;
   if (npos < 1)
-    return cli_usage_error("audit hash: missing VALUE (or - for stdin, @FILE)");
+    return cli_usage(g, "missing VALUE (or - for stdin, @FILE)");
   uint8_t *value = NULL;
   size_t len = 0;
   int owned = 1;
   if (strcmp(pos[0], "-") == 0)
-    rc = cli_read_stdin(&value, &len);
+    rc = cli_read_stdin(g, &value, &len);
   else if (pos[0][0] == '@')
-    rc = cli_read_file(pos[0] + 1, &value, &len);
+    rc = cli_read_file(g, pos[0] + 1, &value, &len);
   else {
     value = (uint8_t *)pos[0];
     len = strlen(pos[0]);
@@ -46,22 +46,17 @@ static int audit_hash(cli_ctx *g, int argc, char **argv) {
     cli_free_secret(value, len + 1);
   if (rc != 0)
     return rc;
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_str("hash", res->audit_hash->hash);
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("%s\n", res->audit_hash->hash ? res->audit_hash->hash : "");
-  }
+  out_str(g, "hash", NULL, res->audit_hash->hash);
+  out_text(g, "%s\n", res->audit_hash->hash ? res->audit_hash->hash : "");
   cs_wire_response_free(res);
   return CLI_OK;
 }
 
-int cmd_audit(cli_ctx *g, int argc, char **argv) {
-  if (argc == 0)
-    return cli_usage_error("audit: missing subcommand");
-  if (strcmp(argv[0], "hash") == 0)
-    return audit_hash(g, argc - 1, argv + 1);
-  return cli_usage_error("audit: unknown subcommand \"%s\"", argv[0]);
-}
+const cli_cmd cli_audit_cmds[] = {
+  { "hash", audit_hash, NULL, "the audit log's form of a value", "VALUE",
+    "Prints hmac-sha256:<hex> of VALUE keyed with this installation's audit\n"
+    "key, to search the audit log for a secret, share or token without the\n"
+    "log holding it.  VALUE - reads stdin, @FILE a file, byte for byte.\n"
+    "Needs sudo on sys/audit-hash and a configured audit log.\n" },
+  { 0 },
+};

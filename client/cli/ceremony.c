@@ -28,11 +28,11 @@
 
 /* A share from the argument or stdin (hex/base64), or from an age file
  * with --identity. */
-static int get_share(const char *arg, const char *identity, const char *prompt, uint8_t **key,
+static int get_share(cli_ctx *g, const char *arg, const char *identity, const char *prompt, uint8_t **key,
                      size_t *len) {
   if (identity != NULL)
-    return cli_age_unseal_key(arg, identity, key, len);
-  return cli_get_key(arg, prompt, key, len);
+    return cli_age_unseal_key(g, arg, identity, key, len);
+  return cli_get_key(g, arg, prompt, key, len);
 }
 
 /* ------------------------------------------------------------ verify-share */
@@ -46,11 +46,11 @@ int cli_verify_share(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("operator verify-share", argc, argv, opts, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   uint8_t *key = NULL;
   size_t keylen = 0;
-  if ((rc = get_share(npos ? pos[0] : NULL, identity, "Key Share (will be hidden): ", &key,
+  if ((rc = get_share(g, npos ? pos[0] : NULL, identity, "Key Share (will be hidden): ", &key,
                       &keylen)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
@@ -66,23 +66,17 @@ int cli_verify_share(cli_ctx *g, int argc, char **argv) {
     return rc;
   int valid = res->verify_share->valid;
   cs_wire_response_free(res);
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_bool("valid", valid);
-    jw_obj_end();
-    jw_end();
-    return valid ? CLI_OK : CLI_FAIL;
-  }
+  out_bool(g, "valid", NULL, valid);
   if (!valid)
-    return cli_fail("this share is NOT part of the current key set");
-  printf("Success! This share is part of the current key set.\n");
+    return cli_fail(g, "this share is NOT part of the current key set");
+  out_text(g, "Success! This share is part of the current key set.\n");
   return CLI_OK;
 }
 
 /* ------------------------------------------------------------ generate-root */
 
 /* OTP_LEN characters of [0-9A-Za-z], uniform (rejection sampling). */
-static int make_otp(char out[OTP_LEN + 1]) {
+static int make_otp(cli_ctx *g, char out[OTP_LEN + 1]) {
   static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
   uint8_t r[64];
   size_t n = 0;
@@ -92,7 +86,7 @@ static int make_otp(char out[OTP_LEN + 1]) {
       continue;
     if (got != (ssize_t)sizeof r) {
       mbedtls_platform_zeroize(r, sizeof r);
-      return cli_fail("cannot get random bytes for the OTP: %s", strerror(errno));
+      return cli_fail(g, "cannot get random bytes for the OTP: %s", strerror(errno));
     }
     for (size_t i = 0; i < sizeof r && n < OTP_LEN; i++)
       if (r[i] < 248)
@@ -105,10 +99,10 @@ static int make_otp(char out[OTP_LEN + 1]) {
 
 /* Writes an armored age file to a new file (mode 0600, never over an
  * existing one).  0 or CLI_FAIL (printed). */
-static int write_new_file(const char *path, const char *text) {
+static int write_new_file(cli_ctx *g, const char *path, const char *text) {
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
-    return cli_fail("cannot create %s: %s", path, strerror(errno));
+    return cli_fail(g, "cannot create %s: %s", path, strerror(errno));
   size_t n = strlen(text), off = 0;
   while (off < n) {
     ssize_t w = write(fd, text + off, n - off);
@@ -117,88 +111,81 @@ static int write_new_file(const char *path, const char *text) {
     if (w <= 0) {
       int e = errno;
       close(fd);
-      return cli_fail("cannot write %s: %s", path, strerror(e));
+      return cli_fail(g, "cannot write %s: %s", path, strerror(e));
     }
     off += (size_t)w;
   }
   if (fsync(fd) != 0 || close(fd) != 0)
-    return cli_fail("cannot write %s: %s", path, strerror(errno));
+    return cli_fail(g, "cannot write %s: %s", path, strerror(errno));
   return CLI_OK;
 }
 
 /* Prints a GenerateRootStatusRes.  `otp`: the OTP to show (made here or by
  * the server), NULL for none; `output`: where the age-encrypted token goes. */
-static int print_genroot(const cli_ctx *g, const Custos__GenerateRootStatusRes *r, const char *otp,
+static int print_genroot(cli_ctx *g, const Custos__GenerateRootStatusRes *r, const char *otp,
                          const char *output) {
   char when[40] = "";
   if (r->expires)
     cli_fmt_time(r->expires, 0, when, sizeof when);
   int rc = CLI_OK;
   const char *age = S(r->encoded_token_age);
+  int has_nonce = r->nonce && r->nonce[0], has_enc = r->encoded_token && r->encoded_token[0];
   if (r->complete && age[0] != '\0' && output != NULL)
-    rc = write_new_file(output, age);
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_bool("started", r->started);
-    if (r->nonce && r->nonce[0])
-      jw_kv_str("nonce", r->nonce);
-    jw_kv_u64("progress", r->progress);
-    jw_kv_u64("required", r->required);
-    jw_kv_bool("complete", r->complete);
-    jw_kv_u64("otp_length", r->otp_length);
-    jw_kv_str("recipient", S(r->recipient));
-    if (r->started)
-      jw_kv_str("expires", when);
-    if (otp != NULL)
-      jw_kv_str("otp", otp);
-    if (r->encoded_token && r->encoded_token[0])
-      jw_kv_str("encoded_token", r->encoded_token);
-    if (age[0] != '\0' && output == NULL)
-      jw_kv_str("encoded_token_age", age);
-    if (age[0] != '\0' && output != NULL && rc == CLI_OK)
-      jw_kv_str("encoded_token_file", output);
-    jw_obj_end();
-    jw_end();
-    return rc;
-  }
+    rc = write_new_file(g, output, age);
+  /* JSON: every field; the text shows a different set when complete. */
   if (r->complete) {
-    tbl_row("Nonce", "%s", S(r->nonce));
-    tbl_row("Complete", "true");
-    if (r->encoded_token && r->encoded_token[0])
-      tbl_row("Encoded Token", "%s", r->encoded_token);
-    tbl_print();
-    if (r->encoded_token && r->encoded_token[0])
-      printf("\nThe new root token is encoded with the OTP given at --init. Decode it with\n"
-             "  custos operator generate-root --decode %s --otp OTP\n", r->encoded_token);
+    out_str(g, has_nonce ? "nonce" : NULL, "Nonce", S(r->nonce));
+    out_bool(g, "started", NULL, r->started);
+    out_u64(g, "progress", NULL, r->progress);
+    out_u64(g, "required", NULL, r->required);
+    out_bool(g, "complete", "Complete", 1);
+  } else {
+    out_str(g, has_nonce ? "nonce" : NULL, has_nonce ? "Nonce" : NULL, S(r->nonce));
+    out_bool(g, "started", "Started", r->started);
+    out_u64(g, "progress", NULL, r->progress);
+    out_u64(g, "required", NULL, r->required);
+    if (r->started) {
+      out_row_fmt(g, "Progress", "%u/%u", r->progress, r->required);
+      out_row_fmt(g, "Required", "%u", r->required);
+    }
+    out_bool(g, "complete", NULL, r->complete);
+  }
+  out_u64(g, "otp_length", NULL, r->otp_length);
+  if (!r->complete && r->started && r->otp_length)
+    out_row_fmt(g, "OTP Length", "%u", r->otp_length);
+  out_str(g, "recipient", NULL, S(r->recipient));
+  if (!r->complete && r->started && r->recipient && r->recipient[0])
+    out_row_fmt(g, "Recipient", "%s", r->recipient);
+  if (r->started)
+    out_str(g, "expires", NULL, when);
+  if (!r->complete && r->started)
+    out_row_fmt(g, "Expires", "%s (unless a share comes first)", when);
+  if (otp != NULL)
+    out_str(g, "otp", r->complete ? NULL : "OTP", otp);
+  if (has_enc)
+    out_str(g, "encoded_token", r->complete ? "Encoded Token" : NULL, r->encoded_token);
+  if (age[0] != '\0' && output == NULL)
+    out_str(g, "encoded_token_age", NULL, age);
+  if (age[0] != '\0' && output != NULL && rc == CLI_OK)
+    out_str(g, "encoded_token_file", NULL, output);
+  if (r->complete) {
+    if (has_enc)
+      out_text(g, "\nThe new root token is encoded with the OTP given at --init. Decode it with\n"
+                  "  custos operator generate-root --decode %s --otp OTP\n", r->encoded_token);
     if (age[0] != '\0' && output != NULL && rc == CLI_OK)
-      printf("\nThe new root token, encrypted to %s, is in %s.\n"
-             "Decrypt it with: age -d -i KEY_FILE %s\n", S(r->recipient), output, output);
+      out_text(g, "\nThe new root token, encrypted to %s, is in %s.\n"
+                  "Decrypt it with: age -d -i KEY_FILE %s\n", S(r->recipient), output, output);
     else if (age[0] != '\0')
-      printf("\nRoot Token (age, for %s):\n%s", S(r->recipient), age);
+      out_text(g, "\nRoot Token (age, for %s):\n%s", S(r->recipient), age);
     return rc;
   }
-  if (r->nonce && r->nonce[0])
-    tbl_row("Nonce", "%s", r->nonce);
-  tbl_row("Started", "%s", r->started ? "true" : "false");
-  if (r->started) {
-    tbl_row("Progress", "%u/%u", r->progress, r->required);
-    tbl_row("Required", "%u", r->required);
-    if (r->otp_length)
-      tbl_row("OTP Length", "%u", r->otp_length);
-    if (r->recipient && r->recipient[0])
-      tbl_row("Recipient", "%s", r->recipient);
-    tbl_row("Expires", "%s (unless a share comes first)", when);
-  }
   if (otp != NULL)
-    tbl_row("OTP", "%s", otp);
-  tbl_print();
-  if (otp != NULL)
-    printf("\nKeep the OTP: the last key holder's response carries the new root token\n"
-           "encoded with it, and only the OTP decodes it.\n");
-  if (r->nonce && r->nonce[0] && r->progress == 0)
-    printf("\nGive each key holder the nonce; each runs\n"
-           "  custos operator generate-root --nonce %s\n"
-           "and enters a key share. The status does not show the nonce.\n", r->nonce);
+    out_text(g, "\nKeep the OTP: the last key holder's response carries the new root token\n"
+                "encoded with it, and only the OTP decodes it.\n");
+  if (has_nonce && r->progress == 0)
+    out_text(g, "\nGive each key holder the nonce; each runs\n"
+                "  custos operator generate-root --nonce %s\n"
+                "and enters a key share. The status does not show the nonce.\n", r->nonce);
   return rc;
 }
 
@@ -236,16 +223,16 @@ static int is_b64url(char c) {
 }
 
 /* --decode: token = base64url-decode(ENCODED) XOR OTP. */
-static int decode_token(const cli_ctx *g, const char *encoded, const char *otp) {
+static int decode_token(cli_ctx *g, const char *encoded, const char *otp) {
   uint8_t raw[64];
   char token[OTP_LEN + 1];
   size_t n = 0;
   int rc = CLI_OK;
   if (strlen(otp) != OTP_LEN)
-    return cli_fail("the OTP must be %d characters, got %zu", OTP_LEN, strlen(otp));
+    return cli_fail(g, "the OTP must be %d characters, got %zu", OTP_LEN, strlen(otp));
   if (b64url_decode(encoded, raw, sizeof raw, &n) != 0 || n != OTP_LEN) {
     mbedtls_platform_zeroize(raw, sizeof raw);
-    return cli_fail("the encoded token is not %d bytes of base64url", OTP_LEN);
+    return cli_fail(g, "the encoded token is not %d bytes of base64url", OTP_LEN);
   }
   for (size_t i = 0; i < OTP_LEN; i++)
     token[i] = (char)(raw[i] ^ (uint8_t)otp[i]);
@@ -254,14 +241,10 @@ static int decode_token(const cli_ctx *g, const char *encoded, const char *otp) 
   for (size_t i = 3; i < OTP_LEN && ok; i++)
     ok = is_b64url(token[i]);
   if (!ok) {
-    rc = cli_fail("the encoded token does not decode to a token with this OTP (wrong OTP?)");
-  } else if (g->json) {
-    jw_obj_begin();
-    jw_kv_str("token", token);
-    jw_obj_end();
-    jw_end();
+    rc = cli_fail(g, "the encoded token does not decode to a token with this OTP (wrong OTP?)");
   } else {
-    printf("Root Token: %s\n", token);
+    out_str(g, "token", NULL, token);
+    out_text(g, "Root Token: %s\n", token);
   }
   mbedtls_platform_zeroize(raw, sizeof raw);
   mbedtls_platform_zeroize(token, sizeof token);
@@ -272,12 +255,11 @@ int cli_generate_root(cli_ctx *g, int argc, char **argv) {
   int init = 0, status = 0, cancel = 0, server_otp = 0, gen_otp = 0, rc;
   const char *nonce = NULL, *otp = NULL, *recipient = NULL, *decode = NULL, *identity = NULL;
   const char *output = NULL;
-  const char *cmd = "operator generate-root";
   /* `--otp` alone (at the end, or before another option) means "make one
    * here"; `--otp VALUE` / `--otp=VALUE` gives it. */
   char **av = calloc((size_t)argc + 1, sizeof *av);
   if (av == NULL)
-    return cli_fail("out of memory");
+    return cli_fail(g, "out of memory");
   static char gen_flag[] = "--generate-otp";
   for (int i = 0; i < argc; i++)
     av[i] = strcmp(argv[i], "--otp") == 0 && (i + 1 == argc || strncmp(argv[i + 1], "--", 2) == 0)
@@ -299,30 +281,30 @@ int cli_generate_root(cli_ctx *g, int argc, char **argv) {
   };
   char *pos[1];
   size_t npos = 0;
-  rc = cli_parse(cmd, argc, av, opts, pos, 1, &npos);
+  rc = cli_parse(g, argc, av, opts, pos, 1, &npos);
   free(av);
   if (rc != 0)
     return rc;
   int modes = init + status + cancel + (decode != NULL) + (nonce != NULL && !cancel);
   if (modes != 1)
-    return cli_usage_error("%s: use one of --init, --status, --cancel --nonce N, --nonce N, "
-                           "--decode ENCODED", cmd);
+    return cli_usage(g, "use one of --init, --status, --cancel --nonce N, --nonce N, "
+                           "--decode ENCODED");
   if (!init && (gen_otp || server_otp || recipient != NULL))
-    return cli_usage_error("%s: --otp (alone), --server-otp and --recipient go with --init", cmd);
+    return cli_usage(g, "--otp (alone), --server-otp and --recipient go with --init");
   if (decode == NULL && !init && otp != NULL)
-    return cli_usage_error("%s: --otp OTP goes with --init or --decode", cmd);
+    return cli_usage(g, "--otp OTP goes with --init or --decode");
   if ((init || status || cancel || decode != NULL) && npos > 0)
-    return cli_usage_error("%s: unexpected argument \"%s\"", cmd, pos[0]);
+    return cli_usage(g, "unexpected argument \"%.64s\"", pos[0]);
   if (identity != NULL && (init || status || cancel || decode != NULL))
-    return cli_usage_error("%s: --identity goes with --nonce N and an age FILE", cmd);
+    return cli_usage(g, "--identity goes with --nonce N and an age FILE");
   if (output != NULL && !(nonce != NULL && !cancel))
-    return cli_usage_error("%s: --output goes with --nonce N (the completing share)", cmd);
+    return cli_usage(g, "--output goes with --nonce N (the completing share)");
   if (cancel && nonce == NULL)
-    return cli_usage_error("%s: --cancel needs --nonce N (the attempt's nonce)", cmd);
+    return cli_usage(g, "--cancel needs --nonce N (the attempt's nonce)");
 
   if (decode != NULL) {
     if (otp == NULL)
-      return cli_usage_error("%s: --decode needs --otp OTP", cmd);
+      return cli_usage(g, "--decode needs --otp OTP");
     return decode_token(g, decode, otp);
   }
 
@@ -340,14 +322,13 @@ int cli_generate_root(cli_ctx *g, int argc, char **argv) {
   if (init) {
     int n = gen_otp + server_otp + (otp != NULL) + (recipient != NULL);
     if (n != 1)
-      return cli_usage_error("%s: --init needs one of --otp, --otp OTP, --server-otp, "
-                             "--recipient age1...", cmd);
-    if (recipient != NULL && (rc = cli_age_check_recipient(cmd, "--recipient", recipient)) != 0)
+      return cli_usage(g, "--init needs one of --otp, --otp OTP, --server-otp, "
+                             "--recipient age1...");
+    if (recipient != NULL && (rc = cli_age_check_recipient(g, "--recipient", recipient)) != 0)
       return rc;
     if (otp != NULL && strlen(otp) != OTP_LEN)
-      return cli_usage_error("%s: the OTP must be %d characters, got %zu", cmd, OTP_LEN,
-                             strlen(otp));
-    if (gen_otp && (rc = make_otp(made)) != 0)
+      return cli_usage(g, "the OTP must be %d characters, got %zu", OTP_LEN, strlen(otp));
+    if (gen_otp && (rc = make_otp(g, made)) != 0)
       return rc;
     o_init.otp = (char *)(gen_otp ? made : otp != NULL ? otp : "");
     o_init.generate_otp = server_otp;
@@ -367,17 +348,11 @@ int cli_generate_root(cli_ctx *g, int argc, char **argv) {
     if (rc != 0)
       return rc;
     cs_wire_response_free(res);
-    if (g->json) {
-      jw_obj_begin();
-      jw_kv_bool("cancelled", 1);
-      jw_obj_end();
-      jw_end();
-    } else {
-      printf("Success! The generate-root attempt was cancelled.\n");
-    }
+    out_bool(g, "cancelled", NULL, 1);
+    out_text(g, "Success! The generate-root attempt was cancelled.\n");
     return CLI_OK;
   } else {
-    if ((rc = get_share(npos ? pos[0] : NULL, identity, "Unseal Key (will be hidden): ", &key,
+    if ((rc = get_share(g, npos ? pos[0] : NULL, identity, "Unseal Key (will be hidden): ", &key,
                         &keylen)) != 0)
       return rc;
     o_upd.nonce = (char *)nonce;

@@ -19,24 +19,24 @@
 #include <unistd.h>
 #include <mbedtls/platform_util.h>
 
-#define SECRET_LINE_MAX 4096
+#define SECRET_LINE_MAX CLI_SECRET_LINE_MAX
 
 /* Reads fd to EOF into a growing buffer, wiping each buffer it outgrows. */
-static int read_fd(int fd, const char *what, uint8_t **out, size_t *len) {
+static int read_fd(cli_ctx *g, int fd, const char *what, uint8_t **out, size_t *len) {
   size_t cap = 4096, n = 0;
   uint8_t *buf = malloc(cap);
   if (buf == NULL)
-    return cli_fail("out of memory reading %s", what);
+    return cli_fail(g, "out of memory reading %s", what);
   for (;;) {
     if (n + 1 == cap) {
       if (cap >= CS_CLIENT_MAX_FRAME) {
         cli_free_secret(buf, cap);
-        return cli_fail("%s is larger than %u bytes", what, CS_CLIENT_MAX_FRAME);
+        return cli_fail(g, "%s is larger than %u bytes", what, CS_CLIENT_MAX_FRAME);
       }
       uint8_t *nb = malloc(cap * 2);
       if (nb == NULL) {
         cli_free_secret(buf, cap);
-        return cli_fail("out of memory reading %s", what);
+        return cli_fail(g, "out of memory reading %s", what);
       }
       memcpy(nb, buf, n);
       cli_free_secret(buf, cap);
@@ -51,7 +51,7 @@ static int read_fd(int fd, const char *what, uint8_t **out, size_t *len) {
         continue;
       int e = errno;
       cli_free_secret(buf, cap);
-      return cli_fail("cannot read %s: %s", what, strerror(e));
+      return cli_fail(g, "cannot read %s: %s", what, strerror(e));
     }
     n += (size_t)r;
   }
@@ -61,15 +61,15 @@ static int read_fd(int fd, const char *what, uint8_t **out, size_t *len) {
   return 0;
 }
 
-int cli_read_stdin(uint8_t **out, size_t *len) { return read_fd(0, "stdin", out, len); }
+int cli_read_stdin(cli_ctx *g, uint8_t **out, size_t *len) { return read_fd(g, 0, "stdin", out, len); }
 
-int cli_read_file(const char *path, uint8_t **out, size_t *len) {
+int cli_read_file(cli_ctx *g, const char *path, uint8_t **out, size_t *len) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return cli_fail("cannot open %s: %s", path, strerror(errno));
+    return cli_fail(g, "cannot open %s: %s", path, strerror(errno));
   char what[300];
   snprintf(what, sizeof what, "%s", path);
-  int rc = read_fd(fd, what, out, len);
+  int rc = read_fd(g, fd, what, out, len);
   close(fd);
   return rc;
 }
@@ -86,13 +86,13 @@ static void restore_and_exit(int sig) {
   raise(sig);
 }
 
-int cli_read_secret_line(const char *prompt, char **out) {
+int cli_read_secret_line(cli_ctx *g, const char *prompt, char **out) {
   char *buf = malloc(SECRET_LINE_MAX);
   size_t n = 0;
   int tty = isatty(0), rc = 0;
   struct sigaction sa, old_int, old_term;
   if (buf == NULL)
-    return cli_fail("out of memory");
+    return cli_fail(g, "out of memory");
   if (tty) {
     if (tcgetattr(0, &saved_tio) == 0) {
       struct termios t = saved_tio;
@@ -114,13 +114,13 @@ int cli_read_secret_line(const char *prompt, char **out) {
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0) {
-      rc = cli_fail("cannot read stdin: %s", strerror(errno));
+      rc = cli_fail(g, "cannot read stdin: %s", strerror(errno));
       break;
     }
     if (r == 0 || ch == '\n')
       break;
     if (n + 1 >= SECRET_LINE_MAX) {
-      rc = cli_fail("input line too long");
+      rc = cli_fail(g, "input line too long");
       break;
     }
     buf[n++] = ch;
@@ -143,12 +143,12 @@ int cli_read_secret_line(const char *prompt, char **out) {
   return 0;
 }
 
-int cli_get_key(const char *arg, const char *prompt, uint8_t **key, size_t *len) {
+int cli_get_key(cli_ctx *g, const char *arg, const char *prompt, uint8_t **key, size_t *len) {
   char *line = NULL;
   const char *text = arg;
   int rc;
   if (arg == NULL || strcmp(arg, "-") == 0) {
-    if ((rc = cli_read_secret_line(prompt, &line)) != 0)
+    if ((rc = cli_read_secret_line(g, prompt, &line)) != 0)
       return rc;
     text = line;
     /* Leading blanks from a pasted line. */
@@ -157,9 +157,9 @@ int cli_get_key(const char *arg, const char *prompt, uint8_t **key, size_t *len)
   }
   rc = 0;
   if (*text == '\0')
-    rc = cli_fail("no key given");
+    rc = cli_fail(g, "no key given");
   else if (cli_decode_key(text, key, len) != 0)
-    rc = cli_fail("the key is neither hex nor base64");
+    rc = cli_fail(g, "the key is neither hex nor base64");
   if (line != NULL)
     cli_free_secret(line, SECRET_LINE_MAX);
   return rc;

@@ -1,5 +1,7 @@
 /*
- * kv: the key/value commands: kv put / get / list / delete.
+ * kv: the key/value commands: kv put / get / list / delete, and the `kv`
+ * table.  `--mount kv` sends put/get/list/delete to the versioned mount
+ * (kv2.c, which also owns undelete, destroy and metadata).
  *
  * Values are bytes: from the command line, from stdin ("-") or from a file
  * ("@FILE").  `kv get --field K` writes the raw bytes alone (a newline is
@@ -18,18 +20,51 @@
 #define S(x) ((x) != NULL ? (x) : "")
 #define KV_MAX_FIELDS 1024
 
+/* ----------------------------------------------------------------- mount */
+
+/*
+ * put, get, list and delete serve two mounts: "secret" (KV version 1, here,
+ * the default) and "kv" (versioned, kv2.c).  The mount is read before the
+ * options are parsed, since each mount has options of its own (--cas,
+ * --version, --versions); kv2.c parses the words again and refuses any
+ * other mount name.  Returns 1 for the versioned mount.
+ */
+static int versioned(int argc, char **argv) {
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i], *v = NULL;
+    if (strcmp(a, "--") == 0)
+      break;
+    if (strcmp(a, "--mount") == 0 || strcmp(a, "-mount") == 0)
+      v = i + 1 < argc ? argv[i + 1] : NULL;
+    else if (strncmp(a, "--mount=", 8) == 0)
+      v = a + 8;
+    else if (strncmp(a, "-mount=", 7) == 0)
+      v = a + 7;
+    if (v != NULL)
+      return strcmp(v, "secret") != 0 && strcmp(v, "secret/") != 0;
+  }
+  return 0;
+}
+
+/* The --mount option of the version 1 commands: only "secret" gets here. */
+#define MOUNT_OPT(var) { .name = "mount", .arg = 1, .val = &(var) }
+
 /* ------------------------------------------------------------------ put */
 
 static int kv_put(cli_ctx *g, int argc, char **argv) {
   char *pos[1 + KV_MAX_FIELDS];
+  const char *mount = NULL;
+  const cli_opt opts[] = { MOUNT_OPT(mount), { 0 } };
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv put", argc, argv, NULL, pos, 1 + KV_MAX_FIELDS, &npos)) != 0)
+  if (versioned(argc, argv))
+    return cli_kv2_put(g, argc, argv);
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1 + KV_MAX_FIELDS, &npos)) != 0)
     return rc;
   if (npos < 1)
-    return cli_usage_error("kv put: missing PATH");
+    return cli_usage(g, "missing PATH");
   if (npos < 2)
-    return cli_usage_error("kv put: missing K=V");
+    return cli_usage(g, "missing K=V");
 
   size_t nf = npos - 1;
   Custos__KvPair *pairs = calloc(nf, sizeof *pairs);
@@ -39,21 +74,21 @@ static int kv_put(cli_ctx *g, int argc, char **argv) {
   int used_stdin = 0;
   rc = CLI_OK;
   if (pairs == NULL || pp == NULL || owned == NULL || owned_len == NULL) {
-    rc = cli_fail("out of memory");
+    rc = cli_fail(g, "out of memory");
     goto out;
   }
   for (size_t i = 0; i < nf && rc == CLI_OK; i++) {
     char *kvs = pos[1 + i];
     char *eq = strchr(kvs, '=');
     if (eq == NULL || eq == kvs) {
-      rc = cli_usage_error("kv put: expected K=V, got \"%s\"", kvs);
+      rc = cli_usage(g, "expected K=V, got \"%.64s\"", kvs);
       break;
     }
     *eq = '\0';   /* argv is ours to modify */
     const char *v = eq + 1;
     for (size_t j = 0; j < i; j++)
       if (strcmp(pairs[j].key, kvs) == 0) {
-        rc = cli_usage_error("kv put: field \"%s\" given twice", kvs);
+        rc = cli_usage(g, "field \"%.64s\" given twice", kvs);
         break;
       }
     if (rc != CLI_OK)
@@ -63,14 +98,14 @@ static int kv_put(cli_ctx *g, int argc, char **argv) {
     pp[i] = &pairs[i];
     if (strcmp(v, "-") == 0) {
       if (used_stdin++) {
-        rc = cli_usage_error("kv put: only one value can come from stdin");
+        rc = cli_usage(g, "only one value can come from stdin");
         break;
       }
-      rc = cli_read_stdin(&owned[i], &owned_len[i]);
+      rc = cli_read_stdin(g, &owned[i], &owned_len[i]);
       pairs[i].value.data = owned[i];
       pairs[i].value.len = owned_len[i];
     } else if (v[0] == '@') {
-      rc = cli_read_file(v + 1, &owned[i], &owned_len[i]);
+      rc = cli_read_file(g, v + 1, &owned[i], &owned_len[i]);
       pairs[i].value.data = owned[i];
       pairs[i].value.len = owned_len[i];
     } else {
@@ -101,31 +136,18 @@ out:
 
 /* ------------------------------------------------------------------ get */
 
-/* A printable copy for the table: control bytes become \xNN. */
-static char *printable(const uint8_t *p, size_t n) {
-  char *s = malloc(4 * n + 1), *o = s;
-  if (s == NULL)
-    return NULL;
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] < 0x20 || p[i] == 0x7f)
-      o += sprintf(o, "\\x%02x", p[i]);
-    else
-      *o++ = (char)p[i];
-  }
-  *o = '\0';
-  return s;
-}
-
 static int kv_get(cli_ctx *g, int argc, char **argv) {
-  const char *field = NULL;
-  const cli_opt opts[] = { { .name = "field", .arg = 1, .val = &field }, { 0 } };
+  const char *field = NULL, *mount = NULL;
+  const cli_opt opts[] = { { .name = "field", .arg = 1, .val = &field }, MOUNT_OPT(mount), { 0 } };
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv get", argc, argv, opts, pos, 1, &npos)) != 0)
+  if (versioned(argc, argv))
+    return cli_kv2_get(g, argc, argv);
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   if (npos < 1)
-    return cli_usage_error("kv get: missing PATH");
+    return cli_usage(g, "missing PATH");
 
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__KvGetReq op = CUSTOS__KV_GET_REQ__INIT;
@@ -141,44 +163,22 @@ static int kv_get(cli_ctx *g, int argc, char **argv) {
     for (size_t i = 0; i < r->n_data; i++) {
       if (strcmp(S(r->data[i]->key), field) != 0)
         continue;
-      fwrite(r->data[i]->value.data, 1, r->data[i]->value.len, stdout);
+      out_raw(g, r->data[i]->value.data, r->data[i]->value.len);
       if (isatty(1))
-        putchar('\n');
+        out_raw(g, "\n", 1);
       rc = CLI_OK;
       break;
     }
     if (rc != CLI_OK)
-      cli_fail("field %s not found", field);
-  } else if (g->json) {
-    jw_obj_begin();
-    jw_key("data");
-    jw_obj_begin();
-    for (size_t i = 0; i < r->n_data; i++) {
-      jw_key(S(r->data[i]->key));
-      jw_strn(r->data[i]->value.data, r->data[i]->value.len);
-    }
-    jw_obj_end();
-    jw_obj_end();
-    jw_end();
+      cli_fail(g, "field %s not found", field);
   } else {
-    for (size_t i = 0; i < r->n_data; i++) {
-      char *v = printable(r->data[i]->value.data, r->data[i]->value.len);
-      if (v == NULL) {
-        rc = cli_fail("out of memory");
-        break;
-      }
-      char *k = printable((const uint8_t *)S(r->data[i]->key), strlen(S(r->data[i]->key)));
-      if (k == NULL) {
-        cli_free_secret(v, strlen(v));
-        rc = cli_fail("out of memory");
-        break;
-      }
-      tbl_row(k, "%s", v);
-      free(k);
-      cli_free_secret(v, strlen(v));
-    }
-    if (rc == CLI_OK)
-      tbl_print();
+    /* JSON: {"data":{K:V,...}}; text: a "K  V" row a field (the text back
+     * end shows control bytes as \xNN). */
+    out_map_begin(g, "data");
+    for (size_t i = 0; i < r->n_data; i++)
+      out_strn(g, S(r->data[i]->key), S(r->data[i]->key), r->data[i]->value.data,
+               r->data[i]->value.len);
+    out_map_end(g);
   }
   cs_wire_response_free(res);
   return rc;
@@ -188,9 +188,13 @@ static int kv_get(cli_ctx *g, int argc, char **argv) {
 
 static int kv_list(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
+  const char *mount = NULL;
+  const cli_opt opts[] = { MOUNT_OPT(mount), { 0 } };
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv list", argc, argv, NULL, pos, 1, &npos)) != 0)
+  if (versioned(argc, argv))
+    return cli_kv2_list(g, argc, argv);
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__KvListReq op = CUSTOS__KV_LIST_REQ__INIT;
@@ -201,20 +205,10 @@ static int kv_list(cli_ctx *g, int argc, char **argv) {
   if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_KV_LIST, &res)) != 0)
     return rc;
   const Custos__KvListRes *r = res->kv_list;
-  if (g->json) {
-    jw_obj_begin();
-    jw_key("keys");
-    jw_arr_begin();
-    for (size_t i = 0; i < r->n_keys; i++)
-      jw_str(r->keys[i]);
-    jw_arr_end();
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("Keys\n----\n");
-    for (size_t i = 0; i < r->n_keys; i++)
-      printf("%s\n", S(r->keys[i]));
-  }
+  out_list_begin(g, "keys", "Keys");
+  for (size_t i = 0; i < r->n_keys; i++)
+    out_item(g, S(r->keys[i]));
+  out_list_end(g);
   cs_wire_response_free(res);
   return CLI_OK;
 }
@@ -223,12 +217,16 @@ static int kv_list(cli_ctx *g, int argc, char **argv) {
 
 static int kv_delete(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
+  const char *mount = NULL;
+  const cli_opt opts[] = { MOUNT_OPT(mount), { 0 } };
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv delete", argc, argv, NULL, pos, 1, &npos)) != 0)
+  if (versioned(argc, argv))
+    return cli_kv2_delete(g, argc, argv);
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   if (npos < 1)
-    return cli_usage_error("kv delete: missing PATH");
+    return cli_usage(g, "missing PATH");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__KvDeleteReq op = CUSTOS__KV_DELETE_REQ__INIT;
   op.path = pos[0];
@@ -237,27 +235,36 @@ static int kv_delete(cli_ctx *g, int argc, char **argv) {
   return cli_call_done(g, &req, "path", pos[0], "Data deleted at: %s", pos[0]);
 }
 
-int cmd_kv(cli_ctx *g, int argc, char **argv) {
-  if (argc == 0)
-    return cli_usage_error("kv: missing subcommand");
-  /* The versioned mount (kv2.c): --mount kv, or a v2-only subcommand. */
-  int strip;
-  if (cli_kv2_selected(argc, argv, &strip))
-    return cmd_kv2(g, argc, argv);
-  if (strip >= 0) { /* --mount secret: the default, dropped */
-    int n = strchr(argv[strip], '=') != NULL ? 1 : 2;
-    if (strip + n > argc)
-      n = argc - strip;
-    memmove(argv + strip, argv + strip + n, (size_t)(argc - strip - n) * sizeof *argv);
-    argc -= n;
-  }
-  if (strcmp(argv[0], "put") == 0)
-    return kv_put(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "get") == 0)
-    return kv_get(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "list") == 0)
-    return kv_list(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "delete") == 0)
-    return kv_delete(g, argc - 1, argv + 1);
-  return cli_usage_error("kv: unknown subcommand \"%s\"", argv[0]);
-}
+const cli_cmd cli_kv_cmds[] = {
+  { "put", kv_put, NULL, "write the fields of a path",
+    "PATH K=V [K=V ...]\n--mount kv [--cas N] PATH K=V [K=V ...]",
+    "Replaces the fields of PATH.  V is the value itself, - (read from stdin,\n"
+    "for at most one field) or @FILE (the file's bytes).  PATH is 1..508 bytes\n"
+    "of printable ASCII without empty, . or .. segments; at most 1024 fields.\n"
+    "Use -- before words that start with a dash.\n"
+    "\n"
+    "Options:\n"
+    "  --mount secret|kv   secret (default): KV version 1; kv: the versioned mount,\n"
+    "                      which keeps the old versions and prints the new one\n"
+    "  --cas N             (kv) write only if the current version is N (0: only\n"
+    "                      if the path does not exist)\n" },
+  { "get", kv_get, NULL, "read the fields of a path",
+    "PATH [--field K]\n--mount kv [--version N] [--field K] PATH",
+    "Options:\n"
+    "  --field K           write only the raw bytes of field K (a newline only\n"
+    "                      when stdout is a terminal); exit 1 when K is absent\n"
+    "  --mount secret|kv   which mount (default secret, KV version 1)\n"
+    "  --version N         (kv) that version (default: the current one)\n" },
+  { "list", kv_list, NULL, "list the keys under a prefix", "[--mount kv] [PREFIX]",
+    "Entries ending in / are folders.\n" },
+  { "delete", kv_delete, NULL, "delete a path",
+    "PATH\n--mount kv [--versions 1,2] PATH",
+    "Version 1 (default): deletes PATH.  With --mount kv: a soft delete of\n"
+    "the current version, or of the versions listed (undelete restores them).\n" },
+  { "undelete", cli_kv2_undelete, NULL, "(kv) restore soft-deleted versions",
+    "--versions 1,2 PATH", "Versioned mount only (--mount kv is implied).\n" },
+  { "destroy", cli_kv2_destroy, NULL, "(kv) erase versions for good", "--versions 1,2 PATH",
+    "Versioned mount only: the data of those versions is erased.\n" },
+  { "metadata", NULL, cli_kv2_metadata_cmds, "(kv) versions and settings of a path", NULL, NULL },
+  { 0 },
+};

@@ -12,10 +12,10 @@
  *                   [--delete-version-after DURATION] [--custom-metadata K=V]... PATH
  *   kv metadata delete PATH                      every version and the metadata
  *
- * cmd_kv (kv.c) sends a kv command here when it names the v2 mount
- * (`--mount kv`) or is one of the v2-only subcommands (undelete, destroy,
- * metadata); every other `kv` command is KV version 1 (mount `secret`) as
- * before.  Values are read as in kv.c ("-" for stdin, "@FILE"); value
+ * kv.c's put/get/list/delete come here when they name the v2 mount
+ * (`--mount kv`); undelete, destroy and metadata are rows of kv.c's table
+ * that point here; every other `kv` command is KV version 1 (mount
+ * `secret`) as before.  Values are read as in kv.c ("-" for stdin, "@FILE"); value
  * buffers are wiped on free.  Times print as RFC 3339 with microseconds.
  */
 #include "kv2.h"
@@ -54,68 +54,56 @@ static void fmt_us(int64_t us, char *buf, size_t cap) {
 }
 
 /* "1,2,5" into out[]; 0 or a usage error. */
-static int parse_versions(const char *cmd, const char *s, uint64_t *out, size_t cap, size_t *n) {
+static int parse_versions(cli_ctx *g, const char *s, uint64_t *out, size_t cap, size_t *n) {
   *n = 0;
   char buf[32];
   while (*s) {
     const char *comma = strchr(s, ',');
     size_t len = comma ? (size_t)(comma - s) : strlen(s);
     if (len == 0 || len >= sizeof buf)
-      return cli_usage_error("%s: --versions takes numbers separated by commas", cmd);
+      return cli_usage(g, "--versions takes numbers separated by commas");
     memcpy(buf, s, len);
     buf[len] = 0;
     uint64_t v;
     if (cli_parse_u64(buf, 1, UINT64_MAX, &v) != 0)
-      return cli_usage_error("%s: version \"%s\" is not a number from 1", cmd, buf);
+      return cli_usage(g, "version \"%s\" is not a number from 1", buf);
     if (*n >= cap)
-      return cli_usage_error("%s: at most %zu versions at once", cmd, cap);
+      return cli_usage(g, "at most %zu versions at once", cap);
     out[(*n)++] = v;
     s += len + (comma ? 1 : 0);
     if (comma && *s == 0)
-      return cli_usage_error("%s: --versions ends with a comma", cmd);
+      return cli_usage(g, "--versions ends with a comma");
   }
   if (*n == 0)
-    return cli_usage_error("%s: --versions is empty", cmd);
+    return cli_usage(g, "--versions is empty");
   return 0;
 }
 
-static int check_mount(const char *cmd, const char *mount) {
+static int check_mount(cli_ctx *g, const char *mount) {
   if (mount == NULL || strcmp(mount, "kv") == 0 || strcmp(mount, "kv/") == 0)
     return 0;
-  return cli_usage_error("%s: only the versioned mount \"kv\" has versions (\"%s\" given)", cmd,
-                         mount);
+  return cli_usage(g, "only the versioned mount \"kv\" has versions (\"%.64s\" given)", mount);
 }
 
-static void version_rows(const Custos__Kv2VersionInfo *v, int json) {
+static void version_rows(cli_ctx *g, const Custos__Kv2VersionInfo *v) {
   char c[40], d[40];
   fmt_us(v ? v->created_time : 0, c, sizeof c);
   fmt_us(v ? v->deletion_time : 0, d, sizeof d);
-  if (json) {
-    jw_kv_str("created_time", c);
-    jw_kv_str("deletion_time", d);
-    jw_kv_bool("destroyed", v ? v->destroyed : 0);
-    jw_kv_u64("version", v ? v->version : 0);
-  } else {
-    tbl_row("created_time", "%s", c);
-    tbl_row("deletion_time", "%s", d[0] ? d : "n/a");
-    tbl_row("destroyed", "%s", v && v->destroyed ? "true" : "false");
-    tbl_row("version", "%llu", (unsigned long long)(v ? v->version : 0));
-  }
+  out_str(g, "created_time", "created_time", c);
+  out_str(g, "deletion_time", NULL, d);
+  out_row_fmt(g, "deletion_time", "%s", d[0] ? d : "n/a");
+  out_bool(g, "destroyed", "destroyed", v ? v->destroyed : 0);
+  out_u64(g, "version", "version", v ? v->version : 0);
 }
 
-static void custom_json(Custos__KvPair **p, size_t n) {
-  jw_key("custom_metadata");
-  jw_obj_begin();
-  for (size_t i = 0; i < n; i++) {
-    jw_key(S(p[i]->key));
-    jw_strn(p[i]->value.data, p[i]->value.len);
-  }
-  jw_obj_end();
-}
-
-static void custom_row(Custos__KvPair **p, size_t n) {
+/* JSON: "custom_metadata":{K:V...}; text: one row "map[K:V ...]". */
+static void custom_rows(cli_ctx *g, Custos__KvPair **p, size_t n) {
+  out_map_begin(g, "custom_metadata");
+  for (size_t i = 0; i < n; i++)
+    out_strn(g, S(p[i]->key), NULL, p[i]->value.data, p[i]->value.len);
+  out_map_end(g);
   if (n == 0) {
-    tbl_row("custom_metadata", "<nil>");
+    out_row_fmt(g, "custom_metadata", "<nil>");
     return;
   }
   size_t cap = 16;
@@ -131,30 +119,30 @@ static void custom_row(Custos__KvPair **p, size_t n) {
     o += p[i]->value.len;
   }
   sprintf(o, "]");
-  tbl_row("custom_metadata", "%s", s);
+  out_row_fmt(g, "custom_metadata", "%s", s);
   free(s);
 }
 
 /* ------------------------------------------------------------ put */
 
-static int kv2_put(cli_ctx *g, int argc, char **argv) {
+int cli_kv2_put(cli_ctx *g, int argc, char **argv) {
   const char *mount = NULL, *cas = NULL;
   const cli_opt opts[] = {{.name = "mount", .arg = 1, .val = &mount},
                           {.name = "cas", .arg = 1, .val = &cas}, {0}};
   char *pos[1 + KV2_MAX_FIELDS];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv put", argc, argv, opts, pos, 1 + KV2_MAX_FIELDS, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1 + KV2_MAX_FIELDS, &npos)) != 0)
     return rc;
-  if ((rc = check_mount("kv put", mount)) != 0)
+  if ((rc = check_mount(g, mount)) != 0)
     return rc;
   uint64_t casv = 0;
   if (cas != NULL && cli_parse_u64(cas, 0, UINT64_MAX, &casv) != 0)
-    return cli_usage_error("kv put: --cas takes a version number (0: only if absent)");
+    return cli_usage(g, "--cas takes a version number (0: only if absent)");
   if (npos < 1)
-    return cli_usage_error("kv put: missing PATH");
+    return cli_usage(g, "missing PATH");
   if (npos < 2)
-    return cli_usage_error("kv put: missing K=V");
+    return cli_usage(g, "missing K=V");
   size_t nf = npos - 1;
   Custos__KvPair *pairs = calloc(nf, sizeof *pairs);
   Custos__KvPair **pp = calloc(nf, sizeof *pp);
@@ -163,21 +151,21 @@ static int kv2_put(cli_ctx *g, int argc, char **argv) {
   int used_stdin = 0;
   rc = CLI_OK;
   if (pairs == NULL || pp == NULL || owned == NULL || owned_len == NULL) {
-    rc = cli_fail("out of memory");
+    rc = cli_fail(g, "out of memory");
     goto out;
   }
   for (size_t i = 0; i < nf && rc == CLI_OK; i++) {
     char *kvs = pos[1 + i];
     char *eq = strchr(kvs, '=');
     if (eq == NULL || eq == kvs) {
-      rc = cli_usage_error("kv put: expected K=V, got \"%s\"", kvs);
+      rc = cli_usage(g, "expected K=V, got \"%.64s\"", kvs);
       break;
     }
     *eq = '\0';
     const char *v = eq + 1;
     for (size_t j = 0; j < i; j++)
       if (strcmp(pairs[j].key, kvs) == 0) {
-        rc = cli_usage_error("kv put: field \"%s\" given twice", kvs);
+        rc = cli_usage(g, "field \"%.64s\" given twice", kvs);
         break;
       }
     if (rc != CLI_OK)
@@ -187,14 +175,14 @@ static int kv2_put(cli_ctx *g, int argc, char **argv) {
     pp[i] = &pairs[i];
     if (strcmp(v, "-") == 0) {
       if (used_stdin++) {
-        rc = cli_usage_error("kv put: only one value can come from stdin");
+        rc = cli_usage(g, "only one value can come from stdin");
         break;
       }
-      rc = cli_read_stdin(&owned[i], &owned_len[i]);
+      rc = cli_read_stdin(g, &owned[i], &owned_len[i]);
       pairs[i].value.data = owned[i];
       pairs[i].value.len = owned_len[i];
     } else if (v[0] == '@') {
-      rc = cli_read_file(v + 1, &owned[i], &owned_len[i]);
+      rc = cli_read_file(g, v + 1, &owned[i], &owned_len[i]);
       pairs[i].value.data = owned[i];
       pairs[i].value.len = owned_len[i];
     } else {
@@ -217,22 +205,12 @@ static int kv2_put(cli_ctx *g, int argc, char **argv) {
     req.kv2_put = &op;
     if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_KV2_WRITE, &res)) == CLI_OK) {
       const Custos__Kv2WriteRes *w = res->kv2_write;
-      if (g->json) {
-        jw_obj_begin();
-        jw_key("data");
-        jw_obj_begin();
-        version_rows(w->version, 1);
-        custom_json(w->custom_metadata, w->n_custom_metadata);
-        jw_obj_end();
-        jw_obj_end();
-        jw_end();
-      } else {
-        printf("Success! Data written to: kv/%s (version %llu)\n", pos[0],
+      out_text(g, "Success! Data written to: kv/%s (version %llu)\n", pos[0],
                (unsigned long long)(w->version ? w->version->version : 0));
-        version_rows(w->version, 0);
-        custom_row(w->custom_metadata, w->n_custom_metadata);
-        tbl_print();
-      }
+      out_map_begin(g, "data");
+      version_rows(g, w->version);
+      custom_rows(g, w->custom_metadata, w->n_custom_metadata);
+      out_map_end(g);
       cs_wire_response_free(res);
     }
   }
@@ -249,21 +227,7 @@ out:
 
 /* ------------------------------------------------------------ get */
 
-static char *printable(const uint8_t *p, size_t n) {
-  char *s = malloc(4 * n + 1), *o = s;
-  if (s == NULL)
-    return NULL;
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] < 0x20 || p[i] == 0x7f)
-      o += sprintf(o, "\\x%02x", p[i]);
-    else
-      *o++ = (char)p[i];
-  }
-  *o = '\0';
-  return s;
-}
-
-static int kv2_get(cli_ctx *g, int argc, char **argv) {
+int cli_kv2_get(cli_ctx *g, int argc, char **argv) {
   const char *mount = NULL, *version = NULL, *field = NULL;
   const cli_opt opts[] = {{.name = "mount", .arg = 1, .val = &mount},
                           {.name = "version", .arg = 1, .val = &version},
@@ -271,15 +235,15 @@ static int kv2_get(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv get", argc, argv, opts, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
-  if ((rc = check_mount("kv get", mount)) != 0)
+  if ((rc = check_mount(g, mount)) != 0)
     return rc;
   uint64_t v = 0;
   if (version != NULL && cli_parse_u64(version, 0, UINT64_MAX, &v) != 0)
-    return cli_usage_error("kv get: --version takes a version number (0: the current one)");
+    return cli_usage(g, "--version takes a version number (0: the current one)");
   if (npos < 1)
-    return cli_usage_error("kv get: missing PATH");
+    return cli_usage(g, "missing PATH");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__Kv2GetReq op = CUSTOS__KV2_GET_REQ__INIT;
   Custos__Response *res;
@@ -295,59 +259,35 @@ static int kv2_get(cli_ctx *g, int argc, char **argv) {
     char d[40];
     fmt_us(r->version ? r->version->deletion_time : 0, d, sizeof d);
     if (r->destroyed)
-      rc = cli_fail("version %llu of kv/%s is destroyed", vn, pos[0]);
+      rc = cli_fail(g, "version %llu of kv/%s is destroyed", vn, pos[0]);
     else
-      rc = cli_fail("version %llu of kv/%s is deleted (deletion_time %s); `custos kv undelete "
+      rc = cli_fail(g, "version %llu of kv/%s is deleted (deletion_time %s); `custos kv undelete "
                     "--versions %llu %s` restores it", vn, pos[0], d, vn, pos[0]);
   } else if (field != NULL) {
     rc = CLI_FAIL;
     for (size_t i = 0; i < r->n_data; i++) {
       if (strcmp(S(r->data[i]->key), field) != 0)
         continue;
-      fwrite(r->data[i]->value.data, 1, r->data[i]->value.len, stdout);
+      out_raw(g, r->data[i]->value.data, r->data[i]->value.len);
       if (isatty(1))
-        putchar('\n');
+        out_raw(g, "\n", 1);
       rc = CLI_OK;
       break;
     }
     if (rc != CLI_OK)
-      cli_fail("field %s not found", field);
-  } else if (g->json) {
-    jw_obj_begin();
-    jw_key("data");
-    jw_obj_begin();
-    for (size_t i = 0; i < r->n_data; i++) {
-      jw_key(S(r->data[i]->key));
-      jw_strn(r->data[i]->value.data, r->data[i]->value.len);
-    }
-    jw_obj_end();
-    jw_key("metadata");
-    jw_obj_begin();
-    version_rows(r->version, 1);
-    custom_json(r->custom_metadata, r->n_custom_metadata);
-    jw_obj_end();
-    jw_obj_end();
-    jw_end();
+      cli_fail(g, "field %s not found", field);
   } else {
-    printf("====== Metadata ======\n");
-    version_rows(r->version, 0);
-    custom_row(r->custom_metadata, r->n_custom_metadata);
-    tbl_print();
-    printf("\n====== Data ======\n");
-    for (size_t i = 0; i < r->n_data && rc == CLI_OK; i++) {
-      char *val = printable(r->data[i]->value.data, r->data[i]->value.len);
-      char *k = printable((const uint8_t *)S(r->data[i]->key), strlen(S(r->data[i]->key)));
-      if (val == NULL || k == NULL) {
-        rc = cli_fail("out of memory");
-      } else {
-        tbl_row(k, "%s", val);
-      }
-      free(k);
-      if (val != NULL)
-        cli_free_secret(val, strlen(val));
-    }
-    if (rc == CLI_OK)
-      tbl_print();
+    out_text(g, "====== Metadata ======\n");
+    out_map_begin(g, "metadata");
+    version_rows(g, r->version);
+    custom_rows(g, r->custom_metadata, r->n_custom_metadata);
+    out_map_end(g);
+    out_text(g, "\n====== Data ======\n");
+    out_map_begin(g, "data"); /* the text back end shows control bytes as \xNN */
+    for (size_t i = 0; i < r->n_data; i++)
+      out_strn(g, S(r->data[i]->key), S(r->data[i]->key), r->data[i]->value.data,
+               r->data[i]->value.len);
+    out_map_end(g);
   }
   cs_wire_response_free(res);
   return rc;
@@ -355,15 +295,15 @@ static int kv2_get(cli_ctx *g, int argc, char **argv) {
 
 /* ------------------------------------------------------------ list */
 
-static int kv2_list(cli_ctx *g, int argc, char **argv) {
+int cli_kv2_list(cli_ctx *g, int argc, char **argv) {
   const char *mount = NULL;
   const cli_opt opts[] = {{.name = "mount", .arg = 1, .val = &mount}, {0}};
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv list", argc, argv, opts, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
-  if ((rc = check_mount("kv list", mount)) != 0)
+  if ((rc = check_mount(g, mount)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__Kv2ListReq op = CUSTOS__KV2_LIST_REQ__INIT;
@@ -374,44 +314,34 @@ static int kv2_list(cli_ctx *g, int argc, char **argv) {
   if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_KV_LIST, &res)) != 0)
     return rc;
   const Custos__KvListRes *r = res->kv_list;
-  if (g->json) {
-    jw_obj_begin();
-    jw_key("keys");
-    jw_arr_begin();
-    for (size_t i = 0; i < r->n_keys; i++)
-      jw_str(r->keys[i]);
-    jw_arr_end();
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("Keys\n----\n");
-    for (size_t i = 0; i < r->n_keys; i++)
-      printf("%s\n", S(r->keys[i]));
-  }
+  out_list_begin(g, "keys", "Keys");
+  for (size_t i = 0; i < r->n_keys; i++)
+    out_item(g, S(r->keys[i]));
+  out_list_end(g);
   cs_wire_response_free(res);
   return CLI_OK;
 }
 
 /* ------------------------------------------- delete, undelete, destroy */
 
-static int kv2_versions(cli_ctx *g, const char *cmd, int op_case, int argc, char **argv) {
+static int kv2_versions(cli_ctx *g, int op_case, int argc, char **argv) {
   const char *mount = NULL, *versions = NULL;
   const cli_opt opts[] = {{.name = "mount", .arg = 1, .val = &mount},
                           {.name = "versions", .arg = 1, .val = &versions}, {0}};
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse(cmd, argc, argv, opts, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
-  if ((rc = check_mount(cmd, mount)) != 0)
+  if ((rc = check_mount(g, mount)) != 0)
     return rc;
   if (npos < 1)
-    return cli_usage_error("%s: missing PATH", cmd);
+    return cli_usage(g, "missing PATH");
   uint64_t vs[KV2_MAX_VERSIONS_ARG];
   size_t nv = 0;
   if (versions == NULL && op_case != CUSTOS__REQUEST__OP_KV2_DELETE)
-    return cli_usage_error("%s: missing --versions", cmd);
-  if (versions != NULL && (rc = parse_versions(cmd, versions, vs, KV2_MAX_VERSIONS_ARG, &nv)) != 0)
+    return cli_usage(g, "missing --versions");
+  if (versions != NULL && (rc = parse_versions(g, versions, vs, KV2_MAX_VERSIONS_ARG, &nv)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__Kv2VersionsReq op = CUSTOS__KV2_VERSIONS_REQ__INIT;
@@ -445,12 +375,12 @@ static int meta_get(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv metadata get", argc, argv, opts, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
-  if ((rc = check_mount("kv metadata get", mount)) != 0)
+  if ((rc = check_mount(g, mount)) != 0)
     return rc;
   if (npos < 1)
-    return cli_usage_error("kv metadata get: missing PATH");
+    return cli_usage(g, "missing PATH");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__Kv2MetaGetReq op = CUSTOS__KV2_META_GET_REQ__INIT;
   Custos__Response *res;
@@ -464,58 +394,32 @@ static int meta_get(cli_ctx *g, int argc, char **argv) {
   fmt_us(m->created_time, c, sizeof c);
   fmt_us(m->updated_time, u, sizeof u);
   cli_fmt_duration(m->delete_version_after, dva, sizeof dva);
-  if (g->json) {
-    jw_obj_begin();
-    jw_key("data");
-    jw_obj_begin();
-    jw_kv_bool("cas_required", m->cas_required);
-    jw_kv_str("created_time", c);
-    jw_kv_u64("current_version", m->current_version);
-    custom_json(m->custom_metadata, m->n_custom_metadata);
-    jw_kv_str("delete_version_after", dva);
-    jw_kv_u64("max_versions", m->max_versions);
-    jw_kv_u64("oldest_version", m->oldest_version);
-    jw_kv_str("updated_time", u);
-    jw_key("versions");
-    jw_obj_begin();
-    for (size_t i = 0; i < m->n_versions; i++) {
-      char num[24], vc[40], vd[40];
-      snprintf(num, sizeof num, "%llu", (unsigned long long)m->versions[i]->version);
-      fmt_us(m->versions[i]->created_time, vc, sizeof vc);
-      fmt_us(m->versions[i]->deletion_time, vd, sizeof vd);
-      jw_key(num);
-      jw_obj_begin();
-      jw_kv_str("created_time", vc);
-      jw_kv_str("deletion_time", vd);
-      jw_kv_bool("destroyed", m->versions[i]->destroyed);
-      jw_obj_end();
-    }
-    jw_obj_end();
-    jw_obj_end();
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("====== Metadata ======\n");
-    tbl_row("cas_required", "%s", m->cas_required ? "true" : "false");
-    tbl_row("created_time", "%s", c);
-    tbl_row("current_version", "%llu", (unsigned long long)m->current_version);
-    custom_row(m->custom_metadata, m->n_custom_metadata);
-    tbl_row("delete_version_after", "%s", dva);
-    tbl_row("max_versions", "%u", m->max_versions);
-    tbl_row("oldest_version", "%llu", (unsigned long long)m->oldest_version);
-    tbl_row("updated_time", "%s", u);
-    tbl_print();
-    for (size_t i = 0; i < m->n_versions; i++) {
-      char vc[40], vd[40];
-      fmt_us(m->versions[i]->created_time, vc, sizeof vc);
-      fmt_us(m->versions[i]->deletion_time, vd, sizeof vd);
-      printf("\n====== Version %llu ======\n", (unsigned long long)m->versions[i]->version);
-      tbl_row("created_time", "%s", vc);
-      tbl_row("deletion_time", "%s", vd[0] ? vd : "n/a");
-      tbl_row("destroyed", "%s", m->versions[i]->destroyed ? "true" : "false");
-      tbl_print();
-    }
+  out_text(g, "====== Metadata ======\n");
+  out_map_begin(g, "data");
+  out_bool(g, "cas_required", "cas_required", m->cas_required);
+  out_str(g, "created_time", "created_time", c);
+  out_u64(g, "current_version", "current_version", m->current_version);
+  custom_rows(g, m->custom_metadata, m->n_custom_metadata);
+  out_str(g, "delete_version_after", "delete_version_after", dva);
+  out_u64(g, "max_versions", "max_versions", m->max_versions);
+  out_u64(g, "oldest_version", "oldest_version", m->oldest_version);
+  out_str(g, "updated_time", "updated_time", u);
+  out_map_begin(g, "versions");
+  for (size_t i = 0; i < m->n_versions; i++) {
+    char num[24], vc[40], vd[40];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)m->versions[i]->version);
+    fmt_us(m->versions[i]->created_time, vc, sizeof vc);
+    fmt_us(m->versions[i]->deletion_time, vd, sizeof vd);
+    out_text(g, "\n====== Version %s ======\n", num);
+    out_map_begin(g, num);
+    out_str(g, "created_time", "created_time", vc);
+    out_str(g, "deletion_time", NULL, vd);
+    out_row_fmt(g, "deletion_time", "%s", vd[0] ? vd : "n/a");
+    out_bool(g, "destroyed", "destroyed", m->versions[i]->destroyed);
+    out_map_end(g);
   }
+  out_map_end(g);
+  out_map_end(g);
   cs_wire_response_free(res);
   return CLI_OK;
 }
@@ -537,32 +441,32 @@ static int meta_put(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv metadata put", argc, argv, opts, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
-  if ((rc = check_mount("kv metadata put", mount)) != 0)
+  if ((rc = check_mount(g, mount)) != 0)
     return rc;
   if (npos < 1)
-    return cli_usage_error("kv metadata put: missing PATH");
+    return cli_usage(g, "missing PATH");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__Kv2MetaPutReq op = CUSTOS__KV2_META_PUT_REQ__INIT;
   op.path = pos[0];
   uint64_t u;
   if (maxv != NULL) {
     if (cli_parse_u64(maxv, 0, 1000, &u) != 0)
-      return cli_usage_error("kv metadata put: --max-versions takes 0..1000 (0: the mount's)");
+      return cli_usage(g, "--max-versions takes 0..1000 (0: the mount's)");
     op.max_versions_opt_case = CUSTOS__KV2_META_PUT_REQ__MAX_VERSIONS_OPT_MAX_VERSIONS;
     op.max_versions = (uint32_t)u;
   }
   if (casr != NULL) {
     int b;
     if (parse_bool_arg(casr, &b) != 0)
-      return cli_usage_error("kv metadata put: --cas-required takes true or false");
+      return cli_usage(g, "--cas-required takes true or false");
     op.cas_required_opt_case = CUSTOS__KV2_META_PUT_REQ__CAS_REQUIRED_OPT_CAS_REQUIRED;
     op.cas_required = b;
   }
   if (dva != NULL) {
     if (cli_parse_duration(dva, &u) != 0)
-      return cli_usage_error("kv metadata put: --delete-version-after takes a duration (\"0\": never)");
+      return cli_usage(g, "--delete-version-after takes a duration (\"0\": never)");
     op.delete_version_after_opt_case =
         CUSTOS__KV2_META_PUT_REQ__DELETE_VERSION_AFTER_OPT_DELETE_VERSION_AFTER;
     op.delete_version_after = u;
@@ -570,11 +474,11 @@ static int meta_put(cli_ctx *g, int argc, char **argv) {
   Custos__KvPair pairs[KV2_MAX_CUSTOM + 1], *pp[KV2_MAX_CUSTOM + 1];
   char kbuf[KV2_MAX_CUSTOM + 1][256];
   if (ncustom > KV2_MAX_CUSTOM)
-    return cli_usage_error("kv metadata put: at most %d --custom-metadata", KV2_MAX_CUSTOM);
+    return cli_usage(g, "at most %d --custom-metadata", KV2_MAX_CUSTOM);
   for (size_t i = 0; i < ncustom; i++) {
     const char *eq = strchr(custom[i], '=');
     if (eq == NULL || eq == custom[i] || (size_t)(eq - custom[i]) >= sizeof kbuf[i])
-      return cli_usage_error("kv metadata put: --custom-metadata takes K=V, got \"%s\"", custom[i]);
+      return cli_usage(g, "--custom-metadata takes K=V, got \"%.64s\"", custom[i]);
     memcpy(kbuf[i], custom[i], (size_t)(eq - custom[i]));
     kbuf[i][eq - custom[i]] = 0;
     custos__kv_pair__init(&pairs[i]);
@@ -584,7 +488,7 @@ static int meta_put(cli_ctx *g, int argc, char **argv) {
     pp[i] = &pairs[i];
   }
   if (ncustom > 0 && clear)
-    return cli_usage_error("kv metadata put: --custom-metadata and --clear-custom-metadata together");
+    return cli_usage(g, "--custom-metadata and --clear-custom-metadata together");
   op.set_custom_metadata = ncustom > 0 || clear;
   op.n_custom_metadata = ncustom;
   op.custom_metadata = pp;
@@ -599,12 +503,12 @@ static int meta_delete(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("kv metadata delete", argc, argv, opts, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
-  if ((rc = check_mount("kv metadata delete", mount)) != 0)
+  if ((rc = check_mount(g, mount)) != 0)
     return rc;
   if (npos < 1)
-    return cli_usage_error("kv metadata delete: missing PATH");
+    return cli_usage(g, "missing PATH");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__Kv2MetaDeleteReq op = CUSTOS__KV2_META_DELETE_REQ__INIT;
   op.path = pos[0];
@@ -614,67 +518,31 @@ static int meta_delete(cli_ctx *g, int argc, char **argv) {
                        pos[0]);
 }
 
-/* ------------------------------------------------------------ entry */
+/* ------------------------------------------------------------ entries */
 
-/*
- * Whether argv (after "kv") is a versioned command: 1 when it names the v2
- * mount (--mount kv) or is undelete/destroy/metadata; 0 otherwise.  When it
- * names the v1 mount (--mount secret), *strip is the index of that option
- * (with its value when separate: 2 words, else 1) so kv.c can drop it;
- * -1 when there is none.
- */
-int cli_kv2_selected(int argc, char **argv, int *strip) {
-  *strip = -1;
-  if (argc == 0)
-    return 0;
-  if (strcmp(argv[0], "undelete") == 0 || strcmp(argv[0], "destroy") == 0 ||
-      strcmp(argv[0], "metadata") == 0)
-    return 1;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = NULL;
-    if (strcmp(a, "--") == 0)
-      break;
-    if (strcmp(a, "--mount") == 0 || strcmp(a, "-mount") == 0)
-      v = i + 1 < argc ? argv[i + 1] : "";
-    else if (strncmp(a, "--mount=", 8) == 0)
-      v = a + 8;
-    else if (strncmp(a, "-mount=", 7) == 0)
-      v = a + 7;
-    if (v == NULL)
-      continue;
-    if (strcmp(v, "secret") == 0 || strcmp(v, "secret/") == 0) {
-      *strip = i;
-      return 0;
-    }
-    return 1; /* kv, or a wrong name kv2.c reports */
-  }
-  return 0;
+int cli_kv2_delete(cli_ctx *g, int argc, char **argv) {
+  return kv2_versions(g, CUSTOS__REQUEST__OP_KV2_DELETE, argc, argv);
 }
 
-int cmd_kv2(cli_ctx *g, int argc, char **argv) {
-  const char *sub = argv[0];
-  if (strcmp(sub, "put") == 0)
-    return kv2_put(g, argc - 1, argv + 1);
-  if (strcmp(sub, "get") == 0)
-    return kv2_get(g, argc - 1, argv + 1);
-  if (strcmp(sub, "list") == 0)
-    return kv2_list(g, argc - 1, argv + 1);
-  if (strcmp(sub, "delete") == 0)
-    return kv2_versions(g, "kv delete", CUSTOS__REQUEST__OP_KV2_DELETE, argc - 1, argv + 1);
-  if (strcmp(sub, "undelete") == 0)
-    return kv2_versions(g, "kv undelete", CUSTOS__REQUEST__OP_KV2_UNDELETE, argc - 1, argv + 1);
-  if (strcmp(sub, "destroy") == 0)
-    return kv2_versions(g, "kv destroy", CUSTOS__REQUEST__OP_KV2_DESTROY, argc - 1, argv + 1);
-  if (strcmp(sub, "metadata") == 0) {
-    if (argc < 2)
-      return cli_usage_error("kv metadata: missing get, put or delete");
-    if (strcmp(argv[1], "get") == 0)
-      return meta_get(g, argc - 2, argv + 2);
-    if (strcmp(argv[1], "put") == 0)
-      return meta_put(g, argc - 2, argv + 2);
-    if (strcmp(argv[1], "delete") == 0)
-      return meta_delete(g, argc - 2, argv + 2);
-    return cli_usage_error("kv metadata: unknown subcommand \"%s\"", argv[1]);
-  }
-  return cli_usage_error("kv: unknown subcommand \"%s\" for the versioned mount", sub);
+int cli_kv2_undelete(cli_ctx *g, int argc, char **argv) {
+  return kv2_versions(g, CUSTOS__REQUEST__OP_KV2_UNDELETE, argc, argv);
 }
+
+int cli_kv2_destroy(cli_ctx *g, int argc, char **argv) {
+  return kv2_versions(g, CUSTOS__REQUEST__OP_KV2_DESTROY, argc, argv);
+}
+
+const cli_cmd cli_kv2_metadata_cmds[] = {
+  { "get", meta_get, NULL, "(kv) the versions and settings of a path", "PATH", "" },
+  { "put", meta_put, NULL, "(kv) change the settings of a path",
+    "[--max-versions N] [--cas-required true|false] [--delete-version-after DURATION]\n"
+    " [--custom-metadata K=V]... [--clear-custom-metadata] PATH",
+    "Options:\n"
+    "  --max-versions N              versions kept, 0..1000 (0: the mount's)\n"
+    "  --cas-required true|false     every write must give --cas\n"
+    "  --delete-version-after D      soft-delete versions after D (0: never)\n"
+    "  --custom-metadata K=V         replace the custom metadata (repeat it)\n"
+    "  --clear-custom-metadata       remove the custom metadata\n" },
+  { "delete", meta_delete, NULL, "(kv) delete every version and the metadata", "PATH", "" },
+  { 0 },
+};

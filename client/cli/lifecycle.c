@@ -56,8 +56,8 @@ static int call_patient(cli_ctx *g, Custos__Request *req, int result, Custos__Re
     if (rc == 0 || !transient || now_ms() >= until) {
       if (rc < 0) {
         const char *msg = g->client != NULL ? cs_client_errmsg(g->client) : "";
-        cli_fail("%s", msg[0] ? msg : cs_error_message(rc));
-        return rc == CS_EBUSY ? CLI_RETRY : CLI_FAIL;
+        return cli_error(g, rc == CS_ECONFIG ? CS_ECLIENT : rc, "%s",
+                         msg[0] ? msg : cs_error_message(rc));
       }
       break;
     }
@@ -71,7 +71,8 @@ static int call_patient(cli_ctx *g, Custos__Request *req, int result, Custos__Re
   if (got != result) {
     cs_wire_response_free(*res);
     *res = NULL;
-    return cli_fail("unexpected response from the server (result %d, expected %d)", got, result);
+    return cli_error(g, CS_EPROTO, "unexpected response from the server (result %d, expected %d)",
+                     got, result);
   }
   return CLI_OK;
 }
@@ -102,84 +103,55 @@ int cli_key_status(cli_ctx *g, int argc, char **argv) {
   int verify = 0, rc;
   const cli_opt opts[] = {{.name = "verify", .arg = 0, .flag = &verify}, {0}};
   size_t npos;
-  if ((rc = cli_parse("operator key-status", argc, argv, opts, NULL, 0, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, NULL, 0, &npos)) != 0)
     return rc;
   Custos__Response *res;
   if ((rc = fetch_key_status(g, verify, 0, &res)) != 0)
     return rc;
   const Custos__KeyStatusRes *k = res->key_status;
   char when[64], act[64], ret[64];
-  if (g->json) {
-    cli_fmt_time(k->install_time, 0, when, sizeof when);
-    jw_obj_begin();
-    jw_kv_u64("term", k->term);
-    jw_kv_str("install_time", when);
-    jw_kv_u64("encryptions", k->encryptions);
-    jw_key("terms");
-    jw_arr_begin();
-    for (size_t i = 0; i < k->n_terms; i++) {
-      const Custos__TermStatus *t = k->terms[i];
-      cli_fmt_time(t->install_time, 0, when, sizeof when);
-      cli_fmt_time(t->activation_time, 1, act, sizeof act);
-      cli_fmt_time(t->retirement_time, 1, ret, sizeof ret);
-      jw_obj_begin();
-      jw_kv_u64("term", t->term);
-      jw_kv_str("state", state_name(t->state));
-      jw_kv_str("install_time", when);
-      jw_kv_str("activation_time", act);
-      jw_kv_str("retirement_time", ret);
-      jw_kv_u64("encryptions", t->encryptions);
-      jw_kv_u64("values", t->values);
-      if (k->verified)
-        jw_kv_u64("scanned_values", t->scanned_values);
-      jw_obj_end();
-    }
-    jw_arr_end();
-    jw_kv_u64("unknown_term_values", k->unknown_values);
-    if (k->verified) {
-      jw_kv_bool("verified", 1);
-      jw_kv_bool("counts_match", k->counts_match);
-    }
-    cli_staged_key_status_json(k); /* a staged term: deadline, voters waited for */
-    jw_obj_end();
-    jw_end();
-  } else {
-    cli_fmt_time(k->install_time, 0, when, sizeof when);
-    tbl_row("Key Term", "%u", k->term);
-    tbl_row("Install Time", "%s", when);
-    tbl_row("Encryption Count", "%llu", (unsigned long long)k->encryptions);
-    cli_staged_key_status_table(k);
-    tbl_print();
-    printf("\n%-6s  %-12s  %-20s  %-20s  %-12s  %-10s%s\n", "Term", "State", "Install Time",
-           "Activation Time", "Encryptions", "Values", k->verified ? "  Scanned" : "");
-    printf("%-6s  %-12s  %-20s  %-20s  %-12s  %-10s%s\n", "----", "-----", "------------",
-           "---------------", "-----------", "------", k->verified ? "  -------" : "");
-    for (size_t i = 0; i < k->n_terms; i++) {
-      const Custos__TermStatus *t = k->terms[i];
-      cli_fmt_time(t->install_time, 0, when, sizeof when);
-      cli_fmt_time(t->activation_time, 1, act, sizeof act);
-      printf("%-6u  %-12s  %-20s  %-20s  %-12llu  %-10llu", t->term, state_name(t->state), when,
-             act[0] ? act : "-", (unsigned long long)t->encryptions,
-             (unsigned long long)t->values);
-      if (k->verified)
-        printf("  %llu", (unsigned long long)t->scanned_values);
-      if (t->retirement_time) {
-        cli_fmt_time(t->retirement_time, 0, ret, sizeof ret);
-        printf("  (retired %s)", ret);
-      }
-      putchar('\n');
-    }
-    if (k->unknown_values)
-      printf("\n%llu stored value(s) are under a term this keyring does not know.\n",
-             (unsigned long long)k->unknown_values);
+  cli_fmt_time(k->install_time, 0, when, sizeof when);
+  out_u64(g, "term", "Key Term", k->term);
+  out_str(g, "install_time", "Install Time", when);
+  out_u64(g, "encryptions", "Encryption Count", k->encryptions);
+  cli_staged_key_status(g, k); /* a staged term: deadline, voters waited for */
+  out_text(g, "\n");
+  out_list_begin(g, "terms", "");
+  for (size_t i = 0; i < k->n_terms; i++) {
+    const Custos__TermStatus *t = k->terms[i];
+    cli_fmt_time(t->install_time, 0, when, sizeof when);
+    cli_fmt_time(t->activation_time, 1, act, sizeof act);
+    cli_fmt_time(t->retirement_time, 1, ret, sizeof ret);
+    out_obj_begin(g);
+    out_u64(g, "term", "Term", t->term);
+    out_str(g, "state", "State", state_name(t->state));
+    out_str(g, "install_time", "Install Time", when);
+    out_str(g, "activation_time", NULL, act);
+    out_str(g, NULL, "Activation Time", act[0] ? act : "-");
+    out_str(g, "retirement_time", NULL, ret);
+    out_u64(g, "encryptions", "Encryptions", t->encryptions);
+    out_u64(g, "values", "Values", t->values);
     if (k->verified)
-      printf("\nFull scan: %s\n", k->counts_match ? "the kept counts match every stored value"
-                                                  : "MISMATCH: the kept counts differ from the data");
+      out_u64(g, "scanned_values", "Scanned", t->scanned_values);
+    out_str(g, NULL, "Retired", ret[0] ? ret : "-");
+    out_obj_end(g);
   }
+  out_list_end(g);
+  out_u64(g, "unknown_term_values", NULL, k->unknown_values);
+  if (k->verified) {
+    out_bool(g, "verified", NULL, 1);
+    out_bool(g, "counts_match", NULL, k->counts_match);
+  }
+  if (k->unknown_values)
+    out_text(g, "\n%llu stored value(s) are under a term this keyring does not know.\n",
+             (unsigned long long)k->unknown_values);
+  if (k->verified)
+    out_text(g, "\nFull scan: %s\n", k->counts_match ? "the kept counts match every stored value"
+                                                   : "MISMATCH: the kept counts differ from the data");
   int bad = k->verified && !k->counts_match;
   cs_wire_response_free(res);
   if (bad)
-    return cli_fail("the kept value counts do not match a full scan");
+    return cli_fail(g, "the kept value counts do not match a full scan");
   return CLI_OK;
 }
 
@@ -197,7 +169,7 @@ static const char *rewrap_state(const Custos__RewrapStatusRes *s) {
   return !s->exists ? "none" : s->finished ? "finished" : s->running ? "running" : "paused";
 }
 
-static void print_rewrap(const cli_ctx *g, const Custos__RewrapStatusRes *s) {
+static void print_rewrap(cli_ctx *g, const Custos__RewrapStatusRes *s) {
   char started[64], updated[64], eta[32];
   cli_fmt_time(s->started, 1, started, sizeof started);
   cli_fmt_time(s->updated, 1, updated, sizeof updated);
@@ -205,46 +177,32 @@ static void print_rewrap(const cli_ctx *g, const Custos__RewrapStatusRes *s) {
     cli_fmt_duration((uint64_t)s->eta_seconds, eta, sizeof eta);
   else
     snprintf(eta, sizeof eta, "unknown");
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_str("state", rewrap_state(s));
-    jw_kv_u64("active_term", s->active_term);
-    jw_kv_u64("target_term", s->target_term);
-    jw_kv_u64("below_term", s->below_term);
-    jw_kv_u64("done", s->done);
-    jw_kv_u64("total", s->total);
-    jw_kv_u64("remaining", s->remaining);
-    jw_kv_u64("skipped", s->skipped);
-    jw_kv_u64("rate", s->rate);
-    jw_kv_u64("values_per_second", s->values_per_second);
-    jw_kv_i64("eta_seconds", s->eta_seconds);
-    jw_kv_str("started", started);
-    jw_kv_str("updated", updated);
-    jw_kv_str("last_error", S(s->last_error));
-    jw_obj_end();
-    jw_end();
-    return;
+  const char *ex = s->exists ? "" : NULL; /* text rows only when a pass exists */
+  out_str(g, "state", "State", rewrap_state(s));
+  out_u64(g, "active_term", "Active Term", s->active_term);
+  out_u64(g, "target_term", ex ? "Target Term" : NULL, s->target_term);
+  out_u64(g, "below_term", NULL, s->below_term);
+  if (ex && s->below_term)
+    out_row_fmt(g, "Selected Terms", "below %u", s->below_term);
+  else if (ex)
+    out_row_fmt(g, "Selected Terms", "every term older than %u", s->target_term);
+  out_u64(g, "done", NULL, s->done);
+  out_u64(g, "total", NULL, s->total);
+  if (ex)
+    out_row_fmt(g, "Done", "%llu/%llu", (unsigned long long)s->done, (unsigned long long)s->total);
+  out_u64(g, "remaining", ex ? "Remaining" : NULL, s->remaining);
+  out_u64(g, "skipped", ex ? "Skipped" : NULL, s->skipped);
+  out_u64(g, "rate", NULL, s->rate);
+  out_u64(g, "values_per_second", NULL, s->values_per_second);
+  if (ex) {
+    out_row_fmt(g, "Rate Limit", "%llu values/s", (unsigned long long)s->rate);
+    out_row_fmt(g, "Speed", "%llu values/s", (unsigned long long)s->values_per_second);
+    out_row_fmt(g, "ETA", "%s", eta);
   }
-  tbl_row("State", "%s", rewrap_state(s));
-  tbl_row("Active Term", "%u", s->active_term);
-  if (s->exists) {
-    tbl_row("Target Term", "%u", s->target_term);
-    if (s->below_term)
-      tbl_row("Selected Terms", "below %u", s->below_term);
-    else
-      tbl_row("Selected Terms", "every term older than %u", s->target_term);
-    tbl_row("Done", "%llu/%llu", (unsigned long long)s->done, (unsigned long long)s->total);
-    tbl_row("Remaining", "%llu", (unsigned long long)s->remaining);
-    tbl_row("Skipped", "%llu", (unsigned long long)s->skipped);
-    tbl_row("Rate Limit", "%llu values/s", (unsigned long long)s->rate);
-    tbl_row("Speed", "%llu values/s", (unsigned long long)s->values_per_second);
-    tbl_row("ETA", "%s", eta);
-    tbl_row("Started", "%s", started);
-    tbl_row("Updated", "%s", updated);
-  }
-  if (s->last_error && s->last_error[0])
-    tbl_row("Last Error", "%s", s->last_error);
-  tbl_print();
+  out_i64(g, "eta_seconds", NULL, s->eta_seconds);
+  out_str(g, "started", ex ? "Started" : NULL, started);
+  out_str(g, "updated", ex ? "Updated" : NULL, updated);
+  out_str(g, "last_error", s->last_error && s->last_error[0] ? "Last Error" : NULL, S(s->last_error));
 }
 
 /* One progress line: a bar on a terminal, a plain line otherwise. */
@@ -295,7 +253,7 @@ static int wait_rewrap(cli_ctx *g, Custos__Response **final) {
     }
     if (!s->exists) {
       cs_wire_response_free(res);
-      return cli_fail("no rewrap pass exists (start one with `custos operator rewrap`)");
+      return cli_fail(g, "no rewrap pass exists (start one with `custos operator rewrap`)");
     }
     if (s->finished) {
       if (tty)
@@ -306,14 +264,14 @@ static int wait_rewrap(cli_ctx *g, Custos__Response **final) {
     if (s->last_error && strstr(s->last_error, "passes") != NULL) {
       if (tty)
         fputc('\n', stderr);
-      rc = cli_fail("rewrap: %s", s->last_error);
+      rc = cli_fail(g, "rewrap: %s", s->last_error);
       cs_wire_response_free(res);
       return rc;
     }
     if (t - last_progress > STALL_MS) {
       if (tty)
         fputc('\n', stderr);
-      rc = cli_fail("rewrap made no progress for %d minutes (%s%s); it goes on in the server: "
+      rc = cli_fail(g, "rewrap made no progress for %d minutes (%s%s); it goes on in the server: "
                     "see `custos operator rewrap --status`",
                     STALL_MS / 60000, rewrap_state(s),
                     s->last_error && s->last_error[0] ? s->last_error : "");
@@ -336,32 +294,32 @@ static int start_rewrap(cli_ctx *g, uint32_t below, uint64_t rate, Custos__Respo
   return call_patient(g, &req, CUSTOS__RESPONSE__RESULT_REWRAP_STATUS, res);
 }
 
-static int parse_rate(const char *cmd, const char *s, uint64_t *rate) {
+static int parse_rate(cli_ctx *g, const char *s, uint64_t *rate) {
   *rate = 0;
   if (s == NULL)
     return 0;
   if (cli_parse_u64(s, 1, 1000000, rate) != 0)
-    return cli_usage_error("%s: --rate must be a whole number of values per second from 1 to "
-                           "1000000 (got \"%s\")", cmd, s);
+    return cli_usage(g, "--rate must be a whole number of values per second from 1 to 1000000 "
+                        "(got \"%.64s\")", s);
   return 0;
 }
 
 /* The end of a wait: the summary, and a failure when values were left. */
 static int report_done(cli_ctx *g, const Custos__RewrapStatusRes *s) {
-  if (g->json) {
+  /* JSON: the whole status; the text says it in one sentence. */
+  if (g->json)
     print_rewrap(g, s);
-  } else {
-    printf("Success! Rewrap complete: every selected value is under term %u (%llu re-encrypted",
+  out_text(g, "Success! Rewrap complete: every selected value is under term %u (%llu re-encrypted",
            s->target_term, (unsigned long long)s->done);
-    if (s->skipped)
-      printf(", %llu could not be opened and were left as they are", (unsigned long long)s->skipped);
-    printf(")\n");
-    if (s->remaining > s->skipped && s->active_term != s->target_term)
-      printf("Note: term %u is active since; %llu value(s) are under older terms: run the rewrap "
-             "again to move them\n", s->active_term, (unsigned long long)s->remaining);
-  }
   if (s->skipped)
-    return cli_fail("%llu value(s) could not be re-encrypted (see the server log)",
+    out_text(g, ", %llu could not be opened and were left as they are",
+             (unsigned long long)s->skipped);
+  out_text(g, ")\n");
+  if (s->remaining > s->skipped && s->active_term != s->target_term)
+    out_text(g, "Note: term %u is active since; %llu value(s) are under older terms: run the "
+             "rewrap again to move them\n", s->active_term, (unsigned long long)s->remaining);
+  if (s->skipped)
+    return cli_fail(g, "%llu value(s) could not be re-encrypted (see the server log)",
                     (unsigned long long)s->skipped);
   return CLI_OK;
 }
@@ -377,15 +335,15 @@ int cli_rewrap(cli_ctx *g, int argc, char **argv) {
       {0},
   };
   size_t npos;
-  if ((rc = cli_parse("operator rewrap", argc, argv, opts, NULL, 0, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, NULL, 0, &npos)) != 0)
     return rc;
   uint64_t below = 0, rate = 0;
   if (status && (below_s || rate_s))
-    return cli_usage_error("operator rewrap: --status takes no other option but --wait");
+    return cli_usage(g, "--status takes no other option but --wait");
   if (below_s && cli_parse_u64(below_s, 1, UINT32_MAX, &below) != 0)
-    return cli_usage_error("operator rewrap: --below-term must be a term number from 1 to %u "
-                           "(got \"%s\")", UINT32_MAX, below_s);
-  if ((rc = parse_rate("operator rewrap", rate_s, &rate)) != 0)
+    return cli_usage(g, "--below-term must be a term number from 1 to %u (got \"%.64s\")",
+                     UINT32_MAX, below_s);
+  if ((rc = parse_rate(g, rate_s, &rate)) != 0)
     return rc;
   Custos__Response *res;
   if (status && !wait) {
@@ -400,9 +358,8 @@ int cli_rewrap(cli_ctx *g, int argc, char **argv) {
       return rc;
     const Custos__RewrapStatusRes *s = res->rewrap_status;
     if (!wait) {
-      if (!g->json)
-        printf("Success! Rewrap started: %llu value(s) to re-encrypt to term %u at up to %llu "
-               "values/s\n\n",
+      out_text(g, "Success! Rewrap started: %llu value(s) to re-encrypt to term %u at up to %llu "
+                  "values/s\n\n",
                (unsigned long long)s->remaining, s->target_term, (unsigned long long)s->rate);
       print_rewrap(g, s);
       cs_wire_response_free(res);
@@ -431,17 +388,13 @@ static int retire(cli_ctx *g, uint32_t term, int quiet_json) {
     return rc;
   char when[64];
   cli_fmt_time(res->retire_term->retirement_time, 0, when, sizeof when);
-  if (g->json && !quiet_json) {
-    jw_obj_begin();
-    jw_kv_bool("success", 1);
-    jw_kv_u64("term", res->retire_term->term);
-    jw_kv_str("retirement_time", when);
-    jw_obj_end();
-    jw_end();
-  } else if (!g->json) {
-    printf("Success! Term %u retired on %s: its key is wiped and no longer stored\n",
-           res->retire_term->term, when);
+  if (!quiet_json) {
+    out_bool(g, "success", NULL, 1);
+    out_u64(g, "term", NULL, res->retire_term->term);
+    out_str(g, "retirement_time", NULL, when);
   }
+  out_text(g, "Success! Term %u retired on %s: its key is wiped and no longer stored\n",
+           res->retire_term->term, when);
   cs_wire_response_free(res);
   return CLI_OK;
 }
@@ -450,14 +403,13 @@ int cli_retire_term(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("operator retire-term", argc, argv, NULL, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, NULL, pos, 1, &npos)) != 0)
     return rc;
   uint64_t term;
   if (npos != 1)
-    return cli_usage_error("operator retire-term: missing the term number");
+    return cli_usage(g, "missing the term number");
   if (cli_parse_u64(pos[0], 1, UINT32_MAX, &term) != 0)
-    return cli_usage_error("operator retire-term: \"%s\" is not a term number (1 to %u)", pos[0],
-                           UINT32_MAX);
+    return cli_usage(g, "\"%.64s\" is not a term number (1 to %u)", pos[0], UINT32_MAX);
   return retire(g, (uint32_t)term, 0);
 }
 
@@ -485,15 +437,15 @@ int cli_rotate_lifecycle(cli_ctx *g, int argc, char **argv) {
       {0},
   };
   size_t npos;
-  if ((rc = cli_parse("operator rotate", argc, argv, opts, NULL, 0, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, NULL, 0, &npos)) != 0)
     return rc;
   if (retire_old && !rewrap)
-    return cli_usage_error("operator rotate: --retire needs --rewrap (the values under the older "
+    return cli_usage(g, "--retire needs --rewrap (the values under the older "
                            "terms must be re-encrypted before their keys can go)");
   if (rate_s && !rewrap)
-    return cli_usage_error("operator rotate: --rate goes with --rewrap");
+    return cli_usage(g, "--rate goes with --rewrap");
   uint64_t rate;
-  if ((rc = parse_rate("operator rotate", rate_s, &rate)) != 0)
+  if ((rc = parse_rate(g, rate_s, &rate)) != 0)
     return rc;
 
   /* 1. rotate */
@@ -527,7 +479,7 @@ int cli_rotate_lifecycle(cli_ctx *g, int argc, char **argv) {
   uint32_t target = res->rewrap_status->target_term;
   cs_wire_response_free(res);
   if (skipped)
-    return cli_fail("rewrap left %llu value(s) it could not open under older terms: no term "
+    return cli_fail(g, "rewrap left %llu value(s) it could not open under older terms: no term "
                     "retired", (unsigned long long)skipped);
   if (!g->json)
     fprintf(stderr, "rewrap: %llu value(s) now under term %u\n", (unsigned long long)moved, target);
@@ -543,7 +495,7 @@ int cli_rotate_lifecycle(cli_ctx *g, int argc, char **argv) {
     size_t ntodo = 0;
     if (todo == NULL) {
       cs_wire_response_free(res);
-      return cli_fail("out of memory");
+      return cli_fail(g, "out of memory");
     }
     for (size_t i = 0; i < k->n_terms; i++)
       if (k->terms[i]->term < target &&
@@ -562,24 +514,17 @@ int cli_rotate_lifecycle(cli_ctx *g, int argc, char **argv) {
     }
     free(todo);
   }
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_bool("success", 1);
-    jw_kv_u64("term", term);
-    jw_kv_u64("rewrapped", moved);
-    jw_key("retired");
-    jw_arr_begin();
-    for (size_t i = 0; i < nretired; i++)
-      jw_u64(retired[i]);
-    jw_arr_end();
-    jw_obj_end();
-    jw_end();
-  } else {
-    printf("Success! Term %u is active; %llu value(s) re-encrypted to it", term,
+  out_bool(g, "success", NULL, 1);
+  out_u64(g, "term", NULL, term);
+  out_u64(g, "rewrapped", NULL, moved);
+  out_list_begin(g, "retired", NULL);
+  for (size_t i = 0; i < nretired; i++)
+    out_item_u64(g, retired[i]);
+  out_list_end(g);
+  out_text(g, "Success! Term %u is active; %llu value(s) re-encrypted to it", term,
            (unsigned long long)moved);
-    if (retire_old)
-      printf("; %zu older term(s) retired", nretired + more);
-    printf("\n");
-  }
+  if (retire_old)
+    out_text(g, "; %zu older term(s) retired", nretired + more);
+  out_text(g, "\n");
   return CLI_OK;
 }

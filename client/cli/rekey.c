@@ -28,115 +28,90 @@
 
 #define S(x) ((x) ? (x) : "")
 
-static int print_plain_keys(const cli_ctx *g, size_t n, const ProtobufCBinaryData *keys) {
-  for (int pass = 0; pass < (g->json ? 2 : 1); pass++) {
-    if (g->json) {
-      jw_key(pass == 0 ? "keys_hex" : "keys_b64");
-      jw_arr_begin();
-    }
+/* JSON "keys_hex"/"keys_b64"; text "Key N: <b64>" lines. */
+static int print_plain_keys(cli_ctx *g, size_t n, const ProtobufCBinaryData *keys) {
+  for (int pass = 0; pass < 2; pass++) {
+    out_list_begin(g, pass == 0 ? "keys_hex" : "keys_b64", NULL);
     for (size_t i = 0; i < n; i++) {
-      char *s = g->json && pass == 0 ? cli_hex(keys[i].data, keys[i].len)
-                                     : cli_b64(keys[i].data, keys[i].len);
-      if (s == NULL)
-        return cli_fail("out of memory");
-      if (g->json)
-        jw_str(s);
-      else
-        printf("Key %zu: %s\n", i + 1, s);
+      char *s = pass == 0 ? cli_hex(keys[i].data, keys[i].len) : cli_b64(keys[i].data, keys[i].len);
+      if (s == NULL) {
+        out_list_end(g);
+        return cli_fail(g, "out of memory");
+      }
+      out_item(g, s);
+      if (pass == 1)
+        out_text(g, "Key %zu: %s\n", i + 1, s);
       cli_free_secret(s, strlen(s));
     }
-    if (g->json)
-      jw_arr_end();
+    out_list_end(g);
   }
   return CLI_OK;
 }
 
 /* The age files of a completed rekey: printed, or written to dir. */
-static int print_age_keys(const cli_ctx *g, const Custos__RekeyStatusRes *r, const char *dir) {
+static int print_age_keys(cli_ctx *g, const Custos__RekeyStatusRes *r, const char *dir) {
   Custos__InitRes as_init = CUSTOS__INIT_RES__INIT; /* the shape cli_age_* print */
   as_init.n_keys_age = r->n_keys_age;
   as_init.keys_age = r->keys_age;
   as_init.root_token_age = "";
   char *const *rcpt = r->n_recipients == r->n_keys_age ? r->recipients : NULL;
   if (dir != NULL)
-    return cli_age_write_keys(dir, g->json, &as_init, rcpt, NULL);
-  cli_age_print_keys(g->json, &as_init, rcpt, NULL);
+    return cli_age_write_keys(g, dir, &as_init, rcpt, NULL);
+  cli_age_print_keys(g, &as_init, rcpt, NULL);
   return CLI_OK;
 }
 
-static int print_rekey(const cli_ctx *g, const Custos__RekeyStatusRes *r, const char *dir) {
+static int print_rekey(cli_ctx *g, const Custos__RekeyStatusRes *r, const char *dir) {
   int rc = CLI_OK;
   size_t nkeys = r->n_keys + r->n_keys_age;
   if (nkeys > 0) {
-    if (g->json) {
-      jw_obj_begin();
-      jw_kv_bool("complete", 1);
-      rc = r->n_keys ? print_plain_keys(g, r->n_keys, r->keys) : print_age_keys(g, r, dir);
-      jw_kv_bool("verification_required", r->verification_required);
-      jw_kv_str("verification_nonce", S(r->verification_nonce));
-      jw_kv_bool("backup", r->backup);
-      jw_obj_end();
-      jw_end();
-      return rc;
-    }
+    out_bool(g, "complete", NULL, 1);
     rc = r->n_keys ? print_plain_keys(g, r->n_keys, r->keys) : print_age_keys(g, r, dir);
-    printf("\ncustos rekeyed with %zu key shares and a key threshold of %u.", nkeys, r->t);
+    out_bool(g, "verification_required", NULL, r->verification_required);
+    out_str(g, "verification_nonce", NULL, S(r->verification_nonce));
+    out_bool(g, "backup", NULL, r->backup);
+    out_text(g, "\ncustos rekeyed with %zu key shares and a key threshold of %u.", nkeys, r->t);
     if (r->n_keys_age)
-      printf(" Each share above is\nencrypted to its holder's age recipient: give each file to "
-             "its holder, who\nopens it with `age -d -i KEY.txt` or uses it directly with\n"
-             "`custos operator unseal --identity KEY.txt FILE`.\n");
+      out_text(g, " Each share above is\nencrypted to its holder's age recipient: give each file "
+                  "to its holder, who\nopens it with `age -d -i KEY.txt` or uses it directly "
+                  "with\n`custos operator unseal --identity KEY.txt FILE`.\n");
     else
-      printf(" Please\nsecurely distribute the key shares printed above.\n");
+      out_text(g, " Please\nsecurely distribute the key shares printed above.\n");
     if (r->backup && !r->verification_required)
-      printf("\nThe encrypted shares are also stored as the rekey backup:\n"
-             "  custos operator rekey --retrieve-backup\n");
+      out_text(g, "\nThe encrypted shares are also stored as the rekey backup:\n"
+                  "  custos operator rekey --retrieve-backup\n");
     if (r->verification_required)
-      printf("\nThe new keys are not active yet: %u of them must be submitted with\n"
-             "  custos operator rekey --verify --nonce %s [--identity KEY.txt] KEY\n"
-             "before the rekey takes effect.\n", r->t, S(r->verification_nonce));
+      out_text(g, "\nThe new keys are not active yet: %u of them must be submitted with\n"
+                  "  custos operator rekey --verify --nonce %s [--identity KEY.txt] KEY\n"
+                  "before the rekey takes effect.\n", r->t, S(r->verification_nonce));
     return rc;
   }
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_bool("started", r->started);
-    jw_kv_str("nonce", S(r->nonce));
-    jw_kv_u64("t", r->t);
-    jw_kv_u64("n", r->n);
-    jw_kv_u64("progress", r->progress);
-    jw_kv_u64("required", r->required);
-    jw_kv_bool("verification_required", r->verification_required);
-    jw_kv_bool("complete", r->complete);
-    jw_kv_str("verification_nonce", S(r->verification_nonce));
-    jw_kv_u64("verification_progress", r->verification_progress);
-    jw_kv_bool("backup", r->backup);
-    jw_key("recipients");
-    jw_arr_begin();
-    for (size_t i = 0; i < r->n_recipients; i++)
-      jw_str(r->recipients[i]);
-    jw_arr_end();
-    jw_obj_end();
-    jw_end();
-  } else {
-    tbl_row("Started", "%s", r->started ? "true" : "false");
-    tbl_row("Nonce", "%s", r->nonce && r->nonce[0] ? r->nonce : "n/a");
-    tbl_row("New Shares", "%u", r->n);
-    tbl_row("New Threshold", "%u", r->t);
-    tbl_row("Progress", "%u/%u", r->progress, r->required);
-    tbl_row("Verification Required", "%s", r->verification_required ? "true" : "false");
-    if (r->verification_nonce && r->verification_nonce[0]) {
-      tbl_row("Verification Nonce", "%s", r->verification_nonce);
-      tbl_row("Verification Progress", "%u/%u", r->verification_progress, r->t);
-    }
-    if (r->n_recipients)
-      tbl_row("Age Recipients", "%zu (the new shares go only to them)", r->n_recipients);
-    tbl_row("Backup", "%s", r->backup ? "true" : "false");
-    tbl_row("Complete", "%s", r->complete ? "true" : "false");
-    tbl_print();
-  }
+  out_bool(g, "started", "Started", r->started);
+  out_str(g, "nonce", NULL, S(r->nonce));
+  out_row_fmt(g, "Nonce", "%s", r->nonce && r->nonce[0] ? r->nonce : "n/a");
+  out_u64(g, "n", "New Shares", r->n);
+  out_u64(g, "t", "New Threshold", r->t);
+  out_u64(g, "progress", NULL, r->progress);
+  out_u64(g, "required", NULL, r->required);
+  out_row_fmt(g, "Progress", "%u/%u", r->progress, r->required);
+  out_bool(g, "verification_required", "Verification Required", r->verification_required);
+  int vn = r->verification_nonce && r->verification_nonce[0];
+  out_str(g, "verification_nonce", vn ? "Verification Nonce" : NULL, S(r->verification_nonce));
+  out_u64(g, "verification_progress", NULL, r->verification_progress);
+  if (vn)
+    out_row_fmt(g, "Verification Progress", "%u/%u", r->verification_progress, r->t);
+  if (r->n_recipients)
+    out_row_fmt(g, "Age Recipients", "%zu (the new shares go only to them)", r->n_recipients);
+  out_bool(g, "backup", "Backup", r->backup);
+  out_bool(g, "complete", "Complete", r->complete);
+  out_list_begin(g, "recipients", NULL);
+  for (size_t i = 0; i < r->n_recipients; i++)
+    out_item(g, r->recipients[i]);
+  out_list_end(g);
   return rc;
 }
 
-static int print_backup(const cli_ctx *g, const Custos__RekeyBackup *b, const char *dir) {
+static int print_backup(cli_ctx *g, const Custos__RekeyBackup *b, const char *dir) {
   char when[64];
   cli_fmt_time(b->created, 1, when, sizeof when);
   Custos__RekeyStatusRes as_rekey = CUSTOS__REKEY_STATUS_RES__INIT;
@@ -144,38 +119,29 @@ static int print_backup(const cli_ctx *g, const Custos__RekeyBackup *b, const ch
   as_rekey.keys_age = b->keys_age;
   as_rekey.n_recipients = b->n_recipients;
   as_rekey.recipients = b->recipients;
-  int rc;
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_str("nonce", S(b->nonce));
-    jw_kv_u64("n", b->shares);
-    jw_kv_u64("t", b->threshold);
-    jw_kv_i64("created", b->created);
-    jw_key("recipients");
-    jw_arr_begin();
-    for (size_t i = 0; i < b->n_recipients; i++)
-      jw_str(b->recipients[i]);
-    jw_arr_end();
-    rc = print_age_keys(g, &as_rekey, dir);
-    jw_obj_end();
-    jw_end();
-    return rc;
-  }
-  printf("Rekey backup of nonce %s (%u shares, threshold %u, stored %s):\n\n", S(b->nonce),
-         b->shares, b->threshold, when);
+  out_str(g, "nonce", NULL, S(b->nonce));
+  out_u64(g, "n", NULL, b->shares);
+  out_u64(g, "t", NULL, b->threshold);
+  out_i64(g, "created", NULL, b->created);
+  out_list_begin(g, "recipients", NULL);
+  for (size_t i = 0; i < b->n_recipients; i++)
+    out_item(g, b->recipients[i]);
+  out_list_end(g);
+  out_text(g, "Rekey backup of nonce %s (%u shares, threshold %u, stored %s):\n\n", S(b->nonce),
+           b->shares, b->threshold, when);
   return print_age_keys(g, &as_rekey, dir);
 }
 
 /* The share of an update or verification: an age file with --identity, or
  * the key itself (argument, file, stdin or prompt). */
-static int get_share(const char *arg, const char *identity, int verify, uint8_t **key, size_t *len) {
+static int get_share(cli_ctx *g, const char *arg, const char *identity, int verify, uint8_t **key, size_t *len) {
   if (identity != NULL)
-    return cli_age_unseal_key(arg, identity, key, len);
-  return cli_get_key(arg, verify ? "New Key (will be hidden): " : "Current Unseal Key (will be hidden): ",
+    return cli_age_unseal_key(g, arg, identity, key, len);
+  return cli_get_key(g, arg, verify ? "New Key (will be hidden): " : "Current Unseal Key (will be hidden): ",
                      key, len);
 }
 
-static int parse_counts(const char *shares, const char *threshold, size_t nage, uint32_t *n,
+static int parse_counts(cli_ctx *g, const char *shares, const char *threshold, size_t nage, uint32_t *n,
                         uint32_t *t) {
   uint64_t v;
   char nbuf[24];
@@ -187,21 +153,21 @@ static int parse_counts(const char *shares, const char *threshold, size_t nage, 
   }
   if (shares != NULL) {
     if (cli_parse_u64(shares, 1, 255, &v) != 0)
-      return cli_usage_error("operator rekey: --key-shares must be a number from 1 to 255");
+      return cli_usage(g, "--key-shares must be a number from 1 to 255");
     *n = (uint32_t)v;
     if (threshold == NULL && *n < *t)
       *t = *n; /* keep the default threshold valid for a small share count */
   }
   if (threshold != NULL) {
     if (cli_parse_u64(threshold, 1, 255, &v) != 0)
-      return cli_usage_error("operator rekey: --key-threshold must be a number from 1 to 255");
+      return cli_usage(g, "--key-threshold must be a number from 1 to 255");
     *t = (uint32_t)v;
   }
   if (*t > *n)
-    return cli_usage_error("operator rekey: --key-threshold (%u) is larger than --key-shares (%u)",
+    return cli_usage(g, "--key-threshold (%u) is larger than --key-shares (%u)",
                            *t, *n);
   if (nage > 0 && nage != *n)
-    return cli_usage_error("operator rekey: %zu age recipients for %u key shares: give one per "
+    return cli_usage(g, "%zu age recipients for %u key shares: give one per "
                            "share", nage, *n);
   return 0;
 }
@@ -231,30 +197,30 @@ int cli_rekey(cli_ctx *g, int argc, char **argv) {
   };
   char *pos[1];
   size_t npos;
-  if ((rc = cli_parse("operator rekey", argc, argv, opts, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   int modes = init + status + cancel + retrieve + del;
   int age_opts = nrecipient > 0 || recipients_file != NULL || backup;
   if (modes > 1 || (modes && nonce != NULL) || ((status || cancel || retrieve || del) && verify))
-    return cli_usage_error("operator rekey: use one of --init, --status, --cancel, --nonce, "
+    return cli_usage(g, "use one of --init, --status, --cancel, --nonce, "
                            "--retrieve-backup, --delete-backup");
   if (!init && (shares != NULL || threshold != NULL || age_opts))
-    return cli_usage_error("operator rekey: --key-shares, --key-threshold, --recipient, "
+    return cli_usage(g, "--key-shares, --key-threshold, --recipient, "
                            "--recipients-file and --backup go with --init");
   /* The age files arrive with the share that completes the rekey (or its
    * verification), and with --retrieve-backup. */
   if (output_dir != NULL && nonce == NULL && !retrieve)
-    return cli_usage_error("operator rekey: --output-dir goes with --nonce (the share that "
+    return cli_usage(g, "--output-dir goes with --nonce (the share that "
                            "completes the rekey writes the files) or --retrieve-backup");
   if (output_dir != NULL &&
-      (rc = cli_age_check_output_dir("operator rekey", output_dir, 0, 0)) != 0)
+      (rc = cli_age_check_output_dir(g, output_dir, 0, 0)) != 0)
     return rc;
   if (identity != NULL && (modes || nonce == NULL))
-    return cli_usage_error("operator rekey: --identity goes with --nonce and an age FILE");
+    return cli_usage(g, "--identity goes with --nonce and an age FILE");
   if (modes && npos > 0)
-    return cli_usage_error("operator rekey: unexpected argument \"%s\"", pos[0]);
+    return cli_usage(g, "unexpected argument \"%.64s\"", pos[0]);
   if (!modes && nonce == NULL)
-    return cli_usage_error("operator rekey: needs --init, --status, --cancel, --nonce NONCE, "
+    return cli_usage(g, "needs --init, --status, --cancel, --nonce NONCE, "
                            "--retrieve-backup or --delete-backup");
 
   Custos__Request req = CUSTOS__REQUEST__INIT;
@@ -274,12 +240,11 @@ int cli_rekey(cli_ctx *g, int argc, char **argv) {
 
   if (init) {
     uint32_t n, t;
-    if ((rc = cli_age_recipients("operator rekey", recipient, nrecipient, recipients_file, &age,
-                                 &nage)) != 0)
+    if ((rc = cli_age_recipients(g, recipient, nrecipient, recipients_file, &age, &nage)) != 0)
       return rc;
-    if ((rc = parse_counts(shares, threshold, nage, &n, &t)) == 0) {
+    if ((rc = parse_counts(g, shares, threshold, nage, &n, &t)) == 0) {
       if (backup && nage == 0)
-        rc = cli_usage_error("operator rekey: --backup needs --recipient or --recipients-file "
+        rc = cli_usage(g, "--backup needs --recipient or --recipients-file "
                              "(the backup holds the shares encrypted to them)");
     }
     if (rc != 0) {
@@ -311,7 +276,7 @@ int cli_rekey(cli_ctx *g, int argc, char **argv) {
     req.rekey_backup_delete = &o_delete;
     result = CUSTOS__RESPONSE__RESULT_EMPTY;
   } else {
-    if ((rc = get_share(npos ? pos[0] : NULL, identity, verify, &key, &keylen)) != 0)
+    if ((rc = get_share(g, npos ? pos[0] : NULL, identity, verify, &key, &keylen)) != 0)
       return rc;
     if (verify) {
       o_verify.nonce = (char *)nonce;
@@ -333,14 +298,8 @@ int cli_rekey(cli_ctx *g, int argc, char **argv) {
   if (rc != 0)
     return rc;
   if (del) {
-    if (g->json) {
-      jw_obj_begin();
-      jw_kv_bool("deleted", 1);
-      jw_obj_end();
-      jw_end();
-    } else {
-      printf("Rekey backup deleted.\n");
-    }
+    out_bool(g, "deleted", NULL, 1);
+    out_text(g, "Rekey backup deleted.\n");
   } else if (retrieve) {
     rc = print_backup(g, res->rekey_backup, output_dir);
   } else {
@@ -351,34 +310,30 @@ int cli_rekey(cli_ctx *g, int argc, char **argv) {
   return rc;
 }
 
-void cli_print_relayed(const cli_ctx *g, const Custos__StatusRes *s) {
-  if (g->json) {
-    jw_key("relayed");
-    jw_arr_begin();
-    for (size_t i = 0; i < s->n_relayed; i++) {
-      const Custos__UnsealRelayResult *r = s->relayed[i];
-      jw_obj_begin();
-      jw_kv_str("node_id", S(r->node_id));
-      jw_kv_bool("delivered", r->delivered);
-      jw_kv_bool("sealed", r->sealed);
-      jw_kv_u64("progress", r->progress);
-      jw_kv_u64("t", r->t);
-      jw_kv_str("error", S(r->error));
-      jw_obj_end();
-    }
-    jw_arr_end();
-    return;
+void cli_print_relayed(cli_ctx *g, const Custos__StatusRes *s) {
+  out_list_begin(g, "relayed", NULL);
+  for (size_t i = 0; i < s->n_relayed; i++) {
+    const Custos__UnsealRelayResult *r = s->relayed[i];
+    out_obj_begin(g);
+    out_str(g, "node_id", NULL, S(r->node_id));
+    out_bool(g, "delivered", NULL, r->delivered);
+    out_bool(g, "sealed", NULL, r->sealed);
+    out_u64(g, "progress", NULL, r->progress);
+    out_u64(g, "t", NULL, r->t);
+    out_str(g, "error", NULL, S(r->error));
+    out_obj_end(g);
   }
+  out_list_end(g);
   for (size_t i = 0; i < s->n_relayed; i++) {
     const Custos__UnsealRelayResult *r = s->relayed[i];
     if (!r->delivered)
-      printf("Relayed to %s: %s\n", S(r->node_id), S(r->error));
+      out_text(g, "Relayed to %s: %s\n", S(r->node_id), S(r->error));
     else if (r->error && r->error[0])
-      printf("Relayed to %s: refused: %s (%s, progress %u/%u)\n", S(r->node_id), r->error,
-             r->sealed ? "sealed" : "unsealed", r->progress, r->t);
+      out_text(g, "Relayed to %s: refused: %s (%s, progress %u/%u)\n", S(r->node_id), r->error,
+               r->sealed ? "sealed" : "unsealed", r->progress, r->t);
     else if (!r->sealed)
-      printf("Relayed to %s: unsealed\n", S(r->node_id));
+      out_text(g, "Relayed to %s: unsealed\n", S(r->node_id));
     else
-      printf("Relayed to %s: sealed, progress %u/%u\n", S(r->node_id), r->progress, r->t);
+      out_text(g, "Relayed to %s: sealed, progress %u/%u\n", S(r->node_id), r->progress, r->t);
   }
 }

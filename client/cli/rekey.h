@@ -11,6 +11,6 @@
 int cli_rekey(cli_ctx *g, int argc, char **argv);
 /* After an unseal --cluster: one line (or a JSON member "relayed") per
  * other member. */
-void cli_print_relayed(const cli_ctx *g, const Custos__StatusRes *s);
+void cli_print_relayed(cli_ctx *g, const Custos__StatusRes *s);
 
 #endif

@@ -32,20 +32,20 @@
 
 /* Reads a whole file of any size (snapshots may exceed the frame cap of
  * cli_read_file). */
-static int read_whole(const char *path, uint8_t **out, size_t *len) {
+static int read_whole(cli_ctx *g, const char *path, uint8_t **out, size_t *len) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return cli_fail("cannot open %s: %s", path, strerror(errno));
+    return cli_fail(g, "cannot open %s: %s", path, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    return cli_fail("%s is not a regular file", path);
+    return cli_fail(g, "%s is not a regular file", path);
   }
   size_t n = (size_t)st.st_size, off = 0;
   uint8_t *buf = malloc(n ? n : 1);
   if (buf == NULL) {
     close(fd);
-    return cli_fail("out of memory reading %s (%zu bytes)", path, n);
+    return cli_fail(g, "out of memory reading %s (%zu bytes)", path, n);
   }
   while (off < n) {
     ssize_t r = read(fd, buf + off, n - off);
@@ -62,13 +62,13 @@ static int read_whole(const char *path, uint8_t **out, size_t *len) {
 }
 
 /* Reads and checks a snapshot file; prints the error and returns CLI_FAIL. */
-static int load(const char *path, uint8_t **buf, size_t *len, cs_snapshot *snap) {
-  int rc = read_whole(path, buf, len);
+static int load(cli_ctx *g, const char *path, uint8_t **buf, size_t *len, cs_snapshot *snap) {
+  int rc = read_whole(g, path, buf, len);
   if (rc != 0)
     return rc;
   if ((rc = cs_snapshot_parse(*buf, *len, snap)) < 0) {
     free(*buf);
-    return cli_fail("%s: %s", path, cs_error_message(rc));
+    return cli_fail(g, "%s: %s", path, cs_error_message(rc));
   }
   return 0;
 }
@@ -97,86 +97,69 @@ static const char *printable(const char *s, char *buf, size_t cap) {
   return i ? buf : "n/a";
 }
 
-static void print_header(const cli_ctx *g, const char *path, size_t len,
+static void print_header(cli_ctx *g, const char *path, size_t len,
                          const Custos__SnapshotHeader *h) {
-  char created[40];
+  char created[40], pb[128];
   cli_fmt_time(h->created, 0, created, sizeof created);
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_str("file", path);
-    jw_kv_u64("size", len);
-    jw_kv_u64("format_version", h->format_version);
-    jw_kv_str("created", created);
-    jw_kv_str("server_version", h->server_version ? h->server_version : "");
-    jw_kv_str("node_id", h->node_id ? h->node_id : "");
-    jw_kv_u64("raft_index", h->raft_index);
-    jw_kv_u64("raft_term", h->raft_term);
-    jw_kv_u64("shares", h->shares);
-    jw_kv_u64("threshold", h->threshold);
-    jw_kv_u64("active_term", h->active_term);
-    jw_key("terms");
-    jw_arr_begin();
-    for (size_t i = 0; i < h->n_terms; i++) {
-      jw_obj_begin();
-      jw_kv_u64("term", h->terms[i]->term);
-      jw_kv_i64("install_time", h->terms[i]->install_time);
-      jw_kv_str("state", term_state(h->terms[i]->state));
-      jw_kv_i64("activation_time", h->terms[i]->activation_time);
-      jw_kv_i64("retirement_time", h->terms[i]->retirement_time);
-      jw_obj_end();
+  out_str(g, "file", "File", path);
+  out_u64(g, "size", NULL, len);
+  out_row_fmt(g, "Size", "%zu bytes", len);
+  out_u64(g, "format_version", "Format Version", h->format_version);
+  out_str(g, "created", "Created", created);
+  out_str(g, "server_version", NULL, h->server_version ? h->server_version : "");
+  out_row_fmt(g, "Server Version", "%s", printable(h->server_version, pb, sizeof pb));
+  int cluster = h->node_id && h->node_id[0];
+  out_str(g, "node_id", NULL, h->node_id ? h->node_id : "");
+  if (cluster)
+    out_row_fmt(g, "Node ID", "%s", printable(h->node_id, pb, sizeof pb));
+  out_u64(g, "raft_index", cluster ? "Raft Index" : NULL, h->raft_index);
+  out_u64(g, "raft_term", cluster ? "Raft Term" : NULL, h->raft_term);
+  out_u64(g, "shares", "Total Shares", h->shares);
+  out_u64(g, "threshold", "Threshold", h->threshold);
+  out_u64(g, "active_term", "Active Term", h->active_term);
+  out_list_begin(g, "terms", NULL);
+  for (size_t i = 0; i < h->n_terms; i++) {
+    out_obj_begin(g);
+    out_u64(g, "term", NULL, h->terms[i]->term);
+    out_i64(g, "install_time", NULL, h->terms[i]->install_time);
+    out_str(g, "state", NULL, term_state(h->terms[i]->state));
+    out_i64(g, "activation_time", NULL, h->terms[i]->activation_time);
+    out_i64(g, "retirement_time", NULL, h->terms[i]->retirement_time);
+    out_obj_end(g);
+  }
+  out_list_end(g);
+  out_row_fmt(g, "Terms", "%zu (%u..%u)", h->n_terms, h->n_terms ? h->terms[0]->term : 0,
+              h->n_terms ? h->terms[h->n_terms - 1]->term : 0);
+  size_t retired = 0, first = 0;
+  for (size_t i = h->n_terms; i-- > 0;)
+    if (h->terms[i]->state == CUSTOS__TERM_STATE__TERM_STATE_RETIRED) {
+      retired++;
+      first = i;
     }
-    jw_arr_end();
-    jw_kv_u64("entries", h->entries);
-    jw_kv_u64("payload_bytes", h->payload_len);
-    jw_kv_bool("checksum_ok", 1);
-    jw_obj_end();
-    jw_end();
-    return;
-  }
-  tbl_row("File", "%s", path);
-  tbl_row("Size", "%zu bytes", len);
-  tbl_row("Format Version", "%u", h->format_version);
-  tbl_row("Created", "%s", created);
-  char pb[128];
-  tbl_row("Server Version", "%s", printable(h->server_version, pb, sizeof pb));
-  if (h->node_id && h->node_id[0]) {
-    tbl_row("Node ID", "%s", printable(h->node_id, pb, sizeof pb));
-    tbl_row("Raft Index", "%llu", (unsigned long long)h->raft_index);
-    tbl_row("Raft Term", "%llu", (unsigned long long)h->raft_term);
-  }
-  tbl_row("Total Shares", "%u", h->shares);
-  tbl_row("Threshold", "%u", h->threshold);
-  tbl_row("Active Term", "%u", h->active_term);
-  tbl_row("Terms", "%zu (%u..%u)", h->n_terms, h->n_terms ? h->terms[0]->term : 0,
-          h->n_terms ? h->terms[h->n_terms - 1]->term : 0);
-  size_t retired = 0;
-  for (size_t i = 0; i < h->n_terms; i++)
-    retired += h->terms[i]->state == CUSTOS__TERM_STATE__TERM_STATE_RETIRED;
   if (retired) {
-    char first[64];
-    size_t i = 0;
-    while (h->terms[i]->state != CUSTOS__TERM_STATE__TERM_STATE_RETIRED)
-      i++;
-    cli_fmt_time(h->terms[i]->retirement_time, 0, first, sizeof first);
-    tbl_row("Retired Terms", "%zu (first: term %u on %s)", retired, h->terms[i]->term, first);
+    char when[64];
+    cli_fmt_time(h->terms[first]->retirement_time, 0, when, sizeof when);
+    out_row_fmt(g, "Retired Terms", "%zu (first: term %u on %s)", retired, h->terms[first]->term,
+                when);
   }
-  tbl_row("Entries", "%llu", (unsigned long long)h->entries);
-  tbl_row("Checksum", "ok (SHA-256)");
-  tbl_print();
+  out_u64(g, "entries", "Entries", h->entries);
+  out_u64(g, "payload_bytes", NULL, h->payload_len);
+  out_bool(g, "checksum_ok", NULL, 1);
+  out_row_fmt(g, "Checksum", "ok (SHA-256)");
 }
 
 static int snap_inspect(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
-  int rc = cli_parse("operator snapshot inspect", argc, argv, NULL, pos, 1, &npos);
+  int rc = cli_parse(g, argc, argv, NULL, pos, 1, &npos);
   if (rc != 0)
     return rc;
   if (npos != 1)
-    return cli_usage_error("operator snapshot inspect: expected FILE");
+    return cli_usage(g, "expected FILE");
   uint8_t *buf;
   size_t len;
   cs_snapshot snap;
-  if ((rc = load(pos[0], &buf, &len, &snap)) != 0)
+  if ((rc = load(g, pos[0], &buf, &len, &snap)) != 0)
     return rc;
   print_header(g, pos[0], len, snap.hdr);
   cs_snapshot_free(&snap);
@@ -189,15 +172,15 @@ static int snap_inspect(cli_ctx *g, int argc, char **argv) {
 static int snap_verify(cli_ctx *g, int argc, char **argv) {
   char *pos[256];
   size_t npos;
-  int rc = cli_parse("operator snapshot verify", argc, argv, NULL, pos, 256, &npos);
+  int rc = cli_parse(g, argc, argv, NULL, pos, 256, &npos);
   if (rc != 0)
     return rc;
   if (npos < 1)
-    return cli_usage_error("operator snapshot verify: expected FILE [KEY...]");
+    return cli_usage(g, "expected FILE [KEY...]");
   uint8_t *buf;
   size_t len;
   cs_snapshot snap;
-  if ((rc = load(pos[0], &buf, &len, &snap)) != 0)
+  if ((rc = load(g, pos[0], &buf, &len, &snap)) != 0)
     return rc;
   unsigned t = snap.hdr->threshold;
   size_t want = npos - 1 > t ? npos - 1 : t;
@@ -206,27 +189,21 @@ static int snap_verify(cli_ctx *g, int argc, char **argv) {
   for (; n < want && n < 255 && rc == 0; n++) {
     char prompt[64];
     snprintf(prompt, sizeof prompt, "Unseal Key %zu of %u (will be hidden): ", n + 1, t);
-    rc = cli_get_key(n + 1 < npos ? pos[n + 1] : NULL, prompt, &keys[n], &lens[n]);
+    rc = cli_get_key(g, n + 1 < npos ? pos[n + 1] : NULL, prompt, &keys[n], &lens[n]);
     if (rc == 0 && n > 0 && lens[n] != lens[0])
-      rc = cli_fail("key %zu has %zu bytes, key 1 has %zu", n + 1, lens[n], lens[0]);
+      rc = cli_fail(g, "key %zu has %zu bytes, key 1 has %zu", n + 1, lens[n], lens[0]);
   }
   if (rc == 0) {
     int r = cs_snapshot_verify(&snap, (const uint8_t *const *)keys, n, lens[0], &terms);
     if (r < 0)
-      rc = cli_fail("%s: %s", pos[0], cs_error_message(r));
+      rc = cli_fail(g, "%s: %s", pos[0], cs_error_message(r));
   }
   if (rc == 0) {
-    if (g->json) {
-      jw_obj_begin();
-      jw_kv_bool("verified", 1);
-      jw_kv_u64("terms", terms);
-      jw_kv_u64("threshold", t);
-      jw_obj_end();
-      jw_end();
-    } else {
-      printf("Success! The shares open %s: root key, MAC and keyring (%zu terms) verified.\n",
+    out_bool(g, "verified", NULL, 1);
+    out_u64(g, "terms", NULL, terms);
+    out_u64(g, "threshold", NULL, t);
+    out_text(g, "Success! The shares open %s: root key, MAC and keyring (%zu terms) verified.\n",
              pos[0], terms);
-    }
   }
   for (size_t i = 0; i < 256; i++)
     if (keys[i] != NULL)
@@ -238,22 +215,22 @@ static int snap_verify(cli_ctx *g, int argc, char **argv) {
 
 /* --------------------------------------------------------------- save */
 
-static int write_file(const char *path, const uint8_t *buf, size_t len) {
+static int write_file(cli_ctx *g, const char *path, const uint8_t *buf, size_t len) {
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)
-    return cli_fail("cannot create %s: %s", tmp, strerror(errno));
+    return cli_fail(g, "cannot create %s: %s", tmp, strerror(errno));
   int e = cs_write_all(fd, buf, len, NULL);
   if (e != 0) {
     close(fd);
     unlink(tmp);
-    return cli_fail("cannot write %s: %s", tmp, strerror(e));
+    return cli_fail(g, "cannot write %s: %s", tmp, strerror(e));
   }
   if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
     int e = errno;
     unlink(tmp);
-    return cli_fail("cannot write %s: %s", path, strerror(e));
+    return cli_fail(g, "cannot write %s: %s", path, strerror(e));
   }
   return 0;
 }
@@ -261,11 +238,11 @@ static int write_file(const char *path, const uint8_t *buf, size_t len) {
 static int snap_save(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
-  int rc = cli_parse("operator snapshot save", argc, argv, NULL, pos, 1, &npos);
+  int rc = cli_parse(g, argc, argv, NULL, pos, 1, &npos);
   if (rc != 0)
     return rc;
   if (npos != 1)
-    return cli_usage_error("operator snapshot save: expected FILE");
+    return cli_usage(g, "expected FILE");
   uint8_t *buf = NULL;
   size_t have = 0, total = 0;
   uint64_t id = 0;
@@ -287,14 +264,14 @@ static int snap_save(cli_ctx *g, int argc, char **argv) {
       total = (size_t)c->total_len;
       if (c->total_len > SIZE_MAX || (buf = malloc(total ? total : 1)) == NULL) {
         cs_wire_response_free(res);
-        return cli_fail("out of memory for a %llu-byte snapshot", (unsigned long long)c->total_len);
+        return cli_fail(g, "out of memory for a %llu-byte snapshot", (unsigned long long)c->total_len);
       }
     }
     if (c->id != id || c->offset != have || c->total_len != total || c->data.len > total - have ||
         (c->data.len == 0 && have < total)) {
       cs_wire_response_free(res);
       free(buf);
-      return cli_fail("the server sent an inconsistent snapshot chunk");
+      return cli_fail(g, "the server sent an inconsistent snapshot chunk");
     }
     memcpy(buf + have, c->data.data, c->data.len);
     have += c->data.len;
@@ -305,24 +282,18 @@ static int snap_save(cli_ctx *g, int argc, char **argv) {
   int prc = cs_snapshot_parse(buf, total, &snap);
   if (prc < 0) {
     free(buf);
-    return cli_fail("the snapshot received is not valid: %s", cs_error_message(prc));
+    return cli_fail(g, "the snapshot received is not valid: %s", cs_error_message(prc));
   }
-  rc = write_file(pos[0], buf, total);
+  rc = write_file(g, pos[0], buf, total);
   if (rc == 0) {
-    if (g->json) {
-      jw_obj_begin();
-      jw_kv_str("file", pos[0]);
-      jw_kv_u64("size", total);
-      jw_kv_u64("entries", snap.hdr->entries);
-      jw_kv_u64("active_term", snap.hdr->active_term);
-      jw_obj_end();
-      jw_end();
-    } else {
-      printf("Success! Snapshot saved to %s (%zu bytes, %llu entries, keyring terms 1..%u, "
-             "shares %u of %u). Keep it with the shares that are current now.\n",
+    out_str(g, "file", NULL, pos[0]);
+    out_u64(g, "size", NULL, total);
+    out_u64(g, "entries", NULL, snap.hdr->entries);
+    out_u64(g, "active_term", NULL, snap.hdr->active_term);
+    out_text(g, "Success! Snapshot saved to %s (%zu bytes, %llu entries, keyring terms 1..%u, "
+                "shares %u of %u). Keep it with the shares that are current now.\n",
              pos[0], total, (unsigned long long)snap.hdr->entries, snap.hdr->active_term,
              snap.hdr->threshold, snap.hdr->shares);
-    }
   }
   cs_snapshot_free(&snap);
   free(buf);
@@ -336,15 +307,15 @@ static int snap_restore(cli_ctx *g, int argc, char **argv) {
   const cli_opt opts[] = { { .name = "force", .arg = 0, .flag = &force }, { 0 } };
   char *pos[1];
   size_t npos;
-  int rc = cli_parse("operator snapshot restore", argc, argv, opts, pos, 1, &npos);
+  int rc = cli_parse(g, argc, argv, opts, pos, 1, &npos);
   if (rc != 0)
     return rc;
   if (npos != 1)
-    return cli_usage_error("operator snapshot restore: expected FILE");
+    return cli_usage(g, "expected FILE");
   uint8_t *buf;
   size_t len;
   cs_snapshot snap;
-  if ((rc = load(pos[0], &buf, &len, &snap)) != 0) /* refuse a bad file before any upload */
+  if ((rc = load(g, pos[0], &buf, &len, &snap)) != 0) /* refuse a bad file before any upload */
     return rc;
   size_t off = 0, chunk = UPLOAD_CHUNK;
   uint64_t id = 0;
@@ -368,7 +339,7 @@ static int snap_restore(cli_ctx *g, int argc, char **argv) {
     if (op.commit)
       break;
     if (res->snapshot_restore->received != off) {
-      rc = cli_fail("the server staged %llu bytes, %zu were sent",
+      rc = cli_fail(g, "the server staged %llu bytes, %zu were sent",
                     (unsigned long long)res->snapshot_restore->received, off);
       break;
     }
@@ -380,22 +351,18 @@ static int snap_restore(cli_ctx *g, int argc, char **argv) {
   }
   if (rc == 0) {
     const Custos__SnapshotRestoreRes *r = res->snapshot_restore;
-    if (g->json) {
-      jw_obj_begin();
-      jw_kv_bool("restored", r->committed);
-      jw_kv_bool("sealed", r->sealed);
-      jw_kv_bool("foreign", r->foreign);
-      jw_kv_u64("t", r->t);
-      jw_kv_u64("n", r->n);
-      jw_obj_end();
-      jw_end();
-    } else if (r->sealed) {
-      printf("Success! Snapshot %s restored (%zu bytes). The server is sealed: unseal it with "
-             "%u of the %u shares that were current when the snapshot was taken.\n",
+    out_bool(g, "restored", NULL, r->committed);
+    out_bool(g, "sealed", NULL, r->sealed);
+    out_bool(g, "foreign", NULL, r->foreign);
+    out_u64(g, "t", NULL, r->t);
+    out_u64(g, "n", NULL, r->n);
+    if (r->sealed) {
+      out_text(g, "Success! Snapshot %s restored (%zu bytes). The server is sealed: unseal it with "
+                  "%u of the %u shares that were current when the snapshot was taken.\n",
              pos[0], len, r->t, r->n);
     } else {
-      printf("Success! Snapshot %s restored (%zu bytes); the server serves the restored data "
-             "with the restored keyring.\n", pos[0], len);
+      out_text(g, "Success! Snapshot %s restored (%zu bytes); the server serves the restored data "
+                  "with the restored keyring.\n", pos[0], len);
     }
   }
   if (res != NULL)
@@ -405,16 +372,23 @@ static int snap_restore(cli_ctx *g, int argc, char **argv) {
   return rc;
 }
 
-int cli_snapshot(cli_ctx *g, int argc, char **argv) {
-  if (argc == 0)
-    return cli_usage_error("operator snapshot: missing subcommand (save, inspect, verify, restore)");
-  if (strcmp(argv[0], "save") == 0)
-    return snap_save(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "inspect") == 0)
-    return snap_inspect(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "verify") == 0)
-    return snap_verify(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "restore") == 0)
-    return snap_restore(g, argc - 1, argv + 1);
-  return cli_usage_error("operator snapshot: unknown subcommand \"%s\"", argv[0]);
-}
+const cli_cmd cli_snapshot_cmds[] = {
+  { "save", snap_save, NULL, "snapshot of the whole store to FILE", "FILE",
+    "Streams a consistent snapshot (values stay encrypted) and writes FILE\n"
+    "atomically.  Needs sudo on sys/storage/snapshot.\n" },
+  { "inspect", snap_inspect, NULL, "print a snapshot's header, check its checksum (offline)",
+    "FILE", "Offline: no server, no token.\n" },
+  { "verify", snap_verify, NULL, "check that shares open a snapshot (offline)",
+    "FILE [KEY...]",
+    "Offline: reads a threshold of shares (as arguments, or one a line from\n"
+    "stdin, hidden at a terminal) and checks that they open the snapshot's\n"
+    "root key, that its MAC verifies and that its keyring opens.\n" },
+  { "restore", snap_restore, NULL, "replace the store with a snapshot", "FILE [--force]",
+    "Checks FILE, uploads it and has the server replace its whole store in one\n"
+    "transaction.\n"
+    "\n"
+    "Options:\n"
+    "  --force   restore a snapshot of another installation or other shares\n"
+    "            (the server comes back sealed with the snapshot's t/n)\n" },
+  { 0 },
+};

@@ -75,39 +75,21 @@ int cli_rotate_wait(cli_ctx *g, uint32_t term) {
       }
       cs_wire_response_free(res);
     } else if (rc == CS_EPERM || rc == CS_ESEALED) {
-      return cli_fail("waiting for term %u to become active: %s", term, why);
+      return cli_fail(g, "waiting for term %u to become active: %s", term, why);
     }
     time_t now = time(NULL);
     if ((limit != 0 && now > limit) || (limit == 0 && now - start > 15 * 60))
-      return cli_fail("term %u is still not active%s%s", term, why[0] ? ": " : "", why);
+      return cli_fail(g, "term %u is still not active%s%s", term, why[0] ? ": " : "", why);
     pause_ms(250);
   }
 }
 
-void cli_staged_status_json(const Custos__StatusRes *s) {
+void cli_staged_status(cli_ctx *g, const Custos__StatusRes *s) {
   if (s->seal_reason != NULL && s->seal_reason[0])
-    jw_kv_str("seal_reason", s->seal_reason);
+    out_str(g, "seal_reason", "Seal Reason", s->seal_reason);
 }
 
-void cli_staged_status_table(const Custos__StatusRes *s) {
-  if (s->seal_reason != NULL && s->seal_reason[0])
-    tbl_row("Seal Reason", "%s", s->seal_reason);
-}
-
-void cli_staged_key_status_json(const Custos__KeyStatusRes *k) {
-  if (k->activation_deadline == 0)
-    return;
-  char when[64];
-  cli_fmt_time(k->activation_deadline, 0, when, sizeof when);
-  jw_kv_str("activation_deadline", when);
-  jw_key("activation_waiting_for");
-  jw_arr_begin();
-  for (size_t i = 0; i < k->n_activation_waiting_for; i++)
-    jw_str(k->activation_waiting_for[i]);
-  jw_arr_end();
-}
-
-void cli_staged_key_status_table(const Custos__KeyStatusRes *k) {
+void cli_staged_key_status(cli_ctx *g, const Custos__KeyStatusRes *k) {
   if (k->activation_deadline == 0)
     return;
   uint32_t staged = k->n_terms ? k->terms[k->n_terms - 1]->term : 0;
@@ -119,7 +101,11 @@ void cli_staged_key_status_table(const Custos__KeyStatusRes *k) {
                      k->activation_waiting_for[i]);
     off += n > 0 ? (size_t)n : 0;
   }
-  tbl_row("Staged Term", "%u", staged);
-  tbl_row("Activates By", "%s", when);
-  tbl_row("Waiting For", "%s", who[0] ? who : "(every voter holds it: activating)");
+  out_row_fmt(g, "Staged Term", "%u", staged);
+  out_str(g, "activation_deadline", "Activates By", when);
+  out_list_begin(g, "activation_waiting_for", NULL);
+  for (size_t i = 0; i < k->n_activation_waiting_for; i++)
+    out_item(g, k->activation_waiting_for[i]);
+  out_list_end(g);
+  out_row_fmt(g, "Waiting For", "%s", who[0] ? who : "(every voter holds it: activating)");
 }

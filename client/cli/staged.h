@@ -15,9 +15,7 @@ int cli_rotate_wait(cli_ctx *g, uint32_t term);
 
 /* Extra lines of `status` (seal_reason) and `key-status` (the staged
  * term's deadline and the voters it waits for), JSON and table. */
-void cli_staged_status_json(const Custos__StatusRes *s);
-void cli_staged_status_table(const Custos__StatusRes *s);
-void cli_staged_key_status_json(const Custos__KeyStatusRes *k);
-void cli_staged_key_status_table(const Custos__KeyStatusRes *k);
+void cli_staged_status(cli_ctx *g, const Custos__StatusRes *s);
+void cli_staged_key_status(cli_ctx *g, const Custos__KeyStatusRes *k);
 
 #endif

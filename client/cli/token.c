@@ -13,26 +13,10 @@
 #define S(x) ((x) != NULL ? (x) : "")
 #define MAX_POLICIES 64
 
-static int print_token(const cli_ctx *g, const Custos__TokenRes *t) {
+static int print_token(cli_ctx *g, const Custos__TokenRes *t) {
   char expire[64], issue[64];
   cli_fmt_time(t->expire_time, 1, expire, sizeof expire);
   cli_fmt_time(t->issue_time, 1, issue, sizeof issue);
-  if (g->json) {
-    jw_obj_begin();
-    jw_kv_str("token", S(t->token));
-    jw_kv_str("accessor", S(t->accessor));
-    jw_key("policies");
-    jw_arr_begin();
-    for (size_t i = 0; i < t->n_policies; i++)
-      jw_str(t->policies[i]);
-    jw_arr_end();
-    jw_kv_str("expire_time", expire);
-    jw_kv_bool("renewable", t->renewable);
-    jw_kv_str("issue_time", issue);
-    jw_obj_end();
-    jw_end();
-    return CLI_OK;
-  }
   char pol[2048];
   size_t off = 0;
   pol[0] = '\0';
@@ -42,14 +26,18 @@ static int print_token(const cli_ctx *g, const Custos__TokenRes *t) {
       break;
     off += (size_t)n;
   }
-  if (t->token && t->token[0])
-    tbl_row("Token", "%s", t->token);
-  tbl_row("Accessor", "%s", S(t->accessor));
-  tbl_row("Policies", "[%s]", pol);
-  tbl_row("Issue Time", "%s", issue[0] ? issue : "n/a");
-  tbl_row("Expire Time", "%s", expire[0] ? expire : "never");
-  tbl_row("Renewable", "%s", t->renewable ? "true" : "false");
-  tbl_print();
+  out_str(g, "token", t->token && t->token[0] ? "Token" : NULL, S(t->token));
+  out_str(g, "accessor", "Accessor", S(t->accessor));
+  out_list_begin(g, "policies", NULL);
+  for (size_t i = 0; i < t->n_policies; i++)
+    out_item(g, t->policies[i]);
+  out_list_end(g);
+  out_row_fmt(g, "Policies", "[%s]", pol);
+  out_str(g, "issue_time", NULL, issue);
+  out_row_fmt(g, "Issue Time", "%s", issue[0] ? issue : "n/a");
+  out_str(g, "expire_time", NULL, expire);
+  out_row_fmt(g, "Expire Time", "%s", expire[0] ? expire : "never");
+  out_bool(g, "renewable", "Renewable", t->renewable);
   return CLI_OK;
 }
 
@@ -63,15 +51,15 @@ static int token_create(cli_ctx *g, int argc, char **argv) {
     { .name = "renewable", .arg = 0, .flag = &renewable },
     { 0 },
   };
-  if ((rc = cli_parse("token create", argc, argv, opts, NULL, 0, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, NULL, 0, &npos)) != 0)
     return rc;
   if (npolicies == 0)
-    return cli_usage_error("token create: at least one --policy is needed");
+    return cli_usage(g, "at least one --policy is needed");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__TokenCreateReq op = CUSTOS__TOKEN_CREATE_REQ__INIT;
   Custos__Response *res;
   if (ttl != NULL && cli_parse_duration(ttl, &op.ttl_seconds) != 0)
-    return cli_usage_error("token create: bad --ttl \"%s\" (e.g. 90s, 24h, 7d)", ttl);
+    return cli_usage(g, "bad --ttl \"%.64s\" (e.g. 90s, 24h, 7d)", ttl);
   op.policies = (char **)policies;
   op.n_policies = npolicies;
   op.renewable = renewable;
@@ -88,7 +76,7 @@ static int token_lookup(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("token lookup", argc, argv, NULL, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, NULL, pos, 1, &npos)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__TokenLookupReq op = CUSTOS__TOKEN_LOOKUP_REQ__INIT;
@@ -112,13 +100,13 @@ static int token_renew(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse("token renew", argc, argv, opts, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__TokenRenewReq op = CUSTOS__TOKEN_RENEW_REQ__INIT;
   Custos__Response *res;
   if (incr != NULL && cli_parse_duration(incr, &op.increment_seconds) != 0)
-    return cli_usage_error("token renew: bad --increment \"%s\" (e.g. 90s, 24h, 7d)", incr);
+    return cli_usage(g, "bad --increment \"%.64s\" (e.g. 90s, 24h, 7d)", incr);
   if (npos) {
     op.token.data = (uint8_t *)pos[0];
     op.token.len = strlen(pos[0]);
@@ -139,12 +127,12 @@ static int token_revoke(cli_ctx *g, int argc, char **argv) {
   size_t npos;
   int self = 0, rc;
   const cli_opt opts[] = { { .name = "self", .arg = 0, .flag = &self }, { 0 } };
-  if ((rc = cli_parse("token revoke", argc, argv, opts, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
   if (npos < 1 && !self)
-    return cli_usage_error("token revoke: missing TOKEN (or --self for your own token)");
+    return cli_usage(g, "missing TOKEN (or --self for your own token)");
   if (npos > 0 && self)
-    return cli_usage_error("token revoke: give TOKEN or --self, not both");
+    return cli_usage(g, "give TOKEN or --self, not both");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__TokenRevokeReq op = CUSTOS__TOKEN_REVOKE_REQ__INIT;
   op.self = self;
@@ -157,16 +145,21 @@ static int token_revoke(cli_ctx *g, int argc, char **argv) {
   return cli_call_done(g, &req, NULL, NULL, "Revoked the token.");
 }
 
-int cmd_token(cli_ctx *g, int argc, char **argv) {
-  if (argc == 0)
-    return cli_usage_error("token: missing subcommand");
-  if (strcmp(argv[0], "create") == 0)
-    return token_create(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "lookup") == 0)
-    return token_lookup(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "renew") == 0)
-    return token_renew(g, argc - 1, argv + 1);
-  if (strcmp(argv[0], "revoke") == 0)
-    return token_revoke(g, argc - 1, argv + 1);
-  return cli_usage_error("token: unknown subcommand \"%s\"", argv[0]);
-}
+const cli_cmd cli_token_cmds[] = {
+  { "create", token_create, NULL, "create a token", "--policy P [--policy Q ...] [--ttl DURATION] [--renewable]",
+    "Options:\n"
+    "  --policy P          a policy of the new token (repeat for more; at least one)\n"
+    "  --ttl DURATION      lifetime (default: never for a root token's children,\n"
+    "                      else token.max_ttl); at most token.max_ttl\n"
+    "  --renewable         the token may be renewed\n"
+    "\n"
+    "The token is shown only here.\n" },
+  { "lookup", token_lookup, NULL, "show a token (default: your own)", "[TOKEN]", "" },
+  { "renew", token_renew, NULL, "extend a token's expiry", "[TOKEN] [--increment DURATION]",
+    "Sets the expiry to now + --increment (default: the token's TTL), never past\n"
+    "its issue time + token.max_ttl.\n" },
+  { "revoke", token_revoke, NULL, "revoke a token", "TOKEN\n--self",
+    "Revokes TOKEN, or with --self the caller's own token.  One of the two is\n"
+    "required, so a forgotten argument never revokes the token in use.\n" },
+  { 0 },
+};

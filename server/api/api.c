@@ -20,6 +20,7 @@
 #include "cs_error.h"
 #include "ha.h"
 #include "log.h"
+#include "stats.h"
 #include "wire.h"
 
 #include <stdio.h>
@@ -35,6 +36,48 @@ static const cs_op ops[] = {
 #include "ops.def"
 #undef OP
 };
+
+/* ---------------------------------------------------------------- request metrics */
+
+#define NROWS (sizeof ops / sizeof ops[0])
+/* Codes 0 (ok) .. -(NCODES-2); anything beyond counts in the last slot. */
+#define NCODES 256
+static uint64_t answers[NROWS][NCODES];
+static cs_hist latency[NROWS];
+static int latency_ready;
+
+size_t cs_op_rows(void) { return NROWS; }
+const cs_op *cs_op_row(size_t i) { return i < NROWS ? &ops[i] : NULL; }
+
+static void count_answer(const cs_rq *r, int rc) {
+  if (r->op == NULL)
+    return;
+  size_t i = (size_t)(r->op - ops);
+  if (!latency_ready) {
+    for (size_t k = 0; k < NROWS; k++)
+      cs_hist_init(&latency[k], cs_hist_latency_bounds, cs_hist_latency_nbounds);
+    latency_ready = 1;
+  }
+  size_t c = rc >= 0 ? 0 : -(long)rc < NCODES - 1 ? (size_t)-(long)rc : NCODES - 1;
+  answers[i][c]++;
+  cs_hist_observe_ns(&latency[i], cs_stats_now_ns() - r->t0_ns);
+}
+
+int cs_op_code_at(size_t i, size_t *cursor, int *code, uint64_t *count) {
+  for (; i < NROWS && *cursor < NCODES; (*cursor)++) {
+    if (answers[i][*cursor] == 0)
+      continue;
+    *code = -(int)*cursor;
+    *count = answers[i][*cursor];
+    (*cursor)++;
+    return 1;
+  }
+  return 0;
+}
+
+const cs_hist *cs_op_latency(size_t i) {
+  return i < NROWS && latency_ready ? &latency[i] : NULL;
+}
 
 const cs_op *cs_op_find(int op) {
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
@@ -81,6 +124,8 @@ static int rq_record(cs_rq *r, cs_audit_type type, int err, const cs_audit_sensi
                          .n_sensitive = n};
   int rc = stage ? cs_audit_stage(r->d->audit, &rec) : cs_audit_write(r->d->audit, &rec);
   if (rc < 0)
+    cs_stats_audit_failed();
+  if (rc < 0)
     cs_error("audit log write failed, refusing %s: %s", rec.operation, cs_error_message(rc));
   return rc;
 }
@@ -114,6 +159,8 @@ static struct {
 static void group_flush(void) {
   while (group.n > 0 || (group.audit != NULL && cs_audit_staged(group.audit) > 0)) {
     int rc = cs_audit_flush(group.audit);
+    if (rc < 0)
+      cs_stats_audit_failed();
     if (rc < 0)
       cs_error("audit log write failed, refusing %zu answers: %s", group.n,
                cs_error_message(rc));
@@ -204,6 +251,7 @@ void respond(cs_rq *r, int rc, Custos__Response *res, const cs_audit_sensitive *
   int err = rc < 0 ? rc : 0;
   if (rc < 0)
     sens = NULL, n = 0;
+  count_answer(r, rc);
   if (r->d->audit != NULL && group_reserve() == 0 &&
       rq_record(r, CS_AUDIT_RESPONSE, err, sens, n, 1) == 0) {
     group_touch(r);
@@ -465,6 +513,7 @@ void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply 
     return;
   }
   r->d = d;
+  r->t0_ns = cs_stats_now_ns();
   r->reply = reply;
   r->req = req;
   r->id = req->id;

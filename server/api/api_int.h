@@ -21,6 +21,7 @@
 
 #include "audit.h"
 #include "authz.h"
+#include "metrics.h"
 #include "custos.pb-c.h"
 #include "daemon.h"
 #include "kv.h"
@@ -44,10 +45,19 @@ struct cs_rq {
   Custos__Request *req;       /* freed with the cs_rq */
   cs_rq *held_next;           /* while held (api.c: a leader catching up) */
   cs_rq *next;                /* while parked (park()) */
+  uint64_t t0_ns;             /* arrival (cs_stats_now_ns): the latency metric */
 };
 
 /* The row for `op`, or NULL when this server has none (api.c). */
 const cs_op *cs_op_find(int op);
+
+/* Request metrics (api.c): for row i of the table (i < cs_op_rows()),
+ * how many answers had error code `code` (0 = ok) and their latency.
+ * cs_op_code_at walks the non-zero codes: returns 0 past the last. */
+size_t cs_op_rows(void);
+const cs_op *cs_op_row(size_t i);
+int cs_op_code_at(size_t i, size_t *cursor, int *code, uint64_t *count);
+const cs_hist *cs_op_latency(size_t i);
 
 /*
  * The one way out (api.c).  rc < 0: the request failed with rc; the

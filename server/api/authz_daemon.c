@@ -80,6 +80,12 @@ static void grant_frames(cs_rq *r, const cs_authz_who *who) {
 }
 
 int cs_authorize(cs_rq *r) {
+  /* An op the configuration opens to anyone (metrics: Prometheus
+   * scrapers), asked without a token: runs, sealed or not.  With a token,
+   * the token is checked as for any request. */
+  if (r->op->needs_token == NEEDS_TOKEN_UNLESS_PUBLIC && r->token_len == 0 &&
+      r->d->cfg.metrics_unauthenticated)
+    return 0;
   cs_authz_who who;
   int rc = cs_authz_decide(daemon_src(r->d), cs_api_env_of(r->d)->auth_gen, r->op, r->req,
                            r->path, r->token, r->token_len, &who);

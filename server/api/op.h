@@ -14,6 +14,10 @@
 /* needs_token value: a token once the server is initialized; none before
  * (snapshot restore onto an uninitialized server, see server/snapshots.h). */
 #define NEEDS_TOKEN_INIT 2
+/* needs_token value: a token, unless the configuration opens the op to
+ * anyone (telemetry.unauthenticated_metrics_access: Prometheus scrapers);
+ * then a request without a token runs, sealed or not (authz_daemon.c). */
+#define NEEDS_TOKEN_UNLESS_PUBLIC 3
 
 typedef struct cs_rq cs_rq;
 

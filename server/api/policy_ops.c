@@ -10,9 +10,11 @@
  * CS_POLICY_NS_MARKER, which the batch must create: a second migration,
  * from another node or a race, fails whole and changes nothing) as soon as
  * an unsealed leader finds the marker missing; until it is committed the
- * loader migrates each document in memory, and policy writes and deletes
- * are refused with CS_EBUSY (retry) so no document can be written in one
- * format and read in the other.
+ * loader migrates each document in memory, and policy writes are refused
+ * with CS_EBUSY (retry) so no document can be written in one format and
+ * read in the other.  Each migrated document is staged behind a check of
+ * the value it was read from, so a delete or restore that lands first
+ * fails the migration (which then runs again) instead of being undone.
  */
 #include "api_int.h"
 
@@ -95,12 +97,32 @@ static void on_migrated(void *arg, int status) {
             CS_POLICY_NS_MARKER);
   else if (status == CS_EEXISTS)
     cs_debug("policies: already migrated by another node");
+  else if (status == CS_ECHANGED)
+    cs_info("policies: a policy changed during the namespace migration; it runs again");
   else
     cs_warn("policies: namespace migration failed (will retry at the next unseal or "
             "activation): %s", cs_error_message(status));
 }
 
-/* Stages every stored document, migrated, into b. */
+/* The SHA-256 of the stored (encrypted) value at path. */
+static int stored_digest(cs_daemon *d, const char *path, uint8_t out[CS_STORE_DIGEST_LEN]) {
+  uint8_t *v;
+  size_t len;
+  int rc = cs_store_get(d->store, path, &v, &len);
+  if (rc < 0)
+    return rc;
+  cs_store_digest(v, len, out);
+  free(v);
+  return 0;
+}
+
+/*
+ * Stages every stored document, migrated, into b, each behind a check
+ * that the stored value is still the one migrated: a policy deleted (or a
+ * store restored) between this read and the commit fails the whole batch
+ * instead of bringing a document back or migrating one and not another;
+ * the next auth generation (the delete's or the restore's) tries again.
+ */
 static int stage_migration(cs_daemon *d, cs_batch *b, size_t *count) {
   char **names = NULL;
   size_t n = 0;
@@ -109,13 +131,21 @@ static int stage_migration(cs_daemon *d, cs_batch *b, size_t *count) {
     char *doc = NULL, *m = NULL;
     size_t len = 0, mlen = 0;
     char path[POLICY_PATH_MAX];
-    rc = cs_policy_read_doc(d, names[i], &doc, &len);
+    uint8_t before[CS_STORE_DIGEST_LEN], after[CS_STORE_DIGEST_LEN];
+    policy_path(names[i], path, sizeof path);
+    rc = stored_digest(d, path, before);
+    if (rc == 0)
+      rc = cs_policy_read_doc(d, names[i], &doc, &len);
+    if (rc == 0)
+      rc = stored_digest(d, path, after);
+    if (rc == 0 && memcmp(before, after, sizeof before) != 0)
+      rc = cs_error_set(CS_EBUSY, "policy %s changed while it was read", names[i]);
     if (rc == 0)
       rc = cs_policy_ns_migrate(doc, len, &m, &mlen);
-    if (rc == 0) {
-      policy_path(names[i], path, sizeof path);
+    if (rc == 0)
+      rc = cs_batch_check(b, path, before);
+    if (rc == 0)
       rc = cs_barrier_stage_put(cs_seal_keyring(d->seal), b, path, (const uint8_t *)m, mlen);
-    }
     if (rc < 0)
       cs_warn("policies: cannot migrate policy %s: %s", names[i], cs_error_message(rc));
     free(doc);
@@ -153,7 +183,8 @@ void cs_policies_migrate(cs_daemon *d) {
   cs_info("policies: migrating %zu stored policies to separate namespaces", n);
 }
 
-/* Policy writes and deletes wait for the migration (CS_EBUSY: retry). */
+/* Policy writes wait for the migration (CS_EBUSY: retry): a document
+ * written now would be read in the old format until it commits. */
 static int migrated_or_busy(cs_rq *r) {
   int rc = namespaced(r->d);
   if (rc != 0)
@@ -263,8 +294,8 @@ void cs_op_policy_delete(cs_rq *r) {
   const Custos__PolicyDeleteReq *q = r->req->policy_delete;
   char path[POLICY_PATH_MAX];
   int rc = cs_policy_check_name(q->name);
-  if (rc == 0)
-    rc = migrated_or_busy(r);
+  /* A delete needs no migration first: either format of the others stays
+   * what it was, and the migration's checks notice the delete. */
   if (rc == 0) {
     policy_path(q->name, path, sizeof path);
     rc = cs_store_exists(r->d->store, path);

@@ -6,6 +6,7 @@
 #include "commitq.h"
 #include "cs_error.h"
 #include "log.h"
+#include "stats.h"
 #include "writer.h"
 
 #include <stdlib.h>
@@ -27,6 +28,7 @@ typedef struct group {
   cs_commitq *q;
   item *items;
   size_t n;
+  uint64_t handed_ns;  /* when handed to the backend (metrics) */
 } group;
 
 struct cs_commitq {
@@ -108,6 +110,7 @@ static void group_done(void *arg, int status, const int *each, const char *const
   group *g = arg;
   cs_commitq *q = g->q;
   q->in_flight--;
+  cs_hist_observe_ns(&cs_stats_get()->commit_seconds, cs_stats_now_ns() - g->handed_ns);
   int retry = status < 0 && q->be->retry_after_done && g->n > 1;
   if (retry)
     requeue_alone(q, g);
@@ -157,6 +160,8 @@ static void hand_on(cs_commitq *q, group *g) {
     for (item *it = g->items; it; it = it->next)
       b[i++] = &it->b;
     q->in_flight++;
+    g->handed_ns = cs_stats_now_ns();
+    cs_hist_observe_value(&cs_stats_get()->commit_group_batches, g->n);
     rc = q->be->submit(q->be_ctx, b, g->n, group_done, g);
     free(b);
     if (rc < 0)

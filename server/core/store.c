@@ -31,6 +31,7 @@
  */
 #include "bytes.h"
 #include "store.h"
+#include "stats.h"
 #include "termcount.h"
 
 #include "crypto.h"
@@ -1143,7 +1144,10 @@ again:
   if (indexed && (rc = write_applied(s, txn, index)) != 0)
     goto abort_all;
   /* mdb_txn_commit frees the txn even when it fails. */
-  if ((rc = mdb_txn_commit(txn)) != 0) {
+  uint64_t t0 = cs_stats_now_ns();
+  rc = mdb_txn_commit(txn);
+  cs_hist_observe_ns(&cs_stats_get()->storage_commit_seconds, cs_stats_now_ns() - t0);
+  if (rc != 0) {
     rc = store_error(rc, s->dir, "commit");
     goto fail_all;
   }

@@ -53,16 +53,25 @@ static const char *reason(int status) {
   }
 }
 
+/* cs_http_response with the body's Content-Type given. */
+static uint8_t *response_typed(int status, const char *ctype, const char *body, size_t body_len,
+                               int head, int close, const char *extra, size_t *len);
+
 uint8_t *cs_http_response(int status, const char *body, size_t body_len, int head, int close,
                           const char *extra, size_t *len) {
+  return response_typed(status, "application/json", body, body_len, head, close, extra, len);
+}
+
+static uint8_t *response_typed(int status, const char *ctype, const char *body, size_t body_len,
+                               int head, int close, const char *extra, size_t *len) {
   /* No body on 204, 304 and 1xx (RFC 9110); HEAD gets the length only. */
   int bodyless = status == 204 || status == 304 || status < 200;
   if (bodyless)
     body_len = 0;
   char hdr[512];
   int n = snprintf(hdr, sizeof hdr,
-                   "HTTP/1.1 %d %s\r\n%s%sContent-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
-                   status, reason(status), body_len ? "Content-Type: application/json" : "",
+                   "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
+                   status, reason(status), body_len ? "Content-Type: " : "", body_len ? ctype : "",
                    body_len ? "\r\n" : "", body_len, close ? "Connection: close\r\n" : "",
                    extra ? extra : "");
   if (n < 0 || (size_t)n >= sizeof hdr)
@@ -707,6 +716,7 @@ static int view(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response *res)
   case HV_INIT: return view_init(b, res);
   case HV_LEADER: return view_leader(b, res);
   case HV_NO_CONTENT: return 204;
+  case HV_METRICS: return 500; /* rendered before: not JSON (cs_http_render) */
   case HV_KEY_STATUS: return view_key_status(b, res);
   case HV_ROTATE_CONFIG: return view_rotate_config(b, res);
   case HV_KV_READ: return view_kv_read(b, res);
@@ -764,6 +774,16 @@ uint8_t *cs_http_render(cs_http_req *ctx, const Custos__Response *res, size_t *l
   if (res->error != NULL) {
     /* Health never fails with a status code a load balancer misreads. */
     out = cs_http_error(500, res->error->message, ctx->close, len);
+    cs_http_req_free(ctx);
+    return out;
+  }
+  if (ctx->view == HV_METRICS) {
+    /* Prometheus's text format, not JSON. */
+    const char *text = res->result_case == CUSTOS__RESPONSE__RESULT_METRICS && res->metrics->text
+                           ? res->metrics->text
+                           : "";
+    out = response_typed(200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text),
+                         ctx->head, ctx->close, NULL, len);
     cs_http_req_free(ctx);
     return out;
   }

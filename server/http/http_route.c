@@ -39,6 +39,7 @@ typedef struct query {
   int activecode, standbycode, sealedcode, uninitcode, perfstandbycode;
   int bad; /* a health code that is not a status code */
   char nonce[64]; /* ?nonce= (DELETE sys/generate-root/attempt) */
+  char format[16]; /* ?format= (sys/metrics); longer values are cut, and refused */
 } query;
 
 static int hexval(int c) {
@@ -110,6 +111,14 @@ static void query_param(query *q, const char *k, const char *v) {
     rc = parse_code(v, &q->perfstandbycode);
   else if (strcmp(k, "nonce") == 0)
     snprintf(q->nonce, sizeof q->nonce, "%s", v);
+  else if (strcmp(k, "format") == 0) {
+    /* Anything but a short name is refused later as unsupported. */
+    size_t n = strlen(v);
+    if (n == 0 || n >= sizeof q->format)
+      memcpy(q->format, "?", 2);
+    else
+      memcpy(q->format, v, n + 1);
+  }
   if (rc < 0)
     q->bad = 1;
 }
@@ -405,6 +414,7 @@ static int route_plain(cs_http_event *ev, const http_msg *m, const query *q, int
   case CUSTOS__REQUEST__OP_RAFT_LIST_PEERS:
     req.raft_list_peers = (Custos__RaftListPeersReq *)&none;
     break;
+  case CUSTOS__REQUEST__OP_METRICS: req.metrics = (Custos__MetricsReq *)&none; break;
   default: return CS_EINTERNAL;
   }
   return emit(ev, m, &req, view, q);
@@ -762,6 +772,14 @@ static int route_sys(cs_http_event *ev, const http_msg *m, const query *q, const
   }
   if (strncmp(p, "internal/ui/mounts/", 19) == 0)
     return route_ui_mount(ev, m, p + 19);
+  if (strcmp(p, "metrics") == 0) {
+    if (m->method != HM_GET)
+      return bad_method(ev, m);
+    /* Only the Prometheus text format (Vault's default is its own JSON). */
+    if (q->format[0] != 0 && strcmp(q->format, "prometheus") != 0)
+      return answer(ev, m, 400, "unsupported metrics format: only format=prometheus is served");
+    return route_plain(ev, m, q, CUSTOS__REQUEST__OP_METRICS, HV_METRICS);
+  }
   return not_found(ev, m);
 }
 

@@ -508,6 +508,36 @@ static void test_race(void **state) {
   f->async = 0;
 }
 
+/* A generate-root attempt started while a rekey's swap is being committed
+ * collects shares of the old set: it ends when the swap lands. */
+static void test_rekey_in_flight(void **state) {
+  fixture *f = *state;
+  f->async = 1;
+  cs_rekey_status rs;
+  cs_genroot_status st;
+  assert_int_equal(cs_seal_rekey_init(f->seal, 3, 2, 0, &rs), 0);
+  char rn[CS_NONCE_STR];
+  memcpy(rn, rs.nonce, sizeof rn);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(cs_seal_rekey_update(f->seal, rn, f->shares[i], CS_SHARE_LEN, &rs, grab, f),
+                     i == 2 ? CS_SEAL_PENDING : 0);
+  cs_rekey_status_clear(&rs);
+  assert_int_equal(cs_seal_genroot_init(f->seal, OTP, 0, NULL, 0, 1, &st), 0);
+  char nonce[CS_NONCE_STR];
+  memcpy(nonce, st.nonce, sizeof nonce);
+  assert_int_equal(upd(f, nonce, 3, 1, &st), 0);
+  assert_int_equal(upd(f, nonce, 4, 1, &st), 0);
+  /* The completing share waits for the slot. */
+  assert_int_equal(upd(f, nonce, 0, 1, &st), CS_EBUSY);
+  commit_held(f);
+  cs_seal_genroot_status(f->seal, 1, &st);
+  assert_false(st.started);
+  assert_int_equal(upd(f, nonce, 0, 1, &st), CS_ENOOP);
+  /* The old shares are not part of the new set any more. */
+  assert_int_equal(cs_seal_verify_share(f->seal, f->shares[0], CS_SHARE_LEN), 0);
+  f->async = 0;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_otp_path, setup, teardown),
@@ -518,6 +548,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_seal_ends_attempt, setup, teardown),
       cmocka_unit_test_setup_teardown(test_verify_share, setup, teardown),
       cmocka_unit_test_setup_teardown(test_race, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rekey_in_flight, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,8 +98,12 @@ static void apply_change(cs_seal *s, change *c) {
     break;
   case CH_REKEY:
     take_keyset(s, c);
-    /* Unseal shares of the old set (sealed meanwhile) are void now. */
-    if (s->cer == CS_SEAL_CEREMONY_UNSEAL)
+    /* Unseal shares of the old set (sealed meanwhile) are void now; so are
+     * those of a generate-root attempt started while the swap was in
+     * flight (they were checked against the old set). */
+    if (s->cer == CS_SEAL_CEREMONY_GENERATE_ROOT)
+      cs_warn("generate-root attempt %s ended: the key set changed (rekey)", s->cur.nonce);
+    if (s->cer == CS_SEAL_CEREMONY_UNSEAL || s->cer == CS_SEAL_CEREMONY_GENERATE_ROOT)
       cs_seal__end_ceremony(s);
     cs_info("rekey complete: %u shares, threshold %u", s->ks.n, s->ks.t);
     break;

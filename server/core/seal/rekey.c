@@ -115,8 +115,11 @@ int cs_seal_rekey_start(cs_seal *s, const cs_rekey_params *p, cs_rekey_status *s
   if (s->cer == CS_SEAL_CEREMONY_GENERATE_ROOT)
     return cs_error_set(CS_EINPROGRESS, "a generate-root attempt is in progress: cancel it or "
                                         "let it expire first");
-  if (s->cer != CS_SEAL_CEREMONY_NONE)
+  if (s->cer == CS_SEAL_CEREMONY_REKEY || s->cer == CS_SEAL_CEREMONY_REKEY_VERIFY)
     return cs_error_set(CS_EINPROGRESS, "a rekey is already in progress (nonce %s)", s->cur.nonce);
+  if (s->cer != CS_SEAL_CEREMONY_NONE) /* generate-root: one key ceremony at a time */
+    return cs_error_set(CS_EINPROGRESS, "another key ceremony (generate-root) is in progress; "
+                                        "a rekey can start once it is done or cancelled");
   int rc = cs_seal__valid_params(n, t);
   if (rc < 0)
     return rc;
