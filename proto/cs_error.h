@@ -118,4 +118,10 @@ const char *cs_error_message(int code);
 /* Forget the detail (the next cs_error_message falls back to cs_strerror). */
 void cs_error_clear(void);
 
+/* The one completion callback of the project: an asynchronous operation
+ * that ends with a status only (0 or a CS_E code, detail set on the loop
+ * thread) calls done(arg, status) exactly once.  The commit queue, the seal's
+ * writes, raft changes and barriers all take this type. */
+typedef void (*cs_done_fn)(void *arg, int status);
+
 #endif

@@ -1,6 +1,7 @@
 /* snapshots: save/restore transfers and scheduled snapshots.  See snapshots.h. */
 #define _GNU_SOURCE
 #include "snapshots.h"
+#include "cs_version.h"
 #include "cs_error.h"
 #include "daemon.h"
 #include "fdio.h"
@@ -19,14 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SERVER_VERSION "0.1.0"   /* as in status (api/seal_ops.c) */
+#define SERVER_VERSION CS_VERSION
 #define MAX_XFERS 4
 #define XFER_IDLE_MS 120000
 #define CHUNK_MAX (1u << 20)
 #define UPLOAD_NAME "snapshot-upload.tmp"
 #define FILE_PREFIX "custos-"
 #define FILE_SUFFIX ".snap"
-#define P_RESTORE "core/restore"   /* id u64 BE, forced u8 */
+#define P_RESTORE CS_SNAPSHOT_MARKER   /* id u64 BE, forced u8 (core/snapshot.h) */
 
 typedef struct xfer {
   uint64_t id;                /* 0: free slot */
@@ -242,11 +243,10 @@ static int start_build(cs_daemon *d, build_job *j) {
   j->store = d->store;
   j->work.data = j;
   j->info.server_version = SERVER_VERSION;
-  cs_cluster *c = cs_ha_cluster(d);
-  snprintf(j->node_id, sizeof j->node_id, "%s", c != NULL ? cs_cluster_node_id(c) : "");
+  snprintf(j->node_id, sizeof j->node_id, "%s", cs_ha_node_id(d->ha));
   j->info.node_id = j->node_id;
   j->info.raft_index = cs_store_applied_index(d->store);
-  j->info.raft_term = c != NULL ? cs_cluster_raft_term(c) : 0;
+  j->info.raft_term = cs_ha_raft_term(d->ha);
   int rc = uv_queue_work(d->loop, &j->work, build_work, build_done);
   if (rc != 0) {
     cs_secmem_free(j->root, CS_KEY_LEN);
@@ -418,7 +418,7 @@ static void on_restored(void *arg, int status) {
     free(j);
     return;
   }
-  /* Reloads or seals through the one seal event (cs_daemon_seal_changed):
+  /* Reloads or seals through the one seal event (daemon.c):
    * caches dropped, the audit key reloaded (it may differ) or wiped. */
   int rc = cs_seal_restored(d->seal, j->foreign);
   if (rc < 0)
@@ -623,25 +623,6 @@ void cs_snapshots_restore(cs_daemon *d, const Custos__SnapshotRestoreReq *q, con
   fn(arg, rc, NULL);
 }
 
-int cs_snapshots_marker(cs_store *store, uint64_t *id, int *forced) {
-  uint8_t *v;
-  size_t len;
-  *id = 0;
-  *forced = 0;
-  int rc = cs_store_get(store, P_RESTORE, &v, &len);
-  if (rc == CS_ENOTFOUND)
-    return 0;
-  if (rc < 0)
-    return rc;
-  if (len == 9) {
-    for (int i = 0; i < 8; i++)
-      *id = *id << 8 | v[i];
-    *forced = v[8] != 0;
-  }
-  free(v);
-  return 0;
-}
-
 int cs_snapshots_restoring(cs_daemon *d) {
   (void)d;
   return S.restoring;
@@ -691,7 +672,7 @@ static void on_timer(uv_timer_t *t) {
     return;
   /* The active writes them (and needs the root key for the MAC): an init's
    * snapshot waits for the first unseal. */
-  if (!cs_ha_is_active(d) || cs_seal_root_key(d->seal) == NULL) {
+  if (!cs_ha_serving(d->ha) || cs_seal_root_key(d->seal) == NULL) {
     if (S.pending)
       cs_debug("snapshot: one is due, waiting for this node to be the unsealed active");
     return;

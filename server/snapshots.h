@@ -47,14 +47,6 @@ void cs_snapshots_on_key_change(void *ctx, const char *what);
 /* 1 while a restore is being committed (requests needing a token wait). */
 int cs_snapshots_restoring(struct cs_daemon *d);
 
-/*
- * Every restore also writes core/restore (plaintext, no secret: an id and
- * whether it was forced over another installation or key set), so that each
- * node of a cluster, seeing its store replaced, tells a forced restore
- * (seal) from a raft catch-up snapshot (reload).  *id 0 when absent.
- */
-int cs_snapshots_marker(cs_store *store, uint64_t *id, int *forced);
-
 /* Fills the snapshot fields of a StatusRes (strings owned here). */
 void cs_snapshots_status(struct cs_daemon *d, Custos__StatusRes *sr);
 

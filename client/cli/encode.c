@@ -1,17 +1,16 @@
 /*
  * encode: conversions of the CLI.  Key shares are printed and read as hex
- * or base64 without branching on the secret bytes (the hex code is
- * arithmetic, base64 is mbedTLS's constant-time codec); durations and
- * times are formatted for humans and JSON alike.
+ * or base64 through common/encoding.h (constant time in the secret bytes
+ * and digits); durations and times are formatted for humans and JSON alike.
  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "encoding.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <mbedtls/base64.h>
 #include <mbedtls/platform_util.h>
 
 void cli_free_secret(void *p, size_t n) {
@@ -22,76 +21,46 @@ void cli_free_secret(void *p, size_t n) {
 }
 
 char *cli_hex(const uint8_t *p, size_t n) {
-  char *s = malloc(2 * n + 1);
-  if (s == NULL)
-    return NULL;
-  for (size_t i = 0; i < n; i++) {
-    int hi = p[i] >> 4, lo = p[i] & 0xf;
-    s[2 * i] = (char)(hi + '0' + (((9 - hi) >> 8) & ('a' - '0' - 10)));
-    s[2 * i + 1] = (char)(lo + '0' + (((9 - lo) >> 8) & ('a' - '0' - 10)));
-  }
-  s[2 * n] = '\0';
+  char *s = malloc(CS_HEX_LEN(n) + 1);
+  if (s != NULL)
+    cs_hex_encode(p, n, s);
   return s;
 }
 
 char *cli_b64(const uint8_t *p, size_t n) {
-  size_t cap = 4 * ((n + 2) / 3) + 1, olen = 0;
-  char *s = malloc(cap);
-  if (s == NULL)
-    return NULL;
-  if (mbedtls_base64_encode((unsigned char *)s, cap, &olen, p, n) != 0) {
-    free(s);
-    return NULL;
-  }
-  s[olen] = '\0';
+  char *s = malloc(CS_B64_LEN(n) + 1);
+  if (s != NULL)
+    cs_b64_encode(p, n, s);
   return s;
 }
 
-/* Value of a hex digit, or -1; no branch on the digit (libsodium style). */
-static int hex_val(unsigned char c) {
-  unsigned num = c ^ 48u;
-  unsigned num0 = ((num - 10u) >> 8) & 0xffu;
-  unsigned alpha = (c & ~32u) - 55u;
-  unsigned alpha0 = (((alpha - 10u) ^ (alpha - 16u)) >> 8) & 0xffu;
-  if ((num0 | alpha0) == 0)
-    return -1;
-  return (int)((num0 & num) | (alpha0 & alpha));
-}
-
-static int all_hex(const char *s, size_t n) {
-  int bad = 0;
-  for (size_t i = 0; i < n; i++)
-    bad |= hex_val((unsigned char)s[i]) < 0;
-  return !bad;
-}
-
+/*
+ * Hex first, base64 if that fails.  Which one a string is depends on its
+ * characters, but neither decoder branches on a digit's value (common/
+ * encoding.h): the only thing the time can tell is the format, which the
+ * server learns anyway from the share's length.
+ */
 int cli_decode_key(const char *s, uint8_t **out, size_t *outlen) {
-  size_t n = strlen(s);
+  size_t n = strlen(s), len = 0;
   uint8_t *buf;
   *out = NULL;
   *outlen = 0;
   if (n == 0)
     return -1;
-  if (n % 2 == 0 && all_hex(s, n)) {
-    buf = malloc(n / 2);
-    if (buf == NULL)
-      return -1;
-    for (size_t i = 0; i < n / 2; i++)
-      buf[i] = (uint8_t)(hex_val((unsigned char)s[2 * i]) << 4 | hex_val((unsigned char)s[2 * i + 1]));
-    *out = buf;
-    *outlen = n / 2;
-    return 0;
-  }
-  size_t olen = 0;
-  buf = malloc(n);   /* base64 decodes to fewer bytes than characters */
+  buf = malloc(n); /* either decoding is shorter than the text */
   if (buf == NULL)
     return -1;
-  if (mbedtls_base64_decode(buf, n, &olen, (const unsigned char *)s, n) != 0 || olen == 0) {
+  if (cs_hex_decode(s, buf, n, &len) != 0 && cs_b64_decode(s, buf, n, &len) != 0) {
+    cli_free_secret(buf, n);
+    cs_error_clear();
+    return -1;
+  }
+  if (len == 0) {
     cli_free_secret(buf, n);
     return -1;
   }
   *out = buf;
-  *outlen = olen;
+  *outlen = len;
   return 0;
 }
 

@@ -500,7 +500,7 @@ static void policies_check(cs_daemon *d) {
   cs_policies_migrate(d);
 }
 
-void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply *reply) {
+void cs_dispatch(void *ctx, const cs_client_info *client, Custos__Request *req, cs_reply *reply) {
   cs_daemon *d = ctx;
   cs_error_clear();
   cs_rq *r = calloc(1, sizeof *r);
@@ -519,7 +519,7 @@ void cs_dispatch(void *ctx, const cs_peer *peer, Custos__Request *req, cs_reply 
   r->id = req->id;
   r->token = req->token.data;
   r->token_len = req->token.len;
-  snprintf(r->client, sizeof r->client, "%s", peer->address);
+  snprintf(r->client, sizeof r->client, "%s", client->address);
   policies_check(d);
   r->op = cs_op_find(req->op_case);
   if (r->op == NULL) {

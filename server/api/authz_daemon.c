@@ -32,6 +32,8 @@ static int daemon_state(void *ctx, int *initialized) {
   *initialized = st.initialized;
   if (!st.initialized)
     return cs_error_set(CS_ENOTINIT, "server is not initialized");
+  if (st.reason[0] != '\0') /* it sealed itself (staged activation, docs/ha.md) */
+    return cs_error_set(CS_ESEALED, "server is sealed: it %s", st.reason);
   return cs_error_set(CS_ESEALED, "server is sealed");
 }
 

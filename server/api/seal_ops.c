@@ -7,6 +7,7 @@
  * are parked (park()).
  */
 #include "api_int.h"
+#include "cs_version.h"
 
 #include "cs_error.h"
 #include "ha.h"
@@ -19,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CUSTOS_VERSION "0.1.0"
 
 /* ---------------------------------------------------------------- status */
 
@@ -39,7 +39,7 @@ void cs_op_status_relayed(cs_rq *r, Custos__UnsealRelayResult **relayed, size_t 
   sr.progress = st.progress;
   sr.nonce = st.nonce;
   sr.term = st.term;
-  sr.version = CUSTOS_VERSION;
+  sr.version = CS_VERSION; /* common/cs_version.h; also HTTP sys/health */
   const char *mode, *active;
   cs_ha_status(r->d, &mode, &active);
   sr.ha_mode = (char *)mode;
@@ -201,7 +201,7 @@ void cs_op_unseal(cs_rq *r) {
 }
 
 void cs_op_seal(cs_rq *r) {
-  cs_seal_seal(r->d->seal); /* runs cs_daemon_seal_changed */
+  cs_seal_seal(r->d->seal); /* the seal event runs in daemon.c */
   cs_info("sealed by request from %s", r->client);
   respond_empty(r);
 }

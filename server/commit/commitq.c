@@ -18,7 +18,7 @@
 typedef struct item {
   struct item *next;
   cs_batch b;
-  cs_commitq_cb cb;
+  cs_done_fn cb;
   void *arg;
   int alone;         /* retried: handed on in a group of its own */
 } item;
@@ -216,7 +216,7 @@ int cs_commitq_start(cs_commitq **out, uv_loop_t *loop, cs_store *store) {
   return 0;
 }
 
-int cs_commitq_submit(cs_commitq *q, cs_batch *b, cs_commitq_cb cb, void *arg) {
+int cs_commitq_submit(cs_commitq *q, cs_batch *b, cs_done_fn cb, void *arg) {
   if (q->stopping)
     return cs_error_set(CS_EUNAVAIL, "server is shutting down");
   item *it = calloc(1, sizeof *it);

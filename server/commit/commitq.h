@@ -27,17 +27,17 @@
 
 #include <uv.h>
 #include "backend.h"
+#include "cs_error.h"
 #include "store.h"
 
 typedef struct cs_commitq cs_commitq;
-typedef void (*cs_commitq_cb)(void *arg, int status);
 
 /* Starts the queue on the LMDB writer thread backend (writer.h). */
 int cs_commitq_start(cs_commitq **out, uv_loop_t *loop, cs_store *store)
     __attribute__((warn_unused_result));
 /* Takes the contents of *b (b is left empty); cb(arg, status) runs on the
  * loop after the commit.  CS_EUNAVAIL once the queue is stopping. */
-int cs_commitq_submit(cs_commitq *q, cs_batch *b, cs_commitq_cb cb, void *arg)
+int cs_commitq_submit(cs_commitq *q, cs_batch *b, cs_done_fn cb, void *arg)
     __attribute__((warn_unused_result));
 
 /*

@@ -3,7 +3,8 @@
  *
  * One process-wide CTR_DRBG seeded from the OS (guarded by a mutex, chunked
  * below its 1024-byte request limit), AES-256-GCM with a 12-byte nonce and a
- * 16-byte tag, SHA-256, HMAC-SHA256, and hex/base64 for key material.
+ * 16-byte tag, SHA-256, HMAC-SHA256.  Hex/base64 for key material are
+ * common/encoding.h (included here for the core's callers).
  * mbedTLS error codes are translated here and nowhere else.
  */
 #ifndef CS_CRYPTO_H
@@ -11,6 +12,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "encoding.h"
 
 #define CS_KEY_LEN 32
 #define CS_NONCE_LEN 12
@@ -32,18 +35,6 @@ int cs_gcm_open(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN]
 
 void cs_sha256(const void *msg, size_t n, uint8_t out[32]);
 void cs_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n, uint8_t out[32]);
-
-/* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated).
- * Constant time in the data. */
-void cs_hex_encode(const uint8_t *in, size_t n, char *out);
-/* Decodes hex (either case).  0, or CS_EINVAL for odd length, a bad digit or
- * more than `cap` bytes.  Constant time in the digit values. */
-int cs_hex_decode(const char *in, uint8_t *out, size_t cap, size_t *out_len)
-    __attribute__((warn_unused_result));
-/* Standard base64 with padding; out has room for 4*ceil(n/3)+1. */
-void cs_b64_encode(const uint8_t *in, size_t n, char *out);
-int cs_b64_decode(const char *in, uint8_t *out, size_t cap, size_t *out_len)
-    __attribute__((warn_unused_result));
 
 /* Wall-clock seconds since the epoch. */
 int64_t cs_now(void);

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "keyring.h"
+#include "cs_error.h"
 #include "store.h"
 
 #define CS_SHARE_LEN (CS_KEY_LEN + 1)
@@ -47,8 +48,7 @@ typedef struct cs_seal cs_seal;
  * done before submit returns.  submit returns 0, or an error and then never
  * calls done.
  */
-typedef void (*cs_submit_done)(void *arg, int status);
-typedef int (*cs_submit_fn)(void *ctx, cs_batch *b, cs_submit_done done, void *arg);
+typedef int (*cs_submit_fn)(void *ctx, cs_batch *b, cs_done_fn done, void *arg);
 
 /* Returned by operations that completed nothing yet: the callback will run. */
 #define CS_SEAL_PENDING 1

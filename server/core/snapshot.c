@@ -488,3 +488,22 @@ int cs_snapshot_guard_retired(cs_batch *b, const uint8_t root_key[CS_KEY_LEN],
   cs_keyring_free(kr);
   return rc;
 }
+
+int cs_snapshot_marker_read(cs_store *store, uint64_t *id, int *forced) {
+  uint8_t *v;
+  size_t len;
+  *id = 0;
+  *forced = 0;
+  int rc = cs_store_get(store, CS_SNAPSHOT_MARKER, &v, &len);
+  if (rc == CS_ENOTFOUND)
+    return 0;
+  if (rc < 0)
+    return rc;
+  if (len == 9) {
+    for (int i = 0; i < 8; i++)
+      *id = *id << 8 | v[i];
+    *forced = v[8] != 0;
+  }
+  free(v);
+  return 0;
+}

@@ -117,4 +117,15 @@ int cs_snapshot_guard_retired(cs_batch *b, const uint8_t root_key[CS_KEY_LEN],
 int cs_snapshot_verify(const cs_snapshot *s, const uint8_t *const *shares, size_t n,
                        size_t share_len, size_t *terms) __attribute__((warn_unused_result));
 
+/*
+ * Every restore also writes CS_SNAPSHOT_MARKER (plaintext, no secret: an id
+ * u64 big-endian and whether it was forced over another installation or
+ * key set, u8), so that each node of a cluster, seeing its store replaced,
+ * tells a forced restore (seal) from a raft catch-up snapshot (reload).
+ * Reads it: 0 with *id 0 when absent, or a store error.
+ */
+#define CS_SNAPSHOT_MARKER "core/restore"
+int cs_snapshot_marker_read(cs_store *store, uint64_t *id, int *forced)
+    __attribute__((warn_unused_result));
+
 #endif

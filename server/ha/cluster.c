@@ -24,6 +24,7 @@
  * node.
  */
 #include "cluster.h"
+#include "role.h"
 #include "cluster_msg.h"
 #include "cs_error.h"
 #include "fsm.h"
@@ -146,6 +147,15 @@ static int in_configuration(cs_cluster *c, raft_id id, int *voter) {
 
 int cs_cluster_is_leader(cs_cluster *c) { return raft_state(&c->raft) == RAFT_LEADER; }
 
+int cs_cluster_raft_state(cs_cluster *c) {
+  switch (raft_state(&c->raft)) {
+  case RAFT_FOLLOWER: return CS_HA_RAFT_FOLLOWER;
+  case RAFT_CANDIDATE: return CS_HA_RAFT_CANDIDATE;
+  case RAFT_LEADER: return CS_HA_RAFT_LEADER;
+  default: return CS_HA_RAFT_UNAVAILABLE;
+  }
+}
+
 const char *cs_cluster_leader_api(cs_cluster *c) {
   raft_id id;
   const char *addr;
@@ -255,7 +265,7 @@ int cs_cluster_submit(void *ctx, const cs_batch *const *batches, size_t n,
 
 typedef struct barrier_req {
   struct raft_barrier req;
-  void (*done)(void *arg, int status);
+  cs_done_fn done;
   void *arg;
 } barrier_req;
 
@@ -267,7 +277,7 @@ static void on_barrier(struct raft_barrier *req, int status) {
   free(b);
 }
 
-int cs_cluster_barrier(cs_cluster *c, void (*done)(void *arg, int status), void *arg) {
+int cs_cluster_barrier(cs_cluster *c, cs_done_fn done, void *arg) {
   if (raft_state(&c->raft) != RAFT_LEADER)
     return cs_error_set(CS_ESTANDBY, "this node is not the leader");
   barrier_req *b = calloc(1, sizeof *b);
@@ -297,7 +307,7 @@ typedef struct change_req {
   cs_cluster *c;
   raft_id id;
   int promote;   /* after raft_add: assign voter */
-  void (*done)(void *arg, int status);
+  cs_done_fn done;
   void *arg;
 } change_req;
 
@@ -892,7 +902,7 @@ static member *recent_voter(cs_cluster *c, const struct raft_server *s, uint64_t
   return m;
 }
 
-int cs_cluster_step_down(cs_cluster *c, void (*done)(void *arg, int status), void *arg) {
+int cs_cluster_step_down(cs_cluster *c, cs_done_fn done, void *arg) {
   if (raft_state(&c->raft) != RAFT_LEADER)
     return cs_error_set(CS_ESTANDBY, "this node is not the leader");
   if (c->transferring)
@@ -945,7 +955,7 @@ int cs_cluster_transfer_to_unsealed(cs_cluster *c) {
 
 /* What this node knows of a member's health (the leader: from its status
  * reports and probe answers). */
-static void peer_health(cs_cluster *c, raft_id id, const member *m, cs_peer_info *p) {
+static void member_health(cs_cluster *c, raft_id id, const member *m, cs_member_info *p) {
   uint64_t now = uv_now(c->loop), window = 3ULL * c->cfg.poll_ms + 500;
   if (id == c->raft.id) {
     cs_node_status st = {0};
@@ -963,7 +973,7 @@ static void peer_health(cs_cluster *c, raft_id id, const member *m, cs_peer_info
   p->term = p->reported ? m->term : 0;
 }
 
-size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap) {
+size_t cs_cluster_members(cs_cluster *c, cs_member_info *out, size_t cap) {
   raft_id lid;
   const char *laddr;
   raft_leader(&c->raft, &lid, &laddr);
@@ -971,7 +981,7 @@ size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap) {
   for (unsigned i = 0; i < c->raft.configuration.n && n < cap; i++) {
     struct raft_server *s = &c->raft.configuration.servers[i];
     member *m = member_by_id(c, s->id);
-    cs_peer_info *p = &out[n++];
+    cs_member_info *p = &out[n++];
     memset(p, 0, sizeof *p);
     snprintf(p->node_id, sizeof p->node_id, "%s", m ? m->node_id : "?");
     snprintf(p->address, sizeof p->address, "%s", s->address);
@@ -979,13 +989,13 @@ size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap) {
     p->voter = s->role == RAFT_VOTER;
     p->leader = s->id == lid;
     p->applied = s->id == c->raft.id ? raft_last_applied(&c->raft) : m ? m->applied : 0;
-    peer_health(c, s->id, m, p);
+    member_health(c, s->id, m, p);
   }
   return n;
 }
 
 int cs_cluster_add(cs_cluster *c, const char *node_id, const char *address,
-                   void (*done)(void *arg, int status), void *arg) {
+                   cs_done_fn done, void *arg) {
   if (!cs_cluster_node_id_valid((const uint8_t *)node_id, strlen(node_id)))
     return cs_error_set(CS_EINVAL, "node id: use 1 to 63 letters, digits, . _ -");
   if (!cs_cluster_address_valid((const uint8_t *)address, strlen(address)))
@@ -1016,7 +1026,7 @@ int cs_cluster_add(cs_cluster *c, const char *node_id, const char *address,
   return 0;
 }
 
-int cs_cluster_remove(cs_cluster *c, const char *node_id, void (*done)(void *arg, int status),
+int cs_cluster_remove(cs_cluster *c, const char *node_id, cs_done_fn done,
                       void *arg) {
   if (raft_state(&c->raft) != RAFT_LEADER)
     return cs_error_set(CS_ESTANDBY, "this node is not the leader");
@@ -1210,8 +1220,6 @@ void cs_cluster_config_free(cs_cluster_config *cc) {
   free(cc->join);
   cs_cluster_config_defaults(cc);
 }
-
-uint64_t cs_cluster_raft_term(cs_cluster *c) { return c->raft.current_term; }
 
 int cs_cluster_reload_tls(cs_cluster *c) {
   return cs_raft_tls_reload(&c->transport, c->cfg.cert_file, c->cfg.key_file, c->cfg.ca_file);

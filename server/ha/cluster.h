@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+#include "cs_error.h"
 #include "store.h"
 
 typedef struct cs_cluster_member {
@@ -81,14 +82,14 @@ int cs_cluster_reload_tls(cs_cluster *c) __attribute__((warn_unused_result));
 
 /* 1 when this node is the raft leader. */
 int cs_cluster_is_leader(cs_cluster *c);
+/* raft's state as CS_HA_RAFT_* (role.h). */
+int cs_cluster_raft_state(cs_cluster *c);
 /* The API address of the current leader ("" when unknown or when it is
  * not in the membership table). */
 const char *cs_cluster_leader_api(cs_cluster *c);
 const char *cs_cluster_node_id(const cs_cluster *c);
 /* The last raft index applied to this node's store. */
 uint64_t cs_cluster_applied(cs_cluster *c);
-/* The current raft term (for snapshot headers). */
-uint64_t cs_cluster_raft_term(cs_cluster *c);
 
 /*
  * Appends the n batches (serialized, cs_fsm_entry_encode) as one raft
@@ -126,7 +127,7 @@ void cs_cluster_quorum(cs_cluster *c, unsigned *reachable, unsigned *voters);
  * leadership was lost first.  Returns 0, or CS_ESTANDBY / CS_EUNAVAIL /
  * CS_ENOMEM and then done never runs.
  */
-int cs_cluster_barrier(cs_cluster *c, void (*done)(void *arg, int status), void *arg)
+int cs_cluster_barrier(cs_cluster *c, cs_done_fn done, void *arg)
     __attribute__((warn_unused_result));
 /* The raft term this node is in (a new leadership is a new term). */
 uint64_t cs_cluster_term(cs_cluster *c);
@@ -158,7 +159,7 @@ int cs_cluster_transfer_to_unsealed(cs_cluster *c) __attribute__((warn_unused_re
  * runs once another node leads (0) or the transfer failed.  CS_ESTANDBY
  * when not the leader, CS_EINPROGRESS during a transfer, CS_ENOSUCCESSOR
  * when no member qualifies. */
-int cs_cluster_step_down(cs_cluster *c, void (*done)(void *arg, int status), void *arg)
+int cs_cluster_step_down(cs_cluster *c, cs_done_fn done, void *arg)
     __attribute__((warn_unused_result));
 
 /*
@@ -192,8 +193,8 @@ int cs_cluster_relay_unseal(cs_cluster *c, const uint8_t *key, size_t len,
                             void (*done)(void *arg, const cs_relay_result *r, size_t n),
                             void *arg) __attribute__((warn_unused_result));
 
-/* One line of list-peers. */
-typedef struct cs_peer_info {
+/* One member of the cluster: a line of `operator raft list-peers`. */
+typedef struct cs_member_info {
   char node_id[64];
   char address[128];
   char api_address[128];
@@ -204,18 +205,18 @@ typedef struct cs_peer_info {
   int reported;           /* a status report was seen: sealed and term are known */
   int sealed;
   uint32_t term;          /* keyring term last reported */
-} cs_peer_info;
+} cs_member_info;
 /* Fills up to cap entries; returns the count. */
-size_t cs_cluster_peers(cs_cluster *c, cs_peer_info *out, size_t cap);
+size_t cs_cluster_members(cs_cluster *c, cs_member_info *out, size_t cap);
 /* Leader only: adds node_id (raft address `address`) to the configuration
  * and promotes it to voter once it caught up; done runs when the promotion
  * committed or the change failed.  The operator's approval of a new node
  * (dispatch authorizes: sudo on sys/raft).  CS_EPEEREXISTS when it is
  * already a member, CS_EINVAL for a bad id or address. */
 int cs_cluster_add(cs_cluster *c, const char *node_id, const char *address,
-                   void (*done)(void *arg, int status), void *arg) __attribute__((warn_unused_result));
+                   cs_done_fn done, void *arg) __attribute__((warn_unused_result));
 /* Leader only: removes node_id from the configuration; done runs later. */
-int cs_cluster_remove(cs_cluster *c, const char *node_id, void (*done)(void *arg, int status),
+int cs_cluster_remove(cs_cluster *c, const char *node_id, cs_done_fn done,
                       void *arg) __attribute__((warn_unused_result));
 
 #endif

@@ -4,7 +4,6 @@
 #include "cluster.h"
 #include "crypto.h"
 #include "cs_error.h"
-#include "daemon.h"
 #include "ha.h"
 #include "log.h"
 
@@ -47,7 +46,7 @@ static uint64_t bit_of(const char *node_id) {
 }
 
 /* Does member r hold `term`?  Logs acknowledgments and bad proofs once. */
-static int holds(cs_daemon *d, const cs_member_report *r, uint32_t term) {
+static int holds(cs_seal *seal, const cs_member_report *r, uint32_t term) {
   if (!r->fresh)
     return 0;
   /* A sealed member loads the stored keyring at its unseal: once its
@@ -62,7 +61,7 @@ static int holds(cs_daemon *d, const cs_member_report *r, uint32_t term) {
   /* Only the proof counts: an active term >= the staged one cannot be
    * honest while the term is staged here, and a claim is not a key. */
   int ok = r->staged_term == term &&
-           cs_seal_term_proof_ok(d->seal, term, r->node_id, r->staged_proof, sizeof r->staged_proof);
+           cs_seal_term_proof_ok(seal, term, r->node_id, r->staged_proof, sizeof r->staged_proof);
   if (ok && !(w.acked & b)) {
     w.acked |= b;
     cs_info("cluster: node %s acknowledged holding staged term %u", r->node_id, term);
@@ -88,19 +87,19 @@ static void on_activated(void *arg, int status, cs_seal_result *res) {
 }
 
 /* Seconds waited for `term` (installed at install_time): see staging.h. */
-static uint64_t waited(cs_daemon *d, int64_t install_time, int64_t now) {
+static uint64_t waited(uv_loop_t *loop, int64_t install_time, int64_t now) {
   uint64_t wall = now > install_time ? (uint64_t)(now - install_time) : 0;
-  uint64_t mono = (uv_now(d->loop) - w.seen_ms) / 1000;
+  uint64_t mono = (uv_now(loop) - w.seen_ms) / 1000;
   return wall > mono ? wall : mono;
 }
 
 /* The voters lacking `term` now, comma-separated into buf; their count. */
-static size_t laggards(cs_daemon *d, uint32_t term, const cs_member_report *r, size_t n,
+static size_t laggards(cs_seal *seal, uint32_t term, const cs_member_report *r, size_t n,
                        cs_member_keys *mk, char *buf, size_t cap) {
   size_t lag = 0, off = 0;
   buf[0] = '\0';
   for (size_t i = 0; i < n; i++) {
-    int h = holds(d, &r[i], term);
+    int h = holds(seal, &r[i], term);
     mk[i] = (cs_member_keys){.node_id = r[i].node_id, .voter = r[i].voter,
                              .newest_term = h ? term : 0};
     if (r[i].voter && !h) {
@@ -114,8 +113,11 @@ static size_t laggards(cs_daemon *d, uint32_t term, const cs_member_report *r, s
   return lag;
 }
 
-void cs_staging_tick(cs_daemon *d) {
-  cs_keyring *kr = cs_seal_keyring(d->seal);
+void cs_staging_tick(cs_ha *ha) {
+  cs_seal *seal = cs_ha_seal(ha);
+  if (seal == NULL)
+    return; /* shutting down */
+  cs_keyring *kr = cs_seal_keyring(seal);
   uint32_t term = kr ? cs_keyring_staged(kr) : 0;
   if (term == 0) {
     if (w.term != 0)
@@ -123,7 +125,7 @@ void cs_staging_tick(cs_daemon *d) {
     return;
   }
   if (w.term != term)
-    reset(term, uv_now(d->loop), cs_cluster_applied(cs_ha_cluster(d)));
+    reset(term, uv_now(cs_ha_loop(ha)), cs_cluster_applied(cs_ha_cluster(ha)));
   if (w.activating)
     return;
   cs_term_info ti;
@@ -131,12 +133,12 @@ void cs_staging_tick(cs_daemon *d) {
     return;
   cs_member_report r[MAX_REPORTS];
   cs_member_keys mk[MAX_REPORTS];
-  size_t n = cs_cluster_reports(cs_ha_cluster(d), r, MAX_REPORTS);
+  size_t n = cs_cluster_reports(cs_ha_cluster(ha), r, MAX_REPORTS);
   char lag_names[512];
-  laggards(d, term, r, n, mk, lag_names, sizeof lag_names);
+  laggards(seal, term, r, n, mk, lag_names, sizeof lag_names);
   int64_t now = cs_now();
-  uint64_t wait_s = waited(d, ti.install_time, now);
-  uint64_t max = d->cfg.max_activation_delay;
+  uint64_t wait_s = waited(cs_ha_loop(ha), ti.install_time, now);
+  uint64_t max = cs_ha_activation_delay(ha);
   size_t lag = 0;
   cs_activation how = cs_activation_decide(term, now - (int64_t)wait_s, now, max, mk, n, &lag);
   if (how == CS_ACTIVATION_WAIT) {
@@ -155,30 +157,31 @@ void cs_staging_tick(cs_daemon *d) {
             "seal.max_activation_delay (%llu s): %s lacks the new term and will seal itself "
             "when it meets it (unseal it again then)",
             term, lag_names, (unsigned long long)max, lag == 1 ? "that node" : "each of them");
-  int rc = cs_seal_activate(d->seal, on_activated, (void *)(uintptr_t)term);
+  int rc = cs_seal_activate(seal, on_activated, (void *)(uintptr_t)term);
   if (rc == CS_SEAL_PENDING)
     w.activating = 1;
   else if (rc < 0 && rc != CS_EBUSY)
     cs_warn("cluster: cannot activate term %u yet: %s", term, cs_error_message(rc));
 }
 
-size_t cs_staging_waiting(cs_daemon *d, char (*names)[64], size_t cap, int64_t *deadline) {
+size_t cs_staging_laggards(cs_ha *ha, cs_seal *seal, unsigned max_delay, char (*names)[64],
+                           size_t cap, int64_t *deadline) {
   *deadline = 0;
-  cs_keyring *kr = d->seal ? cs_seal_keyring(d->seal) : NULL;
+  cs_keyring *kr = seal ? cs_seal_keyring(seal) : NULL;
   uint32_t term = kr ? cs_keyring_staged(kr) : 0;
   cs_term_info ti;
   if (term == 0 || cs_keyring_term_info(kr, term, &ti) < 0)
     return 0;
   int64_t now = cs_now();
-  uint64_t wait_s = w.term == term ? waited(d, ti.install_time, now) : 0;
-  uint64_t max = d->cfg.max_activation_delay;
+  uint64_t wait_s = w.term == term && ha != NULL ? waited(cs_ha_loop(ha), ti.install_time, now) : 0;
+  uint64_t max = max_delay;
   *deadline = now + (int64_t)(wait_s < max ? max - wait_s : 0);
-  if (d->ha == NULL)
+  if (ha == NULL)
     return 0;
   cs_member_report r[MAX_REPORTS];
-  size_t n = cs_cluster_reports(cs_ha_cluster(d), r, MAX_REPORTS), k = 0;
+  size_t n = cs_cluster_reports(cs_ha_cluster(ha), r, MAX_REPORTS), k = 0;
   for (size_t i = 0; i < n; i++) {
-    if (!r[i].voter || holds(d, &r[i], term))
+    if (!r[i].voter || holds(seal, &r[i], term))
       continue;
     if (k < cap) {
       memcpy(names[k], r[i].node_id, sizeof r[i].node_id);

@@ -29,15 +29,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct cs_daemon;
+#include "seal.h"
+
+struct cs_ha;
 
 /* Leader and active only (ha.c's poll). */
-void cs_staging_tick(struct cs_daemon *d);
+void cs_staging_tick(struct cs_ha *ha);
 
 /* What key-status shows about the staged term: the voters that have not
  * acknowledged it yet (up to cap names) and the time by which it activates
  * at the latest.  Returns the number of such voters; *deadline is 0 when
- * no term is staged. */
-size_t cs_staging_waiting(struct cs_daemon *d, char (*names)[64], size_t cap, int64_t *deadline);
+ * no term is staged.  ha NULL (standalone): no voters, only the deadline.
+ * (The api calls it as cs_staging_waiting(d, ...) through daemon.c.) */
+size_t cs_staging_laggards(struct cs_ha *ha, cs_seal *seal, unsigned max_delay, char (*names)[64],
+                           size_t cap, int64_t *deadline);
 
 #endif

@@ -19,15 +19,17 @@
 #include <stdint.h>
 #include "cluster.h"
 
-struct cs_daemon;
+struct cs_ha;
 
-/* Cluster mode: accept relayed shares from now on (cs_ha_start). */
-void cs_unseal_relay_attach(struct cs_daemon *d);
+/* Cluster mode: accept relayed shares from now on (cs_ha_start).  Shares
+ * go to the seal of `ha` while it runs; once it is quiesced (shutdown) or
+ * the node was removed, they are refused without a look. */
+void cs_unseal_relay_attach(cs_cluster *c, struct cs_ha *ha);
 
 /* Before the local unseal of an `unseal --cluster`: 0 when this node can
- * relay, else CS_ENOTCLUSTER (standalone) or CS_ERELAYOFF (config), so a
- * refused relay counts nothing anywhere. */
-int cs_unseal_relay_allowed(struct cs_daemon *d) __attribute__((warn_unused_result));
+ * relay, else CS_ENOTCLUSTER (standalone: ha NULL) or CS_ERELAYOFF
+ * (config), so a refused relay counts nothing anywhere. */
+int cs_unseal_relay_check(struct cs_ha *ha) __attribute__((warn_unused_result));
 
 /*
  * Relays `key` to every other member (see cs_cluster_relay_unseal): done
@@ -35,8 +37,8 @@ int cs_unseal_relay_allowed(struct cs_daemon *d) __attribute__((warn_unused_resu
  * CS_ERELAYOFF when this node's cluster.relay_unseal is off; then done
  * never runs.
  */
-int cs_unseal_relay(struct cs_daemon *d, const uint8_t *key, size_t len,
-                    void (*done)(void *arg, const cs_relay_result *r, size_t n), void *arg)
+int cs_unseal_relay_send(struct cs_ha *ha, const uint8_t *key, size_t len,
+                         void (*done)(void *arg, const cs_relay_result *r, size_t n), void *arg)
     __attribute__((warn_unused_result));
 
 #endif

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <mbedtls/base64.h>
+#include "encoding.h"
 #include <mbedtls/platform_util.h>
 
 const char cs_http_plaintext_answer[] =
@@ -145,27 +145,22 @@ static void key_time(cs_jbuf *b, const char *k, int64_t t) {
   cs_jbuf_key_str(b, k, s);
 }
 
-/* Hex without branching on the secret bytes (as the CLI prints shares). */
+/* Shares as hex and base64: common/encoding.h (constant time). */
 static void hex_str(cs_jbuf *b, const uint8_t *p, size_t n) {
-  char s[2 * 1024 + 1];
+  char s[CS_HEX_LEN(1024) + 1];
   if (n > 1024)
     n = 1024;
-  for (size_t i = 0; i < n; i++) {
-    int hi = p[i] >> 4, lo = p[i] & 0xf;
-    s[2 * i] = (char)(hi + '0' + (((9 - hi) >> 8) & ('a' - '0' - 10)));
-    s[2 * i + 1] = (char)(lo + '0' + (((9 - lo) >> 8) & ('a' - '0' - 10)));
-  }
-  cs_jbuf_strn(b, s, 2 * n);
+  cs_hex_encode(p, n, s);
+  cs_jbuf_strn(b, s, CS_HEX_LEN(n));
   mbedtls_platform_zeroize(s, sizeof s);
 }
 
 static void b64_str(cs_jbuf *b, const uint8_t *p, size_t n) {
-  unsigned char s[1400];
-  size_t olen = 0;
-  if (mbedtls_base64_encode(s, sizeof s, &olen, p, n) == 0)
-    cs_jbuf_strn(b, s, olen);
-  else
-    cs_jbuf_str(b, "");
+  char s[CS_B64_LEN(1024) + 1];
+  if (n > 1024)
+    n = 1024;
+  cs_b64_encode(p, n, s);
+  cs_jbuf_strn(b, s, CS_B64_LEN(n));
   mbedtls_platform_zeroize(s, sizeof s);
 }
 

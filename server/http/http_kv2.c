@@ -354,11 +354,14 @@ int cs_http_kv2_translate(cs_http_kv2 *t, hm_method method, int list, char *rest
   if (strcmp(rest, "config") == 0)
     return list ? refuse(t, 405, "unsupported operation") : config(t, method);
   char *slash = strchr(rest, '/');
-  if (slash == NULL)
+  if (slash == NULL && list && strcmp(rest, "metadata") == 0)
+    slash = rest + strlen(rest); /* LIST /v1/kv/metadata: the top level */
+  else if (slash == NULL)
     return refuse(t, 404, "%s", "");
+  int at_end = *slash == 0;
   *slash = 0;
   const char *sub = rest;
-  char *path = slash + 1;
+  char *path = at_end ? slash : slash + 1;
   size_t n = strlen(path);
   if (strcmp(sub, "metadata") == 0 && list) {
     if (n > 0 && path[n - 1] == '/')

@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mbedtls/base64.h>
+#include "encoding.h"
 #include <mbedtls/platform_util.h>
 
 #define KV_MOUNT "secret/"
@@ -293,24 +293,14 @@ static int get_duration(json_t *o, const char *k, uint64_t *out, int *given) {
   return 0;
 }
 
-/* An unseal or rekey share: hex first, then standard base64, as Vault. */
+/* An unseal or rekey share: hex first, then standard base64, as Vault.
+ * Both decoders are common/encoding.h's: constant time in the digits (the
+ * hex loop that was here returned at the first bad digit). */
 static int decode_key(const char *s, uint8_t *out, size_t cap, size_t *len) {
-  size_t n = strlen(s);
-  if (n > 0 && n % 2 == 0 && n / 2 <= cap) {
-    size_t i;
-    for (i = 0; i < n; i += 2) {
-      int hi = hexval(s[i]), lo = hexval(s[i + 1]);
-      if (hi < 0 || lo < 0)
-        break;
-      out[i / 2] = (uint8_t)(hi * 16 + lo);
-    }
-    if (i == n) {
-      *len = n / 2;
-      return 0;
-    }
-  }
-  if (n > 0 && mbedtls_base64_decode(out, cap, len, (const unsigned char *)s, n) == 0 && *len > 0)
+  if (s[0] != '\0' && (cs_hex_decode(s, out, cap, len) == 0 || cs_b64_decode(s, out, cap, len) == 0) &&
+      *len > 0)
     return 0;
+  cs_error_clear();
   mbedtls_platform_zeroize(out, cap);
   return -1;
 }

@@ -64,7 +64,7 @@ struct cs_conn {
   cs_conn_env *env;
   cs_conn *prev, *next;   /* env->conns */
   cs_tls *tls;
-  cs_peer peer;
+  cs_client_info peer;
   struct sockaddr_storage sa;
   uint8_t *rbuf;          /* decrypted bytes not yet framed; NULL when empty */
   size_t rlen, rcap;

@@ -398,7 +398,6 @@ void cs_listener_stop(cs_listener *l, void (*done)(void *arg), void *arg) {
     cs_conn_shutdown(c);
 }
 
-unsigned cs_listener_connections(const cs_listener *l) { return l->env.nconns; }
 
 int cs_listener_reload_tls(cs_listener *l, const char *cert_file, const char *key_file,
                            const char *client_ca_file) {

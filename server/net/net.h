@@ -54,17 +54,17 @@ unsigned cs_listener_default_handshakes(unsigned max_connections);
 unsigned cs_listener_default_handshakes_per_address(unsigned max_handshakes);
 
 /* What dispatch learns about the client. */
-typedef struct cs_peer {
+typedef struct cs_client_info {
   char address[64];             /* "127.0.0.1:53422" */
   int has_client_cert;
-} cs_peer;
+} cs_client_info;
 
 /*
  * Implemented by the daemon (server/api/api.c).  Takes ownership of `req`
  * (free with cs_wire_request_free) and must call cs_reply_send() exactly
  * once for `reply`, now or later on the loop thread.
  */
-typedef void (*cs_dispatch_fn)(void *ctx, const cs_peer *peer, Custos__Request *req,
+typedef void (*cs_dispatch_fn)(void *ctx, const cs_client_info *client, Custos__Request *req,
                                cs_reply *reply);
 
 /*
@@ -85,8 +85,6 @@ int cs_listener_start(cs_listener **out, uv_loop_t *loop, const cs_listener_opts
 /* Stops accepting; open connections finish their in-flight requests and
  * close.  `done` runs on the loop when the last connection is gone. */
 void cs_listener_stop(cs_listener *l, void (*done)(void *arg), void *arg);
-/* Number of open connections (for status and benchmarks). */
-unsigned cs_listener_connections(const cs_listener *l);
 /*
  * Reloads the certificate chain, key and client CA from these files (the
  * configured paths): new connections get the new ones, open connections

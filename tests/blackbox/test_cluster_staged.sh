@@ -14,6 +14,7 @@
 POLL_MS=300 ELECTION_MS=500 HEARTBEAT_MS=50
 SEAL_EXTRA='seal = { max_activation_delay = "60s"; };'
 . "$(dirname "$0")/cluster_lib.sh"
+PROBE=${CLUSTER_PROBE:?set CLUSTER_PROBE to the cluster_probe binary}
 
 npid() { eval echo "\${NPID_$1:-}"; }
 FROZEN=""
@@ -79,6 +80,16 @@ term_is "$A" 1 || fail "term 2 activated while n$S is frozen: $(node_status "$A"
 [ "$(stored_term "$A" kv/during/x)" = 1 ] || fail "a write while staged is not under term 1: $(stored_term "$A" kv/during/x)"
 [ "$(stored_term "$A" core/root-key)" = 1 ] || fail "core/root-key moved while staged"
 has_key "$A" core/upgrade/1 || fail "no upgrade key carries the staged term"
+# A member lying about holding the term (n$S's certificate, made-up proof)
+# is not counted, and the term stays staged.
+"$PROBE" --ca "$WORK/ctls/ca.crt" --cert "$WORK/ctls/n$S.crt" --key "$WORK/ctls/n$S.key" \
+  staged "127.0.0.1:$(raft_port "$A")" "n$S" "127.0.0.1:$(api_port "$S")" 2 > "$WORK/probe.out" 2>&1 \
+  || fail "cluster_probe: $(cat "$WORK/probe.out")"
+wait_for 5 grep -q "node n$S claims to hold staged term 2 but its proof does not verify" "$WORK/n$A.log" \
+  || fail "a forged acknowledgment was not noticed: $(cat "$WORK/probe.out")"
+sleep 1
+term_is "$A" 1 || fail "a forged acknowledgment activated term 2"
+pass "a forged acknowledgment (n$S's certificate, made-up proof) is refused and logged; term 2 stays staged"
 ks=$(ncli "$A" operator key-status --format json) || fail "key-status: $ks"
 echo "$ks" | grep -q '^{"term":1,' || fail "key-status does not show term 1 as the active term: $ks"
 echo "$ks" | grep -q '"activation_waiting_for":\["n'"$S"'"\]' || fail "key-status does not name n$S: $ks"
@@ -162,7 +173,11 @@ wait_for 5 sh -c "CUSTOS_ADDR=127.0.0.1:$(api_port "$S") CUSTOS_CACERT=$WORK/ctl
 kill -0 "$(npid "$S")" || fail "the laggard crashed"
 node_status "$S" | grep -q '"seal_reason":"missed the keyring upgrade to term 4' \
   || fail "the laggard's status does not say why it sealed: $(node_status "$S")"
-pass "the laggard n$S sealed itself on resume, with the log line"
+# Asked directly, it is redirected to the active or says why it is sealed.
+set +e; out=$(ncli "$S" kv get before/x --field v 2>&1); rc=$?; set -e
+[ "$rc" = 0 ] && [ "$out" = 1 ] || echo "$out" | grep -q "sealed: it missed the keyring upgrade to term 4" \
+  || fail "a request to the sealed laggard neither redirected nor said why (exit $rc): $out"
+pass "the laggard n$S sealed itself on resume, with the log line and the reason in status (a request: ${out})"
 unseal_node "$S" 1 2
 wait_for 10 term_is "$S" 4 || fail "unsealed again, n$S is not at term 4"
 pass "unsealed again, n$S follows at term 4"

@@ -199,6 +199,9 @@ for form in "-X LIST $U/v1/kv/metadata/app" "$U/v1/kv/metadata/app/?list=true"; 
   [ "$(echo "$b" | json_array keys | sort | tr '\n' ' ')" = "db dir/ " ] || fail "kv2 list $form: $b"
 done
 is 404 "${T[@]}" -X LIST "$U/v1/kv/metadata/none" >/dev/null
+for form in "-X LIST $U/v1/kv/metadata" "-X LIST $U/v1/kv/metadata/" "$U/v1/kv/metadata/?list=true"; do
+  is 200 "${T[@]}" $form | grep -q '"app/"' || fail "kv2 list of the top level: $form"
+done
 is 405 "${T[@]}" -X LIST "$U/v1/kv/data/app" >/dev/null
 is 204 "${T[@]}" -X DELETE "$U/v1/kv/metadata/app/db" >/dev/null
 is 404 "${T[@]}" "$U/v1/kv/metadata/app/db" >/dev/null

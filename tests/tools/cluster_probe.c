@@ -8,6 +8,8 @@
  *
  *   cluster_probe --ca F --cert F --key F CMD ARGS...
  *     status ADDR NODE_ID API_ADDR       ClusterStatus claiming NODE_ID
+ *     staged ADDR NODE_ID API_ADDR TERM  ClusterStatus claiming to hold staged TERM (and
+ *                                        TERM active) with a proof that is not one
  *     join ADDR NODE_ID RAFT_ADDR API_ADDR
  *     legacy ADDR TEXT                   the pre-protobuf text message ("S ...", "J ...")
  *     unseal ADDR NODE_ID HEX            ClusterUnsealShare (a relayed share) claiming NODE_ID
@@ -18,6 +20,10 @@
  *                                        report each handshake and what was received
  *     hold ADDR N SECONDS                hold N TCP connections without a handshake,
  *                                        then try one handshake more
+ *     frame ADDR HDRHEX SENDLEN          after the handshake, the 11-byte preamble HDRHEX
+ *                                        as given (any kind, raft id, length) and SENDLEN
+ *                                        bytes of 0xff; prints the reply, "closed" or
+ *                                        "timeout"
  *
  * One line of result per step on stdout (the tests grep them); exit 0 when
  * the probe ran, 2 on usage or set-up errors.
@@ -189,8 +195,73 @@ static int message(const char *addr, const uint8_t *msg, size_t len, int legacy)
   return 0;
 }
 
+static int hexval(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* A preamble as given and SENDLEN garbage bytes: what a lying or broken
+ * peer sends (a length over the limit, a truncated payload, an unknown
+ * kind, a payload that is no protobuf). */
+static int cmd_frame(const char *addr, const char *hdrhex, const char *sendlen) {
+  uint8_t hdr[CS_CLUSTER_PREAMBLE_LEN];
+  if (strlen(hdrhex) != 2 * sizeof hdr)
+    die("frame: HDRHEX must be 22 hex digits", 0);
+  for (size_t i = 0; i < sizeof hdr; i++) {
+    int hi = hexval(hdrhex[2 * i]), lo = hexval(hdrhex[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      die("frame: HDRHEX must be hex", 0);
+    hdr[i] = (uint8_t)(hi << 4 | lo);
+  }
+  long n = strtol(sendlen, NULL, 10);
+  if (n < 0 || n > 1 << 20)
+    die("frame: SENDLEN out of range", 0);
+  session s;
+  if (open_session(&s, addr, 15000) < 0)
+    return 0;
+  static uint8_t junk[1 << 20];
+  memset(junk, 0xff, (size_t)n);
+  if (send_all(&s, hdr, sizeof hdr) < 0 || send_all(&s, junk, (size_t)n) < 0) {
+    printf("closed\n");
+    close_session(&s);
+    return 0;
+  }
+  uint8_t rl[2], buf[CS_CLUSTER_MAX_PAYLOAD + 1];
+  int rc = read_exact(&s, rl, 2);
+  size_t len = ((size_t)rl[0] << 8) | rl[1];
+  if (rc == 0 && len <= CS_CLUSTER_MAX_PAYLOAD)
+    rc = read_exact(&s, buf, len);
+  cs_cluster_reply r;
+  if (rc != 0)
+    printf(rc == -2 ? "timeout\n" : "closed\n");
+  else if (len == 0)
+    printf("reply empty\n");
+  else if (cs_cluster_reply_decode(buf, len, &r) < 0)
+    printf("reply undecodable (%zu bytes)\n", len);
+  else if (r.type == CS_CLUSTER_REPLY_REFUSED)
+    printf("reply refused: %s\n", r.reason);
+  else
+    printf("reply type %d\n", r.type);
+  close_session(&s);
+  return 0;
+}
+
 static int cmd_status(const char *addr, const char *node, const char *api) {
   cs_cluster_msg m = {.type = CS_CLUSTER_MSG_STATUS, .term = 1, .applied = 1};
+  snprintf(m.node_id, sizeof m.node_id, "%s", node);
+  snprintf(m.api_address, sizeof m.api_address, "%s", api);
+  uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
+  size_t n;
+  if (cs_cluster_msg_encode(&m, buf, sizeof buf, &n) < 0)
+    die("cannot encode the status message", 0);
+  return message(addr, buf, n, 0);
+}
+
+/* A member lying about holding a staged term: the proof is made up. */
+static int cmd_staged(const char *addr, const char *node, const char *api, const char *term) {
+  cs_cluster_msg m = {.type = CS_CLUSTER_MSG_STATUS, .applied = 1};
+  m.term = m.staged_term = (uint32_t)strtoul(term, NULL, 10);
+  memset(m.staged_proof, 0xa5, sizeof m.staged_proof);
   snprintf(m.node_id, sizeof m.node_id, "%s", node);
   snprintf(m.api_address, sizeof m.api_address, "%s", api);
   uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
@@ -388,6 +459,8 @@ int main(int argc, char **argv) {
   int na = argc - i - 1;
   if (strcmp(cmd, "status") == 0 && na == 3)
     return cmd_status(a[0], a[1], a[2]);
+  if (strcmp(cmd, "staged") == 0 && na == 4)
+    return cmd_staged(a[0], a[1], a[2], a[3]);
   if (strcmp(cmd, "join") == 0 && na == 4)
     return cmd_join(a[0], a[1], a[2], a[3]);
   if (strcmp(cmd, "unseal") == 0 && na == 3)
@@ -400,6 +473,8 @@ int main(int argc, char **argv) {
     return cmd_idle(a[0], atoi(a[1]));
   if (strcmp(cmd, "serve") == 0 && (na == 2 || (na == 3 && strcmp(a[2], "api") == 0)))
     return cmd_serve(a[0], atoi(a[1]), na == 3);
+  if (strcmp(cmd, "frame") == 0 && na == 3)
+    return cmd_frame(a[0], a[1], a[2]);
   if (strcmp(cmd, "hold") == 0 && na == 3)
     return cmd_hold(a[0], atoi(a[1]), atoi(a[2]));
   die("unknown command or wrong number of arguments", 0);

@@ -752,6 +752,34 @@ static void test_hostile_argv(void **state) {
   free(argv);
 }
 
+/* Key shares typed by a user: hex (either case) or base64, nothing else. */
+static void test_decode_key(void **state) {
+  (void)state;
+  uint8_t *k;
+  size_t n;
+  assert_int_equal(cli_decode_key("00ffA0", &k, &n), 0);
+  assert_int_equal(n, 3);
+  assert_int_equal(k[1], 0xff);
+  assert_int_equal(k[2], 0xa0);
+  cli_free_secret(k, n);
+  assert_int_equal(cli_decode_key("AP8=", &k, &n), 0); /* base64 */
+  assert_int_equal(n, 2);
+  assert_int_equal(k[0], 0x00);
+  assert_int_equal(k[1], 0xff);
+  cli_free_secret(k, n);
+  /* All hex digits, even length: hex (the documented rule), even though it
+   * is also valid base64. */
+  assert_int_equal(cli_decode_key("ABCD", &k, &n), 0);
+  assert_int_equal(n, 2);
+  cli_free_secret(k, n);
+  static const char *const bad[] = { "", "abc", "zz", "AP8", "AP 8=", "AP8=\n", "====", "0x0", "Zm9v YmFy" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    k = (uint8_t *)1;
+    assert_int_equal(cli_decode_key(bad[i], &k, &n), -1);
+    assert_null(k);
+  }
+}
+
 int main(void) {
   unsetenv("CUSTOS_FORMAT");
   const struct CMUnitTest tests[] = {
@@ -769,6 +797,7 @@ int main(void) {
     cmocka_unit_test(test_json_errors),
     cmocka_unit_test(test_out_backends),
     cmocka_unit_test(test_hostile_argv),
+    cmocka_unit_test(test_decode_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

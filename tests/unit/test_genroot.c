@@ -34,7 +34,7 @@ typedef struct fixture {
   /* The asynchronous backend: one batch held until commit_held(). */
   int async;
   cs_batch held;
-  cs_submit_done held_done;
+  cs_done_fn held_done;
   void *held_arg;
   int n_held;
 } fixture;
@@ -62,7 +62,7 @@ static void grab(void *arg, int status, cs_seal_result *r) {
     last_gr.encoded_token_age = strdup(r->genroot.encoded_token_age);
 }
 
-static int submit(void *ctx, cs_batch *b, cs_submit_done done, void *arg) {
+static int submit(void *ctx, cs_batch *b, cs_done_fn done, void *arg) {
   fixture *f = ctx;
   if (!f->async) {
     int rc = cs_store_commit(f->store, b);

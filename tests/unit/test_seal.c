@@ -627,13 +627,13 @@ static void test_standby_follows(void **state) {
 /* An asynchronous backend: batches wait until the test completes them. */
 typedef struct held {
   cs_batch b;
-  cs_submit_done done;
+  cs_done_fn done;
   void *arg;
   int used;
 } held;
 static held holding;
 
-static int hold_submit(void *ctx, cs_batch *b, cs_submit_done dn, void *arg) {
+static int hold_submit(void *ctx, cs_batch *b, cs_done_fn dn, void *arg) {
   holding.b = *b;
   cs_batch_init(b);
   holding.done = dn;
@@ -697,7 +697,7 @@ static void test_async_changes_exclusive(void **state) {
 /* A backend like a cluster's: by the time the init entry is applied, the
  * store already holds a seal config (another member's init, or a store
  * that did not come from this log). */
-static int submit_after_other_init(void *ctx, cs_batch *b, cs_submit_done d, void *arg) {
+static int submit_after_other_init(void *ctx, cs_batch *b, cs_done_fn d, void *arg) {
   cs_store *st = ctx;
   cs_batch other;
   cs_batch_init(&other);

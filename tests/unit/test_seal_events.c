@@ -407,13 +407,13 @@ static void test_standby_follow(void **state) {
 /* An asynchronous backend: the test completes the batch. */
 typedef struct held {
   cs_batch b;
-  cs_submit_done done;
+  cs_done_fn done;
   void *arg;
   int used;
 } held;
 static held holding;
 
-static int hold_submit(void *ctx, cs_batch *b, cs_submit_done dn, void *arg) {
+static int hold_submit(void *ctx, cs_batch *b, cs_done_fn dn, void *arg) {
   (void)ctx;
   holding.b = *b;
   cs_batch_init(b);

@@ -56,7 +56,7 @@ static void grab(void *arg, int status, cs_seal_result *r) {
 }
 static int done(int rc) { return rc == CS_SEAL_PENDING ? last_rc : rc; }
 
-static int count_submit(void *ctx, cs_batch *b, cs_submit_done dn, void *arg) {
+static int count_submit(void *ctx, cs_batch *b, cs_done_fn dn, void *arg) {
   int rc = cs_store_commit(ctx, b);
   cs_batch_clear(b);
   if (rc < 0)
