@@ -570,7 +570,9 @@ const cli_cmd cli_operator_cmds[] = {
   { "seal", op_seal, NULL, "seal the server", "", "Needs a token allowed to seal.\n" },
   { "rotate", op_rotate_any, NULL, "install a new encryption key term",
     "[--wait]\n--rewrap [--retire] [--rate OPS_PER_SEC]",
-    "New values are encrypted under the new term; old terms still decrypt.\n"
+    "New values are encrypted under the new term once it is active: at once\n"
+    "standalone; in a cluster once every voter holds it (it is staged until\n"
+    "then, at most seal.max_activation_delay).  Old terms still decrypt.\n"
     "\n"
     "Options:\n"
     "  --wait            until the term is active (in a cluster it is staged\n"

@@ -73,11 +73,15 @@ static int token_create(cli_ctx *g, int argc, char **argv) {
 }
 
 static int token_lookup(cli_ctx *g, int argc, char **argv) {
+  const char *accessor = NULL;
+  const cli_opt opts[] = { { .name = "accessor", .arg = 1, .val = &accessor }, { 0 } };
   char *pos[1];
   size_t npos;
   int rc;
-  if ((rc = cli_parse(g, argc, argv, NULL, pos, 1, &npos)) != 0)
+  if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
+  if (npos > 0 && accessor != NULL)
+    return cli_usage(g, "give TOKEN or --accessor, not both");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__TokenLookupReq op = CUSTOS__TOKEN_LOOKUP_REQ__INIT;
   Custos__Response *res;
@@ -85,6 +89,7 @@ static int token_lookup(cli_ctx *g, int argc, char **argv) {
     op.token.data = (uint8_t *)pos[0];
     op.token.len = strlen(pos[0]);
   }
+  op.accessor = (char *)(accessor != NULL ? accessor : "");
   req.op_case = CUSTOS__REQUEST__OP_TOKEN_LOOKUP;
   req.token_lookup = &op;
   if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_TOKEN, &res)) != 0)
@@ -126,16 +131,21 @@ static int token_revoke(cli_ctx *g, int argc, char **argv) {
   char *pos[1];
   size_t npos;
   int self = 0, rc;
-  const cli_opt opts[] = { { .name = "self", .arg = 0, .flag = &self }, { 0 } };
+  const char *accessor = NULL;
+  const cli_opt opts[] = { { .name = "self", .arg = 0, .flag = &self },
+                           { .name = "accessor", .arg = 1, .val = &accessor },
+                           { 0 } };
   if ((rc = cli_parse(g, argc, argv, opts, pos, 1, &npos)) != 0)
     return rc;
-  if (npos < 1 && !self)
-    return cli_usage(g, "missing TOKEN (or --self for your own token)");
-  if (npos > 0 && self)
-    return cli_usage(g, "give TOKEN or --self, not both");
+  int given = (npos > 0) + (self != 0) + (accessor != NULL);
+  if (given == 0)
+    return cli_usage(g, "missing TOKEN (or --accessor A, or --self for your own token)");
+  if (given > 1)
+    return cli_usage(g, "give one of TOKEN, --accessor or --self");
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__TokenRevokeReq op = CUSTOS__TOKEN_REVOKE_REQ__INIT;
   op.self = self;
+  op.accessor = (char *)(accessor != NULL ? accessor : "");
   if (npos > 0) {
     op.token.data = (uint8_t *)pos[0];
     op.token.len = strlen(pos[0]);
@@ -154,12 +164,15 @@ const cli_cmd cli_token_cmds[] = {
     "  --renewable         the token may be renewed\n"
     "\n"
     "The token is shown only here.\n" },
-  { "lookup", token_lookup, NULL, "show a token (default: your own)", "[TOKEN]", "" },
+  { "lookup", token_lookup, NULL, "show a token (default: your own)", "[TOKEN]\n--accessor A",
+    "Shows TOKEN, the token with accessor A (the audit log's handle of a\n"
+    "token; needs sudo on sys/token/lookup), or without either your own.\n" },
   { "renew", token_renew, NULL, "extend a token's expiry", "[TOKEN] [--increment DURATION]",
     "Sets the expiry to now + --increment (default: the token's TTL), never past\n"
     "its issue time + token.max_ttl.\n" },
-  { "revoke", token_revoke, NULL, "revoke a token", "TOKEN\n--self",
-    "Revokes TOKEN, or with --self the caller's own token.  One of the two is\n"
-    "required, so a forgotten argument never revokes the token in use.\n" },
+  { "revoke", token_revoke, NULL, "revoke a token", "TOKEN\n--accessor A\n--self",
+    "Revokes TOKEN, the token with accessor A (as the audit log shows it), or\n"
+    "with --self the caller's own token.  Exactly one is required, so a\n"
+    "forgotten argument never revokes the token in use.\n" },
   { 0 },
 };

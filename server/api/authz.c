@@ -89,11 +89,15 @@ int cs_authz_may_write(const cs_authz_src *src, uint64_t gen, const Custos__Toke
 /* Operations a token may do on itself without sudo (like Vault's
  * lookup-self, renew-self and revoke-self).  A revoke names itself only
  * with the explicit self flag (see cs_op_token_revoke). */
+static int has_text(const char *s) { return s != NULL && s[0] != '\0'; }
+
 static int is_self_op(const Custos__Request *req) {
-  return (req->op_case == CUSTOS__REQUEST__OP_TOKEN_LOOKUP && req->token_lookup->token.len == 0) ||
+  /* Naming a token by its accessor is never "self": it needs sudo. */
+  return (req->op_case == CUSTOS__REQUEST__OP_TOKEN_LOOKUP && req->token_lookup->token.len == 0 &&
+          !has_text(req->token_lookup->accessor)) ||
          (req->op_case == CUSTOS__REQUEST__OP_TOKEN_RENEW && req->token_renew->token.len == 0) ||
          (req->op_case == CUSTOS__REQUEST__OP_TOKEN_REVOKE && req->token_revoke->self &&
-          req->token_revoke->token.len == 0);
+          req->token_revoke->token.len == 0 && !has_text(req->token_revoke->accessor));
 }
 
 /*

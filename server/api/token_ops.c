@@ -199,12 +199,26 @@ static void target_token(cs_rq *r, const ProtobufCBinaryData *given, const uint8
   }
 }
 
+static int has_text(const char *s) { return s != NULL && s[0] != '\0'; }
+
 void cs_op_token_lookup(cs_rq *r) {
-  const uint8_t *tok;
-  size_t len;
-  target_token(r, &r->req->token_lookup->token, &tok, &len);
-  Custos__TokenEntry *te;
-  int rc = cs_token_lookup(r->d->store, cs_seal_keyring(r->d->seal), tok, len, cs_now(), &te);
+  const Custos__TokenLookupReq *q = r->req->token_lookup;
+  cs_keyring *kr = cs_seal_keyring(r->d->seal);
+  Custos__TokenEntry *te = NULL;
+  int rc;
+  if (has_text(q->accessor)) {
+    /* By accessor (the audit log's handle): sudo on sys/token/lookup. */
+    uint8_t hash[32];
+    if (q->token.len > 0)
+      rc = cs_error_set(CS_EINVAL, "give a token or an accessor to look up, not both");
+    else if ((rc = cs_token_find_accessor(r->d->store, kr, q->accessor, hash)) == 0)
+      rc = cs_token_lookup_hash(r->d->store, kr, hash, cs_now(), &te);
+  } else {
+    const uint8_t *tok;
+    size_t len;
+    target_token(r, &q->token, &tok, &len);
+    rc = cs_token_lookup(r->d->store, kr, tok, len, cs_now(), &te);
+  }
   if (rc == CS_EPERM || rc == CS_EEXPIRED)
     rc = cs_error_set(CS_ENOTFOUND, "no such token (or it expired)");
   if (rc < 0) {
@@ -305,28 +319,41 @@ fail:
 /* The token a revoke names: the given one, or with the self flag (and only
  * then) the caller's.  An empty request used to mean "self": a root client
  * that forgot the field revoked root. */
-static int revoke_target(cs_rq *r, const Custos__TokenRevokeReq *q, const uint8_t **tok, size_t *len) {
-  if (q->self && q->token.len > 0)
-    return cs_error_set(CS_EINVAL, "give a token to revoke or set self, not both");
-  if (!q->self && q->token.len == 0)
-    return cs_error_set(CS_EINVAL, "no token to revoke: name one, or set self to revoke the "
-                                   "caller's own token");
-  target_token(r, &q->token, tok, len);
-  return 0;
+/* The storage path of the token to revoke: the given token, the caller's
+ * own (self), or the one with the given accessor; exactly one of them. */
+static int revoke_target(cs_rq *r, const Custos__TokenRevokeReq *q, char path[CS_TOKEN_PATH_MAX]) {
+  int by_accessor = has_text(q->accessor);
+  int given = (q->self != 0) + (q->token.len > 0) + by_accessor;
+  if (given == 0)
+    return cs_error_set(CS_EINVAL, "no token to revoke: name one (a token or its accessor), or "
+                                   "set self to revoke the caller's own token");
+  if (given > 1)
+    return cs_error_set(CS_EINVAL, "name only one token to revoke: a token, its accessor, or "
+                                   "self for the caller's own token");
+  if (by_accessor) {
+    uint8_t hash[32];
+    int rc = cs_token_find_accessor(r->d->store, cs_seal_keyring(r->d->seal), q->accessor, hash);
+    if (rc < 0)
+      return rc;
+    memcpy(path, "core/token/", 11);
+    cs_hex_encode(hash, sizeof hash, path + 11);
+    return 1;
+  }
+  const uint8_t *tok;
+  size_t len;
+  target_token(r, &q->token, &tok, &len);
+  if (len == 0 || len >= CS_TOKEN_MAX)
+    return 0;
+  cs_token_path(tok, len, path);
+  return 1;
 }
 
 void cs_op_token_revoke(cs_rq *r) {
   const Custos__TokenRevokeReq *q = r->req->token_revoke;
-  const uint8_t *tok = NULL;
-  size_t len = 0;
-  int rc = revoke_target(r, q, &tok, &len);
-  if (rc < 0) {
-    respond(r, rc, NULL, NULL, 0);
-    return;
-  }
   char path[CS_TOKEN_PATH_MAX];
-  cs_token_path(tok, len, path);
-  rc = len == 0 || len >= CS_TOKEN_MAX ? 0 : cs_store_exists(r->d->store, path);
+  int rc = revoke_target(r, q, path);
+  if (rc == 1)
+    rc = cs_store_exists(r->d->store, path);
   if (rc <= 0) {
     respond(r, rc < 0 ? rc : cs_error_set(CS_ENOTFOUND, "no such token"), NULL, NULL, 0);
     return;
@@ -338,6 +365,7 @@ void cs_op_token_revoke(cs_rq *r) {
     respond(r, rc, NULL, NULL, 0);
     return;
   }
-  cs_info("token revoked by %s%s", r->accessor, q->self ? " (itself)" : "");
+  cs_info("token revoked by %s%s%s", r->accessor, q->self ? " (itself)" : "",
+          has_text(q->accessor) ? " (by accessor)" : "");
   submit_write(r, &b);
 }

@@ -14,3 +14,8 @@ cs_activation cs_activation_decide(uint32_t staged_term, int64_t staged_at, int6
   uint64_t waited = now > staged_at ? (uint64_t)now - (uint64_t)staged_at : 0;
   return waited >= max_delay ? CS_ACTIVATION_OVERDUE : CS_ACTIVATION_WAIT;
 }
+
+uint64_t cs_activation_waited(int64_t staged_at, int64_t now, uint64_t mono_s) {
+  uint64_t wall = now > staged_at ? (uint64_t)now - (uint64_t)staged_at : 0;
+  return wall > mono_s ? wall : mono_s;
+}

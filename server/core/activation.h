@@ -40,4 +40,13 @@ cs_activation cs_activation_decide(uint32_t staged_term, int64_t staged_at, int6
                                    uint64_t max_delay, const cs_member_keys *members, size_t n,
                                    size_t *laggards);
 
+/*
+ * Seconds a staged term has waited: the larger of the wall-clock time since
+ * staged_at (0 when the clock is before it) and mono_s, the monotonic
+ * seconds since this node first saw the term staged.  So a clock set back
+ * holds activation back no longer than max_delay on one leader, and a new
+ * leader keeps counting from the install time.
+ */
+uint64_t cs_activation_waited(int64_t staged_at, int64_t now, uint64_t mono_s);
+
 #endif

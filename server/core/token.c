@@ -151,3 +151,61 @@ int cs_token_lookup(cs_store *st, const cs_keyring *k, const uint8_t *token, siz
   cs_sha256(token, len, hash);
   return cs_token_lookup_hash(st, k, hash, now, out);
 }
+
+/* ---------------------------------------------------------------- by accessor */
+
+typedef struct find_ctx {
+  const cs_keyring *k;
+  const char *accessor;
+  size_t len;
+  int found;
+  uint8_t hash[32];
+  int err;
+} find_ctx;
+
+static int find_one(void *arg, const char *key, size_t key_len, const uint8_t *val,
+                    size_t val_len) {
+  find_ctx *f = arg;
+  /* core/token/<64 hex> */
+  size_t hl;
+  if (key_len != 11 + 64 || cs_hex_decode(key + 11, f->hash, sizeof f->hash, &hl) != 0 ||
+      hl != 32)
+    return 0;
+  uint8_t *pt;
+  size_t n;
+  int rc = cs_barrier_decrypt(f->k, key, val, val_len, &pt, &n);
+  if (rc < 0) {
+    f->err = rc;
+    return rc;
+  }
+  Custos__TokenEntry *e = custos__token_entry__unpack(NULL, n, pt);
+  cs_wipe(pt, n);
+  free(pt);
+  if (e == NULL) {
+    f->err = cs_error_set(CS_ESTORECORRUPT, "token entry %s does not parse", key);
+    return f->err;
+  }
+  int match = e->accessor != NULL && strlen(e->accessor) == f->len &&
+              cs_ct_equal(e->accessor, f->accessor, f->len);
+  custos__token_entry__free_unpacked(e, NULL);
+  if (match) {
+    f->found = 1;
+    return 1;
+  }
+  return 0;
+}
+
+int cs_token_find_accessor(cs_store *st, const cs_keyring *k, const char *accessor,
+                           uint8_t hash[32]) {
+  size_t len = strlen(accessor);
+  if (len == 0 || len > CS_TOKEN_ACCESSOR_MAX)
+    return cs_error_set(CS_EINVAL, "an accessor is 1..%d characters", CS_TOKEN_ACCESSOR_MAX);
+  find_ctx f = {.k = k, .accessor = accessor, .len = len};
+  int rc = cs_store_scan(st, "core/token/", find_one, &f);
+  if (rc < 0)
+    return f.err < 0 ? f.err : rc;
+  if (!f.found)
+    return cs_error_set(CS_ENOTFOUND, "no token with accessor %s", accessor);
+  memcpy(hash, f.hash, 32);
+  return 0;
+}

@@ -47,6 +47,17 @@ int cs_token_lookup(cs_store *st, const cs_keyring *k, const uint8_t *token, siz
 int cs_token_lookup_hash(cs_store *st, const cs_keyring *k, const uint8_t hash[32], int64_t now,
                          Custos__TokenEntry **out) __attribute__((warn_unused_result));
 
+/*
+ * The SHA-256 of the token whose accessor is `accessor` (what the audit
+ * log shows), into hash: 0, CS_ENOTFOUND, CS_EINVAL for an empty or
+ * oversized accessor, or a storage error.  A scan of every token entry
+ * (decrypting each): an operator action, not a request-path lookup;
+ * about 1 us per stored token.
+ */
+#define CS_TOKEN_ACCESSOR_MAX 64
+int cs_token_find_accessor(cs_store *st, const cs_keyring *k, const char *accessor,
+                           uint8_t hash[32]) __attribute__((warn_unused_result));
+
 /* Empties the token entry cache (see token.c): call after a token entry
  * changed or disappeared, and on seal, unseal and leadership changes. */
 void cs_token_cache_invalidate(void);

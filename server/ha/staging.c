@@ -88,9 +88,7 @@ static void on_activated(void *arg, int status, cs_seal_result *res) {
 
 /* Seconds waited for `term` (installed at install_time): see staging.h. */
 static uint64_t waited(uv_loop_t *loop, int64_t install_time, int64_t now) {
-  uint64_t wall = now > install_time ? (uint64_t)(now - install_time) : 0;
-  uint64_t mono = (uv_now(loop) - w.seen_ms) / 1000;
-  return wall > mono ? wall : mono;
+  return cs_activation_waited(install_time, now, (uv_now(loop) - w.seen_ms) / 1000);
 }
 
 /* The voters lacking `term` now, comma-separated into buf; their count. */

@@ -834,9 +834,18 @@ static int route_token_op(cs_http_event *ev, const http_msg *m, const query *q, 
   Custos__TokenRenewReq rn = CUSTOS__TOKEN_RENEW_REQ__INIT;
   Custos__TokenRevokeReq rv = CUSTOS__TOKEN_REVOKE_REQ__INIT;
   int self = strstr(op, "-self") != NULL, rc = 0, given = 0;
+  int by_accessor = strstr(op, "-accessor") != NULL;
   const char *tok = NULL;
-  if (!self && (tok = body_token(ev, m, o, &rc)) == NULL)
+  if (by_accessor) {
+    /* {"accessor": "..."}: the audit log's handle of a token (Vault's
+     * lookup-accessor / revoke-accessor). */
+    const char *acc = NULL;
+    if (get_str(o, "accessor", &acc) < 0 || acc == NULL || *acc == 0)
+      return answer(ev, m, 400, "missing accessor");
+    lk.accessor = rv.accessor = (char *)acc;
+  } else if (!self && (tok = body_token(ev, m, o, &rc)) == NULL) {
     return rc;
+  }
   if (tok != NULL) {
     lk.token.data = rn.token.data = rv.token.data = (uint8_t *)tok;
     lk.token.len = rn.token.len = rv.token.len = strlen(tok);
@@ -860,8 +869,9 @@ static int route_token_op(cs_http_event *ev, const http_msg *m, const query *q, 
 }
 
 static int route_token(cs_http_event *ev, const http_msg *m, const query *q, const char *op) {
-  static const char *const ops[] = {"create", "lookup", "lookup-self", "renew", "renew-self",
-                                    "revoke", "revoke-self"};
+  static const char *const ops[] = {"create",     "lookup",      "lookup-self",    "renew",
+                                    "renew-self", "revoke",      "revoke-self",    "lookup-accessor",
+                                    "revoke-accessor"};
   size_t i;
   for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
     if (strcmp(op, ops[i]) == 0)

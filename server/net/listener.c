@@ -410,3 +410,5 @@ int cs_listener_reload_tls(cs_listener *l, const char *cert_file, const char *ke
   cs_tls_config_free(old); /* freed with the last connection still using it */
   return 0;
 }
+
+unsigned cs_listener_connections(const cs_listener *l) { return l->env.nconns; }

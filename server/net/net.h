@@ -85,6 +85,8 @@ int cs_listener_start(cs_listener **out, uv_loop_t *loop, const cs_listener_opts
 /* Stops accepting; open connections finish their in-flight requests and
  * close.  `done` runs on the loop when the last connection is gone. */
 void cs_listener_stop(cs_listener *l, void (*done)(void *arg), void *arg);
+/* Number of open connections (the metrics endpoint). */
+unsigned cs_listener_connections(const cs_listener *l);
 /*
  * Reloads the certificate chain, key and client CA from these files (the
  * configured paths): new connections get the new ones, open connections

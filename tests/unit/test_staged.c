@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "barrier.h"
 #include "cs_error.h"
 #include "kv.h"
@@ -333,6 +334,32 @@ static void test_restart_keeps_staged(void **state) {
   cs_seal_close(sb);
 }
 
+/* The wait a leader counts (ha/staging.c): the clock set back does not
+ * restart it (monotonic time keeps counting), a new leader keeps the wall
+ * clock's count; with the decision, a laggard holds activation back for at
+ * most the delay. */
+static void test_waited_and_clock(void **state) {
+  (void)state;
+  int64_t t0 = 1000000;
+  assert_int_equal(cs_activation_waited(t0, t0 + 30, 0), 30);          /* new leader: wall clock */
+  assert_int_equal(cs_activation_waited(t0, t0 - 3600, 7), 7);         /* clock went back 1 h */
+  assert_int_equal(cs_activation_waited(t0, t0 + 5, 9), 9);
+  cs_member_keys m[2] = {{"n2", 1, 2}, {"n3", 1, 1}};
+  size_t lag;
+  uint64_t w = cs_activation_waited(t0, t0 - 3600, 600);
+  assert_int_equal(cs_activation_decide(2, t0 + 30 - (int64_t)w, t0 + 30, 600, m, 2, &lag),
+                   CS_ACTIVATION_OVERDUE);
+  assert_int_equal(lag, 1);
+  w = cs_activation_waited(t0, t0 - 3600, 599);
+  assert_int_equal(cs_activation_decide(2, t0 - (int64_t)w, t0, 600, m, 2, &lag),
+                   CS_ACTIVATION_WAIT);
+  m[1].newest_term = 2;
+  assert_int_equal(cs_activation_decide(2, t0, t0, 600, m, 2, &lag), CS_ACTIVATION_NOW);
+  /* A non-voter never holds it back. */
+  m[1] = (cs_member_keys){"n4", 0, 0};
+  assert_int_equal(cs_activation_decide(2, t0, t0, 600, m, 2, &lag), CS_ACTIVATION_NOW);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_rotation_stages, setup, teardown),
@@ -341,6 +368,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_seal_because_writes_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_standalone_activates_staged, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restart_keeps_staged, setup, teardown),
+      cmocka_unit_test(test_waited_and_clock),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
