@@ -11,6 +11,7 @@
  * wrong" (or "FILE:LINE: message" for a syntax error), and cs_config_load
  * leaves nothing allocated behind when it fails.
  */
+#include "addr.h"
 #include "config.h"
 #include "cs_error.h"
 #include "log.h"
@@ -204,29 +205,15 @@ static int get_duration(parse_ctx *p, const config_setting_t *group, const char 
   return 1;
 }
 
-/* Syntax of "HOST:PORT" / "[IPv6]:PORT"; the listener resolves it. */
+/* Syntax of "HOST:PORT" / "[IPv6]:PORT" (common/addr.h); the listener
+ * resolves it. */
 static int check_address(const char *a) {
-  const char *port;
-  if (a[0] == '[') {
-    const char *end = strchr(a, ']');
-    if (end == NULL || end == a + 1 || end[1] != ':')
-      return -1;
-    port = end + 2;
-  } else {
-    const char *colon = strchr(a, ':');
-    if (colon == NULL || colon == a || strchr(colon + 1, ':') != NULL)
-      return -1;
-    port = colon + 1;
-  }
-  if (*port == '\0' || strlen(port) > 5)
+  cs_addr ad;
+  if (cs_addr_parse(a, &ad) != 0) {
+    cs_error_clear();
     return -1;
-  unsigned long n = 0;
-  for (const char *q = port; *q != '\0'; q++) {
-    if (*q < '0' || *q > '9')
-      return -1;
-    n = n * 10 + (unsigned long)(*q - '0');
   }
-  return n >= 1 && n <= 65535 ? 0 : -1;
+  return 0;
 }
 
 static const config_setting_t *group_of(parse_ctx *p, const config_setting_t *root,

@@ -27,6 +27,8 @@
  *    counted and reported; the exit status is 1 when there was any.
  */
 #define _GNU_SOURCE
+#include "addr.h"
+#include "cs_error.h"
 #include "bconn.h"
 #include "hist.h"
 #include "custos.pb-c.h"
@@ -622,26 +624,14 @@ static void setup_tls(void) {
 }
 
 static void resolve(void) {
-  const char *a = B.addr, *colon;
-  const char *host = a;
-  size_t hlen;
-  if (a[0] == '[') {
-    const char *rb = strchr(a, ']');
-    if (rb == NULL || rb[1] != ':')
-      fatal("bad address %s", a);
-    host = a + 1;
-    hlen = (size_t)(rb - host);
-    colon = rb + 1;
-  } else {
-    colon = strrchr(a, ':');
-    if (colon == NULL)
-      fatal("bad address %s: expected HOST:PORT", a);
-    hlen = (size_t)(colon - a);
-  }
-  if (hlen == 0 || hlen >= sizeof B.host)
-    fatal("bad address %s", a);
-  memcpy(B.host, host, hlen);
-  B.host[hlen] = '\0';
+  cs_addr a;
+  char port[8];
+  if (cs_addr_parse(B.addr, &a) != 0)
+    fatal("bad %s", cs_error_message(CS_EINVAL));
+  if (strlen(a.host) >= sizeof B.host)
+    fatal("bad address %s: host too long", B.addr);
+  snprintf(B.host, sizeof B.host, "%s", a.host);
+  snprintf(port, sizeof port, "%u", (unsigned)a.port);
   if (inet_pton(AF_INET, B.host, B.ip) == 1) {
     B.host_is_ip = 1;
     B.ip_len = 4;
@@ -650,7 +640,7 @@ static void resolve(void) {
     B.ip_len = 16;
   }
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
-  int rc = getaddrinfo(B.host, colon + 1, &hints, &res);
+  int rc = getaddrinfo(B.host, port, &hints, &res);
   if (rc != 0)
     fatal("cannot resolve %s: %s", B.host, gai_strerror(rc));
   memcpy(&B.sa, res->ai_addr, res->ai_addrlen);

@@ -28,10 +28,11 @@ int cli_call(cli_ctx *g, Custos__Request *req, int result, Custos__Response **re
   *res = NULL;
   if (g->client == NULL) {
     rc = cs_client_connect(&g->client, &g->opts);
-    /* A CA file that cannot be read is this side's problem, not a bad
-     * request the server refused. */
+    /* A bad address or a CA file that cannot be read is this side's
+     * problem, not a request the server refused. */
     if (rc < 0)
-      return cli_error(g, rc == CS_ECONFIG ? CS_ECLIENT : rc, "%s", cs_error_message(rc));
+      return cli_error(g, rc == CS_ECONFIG || rc == CS_EINVAL ? CS_ECLIENT : rc, "%s",
+                       cs_error_message(rc));
   }
   rc = cs_client_call(g->client, req, res);
   if (rc < 0) {

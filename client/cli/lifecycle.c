@@ -57,7 +57,7 @@ static int call_patient(cli_ctx *g, Custos__Request *req, int result, Custos__Re
     if (rc == 0 || !transient || now_ms() >= until) {
       if (rc < 0) {
         const char *msg = g->client != NULL ? cs_client_errmsg(g->client) : "";
-        return cli_error(g, rc == CS_ECONFIG ? CS_ECLIENT : rc, "%s",
+        return cli_error(g, g->client == NULL && (rc == CS_ECONFIG || rc == CS_EINVAL) ? CS_ECLIENT : rc, "%s",
                          msg[0] ? msg : cs_error_message(rc));
       }
       break;

@@ -239,12 +239,13 @@ static int unseal_nonce(cli_ctx *g, char *out, size_t cap) {
 }
 
 static int op_unseal(cli_ctx *g, int argc, char **argv) {
-  int reset = 0, rc;
+  int reset = 0, cluster = 0, rc;
   const char *nonce = NULL, *identity = NULL;
   const cli_opt opts[] = {
     { .name = "reset", .arg = 0, .flag = &reset },
     { .name = "nonce", .arg = 1, .val = &nonce },
     { .name = "identity", .arg = 1, .val = &identity },
+    { .name = "cluster", .arg = 0, .flag = &cluster },
     { 0 },
   };
   char *pos[1];
@@ -258,6 +259,8 @@ static int op_unseal(cli_ctx *g, int argc, char **argv) {
     return cli_usage(g, "--nonce goes with --reset");
   if (identity != NULL && reset)
     return cli_usage(g, "--identity goes with an age FILE, not --reset");
+  if (cluster && reset)
+    return cli_usage(g, "--cluster goes with a share, not --reset (a reset is per node)");
   /* A reset names the ceremony it discards: the one status shows now,
    * unless --nonce says which one the operator meant. */
   if (reset && nonce == NULL) {
@@ -285,6 +288,7 @@ static int op_unseal(cli_ctx *g, int argc, char **argv) {
     op.key.data = key;
     op.key.len = keylen;
   }
+  op.cluster = cluster; /* relay to every other member (rekey.c prints what they did) */
   req.op_case = CUSTOS__REQUEST__OP_UNSEAL;
   req.unseal = &op;
   rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_STATUS, &res);
@@ -292,6 +296,8 @@ static int op_unseal(cli_ctx *g, int argc, char **argv) {
   if (rc != 0)
     return rc;
   rc = print_status(g, res->status);
+  if (res->status->n_relayed > 0)
+    cli_print_relayed(g, res->status);
   cs_wire_response_free(res);
   return rc;
 }
@@ -555,7 +561,7 @@ const cli_cmd cli_operator_cmds[] = {
     "\n"
     "The shares and the root token are shown only once.\n" },
   { "unseal", op_unseal, NULL, "submit one unseal key share",
-    "[KEY]\n--identity KEYFILE [FILE]\n--reset [--nonce NONCE]",
+    "[--cluster] [KEY]\n[--cluster] --identity KEYFILE [FILE]\n--reset [--nonce NONCE]",
     "Submits one key share (hex or base64; read from stdin, hidden at a\n"
     "terminal, when KEY is omitted or -).  Prints the seal status.\n"
     "\n"
@@ -565,6 +571,9 @@ const cli_cmd cli_operator_cmds[] = {
     "  --reset              discard the shares submitted so far\n"
     "  --nonce NONCE        with --reset: the ceremony to discard (default: the\n"
     "                       one status shows now)\n"
+    "  --cluster            cluster mode: also relay the share to every other\n"
+    "                       member, which adds it to its own unseal (one\n"
+    "                       ceremony for the whole cluster; docs/ceremony.md)\n"
     "\n"
     "Exit codes: 0 unsealed, 2 still sealed, 1 error.\n" },
   { "seal", op_seal, NULL, "seal the server", "", "Needs a token allowed to seal.\n" },

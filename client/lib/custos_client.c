@@ -15,6 +15,7 @@
  * it is freed.
  */
 #define _GNU_SOURCE
+#include "addr.h"
 #include "custos_client.h"
 #include "ip_san.h"
 #include "wire.h"
@@ -164,37 +165,15 @@ static int io_fail(cs_client *c, int ret, const char *doing) {
 
 /* -------------------------------------------------------------- addresses */
 
-/* Splits "HOST:PORT" or "[V6]:PORT". */
+/* Splits "HOST:PORT" or "[V6]:PORT" (common/addr.h). */
 static int parse_addr(cs_client *c, const char *addr) {
-  const char *colon, *host = addr;
-  size_t hlen;
-  if (addr == NULL || *addr == '\0')
-    return fail(c, CS_EINVAL, "empty address");
-  if (addr[0] == '[') {
-    const char *rb = strchr(addr, ']');
-    if (rb == NULL || rb[1] != ':')
-      return fail(c, CS_EINVAL, "bad address \"%s\": expected [IPV6]:PORT", addr);
-    host = addr + 1;
-    hlen = (size_t)(rb - host);
-    colon = rb + 1;
-  } else {
-    colon = strrchr(addr, ':');
-    if (colon == NULL || memchr(addr, ':', (size_t)(colon - addr)) != NULL)
-      return fail(c, CS_EINVAL, "bad address \"%s\": expected HOST:PORT", addr);
-    hlen = (size_t)(colon - addr);
-  }
-  const char *port = colon + 1;
-  char *end;
-  errno = 0;
-  unsigned long p = strtoul(port, &end, 10);
-  if (hlen == 0 || hlen >= sizeof c->host || *port == '\0' || *end != '\0' || p == 0 ||
-      p > 65535 || errno != 0 || port[0] == '-' || port[0] == '+')
-    return fail(c, CS_EINVAL, "bad address \"%s\": expected HOST:PORT", addr);
-  if (strlen(addr) >= sizeof c->addr)
+  cs_addr a;
+  if (cs_addr_parse(addr, &a) != 0)
+    return fail(c, CS_EINVAL, "bad %s", cs_error_message(CS_EINVAL));
+  if (strlen(a.host) >= sizeof c->host || strlen(addr) >= sizeof c->addr)
     return fail(c, CS_EINVAL, "address too long");
-  memcpy(c->host, host, hlen);
-  c->host[hlen] = '\0';
-  snprintf(c->port, sizeof c->port, "%lu", p);
+  snprintf(c->host, sizeof c->host, "%s", a.host);
+  snprintf(c->port, sizeof c->port, "%u", (unsigned)a.port);
   snprintf(c->addr, sizeof c->addr, "%s", addr);
 
   c->host_is_ip = 0;

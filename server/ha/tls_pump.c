@@ -12,6 +12,7 @@
  * closes; raft then sees EOF on its end and closes it itself.
  */
 #include "raft_tls_int.h"
+#include "addr.h"
 #include "cs_error.h"
 #include "log.h"
 #include "tls_policy.h"
@@ -29,23 +30,16 @@
 
 /* ---------------------------------------------------------------- helpers */
 
+/* A member's cluster address: an IP literal and a port (common/addr.h). */
 int cs_rtls_parse_addr(const char *address, struct sockaddr_storage *ss) {
-  char host[256];
-  const char *colon = strrchr(address, ':');
-  if (colon == NULL || (size_t)(colon - address) >= sizeof host)
+  cs_addr a;
+  if (cs_addr_parse(address, &a) != 0) {
+    cs_error_clear();
     return -1;
-  memcpy(host, address, (size_t)(colon - address));
-  host[colon - address] = '\0';
-  int port = atoi(colon + 1);
-  if (port <= 0 || port > 65535)
-    return -1;
-  char *h = host;
-  if (h[0] == '[') {
-    h++;
-    h[strlen(h) - 1] = '\0';
-    return uv_ip6_addr(h, port, (struct sockaddr_in6 *)ss) == 0 ? 0 : -1;
   }
-  return uv_ip4_addr(h, port, (struct sockaddr_in *)ss) == 0 ? 0 : -1;
+  if (a.bracketed)
+    return uv_ip6_addr(a.host, a.port, (struct sockaddr_in6 *)ss) == 0 ? 0 : -1;
+  return uv_ip4_addr(a.host, a.port, (struct sockaddr_in *)ss) == 0 ? 0 : -1;
 }
 
 static void tls_err(char *buf, size_t cap, int rc) { mbedtls_strerror(rc, buf, cap); }

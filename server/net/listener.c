@@ -19,6 +19,7 @@
  * the last connection are closed.  The listener frees itself right after
  * `done` returns.
  */
+#include "addr.h"
 #include "net.h"
 #include "conn.h"
 #include "cs_error.h"
@@ -75,43 +76,17 @@ struct cs_listener {
  * "localhost".  0, or CS_ECONFIG with a detail.
  */
 static int parse_address(const char *s, struct sockaddr_storage *out) {
-  char host[64];
-  const char *port;
+  cs_addr a;
   if (s == NULL || *s == '\0')
     return cs_error_set(CS_ECONFIG, "no listener address");
-  if (s[0] == '[') {
-    const char *end = strchr(s, ']');
-    if (end == NULL || end[1] != ':' || (size_t)(end - s - 1) >= sizeof host)
-      return cs_error_set(CS_ECONFIG, "listener address %s: expected [IPv6]:PORT", s);
-    memcpy(host, s + 1, (size_t)(end - s - 1));
-    host[end - s - 1] = '\0';
-    port = end + 2;
-  } else {
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || strchr(s, ':') != colon || (size_t)(colon - s) >= sizeof host ||
-        colon == s)
-      return cs_error_set(CS_ECONFIG, "listener address %s: expected HOST:PORT", s);
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    port = colon + 1;
-  }
-  unsigned long p = 0;
-  if (*port == '\0' || strlen(port) > 5)
-    return cs_error_set(CS_ECONFIG, "listener address %s: bad port", s);
-  for (const char *q = port; *q != '\0'; q++) {
-    if (*q < '0' || *q > '9')
-      return cs_error_set(CS_ECONFIG, "listener address %s: bad port", s);
-    p = p * 10 + (unsigned long)(*q - '0');
-  }
-  if (p > 65535)
-    return cs_error_set(CS_ECONFIG, "listener address %s: port above 65535", s);
-  if (strcmp(host, "localhost") == 0)
-    strcpy(host, "127.0.0.1");
+  if (cs_addr_parse(s, &a) != 0)
+    return cs_error_set(CS_ECONFIG, "listener %s", cs_error_message(CS_EINVAL));
+  const char *host = strcmp(a.host, "localhost") == 0 ? "127.0.0.1" : a.host;
   memset(out, 0, sizeof *out);
-  if (s[0] == '[') {
-    if (uv_ip6_addr(host, (int)p, (struct sockaddr_in6 *)out) != 0)
+  if (a.bracketed) {
+    if (uv_ip6_addr(host, (int)a.port, (struct sockaddr_in6 *)out) != 0)
       return cs_error_set(CS_ECONFIG, "listener address %s: bad IPv6 address", s);
-  } else if (uv_ip4_addr(host, (int)p, (struct sockaddr_in *)out) != 0) {
+  } else if (uv_ip4_addr(host, (int)a.port, (struct sockaddr_in *)out) != 0) {
     return cs_error_set(CS_ECONFIG,
                         "listener address %s: host must be an IPv4 address, [IPv6] or localhost", s);
   }

@@ -79,6 +79,12 @@ CUSTOS_CACERT="$WORK/tls/ca.crt" expect_exit 1 off --format json status
 [ "$(jerr "$WORK/err" code)" = unavailable ] && jerr "$WORK/err" message | grep -q "cannot connect" \
   || fail "json connection error: $(cat "$WORK/err")"
 CUSTOS_CACERT="$WORK/tls/ca.crt" expect_err "cannot connect" off status
+# Addresses (common/addr.c): a clear message, a local ("client") error.
+CUSTOS_CACERT="$WORK/tls/ca.crt" expect_err 'address "nowhere": no port' off --addr nowhere status
+CUSTOS_CACERT="$WORK/tls/ca.crt" expect_err "more than one ':'" off --addr ::1:7200 status
+CUSTOS_CACERT="$WORK/tls/ca.crt" expect_exit 1 off --format json --addr "[::1]:99999" status
+[ "$(jerr "$WORK/err" code)" = client ] && jerr "$WORK/err" message | grep -q "port must be" \
+  || fail "json bad address: $(cat "$WORK/err")"
 pass "json errors: usage (exit 2), unavailable (exit 1), one line on stderr"
 
 # ---- against a server

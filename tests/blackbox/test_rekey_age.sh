@@ -12,12 +12,6 @@
 # valid share set, with the backup present exactly when the new set is.
 . "$(dirname "$0")/lib.sh"
 
-# Until the CLI's command table lands (CLI_LANDED), the CLI may not have
-# these options yet: say so loudly and skip rather than fail.
-gate=$(CUSTOS_ADDR=127.0.0.1:1 "$CUSTOS" operator rekey --retrieve-backup --nonce x 2>&1 || true)
-if echo "$gate" | grep -q "unknown option"; then
-  echo "SKIPPED: this custos CLI has no operator rekey --retrieve-backup yet" >&2; exit 77
-fi
 command -v age >/dev/null && command -v age-keygen >/dev/null || { echo "skip: age not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: python3 missing"; exit 77; }
 
