@@ -101,6 +101,11 @@ for i in 1 2 3; do cmp -s bk$i.age new1/unseal-key-$i.age || fail "backup share 
 mkdir -p bkdir
 cli a operator rekey --retrieve-backup --output-dir bkdir >/dev/null || fail "retrieve-backup --output-dir"
 cmp -s bkdir/unseal-key-2.age new1/unseal-key-2.age || fail "retrieve-backup --output-dir"
+# The backup is an ordinary barrier value: a rotation, a rewrap and the
+# retirement of its old term keep it readable.
+cli a operator rotate --rewrap --retire >/dev/null 2>rot.err || fail "rotate --rewrap --retire: $(cat rot.err)"
+cli a operator rekey --retrieve-backup --format json > backup2.json || fail "retrieve-backup after the old term was retired"
+cmp -s <(ages unseal_keys_age backup2.json bk2 >/dev/null; cat bk21.age) new1/unseal-key-1.age || fail "backup after rewrap differs"
 # Without a sudo token: refused.
 TOKEN_SAVE=$TOKEN
 echo '{"rules":[{"path":"app/*","capabilities":["read"]}]}' | cli a policy write ro - >/dev/null || fail "policy write"
