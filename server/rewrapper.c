@@ -1,6 +1,6 @@
 /* rewrapper: see rewrapper.h. */
 #include "rewrapper.h"
-#include "daemon.h"
+#include "api.h"
 #include "ha.h"
 #include "barrier.h"
 #include "crypto.h"
@@ -31,7 +31,7 @@ typedef struct pending_start {
 } pending_start;
 
 static struct {
-  cs_daemon *d;
+  cs_api_env *d;
   uv_timer_t timer;
   int started;
   int inflight;            /* a batch of ours is being committed */
@@ -61,8 +61,8 @@ static void respond_status(cs_rewrapper_reply_fn fn, void *arg);
 
 /* 1 when this node may drive a rewrap now. */
 static int eligible(void) {
-  cs_daemon *d = R.d;
-  return !d->shutting_down && d->seal != NULL && cs_seal_keyring(d->seal) != NULL &&
+  cs_api_env *d = R.d;
+  return !(*d->shutting_down) && d->seal != NULL && cs_seal_keyring(d->seal) != NULL &&
          cs_ha_is_active(d) && !cs_snapshots_restoring(d);
 }
 
@@ -128,7 +128,7 @@ static int submit(cs_batch *b) {
 
 /* Begins a pass (the cursor at the first key) into b. */
 static int stage_start(uint32_t below_term, uint64_t rate, cs_rewrap_cursor *c, cs_batch *b) {
-  cs_daemon *d = R.d;
+  cs_api_env *d = R.d;
   cs_keyring *kr = cs_seal_keyring(d->seal);
   int rc = cs_rewrap_start(d->store, kr, below_term, cs_now(), c, b);
   if (rc < 0)
@@ -150,7 +150,7 @@ static int stage_start(uint32_t below_term, uint64_t rate, cs_rewrap_cursor *c, 
 
 /* A pass just ended (or was found ended): another one when values are left. */
 static void maybe_sweep(cs_rewrap_cursor *c) {
-  cs_daemon *d = R.d;
+  cs_api_env *d = R.d;
   uint64_t left;
   int rc = cs_rewrap_remaining(d->store, cs_seal_keyring(d->seal), c->below_term, &left);
   if (rc < 0) {
@@ -186,7 +186,7 @@ static void maybe_sweep(cs_rewrap_cursor *c) {
 }
 
 static void step(void) {
-  cs_daemon *d = R.d;
+  cs_api_env *d = R.d;
   uint64_t now = uv_now(d->loop);
   if (R.inflight)
     return; /* on_step_done schedules the next one */
@@ -288,7 +288,7 @@ static void schedule(uint64_t ms) {
     uv_timer_start(&R.timer, on_timer, ms, 0);
 }
 
-int cs_rewrapper_start(cs_daemon *d) {
+int cs_rewrapper_start(cs_api_env *d) {
   memset(&R, 0, sizeof R);
   R.d = d;
   uv_timer_init(d->loop, &R.timer);
@@ -297,7 +297,7 @@ int cs_rewrapper_start(cs_daemon *d) {
   return 0;
 }
 
-void cs_rewrapper_stop(cs_daemon *d) {
+void cs_rewrapper_stop(cs_api_env *d) {
   (void)d;
   if (!R.started)
     return;
@@ -313,7 +313,7 @@ void cs_rewrapper_stop(cs_daemon *d) {
 /* ---------------------------------------------------------------- requests */
 
 static void fill_status(Custos__RewrapStatusRes *st, char *err_buf, size_t cap) {
-  cs_daemon *d = R.d;
+  cs_api_env *d = R.d;
   cs_keyring *kr = cs_seal_keyring(d->seal);
   cs_rewrap_cursor c;
   st->active_term = cs_keyring_active(kr);
@@ -366,7 +366,7 @@ static void respond_status(cs_rewrapper_reply_fn fn, void *arg) {
   fn(arg, 0, &res);
 }
 
-void cs_rewrapper_status(cs_daemon *d, cs_rewrapper_reply_fn fn, void *arg) {
+void cs_rewrapper_status(cs_api_env *d, cs_rewrapper_reply_fn fn, void *arg) {
   (void)d;
   if (cs_seal_keyring(R.d->seal) == NULL) {
     fn(arg, cs_error_set(CS_ESEALED, "server is sealed"), NULL);
@@ -375,7 +375,7 @@ void cs_rewrapper_status(cs_daemon *d, cs_rewrapper_reply_fn fn, void *arg) {
   respond_status(fn, arg);
 }
 
-void cs_rewrapper_begin(cs_daemon *d, const Custos__RewrapReq *q, cs_rewrapper_reply_fn fn,
+void cs_rewrapper_begin(cs_api_env *d, const Custos__RewrapReq *q, cs_rewrapper_reply_fn fn,
                         void *arg) {
   cs_keyring *kr = cs_seal_keyring(d->seal);
   if (kr == NULL) {
@@ -467,7 +467,7 @@ static void on_retired(void *arg, int status, cs_seal_result *res) {
   free(rr);
 }
 
-int cs_rewrapper_retire(cs_daemon *d, const Custos__RetireTermReq *q, cs_rewrapper_reply_fn fn,
+int cs_rewrapper_retire(cs_api_env *d, const Custos__RetireTermReq *q, cs_rewrapper_reply_fn fn,
                         void *arg) {
   if (q->term == 0)
     return cs_error_set(CS_EINVAL, "term 0 is not a data term (terms start at 1)");
@@ -487,7 +487,7 @@ int cs_rewrapper_retire(cs_daemon *d, const Custos__RetireTermReq *q, cs_rewrapp
 
 /* ---------------------------------------------------------------- key status */
 
-void cs_rewrapper_key_status(cs_daemon *d, const Custos__KeyStatusReq *q, cs_rewrapper_reply_fn fn,
+void cs_rewrapper_key_status(cs_api_env *d, const Custos__KeyStatusReq *q, cs_rewrapper_reply_fn fn,
                              void *arg) {
   cs_keyring *kr = cs_seal_keyring(d->seal);
   if (kr == NULL) {
