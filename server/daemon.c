@@ -73,7 +73,7 @@ static void load_audit_key(cs_daemon *d) {
 static void on_seal_event(void *ctx, enum cs_seal_event ev) {
   static int warned;
   cs_daemon *d = ctx;
-  cs_daemon_auth_changed(d);
+  cs_api_auth_changed(&d->api);
   if (ev == CS_SEAL_EVENT_SEALED) {
     if (d->audit != NULL)
       cs_audit_clear_hmac_key(d->audit);
@@ -106,9 +106,9 @@ static void on_tick(uv_timer_t *t) {
 static void on_role(void *ctx, cs_ha_role old_role, cs_ha_role new_role) {
   cs_daemon *d = ctx;
   if (new_role == CS_HA_ACTIVE)
-    cs_daemon_auth_changed(d);
+    cs_api_auth_changed(&d->api);
   if (old_role == CS_HA_LEADER_CATCHING_UP)
-    cs_daemon_activation_done(d);
+    cs_api_activation_done(&d->api);
 }
 
 /* The seal's writes go through the group commit queue like everything else. */
@@ -117,6 +117,21 @@ static int submit_batch(void *ctx, cs_batch *b, cs_done_fn done, void *arg) {
 }
 
 /* ---------------------------------------------------------------- start */
+
+/* The request path's view of the daemon (server/api/api.h), refreshed as
+ * each part opens; everyone holds &d->api, so they see the updates. */
+static void fill_env(cs_daemon *d) {
+  cs_api_env *e = &d->api;
+  e->loop = d->loop;
+  e->cfg = &d->cfg;
+  e->store = d->store;
+  e->seal = d->seal;
+  e->commitq = d->commitq;
+  e->listener = d->listener;
+  e->audit = d->audit;
+  e->ha = d->ha;
+  e->shutting_down = &d->shutting_down;
+}
 
 static int open_core(cs_daemon *d) {
   cs_store_opts so = {.map_size = d->cfg.map_size};
@@ -130,11 +145,13 @@ static int open_core(cs_daemon *d) {
                        .submit_ctx = d->commitq,
                        .upgrade_ttl = d->cfg.upgrade_key_ttl,
                        .on_key_change = cs_snapshots_on_key_change,
-                       .key_change_ctx = d,
+                       .key_change_ctx = &d->api,
                        .on_event = on_seal_event,
                        .on_event_ctx = d};
-  if ((rc = cs_seal_open(&d->seal, &opts)) < 0 || (rc = cs_snapshots_start(d)) < 0 ||
-      (rc = cs_rewrapper_start(d)) < 0)
+  if ((rc = cs_seal_open(&d->seal, &opts)) < 0)
+    return rc;
+  fill_env(d);
+  if ((rc = cs_snapshots_start(&d->api)) < 0 || (rc = cs_rewrapper_start(&d->api)) < 0)
     return rc;
   if (!d->cfg.cluster.enabled)
     return 0;
@@ -147,7 +164,9 @@ static int open_core(cs_daemon *d) {
                    .max_activation_delay = d->cfg.max_activation_delay,
                    .on_role = on_role,
                    .ctx = d};
-  return cs_ha_start(&d->ha, &ho);
+  rc = cs_ha_start(&d->ha, &ho);
+  fill_env(d);
+  return rc;
 }
 
 static void start_tick(cs_daemon *d) {
@@ -159,7 +178,8 @@ static void start_tick(cs_daemon *d) {
 
 static int start_listener(cs_daemon *d) {
   int rc = cs_listener_start(&d->listener, d->loop, &d->cfg.listener, cs_dispatch,
-                             cs_dispatch_independent, d);
+                             cs_dispatch_independent, &d->api);
+  fill_env(d);
   if (rc < 0) {
     cs_error("cannot listen on %s: %s", d->cfg.listener.address, cs_error_message(rc));
     return rc;
@@ -295,8 +315,8 @@ static void on_listener_stopped(void *arg) {
     uv_close((uv_handle_t *)&d->tick, NULL);
   }
   cs_ha_quiesce(d->ha);          /* role STOPPED: HA leaves the seal alone from now on */
-  cs_snapshots_stop(d);
-  cs_rewrapper_stop(d);
+  cs_snapshots_stop(&d->api);
+  cs_rewrapper_stop(&d->api);
   cs_seal_close(d->seal);        /* persists counters (through the queue), wipes keys */
   d->seal = NULL;
   cs_commitq_stop(d->commitq);   /* every acknowledged write is on disk */
@@ -353,37 +373,4 @@ int cs_daemon_recover_members(cs_daemon *d, const char *list) {
     return 1;
   }
   return 0;
-}
-
-/* ---------------------------------------------------------------- transition */
-
-int cs_ha_is_active(cs_daemon *d) { return cs_ha_serving(d->ha); }
-int cs_ha_is_leader(cs_daemon *d) { return cs_ha_leading(d->ha); }
-void cs_ha_status(cs_daemon *d, const char **mode, const char **active_address) {
-  cs_ha_mode(d->ha, mode, active_address);
-}
-int cs_ha_no_leader_error(cs_daemon *d) { return cs_ha_unavailable(d->ha); }
-int cs_ha_removed(cs_daemon *d) { return cs_ha_role_now(d->ha) == CS_HA_REMOVED; }
-int cs_ha_init_allowed(cs_daemon *d) { return cs_ha_may_init(d->ha); }
-int cs_ha_peers(cs_daemon *d, cs_peer_info *out, size_t cap, size_t *n) {
-  return cs_ha_members(d->ha, out, cap, n);
-}
-int cs_ha_add_peer(cs_daemon *d, const char *node_id, const char *address,
-                   cs_done_fn done, void *arg) {
-  return cs_ha_member_add(d->ha, node_id, address, done, arg);
-}
-int cs_ha_step_down(cs_daemon *d, cs_done_fn done, void *arg) {
-  return cs_ha_hand_over(d->ha, done, arg);
-}
-int cs_ha_remove_peer(cs_daemon *d, const char *node_id, cs_done_fn done,
-                      void *arg) {
-  return cs_ha_member_remove(d->ha, node_id, done, arg);
-}
-int cs_unseal_relay_allowed(cs_daemon *d) { return cs_unseal_relay_check(d->ha); }
-int cs_unseal_relay(cs_daemon *d, const uint8_t *key, size_t len,
-                    void (*done)(void *arg, const cs_relay_result *r, size_t n), void *arg) {
-  return cs_unseal_relay_send(d->ha, key, len, done, arg);
-}
-size_t cs_staging_waiting(cs_daemon *d, char (*names)[64], size_t cap, int64_t *deadline) {
-  return cs_staging_laggards(d->ha, d->seal, d->cfg.max_activation_delay, names, cap, deadline);
 }

@@ -1,6 +1,6 @@
 /* rewrapper: see rewrapper.h. */
 #include "rewrapper.h"
-#include "daemon.h"
+#include "api.h"
 #include "ha.h"
 #include "barrier.h"
 #include "crypto.h"
@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_BATCH 64
+#define MAX_BATCH 64        /* values per step up to FAST_RATE values/s */
+#define MAX_BATCH_FAST 256  /* above it: an operator asked for speed over latency */
+#define FAST_RATE 20000
 #define IDLE_MS 1000       /* how often an idle driver looks for a pass to continue */
 #define BACKOFF_MS 1000    /* after a failed step */
 
@@ -29,7 +31,7 @@ typedef struct pending_start {
 } pending_start;
 
 static struct {
-  cs_daemon *d;
+  cs_api_env *d;
   uv_timer_t timer;
   int started;
   int inflight;            /* a batch of ours is being committed */
@@ -59,8 +61,8 @@ static void respond_status(cs_rewrapper_reply_fn fn, void *arg);
 
 /* 1 when this node may drive a rewrap now. */
 static int eligible(void) {
-  cs_daemon *d = R.d;
-  return !d->shutting_down && d->seal != NULL && cs_seal_keyring(d->seal) != NULL &&
+  cs_api_env *d = R.d;
+  return !(*d->shutting_down) && d->seal != NULL && cs_seal_keyring(d->seal) != NULL &&
          cs_ha_is_active(d) && !cs_snapshots_restoring(d);
 }
 
@@ -69,10 +71,12 @@ static uint64_t effective_rate(const cs_rewrap_cursor *c) {
   return r ? r : CS_REWRAP_DEFAULT_RATE;
 }
 
-/* Values per step for a rate: about 20 steps a second, 1..MAX_BATCH. */
+/* Values per step for a rate: about 20 steps a second, 1..MAX_BATCH (a
+ * step re-encrypts on the loop: 64 values are about 0.2 ms of it), or up
+ * to MAX_BATCH_FAST above FAST_RATE. */
 static size_t step_size(uint64_t rate) {
-  uint64_t n = rate / 20;
-  return n < 1 ? 1 : n > MAX_BATCH ? MAX_BATCH : (size_t)n;
+  uint64_t n = rate / 20, cap = rate > FAST_RATE ? MAX_BATCH_FAST : MAX_BATCH;
+  return n < 1 ? 1 : n > cap ? (size_t)cap : (size_t)n;
 }
 
 static void set_error(const char *what, int rc) {
@@ -124,7 +128,7 @@ static int submit(cs_batch *b) {
 
 /* Begins a pass (the cursor at the first key) into b. */
 static int stage_start(uint32_t below_term, uint64_t rate, cs_rewrap_cursor *c, cs_batch *b) {
-  cs_daemon *d = R.d;
+  cs_api_env *d = R.d;
   cs_keyring *kr = cs_seal_keyring(d->seal);
   int rc = cs_rewrap_start(d->store, kr, below_term, cs_now(), c, b);
   if (rc < 0)
@@ -146,15 +150,21 @@ static int stage_start(uint32_t below_term, uint64_t rate, cs_rewrap_cursor *c, 
 
 /* A pass just ended (or was found ended): another one when values are left. */
 static void maybe_sweep(cs_rewrap_cursor *c) {
-  cs_daemon *d = R.d;
+  cs_api_env *d = R.d;
   uint64_t left;
   int rc = cs_rewrap_remaining(d->store, cs_seal_keyring(d->seal), c->below_term, &left);
   if (rc < 0) {
     set_error("counting the values left", rc);
     return;
   }
-  if (left <= c->skipped || !R.armed)
-    return; /* done (or not ours to redo: see rewrapper.h) */
+  if (!R.armed)
+    return; /* not ours to redo (see rewrapper.h) */
+  if (left <= c->skipped || c->target_term != cs_keyring_active(cs_seal_keyring(d->seal))) {
+    /* Done; or the pass was done and a rotation came since: a new pass
+     * towards the new term is the operator's call, not a sweep. */
+    R.armed = 0;
+    return;
+  }
   if (R.sweeps >= CS_REWRAP_SWEEPS) {
     snprintf(R.last_error, sizeof R.last_error,
              "%llu value(s) still under older terms after %u passes",
@@ -176,7 +186,7 @@ static void maybe_sweep(cs_rewrap_cursor *c) {
 }
 
 static void step(void) {
-  cs_daemon *d = R.d;
+  cs_api_env *d = R.d;
   uint64_t now = uv_now(d->loop);
   if (R.inflight)
     return; /* on_step_done schedules the next one */
@@ -278,7 +288,7 @@ static void schedule(uint64_t ms) {
     uv_timer_start(&R.timer, on_timer, ms, 0);
 }
 
-int cs_rewrapper_start(cs_daemon *d) {
+int cs_rewrapper_start(cs_api_env *d) {
   memset(&R, 0, sizeof R);
   R.d = d;
   uv_timer_init(d->loop, &R.timer);
@@ -287,7 +297,7 @@ int cs_rewrapper_start(cs_daemon *d) {
   return 0;
 }
 
-void cs_rewrapper_stop(cs_daemon *d) {
+void cs_rewrapper_stop(cs_api_env *d) {
   (void)d;
   if (!R.started)
     return;
@@ -303,7 +313,7 @@ void cs_rewrapper_stop(cs_daemon *d) {
 /* ---------------------------------------------------------------- requests */
 
 static void fill_status(Custos__RewrapStatusRes *st, char *err_buf, size_t cap) {
-  cs_daemon *d = R.d;
+  cs_api_env *d = R.d;
   cs_keyring *kr = cs_seal_keyring(d->seal);
   cs_rewrap_cursor c;
   st->active_term = cs_keyring_active(kr);
@@ -331,7 +341,9 @@ static void fill_status(Custos__RewrapStatusRes *st, char *err_buf, size_t cap) 
     st->rate = R.pending_rate;
   st->started = c.started;
   st->updated = c.updated;
-  st->finished = c.finished && left <= c.skipped;
+  /* A pass done towards an older term (a rotation came since) is finished:
+   * `remaining` then says what a new pass would move. */
+  st->finished = c.finished && (left <= c.skipped || c.target_term != st->active_term);
   st->running = !st->finished && (R.running || R.inflight) && eligible();
   uint64_t now = uv_now(d->loop);
   if (R.meas_target == c.target_term && R.meas_ms && now > R.meas_ms + 200)
@@ -354,7 +366,7 @@ static void respond_status(cs_rewrapper_reply_fn fn, void *arg) {
   fn(arg, 0, &res);
 }
 
-void cs_rewrapper_status(cs_daemon *d, cs_rewrapper_reply_fn fn, void *arg) {
+void cs_rewrapper_status(cs_api_env *d, cs_rewrapper_reply_fn fn, void *arg) {
   (void)d;
   if (cs_seal_keyring(R.d->seal) == NULL) {
     fn(arg, cs_error_set(CS_ESEALED, "server is sealed"), NULL);
@@ -363,7 +375,7 @@ void cs_rewrapper_status(cs_daemon *d, cs_rewrapper_reply_fn fn, void *arg) {
   respond_status(fn, arg);
 }
 
-void cs_rewrapper_begin(cs_daemon *d, const Custos__RewrapReq *q, cs_rewrapper_reply_fn fn,
+void cs_rewrapper_begin(cs_api_env *d, const Custos__RewrapReq *q, cs_rewrapper_reply_fn fn,
                         void *arg) {
   cs_keyring *kr = cs_seal_keyring(d->seal);
   if (kr == NULL) {
@@ -455,7 +467,7 @@ static void on_retired(void *arg, int status, cs_seal_result *res) {
   free(rr);
 }
 
-int cs_rewrapper_retire(cs_daemon *d, const Custos__RetireTermReq *q, cs_rewrapper_reply_fn fn,
+int cs_rewrapper_retire(cs_api_env *d, const Custos__RetireTermReq *q, cs_rewrapper_reply_fn fn,
                         void *arg) {
   if (q->term == 0)
     return cs_error_set(CS_EINVAL, "term 0 is not a data term (terms start at 1)");
@@ -475,7 +487,7 @@ int cs_rewrapper_retire(cs_daemon *d, const Custos__RetireTermReq *q, cs_rewrapp
 
 /* ---------------------------------------------------------------- key status */
 
-void cs_rewrapper_key_status(cs_daemon *d, const Custos__KeyStatusReq *q, cs_rewrapper_reply_fn fn,
+void cs_rewrapper_key_status(cs_api_env *d, const Custos__KeyStatusReq *q, cs_rewrapper_reply_fn fn,
                              void *arg) {
   cs_keyring *kr = cs_seal_keyring(d->seal);
   if (kr == NULL) {

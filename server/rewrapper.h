@@ -5,7 +5,7 @@
  *
  * The driver runs on the active node only (standalone: always), on the
  * event loop, one step at a time: a step reads the persisted cursor
- * (core/rewrap), re-encrypts up to 64 values stored under an older term
+ * (core/rewrap), re-encrypts up to 64 (256) values stored under an older term
  * into ONE batch that also carries the advanced cursor, and hands it to
  * the commit queue (standalone: one LMDB transaction; cluster: one raft
  * entry, so every member applies it and a new leader finds the cursor
@@ -17,8 +17,9 @@
  *
  * Rate: a token bucket of `rate` values per second (default
  * CS_REWRAP_DEFAULT_RATE, at most CS_REWRAP_MAX_RATE), in steps of
- * rate/20 values (1..64), so a slow rate makes small, spread-out batches
- * and foreground requests keep their latency.
+ * rate/20 values (1..64; up to 256 above 20,000 values/s), so a slow rate
+ * makes small, spread-out batches and foreground requests keep their
+ * latency.
  *
  * When a pass ends with values still selected (stored under an older term
  * meanwhile, say a snapshot restored behind the cursor), the driver starts
@@ -34,7 +35,7 @@
 #include <stdint.h>
 #include "custos.pb-c.h"
 
-struct cs_daemon;
+struct cs_api_env;
 
 #define CS_REWRAP_DEFAULT_RATE 5000u
 #define CS_REWRAP_MAX_RATE 1000000u
@@ -46,9 +47,9 @@ typedef void (*cs_rewrapper_reply_fn)(void *arg, int status, Custos__Response *r
 
 /* Starts the driver's timer; a pass left unfinished (restart, failover)
  * continues once this node is the unsealed active.  0 or an error. */
-int cs_rewrapper_start(struct cs_daemon *d) __attribute__((warn_unused_result));
+int cs_rewrapper_start(struct cs_api_env *d) __attribute__((warn_unused_result));
 /* Stops the timer (a step in flight still commits). */
-void cs_rewrapper_stop(struct cs_daemon *d);
+void cs_rewrapper_stop(struct cs_api_env *d);
 
 /*
  * RewrapReq: starts a pass (below_term 0: every term older than the active
@@ -57,17 +58,17 @@ void cs_rewrapper_stop(struct cs_daemon *d);
  * rate changed when q->rate is not 0).  CS_EINVAL for a rate above
  * CS_REWRAP_MAX_RATE.
  */
-void cs_rewrapper_begin(struct cs_daemon *d, const Custos__RewrapReq *q,
+void cs_rewrapper_begin(struct cs_api_env *d, const Custos__RewrapReq *q,
                         cs_rewrapper_reply_fn fn, void *arg);
 /* RewrapStatusReq: done/total, exact remaining, measured speed, ETA. */
-void cs_rewrapper_status(struct cs_daemon *d, cs_rewrapper_reply_fn fn, void *arg);
+void cs_rewrapper_status(struct cs_api_env *d, cs_rewrapper_reply_fn fn, void *arg);
 /* RetireTermReq: cs_seal_retire.  0: fn answers once committed; <0: the
  * refusal (fn is not called), e.g. CS_EBUSY while a key change runs. */
-int cs_rewrapper_retire(struct cs_daemon *d, const Custos__RetireTermReq *q,
+int cs_rewrapper_retire(struct cs_api_env *d, const Custos__RetireTermReq *q,
                         cs_rewrapper_reply_fn fn, void *arg) __attribute__((warn_unused_result));
 /* KeyStatusReq: every term with its state, times, encryptions and exact
  * value count; with q->verify also a full scan (one read transaction). */
-void cs_rewrapper_key_status(struct cs_daemon *d, const Custos__KeyStatusReq *q,
+void cs_rewrapper_key_status(struct cs_api_env *d, const Custos__KeyStatusReq *q,
                              cs_rewrapper_reply_fn fn, void *arg);
 
 #endif

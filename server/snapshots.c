@@ -3,7 +3,7 @@
 #include "snapshots.h"
 #include "cs_version.h"
 #include "cs_error.h"
-#include "daemon.h"
+#include "api.h"
 #include "fdio.h"
 #include "ha.h"
 #include "log.h"
@@ -37,7 +37,7 @@ typedef struct xfer {
 } xfer;
 
 static struct {
-  cs_daemon *d;
+  cs_api_env *d;
   uv_timer_t timer;
   int started;
   xfer xfers[MAX_XFERS];
@@ -70,7 +70,7 @@ static uint64_t random_id(void) {
 
 typedef struct build_job {
   uv_work_t work;
-  cs_daemon *d;
+  cs_api_env *d;
   cs_store *store;
   uint8_t *root;              /* secmem copy of the root key */
   cs_snapshot_info info;
@@ -228,7 +228,7 @@ static void build_done(uv_work_t *w, int status) {
 }
 
 /* Queues a build; the job owns a copy of the root key until it is done. */
-static int start_build(cs_daemon *d, build_job *j) {
+static int start_build(cs_api_env *d, build_job *j) {
   const uint8_t *root = cs_seal_root_key(d->seal);
   if (root == NULL) {
     free(j);
@@ -277,8 +277,8 @@ static xfer *xfer_new(void) {
   return lru;
 }
 
-static size_t chunk_size(const cs_daemon *d) {
-  size_t max = d->cfg.listener.max_frame;
+static size_t chunk_size(const cs_api_env *d) {
+  size_t max = d->cfg->listener.max_frame;
   size_t c = max > 8192 ? max - 4096 : max / 2;
   return c < CHUNK_MAX ? c : CHUNK_MAX;
 }
@@ -307,7 +307,7 @@ static void send_chunk(xfer *x, uint64_t offset, cs_snapshots_reply_fn fn, void 
     xfer_free(x); /* the client has every byte */
 }
 
-void cs_snapshots_save(cs_daemon *d, const Custos__SnapshotSaveReq *q, cs_snapshots_reply_fn fn,
+void cs_snapshots_save(cs_api_env *d, const Custos__SnapshotSaveReq *q, cs_snapshots_reply_fn fn,
                        void *arg) {
   if (q->id != 0) {
     for (size_t i = 0; i < MAX_XFERS; i++)
@@ -351,8 +351,8 @@ static void upload_drop(void) {
   S.up.offset = 0;
 }
 
-static uint64_t max_upload_chunk(const cs_daemon *d, int authed) {
-  size_t max = authed ? d->cfg.listener.max_frame : d->cfg.listener.max_frame_preauth;
+static uint64_t max_upload_chunk(const cs_api_env *d, int authed) {
+  size_t max = authed ? d->cfg->listener.max_frame : d->cfg->listener.max_frame_preauth;
   size_t c = max > 2048 ? max - 1024 : max / 2; /* room for the envelope */
   return c < CHUNK_MAX ? c : CHUNK_MAX;
 }
@@ -385,7 +385,7 @@ typedef struct restore_job {
 
 static void on_restored(void *arg, int status) {
   restore_job *j = arg;
-  cs_daemon *d = S.d;
+  cs_api_env *d = S.d;
   S.restoring = 0;
   cs_error_clear();
   if (d->seal == NULL) { /* shutting down: the queue drained after the seal closed */
@@ -472,7 +472,7 @@ static int same_keyset(cs_store *st, const cs_batch *b) {
 
 /* The whole file is staged: check it, decide, hand the replacement to the
  * commit queue. */
-static int commit_upload(cs_daemon *d, int force, const char *client, cs_snapshots_reply_fn fn,
+static int commit_upload(cs_api_env *d, int force, const char *client, cs_snapshots_reply_fn fn,
                          void *arg) {
   uint8_t *buf = NULL;
   size_t len = 0;
@@ -568,7 +568,7 @@ static int write_chunk(const uint8_t *p, size_t n) {
   return 0;
 }
 
-void cs_snapshots_restore(cs_daemon *d, const Custos__SnapshotRestoreReq *q, const char *client,
+void cs_snapshots_restore(cs_api_env *d, const Custos__SnapshotRestoreReq *q, const char *client,
                           int authed, cs_snapshots_reply_fn fn, void *arg) {
   int rc = 0;
   uint64_t now = uv_now(d->loop);
@@ -587,7 +587,7 @@ void cs_snapshots_restore(cs_daemon *d, const Custos__SnapshotRestoreReq *q, con
       return;
     }
     upload_drop();
-    snprintf(S.up.path, sizeof S.up.path, "%s/" UPLOAD_NAME, d->cfg.storage_path);
+    snprintf(S.up.path, sizeof S.up.path, "%s/" UPLOAD_NAME, d->cfg->storage_path);
     S.up.fd = open(S.up.path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (S.up.fd < 0) {
       fn(arg, cs_error_set(CS_EIO, "cannot create %s: %s", S.up.path, strerror(errno)), NULL);
@@ -603,9 +603,9 @@ void cs_snapshots_restore(cs_daemon *d, const Custos__SnapshotRestoreReq *q, con
   if (q->offset != S.up.offset)
     rc = cs_error_set(CS_EINVAL, "chunk at offset %llu, expected %llu",
                       (unsigned long long)q->offset, (unsigned long long)S.up.offset);
-  else if (q->data.len > d->cfg.map_size || S.up.offset > d->cfg.map_size - q->data.len)
+  else if (q->data.len > d->cfg->map_size || S.up.offset > d->cfg->map_size - q->data.len)
     rc = cs_error_set(CS_ETOOBIG, "snapshot is larger than the store's map size (%zu bytes)",
-                      d->cfg.map_size);
+                      d->cfg->map_size);
   else if (q->data.len > 0)
     rc = write_chunk(q->data.data, q->data.len);
   if (rc == 0) {
@@ -623,7 +623,7 @@ void cs_snapshots_restore(cs_daemon *d, const Custos__SnapshotRestoreReq *q, con
   fn(arg, rc, NULL);
 }
 
-int cs_snapshots_restoring(cs_daemon *d) {
+int cs_snapshots_restoring(cs_api_env *d) {
   (void)d;
   return S.restoring;
 }
@@ -631,20 +631,20 @@ int cs_snapshots_restoring(cs_daemon *d) {
 /* ---------------------------------------------------------------- schedule */
 
 void cs_snapshots_on_key_change(void *ctx, const char *what) {
-  cs_daemon *d = ctx;
-  if (d->cfg.snapshot.path == NULL || !d->cfg.snapshot.after_key_change)
+  cs_api_env *d = ctx;
+  if (d->cfg->snapshot.path == NULL || !d->cfg->snapshot.after_key_change)
     return;
   cs_debug("snapshot: %s committed: a snapshot is due", what);
   S.pending = 1;
 }
 
-static void start_scheduled(cs_daemon *d, const char *reason) {
+static void start_scheduled(cs_api_env *d, const char *reason) {
   build_job *j = calloc(1, sizeof *j);
   if (j == NULL)
     return;
   j->scheduled = 1;
-  j->dir = d->cfg.snapshot.path;
-  j->retain = d->cfg.snapshot.retain;
+  j->dir = d->cfg->snapshot.path;
+  j->retain = d->cfg->snapshot.retain;
   snprintf(j->reason, sizeof j->reason, "%s", reason);
   S.writing = 1;
   int rc = start_build(d, j);
@@ -657,7 +657,7 @@ static void start_scheduled(cs_daemon *d, const char *reason) {
 }
 
 static void on_timer(uv_timer_t *t) {
-  cs_daemon *d = t->data;
+  cs_api_env *d = t->data;
   uint64_t now = uv_now(d->loop);
   for (size_t i = 0; i < MAX_XFERS; i++)
     if (S.xfers[i].id != 0 && now - S.xfers[i].used_ms > XFER_IDLE_MS) {
@@ -668,7 +668,7 @@ static void on_timer(uv_timer_t *t) {
     cs_info("snapshot: upload idle: dropped");
     upload_drop();
   }
-  if (d->cfg.snapshot.path == NULL || S.writing || S.restoring || d->shutting_down)
+  if (d->cfg->snapshot.path == NULL || S.writing || S.restoring || (*d->shutting_down))
     return;
   /* The active writes them (and needs the root key for the MAC): an init's
    * snapshot waits for the first unseal. */
@@ -677,7 +677,7 @@ static void on_timer(uv_timer_t *t) {
       cs_debug("snapshot: one is due, waiting for this node to be the unsealed active");
     return;
   }
-  uint64_t interval = (uint64_t)d->cfg.snapshot.interval_s * 1000;
+  uint64_t interval = (uint64_t)d->cfg->snapshot.interval_s * 1000;
   if (S.pending) {
     S.pending = 0;
     start_scheduled(d, "after a key change");
@@ -689,28 +689,28 @@ static void on_timer(uv_timer_t *t) {
   }
 }
 
-int cs_snapshots_start(cs_daemon *d) {
+int cs_snapshots_start(cs_api_env *d) {
   S.d = d;
-  if (d->cfg.snapshot.path != NULL) {
+  if (d->cfg->snapshot.path != NULL) {
     struct stat sb;
-    if (stat(d->cfg.snapshot.path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-      return cs_error_set(CS_ECONFIG, "snapshot.path %s is not a directory", d->cfg.snapshot.path);
-    if (access(d->cfg.snapshot.path, W_OK | X_OK) != 0)
-      return cs_error_set(CS_ECONFIG, "snapshot.path %s is not writable", d->cfg.snapshot.path);
+    if (stat(d->cfg->snapshot.path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+      return cs_error_set(CS_ECONFIG, "snapshot.path %s is not a directory", d->cfg->snapshot.path);
+    if (access(d->cfg->snapshot.path, W_OK | X_OK) != 0)
+      return cs_error_set(CS_ECONFIG, "snapshot.path %s is not writable", d->cfg->snapshot.path);
   }
   /* A staging file left by a crash during an upload is of no use. */
   char p[4096];
-  snprintf(p, sizeof p, "%s/" UPLOAD_NAME, d->cfg.storage_path);
+  snprintf(p, sizeof p, "%s/" UPLOAD_NAME, d->cfg->storage_path);
   (void)unlink(p);
   uv_timer_init(d->loop, &S.timer);
   S.timer.data = d;
-  S.next_due_ms = uv_now(d->loop) + (uint64_t)d->cfg.snapshot.interval_s * 1000;
+  S.next_due_ms = uv_now(d->loop) + (uint64_t)d->cfg->snapshot.interval_s * 1000;
   uv_timer_start(&S.timer, on_timer, 1000, 1000);
   S.started = 1;
   return 0;
 }
 
-void cs_snapshots_stop(cs_daemon *d) {
+void cs_snapshots_stop(cs_api_env *d) {
   (void)d;
   if (!S.started)
     return;
@@ -723,7 +723,7 @@ void cs_snapshots_stop(cs_daemon *d) {
     upload_drop();
 }
 
-void cs_snapshots_status(cs_daemon *d, Custos__StatusRes *sr) {
+void cs_snapshots_status(cs_api_env *d, Custos__StatusRes *sr) {
   (void)d;
   sr->snapshot_last_time = S.last_time;
   sr->snapshot_last_path = S.last_path;

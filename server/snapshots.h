@@ -29,32 +29,32 @@
 #include "custos.pb-c.h"
 #include "store.h"
 
-struct cs_daemon;
+struct cs_api_env;
 
 /* The answer to a snapshot request: status < 0 (detail set on the loop
  * thread) or the response to send (valid during the call). */
 typedef void (*cs_snapshots_reply_fn)(void *arg, int status, Custos__Response *res);
 
 /* Starts the housekeeping timer (expiry, schedule).  0 or an error. */
-int cs_snapshots_start(struct cs_daemon *d) __attribute__((warn_unused_result));
+int cs_snapshots_start(struct cs_api_env *d) __attribute__((warn_unused_result));
 /* Drops transfers and the staging file; stops the timer. */
-void cs_snapshots_stop(struct cs_daemon *d);
+void cs_snapshots_stop(struct cs_api_env *d);
 
 /* The seal's on_key_change hook (ctx = the daemon): schedules a snapshot
  * when the config asks for one after key changes. */
 void cs_snapshots_on_key_change(void *ctx, const char *what);
 
 /* 1 while a restore is being committed (requests needing a token wait). */
-int cs_snapshots_restoring(struct cs_daemon *d);
+int cs_snapshots_restoring(struct cs_api_env *d);
 
 /* Fills the snapshot fields of a StatusRes (strings owned here). */
-void cs_snapshots_status(struct cs_daemon *d, Custos__StatusRes *sr);
+void cs_snapshots_status(struct cs_api_env *d, Custos__StatusRes *sr);
 
-void cs_snapshots_save(struct cs_daemon *d, const Custos__SnapshotSaveReq *q,
+void cs_snapshots_save(struct cs_api_env *d, const Custos__SnapshotSaveReq *q,
                        cs_snapshots_reply_fn fn, void *arg);
 /* `authed`: the request carried an accepted token (the connection then
  * takes frames up to max_frame, which sizes the chunks the client may send). */
-void cs_snapshots_restore(struct cs_daemon *d, const Custos__SnapshotRestoreReq *q,
+void cs_snapshots_restore(struct cs_api_env *d, const Custos__SnapshotRestoreReq *q,
                           const char *client, int authed, cs_snapshots_reply_fn fn, void *arg);
 
 #endif

@@ -25,7 +25,6 @@
 #define POLL_MS 250
 #define RETRY_FOR_MS 60000
 #define STALL_MS (5 * 60 * 1000)
-#define ACTIVATION_WAIT_MS (30 * 60 * 1000)
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -316,6 +315,9 @@ static int report_done(cli_ctx *g, const Custos__RewrapStatusRes *s) {
     out_text(g, ", %llu could not be opened and were left as they are",
              (unsigned long long)s->skipped);
   out_text(g, ")\n");
+  if (s->remaining > s->skipped && s->active_term != s->target_term)
+    out_text(g, "Note: term %u is active since; %llu value(s) are under older terms: run the "
+             "rewrap again to move them\n", s->active_term, (unsigned long long)s->remaining);
   if (s->skipped)
     return cli_fail(g, "%llu value(s) could not be re-encrypted (see the server log)",
                     (unsigned long long)s->skipped);
@@ -425,39 +427,6 @@ int cli_rotate_is_lifecycle(int argc, char **argv) {
   return 0;
 }
 
-/* Polls key-status until `term` is active. */
-static int wait_active(cli_ctx *g, uint32_t term) {
-  uint64_t until = now_ms() + ACTIVATION_WAIT_MS, last_line = 0;
-  int tty = isatty(2) && !g->json;
-  for (;;) {
-    Custos__Response *res;
-    int rc = fetch_key_status(g, 0, 1, &res);
-    if (rc != CLI_OK)
-      return rc;
-    const Custos__KeyStatusRes *k = res->key_status;
-    Custos__TermState st = CUSTOS__TERM_STATE__TERM_STATE_UNSET;
-    for (size_t i = 0; i < k->n_terms; i++)
-      if (k->terms[i]->term == term)
-        st = k->terms[i]->state;
-    cs_wire_response_free(res);
-    if (st == CUSTOS__TERM_STATE__TERM_STATE_ACTIVE ||
-        st == CUSTOS__TERM_STATE__TERM_STATE_DECRYPT_ONLY) /* active, and rotated past already */
-      return CLI_OK;
-    if (st != CUSTOS__TERM_STATE__TERM_STATE_STAGED)
-      return cli_fail(g, "term %u is %s, not staged or active", term, state_name(st));
-    uint64_t t = now_ms();
-    if (t >= until)
-      return cli_fail(g, "term %u is still staged after %d minutes (a member has not acknowledged "
-                      "it); see `custos operator key-status`",
-                      term, ACTIVATION_WAIT_MS / 60000);
-    if (!g->json && (tty ? last_line == 0 : t - last_line >= 10000)) {
-      fprintf(stderr, "waiting for every member to hold term %u before it activates...\n", term);
-      last_line = t;
-    }
-    sleep_ms(POLL_MS);
-  }
-}
-
 int cli_rotate_lifecycle(cli_ctx *g, int argc, char **argv) {
   int rewrap = 0, retire_old = 0, rc;
   const char *rate_s = NULL;
@@ -488,12 +457,14 @@ int cli_rotate_lifecycle(cli_ctx *g, int argc, char **argv) {
   if ((rc = cli_call(g, &req, CUSTOS__RESPONSE__RESULT_ROTATE, &res)) != 0)
     return rc;
   uint32_t term = res->rotate->term;
+  int staged = res->rotate->staged;
   cs_wire_response_free(res);
   if (!g->json)
-    fprintf(stderr, "rotate: term %u installed\n", term);
+    fprintf(stderr, "rotate: term %u installed%s\n", term,
+            staged ? " (staged until every member holds it)" : "");
 
   /* 2. activation (immediate standalone; a cluster waits for every voter) */
-  if ((rc = wait_active(g, term)) != CLI_OK)
+  if (staged && (rc = cli_rotate_wait(g, term)) != CLI_OK) /* staged.c */
     return rc;
   if (!g->json)
     fprintf(stderr, "rotate: term %u is active\n", term);

@@ -73,6 +73,18 @@ static int load(cli_ctx *g, const char *path, uint8_t **buf, size_t *len, cs_sna
   return 0;
 }
 
+/* A term's state as key-status prints it ("" for a snapshot made before
+ * term states were recorded). */
+static const char *term_state(Custos__TermState st) {
+  switch (st) {
+  case CUSTOS__TERM_STATE__TERM_STATE_STAGED: return "staged";
+  case CUSTOS__TERM_STATE__TERM_STATE_ACTIVE: return "active";
+  case CUSTOS__TERM_STATE__TERM_STATE_DECRYPT_ONLY: return "decrypt-only";
+  case CUSTOS__TERM_STATE__TERM_STATE_RETIRED: return "retired";
+  default: return "";
+  }
+}
+
 /* --------------------------------------------------------------- inspect */
 
 /* A header string for a terminal: it comes from the file, so control
@@ -110,11 +122,26 @@ static void print_header(cli_ctx *g, const char *path, size_t len,
     out_obj_begin(g);
     out_u64(g, "term", NULL, h->terms[i]->term);
     out_i64(g, "install_time", NULL, h->terms[i]->install_time);
+    out_str(g, "state", NULL, term_state(h->terms[i]->state));
+    out_i64(g, "activation_time", NULL, h->terms[i]->activation_time);
+    out_i64(g, "retirement_time", NULL, h->terms[i]->retirement_time);
     out_obj_end(g);
   }
   out_list_end(g);
   out_row_fmt(g, "Terms", "%zu (%u..%u)", h->n_terms, h->n_terms ? h->terms[0]->term : 0,
               h->n_terms ? h->terms[h->n_terms - 1]->term : 0);
+  size_t retired = 0, first = 0;
+  for (size_t i = h->n_terms; i-- > 0;)
+    if (h->terms[i]->state == CUSTOS__TERM_STATE__TERM_STATE_RETIRED) {
+      retired++;
+      first = i;
+    }
+  if (retired) {
+    char when[64];
+    cli_fmt_time(h->terms[first]->retirement_time, 0, when, sizeof when);
+    out_row_fmt(g, "Retired Terms", "%zu (first: term %u on %s)", retired, h->terms[first]->term,
+                when);
+  }
   out_u64(g, "entries", "Entries", h->entries);
   out_u64(g, "payload_bytes", NULL, h->payload_len);
   out_bool(g, "checksum_ok", NULL, 1);

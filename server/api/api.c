@@ -86,18 +86,6 @@ const cs_op *cs_op_find(int op) {
   return NULL;
 }
 
-/* ---------------------------------------------------------------- the env */
-
-cs_api_env *cs_api_env_of(cs_daemon *d) {
-  static cs_api_env env;
-  (void)d;
-  return &env;
-}
-
-void cs_api_auth_changed(cs_api_env *env) {
-  env->auth_gen++;
-}
-
 /* ---------------------------------------------------------------- the way out */
 
 static void rq_free(cs_rq *r) {
@@ -311,7 +299,7 @@ void submit_write(cs_rq *r, cs_batch *b) {
 static cs_rq *parked_head, *parked_tail;
 
 static void unpark(void *ctx) {
-  cs_daemon *d = ctx;
+  cs_api_env *d = ctx;
   cs_rq *list = parked_head;
   parked_head = parked_tail = NULL;
   while (list != NULL) {
@@ -343,7 +331,7 @@ static void unpark(void *ctx) {
 }
 
 int park(cs_rq *r, int rc) {
-  cs_daemon *d = r->d;
+  cs_api_env *d = r->d;
   if (rc != CS_EBUSY || cs_seal_key_slot(d->seal) != CS_SEAL_SLOT_SERVER)
     return 0;
   cs_seal_on_key_slot_free(d->seal, unpark, d);
@@ -394,7 +382,7 @@ static int standby_redirect(cs_rq *r) {
  * Requests that reach a raft leader while it is still catching up (unsealed,
  * its activation barrier not yet applied: see ha.c) wait here, in order,
  * instead of being served from a state that may predate the last leader's
- * writes.  cs_daemon_activation_done() runs them again.  Status and unseal
+ * writes.  cs_api_activation_done() runs them again.  Status and unseal
  * never wait.
  */
 static cs_rq *held_head;
@@ -404,7 +392,7 @@ static int must_wait(cs_rq *r) {
   int op = r->req->op_case;
   if (op == CUSTOS__REQUEST__OP_STATUS || op == CUSTOS__REQUEST__OP_UNSEAL)
     return 0;
-  cs_daemon *d = r->d;
+  cs_api_env *d = r->d;
   if (d->seal == NULL || !cs_ha_is_leader(d))
     return 0;
   cs_seal_status st;
@@ -414,7 +402,7 @@ static int must_wait(cs_rq *r) {
 
 static void admit(cs_rq *r);
 
-void cs_daemon_activation_done(cs_daemon *d) {
+void cs_api_activation_done(cs_api_env *d) {
   (void)d;
   cs_rq *list = held_head;
   held_head = NULL;
@@ -491,9 +479,9 @@ static void admit(cs_rq *r) {
  * are migrated (policy_ops.c) by the first request that finds them so.
  * Until that commit lands they are migrated in memory when loaded.
  */
-static void policies_check(cs_daemon *d) {
+static void policies_check(cs_api_env *d) {
   static uint64_t checked = UINT64_MAX;
-  uint64_t gen = cs_api_env_of(d)->auth_gen;
+  uint64_t gen = d->auth_gen;
   if (gen == checked)
     return;
   checked = gen;
@@ -501,7 +489,7 @@ static void policies_check(cs_daemon *d) {
 }
 
 void cs_dispatch(void *ctx, const cs_client_info *client, Custos__Request *req, cs_reply *reply) {
-  cs_daemon *d = ctx;
+  cs_api_env *d = ctx;
   cs_error_clear();
   cs_rq *r = calloc(1, sizeof *r);
   if (r == NULL) {

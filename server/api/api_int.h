@@ -23,7 +23,7 @@
 #include "authz.h"
 #include "metrics.h"
 #include "custos.pb-c.h"
-#include "daemon.h"
+#include "api.h"
 #include "kv.h"
 #include "policy.h"
 #include "store.h"
@@ -31,7 +31,7 @@
 #include "op.h"
 
 struct cs_rq {
-  cs_daemon *d;
+  cs_api_env *d;              /* the daemon's env (api.h): store, seal, queue, audit, HA */
   cs_reply *reply;
   const cs_op *op;            /* never NULL once admitted */
   uint64_t id;
@@ -100,13 +100,13 @@ int cs_authorize(cs_rq *r) __attribute__((warn_unused_result));
 
 /* Policy documents (policy_ops.c). */
 #define CS_P_POLICY "core/policy/"
-int cs_policy_read_doc(cs_daemon *d, const char *name, char **doc, size_t *len)
+int cs_policy_read_doc(cs_api_env *d, const char *name, char **doc, size_t *len)
     __attribute__((warn_unused_result));
 int cs_policy_loader(void *ctx, const char *name, char **doc, size_t *len);
 /* Migrates stored policies to namespaces if the store is not yet (an
  * unsealed leader only; once in flight at a time).  Seal events and
  * activation call it. */
-void cs_policies_migrate(cs_daemon *d);
+void cs_policies_migrate(cs_api_env *d);
 
 /* The handlers: one declaration per row. */
 #define OP(tag, name, needs_token, sys_path, cap, handler, path_of, sensitive_of, after_commit) \

@@ -14,14 +14,10 @@
 
 #include <stdio.h>
 
-void cs_daemon_auth_changed(cs_daemon *d) {
-  cs_api_auth_changed(cs_api_env_of(d));
-}
-
 /* ---------------------------------------------------------------- the daemon's facts */
 
 static int daemon_state(void *ctx, int *initialized) {
-  cs_daemon *d = ctx;
+  cs_api_env *d = ctx;
   *initialized = 1;
   if (cs_snapshots_restoring(d))
     return cs_error_set(CS_EBUSY, "a snapshot restore is being applied; retry");
@@ -39,11 +35,11 @@ static int daemon_state(void *ctx, int *initialized) {
 
 static int daemon_token_lookup(void *ctx, const uint8_t *token, size_t len,
                                Custos__TokenEntry **out) {
-  cs_daemon *d = ctx;
+  cs_api_env *d = ctx;
   return cs_token_lookup(d->store, cs_seal_keyring(d->seal), token, len, cs_now(), out);
 }
 
-static const cs_authz_src *daemon_src(cs_daemon *d) {
+static const cs_authz_src *daemon_src(cs_api_env *d) {
   static cs_authz_src src = {.state = daemon_state, .token_lookup = daemon_token_lookup,
                              .load_policy = cs_policy_loader};
   src.ctx = d;
@@ -55,15 +51,15 @@ static const cs_authz_src *daemon_src(cs_daemon *d) {
 /* The connection's frame grant (cs_frame_grant_fn): the token whose hash
  * this is still exists, has not expired and may write. */
 static int frame_grant_holds(void *ctx, const uint8_t token_hash[32]) {
-  cs_daemon *d = ctx;
+  cs_api_env *d = ctx;
   cs_keyring *kr = d->seal != NULL ? cs_seal_keyring(d->seal) : NULL;
   Custos__TokenEntry *te = NULL;
-  cs_authz_sync(cs_api_env_of(d)->auth_gen);
+  cs_authz_sync(d->auth_gen);
   if (kr == NULL || cs_token_lookup_hash(d->store, kr, token_hash, cs_now(), &te) < 0) {
     cs_error_clear();
     return 0;
   }
-  int may = cs_authz_may_write(daemon_src(d), cs_api_env_of(d)->auth_gen, te);
+  int may = cs_authz_may_write(daemon_src(d), d->auth_gen, te);
   custos__token_entry__free_unpacked(te, NULL);
   cs_error_clear();
   return may;
@@ -86,10 +82,10 @@ int cs_authorize(cs_rq *r) {
    * scrapers), asked without a token: runs, sealed or not.  With a token,
    * the token is checked as for any request. */
   if (r->op->needs_token == NEEDS_TOKEN_UNLESS_PUBLIC && r->token_len == 0 &&
-      r->d->cfg.metrics_unauthenticated)
+      r->d->cfg->metrics_unauthenticated)
     return 0;
   cs_authz_who who;
-  int rc = cs_authz_decide(daemon_src(r->d), cs_api_env_of(r->d)->auth_gen, r->op, r->req,
+  int rc = cs_authz_decide(daemon_src(r->d), r->d->auth_gen, r->op, r->req,
                            r->path, r->token, r->token_len, &who);
   if (who.authed) {
     snprintf(r->accessor, sizeof r->accessor, "%s", who.accessor);

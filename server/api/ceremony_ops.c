@@ -35,7 +35,7 @@ size_t cs_sens_verify_share(const Custos__Request *req, cs_audit_sensitive *s) {
 }
 
 static int verify_allowed(cs_rq *r) {
-  unsigned rate = r->d->cfg.verify_share_per_minute ? r->d->cfg.verify_share_per_minute : 10;
+  unsigned rate = r->d->cfg->verify_share_per_minute ? r->d->cfg->verify_share_per_minute : 10;
   int rc;
   if (verify_rl == NULL && (rc = cs_ratelimit_new(&verify_rl, rate, VERIFY_SLOTS)) < 0)
     return rc;
@@ -151,7 +151,7 @@ void cs_op_generate_root(cs_rq *r) {
   case CUSTOS__REQUEST__OP_GENERATE_ROOT_INIT: {
     const Custos__GenerateRootInitReq *q = req->generate_root_init;
     rc = cs_seal_genroot_init(seal, q->otp, q->generate_otp, q->recipient,
-                              r->d->cfg.generate_root_timeout, now, &st);
+                              r->d->cfg->generate_root_timeout, now, &st);
     if (rc == 0)
       cs_warn("generate-root attempt %s started by %s", st.nonce, r->client);
     else

@@ -90,7 +90,7 @@ static void term_states(cs_prom *p, const cs_keyring *kr) {
   }
 }
 
-static void seal_state(cs_prom *p, cs_daemon *d) {
+static void seal_state(cs_prom *p, cs_api_env *d) {
   cs_seal_status st = {0};
   if (d->seal != NULL)
     cs_seal_get_status(d->seal, &st);
@@ -122,7 +122,7 @@ static void seal_state(cs_prom *p, cs_daemon *d) {
   cs_prom_sample_u64(p, NULL, 0, upgrades);
 }
 
-static void server_state(cs_prom *p, cs_daemon *d) {
+static void server_state(cs_prom *p, cs_api_env *d) {
   cs_prom_family(p, "custos_connections", CS_PROM_GAUGE, "Open client connections.");
   cs_prom_sample(p, NULL, 0, d->listener != NULL ? cs_listener_connections(d->listener) : 0);
   Custos__StatusRes sr = CUSTOS__STATUS_RES__INIT;
@@ -134,7 +134,7 @@ static void server_state(cs_prom *p, cs_daemon *d) {
                  sr.snapshot_last_time > 0 ? (double)(now - sr.snapshot_last_time) : -1.0);
 }
 
-static void cluster(cs_prom *p, cs_daemon *d) {
+static void cluster(cs_prom *p, cs_api_env *d) {
   const char *mode = "standalone", *active = "";
   if (d->ha != NULL)
     cs_ha_status(d, &mode, &active);
@@ -180,7 +180,7 @@ static void cluster(cs_prom *p, cs_daemon *d) {
 }
 
 void cs_op_metrics(cs_rq *r) {
-  cs_daemon *d = r->d;
+  cs_api_env *d = r->d;
   cs_prom p;
   cs_prom_init(&p);
   requests(&p);

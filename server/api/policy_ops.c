@@ -37,7 +37,7 @@ static void policy_path(const char *name, char *out, size_t cap) {
   snprintf(out, cap, CS_P_POLICY "%s", name);
 }
 
-int cs_policy_read_doc(cs_daemon *d, const char *name, char **doc, size_t *len) {
+int cs_policy_read_doc(cs_api_env *d, const char *name, char **doc, size_t *len) {
   char path[POLICY_PATH_MAX];
   policy_path(name, path, sizeof path);
   uint8_t *pt;
@@ -59,12 +59,12 @@ int cs_policy_read_doc(cs_daemon *d, const char *name, char **doc, size_t *len) 
 }
 
 /* 1 when the stored documents are namespaced, 0 not yet, or an error. */
-static int namespaced(cs_daemon *d) {
+static int namespaced(cs_api_env *d) {
   return cs_store_exists(d->store, CS_POLICY_NS_MARKER);
 }
 
 int cs_policy_loader(void *ctx, const char *name, char **doc, size_t *len) {
-  cs_daemon *d = ctx;
+  cs_api_env *d = ctx;
   int rc = cs_policy_read_doc(d, name, doc, len);
   int ns = rc == 0 ? namespaced(d) : 0;
   if (rc == 0 && ns == 0) { /* stored before namespaces: as it will be migrated */
@@ -89,9 +89,9 @@ int cs_policy_loader(void *ctx, const char *name, char **doc, size_t *len) {
 static int migrating; /* a migration batch is in the commit queue */
 
 static void on_migrated(void *arg, int status) {
-  cs_daemon *d = arg;
+  cs_api_env *d = arg;
   migrating = 0;
-  cs_daemon_auth_changed(d);
+  cs_api_auth_changed(d);
   if (status == 0)
     cs_info("policies: migrated to separate secret and operator namespaces (%s)",
             CS_POLICY_NS_MARKER);
@@ -105,7 +105,7 @@ static void on_migrated(void *arg, int status) {
 }
 
 /* The SHA-256 of the stored (encrypted) value at path. */
-static int stored_digest(cs_daemon *d, const char *path, uint8_t out[CS_STORE_DIGEST_LEN]) {
+static int stored_digest(cs_api_env *d, const char *path, uint8_t out[CS_STORE_DIGEST_LEN]) {
   uint8_t *v;
   size_t len;
   int rc = cs_store_get(d->store, path, &v, &len);
@@ -123,7 +123,7 @@ static int stored_digest(cs_daemon *d, const char *path, uint8_t out[CS_STORE_DI
  * instead of bringing a document back or migrating one and not another;
  * the next auth generation (the delete's or the restore's) tries again.
  */
-static int stage_migration(cs_daemon *d, cs_batch *b, size_t *count) {
+static int stage_migration(cs_api_env *d, cs_batch *b, size_t *count) {
   char **names = NULL;
   size_t n = 0;
   int rc = cs_store_list(d->store, CS_P_POLICY, &names, &n);
@@ -159,7 +159,7 @@ static int stage_migration(cs_daemon *d, cs_batch *b, size_t *count) {
   return rc;
 }
 
-void cs_policies_migrate(cs_daemon *d) {
+void cs_policies_migrate(cs_api_env *d) {
   if (migrating || d->seal == NULL || cs_seal_keyring(d->seal) == NULL || !cs_ha_is_leader(d))
     return;
   int rc = namespaced(d);
@@ -196,7 +196,7 @@ static int migrated_or_busy(cs_rq *r) {
 /* A policy write or delete committed (or failed): applies to the next request. */
 void cs_after_policy_change(cs_rq *r, int status) {
   (void)status;
-  cs_daemon_auth_changed(r->d);
+  cs_api_auth_changed(r->d);
 }
 
 /* The audited path of a policy op is the policy's name.  "root" is the

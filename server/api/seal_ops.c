@@ -164,7 +164,7 @@ static int unseal_reset(cs_rq *r, const Custos__UnsealReq *q) {
 
 void cs_op_unseal(cs_rq *r) {
   const Custos__UnsealReq *q = r->req->unseal;
-  cs_daemon *d = r->d;
+  cs_api_env *d = r->d;
   /* unseal --cluster (rekey_ops.c): refused before anything counts here
    * when this node cannot relay; a reset stays local. */
   int rc0 = q->cluster && q->reset

@@ -1,9 +1,9 @@
 /* staged_ops: see staged_ops.h. */
 #include "staged_ops.h"
-#include "daemon.h"
+#include "api.h"
 #include "staging.h"
 
-void cs_staged_key_status_fill(struct cs_daemon *d, Custos__KeyStatusRes *ks,
+void cs_staged_key_status_fill(struct cs_api_env *d, Custos__KeyStatusRes *ks,
                                cs_staged_key_status *st) {
   int64_t deadline = 0;
   size_t n = cs_staging_waiting(d, st->names, CS_STAGED_MAX_NAMES, &deadline);

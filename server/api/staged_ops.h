@@ -8,7 +8,7 @@
 
 #include "custos.pb-c.h"
 
-struct cs_daemon;
+struct cs_api_env;
 
 #define CS_STAGED_MAX_NAMES 16
 
@@ -20,7 +20,7 @@ typedef struct cs_staged_key_status {
 
 /* Sets ks->activation_deadline and ks->activation_waiting_for when the
  * keyring holds a staged term (nothing otherwise). */
-void cs_staged_key_status_fill(struct cs_daemon *d, Custos__KeyStatusRes *ks,
+void cs_staged_key_status_fill(struct cs_api_env *d, Custos__KeyStatusRes *ks,
                                cs_staged_key_status *st);
 
 #endif

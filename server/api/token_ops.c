@@ -36,7 +36,7 @@ size_t cs_sens_token_revoke(const Custos__Request *req, cs_audit_sensitive *s) {
 /* A revoke committed (or failed): it is refused from now on. */
 void cs_after_token_change(cs_rq *r, int status) {
   (void)status;
-  cs_daemon_auth_changed(r->d);
+  cs_api_auth_changed(r->d);
 }
 
 static void respond_token(cs_rq *r, const Custos__TokenEntry *te, const char *token) {
@@ -64,7 +64,7 @@ static void respond_token(cs_rq *r, const Custos__TokenEntry *te, const char *to
  * to 0 ("never") or overflow it; and every sum is checked anyway.
  */
 static int ttl_in_range(const cs_rq *r, const char *what, uint64_t seconds) {
-  uint64_t max = r->d->cfg.token_max_ttl;
+  uint64_t max = r->d->cfg->token_max_ttl;
   if (seconds > max)
     return cs_error_set(CS_EINVAL, "%s of %llu s exceeds the maximum token TTL of %llu s (token.max_ttl)",
                         what, (unsigned long long)seconds, (unsigned long long)max);
@@ -85,12 +85,12 @@ static int renewed_expiry(const cs_rq *r, const Custos__TokenEntry *te, uint64_t
   int64_t want = 0, limit = 0;
   int rc = time_add(now, inc, &want);
   if (rc == 0)
-    rc = time_add(te->issue_time, r->d->cfg.token_max_ttl, &limit);
+    rc = time_add(te->issue_time, r->d->cfg->token_max_ttl, &limit);
   if (rc < 0)
     return rc;
   if (limit <= now)
     return cs_error_set(CS_EINVAL, "token has reached its maximum TTL (token.max_ttl, %llu s "
-                        "after issue) and cannot be renewed", (unsigned long long)r->d->cfg.token_max_ttl);
+                        "after issue) and cannot be renewed", (unsigned long long)r->d->cfg->token_max_ttl);
   *expire = want < limit ? want : limit;
   return 0;
 }
@@ -141,7 +141,7 @@ void cs_op_token_create(cs_rq *r) {
     }
   }
   /* No TTL: forever for a root caller (as before), max_ttl for anyone else. */
-  uint64_t ttl = q->ttl_seconds ? q->ttl_seconds : r->root ? 0 : r->d->cfg.token_max_ttl;
+  uint64_t ttl = q->ttl_seconds ? q->ttl_seconds : r->root ? 0 : r->d->cfg->token_max_ttl;
   int64_t now = cs_now(), expire = 0;
   if ((rc = ttl_in_range(r, "ttl", ttl)) < 0 || (ttl && (rc = time_add(now, ttl, &expire)) < 0)) {
     respond(r, rc, NULL, NULL, 0);
@@ -234,7 +234,7 @@ void cs_op_token_lookup(cs_rq *r) {
 static void on_token_renewed(void *arg, int status) {
   pending_token *p = arg;
   cs_error_clear();
-  cs_daemon_auth_changed(p->r->d);
+  cs_api_auth_changed(p->r->d);
   if (status == 0 && (status = cs_store_exists(p->r->d->store, p->path)) == 0)
     status = cs_error_set(CS_ENOTFOUND, "no such token (it was revoked)");
   if (status < 0)
@@ -267,8 +267,8 @@ void cs_op_token_renew(cs_rq *r) {
   cs_batch b;
   cs_batch_init(&b);
   /* An entry written before max_ttl existed may carry a longer ttl. */
-  if (q->increment_seconds == 0 && inc > r->d->cfg.token_max_ttl)
-    inc = r->d->cfg.token_max_ttl;
+  if (q->increment_seconds == 0 && inc > r->d->cfg->token_max_ttl)
+    inc = r->d->cfg->token_max_ttl;
   if ((rc = ttl_in_range(r, "increment", inc)) < 0 ||
       (rc = renewed_expiry(r, te, inc, now, &te->expire_time)) < 0)
     goto fail;

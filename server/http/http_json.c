@@ -306,10 +306,39 @@ static int view_init(cs_jbuf *b, const Custos__Response *res) {
   return 200;
 }
 
+static const char *term_state_name(Custos__TermState s) {
+  switch (s) {
+  case CUSTOS__TERM_STATE__TERM_STATE_STAGED: return "staged";
+  case CUSTOS__TERM_STATE__TERM_STATE_ACTIVE: return "active";
+  case CUSTOS__TERM_STATE__TERM_STATE_DECRYPT_ONLY: return "decrypt-only";
+  case CUSTOS__TERM_STATE__TERM_STATE_RETIRED: return "retired";
+  default: return "unknown";
+  }
+}
+
+/* Vault's three fields, then custos's every term with its state, times and
+ * the exact number of stored values under it. */
 static void key_status_fields(cs_jbuf *b, const Custos__KeyStatusRes *k) {
   cs_jbuf_key_uint(b, "term", k->term);
   key_time(b, "install_time", k->install_time);
   cs_jbuf_key_uint(b, "encryptions", k->encryptions);
+  cs_jbuf_key(b, "terms");
+  cs_jbuf_begin_array(b);
+  for (size_t i = 0; i < k->n_terms; i++) {
+    const Custos__TermStatus *t = k->terms[i];
+    cs_jbuf_begin_object(b);
+    cs_jbuf_key_uint(b, "term", t->term);
+    cs_jbuf_key_str(b, "state", term_state_name(t->state));
+    key_time(b, "install_time", t->install_time);
+    if (t->activation_time)
+      key_time(b, "activation_time", t->activation_time);
+    if (t->retirement_time)
+      key_time(b, "retirement_time", t->retirement_time);
+    cs_jbuf_key_uint(b, "encryptions", t->encryptions);
+    cs_jbuf_key_uint(b, "values", t->values);
+    cs_jbuf_end_object(b);
+  }
+  cs_jbuf_end_array(b);
 }
 
 static int view_key_status(cs_jbuf *b, const Custos__Response *res) {

@@ -80,6 +80,8 @@ elif mode == "journal":
         if len(parts) != 3:
             continue  # a line cut by the kill
         kind, path, val = parts
+        if val == "-":
+            val = None  # a delete
         if kind == "P":
             sent.setdefault(path, []).append(val)
         elif kind == "A":
@@ -93,7 +95,7 @@ elif mode == "journal":
         if path not in acked and got is None:
             continue  # never acknowledged, never landed
         if got not in ok:
-            bad.append("%s: %r, want one of %r" % (path, got, sorted(ok)))
+            bad.append("%s: %r, want one of %r" % (path, got, sorted(ok, key=str)))
         if len(bad) >= 5:
             break
     count = len(set(acked) | set(sent))

@@ -35,15 +35,25 @@ NEW=$(TOKEN= ncli "$A" operator generate-root --decode "$ENC" --otp "$OTP" --for
 TOKEN=$NEW ncli "$A" kv put app/x v=1 >/dev/null || fail "the new token on the active"
 pass "started and fed through standby n$S (redirected to active n$A); the new root token works"
 
-# The token entry is raft-replicated: after the active dies, the new active
-# accepts it.
-TOKEN= ncli "$S" operator generate-root --init --otp --format json > "$WORK/init2.json"
+# An attempt on an active that steps down ends there (a standby keeps no
+# attempt); the token entry is raft-replicated: the new active accepts it.
+TOKEN= ncli "$A" operator generate-root --init --otp --format json > "$WORK/init2.json"
 N2=$(json nonce < "$WORK/init2.json")
-stop_node "$A" KILL
-B=$(active_node 30) || fail "no new active after killing n$A"
+TOKEN=$NEW ncli "$A" operator raft step-down >/dev/null || fail "step-down of n$A"
+ended() { grep -q "generate-root attempt $N2 ended: this node is not the active one any more" "$WORK/n$A.log"; }
+wait_for 20 ended || fail "the old active n$A kept its attempt"
+B=$(active_node 30) || fail "no new active after the step-down"
+[ "$B" != "$A" ] || fail "n$A is still active"
 ok() { [ "$(TOKEN=$NEW ncli "$B" kv get app/x --field v)" = 1 ]; }
 wait_for 20 ok || fail "the new root token does not work on the new active n$B"
 [ "$(TOKEN= ncli "$B" operator generate-root --status --format json | json started)" = false ] \
   || fail "the new active holds an attempt"
 expect_err "no generate-root attempt is in progress" ncli "$B" operator generate-root --nonce "$N2" "$(ckey 1)"
-pass "after the active n$A is killed, the new active n$B accepts the token and holds no old attempt"
+pass "after a step-down the old active n$A drops its attempt; the new active n$B accepts the token and holds none"
+
+# The active dies: the next one accepts the token too.
+stop_node "$B" KILL
+C=$(active_node 30) || fail "no new active after killing n$B"
+ok2() { [ "$(TOKEN=$NEW ncli "$C" kv get app/x --field v)" = 1 ]; }
+wait_for 20 ok2 || fail "the new root token does not work on n$C after n$B died"
+pass "after the active n$B is killed, n$C accepts the token"

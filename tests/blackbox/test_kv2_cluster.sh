@@ -37,23 +37,25 @@ ncli "$A" kv metadata put --max-versions 100 race/k >/dev/null || fail "metadata
 put() {
   local k=$1 try rc
   for try in $(seq 1 50); do
-    rc=0; ncli $(( k % 3 + 1 )) kv put --mount kv race/k v="$k" --format json > "$WORK/race.$k" || rc=$?
+    rc=0; ncli $(( k % 3 + 1 )) kv put --mount kv race/k v="$k" --format json > "$WORK/race.$k" \
+      2> "$WORK/race.$k.err" || rc=$?
     [ "$rc" = 3 ] || return "$rc"
     sleep 0.2
   done
   return 3
 }
 pids=()
-for k in $(seq 1 24); do put "$k" & pids+=($!); done
-for p in "${pids[@]}"; do wait "$p" || fail "a concurrent put failed"; done
-vs=$(for k in $(seq 1 24); do json version < "$WORK/race.$k"; done | sort -n | tr '\n' ' ')
-[ "$vs" = "$(seq 1 24 | tr '\n' ' ')" ] || fail "concurrent versions are not 1..24: $vs"
-for k in $(seq 1 24); do
+N=12   # within the listeners' handshake limits, also under ASan on a loaded machine
+for k in $(seq 1 $N); do put "$k" & pids+=($!); done
+for p in "${pids[@]}"; do wait "$p" || fail "a concurrent put failed: $(cat "$WORK"/race.*.err)"; done
+vs=$(for k in $(seq 1 $N); do json version < "$WORK/race.$k"; done | sort -n | tr '\n' ' ')
+[ "$vs" = "$(seq 1 $N | tr '\n' ' ')" ] || fail "concurrent versions are not 1..$N: $vs"
+for k in $(seq 1 $N); do
   v=$(json version < "$WORK/race.$k")
   got=$(ncli "$A" kv get --mount kv --version "$v" race/k --field v 2>&1) || true
-  [ "$got" = "$k" ] || fail "race v$v is not write $k: $got; $(for x in $(seq 1 24); do printf "%s:%s " $x $(json version < $WORK/race.$x); done); $(ncli "$A" kv metadata get race/k --format json); A=$A modes: $(for i in 1 2 3; do ha_mode $i; done)"
+  [ "$got" = "$k" ] || fail "race v$v is not write $k: $got; $(for x in $(seq 1 $N); do printf "%s:%s " $x $(json version < $WORK/race.$x); done); $(ncli "$A" kv metadata get race/k --format json); A=$A modes: $(for i in 1 2 3; do ha_mode $i; done)"
 done
-pass "24 concurrent writers through 3 nodes: versions 1..24, each one's data"
+pass "$N concurrent writers through 3 nodes: versions 1..$N, each one's data"
 
 # Every member holds the same kv2 records, byte for byte (applied entries).
 if command -v mdb_dump >/dev/null; then
@@ -61,7 +63,7 @@ if command -v mdb_dump >/dev/null; then
   same() { [ "$(dump 1)" = "$(dump 2)" ] && [ "$(dump 2)" = "$(dump 3)" ] && [ -n "$(dump 1)" ]; }
   wait_for 10 same || fail "kv2 records differ between members"
   n=$(dump 1 | wc -l)
-  [ "$n" = 29 ] || fail "expected 29 kv2 records (2 metadata, 3 + 24 versions), found $n"
+  [ "$n" = $((5 + N)) ] || fail "expected $((5 + N)) kv2 records (2 metadata, 3 + $N versions), found $n"
   pass "every member's store holds the same $n kv2 records (metadata and versions)"
 fi
 
@@ -84,7 +86,7 @@ ncli "$B" kv metadata get app/db --format json | grep -q '"custom_metadata":{"ow
 expect_err "did not match" ncli "$B" kv put --mount kv --cas 2 app/db v=stale
 out=$(ncli "$B" kv put --mount kv --cas 3 app/db v=after --format json) || fail "cas 3 on the new active"
 [ "$(echo "$out" | json version)" = 4 ] || fail "version after failover: $out"
-[ "$(ncli "$B" kv get --mount kv --version 24 race/k --field v)" != "" ] || fail "race/k v24 after failover"
+[ "$(ncli "$B" kv get --mount kv --version $N race/k --field v)" != "" ] || fail "race/k v$N after failover"
 start_node "$A"; unseal_node "$A" 1 2
 wait_for 15 sh -c "[ \"\$(CUSTOS_ADDR=127.0.0.1:$(api_port "$A") CUSTOS_CACERT=$WORK/ctls/ca.crt CUSTOS_TOKEN=$TOKEN $CUSTOS kv get --mount kv app/db --field v 2>/dev/null)\" = after ]" \
   || fail "the restarted node does not serve version 4"

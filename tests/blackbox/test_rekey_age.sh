@@ -101,6 +101,11 @@ for i in 1 2 3; do cmp -s bk$i.age new1/unseal-key-$i.age || fail "backup share 
 mkdir -p bkdir
 cli a operator rekey --retrieve-backup --output-dir bkdir >/dev/null || fail "retrieve-backup --output-dir"
 cmp -s bkdir/unseal-key-2.age new1/unseal-key-2.age || fail "retrieve-backup --output-dir"
+# The backup is an ordinary barrier value: a rotation, a rewrap and the
+# retirement of its old term keep it readable.
+cli a operator rotate --rewrap --retire >/dev/null 2>rot.err || fail "rotate --rewrap --retire: $(cat rot.err)"
+cli a operator rekey --retrieve-backup --format json > backup2.json || fail "retrieve-backup after the old term was retired"
+cmp -s <(ages unseal_keys_age backup2.json bk2 >/dev/null; cat bk21.age) new1/unseal-key-1.age || fail "backup after rewrap differs"
 # Without a sudo token: refused.
 TOKEN_SAVE=$TOKEN
 echo '{"rules":[{"path":"app/*","capabilities":["read"]}]}' | cli a policy write ro - >/dev/null || fail "policy write"
@@ -124,6 +129,9 @@ if command -v curl >/dev/null; then
   out=$(hc -X PUT -d "{\"secret_shares\":2,\"secret_threshold\":2,\"recipients\":[\"$R1\",\"$R2\\u0000x\"]}" "$U/v1/sys/rekey/init")
   # (jansson refuses a \u0000 in JSON text itself; either refusal is a 400)
   [ "${out%% *}" = 400 ] && echo "$out" | grep -q "recipient 2 is not an age recipient\|failed to parse JSON" || fail "HTTP NUL: $out"
+  many=$(python3 -c "import json,sys; print(json.dumps({'secret_shares':3,'secret_threshold':2,'recipients':[sys.argv[1]]*300}))" "$R1")
+  out=$(hc -X PUT -d "$many" "$U/v1/sys/rekey/init")
+  [ "${out%% *}" = 400 ] || fail "HTTP 300 recipients: ${out:0:200}"
   out=$(hc -X PUT -d '{"secret_shares":2,"secret_threshold":2,"pgp_keys":["x","y"]}' "$U/v1/sys/rekey/init")
   [ "${out%% *}" = 400 ] || fail "HTTP pgp_keys: $out"
   out=$(hc -X PUT -d "{\"secret_shares\":2,\"secret_threshold\":2,\"recipients\":[\"$R1\",\"$R2\"],\"backup\":true}" "$U/v1/sys/rekey/init")
@@ -131,7 +139,7 @@ if command -v curl >/dev/null; then
     || fail "HTTP rekey init with recipients: $out"
   out=$(hc -X DELETE "$U/v1/sys/rekey/init")
   [ "${out%% *}" = 204 ] || fail "HTTP rekey cancel: $out"
-  pass "HTTP sys/rekey/init with \"recipients\" and \"backup\" (count, NUL, pgp_keys refused); GET sys/rekey/backup 404 when none"
+  pass "HTTP sys/rekey/init with \"recipients\" and \"backup\" (count, NUL, 300 recipients, pgp_keys refused); GET sys/rekey/backup 404 when none"
 fi
 
 # ---- the new set unseals, the old one is void; bad files refused ------------

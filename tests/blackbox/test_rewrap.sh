@@ -17,7 +17,10 @@
 #    value reads back;
 #  - `rotate --rewrap --retire` ends with every older term retired and
 #    every value under the new term;
-#  - a snapshot taken mid-pass and restored continues the pass.
+#  - a snapshot taken mid-pass and restored continues the pass;
+#  - a restore that would bring a retired key back is refused (terms named),
+#    one whose values do not need it keeps the term retired, --force brings
+#    it back with a warning.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || { echo "skip: python3 missing"; exit 77; }
 # Until the CLI's command table wires the lifecycle commands (client/cli/lifecycle.c).
@@ -83,11 +86,16 @@ ks_json
 [ "$(ks_get "k['terms'][0]['values']")" -ge $((BULK + HOT + 3)) ] || fail "term 1 counts too few values: $(cat "$WORK/ks.json")"
 cli a operator key-status > "$WORK/ks.txt" || fail "key-status (table)"
 grep -q "Activation Time" "$WORK/ks.txt" && grep -q "active" "$WORK/ks.txt" || fail "key-status table: $(cat "$WORK/ks.txt")"
-pass "key-status: states, times and exact counts; --verify agrees with a full scan"
+curl -s --max-time 10 --cacert "$WORK/tls/ca.crt" -H "X-Vault-Token: $TOKEN" "https://127.0.0.1:$PORT_a/v1/sys/key-status" > "$WORK/ks.http"
+grep -q '"terms":\[{"term":1,"state":"active"' "$WORK/ks.http" && grep -q "\"values\":$(ks_get "k['terms'][0]['values']")" "$WORK/ks.http" \
+  || fail "GET /v1/sys/key-status: $(cat "$WORK/ks.http")"
+pass "key-status (CLI and GET /v1/sys/key-status): states, times and exact counts; --verify agrees with a full scan"
 
 # ---- refusals ----------------------------------------------------------------------
 expect_err "active term" cli a operator retire-term 1
 cli a operator rotate > /dev/null || fail "rotate"
+cli a operator snapshot save "$WORK/early.snap" > /dev/null || fail "snapshot save (early)"
+cp "$WORK/journal" "$WORK/journal.early"
 expect_err "still encrypts" cli a operator retire-term 1
 grep -q "rewrap" "$WORK/err" || fail "no rewrap hint: $(cat "$WORK/err")"
 expect_err "no key for term 99" cli a operator retire-term 99
@@ -100,9 +108,27 @@ expect_exit 2 cli a operator rewrap --rate 1000001
 expect_exit 2 cli a operator rewrap --rate -5
 expect_exit 2 cli a operator rewrap --below-term junk
 expect_exit 2 cli a operator rotate --retire
+LIMITED=$(cli a token create --policy app --format json | json token)
+[ -n "$LIMITED" ] || LIMITED=$(cli a token create --policy app --format json | json client_token)
+TOKEN=$LIMITED expect_err "permission denied" cli a operator rewrap
+TOKEN=$LIMITED expect_err "permission denied" cli a operator retire-term 1
+TOKEN=$LIMITED expect_err "permission denied" cli a operator key-status
 rw_status || fail "rewrap --status before any pass"
 [ "$(rw_get state)" = none ] || fail "a pass before any was started: $(cat "$WORK/rw.json")"
-pass "refusals: active term, term in use (count + hint), unknown term, bad rates and terms"
+# What the CLI never sends: a rate of 2^63-1 and term 0 in raw frames.
+TOKEN_A=$TOKEN
+LISTENER_EXTRA='idle_timeout = "1s";' start_server b
+init_server b 1 1
+cli b operator unseal "$(key b 1)" > /dev/null
+out=$(raw_send b "$(raw_frame "$(raw_request 7 160 "$(pb_uint 2 9223372036854775807)")")")
+echo "$out" | grep -q "id=7 code=1 .*rate 9223372036854775807 is out of range" || fail "raw rewrap rate 2^63-1: $out"
+out=$(raw_send b "$(raw_frame "$(raw_request 8 162 "$(pb_uint 1 0)")")")
+echo "$out" | grep -q "id=8 code=1 .*term 0 is not a data term" || fail "raw retire-term 0: $out"
+out=$(raw_send b "$(raw_frame "$(raw_request 9 160 "$(pb_uint 1 4294967295)$(pb_uint 2 1)")")")
+echo "$out" | grep -q "id=9 code=0" || fail "raw rewrap below_term 2^32-1: $out"
+stop_server b
+TOKEN=$TOKEN_A
+pass "refusals: active term, term in use (count + hint), unknown term, bad rates and terms (CLI and raw frames)"
 
 # ---- kill -9 during rewrap -------------------------------------------------------------
 writer() { # ROUND: overwrites hot keys (and new keys), journaled
@@ -110,6 +136,11 @@ writer() { # ROUND: overwrites hot keys (and new keys), journaled
   while :; do
     i=$((i + 1))
     if [ $((i % 3)) = 0 ]; then p="w/$r/$i"; else p=$(printf 'hot/k%03d' $((RANDOM % HOT))); fi
+    if [ $((i % 7)) = 3 ]; then # a delete racing the rewrap: it must never come back
+      echo "P $p -" >> "$WORK/journal"
+      cli a kv delete "$p" > /dev/null 2>&1 && echo "A $p -" >> "$WORK/journal"
+      continue
+    fi
     v="$r-$i"
     echo "P $p $v" >> "$WORK/journal"
     cli a kv put "$p" v="$v" > /dev/null 2>&1 && echo "A $p $v" >> "$WORK/journal"
@@ -149,6 +180,8 @@ check_all "after rewrap --wait"
 [ "$(old_values)" = 0 ] || fail "values left under older terms: $(cat "$WORK/ks.json")"
 pass "rewrap --wait: nothing left under older terms (tokens, policies, rotate-config, root key included)"
 
+cli a operator snapshot save "$WORK/preretire.snap" > /dev/null || fail "snapshot save (pre-retire)"
+
 # ---- kill -9 during retire ----------------------------------------------------------------
 active=$(ks_get "k['term']")
 kills=0
@@ -176,8 +209,28 @@ check_all "after retiring"
 expect_err "already retired" cli a operator retire-term 1
 pass "$kills kill -9 during retire-term: each term decrypt-only or retired, never half; all $((active - 1)) older terms retired"
 
+# ---- snapshots never bring a retired key back silently ------------------------------------
+expect_err "bring retired keys back" cli a operator snapshot restore "$WORK/early.snap"
+grep -q "term(s) 1" "$WORK/err" || fail "refusal does not name term 1: $(cat "$WORK/err")"
+check_all "after the refused restore"
+# Taken after the rewrap, before the retirements: no value needs the keys.
+cli a operator snapshot restore "$WORK/preretire.snap" > /dev/null 2> "$WORK/err" || fail "restore pre-retire: $(cat "$WORK/err")"
+check_all "after restoring the pre-retire snapshot"
+[ "$(ks_get "sum(1 for t in k['terms'] if t['state']!='retired' and t['term']!=k['term'])")" = 0 ] \
+  || fail "the restore revived retired terms: $(cat "$WORK/ks.json")"
+grep -q "stay retired" "$WORK/a.log" || fail "no log line about terms kept retired"
+cli a operator snapshot inspect "$WORK/preretire.snap" --format json | grep -q '"state":"decrypt-only"' \
+  || fail "snapshot inspect lacks term states"
+pass "restore: a snapshot needing retired keys refused (terms named); one that does not is restored with them kept retired"
+
 # ---- a snapshot taken mid-pass, restored: the pass continues ----------------------------
 cli a operator rotate > /dev/null || fail "rotate before snapshot"
+sleep 1.5 # a finished pass and a rotation: nothing starts by itself
+rw_status || fail "status after a rotation"
+[ "$(rw_get state)" = finished ] && [ "$(rw_get remaining)" -gt 0 ] \
+  || fail "after a finished pass and a rotation: $(cat "$WORK/rw.json")"
+ks_json
+[ "$(old_values)" = "$(rw_get remaining)" ] || fail "a pass started by itself after the rotation"
 cli a operator rewrap --rate 200 > /dev/null || fail "slow rewrap"
 sleep 1
 cli a operator snapshot save "$WORK/mid.snap" > /dev/null || fail "snapshot save"
@@ -208,3 +261,12 @@ stop_server a
 restart_unseal
 check_all "after a clean restart"
 pass "after a restart: the same terms retired, every value readable"
+
+# ---- a forced restore brings the keys back, and says so -----------------------------------
+cli a operator snapshot restore --force "$WORK/early.snap" > /dev/null 2> "$WORK/err" || fail "forced restore: $(cat "$WORK/err")"
+grep -q "brings back the keys of" "$WORK/a.log" || fail "no warning about revived keys"
+out=$(bulk check bulk "$BULK" 0) || fail "bulk after the forced restore: $out"
+out=$(bulk journal "$WORK/journal.early") || fail "writes after the forced restore: $out"
+cli a operator key-status --verify --format json > "$WORK/ks.json" || fail "key-status after forced restore"
+[ "$(ks_get "[t['state'] for t in k['terms'] if t['term']==1][0]")" = decrypt-only ] || fail "term 1 not back: $(cat "$WORK/ks.json")"
+pass "restore --force of a snapshot from before the retirements: keys back (warned), values readable"

@@ -429,6 +429,14 @@ static void test_seal_ends_attempt(void **state) {
   cs_seal_genroot_status(f->seal, 1, &st);
   assert_false(st.started);
   assert_int_equal(upd(f, nonce, 1, 1, &st), CS_ENOOP);
+  /* A node that follows another (a standby) keeps no attempt. */
+  assert_int_equal(cs_seal_genroot_init(f->seal, OTP, 0, NULL, 0, 1, &st), 0);
+  memcpy(nonce, st.nonce, sizeof nonce);
+  int installed;
+  assert_int_equal(cs_seal_follow(f->seal, 1, &installed), 0);
+  cs_seal_genroot_status(f->seal, 1, &st);
+  assert_false(st.started);
+  assert_int_equal(upd(f, nonce, 1, 1, &st), CS_ENOOP);
 }
 
 static void test_verify_share(void **state) {

@@ -103,6 +103,14 @@ static int check_root_key(cs_seal *s, uint32_t *missed) {
 
 int cs_seal_follow(cs_seal *s, int64_t now, int *installed) {
   *installed = 0;
+  /* A generate-root attempt lives on the active: one left from when this
+   * node led is void (its holders start again on the active), and its
+   * shares and OTP are not kept in a standby's memory. */
+  if (s->cer == CS_SEAL_CEREMONY_GENERATE_ROOT) {
+    cs_warn("generate-root attempt %s ended: this node is not the active one any more",
+            s->cur.nonce);
+    cs_seal__end_ceremony(s);
+  }
   int rc = cs_seal__load_keyset(s); /* a rekey on the active changes the share set */
   if (rc < 0 || s->state != CS_SEAL_UNSEALED)
     return rc < 0 ? rc : 0;

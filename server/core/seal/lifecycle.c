@@ -34,6 +34,7 @@ int cs_seal_open(cs_seal **out, const cs_seal_opts *opts) {
 
 void cs_seal__free(cs_seal *s) {
   cs_seal__rekey_clear(s);
+  cs_seal__genroot_clear(s);
   cs_seal__ceremony_free(&s->cur);
   cs_seal__keyset_free(&s->ks);
   free(s);
@@ -69,6 +70,14 @@ static int unseal_with(cs_seal *s, const uint8_t *kek) {
     return rc;
   }
   s->rot = rot;
+  size_t retired = 0;
+  cs_term_info ti;
+  for (size_t i = 0; i < cs_keyring_count(kr); i++) {
+    cs_keyring_info(kr, i, &ti);
+    retired += ti.state == CS_TERM_RETIRED;
+  }
+  cs_info("unsealed: term %u active, %zu term(s) in the keyring, %zu of them retired (no key)",
+          cs_keyring_active(kr), cs_keyring_count(kr), retired);
   cs_seal__set_state(s, CS_SEAL_UNSEALED, root, kr);
   return 0;
 }
