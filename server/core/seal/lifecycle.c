@@ -34,6 +34,7 @@ int cs_seal_open(cs_seal **out, const cs_seal_opts *opts) {
 
 void cs_seal__free(cs_seal *s) {
   cs_seal__rekey_clear(s);
+  cs_seal__genroot_clear(s);
   cs_seal__ceremony_free(&s->cur);
   cs_seal__keyset_free(&s->ks);
   free(s);
