@@ -115,7 +115,20 @@ TOKEN=$LIMITED expect_err "permission denied" cli a operator retire-term 1
 TOKEN=$LIMITED expect_err "permission denied" cli a operator key-status
 rw_status || fail "rewrap --status before any pass"
 [ "$(rw_get state)" = none ] || fail "a pass before any was started: $(cat "$WORK/rw.json")"
-pass "refusals: active term, term in use (count + hint), unknown term, bad rates and terms"
+# What the CLI never sends: a rate of 2^63-1 and term 0 in raw frames.
+TOKEN_A=$TOKEN
+LISTENER_EXTRA='idle_timeout = "1s";' start_server b
+init_server b 1 1
+cli b operator unseal "$(key b 1)" > /dev/null
+out=$(raw_send b "$(raw_frame "$(raw_request 7 160 "$(pb_uint 2 9223372036854775807)")")")
+echo "$out" | grep -q "id=7 code=1 .*rate 9223372036854775807 is out of range" || fail "raw rewrap rate 2^63-1: $out"
+out=$(raw_send b "$(raw_frame "$(raw_request 8 162 "$(pb_uint 1 0)")")")
+echo "$out" | grep -q "id=8 code=1 .*term 0 is not a data term" || fail "raw retire-term 0: $out"
+out=$(raw_send b "$(raw_frame "$(raw_request 9 160 "$(pb_uint 1 4294967295)$(pb_uint 2 1)")")")
+echo "$out" | grep -q "id=9 code=0" || fail "raw rewrap below_term 2^32-1: $out"
+stop_server b
+TOKEN=$TOKEN_A
+pass "refusals: active term, term in use (count + hint), unknown term, bad rates and terms (CLI and raw frames)"
 
 # ---- kill -9 during rewrap -------------------------------------------------------------
 writer() { # ROUND: overwrites hot keys (and new keys), journaled
