@@ -12,6 +12,7 @@
  * leaves nothing allocated behind when it fails.
  */
 #include "addr.h"
+#include "duration.h"
 #include "config.h"
 #include "cs_error.h"
 #include "log.h"
@@ -65,48 +66,11 @@ static int fail_at(parse_ctx *p, const config_setting_t *s, const char *name, co
 /* ---------------------------------------------------------------- durations */
 
 int cs_parse_duration(const char *s, unsigned long long *seconds) {
-  if (s == NULL || *s == '\0')
-    return cs_error_set(CS_EINVAL, "empty duration");
-  static const struct {
-    char unit;
-    unsigned long long mult;
-  } units[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
-  unsigned long long total = 0;
-  size_t next_unit = 0; /* units must come in order d, h, m, s, each once */
-  const char *q = s;
-  while (*q != '\0') {
-    if (*q < '0' || *q > '9')
-      return cs_error_set(CS_EINVAL, "bad duration \"%s\": expected a number", s);
-    unsigned long long n = 0;
-    while (*q >= '0' && *q <= '9') {
-      unsigned d = (unsigned)(*q - '0');
-      if (n > (ULLONG_MAX - d) / 10)
-        return cs_error_set(CS_EINVAL, "duration \"%s\" is too large", s);
-      n = n * 10 + d;
-      q++;
-    }
-    unsigned long long mult;
-    if (*q == '\0') {
-      if (next_unit != 0)
-        return cs_error_set(CS_EINVAL, "bad duration \"%s\": missing unit", s);
-      mult = 1; /* a bare number: seconds */
-    } else {
-      size_t u = next_unit;
-      while (u < sizeof units / sizeof units[0] && units[u].unit != *q)
-        u++;
-      if (u == sizeof units / sizeof units[0])
-        return cs_error_set(CS_EINVAL,
-                            "bad duration \"%s\": units are d, h, m, s, in that order", s);
-      mult = units[u].mult;
-      next_unit = u + 1;
-      q++;
-    }
-    if (n > ULLONG_MAX / mult || total > ULLONG_MAX - n * mult)
-      return cs_error_set(CS_EINVAL, "duration \"%s\" is too large", s);
-    total += n * mult;
-  }
-  *seconds = total;
-  return 0;
+  uint64_t v;
+  int rc = cs_duration_parse(s, &v); /* common/duration.c */
+  if (rc == 0)
+    *seconds = v;
+  return rc;
 }
 
 /* ---------------------------------------------------------------- settings */
@@ -186,7 +150,7 @@ static int get_duration(parse_ctx *p, const config_setting_t *group, const char 
   const config_setting_t *s = member(group, name);
   if (s == NULL)
     return 0;
-  unsigned long long v;
+  unsigned long long v = 0;
   int t = config_setting_type(s);
   if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
     long long i = config_setting_get_int64(s);

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "duration.h"
 #include "encoding.h"
 
 #include <stdio.h>
@@ -65,59 +66,14 @@ int cli_decode_key(const char *s, uint8_t **out, size_t *outlen) {
 }
 
 int cli_parse_duration(const char *s, uint64_t *seconds) {
-  uint64_t total = 0;
-  const char *p = s;
-  if (s == NULL || *s == '\0')
+  if (cs_duration_parse(s, seconds) != 0) { /* common/duration.c */
+    cs_error_clear();
     return -1;
-  int bare = strspn(s, "0123456789") == strlen(s);   /* "90": seconds */
-  while (*p) {
-    if (*p < '0' || *p > '9')
-      return -1;
-    uint64_t v = 0;
-    while (*p >= '0' && *p <= '9') {
-      if (v > (UINT64_MAX - 9) / 10)
-        return -1;
-      v = v * 10 + (uint64_t)(*p++ - '0');
-    }
-    uint64_t mul;
-    switch (*p) {
-    case '\0': if (!bare) return -1; mul = 1; break;
-    case 's': mul = 1; p++; break;
-    case 'm': mul = 60; p++; break;
-    case 'h': mul = 3600; p++; break;
-    case 'd': mul = 86400; p++; break;
-    case 'w': mul = 7 * 86400; p++; break;
-    default: return -1;
-    }
-    if (v > UINT64_MAX / mul || total > UINT64_MAX - v * mul)
-      return -1;
-    total += v * mul;
   }
-  *seconds = total;
   return 0;
 }
 
-void cli_fmt_duration(uint64_t s, char *buf, size_t cap) {
-  static const struct { uint64_t n; char u; } units[] = {
-    { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' },
-  };
-  size_t off = 0;
-  if (s == 0) {
-    snprintf(buf, cap, "0s");
-    return;
-  }
-  buf[0] = '\0';
-  for (size_t i = 0; i < 4; i++) {
-    uint64_t q = s / units[i].n;
-    s %= units[i].n;
-    if (q == 0)
-      continue;
-    int n = snprintf(buf + off, cap - off, "%llu%c", (unsigned long long)q, units[i].u);
-    if (n < 0 || (size_t)n >= cap - off)
-      return;
-    off += (size_t)n;
-  }
-}
+void cli_fmt_duration(uint64_t s, char *buf, size_t cap) { cs_duration_format(s, buf, cap); }
 
 void cli_fmt_time(int64_t t, int zero_empty, char *buf, size_t cap) {
   struct tm tm;

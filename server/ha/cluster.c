@@ -90,7 +90,7 @@ struct cs_cluster {
   uint64_t recovered_index;    /* --recover-peers entry not yet passed (no snapshots until then) */
   cs_cluster_unseal_fn unseal_fn; /* relayed unseal shares (cs_cluster_on_unseal_share) */
   void *unseal_ctx;
-  int relay_inflight;          /* an `unseal --cluster` relay is waiting for answers */
+  int relay_inflight;          /* `unseal --cluster` relays waiting for answers */
   char marker[4200];
 };
 
@@ -450,7 +450,7 @@ struct relay {
 };
 
 static void relay_finish(relay *r) {
-  r->c->relay_inflight = 0;
+  r->c->relay_inflight--;
   r->done(r->arg, r->res, r->n);
   free(r);
 }
@@ -485,16 +485,24 @@ static void on_relay_reply(void *arg, int status, const char *peer, const uint8_
     relay_finish(r);
 }
 
-int cs_cluster_relay_unseal(cs_cluster *c, const uint8_t *key, size_t len,
-                            void (*done)(void *arg, const cs_relay_result *r, size_t n),
-                            void *arg) {
+int cs_cluster_relay_ready(cs_cluster *c) {
   if (!c->cfg.relay_unseal)
     return cs_error_set(CS_ERELAYOFF, "cluster.relay_unseal is off on this node (%s): unseal each "
                                       "member on its own", c->cfg.self.node_id);
+  if (c->relay_inflight >= CS_CLUSTER_MAX_RELAYS)
+    return cs_error_set(CS_EBUSY, "%d cluster unseal relays are in flight on this node; retry",
+                        c->relay_inflight);
+  return 0;
+}
+
+int cs_cluster_relay_unseal(cs_cluster *c, const uint8_t *key, size_t len,
+                            void (*done)(void *arg, const cs_relay_result *r, size_t n),
+                            void *arg) {
+  int rc = cs_cluster_relay_ready(c);
+  if (rc < 0)
+    return rc;
   if (len == 0 || len > CS_CLUSTER_KEY_MAX)
     return cs_error_set(CS_EBADSHARE, "an unseal share of %zu bytes cannot be relayed", len);
-  if (c->relay_inflight)
-    return cs_error_set(CS_EBUSY, "another cluster unseal relay is in flight on this node; retry");
   relay *r = calloc(1, sizeof *r);
   if (r == NULL)
     return CS_ENOMEM;
@@ -506,7 +514,7 @@ int cs_cluster_relay_unseal(cs_cluster *c, const uint8_t *key, size_t len,
   memcpy(m.key, key, len);
   uint8_t buf[CS_CLUSTER_MAX_PAYLOAD];
   size_t blen = 0;
-  int rc = cs_cluster_msg_encode(&m, buf, sizeof buf, &blen);
+  rc = cs_cluster_msg_encode(&m, buf, sizeof buf, &blen);
   mbedtls_platform_zeroize(m.key, sizeof m.key);
   if (rc < 0) {
     mbedtls_platform_zeroize(buf, sizeof buf);
@@ -524,7 +532,7 @@ int cs_cluster_relay_unseal(cs_cluster *c, const uint8_t *key, size_t len,
     r->legs[k] = (relay_leg){.r = r, .idx = k, .id = sv->id};
   }
   r->pending = r->n + 1; /* +1: held until every leg is started */
-  c->relay_inflight = 1;
+  c->relay_inflight++;
   size_t k = 0;
   for (unsigned i = 0; i < c->raft.configuration.n && k < r->n; i++) {
     struct raft_server *sv = &c->raft.configuration.servers[i];
@@ -1223,4 +1231,8 @@ void cs_cluster_config_free(cs_cluster_config *cc) {
 
 int cs_cluster_reload_tls(cs_cluster *c) {
   return cs_raft_tls_reload(&c->transport, c->cfg.cert_file, c->cfg.key_file, c->cfg.ca_file);
+}
+
+void cs_cluster_on_auth_change(cs_cluster *c, void (*fn)(void *ctx), void *ctx) {
+  cs_fsm_on_auth_change(&c->fsm, fn, ctx);
 }

@@ -73,6 +73,8 @@ int cs_cluster_start(cs_cluster **out, uv_loop_t *loop, cs_store *store, const c
                      const cs_cluster_config *cfg,
                      void (*status_fn)(void *ctx, cs_node_status *st), void *ctx)
     __attribute__((warn_unused_result));
+/* See cs_fsm_on_auth_change (fsm.h). */
+void cs_cluster_on_auth_change(cs_cluster *c, void (*fn)(void *ctx), void *ctx);
 /* Closes raft and the transport; `done` runs on the loop when finished. */
 void cs_cluster_stop(cs_cluster *c, void (*done)(void *arg), void *arg);
 
@@ -183,12 +185,17 @@ typedef struct cs_relay_result {
 typedef void (*cs_cluster_unseal_fn)(void *ctx, const char *peer, const uint8_t *key, size_t len,
                                      cs_relay_result *answer);
 void cs_cluster_on_unseal_share(cs_cluster *c, cs_cluster_unseal_fn fn, void *ctx);
+/* Relays in flight at once on one node (each is one connection per member). */
+#define CS_CLUSTER_MAX_RELAYS 8
+/* 0 when a relay can start now, CS_ERELAYOFF or CS_EBUSY (CS_CLUSTER_MAX_RELAYS
+ * in flight): checked before the local unseal, so a refused relay counts
+ * nothing anywhere. */
+int cs_cluster_relay_ready(cs_cluster *c) __attribute__((warn_unused_result));
 /* Relays `key` to every other member; done(arg, results, n) runs on the
  * loop once every member answered or failed (each attempt is bounded by the
  * cluster handshake timeout); results are valid during the call.  n == 0:
- * no other member.  Returns 0, CS_ERELAYOFF, CS_ELIMIT (a relay is still
- * in flight: one at a time per node), CS_EINVAL or CS_ENOMEM (done then
- * never runs).  The share is copied and wiped once sent. */
+ * no other member.  Returns 0, CS_ERELAYOFF, CS_EBUSY (CS_CLUSTER_MAX_RELAYS
+ * in flight), CS_EBADSHARE, CS_EINVAL or CS_ENOMEM (done then never runs).  The share is copied and wiped once sent. */
 int cs_cluster_relay_unseal(cs_cluster *c, const uint8_t *key, size_t len,
                             void (*done)(void *arg, const cs_relay_result *r, size_t n),
                             void *arg) __attribute__((warn_unused_result));

@@ -55,7 +55,7 @@ int cs_unseal_relay_check(cs_ha *ha) {
   if (!cs_ha_config(ha)->relay_unseal)
     return cs_error_set(CS_ERELAYOFF, "cluster unseal relay is disabled on this node "
                                       "(cluster.relay_unseal = false): unseal each member on its own");
-  return 0;
+  return cs_cluster_relay_ready(cs_ha_cluster(ha)); /* RETRY when too many are in flight */
 }
 
 int cs_unseal_relay_send(cs_ha *ha, const uint8_t *key, size_t len,

@@ -1,5 +1,6 @@
 /* http_kv2: see http_kv2.h. */
 #define _GNU_SOURCE
+#include "duration.h"
 #include "http_kv2.h"
 
 #include "cs_error.h"
@@ -82,8 +83,8 @@ static int json_u64(const json_t *v, uint64_t max, uint64_t *out) {
   return -1;
 }
 
-/* Go-style durations as Vault takes them: seconds as a number, or a string
- * of <digits><unit> groups (s, m, h; d also), "0" or "" meaning 0. */
+/* Durations as Vault takes them: seconds as a number, or a string of
+ * <digits><unit> groups (common/duration.h), "0" or "" meaning 0. */
 static int json_duration(const json_t *v, uint64_t *out) {
   if (json_is_integer(v)) {
     if (json_integer_value(v) < 0)
@@ -94,34 +95,14 @@ static int json_duration(const json_t *v, uint64_t *out) {
   if (!json_is_string(v))
     return -1;
   const char *s = json_string_value(v);
-  uint64_t total = 0;
   if (*s == 0) {
     *out = 0;
     return 0;
   }
-  while (*s) {
-    if (!isdigit((unsigned char)*s))
-      return -1;
-    uint64_t n = 0;
-    while (isdigit((unsigned char)*s)) {
-      if (n > UINT64_MAX / 10 / 86400)
-        return -1;
-      n = n * 10 + (uint64_t)(*s++ - '0');
-    }
-    uint64_t mult;
-    switch (*s) {
-    case 0: mult = 1; break;
-    case 's': mult = 1; s++; break;
-    case 'm': mult = 60; s++; break;
-    case 'h': mult = 3600; s++; break;
-    case 'd': mult = 86400; s++; break;
-    default: return -1;
-    }
-    if (total > UINT64_MAX - n * mult)
-      return -1;
-    total += n * mult;
+  if (cs_duration_parse(s, out) != 0) { /* common/duration.c */
+    cs_error_clear();
+    return -1;
   }
-  *out = total;
   return 0;
 }
 

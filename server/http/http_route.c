@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "encoding.h"
 #include <mbedtls/platform_util.h>
 
@@ -251,7 +252,7 @@ static int get_uint(json_t *o, const char *k, uint64_t max, uint64_t *out) {
 }
 
 /* A duration as Vault takes it: seconds as a number or a string ("3600"),
- * or Go-style units ("1h30m", "45s", "2d" is not Go but Vault accepts it). */
+ * or units ("1h30m", "45s", "2d"), largest first (common/duration.h). */
 static int get_duration(json_t *o, const char *k, uint64_t *out, int *given) {
   json_t *v = json_object_get(o, k);
   if (v == NULL || json_is_null(v))
@@ -265,31 +266,12 @@ static int get_duration(json_t *o, const char *k, uint64_t *out, int *given) {
   }
   if (!json_is_string(v))
     return -1;
-  const char *s = json_string_value(v);
-  uint64_t total = 0;
-  if (*s == 0)
+  /* common/duration.c: also refuses what would overflow (this copy used to
+   * wrap a sum of large groups). */
+  if (cs_duration_parse(json_string_value(v), out) != 0) {
+    cs_error_clear();
     return -1;
-  while (*s) {
-    if (!isdigit((unsigned char)*s))
-      return -1;
-    uint64_t n = 0;
-    while (isdigit((unsigned char)*s)) {
-      if (n > UINT64_MAX / 10 / 86400)
-        return -1;
-      n = n * 10 + (uint64_t)(*s++ - '0');
-    }
-    uint64_t mult = 1;
-    switch (*s) {
-    case 0: break;
-    case 's': s++; break;
-    case 'm': mult = 60; s++; break;
-    case 'h': mult = 3600; s++; break;
-    case 'd': mult = 86400; s++; break;
-    default: return -1;
-    }
-    total += n * mult;
   }
-  *out = total;
   return 0;
 }
 

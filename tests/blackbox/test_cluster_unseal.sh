@@ -99,6 +99,17 @@ ncli 1 operator unseal --cluster "$(ckey 3)" >/dev/null || fail "second share"
 for i in 1 2 3; do wait_for 5 is_unsealed "$i" || fail "n$i sealed after the race round"; done
 pass "the same share sent to n3 directly and relayed to it at once counts once; the next share unseals every node"
 
+# Two holders at the same instant, to the same node: both relays run.
+restart_all
+rc1=0; rc2=0
+ncli 1 operator unseal --cluster "$(ckey 1)" >c1.out 2>&1 & q1=$!
+ncli 1 operator unseal --cluster "$(ckey 3)" >c2.out 2>&1 & q2=$!
+wait "$q1" || rc1=$?
+wait "$q2" || rc2=$?
+[ "$rc1" != 1 ] && [ "$rc1" != 3 ] && [ "$rc2" != 1 ] && [ "$rc2" != 3 ] || fail "concurrent relays: $rc1 $rc2: $(cat c1.out c2.out)"
+for i in 1 2 3; do wait_for 5 is_unsealed "$i" || fail "n$i sealed after two concurrent --cluster shares"; done
+pass "two holders relaying through one node at the same instant: both relays run, every node unseals"
+
 # ---- over HTTP: sys/unseal with "cluster": true --------------------------------
 if command -v curl >/dev/null; then
   restart_all

@@ -80,6 +80,11 @@ printf '{"a":"b"}\0' > "$WORK/nul.json"
 is 400 -H "X-Vault-Token: $ROOT" -X PUT --data-binary @"$WORK/nul.json" "$U/v1/secret/x" >/dev/null
 is 400 -H "X-Vault-Token: $ROOT" -H "X-Vault-Wrap-TTL: 60s" "$U/v1/secret/x" | grep -q wrapping || fail "wrap-ttl"
 is 400 --path-as-is -H "X-Vault-Token: $ROOT" -X PUT -d '{"a":"b"}' "$U/v1/secret/bad/../path" >/dev/null
+# A ttl whose groups sum past 2^64 (the old parser wrapped it to a short,
+# valid-looking ttl); units out of order; both refused (common/duration.c).
+big=$(printf '20000000000000d%.0s' $(seq 1 11))
+is 400 -H "X-Vault-Token: $ROOT" -X POST -d "{\"policies\":[\"default\"],\"ttl\":\"$big\"}" "$U/v1/auth/token/create" >/dev/null
+is 400 -H "X-Vault-Token: $ROOT" -X POST -d '{"policies":["default"],"ttl":"30m1h"}' "$U/v1/auth/token/create" >/dev/null
 pass "errors: 403 permission denied, 404 {\"errors\":[]}, 405, 400 (bad/duplicate-key/NUL/invalid-UTF-8 JSON, wrap-ttl, bad path)"
 
 # ---- KV v1, Bearer, the three LIST forms, 204

@@ -184,6 +184,55 @@ out=$(cli a kv metadata get casrace --format json)
 echo "$out" | grep -q '"current_version":2' || fail "cas race left: $out"
 pass "10 writers with the same --cas: one wins, nine get the mismatch, current_version 2"
 
+# A snapshot holds every version and the metadata; a restore brings back
+# exactly that state (later versions gone, the metadata as it was).
+cli a kv put --mount kv snap/k v=one >/dev/null
+cli a kv put --mount kv snap/k v=two >/dev/null
+cli a kv delete --mount kv --versions 1 snap/k >/dev/null
+cli a operator snapshot save "$WORK/kv2.snap" >/dev/null || fail "snapshot save"
+cli a kv put --mount kv snap/k v=three >/dev/null
+cli a kv metadata put --custom-metadata after=yes snap/k >/dev/null
+cli a operator snapshot restore "$WORK/kv2.snap" >/dev/null || fail "snapshot restore"
+out=$(cli a kv metadata get snap/k --format json)
+echo "$out" | grep -q '"current_version":2' || fail "restored metadata: $out"
+echo "$out" | grep -q '"after"' && fail "custom metadata written after the snapshot survived: $out"
+[ "$(cli a kv get --mount kv snap/k --field v)" = two ] || fail "restored v2"
+expect_err "is deleted" cli a kv get --mount kv --version 1 snap/k
+expect_err "has no version 3" cli a kv get --mount kv --version 3 snap/k
+cli a kv put --mount kv --cas 2 snap/k v=again | grep -q "version 3)" || fail "cas after restore"
+pass "snapshot save / restore of versions and metadata"
+
+# Rewrap and retirement cover every version: after `rotate --rewrap
+# --retire` the old terms are retired (their keys gone), and every version,
+# the deleted ones and the metadata still read back under the new term.
+cli a kv metadata put --max-versions 100 rw/k >/dev/null
+for i in $(seq 1 12); do cli a kv put --mount kv rw/k v="w$i" >/dev/null; done
+cli a kv delete --mount kv --versions 3,4 rw/k >/dev/null
+cli a kv destroy --versions 5 rw/k >/dev/null
+cli a operator rotate --rewrap --retire --rate 20000 > "$WORK/rw.out" 2> "$WORK/rw.err" \
+  || fail "rotate --rewrap --retire: $(cat "$WORK/rw.err")"
+cli a operator key-status --verify --format json > "$WORK/ks.json" || fail "key-status --verify: $(cat "$WORK/ks.json")"
+/usr/bin/python3 - "$WORK/ks.json" <<'PY' || fail "terms after rewrap: $(cat "$WORK/ks.json")"
+import json, sys
+k = json.load(open(sys.argv[1]))
+terms = k["terms"]
+active = [t for t in terms if t["state"] == "active"]
+assert len(active) == 1 and active[0]["values"] >= 12, terms
+assert all(t["state"] == "retired" for t in terms if t["term"] != active[0]["term"]), terms
+assert all(t.get("values", 0) == 0 for t in terms if t["term"] != active[0]["term"]), terms
+PY
+for i in $(seq 1 12); do
+  case $i in
+    3|4) expect_err "is deleted" cli a kv get --mount kv --version $i rw/k ;;
+    5) expect_err "is destroyed" cli a kv get --mount kv --version $i rw/k ;;
+    *) [ "$(cli a kv get --mount kv --version $i rw/k --field v)" = "w$i" ] || fail "rw/k v$i after rewrap" ;;
+  esac
+done
+cli a kv undelete --versions 3 rw/k >/dev/null
+[ "$(cli a kv get --mount kv --version 3 rw/k --field v)" = w3 ] || fail "undeleted v3 after rewrap"
+[ "$(cli a kv get --mount kv --version 2 app/new --field v)" != "" ] || fail "app/new after rewrap"
+pass "rotate --rewrap --retire: every version, deleted one and metadata re-encrypted, old terms retired"
+
 # Counts equal a scan: every start recounts every value and says so when
 # the maintained counts differed (store.c recount); after all of the above
 # (versions, prunes, destroys, metadata deletes, the race) they must not.
