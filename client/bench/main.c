@@ -28,6 +28,7 @@
  */
 #define _GNU_SOURCE
 #include "addr.h"
+#include "tls_policy.h"
 #include "cs_error.h"
 #include "bconn.h"
 #include "hist.h"
@@ -613,13 +614,11 @@ static void setup_tls(void) {
     fatal("no CA certificate (--ca-cert FILE or CUSTOS_CACERT)");
   if (mbedtls_x509_crt_parse_file(&B.ca, B.ca_file) < 0 || B.ca.version == 0)
     fatal("cannot load CA certificate %s", B.ca_file);
-  if (mbedtls_ssl_config_defaults(&B.conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                  MBEDTLS_SSL_PRESET_DEFAULT) != 0)
-    fatal("cannot set up TLS");
-  mbedtls_ssl_conf_min_version(&B.conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-  mbedtls_ssl_conf_rng(&B.conf, mbedtls_ctr_drbg_random, &B.drbg);
-  mbedtls_ssl_conf_authmode(&B.conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-  mbedtls_ssl_conf_ca_chain(&B.conf, &B.ca, NULL);
+  /* The client profile of the one TLS policy (common/tls_policy.h), so the
+   * bench measures what real clients negotiate. */
+  mbedtls_ssl_config_free(&B.conf);
+  if (cs_tls_policy_client(&B.conf, &B.drbg, &B.ca, NULL, NULL) != 0)
+    fatal("cannot set up TLS: %s", cs_error_message(CS_ETLS));
   mbedtls_ssl_conf_verify(&B.conf, verify_cb, NULL);
 }
 

@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "addr.h"
+#include "tls_policy.h"
 #include "custos_client.h"
 #include "ip_san.h"
 #include "wire.h"
@@ -86,15 +87,6 @@ struct cs_client {
 };
 
 /* TLS 1.2, forward secrecy, AEAD only. */
-static const int ciphersuites[] = {
-  MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-  MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-  MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-  MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-  MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-  MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-  0,
-};
 
 /* ------------------------------------------------------------------ errors */
 
@@ -380,23 +372,17 @@ static int tls_config(cs_client *c) {
     }
   }
 
-  if ((ret = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                         MBEDTLS_SSL_PRESET_DEFAULT)) != 0)
-    return fail(c, CS_ECRYPTO, "cannot set up TLS (-0x%04x)", (unsigned)-ret);
-  mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-  mbedtls_ssl_conf_max_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-  mbedtls_ssl_conf_ciphersuites(&c->conf, ciphersuites);
-  mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
-  if (c->insecure) {
-    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_NONE);
-  } else {
-    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-    mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
-    mbedtls_ssl_conf_verify(&c->conf, verify_cb, c);
-  }
-  if (c->cert_file != NULL &&
-      (ret = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert, &c->key)) != 0)
-    return fail(c, CS_ECONFIG, "cannot use the client certificate (-0x%04x)", (unsigned)-ret);
+  /* The client profile of the one TLS policy (common/tls_policy.h): TLS
+   * 1.2, ECDHE + AEAD suites, the project's curves; the server verified
+   * against the CA unless the caller asked for insecure. */
+  mbedtls_ssl_config_free(&c->conf);
+  ret = cs_tls_policy_client(&c->conf, &c->drbg, c->insecure ? NULL : &c->ca,
+                             c->cert_file != NULL ? &c->cert : NULL,
+                             c->cert_file != NULL ? &c->key : NULL);
+  if (ret < 0)
+    return fail(c, ret == CS_ETLS ? CS_ECONFIG : ret, "%s", cs_error_message(ret));
+  if (!c->insecure)
+    mbedtls_ssl_conf_verify(&c->conf, verify_cb, c); /* IP SANs (mbedTLS 2.28 has none) */
   return 0;
 }
 

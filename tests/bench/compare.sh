@@ -23,6 +23,11 @@
 #                --appendonly yes --appendfsync always
 #        etcd:   wrk against etcd 3.4's JSON gateway (tests/bench/etcd_*.lua),
 #                keys pre-populated with curl (transactions of 100 puts)
+#      plus, for custos and redis: GET with 16 requests pipelined per
+#      connection (custos-bench --pipeline 16 / redis-benchmark -P 16);
+#      custos GET and PUT with the audit log on (a second custosd, same
+#      workload) next to the figures without it; and the 3-node cluster's
+#      durable PUT next to standalone (tests/bench/cluster_put.sh);
 #   6. custos only: rotate time with 0 and with 100k stored entries, unseal
 #      time with a keyring of N terms (default 10,000), server RSS per idle
 #      TLS connection at 10,000 connections, storage overhead per secret.
@@ -52,6 +57,7 @@ while [ $# -gt 0 ]; do
 done
 
 P_CUSTOS=19200
+P_CUSTOS_AUDIT=19201
 P_REDIS=19300
 P_REDIS_AOF=19301
 P_ETCD=19400
@@ -177,6 +183,33 @@ log "custos: durable PUT, $CONNS connections, ${DUR}s"
 LA_CP=$(la)
 CP=$(cbench --connections $CONNS --duration "$DUR" --op put --keys $KEYS --value-size $VSIZE)
 
+log "custos: GET, $CONNS connections x 16 pipelined, ${DUR}s"
+LA_CGP=$(la)
+CGP=$(cbench --connections $CONNS --pipeline 16 --duration "$DUR" --op get --keys $KEYS --value-size $VSIZE)
+
+# ---------------------------------------------------------------- custos with the audit log
+log "custos with the audit log on 127.0.0.1:$P_CUSTOS_AUDIT"
+mkdir -p "$WORK/custos-audit"
+sed -e "s|$WORK/custos\"|$WORK/custos-audit\"|" -e "s|127.0.0.1:$P_CUSTOS|127.0.0.1:$P_CUSTOS_AUDIT|" \
+  "$WORK/custos.conf" > "$WORK/custos-audit.conf"
+echo "audit = { file = \"$WORK/custos-audit/audit.log\"; };" >> "$WORK/custos-audit.conf"
+"$CUSTOSD" --config "$WORK/custos-audit.conf" >"$WORK/custosd-audit.log" 2>&1 &
+APID=$!
+PIDS="$PIDS $APID"
+wait_port $P_CUSTOS_AUDIT custosd-audit
+AINIT=$(CUSTOS_ADDR=127.0.0.1:$P_CUSTOS_AUDIT "$CUSTOS" operator init --key-shares 1 --key-threshold 1 --format json)
+AKEY=$(printf '%s' "$AINIT" | sed -n 's/.*"unseal_keys_b64":\["\([^"]*\)".*/\1/p')
+ATOKEN=$(printf '%s' "$AINIT" | jget root_token)
+CUSTOS_ADDR=127.0.0.1:$P_CUSTOS_AUDIT "$CUSTOS" operator unseal "$AKEY" >/dev/null || die "cannot unseal the audited custosd"
+acbench() { CUSTOS_ADDR=127.0.0.1:$P_CUSTOS_AUDIT CUSTOS_TOKEN=$ATOKEN cbench "$@"; }
+log "custos (audit on): GET, $CONNS connections, ${DUR}s"
+LA_AG=$(la)
+AG=$(acbench --connections $CONNS --duration "$DUR" --op get --keys $KEYS --value-size $VSIZE)
+log "custos (audit on): durable PUT, $CONNS connections, ${DUR}s"
+LA_AP=$(la)
+AP=$(acbench --connections $CONNS --duration "$DUR" --op put --keys $KEYS --value-size $VSIZE)
+kill $APID; wait $APID 2>/dev/null || true
+
 # ---------------------------------------------------------------- custos: storage overhead
 ENTRIES=$(mdb_stat -s data "$WORK/custos" | sed -n 's/^ *Entries: *//p')
 PAGES=$(mdb_stat -s data "$WORK/custos" | awk '/Branch pages|Leaf pages|Overflow pages/ {s += $3} END {print s}')
@@ -247,11 +280,13 @@ rbench() {
   # has no duration option); the rate is what it measures, not the count.
   n=$(( $3 * DUR ))
   redis-benchmark --tls --cacert "$CA" -h 127.0.0.1 -p "$1" -c $CONNS -d $VSIZE -r $KEYS \
-    -n "$n" -t "$2" --csv 2>"$WORK/rbench.err" | tail -1 | tr -d '"' |
+    -n "$n" -t "$2" ${RBENCH_EXTRA:-} --csv 2>"$WORK/rbench.err" | tail -1 | tr -d '"' |
     awk -F, '{print $2, $7}'
 }
 LA_RG=$(la)
 RG=$(rbench $P_REDIS get 60000)
+LA_RGP=$(la)
+RGP=$(RBENCH_EXTRA="-P 16" rbench $P_REDIS get 400000)
 kill $RPID; wait $RPID 2>/dev/null || true
 
 log "redis: durable SET (appendonly yes, appendfsync always) on $P_REDIS_AOF"
@@ -322,9 +357,19 @@ done
 kill $EPID; wait $EPID 2>/dev/null || true
 kv() { echo "$1" | sed -n "s/.*$2=\([0-9.]*\).*/\1/p"; }
 
+# ---------------------------------------------------------------- 3-node cluster
+log "custos: 3-node cluster durable PUT next to standalone (tests/bench/cluster_put.sh)"
+LA_CL=$(la)
+CUSTOSD="$CUSTOSD" CUSTOS="$CUSTOS" BENCH="$CBENCH" bash "$BENCH_DIR/cluster_put.sh" "$DUR" "$CONNS" \
+  >"$WORK/cluster.out" 2>"$WORK/cluster.err" || { cat "$WORK/cluster.err" >&2; die "cluster_put.sh failed"; }
+
 # ---------------------------------------------------------------- report
 CG_OPS=$(ms_of "$CG" ops_per_sec); CG_P99=$(ms_of "$CG" p99_ms)
 CP_OPS=$(ms_of "$CP" ops_per_sec); CP_P99=$(ms_of "$CP" p99_ms)
+CGP_OPS=$(ms_of "$CGP" ops_per_sec); CGP_P99=$(ms_of "$CGP" p99_ms)
+AG_OPS=$(ms_of "$AG" ops_per_sec); AG_P99=$(ms_of "$AG" p99_ms)
+AP_OPS=$(ms_of "$AP" ops_per_sec); AP_P99=$(ms_of "$AP" p99_ms)
+RGP_OPS=${RGP% *}; RGP_P99=${RGP#* }
 RG_OPS=${RG% *}; RG_P99=${RG#* }
 RS_OPS=${RS% *}; RS_P99=${RS#* }
 EG_OPS=$(kv "$EG" ops_per_sec); EG_P99=$(kv "$EG" p99_ms)
@@ -347,6 +392,21 @@ awk -v cg="$CG_OPS" -v cgp="$CG_P99" -v cp="$CP_OPS" -v cpp="$CP_P99" \
   printf f, "etcd 3.4 (JSON gateway)", "durable put", ep, epp, "", "", l6
 }'
 echo "(load: the 1-minute load average when the run started; the box is shared, figures under load are low)"
+echo
+awk -v cgp="$CGP_OPS" -v cgpp="$CGP_P99" -v rgp="$RGP_OPS" -v rgpp="$RGP_P99" -v l1="$LA_CGP" -v l2="$LA_RGP" \
+    -v ag="$AG_OPS" -v agp="$AG_P99" -v ap="$AP_OPS" -v app="$AP_P99" -v cg="$CG_OPS" -v cp="$CP_OPS" \
+    -v l3="$LA_AG" -v l4="$LA_AP" 'BEGIN {
+  f = "| %-34s | %9.0f | %7.2f | %-26s | %5s |\n"
+  printf "| %-34s | %9s | %7s | %-26s | %5s |\n", "row", "ops/s", "p99 ms", "ratio", "load"
+  printf "|%s|%s|%s|%s|%s|\n", "------------------------------------", "----------:", "--------:", "----------------------------", "------:"
+  printf f, "custos GET, 16 pipelined", cgp, cgpp, sprintf("%.2fx redis -P 16", cgp / rgp), l1
+  printf f, "redis GET, -P 16", rgp, rgpp, "", l2
+  printf f, "custos GET, audit log on", ag, agp, sprintf("%.2fx of audit off", ag / cg), l3
+  printf f, "custos durable PUT, audit log on", ap, app, sprintf("%.2fx of audit off", ap / cp), l4
+}'
+echo
+echo "3-node cluster on this machine (tests/bench/cluster_put.sh, load $LA_CL at the start):"
+cat "$WORK/cluster.out"
 echo
 echo "custos only:"
 printf '  populate %s keys (pipelined PUTs): %s s\n' "$KEYS" "$(ms_of "$CG" populate_s)"

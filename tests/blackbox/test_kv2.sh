@@ -2,9 +2,11 @@
 # Versioned KV (the kv mount) through the CLI: put prints the version, get
 # --version, CAS, soft delete / undelete / destroy, metadata get / put /
 # delete, max_versions pruning, cas_required, list; policies on the Vault
-# paths (kv/data/, kv/metadata/, kv/delete/...); hostile input; two
+# paths (kv/data/, kv/metadata/, kv/delete/...); hostile input; 16
 # writers racing on one path (every write acknowledged, versions distinct
-# and gap-free); per-term counts equal to a scan after a restart.
+# and gap-free) and 10 racing with the same --cas (exactly one wins);
+# snapshot save/restore of versions and metadata; rotate --rewrap --retire
+# over every version; per-term counts equal to a scan after a restart.
 . "$(dirname "$0")/lib.sh"
 
 start_server a
@@ -201,6 +203,37 @@ expect_err "is deleted" cli a kv get --mount kv --version 1 snap/k
 expect_err "has no version 3" cli a kv get --mount kv --version 3 snap/k
 cli a kv put --mount kv --cas 2 snap/k v=again | grep -q "version 3)" || fail "cas after restore"
 pass "snapshot save / restore of versions and metadata"
+
+# Rewrap and retirement cover every version: after `rotate --rewrap
+# --retire` the old terms are retired (their keys gone), and every version,
+# the deleted ones and the metadata still read back under the new term.
+cli a kv metadata put --max-versions 100 rw/k >/dev/null
+for i in $(seq 1 12); do cli a kv put --mount kv rw/k v="w$i" >/dev/null; done
+cli a kv delete --mount kv --versions 3,4 rw/k >/dev/null
+cli a kv destroy --versions 5 rw/k >/dev/null
+cli a operator rotate --rewrap --retire --rate 20000 > "$WORK/rw.out" 2> "$WORK/rw.err" \
+  || fail "rotate --rewrap --retire: $(cat "$WORK/rw.err")"
+cli a operator key-status --verify --format json > "$WORK/ks.json" || fail "key-status --verify: $(cat "$WORK/ks.json")"
+/usr/bin/python3 - "$WORK/ks.json" <<'PY' || fail "terms after rewrap: $(cat "$WORK/ks.json")"
+import json, sys
+k = json.load(open(sys.argv[1]))
+terms = k["terms"]
+active = [t for t in terms if t["state"] == "active"]
+assert len(active) == 1 and active[0]["values"] >= 12, terms
+assert all(t["state"] == "retired" for t in terms if t["term"] != active[0]["term"]), terms
+assert all(t.get("values", 0) == 0 for t in terms if t["term"] != active[0]["term"]), terms
+PY
+for i in $(seq 1 12); do
+  case $i in
+    3|4) expect_err "is deleted" cli a kv get --mount kv --version $i rw/k ;;
+    5) expect_err "is destroyed" cli a kv get --mount kv --version $i rw/k ;;
+    *) [ "$(cli a kv get --mount kv --version $i rw/k --field v)" = "w$i" ] || fail "rw/k v$i after rewrap" ;;
+  esac
+done
+cli a kv undelete --versions 3 rw/k >/dev/null
+[ "$(cli a kv get --mount kv --version 3 rw/k --field v)" = w3 ] || fail "undeleted v3 after rewrap"
+[ "$(cli a kv get --mount kv --version 2 app/new --field v)" != "" ] || fail "app/new after rewrap"
+pass "rotate --rewrap --retire: every version, deleted one and metadata re-encrypted, old terms retired"
 
 # Counts equal a scan: every start recounts every value and says so when
 # the maintained counts differed (store.c recount); after all of the above

@@ -112,6 +112,7 @@ static void test_defaults(void **state) {
   assert_int_equal(cfg.listener.max_inflight, 1024);
   assert_int_equal(cfg.listener.max_queued_bytes, 0);         /* derived: 1 MiB */
   assert_int_equal(cfg.upgrade_key_ttl, 120);
+  assert_int_equal(cfg.max_activation_delay, 600);
   assert_int_equal(cfg.counter_flush_ms, 5000);
   assert_int_equal(cfg.generate_root_timeout, 600);
   assert_int_equal(cfg.verify_share_per_minute, 10);
@@ -316,9 +317,11 @@ static void test_duration_settings(void **state) {
   accepted(MIN_STORAGE
            "listener = { address = \"127.0.0.1:7200\"; tls_cert_file = \"/c\"; tls_key_file = "
            "\"/k\"; handshake_timeout = \"1h\"; idle_timeout = \"30d\"; };\n"
-           "seal = { upgrade_key_ttl = \"30d\"; counter_flush_interval = \"1d\"; };\n"
+           "seal = { upgrade_key_ttl = \"30d\"; counter_flush_interval = \"1d\";\n"
+           "         max_activation_delay = \"1d\"; };\n"
            "token = { max_ttl = \"3650d\"; };\n",
            &cfg);
+  assert_int_equal(cfg.max_activation_delay, 86400);
   assert_int_equal(cfg.listener.handshake_timeout_ms, 3600000);
   assert_int_equal(cfg.listener.idle_timeout_ms, 30u * 86400 * 1000);
   assert_int_equal(cfg.upgrade_key_ttl, 30u * 86400);
@@ -327,6 +330,10 @@ static void test_duration_settings(void **state) {
   cs_config_free(&cfg);
 
   refused(MINIMAL "seal = { upgrade_key_ttl = \"0s\"; };\n", "seal.upgrade_key_ttl: must be between");
+  refused(MINIMAL "seal = { max_activation_delay = \"0s\"; };\n",
+          "seal.max_activation_delay: must be between");
+  refused(MINIMAL "seal = { max_activation_delay = \"1d1s\"; };\n",
+          "seal.max_activation_delay: must be between");
   refused(MINIMAL "seal = { upgrade_key_ttl = \"30d1s\"; };\n", "seal.upgrade_key_ttl: must be between");
   refused(MINIMAL "seal = { counter_flush_interval = \"1d1s\"; };\n",
           "seal.counter_flush_interval: must be between");
