@@ -138,6 +138,7 @@ struct kv2_job {
   cs_kv2_write w;
   int attempts;
   cs_kv2_version written;
+  cs_kv2_meta after;      /* the metadata the last build wrote (w.after) */
   kv2_slot *slot;
   kv2_job *next;
 };
@@ -185,6 +186,7 @@ static void slot_remove(kv2_slot *s) {
 static void job_answer(kv2_job *j, int rc) {
   cs_rq *r = j->r;
   if (rc < 0 || j->w.kind != CS_KV2_PUT) {
+    cs_kv2_meta_free(&j->after);
     free(j);
     if (rc < 0)
       respond(r, rc, NULL, NULL, 0);
@@ -192,8 +194,8 @@ static void job_answer(kv2_job *j, int rc) {
       respond_empty(r);
     return;
   }
-  /* The answer of a put: the version written, and the custom metadata as
-   * it is now (read back; the write is committed). */
+  /* The answer of a put: the version written, and the custom metadata it
+   * committed with (the metadata this build wrote). */
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__Kv2WriteRes wr = CUSTOS__KV2_WRITE_RES__INIT;
   Custos__Kv2VersionInfo vi = CUSTOS__KV2_VERSION_INFO__INIT;
@@ -201,11 +203,10 @@ static void job_answer(kv2_job *j, int rc) {
   vi.created_time = j->written.created;
   vi.deletion_time = j->written.deleted;
   wr.version = &vi;
-  cs_kv2_meta m;
-  memset(&m, 0, sizeof m);
-  cs_keyring *k = cs_seal_keyring(r->d->seal);
+  cs_kv2_meta m = j->after;
+  memset(&j->after, 0, sizeof j->after);
   Custos__KvPair *cp = NULL, **cpp = NULL;
-  if (k != NULL && cs_kv2_meta_load(r->d->store, k, j->w.path, &m) == 0 && m.n_custom > 0) {
+  if (m.n_custom > 0) {
     cp = calloc(m.n_custom, sizeof *cp);
     cpp = calloc(m.n_custom, sizeof *cpp);
     if (cp != NULL && cpp != NULL) {
@@ -220,7 +221,6 @@ static void job_answer(kv2_job *j, int rc) {
       wr.custom_metadata = cpp;
     }
   }
-  cs_error_clear();
   res.result_case = CUSTOS__RESPONSE__RESULT_KV2_WRITE;
   res.kv2_write = &wr;
   free(j);
@@ -241,6 +241,8 @@ static int job_step(kv2_job *j) {
   cs_batch b;
   cs_batch_init(&b);
   j->attempts++;
+  cs_kv2_meta_free(&j->after); /* a rebuild replaces it */
+  j->w.after = &j->after;
   if (rc == 0)
     rc = cs_kv2_build(r->d->store, k, &j->w, now_us(), &b, &j->written);
   if (rc == 0 && b.n == 0) {

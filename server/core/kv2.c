@@ -493,6 +493,8 @@ int cs_kv2_build(cs_store *st, cs_keyring *k, const cs_kv2_write *w, int64_t now
   cs_kv2_meta m;
   cs_kv2_config cfg;
   uint8_t digest[CS_STORE_DIGEST_LEN];
+  if (w->after != NULL)
+    memset(w->after, 0, sizeof *w->after);
   int rc = cs_kv2_check_path(w->path, 0);
   if (rc < 0)
     return rc;
@@ -540,6 +542,10 @@ int cs_kv2_build(cs_store *st, cs_keyring *k, const cs_kv2_write *w, int64_t now
     cs_batch_clear(b); /* nothing changed: no commit */
   if (rc > 0)
     rc = 0;
+  if (rc == 0 && w->after != NULL && b->n > 0 && w->kind != CS_KV2_META_DELETE) {
+    *w->after = m; /* handed over, not freed */
+    return 0;
+  }
 out:
   cs_kv2_meta_free(&m);
   return rc;

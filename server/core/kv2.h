@@ -141,6 +141,10 @@ typedef struct cs_kv2_write {
   uint64_t delete_after;
   Custos__KvPair *const *custom;
   size_t n_custom;
+  /* Optional: when not NULL and the build succeeds, *after receives the
+   * metadata as the batch writes it (free with cs_kv2_meta_free; zeroed
+   * when there was nothing to write). */
+  cs_kv2_meta *after;
 } cs_kv2_write;
 
 /*
