@@ -111,6 +111,12 @@ static void on_role(void *ctx, cs_ha_role old_role, cs_ha_role new_role) {
     cs_api_activation_done(&d->api);
 }
 
+/* A raft entry touched tokens or policies (every node, fsm.c). */
+static void on_auth_change(void *ctx) {
+  cs_daemon *d = ctx;
+  cs_api_auth_changed(&d->api);
+}
+
 /* The seal's writes go through the group commit queue like everything else. */
 static int submit_batch(void *ctx, cs_batch *b, cs_done_fn done, void *arg) {
   return cs_commitq_submit(ctx, b, done, arg);
@@ -163,6 +169,7 @@ static int open_core(cs_daemon *d) {
                    .storage_path = d->cfg.storage_path,
                    .max_activation_delay = d->cfg.max_activation_delay,
                    .on_role = on_role,
+                   .on_auth_change = on_auth_change,
                    .ctx = d};
   rc = cs_ha_start(&d->ha, &ho);
   fill_env(d);

@@ -487,31 +487,20 @@ int cs_rewrapper_retire(cs_api_env *d, const Custos__RetireTermReq *q, cs_rewrap
 
 /* ---------------------------------------------------------------- key status */
 
-void cs_rewrapper_key_status(cs_api_env *d, const Custos__KeyStatusReq *q, cs_rewrapper_reply_fn fn,
-                             void *arg) {
+/* Answers key-status from the counts read (both freed here): every term of
+ * the live keyring, on the loop. */
+static void answer_key_status(cs_api_env *d, int verify, cs_termcounts *kept,
+                              cs_termcounts *scanned, cs_rewrapper_reply_fn fn, void *arg) {
   cs_keyring *kr = cs_seal_keyring(d->seal);
-  if (kr == NULL) {
-    fn(arg, cs_error_set(CS_ESEALED, "server is sealed"), NULL);
-    return;
-  }
-  cs_termcounts kept, scanned;
-  int rc = q->verify ? cs_store_term_counts_verify(d->store, &kept, &scanned)
-                     : cs_store_term_counts(d->store, &kept);
-  if (rc < 0) {
-    fn(arg, rc, NULL);
-    return;
-  }
-  if (!q->verify)
-    cs_termcounts_init(&scanned);
-  size_t n = cs_keyring_count(kr);
+  size_t n = kr != NULL ? cs_keyring_count(kr) : 0;
   Custos__TermStatus *ts = calloc(n ? n : 1, sizeof *ts);
   Custos__TermStatus **ptrs = calloc(n ? n : 1, sizeof *ptrs);
   if (ts == NULL || ptrs == NULL || n == 0) {
     free(ts);
     free(ptrs);
-    cs_termcounts_free(&kept);
-    cs_termcounts_free(&scanned);
-    fn(arg, n == 0 ? cs_error_set(CS_ESEALED, "barrier has no terms") : CS_ENOMEM, NULL);
+    cs_termcounts_free(kept);
+    cs_termcounts_free(scanned);
+    fn(arg, n == 0 ? cs_error_set(CS_ESEALED, "server is sealed") : CS_ENOMEM, NULL);
     return;
   }
   Custos__Response res = CUSTOS__RESPONSE__INIT;
@@ -527,8 +516,8 @@ void cs_rewrapper_key_status(cs_api_env *d, const Custos__KeyStatusReq *q, cs_re
     ts[i].state = (Custos__TermState)ti.state;
     ts[i].activation_time = ti.activation_time;
     ts[i].retirement_time = ti.retirement_time;
-    ts[i].values = cs_termcounts_get(&kept, ti.term);
-    ts[i].scanned_values = cs_termcounts_get(&scanned, ti.term);
+    ts[i].values = cs_termcounts_get(kept, ti.term);
+    ts[i].scanned_values = cs_termcounts_get(scanned, ti.term);
     known += ts[i].values;
     ptrs[i] = &ts[i];
     if (ti.state == CS_TERM_ACTIVE) {
@@ -537,10 +526,10 @@ void cs_rewrapper_key_status(cs_api_env *d, const Custos__KeyStatusReq *q, cs_re
       ks.encryptions = ti.encryptions;
     }
   }
-  ks.unknown_values = cs_termcounts_total(&kept) - known;
-  if (q->verify) {
+  ks.unknown_values = cs_termcounts_total(kept) - known;
+  if (verify) {
     ks.verified = 1;
-    ks.counts_match = cs_termcounts_equal(&kept, &scanned);
+    ks.counts_match = cs_termcounts_equal(kept, scanned);
     if (!ks.counts_match)
       cs_error("key-status --verify: the kept value counts differ from a full scan");
   }
@@ -553,6 +542,79 @@ void cs_rewrapper_key_status(cs_api_env *d, const Custos__KeyStatusReq *q, cs_re
   fn(arg, 0, &res);
   free(ts);
   free(ptrs);
-  cs_termcounts_free(&kept);
-  cs_termcounts_free(&scanned);
+  cs_termcounts_free(kept);
+  cs_termcounts_free(scanned);
+}
+
+/* key-status --verify: the full scan reads the whole store, so it runs on
+ * a worker thread (one LMDB read transaction; MDB_NOTLS lets any thread
+ * read) and the loop keeps serving; the answer is built back on the loop. */
+typedef struct verify_job {
+  uv_work_t work;
+  cs_api_env *d;
+  cs_termcounts kept, scanned;
+  int rc;
+  char detail[256];
+  cs_rewrapper_reply_fn fn;
+  void *arg;
+} verify_job;
+
+static void verify_work(uv_work_t *w) {
+  verify_job *j = w->data;
+  j->rc = cs_store_term_counts_verify(j->d->store, &j->kept, &j->scanned);
+  if (j->rc < 0) /* details are per thread: carry it to the loop */
+    snprintf(j->detail, sizeof j->detail, "%s", cs_error_message(j->rc));
+}
+
+static void verify_done(uv_work_t *w, int status) {
+  verify_job *j = w->data;
+  if (status < 0 && j->rc == 0) {
+    cs_termcounts_free(&j->kept);
+    cs_termcounts_free(&j->scanned);
+    j->rc = cs_error_set(CS_EINTERNAL, "the scan was cancelled");
+  } else if (j->rc < 0) {
+    cs_error_set(j->rc, "%s", j->detail);
+  }
+  if (j->rc == 0 && *j->d->shutting_down) { /* the seal may be closed by now */
+    cs_termcounts_free(&j->kept);
+    cs_termcounts_free(&j->scanned);
+    j->rc = cs_error_set(CS_EUNAVAIL, "the server is shutting down");
+  }
+  if (j->rc < 0)
+    j->fn(j->arg, j->rc, NULL);
+  else
+    answer_key_status(j->d, 1, &j->kept, &j->scanned, j->fn, j->arg);
+  free(j);
+}
+
+void cs_rewrapper_key_status(cs_api_env *d, const Custos__KeyStatusReq *q, cs_rewrapper_reply_fn fn,
+                             void *arg) {
+  if (cs_seal_keyring(d->seal) == NULL) {
+    fn(arg, cs_error_set(CS_ESEALED, "server is sealed"), NULL);
+    return;
+  }
+  cs_termcounts kept, scanned;
+  if (q->verify) {
+    verify_job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+      fn(arg, CS_ENOMEM, NULL);
+      return;
+    }
+    j->d = d;
+    j->fn = fn;
+    j->arg = arg;
+    j->work.data = j;
+    if (uv_queue_work(d->loop, &j->work, verify_work, verify_done) != 0) {
+      free(j);
+      fn(arg, cs_error_set(CS_EINTERNAL, "cannot start the scan"), NULL);
+    }
+    return;
+  }
+  int rc = cs_store_term_counts(d->store, &kept);
+  if (rc < 0) {
+    fn(arg, rc, NULL);
+    return;
+  }
+  cs_termcounts_init(&scanned);
+  answer_key_status(d, 0, &kept, &scanned, fn, arg);
 }

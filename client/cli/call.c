@@ -21,6 +21,10 @@ void cli_ctx_free(cli_ctx *g) {
   cs_client_close(g->client);
   g->client = NULL;
   out_discard(g);
+  if (g->token_copy != NULL) {
+    cli_free_secret(g->token_copy, strlen(g->token_copy));
+    g->token_copy = NULL;
+  }
 }
 
 int cli_call(cli_ctx *g, Custos__Request *req, int result, Custos__Response **res) {

@@ -215,6 +215,8 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     __attribute__((warn_unused_result));
 
 /*
+ * A --token value is copied and its bytes in argv are wiped, so `ps` and
+ * /proc/PID/cmdline stop showing it as soon as the options are parsed.
  * Takes the global options (--addr, --ca-cert, --token, --client-cert,
  * --client-key, --format; --version only before the command words) out of
  * argv before a "--", compacting
@@ -247,6 +249,7 @@ struct cli_ctx {
   const cli_cmd *cmd;    /* the command running (cmd.c) */
   char words[128];       /* its words, "operator snapshot save" */
   cli_out out;           /* its output (out.c) */
+  char *token_copy;      /* --token, copied out of argv (which is then wiped) */
 };
 
 /* A context with the defaults (no environment read); free with cli_ctx_free. */
@@ -287,7 +290,8 @@ int cli_read_file(cli_ctx *g, const char *path, uint8_t **out, size_t *len);
 #define CLI_SECRET_LINE_MAX 4096
 int cli_read_secret_line(cli_ctx *g, const char *prompt, char **out);
 /* A key share from the argument, or from stdin when arg is NULL or "-";
- * decoded as by cli_decode_key.  Returns 0 or CLI_FAIL (printed). */
+ * decoded as by cli_decode_key.  An argument (a word of argv) is wiped once
+ * read, so `ps` stops showing the share.  Returns 0 or CLI_FAIL (printed). */
 int cli_get_key(cli_ctx *g, const char *arg, const char *prompt, uint8_t **key, size_t *len);
 
 #endif

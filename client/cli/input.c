@@ -160,6 +160,10 @@ int cli_get_key(cli_ctx *g, const char *arg, const char *prompt, uint8_t **key, 
     rc = cli_fail(g, "no key given");
   else if (cli_decode_key(text, key, len) != 0)
     rc = cli_fail(g, "the key is neither hex nor base64");
+  /* A share typed on the command line shows in `ps` until the process
+   * wipes its argv copy: do it now that it was read. */
+  if (line == NULL && arg != NULL)
+    mbedtls_platform_zeroize((char *)arg, strlen(arg));
   if (line != NULL)
     cli_free_secret(line, SECRET_LINE_MAX);
   return rc;

@@ -33,8 +33,11 @@ int main(int argc, char **argv) {
 
   argc--;
   argv++;
-  if ((rc = cli_parse_globals(&g, &argc, argv, &version)) != 0)
+  g.cmd = &cli_root; /* a usage error in the globals shows the top synopsis */
+  if ((rc = cli_parse_globals(&g, &argc, argv, &version)) != 0) {
+    cli_ctx_free(&g);
     return rc;
+  }
   if (version)
     rc = cmd_version(&g, 0, argv);
   else

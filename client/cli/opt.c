@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <mbedtls/platform_util.h>
 
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
   if (s == NULL || *s < '0' || *s > '9')
@@ -140,6 +141,8 @@ int cli_parse_globals(cli_ctx *g, int *argc, char **argv, int *version) {
     }
     if (*slot != NULL && strcmp(*slot, val) != 0)
       return cli_usage(g, "option --%s given twice", name);
+    if (slot == &token && token != NULL && token != val) /* the same token twice */
+      mbedtls_platform_zeroize((char *)token, strlen(token));
     *slot = val;
   }
   *argc = out;
@@ -147,7 +150,13 @@ int cli_parse_globals(cli_ctx *g, int *argc, char **argv, int *version) {
   /* The command line wins over the environment (read by main). */
   if (addr) g->opts.addr = addr;
   if (ca) g->opts.ca_file = ca;
-  if (token) g->opts.token = token;
+  if (token) {
+    /* The token leaves argv (and so `ps`): a copy, wiped by cli_ctx_free. */
+    if ((g->token_copy = strdup(token)) == NULL)
+      return cli_fail(g, "out of memory");
+    mbedtls_platform_zeroize((char *)token, strlen(token));
+    g->opts.token = g->token_copy;
+  }
   if (cert) g->opts.cert_file = cert;
   if (key) g->opts.key_file = key;
   if (format == NULL)

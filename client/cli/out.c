@@ -405,7 +405,16 @@ void out_item(cli_ctx *g, const char *s) {
   if (g->json) {
     cs_jbuf_str(&o->json, s);
   } else if (o->list_text) {
-    text_puts(o, s ? s : "");
+    /* A name from the server: control bytes as \xNN, as in rows. */
+    size_t n = 0;
+    char *e = escaped(s ? s : "", s ? strlen(s) : 0, &n);
+    if (e == NULL) {
+      o->text.err = CS_ENOMEM;
+    } else {
+      text_add(o, e, n);
+      mbedtls_platform_zeroize(e, n);
+      free(e);
+    }
     text_puts(o, "\n");
   }
   o->nitems++;

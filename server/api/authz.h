@@ -12,7 +12,10 @@
  * token revoke or renew, a raft entry touching tokens or policies, a node
  * becoming active, the policy namespace migration).  Each decision first
  * compares the generation with the one the caches were filled at and
- * empties them when it moved: nothing else empties them.
+ * empties them when it moved (cs_authz_sync).  In custosd nothing else
+ * empties them; the raft state machine bumps the generation through its
+ * owner (cs_fsm_on_auth_change) and only empties them itself when it has
+ * none (its unit tests).
  */
 #ifndef CS_API_AUTHZ_H
 #define CS_API_AUTHZ_H

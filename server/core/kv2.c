@@ -305,6 +305,21 @@ int cs_kv2_config_load(cs_store *st, const cs_keyring *k, cs_kv2_config *c) {
   return 0;
 }
 
+int cs_kv2_config_check(cs_store *st, cs_batch *b) {
+  uint8_t *ct, digest[CS_STORE_DIGEST_LEN];
+  size_t len;
+  int rc = cs_store_get(st, CS_KV2_CONFIG_PATH, &ct, &len);
+  if (rc == CS_ENOTFOUND) {
+    cs_error_clear();
+    return cs_batch_check(b, CS_KV2_CONFIG_PATH, NULL);
+  }
+  if (rc < 0)
+    return rc;
+  cs_store_digest(ct, len, digest);
+  free(ct);
+  return cs_batch_check(b, CS_KV2_CONFIG_PATH, digest);
+}
+
 int cs_kv2_stage_config(cs_keyring *k, const cs_kv2_config *c, cs_batch *b) {
   if (c->max_versions > CS_KV2_MAX_VERSIONS)
     return cs_error_set(CS_EINVAL, "max_versions must be at most %d", CS_KV2_MAX_VERSIONS);
@@ -493,6 +508,8 @@ int cs_kv2_build(cs_store *st, cs_keyring *k, const cs_kv2_write *w, int64_t now
   cs_kv2_meta m;
   cs_kv2_config cfg;
   uint8_t digest[CS_STORE_DIGEST_LEN];
+  if (w->after != NULL)
+    memset(w->after, 0, sizeof *w->after);
   int rc = cs_kv2_check_path(w->path, 0);
   if (rc < 0)
     return rc;
@@ -540,6 +557,10 @@ int cs_kv2_build(cs_store *st, cs_keyring *k, const cs_kv2_write *w, int64_t now
     cs_batch_clear(b); /* nothing changed: no commit */
   if (rc > 0)
     rc = 0;
+  if (rc == 0 && w->after != NULL && b->n > 0 && w->kind != CS_KV2_META_DELETE) {
+    *w->after = m; /* handed over, not freed */
+    return 0;
+  }
 out:
   cs_kv2_meta_free(&m);
   return rc;

@@ -110,6 +110,11 @@ int cs_kv2_is_deleted(const cs_kv2_version *v, int64_t now);
 /* The mount's settings (all zero when never set). */
 int cs_kv2_config_load(cs_store *st, const cs_keyring *k, cs_kv2_config *c)
     __attribute__((warn_unused_result));
+/* The precondition of a settings write: b fails with CS_ECHANGED unless the
+ * stored record is, at commit, the one stored now (or still none).  Call
+ * it BEFORE cs_kv2_config_load: a write landing in between then fails the
+ * check instead of being overwritten (read again and rebuild). */
+int cs_kv2_config_check(cs_store *st, cs_batch *b) __attribute__((warn_unused_result));
 int cs_kv2_stage_config(cs_keyring *k, const cs_kv2_config *c, cs_batch *b)
     __attribute__((warn_unused_result));
 
@@ -141,6 +146,10 @@ typedef struct cs_kv2_write {
   uint64_t delete_after;
   Custos__KvPair *const *custom;
   size_t n_custom;
+  /* Optional: when not NULL and the build succeeds, *after receives the
+   * metadata as the batch writes it (free with cs_kv2_meta_free; zeroed
+   * when there was nothing to write). */
+  cs_kv2_meta *after;
 } cs_kv2_write;
 
 /*

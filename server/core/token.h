@@ -58,8 +58,10 @@ int cs_token_lookup_hash(cs_store *st, const cs_keyring *k, const uint8_t hash[3
 int cs_token_find_accessor(cs_store *st, const cs_keyring *k, const char *accessor,
                            uint8_t hash[32]) __attribute__((warn_unused_result));
 
-/* Empties the token entry cache (see token.c): call after a token entry
- * changed or disappeared, and on seal, unseal and leadership changes. */
+/* Empties the token entry cache (see token.c).  custosd calls it from one
+ * place, when its auth generation moved (server/api/authz.h): after a
+ * token entry changed or disappeared, on seal, unseal and leadership
+ * changes. */
 void cs_token_cache_invalidate(void);
 
 #endif

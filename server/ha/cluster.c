@@ -1232,3 +1232,7 @@ void cs_cluster_config_free(cs_cluster_config *cc) {
 int cs_cluster_reload_tls(cs_cluster *c) {
   return cs_raft_tls_reload(&c->transport, c->cfg.cert_file, c->cfg.key_file, c->cfg.ca_file);
 }
+
+void cs_cluster_on_auth_change(cs_cluster *c, void (*fn)(void *ctx), void *ctx) {
+  cs_fsm_on_auth_change(&c->fsm, fn, ctx);
+}

@@ -73,6 +73,8 @@ int cs_cluster_start(cs_cluster **out, uv_loop_t *loop, cs_store *store, const c
                      const cs_cluster_config *cfg,
                      void (*status_fn)(void *ctx, cs_node_status *st), void *ctx)
     __attribute__((warn_unused_result));
+/* See cs_fsm_on_auth_change (fsm.h). */
+void cs_cluster_on_auth_change(cs_cluster *c, void (*fn)(void *ctx), void *ctx);
 /* Closes raft and the transport; `done` runs on the loop when finished. */
 void cs_cluster_stop(cs_cluster *c, void (*done)(void *arg), void *arg);
 

@@ -25,6 +25,8 @@ typedef struct fsm_state {
   cs_store *store;
   cs_fsm_results_fn results;
   void *ctx;
+  void (*auth_changed)(void *ctx); /* NULL: empty the caches here */
+  void *auth_ctx;
 } fsm_state;
 
 /*
@@ -34,11 +36,15 @@ typedef struct fsm_state {
  * again once it is active (issue 10).  Caches are loop-thread state, and
  * raft applies on the loop.
  */
-static void forget_cached(const cs_batch *b) {
+static void forget_cached(const fsm_state *st, const cs_batch *b) {
   int tokens = 0, policies = 0;
   for (size_t i = 0; i < b->n; i++) {
     tokens |= strncmp(b->ops[i].key, P_TOKEN, sizeof P_TOKEN - 1) == 0;
     policies |= strncmp(b->ops[i].key, P_POLICY, sizeof P_POLICY - 1) == 0;
+  }
+  if ((tokens || policies) && st->auth_changed != NULL) {
+    st->auth_changed(st->auth_ctx); /* the owner's auth generation (server/api/authz.h) */
+    return;
   }
   if (tokens)
     cs_token_cache_invalidate();
@@ -186,7 +192,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
       st->results(st->ctx, index, status, n);
   }
   for (size_t i = 0; i < n; i++)
-    forget_cached(&b[i]); /* also after a failure: cheap, and never stale */
+    forget_cached(st, &b[i]); /* also after a failure: cheap, and never stale */
   free(ptrs);
   free(res);
   cs_fsm_entry_free(b, status, n);
@@ -291,6 +297,8 @@ static int fsm_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
   fsm_state *st = fsm->data;
   int rc = cs_fsm_snapshot_restore(st->store, buf->base, buf->len);
+  if (st->auth_changed != NULL)
+    st->auth_changed(st->auth_ctx); /* every token and policy may have changed */
   if (rc < 0) {
     cs_error("cluster: cannot restore a snapshot: %s", cs_error_message(rc));
     return RAFT_IOERR;
@@ -314,6 +322,12 @@ void cs_fsm_init(struct raft_fsm *fsm, struct raft *r, cs_store *store, cs_fsm_r
   fsm->snapshot = fsm_snapshot;
   fsm->restore = fsm_restore;
   fsm->snapshot_finalize = fsm_finalize;
+}
+
+void cs_fsm_on_auth_change(struct raft_fsm *fsm, void (*fn)(void *ctx), void *ctx) {
+  fsm_state *st = fsm->data;
+  st->auth_changed = fn;
+  st->auth_ctx = ctx;
 }
 
 void cs_fsm_close(struct raft_fsm *fsm) {

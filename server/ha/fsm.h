@@ -69,6 +69,11 @@ int cs_fsm_entry_encode(const cs_batch *const *batches, size_t n, struct raft_bu
 int cs_fsm_entry_decode(const uint8_t *buf, size_t len, cs_batch **batches, int **status,
                         size_t *n) __attribute__((warn_unused_result));
 void cs_fsm_entry_free(cs_batch *batches, int *status, size_t n);
+/* An applied entry touching core/token/ or core/policy/, or a restored
+ * snapshot, calls fn(ctx) (the owner bumps its auth generation, which
+ * empties the caches: server/api/authz.h) instead of emptying the caches
+ * itself (what it does with no fn, as in the unit tests). */
+void cs_fsm_on_auth_change(struct raft_fsm *fsm, void (*fn)(void *ctx), void *ctx);
 /* Frees what cs_fsm_init allocated (after raft_close completed). */
 void cs_fsm_close(struct raft_fsm *fsm);
 

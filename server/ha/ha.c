@@ -339,6 +339,8 @@ int cs_ha_start(cs_ha **out, const cs_ha_opts *opts) {
     return rc;
   }
   cs_commitq_set_backend(opts->commitq, commit_backend, ha->cluster);
+  if (opts->on_auth_change != NULL)
+    cs_cluster_on_auth_change(ha->cluster, opts->on_auth_change, opts->ctx);
   /* Rotations stage their term until every voter holds it (staging.c). */
   cs_seal_set_staged_activation(opts->seal, 1, opts->max_activation_delay);
   /* The restore already in the store when we start is not news. */

@@ -59,6 +59,9 @@ typedef struct cs_ha_opts {
   const char *storage_path;         /* raft's directory is <storage_path>/raft */
   unsigned max_activation_delay;    /* seal.max_activation_delay (staging.c) */
   cs_ha_role_fn on_role;            /* role changes (role.h); NULL: nobody listens */
+  /* An applied entry changed tokens or policies (fsm.c): the owner bumps
+   * its auth generation; NULL: the fsm empties the caches itself. */
+  void (*on_auth_change)(void *ctx);
   void *ctx;
 } cs_ha_opts;
 

@@ -77,7 +77,7 @@ CUSTOS_FORMAT=json expect_exit 2 off token create
 make_certs
 CUSTOS_CACERT="$WORK/tls/ca.crt" expect_exit 1 off --format json status
 [ "$(jerr "$WORK/err" code)" = unavailable ] && jerr "$WORK/err" message | grep -q "cannot connect" \
-  || fail "json connection error: $(cat "$WORK/err")"
+  || fail "json connection error: stderr [$(cat "$WORK/err")] stdout [$(cat "$WORK/out")] ca [$(ls -l "$WORK/tls/ca.crt" 2>&1)]"
 CUSTOS_CACERT="$WORK/tls/ca.crt" expect_err "cannot connect" off status
 # Addresses (common/addr.c): a clear message, a local ("client") error.
 CUSTOS_CACERT="$WORK/tls/ca.crt" expect_err 'address "nowhere": no port' off --addr nowhere status
@@ -157,4 +157,16 @@ cli a kv get app/nul --field w | cmp -s - "$WORK/nul" || fail "NUL bytes from st
 cli a kv get app/nul --format json > "$WORK/nj" && jsonok "$WORK/nj" || fail "NUL value in JSON"
 printf '{"rules":[]}\0' > "$WORK/pnul"
 expect_err "NUL" cli a policy write bad "$WORK/pnul"
+# Secrets given as arguments leave argv once read: /proc/PID/cmdline (what
+# ps shows) of a CLI waiting for its share on stdin no longer holds the
+# --token value.
+sleep 10 | CUSTOS_ADDR=127.0.0.1:1 CUSTOS_CACERT="$WORK/tls/ca.crt" "$CUSTOS" --token cs.TOPSECRET1 \
+  operator unseal > /dev/null 2>&1 &
+cpid=$!; PIDS+=("$cpid")
+for i in $(seq 1 40); do tr '\0' ' ' < "/proc/$cpid/cmdline" 2>/dev/null | grep -q "operator unseal" && break; sleep 0.05; done
+sleep 0.3
+args=$(tr '\0' ' ' < "/proc/$cpid/cmdline" 2>/dev/null || true)
+kill "$cpid" 2>/dev/null || true; wait "$cpid" 2>/dev/null || true
+echo "$args" | grep -q "operator unseal" || fail "could not read the CLI's cmdline: $args"
+echo "$args" | grep -q TOPSECRET1 && fail "the token is still in argv: $args"
 pass "hostile: option twice refused, 5000-word argv refused in ${ms} ms, 100 KB value/name bounded, NUL bytes via @FILE/stdin exact, NUL policy refused"

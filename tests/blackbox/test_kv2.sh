@@ -2,9 +2,11 @@
 # Versioned KV (the kv mount) through the CLI: put prints the version, get
 # --version, CAS, soft delete / undelete / destroy, metadata get / put /
 # delete, max_versions pruning, cas_required, list; policies on the Vault
-# paths (kv/data/, kv/metadata/, kv/delete/...); hostile input; two
+# paths (kv/data/, kv/metadata/, kv/delete/...); hostile input; 16
 # writers racing on one path (every write acknowledged, versions distinct
-# and gap-free); per-term counts equal to a scan after a restart.
+# and gap-free) and 10 racing with the same --cas (exactly one wins);
+# snapshot save/restore of versions and metadata; rotate --rewrap --retire
+# over every version; per-term counts equal to a scan after a restart.
 . "$(dirname "$0")/lib.sh"
 
 start_server a

@@ -257,7 +257,8 @@ static void test_parse_u64(void **state) {
 static void test_globals(void **state) {
   (void)state;
   cli_ctx g;
-  char *argv[] = { "kv", "--addr", "h:1", "get", "--format=json", "p", "--token", "t", "--",
+  char tok[] = "t"; /* argv is writable: the token's bytes are wiped there */
+  char *argv[] = { "kv", "--addr", "h:1", "get", "--format=json", "p", "--token", tok, "--",
                    "--addr", "x", NULL };
   int argc = 11, version = 0;
   unsetenv("CUSTOS_FORMAT");
@@ -784,6 +785,35 @@ static void test_decode_key(void **state) {
   }
 }
 
+/* Secrets on the command line leave argv once read (ps, /proc/PID/cmdline). */
+static void test_argv_wiped(void **state) {
+  (void)state;
+  cli_ctx g;
+  char share[] = "00ff00ff";
+  uint8_t *k;
+  size_t n;
+  cli_ctx_init(&g);
+  assert_int_equal(cli_get_key(&g, share, "", &k, &n), 0);
+  assert_int_equal(n, 4);
+  for (size_t i = 0; i < sizeof share - 1; i++)
+    assert_int_equal(share[i], 0);
+  cli_free_secret(k, n);
+  cli_ctx_free(&g);
+
+  char w0[] = "--token", w1[] = "cs.secret", w2[] = "status", w3[] = "--token=cs.secret";
+  char *argv[] = { w0, w1, w2, w3, NULL };
+  int argc = 4, version = 0;
+  unsetenv("CUSTOS_FORMAT");
+  cli_ctx_init(&g);
+  assert_int_equal(cli_parse_globals(&g, &argc, argv, &version), 0);
+  assert_string_equal(g.opts.token, "cs.secret");
+  assert_int_equal(w1[0], 0);                   /* both copies wiped */
+  assert_int_equal(w3[8], 0);
+  assert_memory_equal(w3, "--token=", 8);
+  assert_int_equal(argc, 1);
+  cli_ctx_free(&g);
+}
+
 int main(void) {
   unsetenv("CUSTOS_FORMAT");
   const struct CMUnitTest tests[] = {
@@ -802,6 +832,7 @@ int main(void) {
     cmocka_unit_test(test_out_backends),
     cmocka_unit_test(test_hostile_argv),
     cmocka_unit_test(test_decode_key),
+    cmocka_unit_test(test_argv_wiped),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

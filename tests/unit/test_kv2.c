@@ -195,6 +195,19 @@ static void test_versions(void **state) {
   assert_true(m.created < m.updated);
   assert_int_equal(m.v[1].created, m.updated);
   cs_kv2_meta_free(&m);
+  /* The metadata a build writes is handed to the caller when asked for. */
+  pairs ps;
+  one_pair(&ps, "v", "three");
+  cs_kv2_meta after;
+  cs_kv2_write w3 = {.kind = CS_KV2_PUT, .path = "app/db", .data = ps.ptr, .n_data = 1,
+                     .after = &after};
+  cs_batch b;
+  cs_batch_init(&b);
+  assert_int_equal(cs_kv2_build(f->s, f->k, &w3, ++f->now, &b, NULL), 0);
+  assert_int_equal(after.current, 3);
+  assert_int_equal(after.n_v, 3);
+  cs_kv2_meta_free(&after);
+  cs_batch_clear(&b); /* not committed */
   /* One data record per version, one metadata record. */
   assert_int_equal(data_keys(f, "app/db"), 2);
   /* A version key of one path never belongs to another ("app/db 0..1" vs "app/db/x"). */
