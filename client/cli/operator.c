@@ -29,8 +29,9 @@
 static int print_status(cli_ctx *g, const Custos__StatusRes *s) {
   out_bool(g, "initialized", "Initialized", s->initialized);
   out_bool(g, "sealed", "Sealed", s->sealed);
-  out_u64(g, "n", "Total Shares", s->n);
+  /* JSON order t, n as docs/cli.md shows it (scripts match on it). */
   out_u64(g, "t", "Threshold", s->t);
+  out_u64(g, "n", "Total Shares", s->n);
   out_u64(g, "progress", NULL, s->progress);
   out_str(g, "nonce", NULL, S(s->nonce));
   if (s->sealed) {

@@ -4,7 +4,7 @@
  * a table in its own file (see /work/wt/CLI_LANDED, docs/cli.md).
  */
 #include "cli.h"
-#include "version.h"
+#include "cs_version.h"
 
 int cmd_version(cli_ctx *g, int argc, char **argv) {
   size_t npos;

@@ -348,17 +348,19 @@ int park(cs_rq *r, int rc) {
 /* ---------------------------------------------------------------- cluster (HA) */
 
 /*
- * Cluster mode: a node that is not the raft leader answers only status and
- * unseal itself; init, data and operator requests get STANDBY with the
- * active's API address (the client library follows it).  Returns 1 when it
- * answered (and freed r).
+ * Cluster mode: a node that is not the raft leader answers only status,
+ * unseal and metrics itself; init, data and operator requests get STANDBY
+ * with the active's API address (the client library follows it).  Metrics
+ * are this node's own telemetry: redirected, a scraper (Prometheus follows
+ * redirects) saw the active's gauges under every member's name, so a
+ * sealed standby looked unsealed.  Returns 1 when it answered (and freed r).
  */
 static int standby_redirect(cs_rq *r) {
   int op = r->req->op_case;
   /* A removed node refuses even unseal: it must not serve again. */
   int removed = cs_ha_removed(r->d);
-  if (op == CUSTOS__REQUEST__OP_STATUS || (op == CUSTOS__REQUEST__OP_UNSEAL && !removed) ||
-      (!removed && cs_ha_is_leader(r->d)))
+  if (op == CUSTOS__REQUEST__OP_STATUS || op == CUSTOS__REQUEST__OP_METRICS ||
+      (op == CUSTOS__REQUEST__OP_UNSEAL && !removed) || (!removed && cs_ha_is_leader(r->d)))
     return 0;
   /* A redirect is a refusal: on record like any other (request first). */
   if (cs_rq_audit(r, CS_AUDIT_REQUEST, 0, NULL, 0) < 0) {

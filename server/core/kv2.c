@@ -305,6 +305,21 @@ int cs_kv2_config_load(cs_store *st, const cs_keyring *k, cs_kv2_config *c) {
   return 0;
 }
 
+int cs_kv2_config_check(cs_store *st, cs_batch *b) {
+  uint8_t *ct, digest[CS_STORE_DIGEST_LEN];
+  size_t len;
+  int rc = cs_store_get(st, CS_KV2_CONFIG_PATH, &ct, &len);
+  if (rc == CS_ENOTFOUND) {
+    cs_error_clear();
+    return cs_batch_check(b, CS_KV2_CONFIG_PATH, NULL);
+  }
+  if (rc < 0)
+    return rc;
+  cs_store_digest(ct, len, digest);
+  free(ct);
+  return cs_batch_check(b, CS_KV2_CONFIG_PATH, digest);
+}
+
 int cs_kv2_stage_config(cs_keyring *k, const cs_kv2_config *c, cs_batch *b) {
   if (c->max_versions > CS_KV2_MAX_VERSIONS)
     return cs_error_set(CS_EINVAL, "max_versions must be at most %d", CS_KV2_MAX_VERSIONS);

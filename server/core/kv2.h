@@ -110,6 +110,11 @@ int cs_kv2_is_deleted(const cs_kv2_version *v, int64_t now);
 /* The mount's settings (all zero when never set). */
 int cs_kv2_config_load(cs_store *st, const cs_keyring *k, cs_kv2_config *c)
     __attribute__((warn_unused_result));
+/* The precondition of a settings write: b fails with CS_ECHANGED unless the
+ * stored record is, at commit, the one stored now (or still none).  Call
+ * it BEFORE cs_kv2_config_load: a write landing in between then fails the
+ * check instead of being overwritten (read again and rebuild). */
+int cs_kv2_config_check(cs_store *st, cs_batch *b) __attribute__((warn_unused_result));
 int cs_kv2_stage_config(cs_keyring *k, const cs_kv2_config *c, cs_batch *b)
     __attribute__((warn_unused_result));
 

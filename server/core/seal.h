@@ -235,7 +235,9 @@ cs_keyring *cs_seal_keyring(cs_seal *s);
  */
 
 /* New term; keyring, core/root-key and core/upgrade/<old> in one batch;
- * res->term and res->install_time. */
+ * res->term and res->install_time.  With staged activation (a cluster) the
+ * term is staged instead (res->staged; core/root-key untouched) and a
+ * rotation while a term is staged is refused with CS_ESTAGED: see below. */
 int cs_seal_rotate(cs_seal *s, cs_seal_cb cb, void *arg) __attribute__((warn_unused_result));
 
 /* ---- staged activation (seal/stage.c; docs/ha.md, "Staged activation") --- */

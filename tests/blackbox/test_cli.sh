@@ -77,7 +77,7 @@ CUSTOS_FORMAT=json expect_exit 2 off token create
 make_certs
 CUSTOS_CACERT="$WORK/tls/ca.crt" expect_exit 1 off --format json status
 [ "$(jerr "$WORK/err" code)" = unavailable ] && jerr "$WORK/err" message | grep -q "cannot connect" \
-  || fail "json connection error: $(cat "$WORK/err")"
+  || fail "json connection error: stderr [$(cat "$WORK/err")] stdout [$(cat "$WORK/out")] ca [$(ls -l "$WORK/tls/ca.crt" 2>&1)]"
 CUSTOS_CACERT="$WORK/tls/ca.crt" expect_err "cannot connect" off status
 # Addresses (common/addr.c): a clear message, a local ("client") error.
 CUSTOS_CACERT="$WORK/tls/ca.crt" expect_err 'address "nowhere": no port' off --addr nowhere status
