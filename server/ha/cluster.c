@@ -91,6 +91,7 @@ struct cs_cluster {
   cs_cluster_unseal_fn unseal_fn; /* relayed unseal shares (cs_cluster_on_unseal_share) */
   void *unseal_ctx;
   int relay_inflight;          /* `unseal --cluster` relays waiting for answers */
+  uint64_t lost_term;          /* a raft term whose leadership this node lost (see leading) */
   char marker[4200];
 };
 
@@ -145,13 +146,29 @@ static int in_configuration(cs_cluster *c, raft_id id, int *voter) {
 
 /* ---------------------------------------------------------------- accessors */
 
-int cs_cluster_is_leader(cs_cluster *c) { return raft_state(&c->raft) == RAFT_LEADER; }
+/*
+ * raft 0.15 fails a lost leader's pending requests (RAFT_LEADERSHIPLOST)
+ * while it is still in the leader state but has already freed the leader's
+ * progress: an apply, barrier or change started from such a callback
+ * crashes inside libraft.  A leader never leads again in the term it lost,
+ * so from the first such callback on this node counts as not leading.
+ */
+static int leading(cs_cluster *c) {
+  return raft_state(&c->raft) == RAFT_LEADER && c->lost_term != c->raft.current_term;
+}
+
+static void note_lost(cs_cluster *c, int status) {
+  if (status == RAFT_LEADERSHIPLOST)
+    c->lost_term = c->raft.current_term;
+}
+
+int cs_cluster_is_leader(cs_cluster *c) { return leading(c); }
 
 int cs_cluster_raft_state(cs_cluster *c) {
   switch (raft_state(&c->raft)) {
   case RAFT_FOLLOWER: return CS_HA_RAFT_FOLLOWER;
   case RAFT_CANDIDATE: return CS_HA_RAFT_CANDIDATE;
-  case RAFT_LEADER: return CS_HA_RAFT_LEADER;
+  case RAFT_LEADER: return leading(c) ? CS_HA_RAFT_LEADER : CS_HA_RAFT_FOLLOWER;
   default: return CS_HA_RAFT_UNAVAILABLE;
   }
 }
@@ -208,6 +225,7 @@ static void unlink_apply(cs_cluster *c, apply_req *a) {
 static void on_applied(struct raft_apply *req, int status, void *result) {
   apply_req *a = req->data;
   int rc;
+  note_lost(a->c, status);
   unlink_apply(a->c, a);
   if (status == 0)
     rc = cs_fsm_result(result);
@@ -226,7 +244,7 @@ static void on_applied(struct raft_apply *req, int status, void *result) {
 int cs_cluster_submit(void *ctx, const cs_batch *const *batches, size_t n,
                       void (*done)(void *arg, int status, const int *each), void *arg) {
   cs_cluster *c = ctx;
-  if (raft_state(&c->raft) != RAFT_LEADER)
+  if (!leading(c))
     return cs_error_set(CS_ESTANDBY, "this node is not the leader");
   struct raft_buffer buf = {0};
   int rc = cs_fsm_entry_encode(batches, n, &buf);
@@ -265,12 +283,14 @@ int cs_cluster_submit(void *ctx, const cs_batch *const *batches, size_t n,
 
 typedef struct barrier_req {
   struct raft_barrier req;
+  cs_cluster *c;
   cs_done_fn done;
   void *arg;
 } barrier_req;
 
 static void on_barrier(struct raft_barrier *req, int status) {
   barrier_req *b = req->data;
+  note_lost(b->c, status);
   int rc = status == 0 ? 0 : cs_error_set(CS_EUNAVAIL, "cluster: barrier not confirmed (%s)",
                                           raft_strerror(status));
   b->done(b->arg, rc);
@@ -278,12 +298,13 @@ static void on_barrier(struct raft_barrier *req, int status) {
 }
 
 int cs_cluster_barrier(cs_cluster *c, cs_done_fn done, void *arg) {
-  if (raft_state(&c->raft) != RAFT_LEADER)
+  if (!leading(c))
     return cs_error_set(CS_ESTANDBY, "this node is not the leader");
   barrier_req *b = calloc(1, sizeof *b);
   if (b == NULL)
     return CS_ENOMEM;
   b->req.data = b;
+  b->c = c;
   b->done = done;
   b->arg = arg;
   int rc = raft_barrier(&c->raft, &b->req, on_barrier);
@@ -314,6 +335,7 @@ typedef struct change_req {
 static void on_change_done(struct raft_change *req, int status) {
   change_req *ch = req->data;
   cs_cluster *c = ch->c;
+  note_lost(c, status);
   if (status == 0 && ch->promote) {
     ch->promote = 0;
     int rc = raft_assign(&c->raft, &ch->req, ch->id, RAFT_VOTER, on_change_done);
@@ -354,7 +376,7 @@ static void on_status(cs_cluster *c, const char *peer, const cs_cluster_msg *m, 
     /* The leader's configuration is the newest: a node it does not list
      * was removed (a follower's may lag behind an addition). */
     cs_cluster_reply r = {.type = CS_CLUSTER_REPLY_REFUSED,
-                          .removed = raft_state(&c->raft) == RAFT_LEADER};
+                          .removed = leading(c)};
     snprintf(r.reason, sizeof r.reason, "not a member of the cluster");
     put_reply(&r, reply, reply_len);
     return;
@@ -778,7 +800,7 @@ int cs_cluster_has_leader(cs_cluster *c) {
 }
 
 const char *cs_cluster_initialized_member(cs_cluster *c) {
-  if (raft_state(&c->raft) != RAFT_LEADER)
+  if (!leading(c))
     return NULL;
   uint64_t now = uv_now(c->loop), window = 3ULL * c->cfg.poll_ms + 500;
   for (unsigned i = 0; i < c->raft.configuration.n; i++) {
@@ -830,7 +852,7 @@ static void on_timer(uv_timer_t *t) {
       send_join(c);
     return;
   }
-  if (raft_state(&c->raft) == RAFT_LEADER || c->report_inflight || c->removed)
+  if (leading(c) || c->report_inflight || c->removed)
     return;
   raft_id lid;
   const char *laddr;
@@ -842,7 +864,7 @@ static void on_timer(uv_timer_t *t) {
 }
 
 uint32_t cs_cluster_min_member_term(cs_cluster *c) {
-  if (raft_state(&c->raft) != RAFT_LEADER)
+  if (!leading(c))
     return 0;
   uint64_t now = uv_now(c->loop), window = 3ULL * c->cfg.poll_ms + 500;
   uint32_t min = UINT32_MAX;
@@ -857,7 +879,7 @@ uint32_t cs_cluster_min_member_term(cs_cluster *c) {
 }
 
 size_t cs_cluster_reports(cs_cluster *c, cs_member_report *out, size_t cap) {
-  if (raft_state(&c->raft) != RAFT_LEADER)
+  if (!leading(c))
     return 0;
   uint64_t now = uv_now(c->loop), window = 3ULL * c->cfg.poll_ms + 500;
   size_t n = 0;
@@ -893,7 +915,7 @@ static void on_transfer(struct raft_transfer *req) {
   c->transfer_done = NULL;
   if (done == NULL)
     return;
-  if (raft_state(&c->raft) == RAFT_LEADER)
+  if (leading(c))
     done(c->transfer_arg, cs_error_set(CS_EUNAVAIL, "leadership transfer to %s did not complete "
                                        "(this node still leads); retry", c->transfer_to));
   else
@@ -911,7 +933,7 @@ static member *recent_voter(cs_cluster *c, const struct raft_server *s, uint64_t
 }
 
 int cs_cluster_step_down(cs_cluster *c, cs_done_fn done, void *arg) {
-  if (raft_state(&c->raft) != RAFT_LEADER)
+  if (!leading(c))
     return cs_error_set(CS_ESTANDBY, "this node is not the leader");
   if (c->transferring)
     return cs_error_set(CS_EINPROGRESS, "a leadership transfer is already in progress");
@@ -942,7 +964,7 @@ int cs_cluster_step_down(cs_cluster *c, cs_done_fn done, void *arg) {
 }
 
 int cs_cluster_transfer_to_unsealed(cs_cluster *c) {
-  if (raft_state(&c->raft) != RAFT_LEADER || c->transferring)
+  if (!leading(c) || c->transferring)
     return CS_ENOTFOUND;
   uint64_t now = uv_now(c->loop), window = 3ULL * c->cfg.poll_ms + 500;
   for (unsigned i = 0; i < c->raft.configuration.n; i++) {
@@ -1008,7 +1030,7 @@ int cs_cluster_add(cs_cluster *c, const char *node_id, const char *address,
     return cs_error_set(CS_EINVAL, "node id: use 1 to 63 letters, digits, . _ -");
   if (!cs_cluster_address_valid((const uint8_t *)address, strlen(address)))
     return cs_error_set(CS_EINVAL, "address: expected the new node's cluster address HOST:PORT");
-  if (raft_state(&c->raft) != RAFT_LEADER)
+  if (!leading(c))
     return cs_error_set(CS_ESTANDBY, "this node is not the leader");
   raft_id id = id_of(node_id);
   if (in_configuration(c, id, NULL))
@@ -1036,7 +1058,7 @@ int cs_cluster_add(cs_cluster *c, const char *node_id, const char *address,
 
 int cs_cluster_remove(cs_cluster *c, const char *node_id, cs_done_fn done,
                       void *arg) {
-  if (raft_state(&c->raft) != RAFT_LEADER)
+  if (!leading(c))
     return cs_error_set(CS_ESTANDBY, "this node is not the leader");
   raft_id id = id_of(node_id);
   if (!in_configuration(c, id, NULL))
