@@ -80,6 +80,7 @@ typedef struct build_job {
   int rc;
   char err[512];
   /* a save request */
+  int whole;                  /* answer the whole file in one chunk (HTTP) */
   cs_snapshots_reply_fn fn;
   void *arg;
   /* a scheduled snapshot */
@@ -187,7 +188,7 @@ static void build_work(uv_work_t *w) {
     snprintf(j->err, sizeof j->err, "%s", cs_error_message(j->rc)); /* the detail is per thread */
 }
 
-static void send_chunk(xfer *x, uint64_t offset, cs_snapshots_reply_fn fn, void *arg);
+static void send_chunk(xfer *x, uint64_t offset, int whole, cs_snapshots_reply_fn fn, void *arg);
 static xfer *xfer_new(void);
 
 static void build_done(uv_work_t *w, int status) {
@@ -222,7 +223,7 @@ static void build_done(uv_work_t *w, int status) {
     x->used_ms = uv_now(j->d->loop);
     cs_info("snapshot: built %zu bytes for a save (transfer %016llx)", j->len,
             (unsigned long long)x->id);
-    send_chunk(x, 0, j->fn, j->arg);
+    send_chunk(x, 0, j->whole, j->fn, j->arg);
   }
   free(j);
 }
@@ -283,14 +284,14 @@ static size_t chunk_size(const cs_api_env *d) {
   return c < CHUNK_MAX ? c : CHUNK_MAX;
 }
 
-static void send_chunk(xfer *x, uint64_t offset, cs_snapshots_reply_fn fn, void *arg) {
+static void send_chunk(xfer *x, uint64_t offset, int whole, cs_snapshots_reply_fn fn, void *arg) {
   if (offset > x->len) {
     fn(arg, cs_error_set(CS_EINVAL, "offset %llu is beyond the snapshot's %zu bytes",
                          (unsigned long long)offset, x->len), NULL);
     return;
   }
   size_t n = x->len - (size_t)offset, max = chunk_size(S.d);
-  if (n > max)
+  if (n > max && !whole)
     n = max;
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__SnapshotChunkRes cr = CUSTOS__SNAPSHOT_CHUNK_RES__INIT;
@@ -309,10 +310,14 @@ static void send_chunk(xfer *x, uint64_t offset, cs_snapshots_reply_fn fn, void 
 
 void cs_snapshots_save(cs_api_env *d, const Custos__SnapshotSaveReq *q, cs_snapshots_reply_fn fn,
                        void *arg) {
+  if (q->whole && q->id != 0) {
+    fn(arg, cs_error_set(CS_EINVAL, "whole is for a new snapshot (id 0)"), NULL);
+    return;
+  }
   if (q->id != 0) {
     for (size_t i = 0; i < MAX_XFERS; i++)
       if (S.xfers[i].id == q->id) {
-        send_chunk(&S.xfers[i], q->offset, fn, arg);
+        send_chunk(&S.xfers[i], q->offset, 0, fn, arg);
         return;
       }
     fn(arg, cs_error_set(CS_ESNAPXFER, "no snapshot transfer %016llx (finished, or idle for "
@@ -334,6 +339,7 @@ void cs_snapshots_save(cs_api_env *d, const Custos__SnapshotSaveReq *q, cs_snaps
   }
   j->fn = fn;
   j->arg = arg;
+  j->whole = q->whole;
   int rc = start_build(d, j);
   if (rc < 0)
     fn(arg, rc, NULL);

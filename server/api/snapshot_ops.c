@@ -4,6 +4,8 @@
  */
 #include "api_int.h"
 
+#include "cs_error.h"
+#include "net.h"
 #include "snapshots.h"
 
 static void on_snapshot_reply(void *arg, int status, Custos__Response *res) {
@@ -15,6 +17,13 @@ static void on_snapshot_reply(void *arg, int status, Custos__Response *res) {
 }
 
 void cs_op_snapshot_save(cs_rq *r) {
+  /* One chunk of the whole file is for HTTP answers only: a protobuf
+   * client keeps the frame limit and the chunked transfer. */
+  if (r->req->snapshot_save->whole && !cs_reply_is_http(r->reply)) {
+    respond(r, cs_error_set(CS_EINVAL, "whole is only served over the HTTP API; use chunks"),
+            NULL, NULL, 0);
+    return;
+  }
   cs_snapshots_save(r->d, r->req->snapshot_save, on_snapshot_reply, r);
 }
 

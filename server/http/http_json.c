@@ -756,6 +756,7 @@ static int view(cs_jbuf *b, const cs_http_req *ctx, const Custos__Response *res)
   case HV_LEADER: return view_leader(b, res);
   case HV_NO_CONTENT: return 204;
   case HV_METRICS: return 500; /* rendered before: not JSON (cs_http_render) */
+  case HV_SNAPSHOT: return 500; /* rendered before: the raw file (cs_http_render) */
   case HV_KEY_STATUS: return view_key_status(b, res);
   case HV_ROTATE_CONFIG: return view_rotate_config(b, res);
   case HV_KV_READ: return view_kv_read(b, res);
@@ -823,6 +824,19 @@ uint8_t *cs_http_render(cs_http_req *ctx, const Custos__Response *res, size_t *l
                            : "";
     out = response_typed(200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text),
                          ctx->head, ctx->close, NULL, len);
+    cs_http_req_free(ctx);
+    return out;
+  }
+  if (ctx->view == HV_SNAPSHOT) {
+    /* The snapshot file itself, as Vault's GET sys/storage/raft/snapshot. */
+    if (res->result_case != CUSTOS__RESPONSE__RESULT_SNAPSHOT_CHUNK ||
+        res->snapshot_chunk->offset != 0 ||
+        res->snapshot_chunk->data.len != res->snapshot_chunk->total_len)
+      out = cs_http_error(500, "unexpected response from the server core", ctx->close, len);
+    else
+      out = response_typed(200, "application/octet-stream",
+                           (const char *)res->snapshot_chunk->data.data,
+                           res->snapshot_chunk->data.len, ctx->head, ctx->close, NULL, len);
     cs_http_req_free(ctx);
     return out;
   }

@@ -468,6 +468,31 @@ static int route_plain(cs_http_event *ev, const http_msg *m, const query *q, int
 
 static int is_write(const http_msg *m) { return m->method == HM_PUT || m->method == HM_POST; }
 
+/* Vault's raft snapshot endpoints on custos's snapshot ops: GET answers the
+ * whole file (SnapshotSaveReq.whole: one chunk, HTTP only); POST/PUT
+ * uploads the raw body as one SnapshotRestoreReq chunk and commits it
+ * (snapshot-force: force).  The op checks the file (corrupt: 400). */
+static int route_snapshot(cs_http_event *ev, const http_msg *m, const query *q, int force) {
+  Custos__Request req = CUSTOS__REQUEST__INIT;
+  if (m->method == HM_GET && !force) {
+    Custos__SnapshotSaveReq sv = CUSTOS__SNAPSHOT_SAVE_REQ__INIT;
+    sv.whole = 1;
+    req.op_case = CUSTOS__REQUEST__OP_SNAPSHOT_SAVE;
+    req.snapshot_save = &sv;
+    return emit(ev, m, &req, HV_SNAPSHOT, q);
+  }
+  if (!is_write(m))
+    return bad_method(ev, m);
+  Custos__SnapshotRestoreReq rr = CUSTOS__SNAPSHOT_RESTORE_REQ__INIT;
+  rr.data.data = (uint8_t *)m->body;
+  rr.data.len = m->body_len;
+  rr.commit = 1;
+  rr.force = force;
+  req.op_case = CUSTOS__REQUEST__OP_SNAPSHOT_RESTORE;
+  req.snapshot_restore = &rr;
+  return emit(ev, m, &req, HV_NO_CONTENT, q);
+}
+
 static int route_rotate_config(cs_http_event *ev, const http_msg *m, const query *q) {
   Custos__Request req = CUSTOS__REQUEST__INIT;
   Custos__RotateConfigReq rc_ = CUSTOS__ROTATE_CONFIG_REQ__INIT;
@@ -806,6 +831,8 @@ static int route_sys(cs_http_event *ev, const http_msg *m, const query *q, const
     return m->method == HM_GET ? route_plain(ev, m, q, CUSTOS__REQUEST__OP_RAFT_LIST_PEERS,
                                              HV_RAFT_CONFIG)
                                : bad_method(ev, m);
+  if (strcmp(p, "storage/raft/snapshot") == 0 || strcmp(p, "storage/raft/snapshot-force") == 0)
+    return route_snapshot(ev, m, q, p[21] != 0);
   if (strcmp(p, "mounts") == 0) {
     /* Static, but only for a valid token, as Vault: a lookup-self decides. */
     if (m->method != HM_GET)

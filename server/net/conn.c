@@ -491,6 +491,10 @@ static void drop_detached(cs_reply *r) {
   conn_unref(c);
 }
 
+int cs_reply_is_http(const cs_reply *reply) {
+  return reply != NULL && (reply->http != NULL || reply->is_http);
+}
+
 void cs_reply_send(cs_reply *r, Custos__Response *res, int authenticated) {
   (void)authenticated;
   cs_conn *c = r->conn;

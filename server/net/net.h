@@ -106,6 +106,10 @@ int cs_listener_reload_tls(cs_listener *l, const char *cert_file, const char *ke
  */
 void cs_reply_send(cs_reply *reply, Custos__Response *res, int authenticated);
 
+/* 1 when `reply` answers an HTTP request (rendered by server/http, not
+ * bound by the frame limit), 0 for a protobuf one or NULL. */
+int cs_reply_is_http(const cs_reply *reply);
+
 /*
  * Two-step sending, for grouped audit writes (server/api/api.c): hold packs
  * the response at once (res may be freed when it returns) but keeps it, and
