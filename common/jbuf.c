@@ -73,6 +73,16 @@ void cs_jbuf_raw(cs_jbuf *b, const char *s, size_t n) {
   put(b, s, n);
 }
 
+void cs_jbuf_members(cs_jbuf *b, const char *s, size_t n) {
+  assert(b->depth > 0 && b->is_obj[b->depth - 1] && !b->after_key);
+  if (b->over > 0 || b->depth == 0)
+    return;
+  if (!b->first[b->depth - 1])
+    put(b, ",", 1);
+  b->first[b->depth - 1] = 0;
+  put(b, s, n);
+}
+
 /* Writes the separator a value needs at this point and checks that a value
  * is allowed here (not a bare value inside an object). */
 static void before_value(cs_jbuf *b) {
@@ -147,6 +157,10 @@ static void put_quoted(cs_jbuf *b, const unsigned char *s, size_t n) {
   size_t run = 0; /* start of the pending run of bytes copied verbatim */
   for (size_t k = 0; k < n;) {
     unsigned char c = s[k];
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      k++; /* printable ASCII, the common case: copied without a call */
+      continue;
+    }
     size_t seq = cs_wire_utf8_seq(s + k, n - k); /* RFC 3629, as the wire checks it */
     if (seq != 0 && c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
       k += seq;
@@ -180,16 +194,31 @@ void cs_jbuf_str(cs_jbuf *b, const char *s) {
   cs_jbuf_strn(b, s, s != NULL ? strlen(s) : 0);
 }
 
+/* The decimal digits of v, written backwards from end; where they start.
+ * (By hand rather than snprintf: numbers are in every HTTP answer.) */
+static char *dec_digits(char *end, uint64_t v) {
+  do {
+    *--end = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  return end;
+}
+
 void cs_jbuf_int(cs_jbuf *b, int64_t v) {
-  char num[24];
+  char num[24], *end = num + sizeof num;
   before_value(b);
-  put(b, num, (size_t)snprintf(num, sizeof num, "%" PRId64, v));
+  /* The magnitude as unsigned: -INT64_MIN does not fit an int64_t. */
+  char *p = dec_digits(end, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+  if (v < 0)
+    *--p = '-';
+  put(b, p, (size_t)(end - p));
 }
 
 void cs_jbuf_uint(cs_jbuf *b, uint64_t v) {
-  char num[24];
+  char num[24], *end = num + sizeof num;
   before_value(b);
-  put(b, num, (size_t)snprintf(num, sizeof num, "%" PRIu64, v));
+  char *p = dec_digits(end, v);
+  put(b, p, (size_t)(end - p));
 }
 
 void cs_jbuf_bool(cs_jbuf *b, int v) {

@@ -82,6 +82,12 @@ void cs_jbuf_key_bool(cs_jbuf *b, const char *key, int v);
 /* Appends bytes verbatim, e.g. the newline after a finished record; the
  * caller vouches that they keep the text valid. */
 void cs_jbuf_raw(cs_jbuf *b, const char *s, size_t n);
+/* Appends one or more whole members ("k":v,"k2":v2) of the open object,
+ * verbatim, with the comma before them when needed: for the constant parts
+ * of a document (the HTTP API's response envelope).  The caller vouches
+ * that they are valid JSON. */
+void cs_jbuf_members(cs_jbuf *b, const char *s, size_t n);
+#define CS_JBUF_MEMBERS(b, lit) cs_jbuf_members(b, lit, sizeof lit - 1)
 
 /*
  * The finished text: 0 and *text (NUL-terminated, owned by b, valid until

@@ -40,7 +40,7 @@ struct cs_http_req {
   /* sys/health status codes (Vault's query overrides). */
   int activecode, standbycode, sealedcode, uninitcode, perfstandbycode;
   int standbyok;
-  char *target;        /* request target, for a standby's 307 Location */
+  char *target;        /* request target, for a standby's 307 Location (in ctx's block) */
 };
 
 /* Routes one request: fills ev with DISPATCH (a decoded request and its

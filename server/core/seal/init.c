@@ -8,6 +8,7 @@
 #include "barrier.h"
 #include "cs_error.h"
 #include "crypto.h"
+#include "policy_ns.h"
 #include "secmem.h"
 #include "token.h"
 
@@ -32,6 +33,14 @@ int cs_seal__stage_root_token(cs_keyring *kr, cs_batch *b, char token[CS_TOKEN_M
   te.issue_time = cs_now();
   te.root = 1;
   return cs_token_stage(kr, token, &te, b);
+}
+
+/* A new store holds no policy from before namespaces: it is namespaced
+ * from its init (policy_ns.h), so its first request does not start a
+ * migration of nothing that a policy write would wait for (RETRY). */
+static int stage_policy_ns(cs_batch *b) {
+  return cs_batch_put(b, CS_POLICY_NS_MARKER, (const uint8_t *)CS_POLICY_NS_VERSION,
+                      strlen(CS_POLICY_NS_VERSION));
 }
 
 /* The audit log's HMAC key is per installation, under the barrier. */
@@ -86,6 +95,7 @@ static int build_init(change *c, unsigned n, unsigned t, cs_batch *b) {
       (rc = cs_seal__keyset_stage(&c->ks, b, 1)) < 0 ||
       (rc = cs_seal__stage_sealed(b, kek, P_UNSEAL_ROOT, root, sizeof root)) < 0 ||
       (rc = cs_barrier_stage_put(kr, b, P_ROOT_KEY, root, sizeof root)) < 0 ||
+      (rc = stage_policy_ns(b)) < 0 ||
       (rc = cs_seal__stage_keyring(b, root, kr)) < 0) /* last: it carries the counters */
     goto out;
   rc = CS_ENOMEM;
