@@ -44,7 +44,12 @@ writer() {
 pid_of() { eval echo "\${NPID_$1:-}"; }
 kill9() { # I...
   local i pid
-  for i in "$@"; do pid=$(pid_of "$i"); [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; done
+  # A node already gone died by itself (a crash: its log says why), which
+  # is a failure of its own, not a silent exit of this script.
+  for i in "$@"; do
+    pid=$(pid_of "$i")
+    [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || fail "n$i had died before its kill -9 (see n$i.log)"
+  done
   for i in "$@"; do
     pid=$(pid_of "$i"); [ -n "$pid" ] && { wait "$pid" 2>/dev/null || true; }
     eval "NPID_$i="
