@@ -142,6 +142,7 @@ static struct {
   cs_audit *audit;
   cs_reply **replies;
   size_t n, cap;
+  int closed;   /* cs_api_close ran: records are written at once from then on */
 } group;
 
 static void group_flush(void) {
@@ -206,6 +207,7 @@ static int group_reserve(void) {
 
 void cs_api_close(void) {
   group_flush();
+  group.closed = 1; /* a request still running later (parked) must not re-arm the handle */
   free(group.replies);
   group.replies = NULL;
   group.n = group.cap = 0;
@@ -240,7 +242,7 @@ void respond(cs_rq *r, int rc, Custos__Response *res, const cs_audit_sensitive *
   if (rc < 0)
     sens = NULL, n = 0;
   count_answer(r, rc);
-  if (r->d->audit != NULL && group_reserve() == 0 &&
+  if (r->d->audit != NULL && !group.closed && group_reserve() == 0 &&
       rq_record(r, CS_AUDIT_RESPONSE, err, sens, n, 1) == 0) {
     group_touch(r);
     cs_reply_hold(r->reply, res, r->authed);
@@ -265,6 +267,21 @@ void respond_empty(cs_rq *r) {
   res.result_case = CUSTOS__RESPONSE__RESULT_EMPTY;
   res.empty = &empty;
   respond(r, 0, &res, NULL, 0);
+}
+
+void respond_keys(cs_rq *r, int rc, char **keys, size_t n) {
+  if (rc < 0) {
+    respond(r, rc, NULL, NULL, 0);
+    return;
+  }
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  Custos__KvListRes lr = CUSTOS__KV_LIST_RES__INIT;
+  lr.n_keys = n;
+  lr.keys = keys;
+  res.result_case = CUSTOS__RESPONSE__RESULT_KV_LIST;
+  res.kv_list = &lr;
+  respond(r, 0, &res, NULL, 0);
+  cs_store_list_free(keys, n);
 }
 
 /* ---------------------------------------------------------------- writes */
@@ -457,7 +474,7 @@ static void admit(cs_rq *r) {
   }
   size_t ns = cap ? op->sensitive_of(req, sens) : 0;
   /* The request is on record before anything happens, refused or not. */
-  int stage = side_effect_free(op);
+  int stage = !group.closed && side_effect_free(op);
   int arc = rq_record(r, CS_AUDIT_REQUEST, 0, sens, ns, stage);
   if (stage && arc == 0)
     group_touch(r);

@@ -71,6 +71,8 @@ const cs_hist *cs_op_latency(size_t i);
 void respond(cs_rq *r, int rc, Custos__Response *res, const cs_audit_sensitive *sens, size_t n);
 /* respond() with an Empty result. */
 void respond_empty(cs_rq *r);
+/* respond() with a KvListRes of keys[0..n) (rc < 0: the error); frees keys. */
+void respond_keys(cs_rq *r, int rc, char **keys, size_t n);
 
 /*
  * Hands a staged batch to the commit queue (api.c); b is cleared.  When the

@@ -498,18 +498,7 @@ void cs_op_kv2_list(cs_rq *r) {
   char **keys = NULL;
   size_t n = 0;
   int rc = cs_kv2_list(r->d->store, r->req->kv2_list->prefix, &keys, &n);
-  if (rc < 0) {
-    respond(r, rc, NULL, NULL, 0);
-    return;
-  }
-  Custos__Response res = CUSTOS__RESPONSE__INIT;
-  Custos__KvListRes lr = CUSTOS__KV_LIST_RES__INIT;
-  lr.n_keys = n;
-  lr.keys = keys;
-  res.result_case = CUSTOS__RESPONSE__RESULT_KV_LIST;
-  res.kv_list = &lr;
-  respond(r, 0, &res, NULL, 0);
-  cs_store_list_free(keys, n);
+  respond_keys(r, rc, keys, n);
 }
 
 /* ---------------------------------------------------------------- config */
