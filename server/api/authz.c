@@ -119,7 +119,7 @@ int cs_authz_decide(const cs_authz_src *src, uint64_t gen, const cs_op *op,
   cs_authz_sync(gen);
   Custos__TokenEntry *te = NULL;
   who->looked_up = 1;
-  if ((rc = src->token_lookup(src->ctx, token, token_len, &te)) < 0)
+  if ((rc = src->token_lookup(src->ctx, token, token_len, who->token_hash, &te)) < 0)
     return rc;
   snprintf(who->accessor, sizeof who->accessor, "%s", te->accessor ? te->accessor : "");
   who->authed = 1;

@@ -37,8 +37,11 @@ typedef struct cs_authz_src {
   int (*state)(void *ctx, int *initialized);
   /* The entry of a presented token: 0 and *out (freed by the caller with
    * custos__token_entry__free_unpacked), or CS_EPERM (missing, unknown,
-   * revoked), CS_EEXPIRED, or a storage error. */
-  int (*token_lookup)(void *ctx, const uint8_t *token, size_t len, Custos__TokenEntry **out);
+   * revoked), CS_EEXPIRED, or a storage error.  hash: where to put the
+   * token's SHA-256 once computed (the frame grant keys on it, so the
+   * request path hashes a token once); may be left untouched. */
+  int (*token_lookup)(void *ctx, const uint8_t *token, size_t len, uint8_t hash[32],
+                      Custos__TokenEntry **out);
   /* A stored policy document (see cs_policy_load_fn). */
   cs_policy_load_fn load_policy;
 } cs_authz_src;
@@ -50,6 +53,7 @@ typedef struct cs_authz_who {
   int authed;        /* the token was accepted */
   int root;          /* ... and it is a root token */
   int may_write;     /* ... and it may write something (frame grant) */
+  uint8_t token_hash[32]; /* the token's SHA-256, as the lookup computed it */
 } cs_authz_who;
 
 /*

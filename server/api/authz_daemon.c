@@ -7,7 +7,6 @@
 #include "api_int.h"
 #include "api.h"
 
-#include "crypto.h"
 #include "cs_error.h"
 #include "snapshots.h"
 #include "token.h"
@@ -33,10 +32,13 @@ static int daemon_state(void *ctx, int *initialized) {
   return cs_error_set(CS_ESEALED, "server is sealed");
 }
 
-static int daemon_token_lookup(void *ctx, const uint8_t *token, size_t len,
+static int daemon_token_lookup(void *ctx, const uint8_t *token, size_t len, uint8_t hash[32],
                                Custos__TokenEntry **out) {
   cs_api_env *d = ctx;
-  return cs_token_lookup(d->store, cs_seal_keyring(d->seal), token, len, cs_now(), out);
+  int rc = cs_token_hash(token, len, hash);
+  if (rc < 0)
+    return rc;
+  return cs_token_lookup_hash(d->store, cs_seal_keyring(d->seal), hash, cs_now(), out);
 }
 
 static const cs_authz_src *daemon_src(cs_api_env *d) {
@@ -72,9 +74,7 @@ static void grant_frames(cs_rq *r, const cs_authz_who *who) {
     cs_reply_grant_frames(r->reply, NULL, NULL, NULL);
     return;
   }
-  uint8_t hash[32];
-  cs_sha256(r->token, r->token_len, hash);
-  cs_reply_grant_frames(r->reply, hash, frame_grant_holds, r->d);
+  cs_reply_grant_frames(r->reply, who->token_hash, frame_grant_holds, r->d);
 }
 
 int cs_authorize(cs_rq *r) {

@@ -141,14 +141,21 @@ int cs_token_lookup_hash(cs_store *st, const cs_keyring *k, const uint8_t hash[3
   return 0;
 }
 
-int cs_token_lookup(cs_store *st, const cs_keyring *k, const uint8_t *token, size_t len,
-                    int64_t now, Custos__TokenEntry **out) {
+int cs_token_hash(const uint8_t *token, size_t len, uint8_t hash[32]) {
   if (len == 0)
     return cs_error_set(CS_EPERM, "permission denied: no token");
   if (len >= CS_TOKEN_MAX)
     return cs_error_set(CS_EPERM, "permission denied: invalid token");
-  uint8_t hash[32];
   cs_sha256(token, len, hash);
+  return 0;
+}
+
+int cs_token_lookup(cs_store *st, const cs_keyring *k, const uint8_t *token, size_t len,
+                    int64_t now, Custos__TokenEntry **out) {
+  uint8_t hash[32];
+  int rc = cs_token_hash(token, len, hash);
+  if (rc < 0)
+    return rc;
   return cs_token_lookup_hash(st, k, hash, now, out);
 }
 

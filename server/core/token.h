@@ -47,6 +47,11 @@ int cs_token_lookup(cs_store *st, const cs_keyring *k, const uint8_t *token, siz
 int cs_token_lookup_hash(cs_store *st, const cs_keyring *k, const uint8_t hash[32], int64_t now,
                          Custos__TokenEntry **out) __attribute__((warn_unused_result));
 
+/* The SHA-256 a presented token is stored under: 0, or CS_EPERM for an
+ * empty token or one too long to be any token (what cs_token_lookup says). */
+int cs_token_hash(const uint8_t *token, size_t len, uint8_t hash[32])
+    __attribute__((warn_unused_result));
+
 /*
  * The SHA-256 of the token whose accessor is `accessor` (what the audit
  * log shows), into hash: 0, CS_ENOTFOUND, CS_EINVAL for an empty or

@@ -86,8 +86,10 @@ static Custos__TokenEntry *entry(const char *accessor, const char *policy, int r
 }
 
 /* As core/token.c answers: missing, unknown and revoked are all CS_EPERM. */
-static int fake_lookup(void *ctx, const uint8_t *token, size_t len, Custos__TokenEntry **out) {
+static int fake_lookup(void *ctx, const uint8_t *token, size_t len, uint8_t hash[32],
+                       Custos__TokenEntry **out) {
   fake *f = ctx;
+  (void)hash;
   char t[32] = "";
   if (len == 0)
     return cs_error_set(CS_EPERM, "permission denied: no token");
