@@ -141,8 +141,8 @@ int cs_barrier_stage_keyring(cs_batch *b, const uint8_t root_key[CS_KEY_LEN], co
 
 int cs_barrier_open_keyring(const uint8_t root_key[CS_KEY_LEN], const uint8_t *ct, size_t len,
                             cs_keyring **out) {
-  uint8_t *pt;
-  size_t pt_len;
+  uint8_t *pt = NULL;
+  size_t pt_len = 0;
   int rc = cs_barrier_open_with(root_key, P_KEYRING, ct, len, &pt, &pt_len);
   if (rc < 0)
     return rc;
