@@ -127,13 +127,16 @@ int cs_rq_audit(cs_rq *r, cs_audit_type type, int err, const cs_audit_sensitive 
 /*
  * With an audit log, the records of a loop turn go out in one write(2)
  * instead of one each (two per request).  Every response record is staged
- * and its answer held (cs_reply_hold); so is the request record of an op
- * without side effects (a secret read or list: nothing happens before the
- * answer but the read).  After the turn's I/O callbacks, the check handle
- * writes the group and only then lets the answers go; if the write fails,
- * each of them is replaced by the audit error.  Requests with effects keep
- * a request record written at once, before they act.  Answers released
- * here may let buffered requests run and answer: the loop goes on until
+ * and its answer held (cs_reply_hold); so is every request record.  A
+ * request without side effects (a secret read or list: nothing happens
+ * before the answer but the read) runs at once; one with effects waits in
+ * the group (acts) and runs only once the write holding its request record
+ * has succeeded, so nothing acts before it is on record.  After the turn's
+ * I/O callbacks, the check handle writes the group, then lets the answers
+ * go and the waiting requests act; if the write failed, each answer is
+ * replaced by the audit error and each waiting request gets it instead of
+ * acting.  Answers released and requests run here may add to the group
+ * (buffered requests run, synchronous answers): the loop goes on until
  * nothing is staged, so none waits for the next turn.
  */
 static struct {
@@ -142,11 +145,40 @@ static struct {
   cs_audit *audit;
   cs_reply **replies;
   size_t n, cap;
+  cs_rq *acts, **acts_tail;   /* requests with effects waiting for the write, in arrival order */
+  int closing;  /* cs_api_close is flushing: waiting requests are refused, not run */
   int closed;   /* cs_api_close ran: records are written at once from then on */
-} group;
+} group = {.acts_tail = &group.acts};
+
+/*
+ * The requests whose request records were in the write just made (rc):
+ * they act now, in arrival order, or get the error.  One authorized under
+ * an older auth generation (a seal, a revoke or a policy change committed
+ * in between) is authorized again first, as a parked one is.
+ */
+static void run_acts(int rc) {
+  cs_rq *list = group.acts;
+  group.acts = NULL;
+  group.acts_tail = &group.acts;
+  while (list != NULL) {
+    cs_rq *r = list;
+    list = r->next;
+    r->next = NULL;
+    cs_error_clear();
+    int arc = rc < 0            ? CS_EAUDIT
+              : group.closing   ? cs_error_set(CS_EUNAVAIL, "the server is stopping")
+              : r->gen != r->d->auth_gen ? cs_authorize(r)
+                                         : 0;
+    if (arc < 0)
+      respond(r, arc, NULL, NULL, 0);
+    else
+      r->op->handler(r);
+  }
+}
 
 static void group_flush(void) {
-  while (group.n > 0 || (group.audit != NULL && cs_audit_staged(group.audit) > 0)) {
+  while (group.n > 0 || group.acts != NULL ||
+         (group.audit != NULL && cs_audit_staged(group.audit) > 0)) {
     int rc = cs_audit_flush(group.audit);
     if (rc < 0)
       cs_stats_audit_failed();
@@ -166,6 +198,7 @@ static void group_flush(void) {
     } else {
       free(list);
     }
+    run_acts(rc);
   }
   if (group.started) {
     uv_check_stop(&group.check);
@@ -206,7 +239,9 @@ static int group_reserve(void) {
 }
 
 void cs_api_close(void) {
+  group.closing = 1;
   group_flush();
+  group.closing = 0;
   group.closed = 1; /* a request still running later (parked) must not re-arm the handle */
   free(group.replies);
   group.replies = NULL;
@@ -473,8 +508,9 @@ static void admit(cs_rq *r) {
     return;
   }
   size_t ns = cap ? op->sensitive_of(req, sens) : 0;
-  /* The request is on record before anything happens, refused or not. */
-  int stage = !group.closed && side_effect_free(op);
+  /* The request is on record before anything happens, refused or not:
+   * staged with the turn's group when there is one (see group_flush). */
+  int stage = r->d->audit != NULL && !group.closed;
   int arc = rq_record(r, CS_AUDIT_REQUEST, 0, sens, ns, stage);
   if (stage && arc == 0)
     group_touch(r);
@@ -488,6 +524,12 @@ static void admit(cs_rq *r) {
       cs_info("%s from %s refused: %s", op->name, r->client, cs_error_message(rc));
     respond(r, rc, NULL, NULL, 0);
     return;
+  }
+  if (stage && !side_effect_free(op)) {
+    r->gen = r->d->auth_gen;
+    *group.acts_tail = r;
+    group.acts_tail = &r->next;
+    return; /* it acts once its record is written (run_acts) */
   }
   op->handler(r);
 }

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Grouped audit writes (server/api/api.c): with an audit log, the records of
 # one loop turn go out in one write, and no answer leaves before the write
-# holding its records succeeded.  Checks: every request of a pipelined,
-# multi-connection GET/PUT load has its request and response record; and
-# when the log's filesystem is full, a read is answered with the audit
-# error (protobuf and HTTP), never with the secret; once space is freed,
-# reads succeed again.  Needs a small tmpfs: skipped (77) where mounting is
+# holding its records succeeded, and no request with effects acts before
+# the write holding its request record succeeded.  Checks: every request
+# of a pipelined, multi-connection GET/PUT load has its request and
+# response record; a seal pipelined with puts behind it (they run in the
+# same turn, after it) leaves every put either refused or stored, never
+# run on the sealed barrier; when the log's filesystem is full, a read is
+# answered with the audit error (protobuf and HTTP), never with the
+# secret, and a write or a delete is refused without taking effect; once
+# space is freed, reads succeed again.  Needs a small tmpfs: skipped (77) where mounting is
 # not permitted.
 . "$(dirname "$0")/lib.sh"
 SMALL="$WORK/small"
@@ -49,6 +53,29 @@ for line in open(sys.argv[1]):
 PY
 pass "load of 4000 pipelined requests: $n_req request and $n_res response records, each response after its request"
 
+# A seal with puts pipelined behind it: the puts overtake the unanswered
+# seal, so the server admits them in the same turn, and they act after the
+# seal has run.  Each must be refused (sealed) or, if it ran first, stored.
+: "${CUSTOS_PIPE:?set CUSTOS_PIPE to the custos-pipe binary}"
+CUSTOS_ADDR="127.0.0.1:$PORT_a" CUSTOS_CACERT="$WORK/tls/ca.crt" CUSTOS_TOKEN="$TOKEN" \
+  timeout 60 "$CUSTOS_PIPE" sealput 20 sp > "$WORK/sealput.out" 2>&1 || fail "sealput: $(cat "$WORK/sealput.out")"
+grep -q '^seal ok$' "$WORK/sealput.out" || fail "seal pipelined with puts: $(cat "$WORK/sealput.out")"
+cli a status >/dev/null 2>&1 && fail "still unsealed after a pipelined seal"
+unseal_with a 1
+stored=0 refused=0
+for i in $(seq 1 20); do
+  line=$(grep "^sp/$i " "$WORK/sealput.out") || fail "no answer for sp/$i: $(cat "$WORK/sealput.out")"
+  if [ "$line" = "sp/$i ok" ]; then
+    [ "$(cli a kv get "sp/$i" --field v 2>&1)" = x ] || fail "sp/$i answered ok but is not stored"
+    stored=$((stored + 1))
+  else
+    case "$line" in *sealed*) ;; *) fail "sp/$i after a seal: $line (want sealed)" ;; esac
+    cli a kv get "sp/$i" >/dev/null 2>&1 && fail "sp/$i was refused but is stored"
+    refused=$((refused + 1))
+  fi
+done
+pass "seal with 20 puts pipelined behind it: $refused refused (sealed), $stored stored; server up"
+
 # Fill the log's filesystem; a read must then be refused with the audit error.
 # (The log's last page may still take a few records: read until refused.)
 dd if=/dev/zero of="$SMALL/filler" bs=4k 2>/dev/null || true
@@ -65,9 +92,14 @@ code=$(curl -sS --cacert "$WORK/tls/ca.crt" -o "$WORK/body" -w '%{http_code}' \
 grep -q hunter2 "$WORK/body" && fail "HTTP: the secret left with its audit record unwritten"
 [ "$code" = 500 ] || fail "HTTP read with the audit log full: status $code, body $(cat "$WORK/body")"
 pass "HTTP read with the audit log full: $code $(cat "$WORK/body")"
+# A write and a delete must not act while their request record cannot be written.
+out=$(cli a kv put app/db password=changed-unlogged 2>&1) && fail "put succeeded with the audit log full: $out"
+case "$out" in *audit*) ;; *) fail "a put with the audit log full: '$out' (want an audit error)" ;; esac
+out=$(cli a kv delete app/db 2>&1) && fail "delete succeeded with the audit log full: $out"
+pass "audit log full: put and delete refused ($out)"
 
 rm -f "$SMALL/filler"
 v=$(cli a kv get app/db --field password) || fail "read after space was freed: $v"
-[ "$v" = hunter2-secret ] || fail "read after space was freed: $v"
-pass "space freed: reads succeed again"
+[ "$v" = hunter2-secret ] || fail "read after space was freed: $v (a write refused for its audit record took effect)"
+pass "space freed: reads succeed again, and the refused put and delete took no effect"
 stop_server a

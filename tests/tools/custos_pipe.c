@@ -20,6 +20,11 @@
  *       frame limit), pipelines one put per PATH (one field "v": "x", or the
  *       contents of FILE), then prints one line per answer: "PATH ok" or
  *       "PATH error CODE MESSAGE".
+ *   sealput N PREFIX
+ *       After one get, pipelines a seal and then N puts of PREFIX/<i> (the
+ *       puts may overtake the seal, so the server sees them in the same
+ *       turn), then prints one line per answer: "seal ok|error CODE MESSAGE"
+ *       and "PREFIX/<i> ok|error CODE MESSAGE".
  *   putfile PATH FILE
  *       Puts the contents of FILE as field "v" of PATH, after one small
  *       request so that the connection is past the pre-authentication frame
@@ -124,6 +129,14 @@ static Custos__Response *call(req_buf *b) {
 
 static const char *err_msg(const Custos__Response *r) {
   return r->error != NULL && r->error->message != NULL ? r->error->message : "";
+}
+
+/* Prints one answer line: "WHAT ok" or "WHAT error CODE MESSAGE". */
+static void print_answer(const char *what, const Custos__Response *res) {
+  if (res->error == NULL)
+    printf("%s ok\n", what);
+  else
+    printf("%s error %d %s\n", what, (int)res->error->code, err_msg(res));
 }
 
 /* ---------------------------------------------------------------- model */
@@ -314,15 +327,40 @@ static int mode_puts(int n, char **args) {
     send_req(&bufs[i]);
   for (int i = 0; i < n; i++) {
     Custos__Response *res = recv_res();
-    if (res->error == NULL)
-      printf("%s ok\n", args[i]);
-    else
-      printf("%s error %d %s\n", args[i], (int)res->error->code, err_msg(res));
+    print_answer(args[i], res);
     cs_wire_response_free(res);
   }
   for (int i = 0; i < n; i++)
     free(vals[i]);
   free(vals);
+  free(bufs);
+  return 0;
+}
+
+static int mode_sealput(unsigned n, const char *prefix) {
+  req_buf *bufs = calloc((size_t)n + 1, sizeof *bufs);
+  char (*paths)[128] = calloc((size_t)n + 1, sizeof *paths);
+  if (bufs == NULL || paths == NULL)
+    die("out of memory");
+  make_get(&bufs[0], "pipe/auth");
+  cs_wire_response_free(call(&bufs[0]));
+  Custos__SealReq seal = CUSTOS__SEAL_REQ__INIT;
+  custos__request__init(&bufs[0].req);
+  bufs[0].req.op_case = CUSTOS__REQUEST__OP_SEAL;
+  bufs[0].req.seal = &seal;
+  snprintf(paths[0], sizeof paths[0], "seal");
+  for (unsigned i = 1; i <= n; i++) {
+    snprintf(paths[i], sizeof paths[i], "%s/%u", prefix, i);
+    make_put(&bufs[i], paths[i], "x");
+  }
+  for (unsigned i = 0; i <= n; i++)
+    send_req(&bufs[i]);
+  for (unsigned i = 0; i <= n; i++) {
+    Custos__Response *res = recv_res();
+    print_answer(paths[i], res);
+    cs_wire_response_free(res);
+  }
+  free(paths);
   free(bufs);
   return 0;
 }
@@ -512,7 +550,7 @@ int main(int argc, char **argv) {
       die("unknown option %s", argv[i]);
   }
   if (i >= argc)
-    die("usage: custos-pipe [--addr A] [--cacert F] [--token T] model|flood|puts|keyloop ARGS");
+    die("usage: custos-pipe [--addr A] [--cacert F] [--token T] model|flood|puts|sealput|putfile|keyloop ARGS");
   const char *mode = argv[i++];
   int nargs = argc - i;
   char **args = argv + i;
@@ -525,6 +563,8 @@ int main(int argc, char **argv) {
     rc = mode_flood(num(args[0]), args[1]);
   else if (strcmp(mode, "puts") == 0 && nargs >= 1)
     rc = mode_puts(nargs, args);
+  else if (strcmp(mode, "sealput") == 0 && nargs == 2)
+    rc = mode_sealput(num(args[0]), args[1]);
   else if (strcmp(mode, "putfile") == 0 && nargs == 2)
     rc = mode_putfile(args[0], args[1]);
   else if (strcmp(mode, "keyloop") == 0 && (nargs == 3 || nargs == 4))
