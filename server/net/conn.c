@@ -374,6 +374,21 @@ static cs_reply *reply_new(cs_conn *c) {
   return r;
 }
 
+/*
+ * After bytes were written or left the cork (a write completed, a slot was
+ * written, a read's corked answers went out): requests held back by the
+ * queued-bytes cap may go, a drain may finish, reading may resume.  Most
+ * writes complete at once in tls.c with no callback, so every place that
+ * may have written calls this itself.
+ */
+static void after_write(cs_conn *c) {
+  process_buffered(c);
+  if (c->state == ST_DRAIN)
+    drain_progress(c);
+  if (c->state != ST_CLOSED)
+    update_reading(c);
+}
+
 /* Writes the filled slots at the head of the FIFO, in order. */
 static void flush_replies(cs_conn *c) {
   if (c->state == ST_CLOSED || c->tls == NULL)
@@ -405,12 +420,7 @@ static void flush_replies(cs_conn *c) {
   }
   if (wrote)
     c->last_active = uv_now(c->env->loop);
-  /* A slot was filled or written: frames held back may go now. */
-  process_buffered(c);
-  if (c->state == ST_DRAIN)
-    drain_progress(c);
-  if (c->state != ST_CLOSED)
-    update_reading(c);
+  after_write(c); /* a slot was filled or written: frames held back may go now */
 }
 
 /* Queues a finished answer (malloc'd bytes, taken over; NULL: none) after
@@ -863,11 +873,7 @@ static void on_tls_written(void *ctx, int status) {
     conn_close(c);
     return;
   }
-  process_buffered(c);
-  if (c->state == ST_DRAIN)
-    drain_progress(c);
-  if (c->state != ST_CLOSED)
-    update_reading(c);
+  after_write(c);
 }
 
 /* ---------------------------------------------------------------- reading */
@@ -923,7 +929,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       conn_close(c);
     return;
   }
-  update_reading(c);
+  after_write(c); /* the read's corked answers went out */
 }
 
 /* Reads when the state and the limits allow it (backpressure otherwise). */

@@ -183,8 +183,28 @@ static void flush(cs_tls *t) {
     return;
   }
   uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
-  if (uv_is_closing((uv_handle_t *)t->stream) ||
-      uv_write(&w->req, t->stream, &b, 1, on_write) != 0) {
+  if (uv_is_closing((uv_handle_t *)t->stream)) {
+    free(w); /* the stream is going away: drop the bytes */
+    return;
+  }
+  /*
+   * Most answers fit the socket's buffer: written here, with no write
+   * request.  A uv_write that completes at once still re-arms the stream's
+   * epoll watcher when its callback runs (one epoll_ctl per answer).  Only
+   * with nothing queued (uv_try_write refuses otherwise, so order holds);
+   * what it could not take goes through uv_write.  The callers of flush
+   * check reading and draining after it (conn.c), as on_written would.
+   */
+  int n = uv_try_write(t->stream, &b, 1);
+  if (n == (int)b.len) {
+    free(w);
+    return;
+  }
+  if (n > 0) {
+    b.base += n;
+    b.len -= (unsigned)n;
+  }
+  if (uv_write(&w->req, t->stream, &b, 1, on_write) != 0) {
     free(w); /* the stream is going away: drop the bytes */
     return;
   }
