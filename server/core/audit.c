@@ -2,9 +2,9 @@
  * audit: see audit.h.
  *
  * Invariants: `fd` is always an open descriptor of the log (reopen only
- * swaps after the new open succeeded); `key` is 32 bytes of secmem for the
+ * swaps after the new open succeeded); `hkey` (the HMAC key as pad states) is secmem for the
  * whole life of the log and meaningful only while `has_key`; everything
- * below `mu` (fd, key, has_key, torn, sync) is read and written under it.
+ * below `mu` (fd, hkey, has_key, torn, sync) is read and written under it.
  */
 #include "audit.h"
 #include "crypto.h"
@@ -21,13 +21,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define KEY_LEN 32
 
 struct cs_audit {
   pthread_mutex_t mu;
   char *path;
   int fd;
-  uint8_t *key;   /* secmem, KEY_LEN bytes */
+  cs_hmac_key *hkey; /* secmem: the HMAC key's pad states (crypto.h) */
   int has_key;
   int torn;       /* the last write stopped mid-line */
   int sync;
@@ -48,7 +47,8 @@ int cs_audit_open(cs_audit **out, const char *path) {
   if (a == NULL)
     return CS_ENOMEM;
   a->fd = -1;
-  if ((a->path = strdup(path)) == NULL || (a->key = cs_secmem_alloc(KEY_LEN)) == NULL)
+  if ((a->path = strdup(path)) == NULL ||
+      (a->hkey = cs_secmem_alloc(sizeof *a->hkey)) == NULL)
     goto fail_alloc;
   if ((rc = open_log(path, &a->fd)) < 0)
     goto fail_alloc;
@@ -61,7 +61,7 @@ int cs_audit_open(cs_audit **out, const char *path) {
 fail_mutex:
   close(a->fd);
 fail_alloc:
-  cs_secmem_free(a->key, KEY_LEN);
+  cs_secmem_free(a->hkey, sizeof *a->hkey);
   free(a->path);
   free(a);
   return rc;
@@ -84,7 +84,7 @@ void cs_audit_close(cs_audit *a) {
   if (a == NULL)
     return;
   close(a->fd);
-  cs_secmem_free(a->key, KEY_LEN);
+  cs_secmem_free(a->hkey, sizeof *a->hkey);
   pthread_mutex_destroy(&a->mu);
   free(a->group);
   free(a->path);
@@ -99,14 +99,14 @@ void cs_audit_set_sync(cs_audit *a, int on) {
 
 void cs_audit_set_hmac_key(cs_audit *a, const uint8_t key[32]) {
   pthread_mutex_lock(&a->mu);
-  memcpy(a->key, key, KEY_LEN);
+  cs_hmac_key_set(a->hkey, key);
   a->has_key = 1;
   pthread_mutex_unlock(&a->mu);
 }
 
 void cs_audit_clear_hmac_key(cs_audit *a) {
   pthread_mutex_lock(&a->mu);
-  cs_wipe(a->key, KEY_LEN);
+  cs_wipe(a->hkey, sizeof *a->hkey);
   a->has_key = 0;
   pthread_mutex_unlock(&a->mu);
 }
@@ -119,7 +119,7 @@ static void hmac_hex_locked(const cs_audit *a, const uint8_t *v, size_t n,
     memcpy(out, CS_AUDIT_HMAC_UNAVAILABLE, sizeof CS_AUDIT_HMAC_UNAVAILABLE);
     return;
   }
-  cs_hmac_sha256(a->key, KEY_LEN, v, n, mac);
+  cs_hmac_sha256_with(a->hkey, v, n, mac);
   memcpy(out, CS_AUDIT_HMAC_PREFIX, sizeof CS_AUDIT_HMAC_PREFIX - 1);
   cs_hex_encode(mac, sizeof mac, out + sizeof CS_AUDIT_HMAC_PREFIX - 1);
   cs_wipe(mac, sizeof mac);

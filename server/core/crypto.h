@@ -36,6 +36,19 @@ int cs_gcm_open(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN]
 void cs_sha256(const void *msg, size_t n, uint8_t out[32]);
 void cs_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n, uint8_t out[32]);
 
+/*
+ * HMAC-SHA256 with a key used many times (the audit log's): the hash
+ * states after the key's inner and outer pads, computed once, so that each
+ * MAC costs two compressions less and no allocation.  The state is key
+ * material: keep it in locked memory (secmem) and wipe it with cs_wipe.
+ * Same results as cs_hmac_sha256 (tests/unit/test_crypto.c).
+ */
+typedef struct cs_hmac_key {
+  uint8_t inner[128], outer[128]; /* two mbedtls_sha256_context (checked in crypto.c) */
+} cs_hmac_key;
+void cs_hmac_key_set(cs_hmac_key *k, const uint8_t key[32]);
+void cs_hmac_sha256_with(const cs_hmac_key *k, const void *msg, size_t n, uint8_t out[32]);
+
 /* Wall-clock seconds since the epoch. */
 int64_t cs_now(void);
 /* RFC 3339 UTC ("2026-11-22T04:25:26Z") into out (at least 32 bytes). */

@@ -125,6 +125,33 @@ static void test_hmac_rfc4231(void **state) {
   assert_memory_equal(got, exp, 32);
 }
 
+/* The precomputed-pad HMAC (the audit log's) equals the plain one, for
+ * messages around the block boundaries, and matches RFC 4231 case 2 with
+ * its key zero-padded to 32 bytes (HMAC pads short keys with zeros). */
+static void test_hmac_with_key(void **state) {
+  (void)state;
+  uint8_t key[32], msg[300], got[32], exp[32];
+  for (size_t i = 0; i < sizeof key; i++)
+    key[i] = (uint8_t)(i * 7 + 1);
+  for (size_t i = 0; i < sizeof msg; i++)
+    msg[i] = (uint8_t)(i * 13);
+  cs_hmac_key k;
+  cs_hmac_key_set(&k, key);
+  const size_t lens[] = {0, 1, 31, 55, 56, 63, 64, 65, 119, 128, 256, 300};
+  for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+    cs_hmac_sha256(key, sizeof key, msg, lens[i], exp);
+    cs_hmac_sha256_with(&k, msg, lens[i], got);
+    assert_memory_equal(got, exp, 32);
+  }
+  uint8_t jefe[32] = "Jefe";
+  cs_hmac_key_set(&k, jefe);
+  const char *m = "what do ya want for nothing?";
+  cs_hmac_sha256_with(&k, m, strlen(m), got);
+  unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", exp, 32);
+  assert_memory_equal(got, exp, 32);
+  cs_wipe(&k, sizeof k);
+}
+
 /* hex and base64: tests/unit/test_encoding.c (common/encoding.c). */
 
 /* ---- DRBG ------------------------------------------------------------------ */
@@ -241,7 +268,7 @@ static void test_time(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gcm_known_answer), cmocka_unit_test(test_gcm_roundtrip_and_tamper),
-      cmocka_unit_test(test_sha256),           cmocka_unit_test(test_hmac_rfc4231),
+      cmocka_unit_test(test_sha256),           cmocka_unit_test(test_hmac_rfc4231), cmocka_unit_test(test_hmac_with_key),
       cmocka_unit_test(test_random),           cmocka_unit_test(test_secmem),
       cmocka_unit_test(test_ct_equal),         cmocka_unit_test(test_time),
   };
