@@ -15,7 +15,7 @@ run_suite() { # DIR CMAKE_ARGS...
   cmake -S . -B "$dir" -DWERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j"$JOBS" >/dev/null 2>"$dir.build.log" || { cat "$dir.build.log"; exit 1; }
   echo "== ctest in $dir ($*)"
-  (cd "$dir" && ctest -j2 --timeout 600 --output-on-failure) > "$dir.ctest.log" 2>&1 || status=1
+  (cd "$dir" && ctest -j3 --timeout 600 --output-on-failure) > "$dir.ctest.log" 2>&1 || status=1
   grep -E "tests passed|tests failed" "$dir.ctest.log" || true
   [ $status = 0 ] || sed -n '/The following tests FAILED/,$p' "$dir.ctest.log"
 }

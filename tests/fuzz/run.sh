@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds every libFuzzer target with clang + ASan/UBSan and runs each for
-# SECONDS (default 20) on a scratch copy of its corpus; prints the executions
+# SECONDS (default 20) on a scratch copy of its corpus, one per core at a time; prints the executions
 # run per target.  A crash fails the run: save the reproducer printed by
 # libFuzzer into tests/fuzz/corpus/<target>/ so ctest replays it forever.
 set -eu
@@ -11,8 +11,9 @@ CC=clang cmake -S . -B $BUILD -DFUZZ=ON -DSANITIZE=ON -DCMAKE_BUILD_TYPE=RelWith
 cmake --build $BUILD -j"$(nproc)" >/dev/null 2>$BUILD.log || { cat $BUILD.log; exit 1; }
 status=0
 printf '%-24s %12s %8s\n' target executions result
-for src in tests/fuzz/fuzz_*.c; do
-  name=$(basename "$src" .c)
+# One target: its table row in $BUILD/NAME.row, non-zero on a crash.
+fuzz_one() { # NAME
+  name=$1
   corpus=tests/fuzz/corpus/${name#fuzz_}
   scratch=$(mktemp -d)
   [ -d "$corpus" ] && cp -r "$corpus"/. "$scratch"/
@@ -20,11 +21,32 @@ for src in tests/fuzz/fuzz_*.c; do
         -artifact_prefix="$BUILD/$name-" "$scratch" > "$BUILD/$name.out" 2>&1; then
     result=ok
   else
-    result=CRASH; status=1
+    result=CRASH
   fi
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$BUILD/$name.out" | tail -n1)
-  printf '%-24s %12s %8s\n' "$name" "${execs:-?}" "$result"
-  [ "$result" = ok ] || tail -n 30 "$BUILD/$name.out"
+  printf '%-24s %12s %8s\n' "$name" "${execs:-?}" "$result" > "$BUILD/$name.row"
   rm -rf "$scratch"
+  [ "$result" = ok ]
+}
+# As many targets at once as there are cores (each fuzzer is one process).
+JOBS=$(nproc)
+names=$(for src in tests/fuzz/fuzz_*.c; do basename "$src" .c; done)
+set -- $names
+while [ $# -gt 0 ]; do
+  batch=""
+  i=0
+  while [ $# -gt 0 ] && [ $i -lt "$JOBS" ]; do
+    fuzz_one "$1" & batch="$batch $!:$1"
+    shift; i=$((i + 1))
+  done
+  for job in $batch; do
+    name=${job#*:}
+    if ! wait "${job%%:*}"; then
+      status=1
+      cat "$BUILD/$name.row"; tail -n 30 "$BUILD/$name.out"
+    else
+      cat "$BUILD/$name.row"
+    fi
+  done
 done
 exit $status
