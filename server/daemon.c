@@ -105,8 +105,9 @@ static void on_tick(uv_timer_t *t) {
 
 static void on_role(void *ctx, cs_ha_role old_role, cs_ha_role new_role) {
   cs_daemon *d = ctx;
-  if (new_role == CS_HA_ACTIVE)
-    cs_api_auth_changed(&d->api);
+  /* Every role change: a request admitted under the old role and still
+   * waiting for its audit record is decided again (api.c). */
+  cs_api_auth_changed(&d->api);
   if (old_role == CS_HA_LEADER_CATCHING_UP)
     cs_api_activation_done(&d->api);
 }

@@ -553,6 +553,7 @@ static int commit_upload(cs_api_env *d, int force, const char *client, cs_snapsh
     snprintf(j->client, sizeof j->client, "%s", client);
     cs_info("snapshot: restoring %zu entries (%zu bytes) for %s", b.n, len, client);
     S.restoring = 1;
+    cs_api_auth_changed(d); /* requests admitted before this one are decided again (api.c) */
     rc = cs_commitq_submit(d->commitq, &b, on_restored, j);
     if (rc < 0) {
       S.restoring = 0;

@@ -23,6 +23,7 @@
 #include "stats.h"
 #include "wire.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,11 +130,12 @@ int cs_rq_audit(cs_rq *r, cs_audit_type type, int err, const cs_audit_sensitive 
  * instead of one each (two per request).  Every response record is staged
  * and its answer held (cs_reply_hold); so is every request record.  A
  * request without side effects (a secret read or list: nothing happens
- * before the answer but the read) runs at once; one with effects waits in
- * the group (acts) and runs only once the write holding its request record
- * has succeeded, so nothing acts before it is on record.  After the turn's
- * I/O callbacks, the check handle writes the group, then lets the answers
- * go and the waiting requests act; if the write failed, each answer is
+ * before the answer but the read) runs at once, unless requests admitted
+ * before it wait; one with effects waits in the group (acts) and runs only
+ * once the write holding its request record has succeeded, so nothing acts
+ * before it is on record.  After the turn's I/O callbacks, the check handle
+ * writes the group, then the waiting requests act and the answers go, each
+ * only for the records of that write; if the write failed, each answer is
  * replaced by the audit error and each waiting request gets it instead of
  * acting.  Answers released and requests run here may add to the group
  * (buffered requests run, synchronous answers): the loop goes on until
@@ -146,6 +148,7 @@ static struct {
   cs_reply **replies;
   size_t n, cap;
   cs_rq *acts, **acts_tail;   /* requests with effects waiting for the write, in arrival order */
+  uint64_t passes;            /* group writes so far (run_acts checks against it) */
   int closing;  /* cs_api_close is flushing: waiting requests are refused, not run */
   int closed;   /* cs_api_close ran: records are written at once from then on */
 } group = {.acts_tail = &group.acts};
@@ -153,17 +156,16 @@ static struct {
 /*
  * The requests whose request records were in the write just made (rc):
  * they act now, in arrival order, or get the error.  One authorized under
- * an older auth generation (a seal, a revoke or a policy change committed
- * in between) is authorized again first, as a parked one is.
+ * an older auth generation (a seal, a revoke, a policy change, a restore
+ * or a role change in between, or an earlier one of this list that did
+ * one of those) is authorized again first, as a parked one is.
  */
-static void run_acts(int rc) {
-  cs_rq *list = group.acts;
-  group.acts = NULL;
-  group.acts_tail = &group.acts;
+static void run_acts(cs_rq *list, int rc) {
   while (list != NULL) {
     cs_rq *r = list;
     list = r->next;
     r->next = NULL;
+    assert(r->pass < group.passes); /* its record was in the write just made */
     cs_error_clear();
     int arc = rc < 0            ? CS_EAUDIT
               : group.closing   ? cs_error_set(CS_EUNAVAIL, "the server is stopping")
@@ -180,16 +182,26 @@ static void group_flush(void) {
   while (group.n > 0 || group.acts != NULL ||
          (group.audit != NULL && cs_audit_staged(group.audit) > 0)) {
     int rc = cs_audit_flush(group.audit);
+    group.passes++;
     if (rc < 0)
       cs_stats_audit_failed();
     if (rc < 0)
       cs_error("audit log write failed, refusing %zu answers: %s", group.n,
                cs_error_message(rc));
-    /* Releasing runs buffered requests, which may add to the group. */
+    /* Exactly the answers and requests whose records this write held:
+     * whatever they add (synchronous answers, buffered requests of their
+     * connections) goes to the next pass. */
+    cs_rq *acts = group.acts;
+    group.acts = NULL;
+    group.acts_tail = &group.acts;
     cs_reply **list = group.replies;
     size_t n = group.n;
     group.replies = NULL;
     group.n = group.cap = 0;
+    /* The waiting requests act before the answers go: a request that a
+     * released answer lets run (a read behind it on its connection) must
+     * not run ahead of a seal or a revoke admitted before it. */
+    run_acts(acts, rc);
     for (size_t i = 0; i < n; i++)
       cs_reply_release(list[i], rc < 0 ? CS_EAUDIT : 0);
     if (group.replies == NULL) {
@@ -198,7 +210,6 @@ static void group_flush(void) {
     } else {
       free(list);
     }
-    run_acts(rc);
   }
   if (group.started) {
     uv_check_stop(&group.check);
@@ -525,8 +536,11 @@ static void admit(cs_rq *r) {
     respond(r, rc, NULL, NULL, 0);
     return;
   }
-  if (stage && !side_effect_free(op)) {
+  /* A read waits too while a request before it waits: it must not run
+   * ahead of a seal or a revoke admitted before it in this turn. */
+  if (stage && (!side_effect_free(op) || group.acts != NULL)) {
     r->gen = r->d->auth_gen;
+    r->pass = group.passes;
     *group.acts_tail = r;
     group.acts_tail = &r->next;
     return; /* it acts once its record is written (run_acts) */

@@ -46,6 +46,7 @@ struct cs_rq {
   cs_rq *held_next;           /* while held (api.c: a leader catching up) */
   cs_rq *next;                /* while parked (park()), or waiting for its request record */
   uint64_t gen;               /* the auth generation it was authorized at (when it waits) */
+  uint64_t pass;              /* the audit group's write count when it began to wait */
   uint64_t t0_ns;             /* arrival (cs_stats_now_ns): the latency metric */
 };
 

@@ -139,6 +139,7 @@ void cs_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n,
 
 _Static_assert(sizeof(mbedtls_sha256_context) <= sizeof(((cs_hmac_key *)0)->inner),
                "cs_hmac_key holds a SHA-256 state");
+_Static_assert(_Alignof(mbedtls_sha256_context) <= 16, "cs_hmac_key aligns a SHA-256 state");
 
 /* The state after one 64-byte pad block: key XOR pad (RFC 2104). */
 static void pad_state(uint8_t *state, const uint8_t key[32], uint8_t pad) {

@@ -62,7 +62,6 @@ struct cs_tls {
   size_t in_len;
   wbuf *pending;         /* output not yet handed to uv_write */
   unsigned cork;
-  unsigned writes;       /* uv_write requests in flight */
   unsigned handshake_done : 1;
   unsigned verified : 1;
 };
@@ -168,7 +167,6 @@ static void on_write(uv_write_t *req, int status) {
   /* The records may carry secrets (unseal shares, tokens) in ciphertext
    * only; nothing to wipe.  */
   free(w);
-  t->writes--;
   if (t->cb.on_written != NULL)
     t->cb.on_written(t->ctx, status);
 }
@@ -208,7 +206,6 @@ static void flush(cs_tls *t) {
     free(w); /* the stream is going away: drop the bytes */
     return;
   }
-  t->writes++;
 }
 
 void cs_tls_flush(cs_tls *t) { flush(t); }
@@ -372,6 +369,5 @@ int cs_tls_handshake_done(const cs_tls *t) { return t->handshake_done; }
 
 int cs_tls_peer_verified(const cs_tls *t) { return t->verified; }
 
-unsigned cs_tls_writes_pending(const cs_tls *t) { return t->writes; }
 
 size_t cs_tls_corked_bytes(const cs_tls *t) { return t->pending != NULL ? t->pending->len : 0; }

@@ -6,14 +6,15 @@
  * chain and key, an optional client CA that makes client certificates
  * mandatory) with its own CTR_DRBG.  A cs_tls is one connection's session:
  * an mbedtls_ssl_context on the heap (it must never move) whose bio reads
- * from the bytes handed to cs_tls_feed() and whose output is copied into
- * uv_write requests on the connection's stream.
+ * from the bytes handed to cs_tls_feed() and whose output is written to
+ * the connection's stream: at once (uv_try_write) when nothing is queued,
+ * the rest through uv_write requests.
  *
  * The session knows nothing about frames: it hands decrypted bytes to the
  * on_data callback as they come and encrypts what cs_tls_write() is given.
  * Everything runs on the loop thread.  Output is coalesced while the session
- * is "corked" (always during cs_tls_feed) and written by one uv_write when
- * it is uncorked, so a burst of pipelined responses costs one syscall.
+ * is "corked" (always during cs_tls_feed) and written in one go when it is
+ * uncorked, so a burst of pipelined responses costs one syscall.
  */
 #ifndef CS_TLS_H
 #define CS_TLS_H
@@ -46,7 +47,9 @@ typedef struct cs_tls_callbacks {
    * connection is going away). */
   int (*on_data)(void *ctx, const uint8_t *buf, size_t len);
   /* A uv_write of this session completed (status < 0 on failure); the
-   * stream's write queue may now be short enough to read again. */
+   * stream's write queue may now be short enough to read again.  Bytes
+   * written at once (uv_try_write) get no callback: the caller of the
+   * write or flush checks reading and draining itself. */
   void (*on_written)(void *ctx, int status);
 } cs_tls_callbacks;
 
@@ -82,16 +85,14 @@ void cs_tls_close_notify(cs_tls *t);
 /* Corking nests; the last uncork writes what was queued. */
 void cs_tls_cork(cs_tls *t);
 void cs_tls_uncork(cs_tls *t);
-/* Hands what is queued to uv_write now, corked or not (before a
- * uv_shutdown, which only waits for writes already submitted). */
+/* Writes what is queued now, corked or not (before a uv_shutdown, which
+ * only waits for writes already submitted). */
 void cs_tls_flush(cs_tls *t);
 
 int cs_tls_handshake_done(const cs_tls *t);
 /* 1 when the peer presented a certificate that verified. */
 int cs_tls_peer_verified(const cs_tls *t);
-/* Number of uv_write requests not yet completed. */
-unsigned cs_tls_writes_pending(const cs_tls *t);
-/* Encrypted bytes held back by a cork, not yet handed to uv_write. */
+/* Encrypted bytes held back by a cork, not yet written. */
 size_t cs_tls_corked_bytes(const cs_tls *t);
 
 #endif

@@ -53,9 +53,8 @@ for line in open(sys.argv[1]):
 PY
 pass "load of 4000 pipelined requests: $n_req request and $n_res response records, each response after its request"
 
-# A seal with puts pipelined behind it: the puts overtake the unanswered
-# seal, so the server admits them in the same turn, and they act after the
-# seal has run.  Each must be refused (sealed) or, if it ran first, stored.
+# A seal with puts pipelined behind it on one connection (they wait for
+# its answer): each put must be refused (sealed) or, if it ran first, stored.
 : "${CUSTOS_PIPE:?set CUSTOS_PIPE to the custos-pipe binary}"
 CUSTOS_ADDR="127.0.0.1:$PORT_a" CUSTOS_CACERT="$WORK/tls/ca.crt" CUSTOS_TOKEN="$TOKEN" \
   timeout 60 "$CUSTOS_PIPE" sealput 20 sp > "$WORK/sealput.out" 2>&1 || fail "sealput: $(cat "$WORK/sealput.out")"
@@ -75,6 +74,40 @@ for i in $(seq 1 20); do
   fi
 done
 pass "seal with 20 puts pipelined behind it: $refused refused (sealed), $stored stored; server up"
+
+# A seal on one connection, then a read on another, both sent while the
+# server is stopped (SIGSTOP), so that they arrive together: the read must
+# not run ahead of the seal (api.c queues a read behind waiting requests).
+# Whether the two are admitted in one loop turn is up to the kernel's
+# epoll after SIGCONT; on the machines tried so far the seal's turn ran
+# first, so this checks the outcome, not that path.
+oneshot() { # NAME KIND PATH: custos-pipe oneshot, stdin from fifo NAME
+  mkfifo "$WORK/$1.in"
+  CUSTOS_ADDR="127.0.0.1:$PORT_a" CUSTOS_CACERT="$WORK/tls/ca.crt" CUSTOS_TOKEN="$TOKEN" \
+    timeout 30 "$CUSTOS_PIPE" oneshot "$2" "$3" < "$WORK/$1.in" > "$WORK/$1.out" 2>&1 &
+  PIDS+=($!)
+}
+oneshot sealer seal -
+oneshot reader get app/db
+exec 7>"$WORK/sealer.in" 8>"$WORK/reader.in"
+for i in $(seq 1 100); do
+  grep -q ready "$WORK/sealer.out" && grep -q ready "$WORK/reader.out" && break; sleep 0.05
+done
+grep -q ready "$WORK/reader.out" || fail "oneshot clients not ready: $(cat "$WORK/sealer.out" "$WORK/reader.out")"
+kill -STOP "${PID_a:?}"
+echo go >&7; sleep 0.2; echo go >&8; sleep 0.3
+kill -CONT "$PID_a"
+exec 7>&- 8>&-
+for i in $(seq 1 100); do
+  grep -q '^seal ' "$WORK/sealer.out" && grep -q '^get ' "$WORK/reader.out" && break; sleep 0.05
+done
+grep -q '^seal ok$' "$WORK/sealer.out" || fail "seal in a shared turn: $(cat "$WORK/sealer.out")"
+case "$(grep '^get ' "$WORK/reader.out")" in
+  *sealed*) ;;
+  *) fail "a read admitted after a seal in the same turn: $(cat "$WORK/reader.out") (want sealed)" ;;
+esac
+unseal_with a 1
+pass "seal and a read from another connection in one turn: the read is refused ($(grep "^get " "$WORK/reader.out"))"
 
 # Fill the log's filesystem; a read must then be refused with the audit error.
 # (The log's last page may still take a few records: read until refused.)

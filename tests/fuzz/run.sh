@@ -14,6 +14,7 @@ printf '%-24s %12s %8s\n' target executions result
 # One target: its table row in $BUILD/NAME.row, non-zero on a crash.
 fuzz_one() { # NAME
   name=$1
+  rm -f "$BUILD/$name.row"
   corpus=tests/fuzz/corpus/${name#fuzz_}
   scratch=$(mktemp -d)
   [ -d "$corpus" ] && cp -r "$corpus"/. "$scratch"/
@@ -30,6 +31,8 @@ fuzz_one() { # NAME
 }
 # As many targets at once as there are cores (each fuzzer is one process).
 JOBS=$(nproc)
+pids=""
+trap 'kill $pids 2>/dev/null' INT TERM
 names=$(for src in tests/fuzz/fuzz_*.c; do basename "$src" .c; done)
 set -- $names
 while [ $# -gt 0 ]; do
@@ -37,13 +40,15 @@ while [ $# -gt 0 ]; do
   i=0
   while [ $# -gt 0 ] && [ $i -lt "$JOBS" ]; do
     fuzz_one "$1" & batch="$batch $!:$1"
+    pids="$pids $!"
     shift; i=$((i + 1))
   done
   for job in $batch; do
     name=${job#*:}
     if ! wait "${job%%:*}"; then
       status=1
-      cat "$BUILD/$name.row"; tail -n 30 "$BUILD/$name.out"
+      cat "$BUILD/$name.row" 2>/dev/null || printf '%-24s %12s %8s\n' "$name" "?" CRASH
+      tail -n 30 "$BUILD/$name.out" 2>/dev/null || true
     else
       cat "$BUILD/$name.row"
     fi

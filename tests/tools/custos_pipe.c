@@ -21,10 +21,15 @@
  *       contents of FILE), then prints one line per answer: "PATH ok" or
  *       "PATH error CODE MESSAGE".
  *   sealput N PREFIX
- *       After one get, pipelines a seal and then N puts of PREFIX/<i> (the
- *       puts may overtake the seal, so the server sees them in the same
- *       turn), then prints one line per answer: "seal ok|error CODE MESSAGE"
- *       and "PREFIX/<i> ok|error CODE MESSAGE".
+ *       After one get, pipelines a seal and then N puts of PREFIX/<i> (they
+ *       wait for the seal's answer: only puts may overtake puts), then
+ *       prints one line per answer: "seal ok|error CODE MESSAGE" and
+ *       "PREFIX/<i> ok|error CODE MESSAGE".
+ *   oneshot seal|get|put PATH
+ *       After one get, prints "ready", waits for a line on stdin, sends one
+ *       request (PATH is ignored for seal; a put writes "v": "x"), and
+ *       prints its answer line as sealput does.  Two of them, released
+ *       while the server is stopped (SIGSTOP), reach it in one loop turn.
  *   putfile PATH FILE
  *       Puts the contents of FILE as field "v" of PATH, after one small
  *       request so that the connection is past the pre-authentication frame
@@ -365,6 +370,33 @@ static int mode_sealput(unsigned n, const char *prefix) {
   return 0;
 }
 
+static int mode_oneshot(const char *kind, const char *path) {
+  req_buf b;
+  Custos__SealReq seal = CUSTOS__SEAL_REQ__INIT;
+  make_get(&b, "pipe/auth");
+  cs_wire_response_free(call(&b));
+  if (strcmp(kind, "seal") == 0) {
+    custos__request__init(&b.req);
+    b.req.op_case = CUSTOS__REQUEST__OP_SEAL;
+    b.req.seal = &seal;
+  } else if (strcmp(kind, "get") == 0) {
+    make_get(&b, path);
+  } else if (strcmp(kind, "put") == 0) {
+    make_put(&b, path, "x");
+  } else {
+    die("oneshot: unknown request %s", kind);
+  }
+  printf("ready\n");
+  fflush(stdout);
+  char line[16];
+  if (fgets(line, sizeof line, stdin) == NULL)
+    die("oneshot: no go line on stdin");
+  Custos__Response *res = call(&b);
+  print_answer(kind, res);
+  cs_wire_response_free(res);
+  return 0;
+}
+
 /* ---------------------------------------------------------------- putfile */
 
 static int mode_putfile(const char *path, const char *file) {
@@ -550,7 +582,7 @@ int main(int argc, char **argv) {
       die("unknown option %s", argv[i]);
   }
   if (i >= argc)
-    die("usage: custos-pipe [--addr A] [--cacert F] [--token T] model|flood|puts|sealput|putfile|keyloop ARGS");
+    die("usage: custos-pipe [--addr A] [--cacert F] [--token T] model|flood|puts|sealput|oneshot|putfile|keyloop ARGS");
   const char *mode = argv[i++];
   int nargs = argc - i;
   char **args = argv + i;
@@ -565,6 +597,8 @@ int main(int argc, char **argv) {
     rc = mode_puts(nargs, args);
   else if (strcmp(mode, "sealput") == 0 && nargs == 2)
     rc = mode_sealput(num(args[0]), args[1]);
+  else if (strcmp(mode, "oneshot") == 0 && nargs == 2)
+    rc = mode_oneshot(args[0], args[1]);
   else if (strcmp(mode, "putfile") == 0 && nargs == 2)
     rc = mode_putfile(args[0], args[1]);
   else if (strcmp(mode, "keyloop") == 0 && (nargs == 3 || nargs == 4))
