@@ -78,9 +78,9 @@ pass "seal with 20 puts pipelined behind it: $refused refused (sealed), $stored 
 # A seal on one connection, then a read on another, both sent while the
 # server is stopped (SIGSTOP), so that they arrive together: the read must
 # not run ahead of the seal (api.c queues a read behind waiting requests).
-# Whether the two are admitted in one loop turn is up to the kernel's
-# epoll after SIGCONT; on the machines tried so far the seal's turn ran
-# first, so this checks the outcome, not that path.
+# Both are admitted in one loop turn: without that rule the read returns
+# the secret and this check fails (tried).  The wait for state T matters:
+# kill returns before the process has stopped.
 oneshot() { # NAME KIND PATH: custos-pipe oneshot, stdin from fifo NAME
   mkfifo "$WORK/$1.in"
   CUSTOS_ADDR="127.0.0.1:$PORT_a" CUSTOS_CACERT="$WORK/tls/ca.crt" CUSTOS_TOKEN="$TOKEN" \
@@ -95,6 +95,9 @@ for i in $(seq 1 100); do
 done
 grep -q ready "$WORK/reader.out" || fail "oneshot clients not ready: $(cat "$WORK/sealer.out" "$WORK/reader.out")"
 kill -STOP "${PID_a:?}"
+for i in $(seq 1 100); do   # kill returns before the process has stopped
+  [ "$(awk '{print $3}' "/proc/$PID_a/stat")" = T ] && break; sleep 0.01
+done
 echo go >&7; sleep 0.2; echo go >&8; sleep 0.3
 kill -CONT "$PID_a"
 exec 7>&- 8>&-
