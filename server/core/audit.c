@@ -2,9 +2,10 @@
  * audit: see audit.h.
  *
  * Invariants: `fd` is always an open descriptor of the log (reopen only
- * swaps after the new open succeeded); `hkey` (the HMAC key as pad states) is secmem for the
- * whole life of the log and meaningful only while `has_key`; everything
- * below `mu` (fd, hkey, has_key, torn, sync) is read and written under it.
+ * swaps after the new open succeeded); `hkey` (the HMAC key as pad states)
+ * is secmem for the whole life of the log and meaningful only while
+ * `has_key`; everything below `mu` (fd, hkey, has_key, torn, sync) is read
+ * and written under it.
  */
 #include "audit.h"
 #include "crypto.h"
@@ -20,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
 
 struct cs_audit {
   pthread_mutex_t mu;

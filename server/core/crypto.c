@@ -137,14 +137,9 @@ void cs_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n,
     abort();
 }
 
-_Static_assert(sizeof(mbedtls_sha256_context) <= sizeof(((cs_hmac_key *)0)->inner),
-               "cs_hmac_key holds a SHA-256 state");
-_Static_assert(_Alignof(mbedtls_sha256_context) <= 16, "cs_hmac_key aligns a SHA-256 state");
-
 /* The state after one 64-byte pad block: key XOR pad (RFC 2104). */
-static void pad_state(uint8_t *state, const uint8_t key[32], uint8_t pad) {
+static void pad_state(mbedtls_sha256_context *c, const uint8_t key[32], uint8_t pad) {
   uint8_t block[64];
-  mbedtls_sha256_context *c = (mbedtls_sha256_context *)(void *)state;
   for (size_t i = 0; i < sizeof block; i++)
     block[i] = (uint8_t)((i < 32 ? key[i] : 0) ^ pad);
   mbedtls_sha256_init(c);
@@ -154,17 +149,17 @@ static void pad_state(uint8_t *state, const uint8_t key[32], uint8_t pad) {
 }
 
 void cs_hmac_key_set(cs_hmac_key *k, const uint8_t key[32]) {
-  pad_state(k->inner, key, 0x36);
-  pad_state(k->outer, key, 0x5c);
+  pad_state(&k->inner, key, 0x36);
+  pad_state(&k->outer, key, 0x5c);
 }
 
 void cs_hmac_sha256_with(const cs_hmac_key *k, const void *msg, size_t n, uint8_t out[32]) {
   mbedtls_sha256_context c;
   uint8_t ihash[32];
-  mbedtls_sha256_clone(&c, (const mbedtls_sha256_context *)(const void *)k->inner);
+  mbedtls_sha256_clone(&c, &k->inner);
   if (mbedtls_sha256_update_ret(&c, msg, n) != 0 || mbedtls_sha256_finish_ret(&c, ihash) != 0)
     abort();
-  mbedtls_sha256_clone(&c, (const mbedtls_sha256_context *)(const void *)k->outer);
+  mbedtls_sha256_clone(&c, &k->outer);
   if (mbedtls_sha256_update_ret(&c, ihash, sizeof ihash) != 0 ||
       mbedtls_sha256_finish_ret(&c, out) != 0)
     abort();

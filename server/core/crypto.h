@@ -15,6 +15,8 @@
 
 #include "encoding.h"
 
+#include <mbedtls/sha256.h>
+
 #define CS_KEY_LEN 32
 #define CS_NONCE_LEN 12
 #define CS_TAG_LEN 16
@@ -44,9 +46,7 @@ void cs_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n, 
  * Same results as cs_hmac_sha256 (tests/unit/test_crypto.c).
  */
 typedef struct cs_hmac_key {
-  /* Two mbedtls_sha256_context (size and alignment checked in crypto.c). */
-  _Alignas(16) uint8_t inner[128];
-  _Alignas(16) uint8_t outer[128];
+  mbedtls_sha256_context inner, outer;
 } cs_hmac_key;
 void cs_hmac_key_set(cs_hmac_key *k, const uint8_t key[32]);
 void cs_hmac_sha256_with(const cs_hmac_key *k, const void *msg, size_t n, uint8_t out[32]);

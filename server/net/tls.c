@@ -369,5 +369,4 @@ int cs_tls_handshake_done(const cs_tls *t) { return t->handshake_done; }
 
 int cs_tls_peer_verified(const cs_tls *t) { return t->verified; }
 
-
 size_t cs_tls_corked_bytes(const cs_tls *t) { return t->pending != NULL ? t->pending->len : 0; }
