@@ -827,7 +827,7 @@ static void watch_recovered(cs_cluster *c) {
     return;
   c->recovered_index = 0;
   raft_set_snapshot_threshold(&c->raft, c->cfg.snapshot_threshold ? c->cfg.snapshot_threshold
-                                                                   : 1024);
+                                                                   : CS_SNAPSHOT_THRESHOLD);
   if (unlink(c->marker) != 0 && errno != ENOENT)
     cs_warn("cluster: cannot remove %s: %s", c->marker, strerror(errno));
   cs_info("cluster: past the recovered configuration; raft snapshots resume");
@@ -1136,7 +1136,8 @@ int cs_cluster_start(cs_cluster **out, uv_loop_t *loop, cs_store *store, const c
   raft_set_pre_vote(&c->raft, true);
   raft_set_election_timeout(&c->raft, cfg->election_ms ? cfg->election_ms : 1000);
   raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_ms ? cfg->heartbeat_ms : 100);
-  raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024);
+  raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold ? cfg->snapshot_threshold
+                                                                 : CS_SNAPSHOT_THRESHOLD);
   raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
   snprintf(c->marker, sizeof c->marker, "%s/" CS_RECOVER_MARKER, dir);
   FILE *mf = fopen(c->marker, "r");
@@ -1225,7 +1226,7 @@ void cs_cluster_config_defaults(cs_cluster_config *cc) {
   cc->election_ms = 500;
   cc->heartbeat_ms = 50;
   cc->poll_ms = 1000;
-  cc->snapshot_threshold = 1024;
+  cc->snapshot_threshold = CS_SNAPSHOT_THRESHOLD;
   cc->snapshot_trailing = 128;
   cc->handshake_timeout_ms = 5000;
   cc->max_unauth = 128;

@@ -28,6 +28,16 @@ typedef struct cs_cluster_member {
 } cs_cluster_member;
 
 /* The `cluster` group of the configuration (strings owned by the config). */
+/*
+ * Raft entries between two snapshots of the state machine.  A snapshot
+ * encodes the whole store on the loop (fsm.c), so at 100,000 secrets one
+ * every 1,024 entries cost a fifth of a cluster's write throughput and
+ * raised its p99 by half again (docs/performance.md, session 8).  libraft
+ * keeps every entry since the last snapshot in memory, so this also bounds
+ * that: about 40 MiB at 8,192 groups of fifty 256-byte writes.
+ */
+#define CS_SNAPSHOT_THRESHOLD 8192
+
 typedef struct cs_cluster_config {
   int enabled;
   cs_cluster_member self;
@@ -38,7 +48,7 @@ typedef struct cs_cluster_config {
   unsigned election_ms;       /* default 500 (cs_cluster_config_defaults) */
   unsigned heartbeat_ms;      /* default 50 */
   unsigned poll_ms;           /* standby poll and status report; default 1000 */
-  unsigned snapshot_threshold;/* entries between snapshots; default 1024 */
+  unsigned snapshot_threshold;/* entries between snapshots; default CS_SNAPSHOT_THRESHOLD */
   unsigned snapshot_trailing; /* entries kept after a snapshot; default 128 */
   unsigned handshake_timeout_ms; /* cluster port: TLS handshake + preamble; default 5000 */
   unsigned max_unauth;        /* cluster port: connections not yet authenticated; default 128 */

@@ -139,7 +139,7 @@ static void test_cluster_defaults(void **state) {
   assert_int_equal(cc->election_ms, 500);
   assert_int_equal(cc->heartbeat_ms, 50);
   assert_int_equal(cc->poll_ms, 1000);
-  assert_int_equal(cc->snapshot_threshold, 1024);
+  assert_int_equal(cc->snapshot_threshold, 8192);
   assert_int_equal(cc->snapshot_trailing, 128);
   assert_int_equal(cc->handshake_timeout_ms, 5000);
   assert_int_equal(cc->max_unauth, 128);
