@@ -27,17 +27,21 @@ typedef struct cs_cluster_member {
   char *api_address;  /* where clients are sent */
 } cs_cluster_member;
 
-/* The `cluster` group of the configuration (strings owned by the config). */
 /*
- * Raft entries between two snapshots of the state machine.  A snapshot
- * encodes the whole store on the loop (fsm.c), so at 100,000 secrets one
- * every 1,024 entries cost a fifth of a cluster's write throughput and
- * raised its p99 by half again (docs/performance.md, session 8).  libraft
- * keeps every entry since the last snapshot in memory, so this also bounds
- * that: about 40 MiB at 8,192 groups of fifty 256-byte writes.
+ * Raft entries between two snapshots of the state machine (Vault's default
+ * too).  A snapshot encodes the whole store on the loop (fsm.c), so at
+ * 100,000 secrets one every 1,024 entries cost a fifth of a cluster's
+ * write throughput and raised its p99 by half again (docs/performance.md,
+ * session 8).  The price: libraft keeps the entries since the last
+ * snapshot (plus snapshot_trailing) in memory and in <storage.path>/raft,
+ * and replays them at start.  An entry is one loop turn's writes, so with
+ * 256-byte values about 100 MiB at this threshold; with large values (a
+ * write may be up to max_frame_bytes) it is bounded only by their size,
+ * eight times what 1,024 allowed.  No byte limit yet (docs/config.md).
  */
 #define CS_SNAPSHOT_THRESHOLD 8192
 
+/* The `cluster` group of the configuration (strings owned by the config). */
 typedef struct cs_cluster_config {
   int enabled;
   cs_cluster_member self;

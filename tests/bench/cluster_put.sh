@@ -15,8 +15,9 @@ TESTS_DIR=$(cd "$(dirname "$0")/.." && pwd)
 export CUSTOSD CUSTOS TESTS_DIR
 . "$TESTS_DIR/blackbox/lib.sh"
 LOG_LEVEL=warn ELECTION_MS=500 HEARTBEAT_MS=50
-# The server's default (CS_SNAPSHOT_THRESHOLD in server/ha/cluster.h); the
-# tests' cluster_lib.sh snapshots every 1024 entries to exercise snapshots.
+# The server's default (CS_SNAPSHOT_THRESHOLD in server/ha/cluster.h, keep
+# the two equal); the tests' cluster_lib.sh snapshots every 1024 entries to
+# exercise snapshots.
 : "${SNAP_THRESHOLD:=8192}"
 export SNAP_THRESHOLD
 . "$TESTS_DIR/blackbox/cluster_lib.sh"
