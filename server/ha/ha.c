@@ -119,10 +119,13 @@ static void sync_restore(cs_ha *ha) {
   int forced = 0;
   if (cs_snapshot_marker_read(ha->o.store, &marker, &forced) < 0)
     marker = ha->marker_seen; /* unreadable: no news, reload */
+  int was_sealed = sealed(ha);
   int rc = cs_seal_restored(ha->o.seal, forced && marker != ha->marker_seen);
   ha->marker_seen = marker;
   cs_info("cluster: the store was replaced by a snapshot; %s",
-          rc == 1 ? "keyring reloaded" : "sealed: unseal with the snapshot's shares");
+          rc == 1      ? "keyring reloaded"
+          : was_sealed ? "still sealed"
+                       : "sealed: unseal with the snapshot's shares");
 }
 
 static void activate(cs_ha *ha);

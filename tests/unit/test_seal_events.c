@@ -321,6 +321,44 @@ static void test_restored(void **state) {
   init(f, 3, 2);
   assert_int_equal(cs_seal_restored(f->seal, 0), 0); /* sealed: stays so */
   expect(f, "");
+  /* A sealed node's unseal progress survives a snapshot of the same key set
+   * (a restarted node catching up), and not a forced or foreign one. */
+  assert_int_equal(cs_seal_unseal(f->seal, f->shares[0], f->slen), 0);
+  assert_int_equal(cs_seal_restored(f->seal, 0), 0);
+  expect_state(f, CS_SEAL_SEALED, CS_SEAL_CEREMONY_UNSEAL);
+  assert_int_equal(cs_seal_restored(f->seal, 1), 0);
+  expect_state(f, CS_SEAL_SEALED, CS_SEAL_CEREMONY_NONE);
+  assert_int_equal(cs_seal_unseal(f->seal, f->shares[1], f->slen), 0);
+  expect(f, ""); /* one share of two: still sealed */
+  uint8_t *cfg;
+  size_t cfg_len;
+  assert_int_equal(cs_store_get(f->store, "core/seal-config", &cfg, &cfg_len), 0);
+  put_raw(f->store, "core/seal-config", NULL, 0); /* restored: no key set */
+  assert_int_equal(cs_seal_restored(f->seal, 0), 0);
+  expect_state(f, CS_SEAL_UNINITIALIZED, CS_SEAL_CEREMONY_NONE);
+  put_raw(f->store, "core/seal-config", cfg, cfg_len);
+  assert_int_equal(cs_seal_restored(f->seal, 0), 0);
+  expect_state(f, CS_SEAL_SEALED, CS_SEAL_CEREMONY_NONE);
+  /* Another key set (another salt): the progress is dropped.  The salt is
+   * field 3 after shares and threshold, 2 bytes each: 0x1a 0x20 salt... */
+  assert_int_equal(cs_seal_unseal(f->seal, f->shares[1], f->slen), 0);
+  assert_true(cfg_len > 6 + 32 && cfg[4] == 0x1a && cfg[5] == 32);
+  cfg[6] ^= 1;
+  put_raw(f->store, "core/seal-config", cfg, cfg_len);
+  assert_int_equal(cs_seal_restored(f->seal, 0), 0);
+  expect_state(f, CS_SEAL_SEALED, CS_SEAL_CEREMONY_NONE);
+  cfg[6] ^= 1;
+  put_raw(f->store, "core/seal-config", cfg, cfg_len);
+  free(cfg);
+  assert_int_equal(cs_seal_restored(f->seal, 0), 0);
+  expect_state(f, CS_SEAL_SEALED, CS_SEAL_CEREMONY_NONE);
+  assert_int_equal(cs_seal_unseal(f->seal, f->shares[2], f->slen), 0);
+  assert_int_equal(cs_seal_restored(f->seal, 0), 0);
+  expect(f, "");
+  assert_int_equal(cs_seal_unseal(f->seal, f->shares[0], f->slen), 0);
+  expect(f, "U"); /* the share kept across the restore counted */
+  cs_seal_seal(f->seal);
+  expect(f, "S");
   unseal(f, 2);
   assert_int_equal(cs_seal_restore_begin(f->seal), 0);
   assert_int_equal(cs_seal_restored(f->seal, 0), 1);

@@ -6,10 +6,12 @@
  * salt is random per key set and the shares carry 256 bits of entropy.
  */
 #include "seal_int.h"
+#include "bytes.h"
 #include "cs_error.h"
 #include "crypto.h"
 #include "secmem.h"
 
+#include <mbedtls/sha256.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +30,22 @@ int cs_seal__keyset_member(const keyset *ks, const uint8_t *share, size_t len) {
     found |= cs_ct_equal(ks->macs[i], mac, MAC_LEN);
   cs_wipe(mac, sizeof mac);
   return found;
+}
+
+/* SHA-256 over n, t, the salt and every MAC: equal digests, same shares. */
+void cs_seal__keyset_digest(const keyset *ks, uint8_t out[32]) {
+  mbedtls_sha256_context c;
+  uint8_t nt[8];
+  cs_put_be32(nt, ks->n);
+  cs_put_be32(nt + 4, ks->t);
+  mbedtls_sha256_init(&c);
+  (void)mbedtls_sha256_starts_ret(&c, 0);
+  (void)mbedtls_sha256_update_ret(&c, nt, sizeof nt);
+  (void)mbedtls_sha256_update_ret(&c, ks->salt, sizeof ks->salt);
+  if (ks->macs != NULL)
+    (void)mbedtls_sha256_update_ret(&c, ks->macs[0], (size_t)ks->n * MAC_LEN);
+  (void)mbedtls_sha256_finish_ret(&c, out);
+  mbedtls_sha256_free(&c);
 }
 
 /* A key set for freshly split shares. */
