@@ -27,12 +27,11 @@ static int collect_put(void *arg, const char *key, size_t key_len, const uint8_t
   return cs_batch_put(arg, key, val, val_len);
 }
 
-int cs_snapshot_payload(cs_store *store, uint8_t **out, size_t *len, size_t *entries,
-                        cs_batch *batch) {
+int cs_snapshot_payload_view(cs_store_view *view, uint8_t **out, size_t *len, size_t *entries,
+                             cs_batch *batch) {
   cs_batch b;
   cs_batch_init(&b);
-  /* cs_store_scan runs in one read transaction: a point-in-time view. */
-  int rc = cs_store_scan(store, "", collect_put, &b);
+  int rc = cs_store_view_scan(view, "", collect_put, &b);
   if (rc == 0)
     rc = cs_batch_encode(&b, out, len);
   if (rc == 0 && entries != NULL)
@@ -42,6 +41,17 @@ int cs_snapshot_payload(cs_store *store, uint8_t **out, size_t *len, size_t *ent
     return 0;
   }
   cs_batch_clear(&b);
+  return rc;
+}
+
+int cs_snapshot_payload(cs_store *store, uint8_t **out, size_t *len, size_t *entries,
+                        cs_batch *batch) {
+  cs_store_view *v;
+  int rc = cs_store_view_begin(store, &v); /* one read transaction: a point in time */
+  if (rc < 0)
+    return rc;
+  rc = cs_snapshot_payload_view(v, out, len, entries, batch);
+  cs_store_view_end(v);
   return rc;
 }
 

@@ -43,6 +43,9 @@
  */
 int cs_snapshot_payload(cs_store *store, uint8_t **out, size_t *len, size_t *entries,
                         cs_batch *batch) __attribute__((warn_unused_result));
+/* The same from a read view (any thread: see cs_store_view_begin). */
+int cs_snapshot_payload_view(cs_store_view *view, uint8_t **out, size_t *len, size_t *entries,
+                             cs_batch *batch) __attribute__((warn_unused_result));
 
 /* What the header says besides what is read from the store. */
 typedef struct cs_snapshot_info {

@@ -1232,6 +1232,48 @@ uint64_t cs_store_applied_index(cs_store *s) {
   return index;
 }
 
+/* ---- read views --------------------------------------------------------- */
+
+struct cs_store_view {
+  cs_store *s;
+  MDB_txn *txn;
+};
+
+int cs_store_view_begin(cs_store *s, cs_store_view **out) {
+  assert(s && out);
+  cs_store_view *v = calloc(1, sizeof *v);
+  if (v == NULL)
+    return CS_ENOMEM;
+  int rc = begin_read(s, &v->txn);
+  if (rc < 0) {
+    free(v);
+    return rc;
+  }
+  v->s = s;
+  *out = v;
+  return 0;
+}
+
+uint64_t cs_store_view_applied_index(cs_store_view *v) {
+  uint64_t index = 0;
+  (void)read_applied(v->s, v->txn, &index); /* as cs_store_applied_index */
+  return index;
+}
+
+int cs_store_view_scan(cs_store_view *v, const char *prefix, cs_store_iter_fn fn, void *arg) {
+  assert(v && prefix && fn);
+  if (strlen(prefix) > v->s->max_key)
+    return 0; /* no key can be that long */
+  return scan_in(v->s, v->txn, prefix, NULL, fn, arg);
+}
+
+void cs_store_view_end(cs_store_view *v) {
+  if (v == NULL)
+    return;
+  mdb_txn_abort(v->txn);
+  free(v);
+}
+
 /* ---- meta records ------------------------------------------------------- */
 
 int cs_store_meta_get(cs_store *s, const char *name, uint8_t *buf, size_t cap, size_t *len) {

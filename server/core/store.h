@@ -61,6 +61,22 @@ typedef int (*cs_store_iter_fn)(void *arg, const char *key, size_t key_len,
                                 const uint8_t *val, size_t val_len);
 int cs_store_scan(cs_store *s, const char *prefix, cs_store_iter_fn fn, void *arg);
 
+/*
+ * A read view: the store as of the last commit when it began, while later
+ * commits go on.  The environment is MDB_NOTLS, so a view may be handed to
+ * another thread and used there (one thread at a time; hand it over through
+ * something that orders memory, such as uv_queue_work).  Hold it briefly:
+ * LMDB cannot reuse the pages a view still sees.  End every view before
+ * cs_store_close.
+ */
+typedef struct cs_store_view cs_store_view;
+int cs_store_view_begin(cs_store *s, cs_store_view **out) __attribute__((warn_unused_result));
+/* The applied raft index as of the view (0: none recorded). */
+uint64_t cs_store_view_applied_index(cs_store_view *v);
+/* cs_store_scan inside the view. */
+int cs_store_view_scan(cs_store_view *v, const char *prefix, cs_store_iter_fn fn, void *arg);
+void cs_store_view_end(cs_store_view *v);
+
 /* Like cs_store_scan over every key, starting AFTER `after` (exclusive;
  * "" starts at the first key). */
 int cs_store_scan_after(cs_store *s, const char *after, cs_store_iter_fn fn, void *arg);

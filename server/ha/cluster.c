@@ -1127,7 +1127,15 @@ int cs_cluster_start(cs_cluster **out, uv_loop_t *loop, cs_store *store, const c
     goto fail;
   }
   raft_uv_set_connect_retry_delay(&c->io, 200);
+  /* libraft 0.15's uv io has async_work but says version 1, and raft_init
+   * wants 2 for async snapshots (fixed upstream in 0.17.1, commit 269e541:
+   * "uv: set io version to 2").  Without async_work, snapshots stay on the
+   * loop (fsm.c). */
+  if (c->io.async_work != NULL && c->io.version < 2)
+    c->io.version = 2;
   cs_fsm_init(&c->fsm, &c->raft, store, on_fsm_results, c);
+  if (c->io.async_work == NULL)
+    c->fsm.snapshot_async = NULL;
   if ((rc = raft_init(&c->raft, &c->io, &c->fsm, self, cfg->self.address)) != 0) {
     rc = cs_error_set(CS_EIO, "cluster: raft_init: %s", raft_errmsg(&c->raft));
     goto fail;

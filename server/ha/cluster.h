@@ -29,7 +29,8 @@ typedef struct cs_cluster_member {
 
 /*
  * Raft entries between two snapshots of the state machine (Vault's default
- * too).  A snapshot encodes the whole store on the loop (fsm.c), so at
+ * too).  A snapshot encodes the whole store (on a libuv worker since
+ * session 9, fsm.c; it still costs the CPU and the disk writes), so at
  * 100,000 secrets one every 1,024 entries cost a fifth of a cluster's
  * write throughput and raised its p99 by half again (docs/performance.md,
  * session 8).  The price: libraft keeps the entries since the last

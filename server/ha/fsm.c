@@ -8,6 +8,7 @@
 #include "token.h"
 
 #include <assert.h>
+#include <uv.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@ typedef struct fsm_state {
   void *ctx;
   void (*auth_changed)(void *ctx); /* NULL: empty the caches here */
   void *auth_ctx;
+  cs_store_view *snap_view; /* a raft snapshot being taken (fsm_snapshot) */
 } fsm_state;
 
 /*
@@ -200,13 +202,13 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
   return 0;
 }
 
-int cs_fsm_snapshot_encode(cs_store *store, uint8_t **out, size_t *len) {
-  /* Raft applies entries on the loop thread this runs on: the index and
-   * the payload describe the same state. */
-  uint64_t index = cs_store_applied_index(store);
+/* The snapshot of one read view: a header (magic, the view's applied
+ * index, payload length) and the payload, in a raft_malloc'd buffer. */
+static int encode_view(cs_store_view *v, uint8_t **out, size_t *len) {
+  uint64_t index = cs_store_view_applied_index(v);
   uint8_t *enc = NULL;
   size_t elen = 0;
-  int rc = cs_snapshot_payload(store, &enc, &elen, NULL, NULL);
+  int rc = cs_snapshot_payload_view(v, &enc, &elen, NULL, NULL);
   if (rc < 0)
     return rc;
   size_t total = (SNAP_HDR + elen + 7) & ~(size_t)7; /* raft likes multiples of 8 */
@@ -230,6 +232,16 @@ int cs_fsm_snapshot_encode(cs_store *store, uint8_t **out, size_t *len) {
   *out = buf;
   *len = total;
   return 0;
+}
+
+int cs_fsm_snapshot_encode(cs_store *store, uint8_t **out, size_t *len) {
+  cs_store_view *v;
+  int rc = cs_store_view_begin(store, &v);
+  if (rc < 0)
+    return rc;
+  rc = encode_view(v, out, len);
+  cs_store_view_end(v);
+  return rc;
 }
 
 int cs_fsm_snapshot_restore(cs_store *store, const uint8_t *buf, size_t len) {
@@ -264,12 +276,51 @@ int cs_fsm_snapshot_restore(cs_store *store, const uint8_t *buf, size_t len) {
   return rc < 0 ? rc : 0;
 }
 
+/*
+ * Raft snapshots are taken in two steps (fsm version 3), so that the loop
+ * never encodes the whole store (tens of ms at 100k secrets, a pause every
+ * snapshot_threshold entries; docs/performance.md).
+ *  - fsm_snapshot, on the loop, right after raft applied the entry at its
+ *    snapshot index: opens a read view, which is that state (entries are
+ *    applied on the loop, each in one commit).  Nothing else is copied.
+ *  - fsm_snapshot_async, on a libuv worker, while the loop goes on serving
+ *    and applying: encodes the view and ends it.
+ *  - fsm_finalize, on the loop, once raft wrote the snapshot (or gave up):
+ *    frees the buffer, and the view if the worker never ran.
+ * raft takes one snapshot at a time; the view's owner is whoever runs.
+ */
+static int fsm_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                              unsigned *n_bufs);
+
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs) {
+  fsm_state *st = fsm->data;
+  if (st->snap_view != NULL)
+    return RAFT_BUSY; /* raft retries at the next threshold */
+  int rc = cs_store_view_begin(st->store, &st->snap_view);
+  if (rc < 0) {
+    cs_warn("cluster: cannot take a raft snapshot: %s", cs_error_message(rc));
+    st->snap_view = NULL;
+    return RAFT_IOERR;
+  }
+  *bufs = NULL;
+  *n_bufs = 0;
+  /* An io without async_work (cluster.c): the whole snapshot here. */
+  return fsm->snapshot_async == NULL ? fsm_snapshot_async(fsm, bufs, n_bufs) : 0;
+}
+
+static int fsm_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                              unsigned *n_bufs) {
   fsm_state *st = fsm->data;
   uint8_t *buf;
   size_t len;
-  if (cs_fsm_snapshot_encode(st->store, &buf, &len) < 0)
+  uint64_t t0 = uv_hrtime();
+  int rc = encode_view(st->snap_view, &buf, &len);
+  cs_store_view_end(st->snap_view); /* at once: LMDB may reuse its pages again */
+  st->snap_view = NULL;
+  if (rc < 0) {
+    cs_warn("cluster: cannot encode a raft snapshot: %s", cs_error_message(rc));
     return RAFT_IOERR;
+  }
   *bufs = raft_malloc(sizeof **bufs);
   if (*bufs == NULL) {
     raft_free(buf);
@@ -278,12 +329,15 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
   (*bufs)[0].base = buf;
   (*bufs)[0].len = len;
   *n_bufs = 1;
-  cs_debug("cluster: snapshot taken (%zu bytes)", len);
+  cs_debug("cluster: snapshot taken (%zu bytes, encoded in %.1f ms)", len,
+           (double)(uv_hrtime() - t0) / 1e6);
   return 0;
 }
 
 static int fsm_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs) {
-  (void)fsm;
+  fsm_state *st = fsm->data;
+  cs_store_view_end(st->snap_view); /* the worker never ran */
+  st->snap_view = NULL;
   if (*bufs != NULL) {
     for (unsigned i = 0; i < *n_bufs; i++)
       raft_free((*bufs)[i].base);
@@ -316,12 +370,13 @@ void cs_fsm_init(struct raft_fsm *fsm, struct raft *r, cs_store *store, cs_fsm_r
   state->results = results;
   state->ctx = ctx;
   memset(fsm, 0, sizeof *fsm);
-  fsm->version = 2;
+  fsm->version = 3;
   fsm->data = state;
   fsm->apply = fsm_apply;
   fsm->snapshot = fsm_snapshot;
   fsm->restore = fsm_restore;
   fsm->snapshot_finalize = fsm_finalize;
+  fsm->snapshot_async = fsm_snapshot_async;
 }
 
 void cs_fsm_on_auth_change(struct raft_fsm *fsm, void (*fn)(void *ctx), void *ctx) {
@@ -336,6 +391,8 @@ void cs_fsm_close(struct raft_fsm *fsm) {
   int rc = st != NULL ? cs_store_sync(st->store) : 0;
   if (rc < 0)
     cs_warn("cluster: cannot flush the store at close: %s", cs_error_message(rc));
+  if (st != NULL)
+    cs_store_view_end(st->snap_view); /* none: raft finalizes before it closes */
   free(fsm->data);
   fsm->data = NULL;
 }

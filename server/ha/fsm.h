@@ -27,7 +27,9 @@
  *
  * A snapshot is the whole data database plus the applied index;
  * restoring one replaces the data database in one transaction (skipped when
- * the store is already at or past the snapshot's index).
+ * the store is already at or past the snapshot's index).  Taking one opens
+ * an LMDB read view on the loop and encodes it on a libuv worker (raft's
+ * asynchronous snapshots, fsm version 3), so the loop never stops for it.
  *
  * Snapshot format: "CSNAP001" | applied index u64 BE | length u64 BE |
  * custos.Batch of puts: the payload of server/core/snapshot.h, the same

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,6 +349,68 @@ static void test_reopen_keeps_data(void **state) {
   f->s = open_store(f, 0, 0);
   assert_value(f->s, "core/keyring", "ring");
   assert_value(f->s, "kv/x", "y");
+}
+
+/* A read view scanned on another thread, as a raft snapshot is (fsm.c). */
+typedef struct view_job {
+  cs_store_view *v;
+  collected c;
+  uint64_t index;
+  int rc;
+} view_job;
+
+static void *scan_view(void *arg) {
+  view_job *j = arg;
+  j->index = cs_store_view_applied_index(j->v);
+  j->rc = cs_store_view_scan(j->v, "", collect, &j->c);
+  cs_store_view_end(j->v);
+  return NULL;
+}
+
+/* A view is the store as of its begin: later commits, a clear and a
+ * higher applied index do not show in it, on this thread or another. */
+static void test_view(void **state) {
+  fixture *f = *state;
+  cs_store *s = f->s = open_store(f, 0, 1);
+  cs_batch b;
+  cs_batch_init(&b);
+  assert_int_equal(cs_batch_put(&b, "a", (const uint8_t *)"1", 1), 0);
+  assert_int_equal(cs_batch_put(&b, "b", (const uint8_t *)"2", 1), 0);
+  assert_int_equal(cs_store_commit_indexed(s, &b, 5), 0);
+  cs_batch_clear(&b);
+  view_job j = {0};
+  assert_int_equal(cs_store_view_begin(s, &j.v), 0);
+
+  cs_batch_init(&b);
+  b.clear = 1; /* as a restored snapshot */
+  assert_int_equal(cs_batch_put(&b, "c", (const uint8_t *)"3", 1), 0);
+  assert_int_equal(cs_store_commit_indexed(s, &b, 9), 0);
+  cs_batch_clear(&b);
+  assert_int_equal(cs_store_exists(s, "a"), 0);
+  assert_int_equal(cs_store_applied_index(s), 9);
+
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, scan_view, &j), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_int_equal(j.rc, 0);
+  assert_int_equal(j.index, 5);
+  assert_int_equal(j.c.n, 2);
+  assert_string_equal(j.c.keys[0], "a");
+  assert_string_equal(j.c.vals[1], "2");
+
+  /* A prefix longer than any key matches nothing. */
+  collected c = {0};
+  char longp[600];
+  memset(longp, 'k', sizeof longp - 1);
+  longp[sizeof longp - 1] = '\0';
+  cs_store_view *v;
+  assert_int_equal(cs_store_view_begin(s, &v), 0);
+  assert_int_equal(cs_store_view_scan(v, longp, collect, &c), 0);
+  assert_int_equal(c.n, 0);
+  assert_int_equal(cs_store_view_scan(v, "", collect, &c), 0);
+  assert_int_equal(c.n, 1);
+  cs_store_view_end(v);
+  cs_store_view_end(NULL);
 }
 
 static void test_commit_indexed(void **state) {
@@ -897,6 +960,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_batch_atomic_map_full, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
       cmocka_unit_test_setup_teardown(test_commit_indexed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_view, setup, teardown),
       cmocka_unit_test_setup_teardown(test_batch_codec, setup, teardown),
       cmocka_unit_test_setup_teardown(test_batch_decode_garbage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_missing_dir, setup, teardown),
