@@ -196,6 +196,7 @@ static int start_listener(cs_daemon *d) {
   cs_seal_get_status(d->seal, &st);
   cs_info("custosd listening on %s (%s)", d->cfg.listener.address,
           !st.initialized ? "not initialized" : st.sealed ? "sealed" : "unsealed");
+  cs_debug("barrier: AES-256-GCM by %s", cs_gcm_backend());
   return 0;
 }
 

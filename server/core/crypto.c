@@ -9,6 +9,13 @@
  * not fork-safe (a child would replay the parent's stream); custosd does
  * not fork after start-up, and anything that does must not use it.
  *
+ * AES-256-GCM (cs_gcm_*) runs on libsodium's AES-NI/PCLMUL code when the
+ * CPU has both: it works on 8 blocks at a time, about 0.18 us for a
+ * 256-byte value here against 1.1 us for mbedTLS 2.28's block-at-a-time
+ * GCM (docs/performance.md, session 9).  Without them it runs on mbedTLS.
+ * The algorithm is the same, so are the bytes: values written by either
+ * open with the other (test_crypto checks both ways).
+ *
  * MBEDTLS_ERR_* codes are translated into the CS_E* table here and nowhere
  * else.  Hex and base64 are used for key material, so both directions run
  * without table lookups or branches indexed by secret values.
@@ -27,6 +34,11 @@
 #include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
+#include <sodium.h>
+
+_Static_assert(CS_KEY_LEN == crypto_aead_aes256gcm_KEYBYTES, "AES-256 key");
+_Static_assert(CS_NONCE_LEN == crypto_aead_aes256gcm_NPUBBYTES, "96-bit GCM nonce");
+_Static_assert(CS_TAG_LEN == crypto_aead_aes256gcm_ABYTES, "128-bit GCM tag");
 
 #include "cs_error.h"
 
@@ -80,9 +92,26 @@ int cs_random(void *buf, size_t n) {
 
 /* ---- AES-256-GCM ------------------------------------------------------------ */
 
-int cs_gcm_seal(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN],
-                const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t n,
-                uint8_t *ct, uint8_t tag[CS_TAG_LEN]) {
+/* Chosen once: sodium_init detects the CPU's features (thread-safe). */
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+static int gcm_sodium;
+
+static void gcm_pick(void) {
+  gcm_sodium = sodium_init() >= 0 && crypto_aead_aes256gcm_is_available();
+}
+
+static int use_sodium(void) {
+  pthread_once(&gcm_once, gcm_pick);
+  return gcm_sodium;
+}
+
+const char *cs_gcm_backend(void) {
+  return use_sodium() ? "libsodium (AES-NI)" : "mbedTLS";
+}
+
+static int mbed_gcm_seal(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN],
+                         const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t n,
+                         uint8_t *ct, uint8_t tag[CS_TAG_LEN]) {
   mbedtls_gcm_context gcm;
   mbedtls_gcm_init(&gcm);
   int rc = CS_OK;
@@ -96,9 +125,9 @@ int cs_gcm_seal(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN]
   return rc;
 }
 
-int cs_gcm_open(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN],
-                const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t n,
-                const uint8_t tag[CS_TAG_LEN], uint8_t *pt) {
+static int mbed_gcm_open(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN],
+                         const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t n,
+                         const uint8_t tag[CS_TAG_LEN], uint8_t *pt) {
   mbedtls_gcm_context gcm;
   mbedtls_gcm_init(&gcm);
   int rc = CS_OK;
@@ -110,11 +139,35 @@ int cs_gcm_open(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN]
     rc = CS_EAUTH; /* forged or corrupt input: the caller adds context */
   else if (mrc != 0)
     rc = cs_error_set(CS_ECRYPTO, "gcm open failed (-0x%04x)", -mrc);
-  /* mbedTLS already zeroes pt on a bad tag; do it ourselves as well so the
+  mbedtls_gcm_free(&gcm);
+  return rc;
+}
+
+int cs_gcm_seal(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN],
+                const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t n,
+                uint8_t *ct, uint8_t tag[CS_TAG_LEN]) {
+  if (!use_sodium() || n > crypto_aead_aes256gcm_MESSAGEBYTES_MAX) /* > 64 GiB: sodium aborts */
+    return mbed_gcm_seal(key, nonce, aad, aad_len, pt, n, ct, tag);
+  /* libsodium wipes its key schedule (a stack copy) before returning. */
+  if (crypto_aead_aes256gcm_encrypt_detached(ct, tag, NULL, pt, n, aad, aad_len, NULL, nonce,
+                                             key) != 0)
+    return cs_error_set(CS_ECRYPTO, "gcm seal failed");
+  return CS_OK;
+}
+
+int cs_gcm_open(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN],
+                const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t n,
+                const uint8_t tag[CS_TAG_LEN], uint8_t *pt) {
+  int rc = CS_OK;
+  if (!use_sodium() || n > crypto_aead_aes256gcm_MESSAGEBYTES_MAX)
+    rc = mbed_gcm_open(key, nonce, aad, aad_len, ct, n, tag, pt);
+  else if (crypto_aead_aes256gcm_decrypt_detached(pt, NULL, ct, n, tag, aad, aad_len, nonce,
+                                                  key) != 0)
+    rc = CS_EAUTH; /* its only failure: the tag, checked before any byte is decrypted */
+  /* Both libraries zero pt on a bad tag; do it ourselves as well so the
    * contract ("pt is wiped") does not depend on a library version. */
   if (rc != 0 && n > 0)
     mbedtls_platform_zeroize(pt, n);
-  mbedtls_gcm_free(&gcm);
   return rc;
 }
 

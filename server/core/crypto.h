@@ -35,6 +35,9 @@ int cs_gcm_open(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN]
                 const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t n,
                 const uint8_t tag[CS_TAG_LEN], uint8_t *pt) __attribute__((warn_unused_result));
 
+/* Which AES-GCM code runs: "libsodium (AES-NI)" or "mbedTLS" (logged at start). */
+const char *cs_gcm_backend(void);
+
 void cs_sha256(const void *msg, size_t n, uint8_t out[32]);
 void cs_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n, uint8_t out[32]);
 
