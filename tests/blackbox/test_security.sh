@@ -24,6 +24,12 @@ else
   pass "process hardening: core size 0; memlock limit too low, and the server says so"
 fi
 
+# ---- the barrier's AES-GCM (docs/security.md): libsodium's AES-NI code on
+# a CPU with AES-NI and PCLMUL, mbedTLS otherwise; the log says which.
+if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then want="libsodium (AES-NI)"; else want="mbedTLS"; fi
+grep -qF "barrier: AES-256-GCM by $want" "$WORK/a.log" || fail "no 'barrier: AES-256-GCM by $want' in the log"
+pass "barrier AES-GCM by $want, as the log says"
+
 # ---- policies
 cat > "$WORK/app-read.json" <<'JSON'
 {"rules":[{"path":"app/*","capabilities":["read","list"]},
