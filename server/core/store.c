@@ -1254,10 +1254,24 @@ int cs_store_view_begin(cs_store *s, cs_store_view **out) {
   return 0;
 }
 
-uint64_t cs_store_view_applied_index(cs_store_view *v) {
-  uint64_t index = 0;
-  (void)read_applied(v->s, v->txn, &index); /* as cs_store_applied_index */
-  return index;
+int cs_store_view_applied_index(cs_store_view *v, uint64_t *index) {
+  *index = 0;
+  return read_applied(v->s, v->txn, index);
+}
+
+int cs_store_view_room(cs_store_view *v, size_t *data_bytes, size_t *room) {
+  MDB_stat st;
+  MDB_envinfo info;
+  int rc = mdb_stat(v->txn, v->s->data, &st);
+  if (rc == 0)
+    rc = mdb_env_info(v->s->env, &info);
+  if (rc != 0)
+    return store_error(rc, v->s->dir, "stat");
+  size_t psize = st.ms_psize;
+  size_t high = ((size_t)info.me_last_pgno + 1) * psize;
+  *data_bytes = (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) * psize;
+  *room = info.me_mapsize > high ? info.me_mapsize - high : 0;
+  return 0;
 }
 
 int cs_store_view_scan(cs_store_view *v, const char *prefix, cs_store_iter_fn fn, void *arg) {

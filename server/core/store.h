@@ -65,14 +65,21 @@ int cs_store_scan(cs_store *s, const char *prefix, cs_store_iter_fn fn, void *ar
  * A read view: the store as of the last commit when it began, while later
  * commits go on.  The environment is MDB_NOTLS, so a view may be handed to
  * another thread and used there (one thread at a time; hand it over through
- * something that orders memory, such as uv_queue_work).  Hold it briefly:
- * LMDB cannot reuse the pages a view still sees.  End every view before
+ * something that orders memory, such as uv_queue_work).  LMDB cannot
+ * reuse the pages a view still sees, so the file grows by what is written
+ * while one is open (cs_store_view_room).  End every view before
  * cs_store_close.
  */
 typedef struct cs_store_view cs_store_view;
 int cs_store_view_begin(cs_store *s, cs_store_view **out) __attribute__((warn_unused_result));
 /* The applied raft index as of the view (0: none recorded). */
-uint64_t cs_store_view_applied_index(cs_store_view *v);
+int cs_store_view_applied_index(cs_store_view *v, uint64_t *index)
+    __attribute__((warn_unused_result));
+/* The bytes in the pages of the data as of the view, and the room left in
+ * the map above the file's high-water mark: while a view is open, what
+ * later commits free cannot be reused, so the file grows into that room. */
+int cs_store_view_room(cs_store_view *v, size_t *data_bytes, size_t *room)
+    __attribute__((warn_unused_result));
 /* cs_store_scan inside the view. */
 int cs_store_view_scan(cs_store_view *v, const char *prefix, cs_store_iter_fn fn, void *arg);
 void cs_store_view_end(cs_store_view *v);

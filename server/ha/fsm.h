@@ -29,7 +29,9 @@
  * restoring one replaces the data database in one transaction (skipped when
  * the store is already at or past the snapshot's index).  Taking one opens
  * an LMDB read view on the loop and encodes it on a libuv worker (raft's
- * asynchronous snapshots, fsm version 3), so the loop never stops for it.
+ * asynchronous snapshots, fsm version 3), so the loop does not stop for it;
+ * it does when the io lacks async_work or the map has little room left
+ * (fsm.c says why).
  *
  * Snapshot format: "CSNAP001" | applied index u64 BE | length u64 BE |
  * custos.Batch of puts: the payload of server/core/snapshot.h, the same

@@ -122,10 +122,23 @@ static void sync_restore(cs_ha *ha) {
   int was_sealed = sealed(ha);
   int rc = cs_seal_restored(ha->o.seal, forced && marker != ha->marker_seen);
   ha->marker_seen = marker;
-  cs_info("cluster: the store was replaced by a snapshot; %s",
-          rc == 1      ? "keyring reloaded"
-          : was_sealed ? "still sealed"
-                       : "sealed: unseal with the snapshot's shares");
+  cs_seal_status st;
+  cs_seal_get_status(ha->o.seal, &st);
+  if (rc < 0)
+    cs_error("cluster: the store was replaced by a snapshot; its key set cannot be read (%s): "
+             "sealed", cs_error_message(rc));
+  else if (rc == 1)
+    cs_info("cluster: the store was replaced by a snapshot; keyring reloaded");
+  else if (!st.initialized)
+    cs_info("cluster: the store was replaced by a snapshot; it holds no key set: not initialized");
+  else if (was_sealed && st.ceremony == CS_SEAL_CEREMONY_UNSEAL && st.progress > 0)
+    cs_info("cluster: the store was replaced by a snapshot; still sealed, the %u share(s) "
+            "submitted so far still count (same key set)", st.progress);
+  else if (was_sealed)
+    cs_info("cluster: the store was replaced by a snapshot; still sealed");
+  else
+    cs_info("cluster: the store was replaced by a snapshot; sealed: unseal with the snapshot's "
+            "shares");
 }
 
 static void activate(cs_ha *ha);

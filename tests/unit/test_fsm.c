@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,105 @@ static void test_apply_forgets_cached_policies(void **state) {
   cs_fsm_close(&fsm);
 }
 
+/* ---- raft snapshots in two steps (fsm version 3) --------------------------- */
+
+typedef struct async_job {
+  struct raft_fsm *fsm;
+  struct raft_buffer *bufs;
+  unsigned n;
+  int rc;
+} async_job;
+
+static void *run_async(void *arg) {
+  async_job *j = arg;
+  j->rc = j->fsm->snapshot_async(j->fsm, &j->bufs, &j->n);
+  return NULL;
+}
+
+/* fsm_snapshot opens a view on the "loop" (this thread) and the worker
+ * encodes it while entries go on being applied: the snapshot holds exactly
+ * the state when it began, labelled with that state's applied index. */
+static void test_async_snapshot(void **state) {
+  fx *f = *state;
+  struct raft r;
+  memset(&r, 0, sizeof r);
+  r.snapshot.threshold = 16;
+  struct raft_fsm fsm;
+  cs_fsm_init(&fsm, &r, f->a, NULL, NULL);
+  assert_int_equal(fsm.version, 3);
+  assert_non_null(fsm.snapshot_async);
+  for (uint64_t i = 1; i <= 100; i++)
+    apply_entry(f->a, i);
+  r.last_applied = 100;
+  async_job j = {.fsm = &fsm};
+  assert_int_equal(fsm.snapshot(&fsm, &j.bufs, &j.n), 0);
+  assert_null(j.bufs); /* nothing encoded on the loop */
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, run_async, &j), 0);
+  for (uint64_t i = 101; i <= 150; i++)
+    apply_entry(f->a, i); /* the loop applies meanwhile */
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_int_equal(j.rc, 0);
+  assert_int_equal(j.n, 1);
+  assert_int_equal(cs_fsm_snapshot_restore(f->b, j.bufs[0].base, j.bufs[0].len), 0);
+  assert_int_equal(cs_store_applied_index(f->b), 100);
+  check_value(f->b, "kv/k100", "v100");
+  assert_int_equal(cs_store_exists(f->b, "kv/k101"), 0);
+  assert_int_equal(fsm.snapshot_finalize(&fsm, &j.bufs, &j.n), 0);
+  assert_null(j.bufs);
+  /* Finalized without the worker ever running (raft gave up): the view
+   * is ended there, and the next snapshot can begin. */
+  assert_int_equal(fsm.snapshot(&fsm, &j.bufs, &j.n), 0);
+  assert_int_equal(fsm.snapshot_finalize(&fsm, &j.bufs, &j.n), 0);
+  assert_int_equal(fsm.snapshot(&fsm, &j.bufs, &j.n), 0);
+  assert_int_equal(fsm.snapshot_async(&fsm, &j.bufs, &j.n), 0);
+  assert_int_equal(fsm.snapshot_finalize(&fsm, &j.bufs, &j.n), 0);
+  cs_fsm_close(&fsm);
+}
+
+/* With little room left in the map (the open view would make the file grow
+ * into it), the snapshot is encoded on the loop and the worker step does
+ * nothing. */
+static void test_snapshot_little_room(void **state) {
+  (void)state;
+  char dir[64] = "/tmp/custos-test-fsm-c-XXXXXX";
+  cs_store *s;
+  cs_store_opts o = {.map_size = 1u << 20, .no_sync = 1};
+  assert_non_null(mkdtemp(dir));
+  assert_int_equal(cs_store_open(&s, dir, &o), 0);
+  uint8_t val[1000];
+  memset(val, 'x', sizeof val);
+  for (uint64_t i = 1; i <= 300; i++) {
+    char k[32];
+    snprintf(k, sizeof k, "kv/big%llu", (unsigned long long)i);
+    cs_batch b;
+    cs_batch_init(&b);
+    assert_int_equal(cs_batch_put(&b, k, val, sizeof val), 0);
+    assert_int_equal(cs_store_commit_indexed(s, &b, i), 0);
+    cs_batch_clear(&b);
+  }
+  struct raft r;
+  memset(&r, 0, sizeof r);
+  r.snapshot.threshold = 16;
+  r.last_applied = 300;
+  struct raft_fsm fsm;
+  cs_fsm_init(&fsm, &r, s, NULL, NULL);
+  struct raft_buffer *bufs = NULL;
+  unsigned n = 0;
+  assert_int_equal(fsm.snapshot(&fsm, &bufs, &n), 0);
+  assert_non_null(bufs); /* encoded here */
+  assert_int_equal(n, 1);
+  struct raft_buffer *same = bufs;
+  assert_int_equal(fsm.snapshot_async(&fsm, &bufs, &n), 0);
+  assert_ptr_equal(bufs, same);
+  assert_int_equal(fsm.snapshot_finalize(&fsm, &bufs, &n), 0);
+  cs_fsm_close(&fsm);
+  cs_store_close(s);
+  char cmd[96];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* ---- entries: one group of batches, each failing alone -------------------- */
 
 typedef struct results {
@@ -325,6 +425,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bad_snapshots, setup, teardown),
       cmocka_unit_test_setup_teardown(test_apply_forgets_cached_policies, setup, teardown),
       cmocka_unit_test_setup_teardown(test_group_entry_one_bad, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_async_snapshot, setup, teardown),
+      cmocka_unit_test(test_snapshot_little_room),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

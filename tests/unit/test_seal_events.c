@@ -349,6 +349,22 @@ static void test_restored(void **state) {
   expect_state(f, CS_SEAL_SEALED, CS_SEAL_CEREMONY_NONE);
   cfg[6] ^= 1;
   put_raw(f->store, "core/seal-config", cfg, cfg_len);
+  assert_int_equal(cs_seal_restored(f->seal, 0), 0);
+  /* The same through a sealed standby's poll (a rekey applied from the
+   * log): a share of the old set must not survive into the new one, nor
+   * through a later snapshot of the new set. */
+  assert_int_equal(cs_seal_unseal(f->seal, f->shares[1], f->slen), 0);
+  expect_state(f, CS_SEAL_SEALED, CS_SEAL_CEREMONY_UNSEAL);
+  cfg[6] ^= 1;
+  put_raw(f->store, "core/seal-config", cfg, cfg_len);
+  int installed = -1;
+  assert_int_equal(cs_seal_follow(f->seal, cs_now(), &installed), 0);
+  expect_state(f, CS_SEAL_SEALED, CS_SEAL_CEREMONY_NONE);
+  assert_int_equal(cs_seal_restored(f->seal, 0), 0);
+  expect_state(f, CS_SEAL_SEALED, CS_SEAL_CEREMONY_NONE);
+  cfg[6] ^= 1;
+  put_raw(f->store, "core/seal-config", cfg, cfg_len);
+  assert_int_equal(cs_seal_follow(f->seal, cs_now(), &installed), 0);
   free(cfg);
   assert_int_equal(cs_seal_restored(f->seal, 0), 0);
   expect_state(f, CS_SEAL_SEALED, CS_SEAL_CEREMONY_NONE);

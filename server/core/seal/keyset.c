@@ -6,12 +6,10 @@
  * salt is random per key set and the shares carry 256 bits of entropy.
  */
 #include "seal_int.h"
-#include "bytes.h"
 #include "cs_error.h"
 #include "crypto.h"
 #include "secmem.h"
 
-#include <mbedtls/sha256.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,20 +30,11 @@ int cs_seal__keyset_member(const keyset *ks, const uint8_t *share, size_t len) {
   return found;
 }
 
-/* SHA-256 over n, t, the salt and every MAC: equal digests, same shares. */
-void cs_seal__keyset_digest(const keyset *ks, uint8_t out[32]) {
-  mbedtls_sha256_context c;
-  uint8_t nt[8];
-  cs_put_be32(nt, ks->n);
-  cs_put_be32(nt + 4, ks->t);
-  mbedtls_sha256_init(&c);
-  (void)mbedtls_sha256_starts_ret(&c, 0);
-  (void)mbedtls_sha256_update_ret(&c, nt, sizeof nt);
-  (void)mbedtls_sha256_update_ret(&c, ks->salt, sizeof ks->salt);
-  if (ks->macs != NULL)
-    (void)mbedtls_sha256_update_ret(&c, ks->macs[0], (size_t)ks->n * MAC_LEN);
-  (void)mbedtls_sha256_finish_ret(&c, out);
-  mbedtls_sha256_free(&c);
+/* Same n, t, salt and MACs: the same shares (all public data). */
+static int keyset_equal(const keyset *a, const keyset *b) {
+  return a->n == b->n && a->t == b->t && memcmp(a->salt, b->salt, MAC_LEN) == 0 &&
+         (a->n == 0 || (a->macs != NULL && b->macs != NULL &&
+                        memcmp(a->macs, b->macs, (size_t)a->n * MAC_LEN) == 0));
 }
 
 /* A key set for freshly split shares. */
@@ -144,6 +133,8 @@ int cs_seal__load_keyset(cs_seal *s) {
   if (rc == CS_ENOTFOUND) {
     /* Unsealed, the keys in memory still need their key set (a rekey). */
     if (s->state != CS_SEAL_UNSEALED) {
+      if (s->cer == CS_SEAL_CEREMONY_UNSEAL)
+        cs_seal__end_ceremony(s); /* no key set: no share counts */
       cs_seal__keyset_free(&s->ks);
       cs_seal__set_state(s, CS_SEAL_UNINITIALIZED, NULL, NULL);
     }
@@ -156,6 +147,11 @@ int cs_seal__load_keyset(cs_seal *s) {
   free(buf);
   if (rc < 0)
     return rc;
+  /* Unseal shares were checked against the set they were submitted under
+   * (a standby's poll after a rekey, a restored snapshot): another set
+   * voids them, or they would combine with shares of the new one. */
+  if (s->cer == CS_SEAL_CEREMONY_UNSEAL && !keyset_equal(&s->ks, &ks))
+    cs_seal__end_ceremony(s);
   cs_seal__keyset_free(&s->ks);
   s->ks = ks;
   if (s->state == CS_SEAL_UNINITIALIZED)

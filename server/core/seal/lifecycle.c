@@ -176,23 +176,18 @@ static int read_restored(cs_seal *s, cs_keyring **kr, cs_rotate_config *rot) {
 
 int cs_seal_restored(cs_seal *s, int seal) {
   s->busy = 0;
-  /* A sealed node's unseal progress survives a snapshot of the same key set:
-   * a restarted cluster node often installs one while its key holders are
-   * submitting shares, and those shares still open the restored root key.
-   * Any other ceremony, or another key set, starts over. */
-  int keep = !seal && s->state == CS_SEAL_SEALED && s->cer == CS_SEAL_CEREMONY_UNSEAL;
-  uint8_t before[32], after[32];
-  if (keep)
-    cs_seal__keyset_digest(&s->ks, before);
-  else
+  /* A sealed node's unseal progress survives a snapshot of the same key set
+   * (cs_seal__load_keyset ends it when the set changed): a restarted
+   * cluster node often installs one while its key holders are submitting
+   * shares, and those shares still open the restored root key.  A forced
+   * restore, or any other ceremony, starts over. */
+  if (seal || s->cer != CS_SEAL_CEREMONY_UNSEAL)
     cs_seal__end_ceremony(s); /* shares of the old set, maybe */
   int was_unsealed = s->state == CS_SEAL_UNSEALED;
   int rc = cs_seal__load_keyset(s); /* sealed: SEALED or UNINITIALIZED now */
   int found = rc == 1;
-  if (keep && found)
-    cs_seal__keyset_digest(&s->ks, after);
-  if (keep && (!found || !cs_ct_equal(before, after, sizeof before)))
-    cs_seal__end_ceremony(s);
+  if (rc < 0)
+    cs_seal__end_ceremony(s); /* an unreadable key set: nothing to count against */
   cs_keyring *kr = NULL;
   cs_rotate_config rot;
   if (was_unsealed && !seal && found)

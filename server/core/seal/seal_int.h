@@ -121,8 +121,6 @@ void cs_seal__end_ceremony(cs_seal *s);
 
 void cs_seal__keyset_free(keyset *ks);
 int cs_seal__keyset_member(const keyset *ks, const uint8_t *share, size_t len);
-/* A digest of the whole key set, to tell whether a reload changed it. */
-void cs_seal__keyset_digest(const keyset *ks, uint8_t out[32]);
 int cs_seal__keyset_make(keyset *ks, unsigned n, unsigned t, const uint8_t *shares, size_t slen);
 int cs_seal__keyset_stage(const keyset *ks, cs_batch *b, int create);
 int cs_seal__valid_params(unsigned n, unsigned t);
@@ -130,6 +128,8 @@ int cs_seal__valid_params(unsigned n, unsigned t);
  * SEALED now), 0 there is none (a SEALED node is UNINITIALIZED now, s->ks
  * freed), <0 error (nothing changed).  An UNSEALED node keeps its state
  * and key set when there is none: the caller decides. */
+/* Reads core/seal-config into s->ks (1: found, 0: none, <0: error).  An
+ * unseal ceremony in progress ends when the set changed or is gone. */
 int cs_seal__load_keyset(cs_seal *s);
 
 /* ---- ceremony.c --------------------------------------------------------- */
