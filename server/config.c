@@ -441,7 +441,8 @@ static int parse_cluster(parse_ctx *p, const config_setting_t *root, cs_config *
   static const char *const known[] = {
       "node_id", "address", "api_address", "tls_cert_file", "tls_key_file", "tls_ca_file",
       "peers", "join", "election_timeout", "heartbeat_timeout", "poll_interval",
-      "snapshot_threshold", "snapshot_trailing", "handshake_timeout", "max_unauth_connections",
+      "snapshot_threshold", "snapshot_trailing", "snapshot_log_mb", "handshake_timeout",
+      "max_unauth_connections",
       "max_unauth_per_address", "relay_unseal", NULL};
   const char *G = "cluster";
   cs_cluster_config *cc = &cfg->cluster;
@@ -504,6 +505,10 @@ static int parse_cluster(parse_ctx *p, const config_setting_t *root, cs_config *
     return rc;
   if (rc == 1)
     cc->snapshot_trailing = (unsigned)v;
+  if ((rc = get_int(p, g, G, "snapshot_log_mb", 1, 1048576, &v)) < 0)
+    return rc;
+  if (rc == 1)
+    cc->snapshot_log_mb = (unsigned)v;
   /* The cluster port is exposed to whoever can reach it: bound what an
    * unauthenticated peer can hold (connections, and their time). */
   if ((rc = get_int(p, g, G, "max_unauth_connections", 1, 4096, &v)) < 0)

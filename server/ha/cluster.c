@@ -1147,6 +1147,10 @@ int cs_cluster_start(cs_cluster **out, uv_loop_t *loop, cs_store *store, const c
   raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold ? cfg->snapshot_threshold
                                                                  : CS_SNAPSHOT_THRESHOLD);
   raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
+  unsigned log_mb = cfg->snapshot_log_mb ? cfg->snapshot_log_mb : CS_SNAPSHOT_LOG_MB;
+  cs_fsm_set_snapshot_limits(
+      &c->fsm, cfg->snapshot_threshold ? cfg->snapshot_threshold : CS_SNAPSHOT_THRESHOLD,
+      (uint64_t)log_mb << 20);
   snprintf(c->marker, sizeof c->marker, "%s/" CS_RECOVER_MARKER, dir);
   FILE *mf = fopen(c->marker, "r");
   if (mf != NULL) {
@@ -1236,6 +1240,7 @@ void cs_cluster_config_defaults(cs_cluster_config *cc) {
   cc->poll_ms = 1000;
   cc->snapshot_threshold = CS_SNAPSHOT_THRESHOLD;
   cc->snapshot_trailing = 128;
+  cc->snapshot_log_mb = CS_SNAPSHOT_LOG_MB;
   cc->handshake_timeout_ms = 5000;
   cc->max_unauth = 128;
   cc->max_unauth_per_addr = 16;

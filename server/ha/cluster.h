@@ -37,10 +37,13 @@ typedef struct cs_cluster_member {
  * snapshot (plus snapshot_trailing) in memory and in <storage.path>/raft,
  * and replays them at start.  An entry is one loop turn's writes, so with
  * 256-byte values about 100 MiB at this threshold; with large values (a
- * write may be up to max_frame_bytes) it is bounded only by their size,
- * eight times what 1,024 allowed.  No byte limit yet (docs/config.md).
+ * write may be up to max_frame_bytes) it would be bounded only by their
+ * size: CS_SNAPSHOT_LOG_MB bounds the bytes too (docs/config.md).
  */
 #define CS_SNAPSHOT_THRESHOLD 8192
+/* MiB of entries applied since the last snapshot that call for the next
+ * one before the threshold (fsm.c); the trailing entries come on top. */
+#define CS_SNAPSHOT_LOG_MB 128
 
 /* The `cluster` group of the configuration (strings owned by the config). */
 typedef struct cs_cluster_config {
@@ -55,6 +58,7 @@ typedef struct cs_cluster_config {
   unsigned poll_ms;           /* standby poll and status report; default 1000 */
   unsigned snapshot_threshold;/* entries between snapshots; default CS_SNAPSHOT_THRESHOLD */
   unsigned snapshot_trailing; /* entries kept after a snapshot; default 128 */
+  unsigned snapshot_log_mb;   /* ... or once the entries since hold this much; default CS_SNAPSHOT_LOG_MB */
   unsigned handshake_timeout_ms; /* cluster port: TLS handshake + preamble; default 5000 */
   unsigned max_unauth;        /* cluster port: connections not yet authenticated; default 128 */
   unsigned max_unauth_per_addr; /* ... from one IP address; default 16 */

@@ -31,6 +31,9 @@ typedef struct fsm_state {
   cs_store_view *snap_view; /* a raft snapshot being taken (fsm_snapshot) */
   uint64_t snap_index;      /* raft's applied index when it began */
   int snap_failed;          /* it failed: wait a threshold before the next */
+  unsigned threshold;       /* raft's snapshot threshold as configured */
+  uint64_t max_bytes;       /* entries' bytes that call for a snapshot; 0: none */
+  uint64_t bytes;           /* entries' bytes applied since the last one began */
 } fsm_state;
 
 /*
@@ -154,9 +157,27 @@ int cs_fsm_entry_decode(const uint8_t *buf, size_t len, cs_batch **batches, int 
   return 0;
 }
 
+/*
+ * libraft counts entries only: with large values, snapshot_threshold
+ * entries could hold gigabytes, kept in memory and replayed at start.  Past
+ * max_bytes, raft's threshold drops to 1 so that it snapshots after this
+ * apply; fsm_snapshot puts it back.  Only from the configured value: the
+ * recovery's hold-back (cluster.c) raises it, and that wins.
+ */
+static void count_bytes(fsm_state *st, size_t len) {
+  st->bytes += len;
+  if (st->max_bytes == 0 || st->bytes < st->max_bytes || st->threshold <= 1 ||
+      st->raft->snapshot.threshold != st->threshold)
+    return;
+  cs_debug("cluster: %llu MiB of raft entries since the last snapshot: snapshot now",
+           (unsigned long long)(st->bytes >> 20));
+  raft_set_snapshot_threshold(st->raft, 1);
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result) {
   fsm_state *st = fsm->data;
   uint64_t index = raft_last_applied(st->raft) + 1;
+  count_bytes(st, buf->len);
   cs_batch *b = NULL;
   int *status = NULL;
   size_t n = 0;
@@ -312,10 +333,14 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
   uint64_t applied = raft_last_applied(st->raft);
   if (st->snap_view != NULL)
     return RAFT_BUSY; /* not reached: raft takes one at a time */
-  if (st->snap_failed && applied - st->snap_index < st->raft->snapshot.threshold)
+  unsigned wait = st->threshold ? st->threshold : st->raft->snapshot.threshold;
+  if (st->snap_failed && applied - st->snap_index < wait)
     return RAFT_BUSY; /* transient for raft: it asks again at a later apply */
   st->snap_failed = 0;
   st->snap_index = applied;
+  st->bytes = 0;
+  if (st->threshold > 1 && st->raft->snapshot.threshold == 1)
+    raft_set_snapshot_threshold(st->raft, st->threshold); /* count_bytes lowered it */
   /* RAFT_BUSY, never an error: from here an error takes this node's raft
    * down (libraft 0.15 turns it UNAVAILABLE on a follower). */
   int rc = cs_store_view_begin(st->store, &st->snap_view);
@@ -387,6 +412,7 @@ static int fsm_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
   fsm_state *st = fsm->data;
+  st->bytes = 0; /* the log now starts after the installed snapshot */
   int rc = cs_fsm_snapshot_restore(st->store, buf->base, buf->len);
   if (st->auth_changed != NULL)
     st->auth_changed(st->auth_ctx); /* every token and policy may have changed */
@@ -414,6 +440,12 @@ void cs_fsm_init(struct raft_fsm *fsm, struct raft *r, cs_store *store, cs_fsm_r
   fsm->restore = fsm_restore;
   fsm->snapshot_finalize = fsm_finalize;
   fsm->snapshot_async = fsm_snapshot_async;
+}
+
+void cs_fsm_set_snapshot_limits(struct raft_fsm *fsm, unsigned threshold, uint64_t max_bytes) {
+  fsm_state *st = fsm->data;
+  st->threshold = threshold;
+  st->max_bytes = max_bytes;
 }
 
 void cs_fsm_on_auth_change(struct raft_fsm *fsm, void (*fn)(void *ctx), void *ctx) {

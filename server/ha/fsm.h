@@ -78,6 +78,10 @@ void cs_fsm_entry_free(cs_batch *batches, int *status, size_t n);
  * empties the caches: server/api/authz.h) instead of emptying the caches
  * itself (what it does with no fn, as in the unit tests). */
 void cs_fsm_on_auth_change(struct raft_fsm *fsm, void (*fn)(void *ctx), void *ctx);
+/* Snapshots every `threshold` entries (the value given to raft) or once the
+ * entries applied since the last one hold `max_bytes` (0: no byte limit):
+ * then the fsm lowers raft's threshold until the snapshot begins. */
+void cs_fsm_set_snapshot_limits(struct raft_fsm *fsm, unsigned threshold, uint64_t max_bytes);
 /* Frees what cs_fsm_init allocated (after raft_close completed). */
 void cs_fsm_close(struct raft_fsm *fsm);
 

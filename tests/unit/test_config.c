@@ -141,6 +141,7 @@ static void test_cluster_defaults(void **state) {
   assert_int_equal(cc->poll_ms, 1000);
   assert_int_equal(cc->snapshot_threshold, 8192);
   assert_int_equal(cc->snapshot_trailing, 128);
+  assert_int_equal(cc->snapshot_log_mb, 128);
   assert_int_equal(cc->handshake_timeout_ms, 5000);
   assert_int_equal(cc->max_unauth, 128);
   assert_int_equal(cc->max_unauth_per_addr, 16);
@@ -167,7 +168,7 @@ static void test_every_setting(void **state) {
            "  after_key_change = false; };\n"
            "log_level = \"debug\";\n" CLUSTER_HEAD
            " join = \"127.0.0.1:7211\"; election_timeout = 1000; heartbeat_timeout = 100;\n"
-           " poll_interval = 250; snapshot_threshold = 64; snapshot_trailing = 8;\n"
+           " poll_interval = 250; snapshot_threshold = 64; snapshot_trailing = 8; snapshot_log_mb = 3;\n"
            " handshake_timeout = \"2s\"; max_unauth_connections = 10;\n"
            " max_unauth_per_address = 5;\n"
            " peers = ( { node_id = \"n2\"; address = \"127.0.0.1:7211\";\n"
@@ -215,6 +216,7 @@ static void test_every_setting(void **state) {
   assert_int_equal(cc->poll_ms, 250);
   assert_int_equal(cc->snapshot_threshold, 64);
   assert_int_equal(cc->snapshot_trailing, 8);
+  assert_int_equal(cc->snapshot_log_mb, 3);
   assert_int_equal(cc->handshake_timeout_ms, 2000);
   assert_int_equal(cc->max_unauth, 10);
   assert_int_equal(cc->max_unauth_per_addr, 5);
@@ -443,6 +445,8 @@ static void test_cluster_bad(void **state) {
   refused(MINIMAL CLUSTER_HEAD "poll_interval = 49; };\n", "cluster.poll_interval");
   refused(MINIMAL CLUSTER_HEAD "snapshot_threshold = 1; };\n", "cluster.snapshot_threshold");
   refused(MINIMAL CLUSTER_HEAD "snapshot_trailing = 0; };\n", "cluster.snapshot_trailing");
+  refused(MINIMAL CLUSTER_HEAD "snapshot_log_mb = 0; };\n", "cluster.snapshot_log_mb");
+  refused(MINIMAL CLUSTER_HEAD "snapshot_log_mb = 1048577; };\n", "cluster.snapshot_log_mb");
   refused(MINIMAL CLUSTER_HEAD "max_unauth_connections = 4097; };\n", "cluster.max_unauth_connections");
   refused(MINIMAL CLUSTER_HEAD "max_unauth_connections = 4; max_unauth_per_address = 5; };\n",
           "cluster.max_unauth_per_address: must not exceed cluster.max_unauth_connections (4)");
