@@ -148,22 +148,35 @@ int cs_gcm_seal(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN]
                 uint8_t *ct, uint8_t tag[CS_TAG_LEN]) {
   if (!use_sodium() || n > crypto_aead_aes256gcm_MESSAGEBYTES_MAX) /* > 64 GiB: sodium aborts */
     return mbed_gcm_seal(key, nonce, aad, aad_len, pt, n, ct, tag);
-  /* libsodium wipes its key schedule (a stack copy) before returning. */
-  if (crypto_aead_aes256gcm_encrypt_detached(ct, tag, NULL, pt, n, aad, aad_len, NULL, nonce,
-                                             key) != 0)
-    return cs_error_set(CS_ECRYPTO, "gcm seal failed");
-  return CS_OK;
+  /* The key schedule is ours, to wipe: libsodium 1.0.18's one-shot
+   * *_detached calls leave theirs on the stack (its first round keys are
+   * the key itself; a review found them there). */
+  crypto_aead_aes256gcm_state st;
+  uint8_t none; /* libsodium declares the output nonnull even when it is empty */
+  int rc = CS_OK;
+  crypto_aead_aes256gcm_beforenm(&st, key);
+  if (crypto_aead_aes256gcm_encrypt_detached_afternm(ct != NULL ? ct : &none, tag, NULL, pt, n,
+                                                     aad, aad_len, NULL, nonce, &st) != 0)
+    rc = cs_error_set(CS_ECRYPTO, "gcm seal failed");
+  sodium_memzero(&st, sizeof st);
+  return rc;
 }
 
 int cs_gcm_open(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN],
                 const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t n,
                 const uint8_t tag[CS_TAG_LEN], uint8_t *pt) {
   int rc = CS_OK;
-  if (!use_sodium() || n > crypto_aead_aes256gcm_MESSAGEBYTES_MAX)
+  if (!use_sodium() || n > crypto_aead_aes256gcm_MESSAGEBYTES_MAX) {
     rc = mbed_gcm_open(key, nonce, aad, aad_len, ct, n, tag, pt);
-  else if (crypto_aead_aes256gcm_decrypt_detached(pt, NULL, ct, n, tag, aad, aad_len, nonce,
-                                                  key) != 0)
-    rc = CS_EAUTH; /* its only failure: the tag, checked before any byte is decrypted */
+  } else {
+    crypto_aead_aes256gcm_state st; /* wiped here: see cs_gcm_seal */
+    const uint8_t none = 0; /* nonnull in libsodium's header, even when empty */
+    crypto_aead_aes256gcm_beforenm(&st, key);
+    if (crypto_aead_aes256gcm_decrypt_detached_afternm(pt, NULL, ct != NULL ? ct : &none, n, tag,
+                                                       aad, aad_len, nonce, &st) != 0)
+      rc = CS_EAUTH; /* its only failure: the tag, checked before any byte is decrypted */
+    sodium_memzero(&st, sizeof st);
+  }
   /* Both libraries zero pt on a bad tag; do it ourselves as well so the
    * contract ("pt is wiped") does not depend on a library version. */
   if (rc != 0 && n > 0)

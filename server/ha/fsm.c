@@ -34,6 +34,7 @@ typedef struct fsm_state {
   unsigned threshold;       /* raft's snapshot threshold as configured */
   uint64_t max_bytes;       /* entries' bytes that call for a snapshot; 0: none */
   uint64_t bytes;           /* entries' bytes applied since the last one began */
+  int on_loop;              /* the last snapshot was encoded on the loop (little room) */
 } fsm_state;
 
 /*
@@ -328,19 +329,26 @@ int cs_fsm_snapshot_restore(cs_store *store, const uint8_t *buf, size_t len) {
 static int fsm_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[],
                               unsigned *n_bufs);
 
+static void restore_threshold(fsm_state *st) {
+  if (st->threshold > 1 && st->raft->snapshot.threshold == 1)
+    raft_set_snapshot_threshold(st->raft, st->threshold);
+}
+
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs) {
   fsm_state *st = fsm->data;
   uint64_t applied = raft_last_applied(st->raft);
   if (st->snap_view != NULL)
     return RAFT_BUSY; /* not reached: raft takes one at a time */
+  restore_threshold(st); /* count_bytes lowered it to get here */
+  /* After a failure: a threshold of entries or the byte limit, whichever
+   * comes first (count_bytes lowers the threshold again for the latter). */
   unsigned wait = st->threshold ? st->threshold : st->raft->snapshot.threshold;
-  if (st->snap_failed && applied - st->snap_index < wait)
+  if (st->snap_failed && applied - st->snap_index < wait &&
+      (st->max_bytes == 0 || st->bytes < st->max_bytes))
     return RAFT_BUSY; /* transient for raft: it asks again at a later apply */
   st->snap_failed = 0;
   st->snap_index = applied;
   st->bytes = 0;
-  if (st->threshold > 1 && st->raft->snapshot.threshold == 1)
-    raft_set_snapshot_threshold(st->raft, st->threshold); /* count_bytes lowered it */
   /* RAFT_BUSY, never an error: from here an error takes this node's raft
    * down (libraft 0.15 turns it UNAVAILABLE on a follower). */
   int rc = cs_store_view_begin(st->store, &st->snap_view);
@@ -354,11 +362,15 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
   *n_bufs = 0;
   size_t data = 0, room = 0;
   int here = fsm->snapshot_async == NULL; /* an io without async_work (cluster.c) */
-  if (!here && cs_store_view_room(st->snap_view, &data, &room) == 0 &&
-      room / SNAP_ROOM_FACTOR < data) {
-    cs_debug("cluster: %zu MiB of room in the map for %zu MiB of data: raft snapshot on the "
-             "loop", room >> 20, data >> 20);
-    here = 1;
+  if (!here && cs_store_view_room(st->snap_view, &data, &room) == 0) {
+    int little = room / SNAP_ROOM_FACTOR < data;
+    if (little != st->on_loop) /* said once per change: the file never shrinks */
+      cs_info("cluster: %zu MiB of room left in the map for %zu MiB of data: raft snapshots "
+              "are encoded %s", room >> 20, data >> 20,
+              little ? "on the event loop (a pause each; raise storage.map_size_mb)"
+                     : "on a worker thread again");
+    st->on_loop = little;
+    here = little;
   }
   if (!here)
     return 0;
@@ -413,6 +425,7 @@ static int fsm_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
   fsm_state *st = fsm->data;
   st->bytes = 0; /* the log now starts after the installed snapshot */
+  restore_threshold(st);
   int rc = cs_fsm_snapshot_restore(st->store, buf->base, buf->len);
   if (st->auth_changed != NULL)
     st->auth_changed(st->auth_ctx); /* every token and policy may have changed */

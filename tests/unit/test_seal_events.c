@@ -406,6 +406,44 @@ static void test_restored(void **state) {
   expect_state(f, CS_SEAL_UNINITIALIZED, CS_SEAL_CEREMONY_NONE);
 }
 
+/* A rekey awaiting verification when another node's rekey lands (seen by
+ * this node's poll, or its reload on becoming active again) is over: its
+ * new shares must not replace the newer set (a review's finding). */
+static void test_stale_rekey_ends(void **state) {
+  fixture *f = *state;
+  init(f, 3, 2);
+  unseal(f, 2);
+  cs_rekey_status st;
+  assert_int_equal(cs_seal_rekey_init(f->seal, 2, 2, 1, &st), 0);
+  char nonce[CS_NONCE_STR];
+  memcpy(nonce, st.nonce, sizeof nonce);
+  uint8_t ns[2][CS_SHARE_LEN];
+  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, f->shares[0], f->slen, &st, done_cb, f), 0);
+  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, f->shares[1], f->slen, &st, done_cb, f), 0);
+  assert_true(st.complete);
+  memcpy(ns, st.keys, sizeof ns);
+  memcpy(nonce, st.verification_nonce, sizeof nonce);
+  cs_rekey_status_clear(&st);
+  expect_state(f, CS_SEAL_UNSEALED, CS_SEAL_CEREMONY_REKEY_VERIFY);
+  uint8_t *cfg, *now;
+  size_t cfg_len, now_len;
+  assert_int_equal(cs_store_get(f->store, "core/seal-config", &cfg, &cfg_len), 0);
+  assert_true(cfg_len > 6 + 32 && cfg[4] == 0x1a && cfg[5] == 32);
+  cfg[6] ^= 1; /* the other node's set: another salt */
+  put_raw(f->store, "core/seal-config", cfg, cfg_len);
+  int installed = -1;
+  assert_int_equal(cs_seal_follow(f->seal, cs_now(), &installed), 0);
+  expect_state(f, CS_SEAL_UNSEALED, CS_SEAL_CEREMONY_NONE);
+  assert_int_equal(cs_seal_reload(f->seal), 0);
+  expect_state(f, CS_SEAL_UNSEALED, CS_SEAL_CEREMONY_NONE);
+  assert_true(cs_seal_rekey_verify(f->seal, nonce, ns[0], CS_SHARE_LEN, &st, done_cb, f) < 0);
+  assert_int_equal(cs_store_get(f->store, "core/seal-config", &now, &now_len), 0);
+  assert_int_equal(now_len, cfg_len);
+  assert_memory_equal(now, cfg, cfg_len); /* the newer set stands */
+  free(now);
+  free(cfg);
+}
+
 /* Becoming active reloads the keyring from storage (K); sealed, it is
  * refused and fires nothing. */
 static void test_reload(void **state) {
@@ -524,6 +562,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rotate_fires_keyring_changed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rekey, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restored, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stale_rekey_ends, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
       cmocka_unit_test_setup_teardown(test_standby_follow, setup, teardown),
       cmocka_unit_test_setup_teardown(test_async_commit, setup, teardown),

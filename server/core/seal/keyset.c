@@ -8,6 +8,7 @@
 #include "seal_int.h"
 #include "cs_error.h"
 #include "crypto.h"
+#include "log.h"
 #include "secmem.h"
 
 #include <stdlib.h>
@@ -147,11 +148,18 @@ int cs_seal__load_keyset(cs_seal *s) {
   free(buf);
   if (rc < 0)
     return rc;
-  /* Unseal shares were checked against the set they were submitted under
-   * (a standby's poll after a rekey, a restored snapshot): another set
-   * voids them, or they would combine with shares of the new one. */
-  if (s->cer == CS_SEAL_CEREMONY_UNSEAL && !keyset_equal(&s->ks, &ks))
+  /* A ceremony's shares were checked against the set they were submitted
+   * under (the store changed under it: a standby's poll after a rekey on
+   * the active, a restored snapshot, a node active again).  Another set
+   * voids them: unseal shares would combine with the new set's, and a rekey
+   * awaiting verification would replace the newer rekey's set on the
+   * authority of revoked shares. */
+  if (s->cer != CS_SEAL_CEREMONY_NONE && !keyset_equal(&s->ks, &ks)) {
+    if (s->cer != CS_SEAL_CEREMONY_UNSEAL)
+      cs_warn("the key set changed (a rekey on another node, or a restore): the %s in progress "
+              "ended", s->cer == CS_SEAL_CEREMONY_GENERATE_ROOT ? "generate-root attempt" : "rekey");
     cs_seal__end_ceremony(s);
+  }
   cs_seal__keyset_free(&s->ks);
   s->ks = ks;
   if (s->state == CS_SEAL_UNINITIALIZED)
