@@ -203,9 +203,11 @@ int cs_rewrap_build(cs_store *st, cs_keyring *k, cs_rewrap_cursor *c, size_t max
 
 int cs_rewrap_retire_check(cs_store *st, const cs_keyring *k, uint32_t term) {
   cs_term_info ti;
-  int rc = cs_keyring_term_info(k, term, &ti);
-  if (rc < 0)
-    return rc;
+  /* A term the keyring never had is the caller's NOT_FOUND, not the
+   * INTERNAL that a missing key for a stored value is. */
+  if (cs_keyring_term_info(k, term, &ti) < 0)
+    return cs_error_set(CS_ENOTFOUND, "no key for term %u: the keyring has no such term", term);
+  int rc;
   if (ti.state == CS_TERM_ACTIVE)
     return cs_error_set(CS_ETERMSTATE, "term %u is the active term: it can never be retired", term);
   if (ti.state == CS_TERM_RETIRED) {

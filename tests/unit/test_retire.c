@@ -167,8 +167,8 @@ static void test_retire_lifecycle(void **state) {
   char want[128];
   snprintf(want, sizeof want, "term 1 still encrypts %llu stored value(s)", (unsigned long long)left);
   assert_non_null(strstr(cs_error_message(CS_ETERMINUSE), want));
-  assert_int_equal(retire(f, f->seal, 0), CS_ENOTERM);
-  assert_int_equal(retire(f, f->seal, 9), CS_ENOTERM);
+  assert_int_equal(retire(f, f->seal, 0), CS_ENOTFOUND);
+  assert_int_equal(retire(f, f->seal, 9), CS_ENOTFOUND);
 
   /* A standby on the same storage, unsealed before the retirement. */
   cs_seal *standby;
