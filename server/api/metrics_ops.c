@@ -132,6 +132,18 @@ static void server_state(cs_prom *p, cs_api_env *d) {
   int64_t now = (int64_t)time(NULL);
   cs_prom_sample(p, NULL, 0,
                  sr.snapshot_last_time > 0 ? (double)(now - sr.snapshot_last_time) : -1.0);
+  /* How near the map is: writes fail with STORAGE once the file reaches it
+   * (and in a cluster a node that is fuller than the others can lack a
+   * write they hold: docs/ha.md). */
+  size_t entries = 0, used = 0;
+  if (cs_store_stat(d->store, &entries, &used) < 0)
+    used = 0;
+  cs_prom_family(p, "custos_storage_used_bytes", CS_PROM_GAUGE,
+                 "Size the data file has reached (LMDB's last page; it never shrinks).");
+  cs_prom_sample_u64(p, NULL, 0, used);
+  cs_prom_family(p, "custos_storage_map_bytes", CS_PROM_GAUGE,
+                 "The largest the data file may grow (storage.map_size_mb).");
+  cs_prom_sample_u64(p, NULL, 0, cs_store_map_size(d->store));
 }
 
 static void cluster(cs_prom *p, cs_api_env *d) {

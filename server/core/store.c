@@ -1357,6 +1357,8 @@ int cs_store_is_empty(cs_store *s) {
 
 const char *cs_store_dir(const cs_store *s) { return s->dir; }
 
+size_t cs_store_map_size(const cs_store *s) { return s->map_size; }
+
 /* ---- statistics and backups -------------------------------------------- */
 
 int cs_store_stat(cs_store *s, size_t *entries, size_t *used_bytes) {

@@ -256,6 +256,8 @@ int cs_store_sync(cs_store *s) __attribute__((warn_unused_result));
 int cs_store_is_empty(cs_store *s);
 /* The store's directory (as given to cs_store_open). */
 const char *cs_store_dir(const cs_store *s);
+/* The map size: the largest the data file may grow (storage.map_size_mb). */
+size_t cs_store_map_size(const cs_store *s);
 
 /* Statistics for benchmarks: number of entries and bytes used by the map. */
 int cs_store_stat(cs_store *s, size_t *entries, size_t *used_bytes);

@@ -34,9 +34,12 @@ for want in 'custos_sealed 0' 'custos_initialized 1' 'custos_requests_total{op="
     'custos_keyring_terms{state="active"} 1' 'custos_ha_mode{mode="standalone"} 1' \
     'custos_request_duration_seconds_bucket{op="kv-get",le="+Inf"} 2' \
     'custos_commit_group_batches_bucket{le="+Inf"}' 'custos_storage_commit_duration_seconds_count' \
-    'custos_audit_write_failures_total 0' '# TYPE custos_requests_total counter' 'custos_connections '; do
+    'custos_audit_write_failures_total 0' '# TYPE custos_requests_total counter' 'custos_connections ' \
+    'custos_storage_map_bytes 1073741824' 'custos_storage_used_bytes '; do
   grep -qF "$want" "$WORK/m1" || fail "metrics lack '$want': $(head -c 3000 "$WORK/m1")"
 done
+used=$(sed -n 's/^custos_storage_used_bytes \([0-9]*\)$/\1/p' "$WORK/m1")
+[ "${used:-0}" -gt 0 ] && [ "$used" -lt 1073741824 ] || fail "custos_storage_used_bytes: '$used'"
 pass "metrics follow what the server did ($(grep -c '^custos_' "$WORK/m1") samples)"
 "$PROMTOOL" check metrics < "$WORK/m1" > "$WORK/lint" 2>&1 || fail "promtool: $(cat "$WORK/lint")"
 pass "promtool check metrics: clean"
