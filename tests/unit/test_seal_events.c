@@ -149,6 +149,22 @@ static void put_raw(cs_store *st, const char *path, const uint8_t *v, size_t n) 
   cs_batch_clear(&b);
 }
 
+/* A 2-of-2 rekey with verification, its threshold of current shares
+ * given: the ceremony waits for the new shares `ns`, under `vnonce`. */
+static void rekey_to_verify(fixture *f, char vnonce[CS_NONCE_STR], uint8_t ns[2][CS_SHARE_LEN]) {
+  cs_rekey_status st;
+  char nonce[CS_NONCE_STR];
+  assert_int_equal(cs_seal_rekey_init(f->seal, 2, 2, 1, &st), 0);
+  memcpy(nonce, st.nonce, sizeof nonce);
+  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, f->shares[0], f->slen, &st, done_cb, f), 0);
+  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, f->shares[1], f->slen, &st, done_cb, f), 0);
+  assert_true(st.complete);
+  memcpy(ns, st.keys, 2 * CS_SHARE_LEN);
+  memcpy(vnonce, st.verification_nonce, CS_NONCE_STR);
+  cs_rekey_status_clear(&st);
+  expect_state(f, CS_SEAL_UNSEALED, CS_SEAL_CEREMONY_REKEY_VERIFY);
+}
+
 /* ---------------------------------------------------------------- tests */
 
 /* Init, shares below the threshold, a reset, wrong shares, the threshold,
@@ -284,16 +300,8 @@ static void test_rekey(void **state) {
   /* With verification: the first threshold writes nothing, the
    * verification's threshold swaps; still no event.  The first rekey's
    * shares came back through done_cb (f->shares). */
-  assert_int_equal(cs_seal_rekey_init(f->seal, 2, 2, 1, &st), 0);
-  memcpy(nonce, st.nonce, sizeof nonce);
   uint8_t ns[2][CS_SHARE_LEN];
-  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, f->shares[0], f->slen, &st, done_cb, f), 0);
-  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, f->shares[1], f->slen, &st, done_cb, f), 0);
-  assert_true(st.complete);
-  memcpy(ns, st.keys, sizeof ns);
-  memcpy(nonce, st.verification_nonce, sizeof nonce);
-  cs_rekey_status_clear(&st);
-  expect_state(f, CS_SEAL_UNSEALED, CS_SEAL_CEREMONY_REKEY_VERIFY);
+  rekey_to_verify(f, nonce, ns);
   assert_int_equal(cs_seal_rekey_verify(f->seal, nonce, ns[0], CS_SHARE_LEN, &st, done_cb, f), 0);
   assert_int_equal(
       run(f, cs_seal_rekey_verify(f->seal, nonce, ns[1], CS_SHARE_LEN, &st, done_cb, f)), 0);
@@ -414,17 +422,9 @@ static void test_stale_rekey_ends(void **state) {
   init(f, 3, 2);
   unseal(f, 2);
   cs_rekey_status st;
-  assert_int_equal(cs_seal_rekey_init(f->seal, 2, 2, 1, &st), 0);
   char nonce[CS_NONCE_STR];
-  memcpy(nonce, st.nonce, sizeof nonce);
   uint8_t ns[2][CS_SHARE_LEN];
-  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, f->shares[0], f->slen, &st, done_cb, f), 0);
-  assert_int_equal(cs_seal_rekey_update(f->seal, nonce, f->shares[1], f->slen, &st, done_cb, f), 0);
-  assert_true(st.complete);
-  memcpy(ns, st.keys, sizeof ns);
-  memcpy(nonce, st.verification_nonce, sizeof nonce);
-  cs_rekey_status_clear(&st);
-  expect_state(f, CS_SEAL_UNSEALED, CS_SEAL_CEREMONY_REKEY_VERIFY);
+  rekey_to_verify(f, nonce, ns);
   uint8_t *cfg, *now;
   size_t cfg_len, now_len;
   assert_int_equal(cs_store_get(f->store, "core/seal-config", &cfg, &cfg_len), 0);
