@@ -39,7 +39,11 @@ pass "started and fed through standby n$S (redirected to active n$A); the new ro
 # attempt); the token entry is raft-replicated: the new active accepts it.
 TOKEN= ncli "$A" operator generate-root --init --otp --format json > "$WORK/init2.json"
 N2=$(json nonce < "$WORK/init2.json")
-TOKEN=$NEW ncli "$A" operator raft step-down >/dev/null || fail "step-down of n$A"
+# The step-down needs a standby that reported itself unsealed within the
+# last poll intervals; right after the unseal, on a loaded machine, none may
+# have yet ("no member can take over"): ask again until one has.
+step_down() { TOKEN=$NEW ncli "$A" operator raft step-down >/dev/null 2>"$WORK/sd.err"; }
+wait_for 20 step_down || fail "step-down of n$A: $(cat "$WORK/sd.err")"
 ended() { grep -q "generate-root attempt $N2 ended: this node is not the active one any more" "$WORK/n$A.log"; }
 wait_for 20 ended || fail "the old active n$A kept its attempt"
 B=$(active_node 30) || fail "no new active after the step-down"
