@@ -820,14 +820,18 @@ static void send_report(cs_cluster *c, const cs_node_status *st, raft_id lid, co
     c->report_inflight = 1;
 }
 
+/* The configured snapshot threshold (0 in a config built by hand: the default). */
+static unsigned snapshot_threshold(const cs_cluster_config *cfg) {
+  return cfg->snapshot_threshold ? cfg->snapshot_threshold : CS_SNAPSHOT_THRESHOLD;
+}
+
 /* After --recover-peers: snapshots resume once an entry past the
  * recovery's (term 1) entry is applied, so no snapshot is ever taken at it. */
 static void watch_recovered(cs_cluster *c) {
   if (c->recovered_index == 0 || raft_last_applied(&c->raft) <= c->recovered_index)
     return;
   c->recovered_index = 0;
-  raft_set_snapshot_threshold(&c->raft, c->cfg.snapshot_threshold ? c->cfg.snapshot_threshold
-                                                                   : CS_SNAPSHOT_THRESHOLD);
+  raft_set_snapshot_threshold(&c->raft, snapshot_threshold(&c->cfg));
   if (unlink(c->marker) != 0 && errno != ENOENT)
     cs_warn("cluster: cannot remove %s: %s", c->marker, strerror(errno));
   cs_info("cluster: past the recovered configuration; raft snapshots resume");
@@ -1144,13 +1148,10 @@ int cs_cluster_start(cs_cluster **out, uv_loop_t *loop, cs_store *store, const c
   raft_set_pre_vote(&c->raft, true);
   raft_set_election_timeout(&c->raft, cfg->election_ms ? cfg->election_ms : 1000);
   raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_ms ? cfg->heartbeat_ms : 100);
-  raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold ? cfg->snapshot_threshold
-                                                                 : CS_SNAPSHOT_THRESHOLD);
+  raft_set_snapshot_threshold(&c->raft, snapshot_threshold(cfg));
   raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
   unsigned log_mb = cfg->snapshot_log_mb ? cfg->snapshot_log_mb : CS_SNAPSHOT_LOG_MB;
-  cs_fsm_set_snapshot_limits(
-      &c->fsm, cfg->snapshot_threshold ? cfg->snapshot_threshold : CS_SNAPSHOT_THRESHOLD,
-      (uint64_t)log_mb << 20);
+  cs_fsm_set_snapshot_limits(&c->fsm, snapshot_threshold(cfg), (uint64_t)log_mb << 20);
   snprintf(c->marker, sizeof c->marker, "%s/" CS_RECOVER_MARKER, dir);
   FILE *mf = fopen(c->marker, "r");
   if (mf != NULL) {
