@@ -5,7 +5,7 @@
 # zlib1g-dev: the compressed CCTV age vectors).  Needs root (or sudo) and apt-get.
 set -eu
 PKGS="cmake make gcc pkg-config libuv1-dev libmbedtls-dev liblmdb-dev lmdb-utils
-      libprotobuf-c-dev protobuf-c-compiler libraft-dev libconfig-dev libjansson-dev libcmocka-dev libhttp-parser-dev libsodium-dev
+      libprotobuf-c-dev protobuf-c-compiler libraft-dev libconfig-dev libjansson-dev libcmocka-dev libhttp-parser-dev libsodium-dev nettle-dev
       openssl ca-certificates procps valgrind age zlib1g-dev curl python3-hvac xxd ${CUSTOS_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do

@@ -197,6 +197,8 @@ static int start_listener(cs_daemon *d) {
   cs_info("custosd listening on %s (%s)", d->cfg.listener.address,
           !st.initialized ? "not initialized" : st.sealed ? "sealed" : "unsealed");
   cs_debug("barrier: AES-256-GCM by %s", cs_gcm_backend());
+  cs_debug("hashes: SHA-256 by nettle (%s)",
+           cs_sha256_accelerated() ? "SHA extensions" : "C code");
   return 0;
 }
 

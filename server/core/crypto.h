@@ -3,7 +3,8 @@
  *
  * One process-wide CTR_DRBG seeded from the OS (guarded by a mutex, chunked
  * below its 1024-byte request limit), AES-256-GCM with a 12-byte nonce and a
- * 16-byte tag, SHA-256, HMAC-SHA256.  Hex/base64 for key material are
+ * 16-byte tag, SHA-256, HMAC-SHA256 (on nettle, with the SHA extensions
+ * where the CPU has them).  Hex/base64 for key material are
  * common/encoding.h (included here for the core's callers).
  * mbedTLS error codes are translated here and nowhere else.
  */
@@ -15,7 +16,7 @@
 
 #include "encoding.h"
 
-#include <mbedtls/sha256.h>
+#include <nettle/sha2.h>
 
 #define CS_KEY_LEN 32
 #define CS_NONCE_LEN 12
@@ -37,6 +38,8 @@ int cs_gcm_open(const uint8_t key[CS_KEY_LEN], const uint8_t nonce[CS_NONCE_LEN]
 
 /* Which AES-GCM code runs: "libsodium (AES-NI)" or "mbedTLS" (logged at start). */
 const char *cs_gcm_backend(void);
+/* Whether SHA-256 runs on the CPU's SHA extensions (logged at start). */
+int cs_sha256_accelerated(void);
 
 void cs_sha256(const void *msg, size_t n, uint8_t out[32]);
 void cs_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n, uint8_t out[32]);
@@ -49,7 +52,7 @@ void cs_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n, 
  * Same results as cs_hmac_sha256 (tests/unit/test_crypto.c).
  */
 typedef struct cs_hmac_key {
-  mbedtls_sha256_context inner, outer;
+  struct sha256_ctx inner, outer;
 } cs_hmac_key;
 void cs_hmac_key_set(cs_hmac_key *k, const uint8_t key[32]);
 void cs_hmac_sha256_with(const cs_hmac_key *k, const void *msg, size_t n, uint8_t out[32]);

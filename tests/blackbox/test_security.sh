@@ -29,6 +29,10 @@ fi
 if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then want="libsodium (AES-NI)"; else want="mbedTLS"; fi
 grep -qF "barrier: AES-256-GCM by $want" "$WORK/a.log" || fail "no 'barrier: AES-256-GCM by $want' in the log"
 pass "barrier AES-GCM by $want, as the log says"
+# SHA-256 (tokens, the audit log's HMACs): nettle, on the SHA extensions when the CPU has them.
+if grep -qw sha_ni /proc/cpuinfo; then want="SHA extensions"; else want="C code"; fi
+grep -qF "hashes: SHA-256 by nettle ($want)" "$WORK/a.log" || fail "no 'hashes: SHA-256 by nettle ($want)' in the log"
+pass "SHA-256 by nettle ($want), as the log says"
 
 # ---- policies
 cat > "$WORK/app-read.json" <<'JSON'

@@ -1,6 +1,9 @@
 /*
  * Unit tests for crypto and secmem: GCM (known answer, round trip, every
- * kind of tampering), SHA-256 and HMAC-SHA256 known answers,
+ * kind of tampering), SHA-256 and HMAC-SHA256 known answers and the same
+ * bytes as mbedTLS's at every length around the block sizes (the test runs
+ * twice: on the SHA extensions and, with NETTLE_FAT_OVERRIDE=none, on
+ * nettle's C code), no message or key left on the dead stack,
  * round trips and strict rejection, the DRBG, secure memory and the
  * constant-time compare.
  */
@@ -21,6 +24,8 @@
 #include "secmem.h"
 
 #include <mbedtls/gcm.h>
+#include <mbedtls/md.h>
+#include <mbedtls/sha256.h>
 
 static void unhex(const char *h, uint8_t *out, size_t n) {
   size_t got = 0;
@@ -160,13 +165,13 @@ __attribute__((noinline)) static int gcm_on_stack(const uint8_t *key, int open) 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-__attribute__((noinline)) static int key_copies_below(const uint8_t *key) {
-  volatile uint8_t probe[8192]; /* the stack gcm_on_stack's callees used */
+__attribute__((noinline)) static int copies_below(const uint8_t *secret, int swapped) {
+  volatile uint8_t probe[8192]; /* the stack the callees of *_on_stack used */
   int hits = 0;
   for (size_t i = 0; i + 16 <= sizeof probe; i++) {
     int eq = 1;
     for (int j = 0; j < 16 && eq; j++)
-      eq = probe[i + j] == key[j];
+      eq = probe[i + j] == secret[swapped ? (j & ~3) + 3 - (j & 3) : j];
     hits += eq;
   }
   return hits;
@@ -180,7 +185,7 @@ static void test_gcm_leaves_no_key_on_stack(void **state) {
     key[i] = (uint8_t)(0xA5 ^ (i * 37));
   for (int open = 0; open <= 1; open++) {
     assert_int_equal(gcm_on_stack(key, open), 0);
-    assert_int_equal(key_copies_below(key), 0);
+    assert_int_equal(copies_below(key, 0), 0);
   }
 }
 
@@ -238,6 +243,106 @@ static void test_hmac_with_key(void **state) {
   unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", exp, 32);
   assert_memory_equal(got, exp, 32);
   cs_wipe(&k, sizeof k);
+}
+
+/* SHA-256 and both HMACs give mbedTLS's bytes at every length from 0 to
+ * 300 (the block and padding boundaries of 64 and 55/56), at a large one,
+ * and for keys shorter than, equal to and longer than a block (hashed
+ * first, RFC 2104). */
+static void test_hash_matches_mbedtls(void **state) {
+  (void)state;
+  static uint8_t msg[70000];
+  uint8_t key[100], got[32], exp[32];
+  for (size_t i = 0; i < sizeof msg; i++)
+    msg[i] = (uint8_t)(i * 131 + (i >> 8));
+  for (size_t i = 0; i < sizeof key; i++)
+    key[i] = (uint8_t)(i * 7 + 3);
+  const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+  cs_hmac_key k;
+  cs_hmac_key_set(&k, key);
+  const size_t klens[] = {0, 1, 20, 32, 63, 64, 65, 100};
+  for (size_t n = 0; n <= 301; n++) {
+    size_t len = n == 301 ? sizeof msg : n;
+    assert_int_equal(mbedtls_sha256_ret(msg, len, exp, 0), 0);
+    cs_sha256(msg, len, got);
+    assert_memory_equal(got, exp, 32);
+    assert_int_equal(mbedtls_md_hmac(md, key, 32, msg, len, exp), 0);
+    cs_hmac_sha256_with(&k, msg, len, got);
+    assert_memory_equal(got, exp, 32);
+    for (size_t j = 0; j < sizeof klens / sizeof klens[0]; j++) {
+      assert_int_equal(mbedtls_md_hmac(md, key, klens[j], msg, len, exp), 0);
+      cs_hmac_sha256(key, klens[j], msg, len, got);
+      assert_memory_equal(got, exp, 32);
+    }
+  }
+  cs_wipe(&k, sizeof k);
+}
+
+/* The last 16 words of SHA-256's message schedule for one padded block of
+ * msg (n <= 55), as native words: nettle's C code expands the schedule in
+ * place, and 16 consecutive words of it give back the block (the
+ * recurrence runs backwards), so they are as secret as the message. */
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+static void schedule_tail(const uint8_t *msg, size_t n, uint32_t tail[16]) {
+  uint8_t block[64] = {0};
+  uint32_t w[64];
+  memcpy(block, msg, n);
+  block[n] = 0x80;
+  block[62] = (uint8_t)((n * 8) >> 8);
+  block[63] = (uint8_t)(n * 8);
+  for (int t = 0; t < 16; t++)
+    w[t] = (uint32_t)block[4 * t] << 24 | (uint32_t)block[4 * t + 1] << 16 |
+           (uint32_t)block[4 * t + 2] << 8 | block[4 * t + 3];
+  for (int t = 16; t < 64; t++) {
+    uint32_t s0 = ROTR(w[t - 15], 7) ^ ROTR(w[t - 15], 18) ^ (w[t - 15] >> 3);
+    uint32_t s1 = ROTR(w[t - 2], 17) ^ ROTR(w[t - 2], 19) ^ (w[t - 2] >> 10);
+    w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+  }
+  memcpy(tail, w + 48, 16 * sizeof *tail);
+  cs_wipe(w, sizeof w); /* the scan must find only what the hash left */
+  cs_wipe(block, sizeof block);
+}
+
+/* After a hash or a MAC of a secret that fits one block (a token), no
+ * 16-byte run of it (as bytes or as the big-endian words SHA-256 loads),
+ * of its expanded schedule, or of the key is left on the stack below the
+ * caller.  Run on nettle's C code (NETTLE_FAT_OVERRIDE=none) this fails
+ * without crypto.c's burn_stack. */
+__attribute__((noinline)) static void hash_on_stack(const uint8_t *key, const uint8_t *msg,
+                                                     size_t n, int which) {
+  uint8_t out[32];
+  cs_hmac_key k;
+  switch (which) {
+  case 0: cs_sha256(msg, n, out); break;
+  case 1: cs_hmac_sha256(key, 32, msg, n, out); break;
+  default:
+    cs_hmac_key_set(&k, key);
+    cs_hmac_sha256_with(&k, msg, n, out);
+    cs_wipe(&k, sizeof k);
+  }
+}
+
+static void test_hash_leaves_no_secret_on_stack(void **state) {
+  (void)state;
+  static uint8_t key[32], msg[48];
+  static uint32_t tail[16];
+  for (size_t i = 0; i < sizeof key; i++)
+    key[i] = (uint8_t)(0x3C ^ (i * 29));
+  for (size_t i = 0; i < sizeof msg; i++)
+    msg[i] = (uint8_t)(0xC3 ^ (i * 53));
+  schedule_tail(msg, sizeof msg, tail);
+  for (int which = 0; which < 3; which++) {
+    hash_on_stack(key, msg, sizeof msg, which);
+    for (size_t off = 0; off + 16 <= sizeof msg; off += 16) {
+      assert_int_equal(copies_below(msg + off, 0), 0);
+      assert_int_equal(copies_below(msg + off, 1), 0);
+    }
+    if (which == 0) /* the MACs' last block is the outer hash's */
+      for (size_t w = 0; w + 4 <= 16; w += 4)
+        assert_int_equal(copies_below((const uint8_t *)(tail + w), 0), 0);
+    assert_int_equal(copies_below(key, 0), 0);
+    assert_int_equal(copies_below(key + 16, 0), 0);
+  }
 }
 
 /* hex and base64: tests/unit/test_encoding.c (common/encoding.c). */
@@ -359,6 +464,7 @@ int main(void) {
       cmocka_unit_test(test_gcm_matches_mbedtls),
       cmocka_unit_test(test_gcm_leaves_no_key_on_stack),
       cmocka_unit_test(test_sha256),           cmocka_unit_test(test_hmac_rfc4231), cmocka_unit_test(test_hmac_with_key),
+      cmocka_unit_test(test_hash_matches_mbedtls), cmocka_unit_test(test_hash_leaves_no_secret_on_stack),
       cmocka_unit_test(test_random),           cmocka_unit_test(test_secmem),
       cmocka_unit_test(test_ct_equal),         cmocka_unit_test(test_time),
   };
