@@ -15,6 +15,7 @@
  * the request fails (no unaudited access).  Loop thread only.
  */
 #include "api_int.h"
+#include "bytes.h"
 #include "api.h"
 
 #include "cs_error.h"
@@ -582,7 +583,7 @@ void cs_dispatch(void *ctx, const cs_client_info *client, Custos__Request *req, 
   r->id = req->id;
   r->token = req->token.data;
   r->token_len = req->token.len;
-  snprintf(r->client, sizeof r->client, "%s", client->address);
+  cs_strlcpy(r->client, client->address, sizeof r->client);
   policies_check(d);
   r->op = cs_op_find(req->op_case);
   if (r->op == NULL) {

@@ -6,6 +6,7 @@
  * tests/unit/test_authz.c).  Loop thread only.
  */
 #include "authz.h"
+#include "bytes.h"
 #include "op.h"
 
 #include "cs_error.h"
@@ -121,7 +122,7 @@ int cs_authz_decide(const cs_authz_src *src, uint64_t gen, const cs_op *op,
   who->looked_up = 1;
   if ((rc = src->token_lookup(src->ctx, token, token_len, who->token_hash, &te)) < 0)
     return rc;
-  snprintf(who->accessor, sizeof who->accessor, "%s", te->accessor ? te->accessor : "");
+  cs_strlcpy(who->accessor, te->accessor ? te->accessor : "", sizeof who->accessor);
   who->authed = 1;
   who->root = token_is_root(te);
   who->may_write = cs_authz_may_write(src, gen, te);

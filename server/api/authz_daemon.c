@@ -5,6 +5,7 @@
  * its connection (the frame grant), and bumps the auth generation.
  */
 #include "api_int.h"
+#include "bytes.h"
 #include "api.h"
 
 #include "cs_error.h"
@@ -88,7 +89,7 @@ int cs_authorize(cs_rq *r) {
   int rc = cs_authz_decide(daemon_src(r->d), r->d->auth_gen, r->op, r->req,
                            r->path, r->token, r->token_len, &who);
   if (who.authed) {
-    snprintf(r->accessor, sizeof r->accessor, "%s", who.accessor);
+    cs_strlcpy(r->accessor, who.accessor, sizeof r->accessor);
     r->authed = 1;
     r->root = who.root;
   }

@@ -5,6 +5,7 @@
  * the barrier and handed to submit_write().
  */
 #include "api_int.h"
+#include "bytes.h"
 
 #include "cs_error.h"
 
@@ -15,7 +16,7 @@
 
 /* Writes `path` into out (cut to cap: a longer one fails the check). */
 static void put_path(const char *path, char *out, size_t cap) {
-  snprintf(out, cap, "%s", path);
+  cs_strlcpy(out, path, cap);
 }
 
 int cs_path_kv_put(const Custos__Request *req, char *out, size_t cap) {
