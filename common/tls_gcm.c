@@ -10,6 +10,7 @@
  * the state found under the lock stays valid after it is released.
  */
 #include "tls_gcm.h"
+#include "bytes.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,12 +19,16 @@
 
 #include <mbedtls/cipher.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/version.h>
 #include <sodium.h>
 
 #define GCM_IV_LEN 12
 #define GCM_TAG_LEN 16
 
 /* The real calls, in libmbedcrypto (the linker's --wrap names them). */
+void __real_mbedtls_cipher_init(mbedtls_cipher_context_t *ctx);
+int __real_mbedtls_cipher_setup(mbedtls_cipher_context_t *ctx,
+                                const mbedtls_cipher_info_t *cipher_info);
 int __real_mbedtls_cipher_setkey(mbedtls_cipher_context_t *ctx, const unsigned char *key,
                                  int key_bitlen, const mbedtls_operation_t operation);
 void __real_mbedtls_cipher_free(mbedtls_cipher_context_t *ctx);
@@ -39,6 +44,9 @@ int __real_mbedtls_cipher_auth_decrypt_ext(mbedtls_cipher_context_t *ctx, const 
                                            size_t tag_len);
 
 /* The wrappers, declared for -Wmissing-prototypes. */
+void __wrap_mbedtls_cipher_init(mbedtls_cipher_context_t *ctx);
+int __wrap_mbedtls_cipher_setup(mbedtls_cipher_context_t *ctx,
+                                const mbedtls_cipher_info_t *cipher_info);
 int __wrap_mbedtls_cipher_setkey(mbedtls_cipher_context_t *ctx, const unsigned char *key,
                                  int key_bitlen, const mbedtls_operation_t operation);
 void __wrap_mbedtls_cipher_free(mbedtls_cipher_context_t *ctx);
@@ -65,6 +73,15 @@ static void probe(void) {
 int cs_tls_gcm_available(void) {
   pthread_once(&probe_once, probe);
   return fast;
+}
+
+int cs_tls_gcm_versions(char built[18], char running[18]) {
+  /* mbedtls_version_get_string (at most 18 bytes) is in the shared
+   * libmbedcrypto (version.c); MBEDTLS_VERSION_STRING is the headers' of the
+   * build, the same package as libmbedtls.a. */
+  mbedtls_version_get_string(running);
+  cs_strlcpy(built, MBEDTLS_VERSION_STRING, 18);
+  return strcmp(built, running) != 0;
 }
 
 static _Atomic uint64_t records;
@@ -143,7 +160,7 @@ static void remove_at(size_t i) {
  * AES-256-GCM, whatever the table says. */
 static crypto_aead_aes256gcm_state *lookup(const mbedtls_cipher_context_t *ctx) {
   crypto_aead_aes256gcm_state *st = NULL;
-  if (mbedtls_cipher_get_type(ctx) != MBEDTLS_CIPHER_AES_256_GCM)
+  if (!cs_tls_gcm_available() || mbedtls_cipher_get_type(ctx) != MBEDTLS_CIPHER_AES_256_GCM)
     return NULL;
   pthread_mutex_lock(&mu);
   if (cap > 0) {
@@ -164,6 +181,8 @@ static void state_free(crypto_aead_aes256gcm_state *st) {
 /* Drops ctx's state, if it has one. */
 static void detach(const mbedtls_cipher_context_t *ctx) {
   crypto_aead_aes256gcm_state *st = NULL;
+  if (!cs_tls_gcm_available())
+    return; /* nothing is ever attached */
   pthread_mutex_lock(&mu);
   if (cap > 0) {
     size_t i = find(ctx);
@@ -205,7 +224,23 @@ static void attach(const mbedtls_cipher_context_t *ctx, const unsigned char key[
   state_free(old);
 }
 
-/* ---- the four calls ------------------------------------------------------------- */
+/* ---- the calls ------------------------------------------------------------------ */
+
+/* A context initialized or set up again, without mbedtls_cipher_free in
+ * between, must not keep the state of its last key: mbedTLS's own context
+ * is unkeyed then, so the state would encrypt under a key it lost. */
+void __wrap_mbedtls_cipher_init(mbedtls_cipher_context_t *ctx) {
+  if (ctx != NULL)
+    detach(ctx);
+  __real_mbedtls_cipher_init(ctx);
+}
+
+int __wrap_mbedtls_cipher_setup(mbedtls_cipher_context_t *ctx,
+                                const mbedtls_cipher_info_t *cipher_info) {
+  if (ctx != NULL)
+    detach(ctx);
+  return __real_mbedtls_cipher_setup(ctx, cipher_info);
+}
 
 int __wrap_mbedtls_cipher_setkey(mbedtls_cipher_context_t *ctx, const unsigned char *key,
                                  int key_bitlen, const mbedtls_operation_t operation) {
@@ -238,8 +273,8 @@ int __wrap_mbedtls_cipher_auth_encrypt_ext(mbedtls_cipher_context_t *ctx, const 
   crypto_aead_aes256gcm_state *st = lookup(ctx);
   if (st == NULL || iv_len != GCM_IV_LEN || tag_len != GCM_TAG_LEN || iv == NULL ||
       ad == NULL || input == NULL || output == NULL || olen == NULL ||
-      output_len < ilen || output_len - ilen < GCM_TAG_LEN ||
-      !same_or_apart(input, ilen, output, ilen + GCM_TAG_LEN))
+      ilen > crypto_aead_aes256gcm_MESSAGEBYTES_MAX || output_len < ilen ||
+      output_len - ilen < GCM_TAG_LEN || !same_or_apart(input, ilen, output, ilen + GCM_TAG_LEN))
     return __real_mbedtls_cipher_auth_encrypt_ext(ctx, iv, iv_len, ad, ad_len, input, ilen,
                                                   output, output_len, olen, tag_len);
   /* ciphertext || tag, as mbedtls_cipher_auth_encrypt_ext writes it */
@@ -258,7 +293,7 @@ int __wrap_mbedtls_cipher_auth_decrypt_ext(mbedtls_cipher_context_t *ctx, const 
   crypto_aead_aes256gcm_state *st = lookup(ctx);
   if (st == NULL || iv_len != GCM_IV_LEN || tag_len != GCM_TAG_LEN || iv == NULL ||
       ad == NULL || input == NULL || output == NULL || olen == NULL || ilen < GCM_TAG_LEN ||
-      output_len < ilen - GCM_TAG_LEN ||
+      ilen - GCM_TAG_LEN > crypto_aead_aes256gcm_MESSAGEBYTES_MAX || output_len < ilen - GCM_TAG_LEN ||
       !same_or_apart(input, ilen - GCM_TAG_LEN, output, ilen - GCM_TAG_LEN))
     return __real_mbedtls_cipher_auth_decrypt_ext(ctx, iv, iv_len, ad, ad_len, input, ilen,
                                                   output, output_len, olen, tag_len);

@@ -5,9 +5,10 @@
  * 300-byte record here, against 0.22 us for libsodium 1.0.18's 8-block
  * code (docs/performance.md, session 10).  Its cipher layer has no way to
  * plug in another GCM, so the binaries link libmbedtls statically and the
- * linker redirects (`-Wl,--wrap`, CMakeLists.txt) the four calls its record
+ * linker redirects (`-Wl,--wrap`, CMakeLists.txt) the calls its record
  * layer makes into the cipher layer:
  *
+ *   mbedtls_cipher_init, _setup     a context starts over: no state
  *   mbedtls_cipher_setkey           keys a record cipher: an AES-256-GCM
  *                                   context also gets a libsodium state
  *   mbedtls_cipher_auth_encrypt_ext a record out: on that state when it
@@ -21,6 +22,11 @@
  * whose context is keyed as always: the redirect can only make a record
  * faster, never change what it is.  The policy (tls_policy.c) puts the
  * AES-256-GCM suites first when this path is available.
+ *
+ * The cost of linking libmbedtls in: a security update of Debian's
+ * libmbedtls14 reaches custos only once it is rebuilt (custosd logs the
+ * versions at start, and warns when the shared libmbedcrypto it runs with
+ * is not the one it was built with: cs_tls_gcm_versions).
  */
 #ifndef CS_TLS_GCM_H
 #define CS_TLS_GCM_H
@@ -33,6 +39,12 @@
 int cs_tls_gcm_available(void);
 /* Records sealed or opened on libsodium so far, in this process (tests). */
 uint64_t cs_tls_gcm_records(void);
+/*
+ * The mbedTLS the record layer was built from (linked in) and the one the
+ * shared libmbedcrypto reports, as "2.28.3"; 1 when they differ (a
+ * security update was installed since the build: rebuild), else 0.
+ */
+int cs_tls_gcm_versions(char built[18], char running[18]);
 /* Cipher contexts holding a libsodium state now (tests: none leaks). */
 size_t cs_tls_gcm_states(void);
 

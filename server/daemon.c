@@ -31,6 +31,7 @@
 #include "rewrapper.h"
 #include "snapshots.h"
 #include "staging.h"
+#include "tls_gcm.h"
 #include "unseal_relay.h"
 
 #include <errno.h>
@@ -184,6 +185,18 @@ static void start_tick(cs_daemon *d) {
   d->tick_started = 1;
 }
 
+/* The TLS record layer is linked in (common/tls_gcm.h): an mbedTLS
+ * security update installed since the build reaches it only by a rebuild. */
+static void log_tls_versions(void) {
+  char built[18], running[18];
+  if (cs_tls_gcm_versions(built, running))
+    cs_warn("TLS: the record layer was built with mbedTLS %s, the installed libmbedcrypto is %s: "
+            "rebuild custos to take an mbedTLS update into its TLS",
+            built, running);
+  cs_debug("TLS: mbedTLS %s; AES-256-GCM records by %s", built,
+           cs_tls_gcm_available() ? "libsodium (AES-NI)" : "mbedTLS");
+}
+
 static int start_listener(cs_daemon *d) {
   int rc = cs_listener_start(&d->listener, d->loop, &d->cfg.listener, cs_dispatch,
                              cs_dispatch_independent, &d->api);
@@ -199,6 +212,7 @@ static int start_listener(cs_daemon *d) {
   cs_debug("barrier: AES-256-GCM by %s", cs_gcm_backend());
   cs_debug("hashes: SHA-256 by nettle (%s)",
            cs_sha256_accelerated() ? "SHA extensions" : "C code");
+  log_tls_versions();
   return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "seal.h"
 #include "snapshots.h"
 #include "stats.h"
+#include "tls_gcm.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -144,6 +145,11 @@ static void server_state(cs_prom *p, cs_api_env *d) {
   cs_prom_family(p, "custos_storage_map_bytes", CS_PROM_GAUGE,
                  "The largest the data file may grow (storage.map_size_mb).");
   cs_prom_sample_u64(p, NULL, 0, cs_store_map_size(d->store));
+  /* 0 on a CPU without AES-NI and PCLMUL, or with peers that offer only
+   * other suites: their records run on mbedTLS (common/tls_gcm.h). */
+  cs_prom_family(p, "custos_tls_gcm_records_total", CS_PROM_COUNTER,
+                 "TLS records (API and cluster ports) sealed or opened by libsodium's AES-256-GCM.");
+  cs_prom_sample_u64(p, NULL, 0, cs_tls_gcm_records());
 }
 
 static void cluster(cs_prom *p, cs_api_env *d) {

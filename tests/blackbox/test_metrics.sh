@@ -40,6 +40,12 @@ for want in 'custos_sealed 0' 'custos_initialized 1' 'custos_requests_total{op="
 done
 used=$(sed -n 's/^custos_storage_used_bytes \([0-9]*\)$/\1/p' "$WORK/m1")
 [ "${used:-0}" -gt 0 ] && [ "$used" -lt 1073741824 ] || fail "custos_storage_used_bytes: '$used'"
+recs=$(sed -n 's/^custos_tls_gcm_records_total \([0-9]*\)$/\1/p' "$WORK/m1")
+if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+  [ "${recs:-0}" -gt 0 ] || fail "custos_tls_gcm_records_total: '$recs' (AES-NI here: the records should run on libsodium)"
+else
+  [ "$recs" = 0 ] || fail "custos_tls_gcm_records_total: '$recs' without AES-NI"
+fi
 pass "metrics follow what the server did ($(grep -c '^custos_' "$WORK/m1") samples)"
 "$PROMTOOL" check metrics < "$WORK/m1" > "$WORK/lint" 2>&1 || fail "promtool: $(cat "$WORK/lint")"
 pass "promtool check metrics: clean"

@@ -212,6 +212,54 @@ static void test_rekey(void **state) {
   assert_int_equal(cs_tls_gcm_states(), 0);
 }
 
+/* A keyed context set up again (or initialized) without a free keeps no
+ * state: mbedTLS's own context is unkeyed then, and a record must get
+ * mbedTLS's answer, not one under the lost key. */
+static void test_setup_again_drops_state(void **state) {
+  (void)state;
+  uint8_t key[32], iv[12] = {1}, ad[13] = {2}, pt[32] = {3}, out[48];
+  fill(key, sizeof key, 21);
+  size_t olen;
+  for (int how = 0; how <= 1; how++) {
+    mbedtls_cipher_context_t c;
+    keyed(&c, MBEDTLS_CIPHER_AES_256_GCM, key, 256, MBEDTLS_ENCRYPT);
+    mbedtls_cipher_context_t old = c; /* owns the first setup's memory */
+    if (how == 0)
+      assert_int_equal(
+          mbedtls_cipher_setup(&c, mbedtls_cipher_info_from_type(MBEDTLS_CIPHER_AES_256_GCM)), 0);
+    else
+      mbedtls_cipher_init(&c);
+    assert_int_equal(cs_tls_gcm_states(), 0);
+    if (how == 0) { /* (an initialized context has no cipher: mbedTLS would crash) */
+      uint64_t before = cs_tls_gcm_records();
+      int rc = mbedtls_cipher_auth_encrypt_ext(&c, iv, 12, ad, sizeof ad, pt, sizeof pt, out,
+                                               sizeof out, &olen, 16);
+      (void)rc; /* whatever mbedTLS answers for an unkeyed context: it answers it */
+      assert_int_equal(cs_tls_gcm_records(), before);
+    }
+    mbedtls_cipher_free(&c);
+    mbedtls_cipher_free(&old);
+  }
+}
+
+/* A length past what GCM may take (libsodium would abort the process):
+ * mbedTLS's error, and nothing read or written. */
+static void test_huge_length_refused(void **state) {
+  (void)state;
+  uint8_t key[32], iv[12] = {1}, ad[13] = {2}, buf[64] = {0};
+  fill(key, sizeof key, 22);
+  size_t olen, huge = (size_t)1 << 40;
+  mbedtls_cipher_context_t c;
+  keyed(&c, MBEDTLS_CIPHER_AES_256_GCM, key, 256, MBEDTLS_ENCRYPT);
+  assert_int_not_equal(mbedtls_cipher_auth_encrypt_ext(&c, iv, 12, ad, sizeof ad, buf, huge, buf,
+                                                       huge + 16, &olen, 16),
+                       0);
+  assert_int_not_equal(mbedtls_cipher_auth_decrypt_ext(&c, iv, 12, ad, sizeof ad, buf, huge + 16,
+                                                       buf, huge, &olen, 16),
+                       0);
+  mbedtls_cipher_free(&c);
+}
+
 /* 2,000 contexts keyed, freed in a scattered order with the others checked
  * along the way: the table's deletions keep every remaining entry found. */
 static void test_many_contexts(void **state) {
@@ -386,6 +434,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_matches_mbedtls), cmocka_unit_test(test_tampered),
       cmocka_unit_test(test_other_shapes_stay_on_mbedtls), cmocka_unit_test(test_rekey),
+      cmocka_unit_test(test_setup_again_drops_state), cmocka_unit_test(test_huge_length_refused),
       cmocka_unit_test(test_many_contexts), cmocka_unit_test(test_handshake),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
