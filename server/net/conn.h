@@ -49,6 +49,7 @@
 typedef struct cs_conn cs_conn;
 
 #define CS_CONN_READ_BUF (64u * 1024u)
+#define CS_CONN_BATCH_BUF (16u * 1024u) /* one TLS record's worth */
 
 /* What the connections of one listener share; owned by the listener. */
 typedef struct cs_conn_env {
@@ -76,6 +77,9 @@ typedef struct cs_conn_env {
    * callback in a row on the loop thread, and each read is consumed (fed
    * to TLS) before the callback returns. */
   char read_buf[CS_CONN_READ_BUF];
+  /* One buffer for every conn's answers that go to TLS together
+   * (flush_replies: on the loop thread, which never re-enters it). */
+  uint8_t batch_buf[CS_CONN_BATCH_BUF];
 } cs_conn_env;
 
 /* Allocates a conn and initializes its uv_tcp_t on env->loop, ready for

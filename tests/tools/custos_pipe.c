@@ -6,11 +6,13 @@
  *
  *   custos-pipe [--addr A] [--cacert F] [--token T] MODE ARGS...
  *
- *   model ROUNDS DEPTH KEYS SEED
+ *   model ROUNDS DEPTH KEYS SEED [MAXLEN]
  *       Pipelines ROUNDS x DEPTH random puts, gets and deletes of KEYS keys
  *       (kv pipe/k<N>) and checks every answer against a sequential model
- *       (requests on one connection take effect in order).  Exit 1 on any
- *       mismatch.
+ *       (requests on one connection take effect in order).  With MAXLEN,
+ *       each value put is 1 to MAXLEN bytes long (so that the answers of one
+ *       read fill and overflow the server's 16 KiB batch of answers).  Exit 1
+ *       on any mismatch.
  *   flood N PATH
  *       Sends N GETs of PATH without reading, prints "sent N", waits for a
  *       line on stdin, then reads the N answers and checks that each is a
@@ -160,25 +162,36 @@ enum { OP_PUT, OP_GET, OP_DEL };
 typedef struct pending {
   int op;
   unsigned key;
-  char expect[32]; /* get: the value, "" when absent */
-  int expect_found; /* delete: whether the key existed */
+  int expect_found; /* delete: whether the key existed (a get's value: mode_model's expect) */
 } pending;
 
-static int mode_model(unsigned rounds, unsigned depth, unsigned keys, uint64_t seed) {
-  char (*model)[32] = calloc(keys, sizeof *model); /* "" = absent */
+/* A value of the model: "v<seq>-" and then a pattern, len bytes in all
+ * (at least the prefix), into out (room for len + 1). */
+static void make_value(char *out, size_t cap, unsigned long seq, size_t len) {
+  int n = snprintf(out, cap, "v%lu-", seq);
+  size_t i = n > 0 ? (size_t)n : 0;
+  for (; i < len && i + 1 < cap; i++)
+    out[i] = (char)('a' + (seq + i) % 26);
+  out[i < cap ? i : cap - 1] = '\0';
+}
+
+static int mode_model(unsigned rounds, unsigned depth, unsigned keys, uint64_t seed,
+                      size_t maxlen) {
+  size_t cap = maxlen + 32; /* every value fits, and "init-<k>" */
+  char *model = calloc(keys, cap); /* key k at model + k * cap; "" = absent */
   char (*paths)[32] = calloc(keys, sizeof *paths);
   pending *pend = calloc(depth, sizeof *pend);
   req_buf *bufs = calloc(depth, sizeof *bufs);
-  char (*vals)[32] = calloc(depth, sizeof *vals);
-  if (!model || !paths || !pend || !bufs || !vals)
+  char *vals = calloc(depth, cap), *expect = calloc(depth, cap);
+  if (!model || !paths || !pend || !bufs || !vals || !expect)
     die("out of memory");
   rng r = {seed};
   unsigned long mismatches = 0, seq = 0, nput = 0, nget = 0, ndel = 0;
   for (unsigned k = 0; k < keys; k++) {
     snprintf(paths[k], sizeof paths[k], "pipe/k%u", k);
     /* Known start: every key present with a known value (sequentially). */
-    snprintf(model[k], sizeof model[k], "init-%u", k);
-    make_put(&bufs[0], paths[k], model[k]);
+    snprintf(model + k * cap, cap, "init-%u", k);
+    make_put(&bufs[0], paths[k], model + k * cap);
     Custos__Response *res = call(&bufs[0]);
     if (res->error != NULL)
       die("initial put of %s: %s", paths[k], err_msg(res));
@@ -190,22 +203,23 @@ static int mode_model(unsigned rounds, unsigned depth, unsigned keys, uint64_t s
       p->key = next_rand(&r) % keys;
       unsigned x = next_rand(&r) % 10;
       p->op = x < 4 ? OP_PUT : x < 8 ? OP_GET : OP_DEL;
+      char *mk = model + p->key * cap;
       switch (p->op) {
       case OP_PUT:
-        snprintf(vals[i], sizeof vals[i], "v%lu", ++seq);
-        make_put(&bufs[i], paths[p->key], vals[i]);
-        snprintf(model[p->key], sizeof model[p->key], "%s", vals[i]);
+        make_value(vals + i * cap, cap, ++seq, maxlen ? 1 + next_rand(&r) % maxlen : 0);
+        make_put(&bufs[i], paths[p->key], vals + i * cap);
+        memcpy(mk, vals + i * cap, cap);
         nput++;
         break;
       case OP_GET:
         make_get(&bufs[i], paths[p->key]);
-        snprintf(p->expect, sizeof p->expect, "%s", model[p->key]);
+        memcpy(expect + i * cap, mk, cap);
         nget++;
         break;
       default:
         make_del(&bufs[i], paths[p->key]);
-        p->expect_found = model[p->key][0] != '\0';
-        model[p->key][0] = '\0';
+        p->expect_found = mk[0] != '\0';
+        mk[0] = '\0';
         ndel++;
         break;
       }
@@ -213,6 +227,7 @@ static int mode_model(unsigned rounds, unsigned depth, unsigned keys, uint64_t s
     }
     for (unsigned i = 0; i < depth; i++) {
       pending *p = &pend[i];
+      const char *exp = expect + i * cap;
       Custos__Response *res = recv_res();
       const char *what = p->op == OP_PUT ? "put" : p->op == OP_GET ? "get" : "delete";
       char got[64] = "";
@@ -225,24 +240,26 @@ static int mode_model(unsigned rounds, unsigned depth, unsigned keys, uint64_t s
         ok = p->expect_found ? res->error == NULL : notfound;
         snprintf(got, sizeof got, "%s", res->error == NULL ? "ok" : err_msg(res));
       } else if (res->error != NULL) {
-        ok = p->expect[0] == '\0' && res->error->code == CUSTOS__ERROR_CODE__NOT_FOUND;
+        ok = exp[0] == '\0' && res->error->code == CUSTOS__ERROR_CODE__NOT_FOUND;
         snprintf(got, sizeof got, "%s", err_msg(res));
       } else {
         const Custos__KvGetRes *g = res->kv_get;
-        if (g != NULL && g->n_data == 1 && g->data[0]->value.len < sizeof got) {
-          memcpy(got, g->data[0]->value.data, g->data[0]->value.len);
-          got[g->data[0]->value.len] = '\0';
-        }
-        ok = p->expect[0] != '\0' && strcmp(got, p->expect) == 0;
+        ok = exp[0] != '\0' && g != NULL && g->n_data == 1 &&
+             g->data[0]->value.len == strlen(exp) &&
+             memcmp(g->data[0]->value.data, exp, g->data[0]->value.len) == 0;
+        if (g != NULL && g->n_data == 1) /* the start of it, for the message */
+          snprintf(got, sizeof got, "%.*s (%zu bytes)",
+                   (int)(g->data[0]->value.len < 24 ? g->data[0]->value.len : 24),
+                   (const char *)g->data[0]->value.data, g->data[0]->value.len);
       }
       if (!ok) {
         if (mismatches < 10)
-          printf("mismatch: round %u request %u: %s %s: expected %s, got %s\n", round, i, what,
-                 paths[p->key],
-                 p->op == OP_GET ? (p->expect[0] ? p->expect : "not found")
+          printf("mismatch: round %u request %u: %s %s: expected %.24s (%zu bytes), got %s\n",
+                 round, i, what, paths[p->key],
+                 p->op == OP_GET ? (exp[0] ? exp : "not found")
                  : p->op == OP_DEL ? (p->expect_found ? "ok" : "not found")
                                    : "ok",
-                 got);
+                 p->op == OP_GET ? strlen(exp) : 0, got);
         mismatches++;
       }
       cs_wire_response_free(res);
@@ -254,6 +271,7 @@ static int mode_model(unsigned rounds, unsigned depth, unsigned keys, uint64_t s
   free(pend);
   free(bufs);
   free(vals);
+  free(expect);
   return mismatches ? 1 : 0;
 }
 
@@ -589,8 +607,9 @@ int main(int argc, char **argv) {
   int rc = cs_client_connect(&cli, &o);
   if (rc < 0)
     die("connect: %s", cs_error_message(rc));
-  if (strcmp(mode, "model") == 0 && nargs == 4)
-    rc = mode_model(num(args[0]), num(args[1]), num(args[2]), num(args[3]));
+  if (strcmp(mode, "model") == 0 && (nargs == 4 || nargs == 5))
+    rc = mode_model(num(args[0]), num(args[1]), num(args[2]), num(args[3]),
+                    nargs == 5 ? num(args[4]) : 0);
   else if (strcmp(mode, "flood") == 0 && nargs == 2)
     rc = mode_flood(num(args[0]), args[1]);
   else if (strcmp(mode, "puts") == 0 && nargs >= 1)
