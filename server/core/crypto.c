@@ -33,6 +33,9 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/gcm.h>
 #include <mbedtls/platform_util.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
 #include <nettle/sha2.h>
 #include <sodium.h>
 
@@ -218,8 +221,11 @@ __attribute__((noinline, no_sanitize_address)) static void burn_stack(void) {
 
 int cs_sha256_accelerated(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  /* nettle chooses the same way (fat-x86_64.c: CPUID leaf 7, EBX bit 29). */
-  return __builtin_cpu_supports("sha") ? 1 : 0;
+  /* nettle chooses the same way (fat-x86_64.c: CPUID leaf 7, EBX bit 29).
+   * Asked directly: clang's __builtin_cpu_supports has no "sha". */
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  return (b >> 29) & 1;
 #else
   return 0;
 #endif

@@ -165,7 +165,9 @@ __attribute__((noinline)) static int gcm_on_stack(const uint8_t *key, int open) 
 /* Reading the dead stack is the point: its bytes are left uninitialized. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 __attribute__((noinline)) static int copies_below(const uint8_t *secret, int swapped) {
   volatile uint8_t probe[8192]; /* the stack the callees of *_on_stack used */
   int hits = 0;
