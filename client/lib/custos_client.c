@@ -569,36 +569,78 @@ static int read_all(cs_client *c, uint8_t *buf, size_t len) {
   return 0;
 }
 
-int cs_client_send(cs_client *c, Custos__Request *req) {
-  c->errmsg[0] = '\0';
-  if (c->broken)
-    return fail(c, CS_ECONN, "connection to %s is closed", c->addr);
+/* Encodes req as the frame of request `id`, lending it the client's token
+ * when it carries none (for the encoding only).  0 or a negative code. */
+static int encode_request(cs_client *c, Custos__Request *req, uint64_t id, uint8_t **frame,
+                          size_t *n) {
+  *frame = NULL;
   if (req->op_case == CUSTOS__REQUEST__OP__NOT_SET)
     return fail(c, CS_EINVAL, "request carries no operation");
-
-  /* The token is lent to the request for the time of the encoding only. */
   ProtobufCBinaryData saved = req->token;
   if (req->token.len == 0 && c->token_len > 0) {
     req->token.data = c->token;
     req->token.len = c->token_len;
   }
-  req->id = c->next_id + 1;
-  size_t n;
-  uint8_t *frame = cs_wire_encode(&req->base, &n);
+  req->id = id;
+  uint8_t *f = cs_wire_encode(&req->base, n);
   req->token = saved;
-  if (frame == NULL)
+  if (f == NULL)
     return fail(c, CS_ENOMEM, "out of memory");
-  if (n - CS_WIRE_HDR > CS_CLIENT_MAX_FRAME) {
-    mbedtls_platform_zeroize(frame, n);
-    free(frame);
-    return fail(c, CS_ETOOBIG, "request of %zu bytes is too large", n - CS_WIRE_HDR);
+  if (*n - CS_WIRE_HDR > CS_CLIENT_MAX_FRAME) {
+    mbedtls_platform_zeroize(f, *n);
+    free(f);
+    return fail(c, CS_ETOOBIG, "request of %zu bytes is too large", *n - CS_WIRE_HDR);
   }
-  int rc = write_all(c, frame, n);
-  mbedtls_platform_zeroize(frame, n);
-  free(frame);
+  *frame = f;
+  return 0;
+}
+
+static void wipe_free(uint8_t *buf, size_t len) {
+  if (buf != NULL)
+    mbedtls_platform_zeroize(buf, len);
+  free(buf);
+}
+
+int cs_client_send(cs_client *c, Custos__Request *req) { return cs_client_send_many(c, &req, 1); }
+
+int cs_client_send_many(cs_client *c, Custos__Request *const *reqs, size_t count) {
+  c->errmsg[0] = '\0';
+  if (c->broken)
+    return fail(c, CS_ECONN, "connection to %s is closed", c->addr);
+  if (count == 0)
+    return 0;
+  uint8_t *one = NULL, **frames = count > 1 ? calloc(count, sizeof *frames) : &one;
+  size_t *lens = count > 1 ? calloc(count, sizeof *lens) : NULL, one_len = 0, total = 0;
+  uint8_t *all = NULL;
+  int rc = 0;
+  if (frames == NULL || (count > 1 && lens == NULL))
+    rc = fail(c, CS_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == 0 && i < count; i++) {
+    rc = encode_request(c, reqs[i], c->next_id + 1 + i, &frames[i], lens ? &lens[i] : &one_len);
+    total += lens ? lens[i] : one_len;
+  }
+  if (rc == 0 && count == 1) {
+    all = one; /* written from its own buffer */
+    one = NULL;
+  } else if (rc == 0 && (all = malloc(total)) == NULL) {
+    rc = fail(c, CS_ENOMEM, "out of memory");
+  } else if (rc == 0) {
+    for (size_t i = 0, off = 0; i < count; off += lens[i], i++)
+      memcpy(all + off, frames[i], lens[i]);
+  }
+  if (count > 1 && frames != NULL)
+    for (size_t i = 0; i < count; i++)
+      wipe_free(frames[i], lens != NULL ? lens[i] : 0);
+  if (count > 1) {
+    free(frames);
+    free(lens);
+  }
+  if (rc == 0)
+    rc = write_all(c, all, total); /* one TLS write: the frames may share a record */
+  wipe_free(all, total);
   if (rc < 0)
     return rc;
-  c->next_id++;
+  c->next_id += count;
   return 0;
 }
 

@@ -90,6 +90,11 @@ int cs_client_call(cs_client *c, Custos__Request *req, Custos__Response **res)
  * protocol failures.  No redirect is followed here.
  */
 int cs_client_send(cs_client *c, Custos__Request *req) __attribute__((warn_unused_result));
+/* Sends count requests with one TLS write (ids in order), so that they may
+ * share records and reach the server in one read; nothing is sent when one
+ * of them cannot be encoded. */
+int cs_client_send_many(cs_client *c, Custos__Request *const *reqs, size_t count)
+    __attribute__((warn_unused_result));
 int cs_client_recv(cs_client *c, Custos__Response **res) __attribute__((warn_unused_result));
 
 /* Requests sent but not yet received. */

@@ -390,15 +390,16 @@ static void after_write(cs_conn *c) {
     update_reading(c);
 }
 
-/* Writes the filled slots at the head of the FIFO, in order.  Two or more
+/* Writes the filled slots at the head of the FIFO, in order; -1 when the
+ * connection is (now) closed.  Two or more
  * go to TLS together, copied into env->batch_buf (up to a record, 16 KiB):
  * the answers to a read's pipelined requests become one record, not one
  * each (docs/performance.md, session 10).  The copy is wiped.  A single
  * answer is written from its slot (a large buffer on the stack would push
  * every frame below it onto cold cache lines: measured). */
-static void flush_replies(cs_conn *c) {
+static int write_replies(cs_conn *c) {
   if (c->state == ST_CLOSED || c->tls == NULL)
-    return;
+    return c->state == ST_CLOSED ? -1 : 0;
   int rc = 0, wrote = 0;
   uint8_t *batch = c->env->batch_buf;
   size_t used = 0, high = 0;
@@ -438,11 +439,17 @@ static void flush_replies(cs_conn *c) {
   if (rc < 0) {
     cs_warn("cannot write to %s: %s", c->peer.address, cs_error_message(rc));
     conn_close(c);
-    return;
+    return -1;
   }
   if (wrote)
     c->last_active = uv_now(c->env->loop);
-  after_write(c); /* a slot was filled or written: frames held back may go now */
+  return 0;
+}
+
+/* write_replies, then what a write allows next. */
+static void flush_replies(cs_conn *c) {
+  if (write_replies(c) == 0)
+    after_write(c); /* a slot was filled or written: frames held back may go now */
 }
 
 /* Queues a finished answer (malloc'd bytes, taken over; NULL: none) after
@@ -769,6 +776,18 @@ static int may_dispatch(const cs_conn *c, const Custos__Request *req, int *indep
   return c->pending == 0 || (*indep && c->pending_ordered == 0);
 }
 
+/* Whether the connection accepts requests and is below its in-flight cap.
+ * Answers given during a read wait for its end (c->feeding) but still count
+ * as in flight: at the cap they go now, so that the rest of the read is
+ * still served in this batch rather than one answer per record and write
+ * after it (a review measured 61 writes for 64 GETs at max_inflight 4). */
+static int room_in_flight(cs_conn *c) {
+  if (accepting(c) && c->inflight >= c->env->max_inflight && c->feeding && c->head != NULL &&
+      c->head->done)
+    (void)write_replies(c); /* after_write comes at the end of the read */
+  return accepting(c) && c->inflight < c->env->max_inflight;
+}
+
 /* Frames, decodes and dispatches whole requests from buf (after the held
  * one) while the connection accepts requests, is below its in-flight and
  * queued-bytes caps, and order allows.  Returns the bytes consumed. */
@@ -776,8 +795,7 @@ static size_t process(cs_conn *c, const uint8_t *buf, size_t len) {
   cs_conn_env *env = c->env;
   size_t off = 0;
   c->in_process++;
-  while (accepting(c) && c->inflight < env->max_inflight &&
-         queued_bytes(c) < env->max_queued_bytes) {
+  while (room_in_flight(c) && queued_bytes(c) < env->max_queued_bytes) {
     Custos__Request *req = c->held;
     cs_http_req *hreq = c->held_http;
     int hclose = c->held_close;
@@ -938,10 +956,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   c->feeding = 0;
   if (c->state == ST_CLOSED)
     return;
-  flush_replies(c); /* the answers the read's requests got at once */
-  if (c->state == ST_CLOSED)
-    return; /* the write failed: flush_replies said so and closed */
   if (rc < 0) {
+    /* TLS has sent its alert: answers after it would be dropped by the
+     * peer, and requests still buffered are not run on a failed session. */
     if (!cs_tls_handshake_done(c->tls))
       cs_info("TLS handshake with %s failed: %s", c->peer.address, cs_error_message(rc));
     else
@@ -949,6 +966,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     conn_close(c);
     return;
   }
+  if (write_replies(c) < 0) /* the answers the read's requests got at once */
+    return; /* the write failed: write_replies said so and closed */
   if (rc == 1) {
     /* close_notify: answer what was asked, then close. */
     if (c->state == ST_OPEN)

@@ -5,7 +5,11 @@
 #    behind a write on its connection sees it);
 #  - backpressure: a client that pipelines many GETs of a large value and
 #    never reads does not grow the server's memory; other clients are served
-#    meanwhile, and the slow client gets every answer once it reads.
+#    meanwhile, and the slow client gets every answer once it reads;
+#  - requests that arrive in one read are answered together even past the
+#    in-flight cap (listener.max_inflight = 4): a few writes, not one each;
+#  - a read whose last record fails TLS's check gets no answers after the
+#    alert, and the server logs the TLS error.
 . "$(dirname "$0")/lib.sh"
 : "${CUSTOS_PIPE:?set CUSTOS_PIPE to the custos-pipe binary}"
 
@@ -14,7 +18,7 @@ init_server a 1 1
 cli a operator unseal "$(key a 1)" >/dev/null
 
 pipe() {
-  CUSTOS_ADDR="127.0.0.1:$PORT_a" CUSTOS_CACERT="$WORK/tls/ca.crt" CUSTOS_TOKEN="$TOKEN" \
+  CUSTOS_ADDR="127.0.0.1:${PIPE_PORT:-$PORT_a}" CUSTOS_CACERT="$WORK/tls/ca.crt" CUSTOS_TOKEN="$TOKEN" \
     timeout "${PIPE_TIMEOUT:-120}" "$CUSTOS_PIPE" "$@"
 }
 
@@ -81,3 +85,45 @@ grep -q "^received $N $((N * $(stat -c %s "$WORK/big")))" "$WORK/flood.out" \
   || fail "flood client: $(cat "$WORK/flood.out")"
 pass "the slow client got all $N answers once it read"
 kill -0 "$PID_a" || fail "server died"
+
+# ---- one read past the in-flight cap -----------------------------------------
+# 64 GETs in one TLS write reach the server in one read.  At max_inflight 4
+# the answers given during the read were still "in flight" until its end, so
+# the rest of the read was answered one record and one write(2) each after
+# it (a review counted 61 writes).  The server's write calls, from
+# /proc/PID/io (its debug log lines are writes too, a few per connection).
+LISTENER_EXTRA='max_inflight = 4;' start_server b
+init_server b 1 1
+cli b operator unseal "$(key b 1)" >/dev/null
+cli b kv put burst v=1 >/dev/null || fail "put on b"
+syscw() { awk '/^syscw:/ {print $2}' "/proc/$PID_b/io"; }
+w0=$(syscw)
+out=$(PIPE_PORT=$PORT_b pipe burst 64 burst) || fail "burst of 64 GETs at max_inflight 4: $out"
+w1=$(syscw)
+[ "$out" = "burst 64 ok" ] || fail "burst: $out"
+writes=$((w1 - w0))
+echo "64 GETs in one read at max_inflight 4: $writes write calls by the server"
+[ "$writes" -le 24 ] || fail "64 GETs in one read took $writes writes (one per answer past the cap)"
+pass "64 GETs in one read past max_inflight 4 are all answered, in $writes writes"
+# Puts answer after their commit, not during the read: the cap then holds
+# the rest of the read back until they are written, in order.
+out=$(PIPE_PORT=$PORT_b pipe model 10 64 8 13) || fail "model at max_inflight 4: $out"
+echo "$out" | grep -q " 0 mismatches" || fail "model at max_inflight 4: $out"
+pass "pipelined puts/gets/deletes at max_inflight 4 equal the sequential model ($out)"
+
+# ---- a tampered record at the end of a read ----------------------------------
+before=$(grep -c "TLS error on connection" "$WORK/b.log" || true)
+# Three requests stay below the cap, so their answers wait for the end of
+# the read: the old code then wrote them behind TLS's alert.
+out=$(timeout 30 python3 "$ROOT_DIR/tests/blackbox/tls_tamper.py" "$PORT_b" "$WORK/tls/ca.crt" 3) \
+  || fail "tls_tamper.py: $out"
+echo "$out"
+echo "$out" | grep -q "^answers after the alert: 0$" \
+  || fail "the server answered behind its alert on a session whose record failed its check: $out"
+echo "$out" | grep -q "^alert records: [1-9]" || fail "no alert: $out"
+for i in $(seq 1 50); do
+  [ "$(grep -c "TLS error on connection" "$WORK/b.log")" -gt "$before" ] && break; sleep 0.1
+done
+[ "$(grep -c "TLS error on connection" "$WORK/b.log")" -gt "$before" ] || fail "no TLS error logged"
+pass "a tampered record ends the session: no answers after the alert, the error logged"
+kill -0 "$PID_b" || fail "server b died"

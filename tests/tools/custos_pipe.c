@@ -17,6 +17,10 @@
  *       Sends N GETs of PATH without reading, prints "sent N", waits for a
  *       line on stdin, then reads the N answers and checks that each is a
  *       success with the same value length.  Prints "received N BYTES".
+ *   burst N PATH
+ *       After one get, sends N GETs of PATH with one TLS write (so that
+ *       they reach the server in one read), then reads the N answers and
+ *       checks that each is a success.  Prints "burst N ok".
  *   puts PATH[@FILE]...
  *       After one get (so that the connection is past the pre-authentication
  *       frame limit), pipelines one put per PATH (one field "v": "x", or the
@@ -304,6 +308,28 @@ static int mode_flood(unsigned n, const char *path) {
     cs_wire_response_free(res);
   }
   printf("received %u %llu\n", n, total);
+  return 0;
+}
+
+static int mode_burst(unsigned n, const char *path) {
+  req_buf b;
+  make_get(&b, path);
+  cs_wire_response_free(call(&b)); /* past the pre-authentication frame limit */
+  Custos__Request **reqs = calloc(n ? n : 1, sizeof *reqs);
+  if (reqs == NULL)
+    die("out of memory");
+  for (unsigned i = 0; i < n; i++)
+    reqs[i] = &b.req; /* the same request n times: each gets its own id */
+  if (cs_client_send_many(cli, reqs, n) < 0)
+    die("send: %s", cs_client_errmsg(cli));
+  free(reqs);
+  for (unsigned i = 0; i < n; i++) {
+    Custos__Response *res = recv_res();
+    if (res->error != NULL)
+      die("answer %u: %s", i, err_msg(res));
+    cs_wire_response_free(res); /* cs_client_recv checked its id: answers come in order */
+  }
+  printf("burst %u ok\n", n);
   return 0;
 }
 
@@ -600,7 +626,7 @@ int main(int argc, char **argv) {
       die("unknown option %s", argv[i]);
   }
   if (i >= argc)
-    die("usage: custos-pipe [--addr A] [--cacert F] [--token T] model|flood|puts|sealput|oneshot|putfile|keyloop ARGS");
+    die("usage: custos-pipe [--addr A] [--cacert F] [--token T] model|flood|burst|puts|sealput|oneshot|putfile|keyloop ARGS");
   const char *mode = argv[i++];
   int nargs = argc - i;
   char **args = argv + i;
@@ -612,6 +638,8 @@ int main(int argc, char **argv) {
                     nargs == 5 ? num(args[4]) : 0);
   else if (strcmp(mode, "flood") == 0 && nargs == 2)
     rc = mode_flood(num(args[0]), args[1]);
+  else if (strcmp(mode, "burst") == 0 && nargs == 2)
+    rc = mode_burst(num(args[0]), args[1]);
   else if (strcmp(mode, "puts") == 0 && nargs >= 1)
     rc = mode_puts(nargs, args);
   else if (strcmp(mode, "sealput") == 0 && nargs == 2)
