@@ -617,7 +617,10 @@ int cs_client_send_many(cs_client *c, Custos__Request *const *reqs, size_t count
     rc = fail(c, CS_ENOMEM, "out of memory");
   for (size_t i = 0; rc == 0 && i < count; i++) {
     rc = encode_request(c, reqs[i], c->next_id + 1 + i, &frames[i], lens ? &lens[i] : &one_len);
-    total += lens ? lens[i] : one_len;
+    size_t n = lens ? lens[i] : one_len;
+    if (rc == 0 && n > SIZE_MAX - total)
+      rc = fail(c, CS_ETOOBIG, "requests of more than %zu bytes in all", SIZE_MAX);
+    total += n;
   }
   if (rc == 0 && count == 1) {
     all = one; /* written from its own buffer */

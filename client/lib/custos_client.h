@@ -92,7 +92,10 @@ int cs_client_call(cs_client *c, Custos__Request *req, Custos__Response **res)
 int cs_client_send(cs_client *c, Custos__Request *req) __attribute__((warn_unused_result));
 /* Sends count requests with one TLS write (ids in order), so that they may
  * share records and reach the server in one read; nothing is sent when one
- * of them cannot be encoded. */
+ * of them cannot be encoded.  The write blocks until the server has read
+ * it all, and a server holding more than max_queued_response_bytes of
+ * unread answers stops reading: keep a batch to what its answers allow,
+ * or the write waits until the client's timeout. */
 int cs_client_send_many(cs_client *c, Custos__Request *const *reqs, size_t count)
     __attribute__((warn_unused_result));
 int cs_client_recv(cs_client *c, Custos__Response **res) __attribute__((warn_unused_result));

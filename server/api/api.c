@@ -203,8 +203,7 @@ static void group_flush(void) {
      * released answer lets run (a read behind it on its connection) must
      * not run ahead of a seal or a revoke admitted before it. */
     run_acts(acts, rc);
-    for (size_t i = 0; i < n; i++)
-      cs_reply_release(list[i], rc < 0 ? CS_EAUDIT : 0);
+    cs_reply_release_many(list, n, rc < 0 ? CS_EAUDIT : 0);
     if (group.replies == NULL) {
       group.replies = list; /* keep the array for the next turn */
       group.cap = n > 0 ? n : 0;

@@ -104,6 +104,8 @@ struct cs_conn {
   unsigned sniffed : 1;        /* the first decrypted byte chose the protocol */
   unsigned fed : 1;            /* bytes were handed to TLS */
   unsigned feeding : 1;        /* in cs_tls_feed: answers wait for its end (on_read) */
+  unsigned listed : 1;         /* on a cs_reply_release_many list (flush_next) */
+  cs_conn *flush_next;
 };
 
 static void conn_close(cs_conn *c);
@@ -561,11 +563,13 @@ void cs_reply_hold(cs_reply *r, Custos__Response *res, int authenticated) {
   (void)pack_slot(r, res); /* on failure the slot is done and the conn closed */
 }
 
-void cs_reply_release(cs_reply *r, int rc) {
+/* Lets a held slot go (see cs_reply_release); 1 when its connection has
+ * answers to write, 0 when it has gone or just closed. */
+static int release_slot(cs_reply *r, int rc) {
   cs_conn *c = r->conn;
   if (c->state == ST_CLOSED) {
     drop_detached(r); /* a held slot is never done, so conn_close left it */
-    return;
+    return 0;
   }
   r->held = 0;
   if (rc < 0) {
@@ -589,12 +593,39 @@ void cs_reply_release(cs_reply *r, int rc) {
       r->done = 1;
       cs_error("out of memory answering %s", c->peer.address);
       conn_close(c);
-      return;
+      return 0;
     }
     c->unsent += r->len;
   }
   r->done = 1;
-  flush_replies(c);
+  return 1;
+}
+
+void cs_reply_release(cs_reply *r, int rc) {
+  cs_conn *c = r->conn;
+  if (release_slot(r, rc))
+    flush_replies(c);
+}
+
+void cs_reply_release_many(cs_reply *const *list, size_t n, int rc) {
+  cs_conn *todo = NULL, **tail = &todo;
+  for (size_t i = 0; i < n; i++) {
+    cs_conn *c = list[i]->conn;
+    if (release_slot(list[i], rc) && !c->listed) {
+      c->listed = 1;
+      c->refs++; /* writing its slots may free them: the list keeps it */
+      c->flush_next = NULL;
+      *tail = c;
+      tail = &c->flush_next;
+    }
+  }
+  while (todo != NULL) {
+    cs_conn *c = todo;
+    todo = c->flush_next;
+    c->listed = 0;
+    flush_replies(c); /* its answers together: one record where they fit */
+    conn_unref(c);
+  }
 }
 
 void cs_reply_grant_frames(cs_reply *r, const uint8_t token_hash[32], cs_frame_grant_fn check,

@@ -121,6 +121,10 @@ int cs_reply_is_http(const cs_reply *reply);
  */
 void cs_reply_hold(cs_reply *reply, Custos__Response *res, int authenticated);
 void cs_reply_release(cs_reply *reply, int rc);
+/* cs_reply_release of each, and then each connection's answers written
+ * once, together (a connection with many answers in the list gets a few
+ * records and writes, not one each). */
+void cs_reply_release_many(cs_reply *const *list, size_t n, int rc);
 
 /*
  * The larger frame limit (max_frame) for the connection of `reply`.  Given

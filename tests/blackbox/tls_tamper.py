@@ -34,10 +34,18 @@ while True:
         inc.write(data)
 sock.sendall(out.read())
 
+def varint(v):
+    out = b""
+    while v >= 0x80:
+        out += bytes([(v & 0x7F) | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
 # A status request: 4-byte big-endian length, then Request{id = i, status {}}.
 frames = b""
 for i in range(1, n + 1):
-    body = bytes([0x08, i, 0x52, 0x00])
+    body = b"\x08" + varint(i) + b"\x52\x00"
     frames += struct.pack(">I", len(body)) + body
 tls.write(frames)
 good = out.read()
