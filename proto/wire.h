@@ -48,8 +48,16 @@ size_t cs_wire_utf8_seq(const uint8_t *p, size_t avail);
  * holds a NUL, 2 when it is not valid UTF-8. */
 int cs_wire_string_check(const uint8_t *s, size_t len) __attribute__((warn_unused_result));
 
-/* Wipes secret fields (token, shares, values) and frees. */
+/* Wipes all the request's memory (token, shares, values, strings) and
+ * frees it.  Only for requests of cs_wire_decode_request or
+ * cs_wire_request_new. */
 void cs_wire_request_free(Custos__Request *req);
+
+/* A request (custos__request__init'ed) for code that builds one by hand to
+ * hand it on like a decoded one, with `extra` more bytes in the same block
+ * at *tail (aligned to 16) for its pieces; NULL when out of memory.  Free
+ * with cs_wire_request_free. */
+Custos__Request *cs_wire_request_new(size_t extra, void **tail);
 
 /* Unpacks a Response body (client side).  Same contract as above. */
 int cs_wire_decode_response(const uint8_t *body, size_t len, Custos__Response **out)

@@ -166,9 +166,9 @@ static int bad_method(cs_http_event *ev, const http_msg *m) {
 
 /*
  * The two hot reads (KV v1 and v2 GET: one string, the path) skip the pack
- * and decode round trip: the request is copied to the heap the way
- * protobuf-c's unpack lays it out (the same blocks, freed the same way by
- * cs_wire_request_free), after the checks cs_wire_decode_request would make
+ * and decode round trip: the request is copied into one block of
+ * cs_wire_request_new (freed, and wiped, by cs_wire_request_free like a
+ * decoded one), after the checks cs_wire_decode_request would make
  * of it: an operation is set, and the one string field is valid UTF-8
  * without a NUL.  A path that fails the check takes the round trip, which
  * refuses it with the decoder's own message.  1: copied into *out; 0: not
@@ -187,19 +187,19 @@ static int direct_copy(const Custos__Request *req, Custos__Request **out) {
   size_t plen = strlen(path);
   if (cs_wire_string_check((const uint8_t *)path, plen) != 0)
     return 0;
-  Custos__Request *r = malloc(sizeof *r);
-  char *p = malloc(plen + 1);
-  uint8_t *tok = req->token.len ? malloc(req->token.len) : NULL;
-  void *op = req->op_case == CUSTOS__REQUEST__OP_KV_GET ? malloc(sizeof(Custos__KvGetReq))
-                                                        : malloc(sizeof(Custos__Kv2GetReq));
-  if (r == NULL || p == NULL || op == NULL || (req->token.len && tok == NULL)) {
-    free(r);
-    free(p);
-    free(tok);
-    free(op);
+  /* One block: the request, its operation, the token, the path. */
+  size_t opsz = req->op_case == CUSTOS__REQUEST__OP_KV_GET ? sizeof(Custos__KvGetReq)
+                                                           : sizeof(Custos__Kv2GetReq);
+  opsz = (opsz + 15) & ~(size_t)15;
+  if (req->token.len > SIZE_MAX / 2 || plen > SIZE_MAX / 4)
     return CS_ENOMEM;
-  }
-  custos__request__init(r);
+  void *tail;
+  Custos__Request *r = cs_wire_request_new(opsz + req->token.len + plen + 1, &tail);
+  if (r == NULL)
+    return CS_ENOMEM;
+  void *op = tail;
+  uint8_t *tok = req->token.len ? (uint8_t *)tail + opsz : NULL;
+  char *p = (char *)tail + opsz + req->token.len;
   memcpy(p, path, plen + 1);
   if (tok != NULL) {
     memcpy(tok, req->token.data, req->token.len);
