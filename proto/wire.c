@@ -48,24 +48,41 @@ static void wipe_pairs(size_t n, Custos__KvPair **pairs) {
  * request held is wiped (tokens, shares and values, and the strings too).
  * The request is the first allocation in the first block, so the block is
  * found from the request (checked at each decode).
+ *
+ * What protobuf-c frees during the unpack (a string or a oneof member
+ * given again replaces the earlier one) is taken back when it is the last
+ * piece, and wiped; anything else stays until the request is freed.  So
+ * that a frame built of such repeats cannot hold far more memory than
+ * protobuf-c's own allocator would, an arena holds at most ARENA_BUDGET
+ * bytes: past it the decode fails (CS_ETOOBIG).
  */
 typedef struct arena_block {
   struct arena_block *next; /* first block: the others, newest first */
   size_t cap, used;         /* bytes of data */
+  /* The first block only: */
+  size_t total, budget;     /* data bytes of all blocks, and their limit */
+  void *last;               /* the newest piece (taken back when freed) */
+  size_t last_len;
+  int over;                 /* an allocation failed: 1 past the budget, -1 out of memory */
   _Alignas(16) uint8_t data[];
 } arena_block;
 
 #define ARENA_ALIGN 16u
 #define ARENA_MIN 512u
+/* The pieces of a legitimate request of n bytes take at most about 60 n
+ * (empty key-value pairs: 2 bytes on the wire, a 48-byte struct and a
+ * pointer each), plus the structs of one request. */
+#define ARENA_BUDGET(n) ((n) <= (SIZE_MAX - 65536) / 64 ? 64 * (n) + 65536 : SIZE_MAX)
 
 static arena_block *block_new(size_t cap) {
   if (cap > SIZE_MAX - sizeof(arena_block))
     return NULL;
   arena_block *b = malloc(sizeof *b + cap);
   if (b != NULL) {
-    b->next = NULL;
+    memset(b, 0, sizeof *b);
     b->cap = cap;
-    b->used = 0;
+    b->total = cap;
+    b->budget = SIZE_MAX;
   }
   return b;
 }
@@ -77,22 +94,41 @@ static void *arena_alloc(void *data, size_t size) {
     return NULL;
   size_t need = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
   if (b->cap - b->used < need) {
+    size_t left = first->budget - first->total; /* total <= budget always */
     size_t cap = b->cap <= SIZE_MAX / 2 ? b->cap * 2 : b->cap;
-    arena_block *nb = block_new(need > cap ? need : cap);
-    if (nb == NULL)
+    cap = cap < need ? need : cap;
+    cap = cap > left ? left : cap;
+    if (cap < need) {
+      first->over = 1;
       return NULL;
+    }
+    arena_block *nb = block_new(cap);
+    if (nb == NULL) {
+      first->over = -1;
+      return NULL;
+    }
+    first->total += cap;
     nb->next = first->next; /* newest first after the head */
     first->next = nb;
     b = nb;
   }
   void *p = b->data + b->used;
   b->used += need;
+  first->last = p;
+  first->last_len = need;
   return p;
 }
 
+/* Takes back the newest piece (a replaced string or oneof member); any
+ * other goes with the arena. */
 static void arena_free(void *data, void *ptr) {
-  (void)data;
-  (void)ptr; /* everything goes at once, in cs_wire_request_free */
+  arena_block *first = data;
+  if (ptr == NULL || ptr != first->last)
+    return;
+  arena_block *b = first->next != NULL ? first->next : first;
+  mbedtls_platform_zeroize(ptr, first->last_len);
+  b->used -= first->last_len;
+  first->last = NULL;
 }
 
 static void arena_destroy(arena_block *first) {
@@ -115,6 +151,10 @@ static arena_block *arena_of(Custos__Request *req) {
 void cs_wire_request_free(Custos__Request *req) {
   if (req != NULL)
     arena_destroy(arena_of(req));
+}
+
+size_t cs_wire_request_footprint(const Custos__Request *req) {
+  return req != NULL ? arena_of((Custos__Request *)req)->total : 0;
 }
 
 Custos__Request *cs_wire_request_new(size_t extra, void **tail) {
@@ -286,17 +326,24 @@ static int validate_request(const Custos__Request *r, const uint8_t *body, size_
 }
 
 int cs_wire_decode_request(const uint8_t *body, size_t len, Custos__Request **out) {
-  /* Room for a usual request in the first block: its pieces take less than
-   * twice its encoding, plus the structs (measured: a 300-byte put takes
-   * under 700). */
-  size_t cap = len <= (SIZE_MAX - ARENA_MIN) / 2 ? ARENA_MIN + 2 * len : len;
+  /* Room for a usual request in the first block: the structs and a copy of
+   * its strings and bytes (measured: a 300-byte put takes under 700). */
+  size_t cap = len <= (SIZE_MAX - ARENA_MIN) / 2 ? ARENA_MIN + len + len / 4 : len;
   arena_block *a = block_new(cap);
   if (a == NULL)
     return cs_error_set(CS_ENOMEM, "out of memory");
+  a->budget = ARENA_BUDGET(len) > cap ? ARENA_BUDGET(len) : cap;
   ProtobufCAllocator alloc = {.alloc = arena_alloc, .free = arena_free, .allocator_data = a};
   Custos__Request *r = custos__request__unpack(&alloc, len, body);
   if (r == NULL) {
+    int over = a->over;
+    size_t budget = a->budget;
     arena_destroy(a);
+    if (over < 0)
+      return cs_error_set(CS_ENOMEM, "out of memory decoding a request of %zu bytes", len);
+    if (over > 0)
+      return cs_error_set(CS_ETOOBIG, "request of %zu bytes unpacks into more than %zu bytes",
+                          len, budget);
     return cs_error_set(CS_EPROTO, "request is not a valid protobuf Request");
   }
   if ((void *)r != (void *)a->data) { /* protobuf-c took something else first */

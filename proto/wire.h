@@ -36,6 +36,8 @@ void cs_wire_put_header(uint8_t hdr[CS_WIRE_HDR], uint32_t len);
  * byte (checked on the encoded bytes: protobuf-c would silently cut a
  * string at a NUL).  Returns 0 and *out (free with cs_wire_request_free), or
  * CS_EPROTO with a detail; the server answers that with id 0 and closes.
+ * CS_ETOOBIG: its pieces would take more than 64 times its size (plus
+ * 64 KiB); CS_ENOMEM.
  */
 int cs_wire_decode_request(const uint8_t *body, size_t len, Custos__Request **out)
     __attribute__((warn_unused_result));
@@ -52,6 +54,9 @@ int cs_wire_string_check(const uint8_t *s, size_t len) __attribute__((warn_unuse
  * frees it.  Only for requests of cs_wire_decode_request or
  * cs_wire_request_new. */
 void cs_wire_request_free(Custos__Request *req);
+
+/* The bytes of memory the request holds (its arena's blocks). */
+size_t cs_wire_request_footprint(const Custos__Request *req);
 
 /* A request (custos__request__init'ed) for code that builds one by hand to
  * hand it on like a decoded one, with `extra` more bytes in the same block

@@ -238,8 +238,81 @@ static void test_arena_many_blocks(void **state) {
   free(pairs);
 }
 
+/* A frame of `reps` copies of `piece` after `head`, into a fresh buffer. */
+static uint8_t *repeat_frame(const uint8_t *head, size_t hlen, const uint8_t *piece, size_t plen,
+                             size_t reps, size_t *len) {
+  *len = hlen + plen * reps;
+  uint8_t *buf = malloc(*len);
+  assert_non_null(buf);
+  if (hlen > 0)
+    memcpy(buf, head, hlen);
+  for (size_t i = 0; i < reps; i++)
+    memcpy(buf + hlen + i * plen, piece, plen);
+  return buf;
+}
+
+#define BUDGET(n) (64 * (n) + 65536)
+
+/* Shapes a review built to make the arena hold far more than protobuf-c's
+ * own allocator: each stays within the budget, and what protobuf-c frees
+ * while it unpacks (a string given again) is taken back. */
+static void test_arena_amplification(void **state) {
+  (void)state;
+  size_t len;
+  Custos__Request *r;
+  /* status {} given 32,768 times: each replaces the one before. */
+  static const uint8_t status[] = {0x52, 0x00};
+  uint8_t *buf = repeat_frame(NULL, 0, status, sizeof status, 32768, &len);
+  assert_int_equal(cs_wire_decode_request(buf, len, &r), 0);
+  assert_int_equal(r->op_case, CUSTOS__REQUEST__OP_STATUS);
+  assert_true(cs_wire_request_footprint(r) <= BUDGET(len));
+  cs_wire_request_free(r);
+  free(buf);
+  /* kv_put with pairs of 17 empty keys (protobuf-c takes a slab for each
+   * pair's members past 16).  kv_put is field 20: tag 0xa2 0x01, then
+   * the length of its body in a varint. */
+  uint8_t pair[2 + 34] = {0x12, 34};
+  for (size_t i = 0; i < 17; i++) {
+    pair[2 + 2 * i] = 0x0a;
+    pair[3 + 2 * i] = 0x00;
+  }
+  size_t npairs = 1800, body = 3 + npairs * sizeof pair; /* "a" path + pairs */
+  uint8_t head[8] = {0xa2, 0x01, (uint8_t)(0x80 | (body & 0x7f)), (uint8_t)(0x80 | ((body >> 7) & 0x7f)),
+                     (uint8_t)(body >> 14), 0x0a, 0x01, 'a'};
+  buf = repeat_frame(head, sizeof head, pair, sizeof pair, npairs, &len);
+  int rc = cs_wire_decode_request(buf, len, &r);
+  if (rc != 0)
+    fail_msg("pairs of 17 keys refused: %s", cs_error_message(rc));
+  assert_int_equal(r->kv_put->n_data, npairs);
+  assert_true(cs_wire_request_footprint(r) <= BUDGET(len));
+  cs_wire_request_free(r);
+  free(buf);
+  /* Pairs of 16 one-byte keys (no slab): the 15 replaced keys of each are
+   * taken back, so the request holds a few times its size, not 8 times. */
+  uint8_t pair16[2 + 48] = {0x12, 48};
+  for (size_t i = 0; i < 16; i++) {
+    pair16[2 + 3 * i] = 0x0a;
+    pair16[3 + 3 * i] = 0x01;
+    pair16[4 + 3 * i] = (uint8_t)('a' + i);
+  }
+  body = 3 + npairs * sizeof pair16;
+  uint8_t head16[8] = {0xa2, 0x01, (uint8_t)(0x80 | (body & 0x7f)),
+                       (uint8_t)(0x80 | ((body >> 7) & 0x7f)), (uint8_t)(body >> 14), 0x0a, 0x01, 'a'};
+  buf = repeat_frame(head16, sizeof head16, pair16, sizeof pair16, npairs, &len);
+  rc = cs_wire_decode_request(buf, len, &r);
+  if (rc != 0)
+    fail_msg("pairs of 16 keys refused: %s", cs_error_message(rc));
+  assert_string_equal(r->kv_put->data[npairs - 1]->key, "p"); /* the last one given */
+  if (cs_wire_request_footprint(r) > 4 * len + 4096)
+    fail_msg("pairs of 16 keys: %zu bytes held for a %zu-byte request",
+             cs_wire_request_footprint(r), len);
+  cs_wire_request_free(r);
+  free(buf);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_arena_amplification),
       cmocka_unit_test(test_arena_many_blocks),
       cmocka_unit_test(test_every_string_field),
       cmocka_unit_test(test_bytes_and_unknown_fields_unchecked),
