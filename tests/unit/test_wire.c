@@ -253,6 +253,16 @@ static uint8_t *repeat_frame(const uint8_t *head, size_t hlen, const uint8_t *pi
 
 #define BUDGET(n) (64 * (n) + 65536)
 
+/* kv_put{path "a", data: `n` copies of the encoded pair} (under 2 MiB).
+ * kv_put is field 20: tag 0xa2 0x01, then its body's length (3 bytes). */
+static uint8_t *kv_put_frame(const uint8_t *pair, size_t plen, size_t n, size_t *len) {
+  size_t body = 3 + n * plen;
+  assert_true(body < (1u << 21));
+  uint8_t head[8] = {0xa2, 0x01, (uint8_t)(0x80 | (body & 0x7f)),
+                     (uint8_t)(0x80 | ((body >> 7) & 0x7f)), (uint8_t)(body >> 14), 0x0a, 0x01, 'a'};
+  return repeat_frame(head, sizeof head, pair, plen, n, len);
+}
+
 /* Shapes a review built to make the arena hold far more than protobuf-c's
  * own allocator: each stays within the budget, and what protobuf-c frees
  * while it unpacks (a string given again) is taken back. */
@@ -269,17 +279,14 @@ static void test_arena_amplification(void **state) {
   cs_wire_request_free(r);
   free(buf);
   /* kv_put with pairs of 17 empty keys (protobuf-c takes a slab for each
-   * pair's members past 16).  kv_put is field 20: tag 0xa2 0x01, then
-   * the length of its body in a varint. */
+   * pair's members past 16). */
   uint8_t pair[2 + 34] = {0x12, 34};
   for (size_t i = 0; i < 17; i++) {
     pair[2 + 2 * i] = 0x0a;
     pair[3 + 2 * i] = 0x00;
   }
-  size_t npairs = 1800, body = 3 + npairs * sizeof pair; /* "a" path + pairs */
-  uint8_t head[8] = {0xa2, 0x01, (uint8_t)(0x80 | (body & 0x7f)), (uint8_t)(0x80 | ((body >> 7) & 0x7f)),
-                     (uint8_t)(body >> 14), 0x0a, 0x01, 'a'};
-  buf = repeat_frame(head, sizeof head, pair, sizeof pair, npairs, &len);
+  size_t npairs = 1800;
+  buf = kv_put_frame(pair, sizeof pair, npairs, &len);
   int rc = cs_wire_decode_request(buf, len, &r);
   if (rc != 0)
     fail_msg("pairs of 17 keys refused: %s", cs_error_message(rc));
@@ -295,10 +302,7 @@ static void test_arena_amplification(void **state) {
     pair16[3 + 3 * i] = 0x01;
     pair16[4 + 3 * i] = (uint8_t)('a' + i);
   }
-  body = 3 + npairs * sizeof pair16;
-  uint8_t head16[8] = {0xa2, 0x01, (uint8_t)(0x80 | (body & 0x7f)),
-                       (uint8_t)(0x80 | ((body >> 7) & 0x7f)), (uint8_t)(body >> 14), 0x0a, 0x01, 'a'};
-  buf = repeat_frame(head16, sizeof head16, pair16, sizeof pair16, npairs, &len);
+  buf = kv_put_frame(pair16, sizeof pair16, npairs, &len);
   rc = cs_wire_decode_request(buf, len, &r);
   if (rc != 0)
     fail_msg("pairs of 16 keys refused: %s", cs_error_message(rc));
