@@ -603,42 +603,45 @@ static void wipe_free(uint8_t *buf, size_t len) {
 
 int cs_client_send(cs_client *c, Custos__Request *req) { return cs_client_send_many(c, &req, 1); }
 
+/* Appends frame to *all (grown by doubling; the old buffer wiped). */
+static int append_frame(uint8_t **all, size_t *len, size_t *cap, const uint8_t *frame, size_t n) {
+  if (n > SIZE_MAX / 2 - *len)
+    return -1;
+  if (*len + n > *cap) {
+    size_t ncap = *cap * 2 > *len + n ? *cap * 2 : *len + n;
+    uint8_t *grown = malloc(ncap);
+    if (grown == NULL)
+      return -1;
+    if (*len > 0)
+      memcpy(grown, *all, *len);
+    wipe_free(*all, *len);
+    *all = grown;
+    *cap = ncap;
+  }
+  memcpy(*all + *len, frame, n);
+  *len += n;
+  return 0;
+}
+
 int cs_client_send_many(cs_client *c, Custos__Request *const *reqs, size_t count) {
   c->errmsg[0] = '\0';
   if (c->broken)
     return fail(c, CS_ECONN, "connection to %s is closed", c->addr);
-  if (count == 0)
-    return 0;
-  uint8_t *one = NULL, **frames = count > 1 ? calloc(count, sizeof *frames) : &one;
-  size_t *lens = count > 1 ? calloc(count, sizeof *lens) : NULL, one_len = 0, total = 0;
-  uint8_t *all = NULL;
+  uint8_t *all = NULL, *frame;
+  size_t total = 0, cap = 0, n;
   int rc = 0;
-  if (frames == NULL || (count > 1 && lens == NULL))
-    rc = fail(c, CS_ENOMEM, "out of memory");
   for (size_t i = 0; rc == 0 && i < count; i++) {
-    rc = encode_request(c, reqs[i], c->next_id + 1 + i, &frames[i], lens ? &lens[i] : &one_len);
-    size_t n = lens ? lens[i] : one_len;
-    if (rc == 0 && n > SIZE_MAX - total)
-      rc = fail(c, CS_ETOOBIG, "requests of more than %zu bytes in all", SIZE_MAX);
-    total += n;
+    rc = encode_request(c, reqs[i], c->next_id + 1 + i, &frame, &n);
+    if (rc == 0 && count == 1) {
+      all = frame; /* a single request is written from its own buffer */
+      total = n;
+    } else if (rc == 0) {
+      if (append_frame(&all, &total, &cap, frame, n) < 0)
+        rc = fail(c, CS_ENOMEM, "out of memory");
+      wipe_free(frame, n);
+    }
   }
-  if (rc == 0 && count == 1) {
-    all = one; /* written from its own buffer */
-    one = NULL;
-  } else if (rc == 0 && (all = malloc(total)) == NULL) {
-    rc = fail(c, CS_ENOMEM, "out of memory");
-  } else if (rc == 0) {
-    for (size_t i = 0, off = 0; i < count; off += lens[i], i++)
-      memcpy(all + off, frames[i], lens[i]);
-  }
-  if (count > 1 && frames != NULL)
-    for (size_t i = 0; i < count; i++)
-      wipe_free(frames[i], lens != NULL ? lens[i] : 0);
-  if (count > 1) {
-    free(frames);
-    free(lens);
-  }
-  if (rc == 0)
+  if (rc == 0 && total > 0)
     rc = write_all(c, all, total); /* one TLS write: the frames may share a record */
   wipe_free(all, total);
   if (rc < 0)

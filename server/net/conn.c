@@ -608,7 +608,7 @@ void cs_reply_release(cs_reply *r, int rc) {
 }
 
 void cs_reply_release_many(cs_reply *const *list, size_t n, int rc) {
-  cs_conn *todo = NULL, **tail = &todo;
+  cs_conn *touched = NULL, **tail = &touched; /* connections to write, once each */
   for (size_t i = 0; i < n; i++) {
     cs_conn *c = list[i]->conn;
     if (release_slot(list[i], rc) && !c->listed) {
@@ -619,9 +619,9 @@ void cs_reply_release_many(cs_reply *const *list, size_t n, int rc) {
       tail = &c->flush_next;
     }
   }
-  while (todo != NULL) {
-    cs_conn *c = todo;
-    todo = c->flush_next;
+  while (touched != NULL) {
+    cs_conn *c = touched;
+    touched = c->flush_next;
     c->listed = 0;
     flush_replies(c); /* its answers together: one record where they fit */
     conn_unref(c);

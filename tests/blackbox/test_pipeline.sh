@@ -96,10 +96,10 @@ LISTENER_EXTRA='max_inflight = 4;' start_server b
 init_server b 1 1
 cli b operator unseal "$(key b 1)" >/dev/null
 cli b kv put burst v=1 >/dev/null || fail "put on b"
-syscw() { awk '/^syscw:/ {print $2}' "/proc/$PID_b/io"; }
-w0=$(syscw)
+syscw() { awk '/^syscw:/ {print $2}' "/proc/$1/io"; } # PID
+w0=$(syscw "$PID_b")
 out=$(PIPE_PORT=$PORT_b pipe burst 64 burst) || fail "burst of 64 GETs at max_inflight 4: $out"
-w1=$(syscw)
+w1=$(syscw "$PID_b")
 [ "$out" = "burst 64 ok" ] || fail "burst: $out"
 writes=$((w1 - w0))
 echo "64 GETs in one read at max_inflight 4: $writes write calls by the server"
@@ -120,9 +120,9 @@ LISTENER_EXTRA='max_inflight = 4;' start_server c "audit = { file = \"$WORK/c.au
 init_server c 1 1
 cli c operator unseal "$(key c 1)" >/dev/null
 cli c kv put burst v=1 >/dev/null || fail "put on c"
-w0=$(awk '/^syscw:/ {print $2}' "/proc/$PID_c/io")
+w0=$(syscw "$PID_c")
 out=$(PIPE_PORT=$PORT_c pipe burst 64 burst) || fail "burst of 64 audited GETs at max_inflight 4: $out"
-w1=$(awk '/^syscw:/ {print $2}' "/proc/$PID_c/io")
+w1=$(syscw "$PID_c")
 [ "$out" = "burst 64 ok" ] || fail "audited burst: $out"
 writes=$((w1 - w0))
 echo "64 audited GETs in one read at max_inflight 4: $writes write calls by the server"
