@@ -325,30 +325,51 @@ static int validate_request(const Custos__Request *r, const uint8_t *body, size_
   return check_strings(&custos__request__descriptor, body, len, 0);
 }
 
+/*
+ * Unpacks a message of `d` into a fresh arena whose first block has room
+ * for `cap` bytes.  NULL with *err the reason when it does not parse (0),
+ * runs past the budget (1) or out of memory (-1).
+ */
+static ProtobufCMessage *arena_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+                                      size_t len, size_t cap, int *err) {
+  *err = 0;
+  arena_block *a = block_new(cap);
+  if (a == NULL) {
+    *err = -1;
+    return NULL;
+  }
+  a->budget = ARENA_BUDGET(len) > cap ? ARENA_BUDGET(len) : cap;
+  ProtobufCAllocator alloc = {.alloc = arena_alloc, .free = arena_free, .allocator_data = a};
+  ProtobufCMessage *m = protobuf_c_message_unpack(d, &alloc, len, buf);
+  if (m == NULL) {
+    *err = a->over;
+    arena_destroy(a);
+    return NULL;
+  }
+  if ((void *)m != (void *)a->data) { /* protobuf-c took something else first */
+    arena_destroy(a);
+    *err = -2;
+    return NULL;
+  }
+  return m;
+}
+
 int cs_wire_decode_request(const uint8_t *body, size_t len, Custos__Request **out) {
   /* Room for a usual request in the first block: the structs and a copy of
    * its strings and bytes (measured: a 300-byte put takes under 700). */
   size_t cap = len <= (SIZE_MAX - ARENA_MIN) / 2 ? ARENA_MIN + len + len / 4 : len;
-  arena_block *a = block_new(cap);
-  if (a == NULL)
-    return cs_error_set(CS_ENOMEM, "out of memory");
-  a->budget = ARENA_BUDGET(len) > cap ? ARENA_BUDGET(len) : cap;
-  ProtobufCAllocator alloc = {.alloc = arena_alloc, .free = arena_free, .allocator_data = a};
-  Custos__Request *r = custos__request__unpack(&alloc, len, body);
+  int over;
+  Custos__Request *r =
+      (Custos__Request *)arena_unpack(&custos__request__descriptor, body, len, cap, &over);
   if (r == NULL) {
-    int over = a->over;
-    size_t budget = a->budget;
-    arena_destroy(a);
-    if (over < 0)
+    if (over == -1)
       return cs_error_set(CS_ENOMEM, "out of memory decoding a request of %zu bytes", len);
+    if (over == -2)
+      return cs_error_set(CS_EINTERNAL, "protobuf-c laid the request out unexpectedly");
     if (over > 0)
       return cs_error_set(CS_ETOOBIG, "request of %zu bytes unpacks into more than %zu bytes",
-                          len, budget);
+                          len, ARENA_BUDGET(len) > cap ? ARENA_BUDGET(len) : cap);
     return cs_error_set(CS_EPROTO, "request is not a valid protobuf Request");
-  }
-  if ((void *)r != (void *)a->data) { /* protobuf-c took something else first */
-    arena_destroy(a);
-    return cs_error_set(CS_EINTERNAL, "protobuf-c laid the request out unexpectedly");
   }
   int rc = validate_request(r, body, len);
   if (rc < 0) {
@@ -359,12 +380,35 @@ int cs_wire_decode_request(const uint8_t *body, size_t len, Custos__Request **ou
   return 0;
 }
 
+ProtobufCMessage *cs_wire_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+                                 size_t len) {
+  /* The structs of a stored record and a copy of its bytes. */
+  size_t cap = len <= (SIZE_MAX - ARENA_MIN) / 2 ? ARENA_MIN + len + len / 4 : len;
+  int err;
+  return arena_unpack(d, buf, len, cap, &err);
+}
+
+void cs_wire_unpacked_free(ProtobufCMessage *m) {
+  if (m != NULL)
+    arena_destroy((arena_block *)((uint8_t *)m - offsetof(arena_block, data)));
+}
+
 int cs_wire_decode_response(const uint8_t *body, size_t len, Custos__Response **out) {
   Custos__Response *r = custos__response__unpack(NULL, len, body);
   if (r == NULL)
     return cs_error_set(CS_EPROTO, "response is not a valid protobuf Response");
   *out = r;
   return 0;
+}
+
+size_t cs_wire_put_varint(uint8_t *out, uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    out[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  out[n++] = (uint8_t)v;
+  return n;
 }
 
 uint8_t *cs_wire_encode(const ProtobufCMessage *msg, size_t *frame_len) {

@@ -64,6 +64,22 @@ size_t cs_wire_request_footprint(const Custos__Request *req);
  * with cs_wire_request_free. */
 Custos__Request *cs_wire_request_new(size_t extra, void **tail);
 
+/*
+ * Unpacks a stored record (a secret's KvData, a TokenEntry) into one arena,
+ * as cs_wire_decode_request does a request: one malloc instead of one per
+ * piece, and cs_wire_unpacked_free wipes every byte the message held.
+ * NULL when buf does not parse as a message of `d` or memory runs out.
+ * Free only with cs_wire_unpacked_free, never protobuf-c's free_unpacked.
+ */
+ProtobufCMessage *cs_wire_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+                                 size_t len);
+void cs_wire_unpacked_free(ProtobufCMessage *m);
+
+/* Writes v as a protobuf varint at out (room for CS_WIRE_VARINT_MAX
+ * bytes); returns its length. */
+#define CS_WIRE_VARINT_MAX 10
+size_t cs_wire_put_varint(uint8_t *out, uint64_t v);
+
 /* Unpacks a Response body (client side).  Same contract as above. */
 int cs_wire_decode_response(const uint8_t *body, size_t len, Custos__Response **out)
     __attribute__((warn_unused_result));

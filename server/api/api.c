@@ -315,6 +315,22 @@ void respond_empty(cs_rq *r) {
   respond(r, 0, &res, NULL, 0);
 }
 
+void respond_pairs(cs_rq *r, Custos__Response *res, Custos__KvPair *const *pairs, size_t n) {
+  /* Every field is on record, however many the secret has (and none
+   * without an audit log). */
+  size_t ns = r->d->audit != NULL ? n : 0;
+  cs_audit_sensitive few[4] = {{0}}, *sens = ns <= 4 ? few : calloc(ns, sizeof *sens);
+  if (sens == NULL) {
+    respond(r, CS_ENOMEM, NULL, NULL, 0);
+    return;
+  }
+  for (size_t i = 0; i < ns; i++)
+    sens[i] = (cs_audit_sensitive){pairs[i]->key, pairs[i]->value.data, pairs[i]->value.len};
+  respond(r, 0, res, sens, ns);
+  if (sens != few)
+    free(sens);
+}
+
 void respond_keys(cs_rq *r, int rc, char **keys, size_t n) {
   if (rc < 0) {
     respond(r, rc, NULL, NULL, 0);
@@ -508,12 +524,17 @@ static void admit(cs_rq *r) {
    * fields are hashed for the audit log.  A malformed request is logged
    * without its values; any other, refused or not, with every one of them.
    */
-  int rc = request_path(r);
+  /* Checked on arrival; again only for a refusal's detail, which an
+   * earlier turn's cs_error_clear may have dropped. */
+  int rc = r->path_rc < 0 ? request_path(r) : 0;
   const cs_op *op = r->op;
-  size_t cap = rc == 0 && op->sensitive_of != NULL ? op->sensitive_of(req, NULL) : 0;
+  /* The values go on record only (no audit log: no list of them). */
+  size_t cap = rc == 0 && op->sensitive_of != NULL && r->d->audit != NULL
+                   ? op->sensitive_of(req, NULL)
+                   : 0;
   if (rc == 0)
     rc = cs_authorize(r);
-  cs_audit_sensitive *sens = calloc(cap ? cap : 1, sizeof *sens);
+  cs_audit_sensitive few[4], *sens = cap <= 4 ? few : calloc(cap, sizeof *sens);
   if (sens == NULL) {
     respond(r, CS_ENOMEM, NULL, NULL, 0);
     return;
@@ -525,7 +546,8 @@ static void admit(cs_rq *r) {
   int arc = rq_record(r, CS_AUDIT_REQUEST, 0, sens, ns, stage);
   if (stage && arc == 0)
     group_touch(r);
-  free(sens);
+  if (sens != few)
+    free(sens);
   if (arc < 0) {
     respond(r, CS_EAUDIT, NULL, NULL, 0);
     return;
@@ -590,7 +612,7 @@ void cs_dispatch(void *ctx, const cs_client_info *client, Custos__Request *req, 
     return;
   }
   /* The path is on every record, a redirect's too; admit checks it. */
-  (void)request_path(r);
+  r->path_rc = request_path(r);
   admit(r);
 }
 

@@ -38,6 +38,7 @@ struct cs_rq {
   char client[64];
   char accessor[32];
   char path[CS_KV_PATH_MAX + 2];   /* a path, or a listed folder with its "/" */
+  int path_rc;                /* the row's check of the names (path_of): 0 or its error */
   int authed;                 /* a token was accepted */
   int root;                   /* ... and it is a root token */
   const uint8_t *token;       /* the caller's token (valid while req lives) */
@@ -71,6 +72,9 @@ const cs_hist *cs_op_latency(size_t i);
  * the caller's.
  */
 void respond(cs_rq *r, int rc, Custos__Response *res, const cs_audit_sensitive *sens, size_t n);
+/* respond(r, 0, res, ...) with the values of pairs[0..n) (a secret's
+ * fields) as the response record's sensitive values. */
+void respond_pairs(cs_rq *r, Custos__Response *res, Custos__KvPair *const *pairs, size_t n);
 /* respond() with an Empty result. */
 void respond_empty(cs_rq *r);
 /* respond() with a KvListRes of keys[0..n) (rc < 0: the error); frees keys. */

@@ -135,7 +135,7 @@ int cs_authz_decide(const cs_authz_src *src, uint64_t gen, const cs_op *op,
   if (!who->root && !is_self_op(req))
     allowed = policies_allow(src, te, operator ? CS_POLICY_NS_OPERATOR : CS_POLICY_NS_SECRET,
                              where, op->cap);
-  custos__token_entry__free_unpacked(te, NULL);
+  cs_token_entry_free(te);
   if (allowed < 0)
     return allowed;
   if (!allowed)

@@ -36,7 +36,7 @@ typedef struct cs_authz_src {
    * a detail); *initialized says whether the server is initialized. */
   int (*state)(void *ctx, int *initialized);
   /* The entry of a presented token: 0 and *out (freed by the caller with
-   * custos__token_entry__free_unpacked), or CS_EPERM (missing, unknown,
+   * cs_token_entry_free), or CS_EPERM (missing, unknown,
    * revoked), CS_EEXPIRED, or a storage error.  hash: where to put the
    * token's SHA-256 once computed (the frame grant keys on it, so the
    * request path hashes a token once); may be left untouched. */

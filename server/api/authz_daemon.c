@@ -63,7 +63,7 @@ static int frame_grant_holds(void *ctx, const uint8_t token_hash[32]) {
     return 0;
   }
   int may = cs_authz_may_write(daemon_src(d), d->auth_gen, te);
-  custos__token_entry__free_unpacked(te, NULL);
+  cs_token_entry_free(te);
   cs_error_clear();
   return may;
 }

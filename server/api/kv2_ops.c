@@ -420,16 +420,6 @@ void cs_op_kv2_get(cs_rq *r) {
     return;
   }
   size_t nd = data != NULL ? data->n_data : 0;
-  cs_audit_sensitive *sens = calloc(nd ? nd : 1, sizeof *sens);
-  if (sens == NULL) {
-    cs_kv_data_free(data);
-    cs_kv2_meta_free(&m);
-    respond(r, CS_ENOMEM, NULL, NULL, 0);
-    return;
-  }
-  for (size_t i = 0; i < nd; i++)
-    sens[i] = (cs_audit_sensitive){data->data[i]->key, data->data[i]->value.data,
-                                   data->data[i]->value.len};
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__Kv2GetRes gr = CUSTOS__KV2_GET_RES__INIT;
   Custos__Kv2VersionInfo vi;
@@ -443,10 +433,9 @@ void cs_op_kv2_get(cs_rq *r) {
   gr.custom_metadata = custom_pairs(&m, &cp, &gr.n_custom_metadata);
   res.result_case = CUSTOS__RESPONSE__RESULT_KV2_GET;
   res.kv2_get = &gr;
-  respond(r, 0, &res, sens, nd);
+  respond_pairs(r, &res, gr.data, nd);
   free(gr.custom_metadata);
   free(cp);
-  free(sens);
   cs_kv_data_free(data);
   cs_kv2_meta_free(&m);
 }

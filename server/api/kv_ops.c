@@ -8,9 +8,12 @@
 #include "bytes.h"
 
 #include "cs_error.h"
+#include "secmem.h"
+#include "wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- paths */
 
@@ -77,33 +80,85 @@ void cs_op_kv_delete(cs_rq *r) {
   submit_write(r, &b);
 }
 
-void cs_op_kv_get(cs_rq *r) {
+/* A secret's fields as the answer: parsed, for HTTP (rendered as JSON). */
+static void kv_get_parsed(cs_rq *r) {
   Custos__KvData *data = NULL;
   int rc = cs_kv_get(r->d->store, cs_seal_keyring(r->d->seal), r->req->kv_get->path, &data);
   if (rc < 0) {
     respond(r, rc, NULL, NULL, 0);
     return;
   }
-  /* Every field is on record, however many the secret has. */
-  cs_audit_sensitive *sens = calloc(data->n_data ? data->n_data : 1, sizeof *sens);
-  if (sens == NULL) {
-    cs_kv_data_free(data);
-    respond(r, CS_ENOMEM, NULL, NULL, 0);
-    return;
-  }
-  size_t ns = 0;
-  for (size_t i = 0; i < data->n_data; i++, ns++)
-    sens[ns] = (cs_audit_sensitive){data->data[i]->key, data->data[i]->value.data,
-                                    data->data[i]->value.len};
   Custos__Response res = CUSTOS__RESPONSE__INIT;
   Custos__KvGetRes gr = CUSTOS__KV_GET_RES__INIT;
   gr.n_data = data->n_data;
   gr.data = data->data;
   res.result_case = CUSTOS__RESPONSE__RESULT_KV_GET;
   res.kv_get = &gr;
-  respond(r, 0, &res, sens, ns);
-  free(sens);
+  respond_pairs(r, &res, data->data, data->n_data);
   cs_kv_data_free(data);
+}
+
+/* The field number of Response.kv_get, from the schema. */
+static uint32_t kv_get_field(void) {
+  static uint32_t id;
+  if (id == 0)
+    id = protobuf_c_message_descriptor_get_field_by_name(&custos__response__descriptor, "kv_get")
+             ->id;
+  return id;
+}
+
+/*
+ * A protobuf client gets the secret's bytes as stored.  A KvData and a
+ * KvGetRes are the same message on the wire (one field, 1, repeated KvPair;
+ * test_kv checks the descriptors), so the decrypted value goes out as the
+ * Response's kv_get field through protobuf-c's unknown fields: no unpack
+ * of the pairs and no pack again.  They are parsed only for the audit
+ * record, which hashes every field, and for HTTP.
+ */
+static void respond_encoded(cs_rq *r, const uint8_t *pt, size_t len, const Custos__KvData *data) {
+  /* protobuf-c packs an unknown field's data right after its tag: a
+   * length-delimited one carries its length in front. */
+  uint8_t small[1024], *field = small;
+  if (len > sizeof small - CS_WIRE_VARINT_MAX &&
+      (len > SIZE_MAX - CS_WIRE_VARINT_MAX || (field = malloc(len + CS_WIRE_VARINT_MAX)) == NULL)) {
+    respond(r, cs_error_set(CS_ENOMEM, "out of memory answering a %zu-byte secret", len), NULL,
+            NULL, 0);
+    return;
+  }
+  size_t h = cs_wire_put_varint(field, len);
+  memcpy(field + h, pt, len);
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  ProtobufCMessageUnknownField kv = {kv_get_field(), PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, h + len,
+                                     field};
+  res.base.n_unknown_fields = 1;
+  res.base.unknown_fields = &kv;
+  respond_pairs(r, &res, data != NULL ? data->data : NULL, data != NULL ? data->n_data : 0);
+  cs_wipe(field, h + len);
+  if (field != small)
+    free(field);
+}
+
+void cs_op_kv_get(cs_rq *r) {
+  if (cs_reply_is_http(r->reply)) {
+    kv_get_parsed(r);
+    return;
+  }
+  const char *path = r->req->kv_get->path;
+  uint8_t *pt;
+  size_t len;
+  int rc = cs_kv_get_encoded(r->d->store, cs_seal_keyring(r->d->seal), path, &pt, &len);
+  if (rc < 0) {
+    respond(r, rc, NULL, NULL, 0);
+    return;
+  }
+  Custos__KvData *data = NULL;
+  if (r->d->audit != NULL && (rc = cs_kv_data_decode(path, pt, len, &data)) < 0)
+    respond(r, rc, NULL, NULL, 0);
+  else
+    respond_encoded(r, pt, len, data);
+  cs_kv_data_free(data);
+  cs_wipe(pt, len);
+  free(pt);
 }
 
 void cs_op_kv_list(cs_rq *r) {

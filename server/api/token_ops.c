@@ -226,7 +226,7 @@ void cs_op_token_lookup(cs_rq *r) {
     return;
   }
   respond_token(r, te, NULL);
-  custos__token_entry__free_unpacked(te, NULL);
+  cs_token_entry_free(te);
 }
 
 /* The renewal was a conditional put: if a revoke committed first it was
@@ -256,7 +256,7 @@ void cs_op_token_renew(cs_rq *r) {
     rc = cs_error_set(CS_ENOTFOUND, "no such token (or it expired)");
   if (rc == 0 && (!te->renewable || te->expire_time == 0)) {
     rc = cs_error_set(CS_EINVAL, te->renewable ? "token does not expire" : "token is not renewable");
-    custos__token_entry__free_unpacked(te, NULL);
+    cs_token_entry_free(te);
   }
   if (rc < 0) {
     respond(r, rc, NULL, NULL, 0);
@@ -306,11 +306,11 @@ void cs_op_token_renew(cs_rq *r) {
   if (rc < 0)
     goto fail;
   cs_batch_clear(&b);
-  custos__token_entry__free_unpacked(te, NULL);
+  cs_token_entry_free(te);
   return;
 fail:
   cs_batch_clear(&b);
-  custos__token_entry__free_unpacked(te, NULL);
+  cs_token_entry_free(te);
   if (p != NULL)
     pending_token_free(p);
   respond(r, rc, NULL, NULL, 0);

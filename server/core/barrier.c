@@ -110,15 +110,22 @@ int cs_barrier_stage_put(cs_keyring *k, cs_batch *b, const char *path, const uin
   return rc;
 }
 
+typedef struct get_ctx {
+  const cs_keyring *k;
+  const char *path;
+  uint8_t **pt;
+  size_t *len;
+} get_ctx;
+
+static int decrypt_in_place(void *arg, const uint8_t *ct, size_t len) {
+  get_ctx *g = arg;
+  return cs_barrier_decrypt(g->k, g->path, ct, len, g->pt, g->len);
+}
+
 int cs_barrier_get(cs_store *st, const cs_keyring *k, const char *path, uint8_t **pt, size_t *len) {
-  uint8_t *ct;
-  size_t ct_len;
-  int rc = cs_store_get(st, path, &ct, &ct_len);
-  if (rc < 0)
-    return rc;
-  rc = cs_barrier_decrypt(k, path, ct, ct_len, pt, len);
-  free(ct);
-  return rc;
+  /* Straight from the map into the plaintext: no copy of the ciphertext. */
+  get_ctx g = {k, path, pt, len};
+  return cs_store_read(st, path, decrypt_in_place, &g);
 }
 
 #define P_KEYRING "core/keyring"

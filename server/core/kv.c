@@ -3,6 +3,7 @@
 #include "barrier.h"
 #include "cs_error.h"
 #include "secmem.h"
+#include "wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,35 +118,39 @@ int cs_kv_stage_delete(cs_store *st, const char *path, cs_batch *b) {
   return cs_batch_del(b, key);
 }
 
-int cs_kv_get(cs_store *st, const cs_keyring *k, const char *path, Custos__KvData **out) {
+int cs_kv_get_encoded(cs_store *st, const cs_keyring *k, const char *path, uint8_t **pt,
+                      size_t *len) {
   char key[CS_KV_PATH_MAX + sizeof CS_KV_PREFIX];
   int rc = cs_kv_check_path(path, 0);
   if (rc < 0)
     return rc;
   store_key(path, key);
-  uint8_t *pt;
-  size_t len;
-  rc = cs_barrier_get(st, k, key, &pt, &len);
+  rc = cs_barrier_get(st, k, key, pt, len);
   if (rc == CS_ENOTFOUND)
     return cs_error_set(CS_ENOTFOUND, "no secret at %s", path);
+  return rc;
+}
+
+int cs_kv_data_decode(const char *path, const uint8_t *pt, size_t len, Custos__KvData **out) {
+  *out = (Custos__KvData *)cs_wire_unpack(&custos__kv_data__descriptor, pt, len);
+  return *out != NULL ? 0 : cs_error_set(CS_ESTORECORRUPT, "secret at %s does not parse", path);
+}
+
+int cs_kv_get(cs_store *st, const cs_keyring *k, const char *path, Custos__KvData **out) {
+  uint8_t *pt;
+  size_t len;
+  int rc = cs_kv_get_encoded(st, k, path, &pt, &len);
   if (rc < 0)
     return rc;
-  Custos__KvData *d = custos__kv_data__unpack(NULL, len, pt);
+  rc = cs_kv_data_decode(path, pt, len, out);
   cs_wipe(pt, len);
   free(pt);
-  if (d == NULL)
-    return cs_error_set(CS_ESTORECORRUPT, "secret at %s does not parse", path);
-  *out = d;
-  return 0;
+  return rc;
 }
 
 void cs_kv_data_free(Custos__KvData *d) {
-  if (d == NULL)
-    return;
-  for (size_t i = 0; i < d->n_data; i++)
-    if (d->data[i]->value.data != NULL)
-      cs_wipe(d->data[i]->value.data, d->data[i]->value.len);
-  custos__kv_data__free_unpacked(d, NULL);
+  if (d != NULL)
+    cs_wire_unpacked_free(&d->base); /* wipes the values, and the keys too */
 }
 
 void cs_kv_list_folder(const char *prefix, char *out, size_t cap) {

@@ -598,7 +598,8 @@ int cs_kv2_get(cs_store *st, const cs_keyring *k, const char *path, uint64_t ver
     *ver = NULL;
     return rc;
   }
-  Custos__KvData *d = custos__kv_data__unpack(NULL, len, pt);
+  Custos__KvData *d =
+      (Custos__KvData *)cs_wire_unpack(&custos__kv_data__descriptor, pt, len);
   cs_wipe(pt, len);
   free(pt);
   if (d == NULL) {

@@ -392,6 +392,18 @@ int cs_store_get(cs_store *s, const char *key, uint8_t **val, size_t *len) {
   return rc;
 }
 
+int cs_store_read(cs_store *s, const char *key, cs_store_read_fn fn, void *arg) {
+  assert(s && key && fn);
+  MDB_txn *txn;
+  MDB_val v;
+  int rc = lookup(s, key, "get", &txn, &v);
+  if (rc)
+    return rc;
+  rc = fn(arg, v.mv_data, v.mv_size);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
 int cs_store_exists(cs_store *s, const char *key) {
   assert(s && key);
   MDB_txn *txn;

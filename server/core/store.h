@@ -49,6 +49,12 @@ void cs_store_close(cs_store *s);
  * CS_ENOTFOUND when absent. */
 int cs_store_get(cs_store *s, const char *key, uint8_t **val, size_t *len)
     __attribute__((warn_unused_result));
+/* Calls fn(arg, val, len) with the value at `key` as it lies in the map,
+ * without a copy: valid only during the call, and read-only.  fn's
+ * result, or CS_ENOTFOUND when absent, or a store error. */
+typedef int (*cs_store_read_fn)(void *arg, const uint8_t *val, size_t len);
+int cs_store_read(cs_store *s, const char *key, cs_store_read_fn fn, void *arg)
+    __attribute__((warn_unused_result));
 /* 1 when key exists, 0 when not, negative on error. */
 int cs_store_exists(cs_store *s, const char *key);
 

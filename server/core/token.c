@@ -5,6 +5,7 @@
 #include "cs_error.h"
 #include "secmem.h"
 #include "store.h"
+#include "wire.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -119,10 +120,15 @@ static int entry_unpack(cs_store *st, const cs_keyring *k, const uint8_t hash[32
     c->pt = buf;
     c->len = n;
   }
-  *out = custos__token_entry__unpack(NULL, c->len, c->pt);
+  *out = (Custos__TokenEntry *)cs_wire_unpack(&custos__token_entry__descriptor, c->pt, c->len);
   if (*out == NULL)
     return cs_error_set(CS_ESTORECORRUPT, "token entry does not parse");
   return 0;
+}
+
+void cs_token_entry_free(Custos__TokenEntry *e) {
+  if (e != NULL)
+    cs_wire_unpacked_free(&e->base);
 }
 
 int cs_token_lookup_hash(cs_store *st, const cs_keyring *k, const uint8_t hash[32], int64_t now,
@@ -134,7 +140,7 @@ int cs_token_lookup_hash(cs_store *st, const cs_keyring *k, const uint8_t hash[3
   if (rc < 0)
     return rc;
   if (e->expire_time != 0 && now >= e->expire_time) {
-    custos__token_entry__free_unpacked(e, NULL);
+    cs_token_entry_free(e);
     return cs_error_set(CS_EEXPIRED, "permission denied: token expired");
   }
   *out = e;
@@ -185,7 +191,8 @@ static int find_one(void *arg, const char *key, size_t key_len, const uint8_t *v
     f->err = rc;
     return rc;
   }
-  Custos__TokenEntry *e = custos__token_entry__unpack(NULL, n, pt);
+  Custos__TokenEntry *e =
+      (Custos__TokenEntry *)cs_wire_unpack(&custos__token_entry__descriptor, pt, n);
   cs_wipe(pt, n);
   free(pt);
   if (e == NULL) {
@@ -194,7 +201,7 @@ static int find_one(void *arg, const char *key, size_t key_len, const uint8_t *v
   }
   int match = e->accessor != NULL && strlen(e->accessor) == f->len &&
               cs_ct_equal(e->accessor, f->accessor, f->len);
-  custos__token_entry__free_unpacked(e, NULL);
+  cs_token_entry_free(e);
   if (match) {
     f->found = 1;
     return 1;

@@ -36,11 +36,15 @@ int cs_token_stage_renewal(cs_keyring *k, const char *token, const Custos__Token
                            cs_batch *b) __attribute__((warn_unused_result));
 /*
  * Looks a presented token up.  Returns 0 and *out (free with
- * custos__token_entry__free_unpacked), or CS_EPERM when it is missing,
+ * cs_token_entry_free), or CS_EPERM when it is missing,
  * unknown or revoked, CS_EEXPIRED when past its expiry.
  */
 int cs_token_lookup(cs_store *st, const cs_keyring *k, const uint8_t *token, size_t len,
                     int64_t now, Custos__TokenEntry **out) __attribute__((warn_unused_result));
+
+/* Frees an entry of cs_token_lookup*: it lives in one arena (wire.h),
+ * which is wiped whole. */
+void cs_token_entry_free(Custos__TokenEntry *e);
 
 /* The same by the token's SHA-256 (what cs_token_path names), for a caller
  * that keeps the hash of a token rather than the token itself. */

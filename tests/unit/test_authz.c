@@ -28,6 +28,8 @@
 
 #include "authz.h"
 #include "cs_error.h"
+#include "token.h"
+#include "wire.h"
 #include "op.h"
 #include "policy.h"
 #include "policy_cache.h"
@@ -74,14 +76,19 @@ static int fake_state(void *ctx, int *initialized) {
 }
 
 static Custos__TokenEntry *entry(const char *accessor, const char *policy, int root) {
-  Custos__TokenEntry *te = malloc(sizeof *te);
+  /* Packed and unpacked as core/token.c hands entries out (one arena). */
+  Custos__TokenEntry e = CUSTOS__TOKEN_ENTRY__INIT;
+  char *pols[1] = {(char *)policy};
+  e.accessor = (char *)accessor;
+  e.n_policies = 1;
+  e.policies = pols;
+  e.root = root;
+  uint8_t buf[256];
+  size_t n = custos__token_entry__pack(&e, buf);
+  assert_true(n < sizeof buf);
+  Custos__TokenEntry *te =
+      (Custos__TokenEntry *)cs_wire_unpack(&custos__token_entry__descriptor, buf, n);
   assert_non_null(te);
-  custos__token_entry__init(te);
-  te->accessor = strdup(accessor);
-  te->n_policies = 1;
-  te->policies = malloc(sizeof *te->policies);
-  te->policies[0] = strdup(policy);
-  te->root = root;
   return te;
 }
 
@@ -398,11 +405,11 @@ static void test_may_write(void **state) {
     store_policy(pol_docs[p]);
     Custos__TokenEntry *te = entry("a", "p", 0);
     assert_int_equal(cs_authz_may_write(&SRC, gen, te), want[p]);
-    custos__token_entry__free_unpacked(te, NULL);
+    cs_token_entry_free(te);
   }
   Custos__TokenEntry *te = entry("r", "root", 0);
   assert_int_equal(cs_authz_may_write(&SRC, gen, te), 1);
-  custos__token_entry__free_unpacked(te, NULL);
+  cs_token_entry_free(te);
 }
 
 int main(void) {

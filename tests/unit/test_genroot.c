@@ -158,7 +158,7 @@ static void assert_root_token(fixture *f, const char *token) {
   assert_true(te->root);
   assert_int_equal(te->n_policies, 1);
   assert_string_equal(te->policies[0], "root");
-  custos__token_entry__free_unpacked(te, NULL);
+  cs_token_entry_free(te);
 }
 
 static int upd(fixture *f, const char *nonce, int i, int64_t now, cs_genroot_status *st) {

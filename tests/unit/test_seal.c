@@ -286,7 +286,7 @@ static void test_restart_keeps_everything(void **state) {
   assert_int_equal(cs_token_lookup(f->store, cs_seal_keyring(f->seal), (uint8_t *)f->token,
                                    strlen(f->token), 0, &te), 0);
   assert_true(te->root);
-  custos__token_entry__free_unpacked(te, NULL);
+  cs_token_entry_free(te);
   close_all(f);
   open_all(f);
   cs_seal_status st;

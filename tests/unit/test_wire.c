@@ -6,7 +6,8 @@
  * unknown fields may hold anything; error details cut by their buffer stay
  * valid UTF-8.  A decoded request lives in an arena (wire.c): one that
  * needs many blocks decodes whole, and a truncated one leaves nothing
- * behind (ASan's leak check).
+ * behind (ASan's leak check).  Stored records unpack into an arena too,
+ * and a KvData's bytes are a KvGetRes (what kv-get answers with).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,15 +26,7 @@
 #define MAX_CHAIN 8
 #define BUF_MAX 256
 
-static size_t put_varint(uint8_t *out, uint64_t v) {
-  size_t n = 0;
-  while (v >= 0x80) {
-    out[n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  out[n++] = (uint8_t)v;
-  return n;
-}
+#define put_varint cs_wire_put_varint
 
 /* One length-delimited field `num` holding `len` bytes at `in`, into out. */
 static size_t put_field(uint8_t *out, uint32_t num, const uint8_t *in, size_t len) {
@@ -314,8 +307,120 @@ static void test_arena_amplification(void **state) {
   free(buf);
 }
 
+/* cs_wire_put_varint writes what protobuf-c writes (Response.id, field 1). */
+static void test_varint_matches_protobuf_c(void **state) {
+  (void)state;
+  const uint64_t vs[] = {0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX, (uint64_t)UINT32_MAX + 1,
+                         UINT64_MAX};
+  for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+    Custos__Response res = CUSTOS__RESPONSE__INIT;
+    res.id = vs[i];
+    uint8_t want[16], got[CS_WIRE_VARINT_MAX];
+    size_t n = custos__response__pack(&res, want);
+    size_t m = cs_wire_put_varint(got, vs[i]);
+    if (vs[i] == 0) { /* proto3 leaves a zero out */
+      assert_int_equal(n, 0);
+      assert_int_equal(m, 1);
+      assert_int_equal(got[0], 0);
+      continue;
+    }
+    assert_int_equal(m, n - 1);
+    assert_memory_equal(got, want + 1, m);
+  }
+}
+
+/* A stored record unpacks into one arena; garbage gives NULL. */
+static void test_unpack_record(void **state) {
+  (void)state;
+  Custos__KvPair p1 = CUSTOS__KV_PAIR__INIT, p2 = CUSTOS__KV_PAIR__INIT;
+  p1.key = "user";
+  p1.value = (ProtobufCBinaryData){5, (uint8_t *)"admin"};
+  p2.key = "password";
+  p2.value = (ProtobufCBinaryData){3, (uint8_t *)"p\0w"};
+  Custos__KvPair *pairs[] = {&p1, &p2};
+  Custos__KvData d = CUSTOS__KV_DATA__INIT;
+  d.n_data = 2;
+  d.data = pairs;
+  uint8_t buf[BUF_MAX];
+  size_t n = custos__kv_data__pack(&d, buf);
+  Custos__KvData *got = (Custos__KvData *)cs_wire_unpack(&custos__kv_data__descriptor, buf, n);
+  assert_non_null(got);
+  assert_int_equal(got->n_data, 2);
+  assert_string_equal(got->data[1]->key, "password");
+  assert_int_equal(got->data[1]->value.len, 3);
+  assert_memory_equal(got->data[1]->value.data, "p\0w", 3);
+  cs_wire_unpacked_free(&got->base);
+  for (size_t cut = 1; cut < n; cut++) /* truncations: refused, nothing leaks (ASan) */
+    cs_wire_unpacked_free(cs_wire_unpack(&custos__kv_data__descriptor, buf, cut));
+  const uint8_t junk[] = {0xff, 0xff, 0xff};
+  assert_null(cs_wire_unpack(&custos__kv_data__descriptor, junk, sizeof junk));
+  cs_wire_unpacked_free(NULL);
+}
+
+/*
+ * kv-get answers with the stored KvData bytes as Response.kv_get
+ * (server/api/kv_ops.c): that holds only while KvGetRes and KvData are one
+ * message on the wire.  So: both have exactly one field, number 1, repeated
+ * KvPair; and a Response carrying the bytes as an unknown length-delimited
+ * field kv_get decodes to the pairs.
+ */
+static void test_kv_get_res_is_kv_data(void **state) {
+  (void)state;
+  const ProtobufCMessageDescriptor *a = &custos__kv_data__descriptor,
+                                   *b = &custos__kv_get_res__descriptor;
+  assert_int_equal(a->n_fields, 1);
+  assert_int_equal(b->n_fields, 1);
+  assert_int_equal(a->fields[0].id, 1);
+  assert_int_equal(b->fields[0].id, 1);
+  assert_int_equal(a->fields[0].label, PROTOBUF_C_LABEL_REPEATED);
+  assert_int_equal(b->fields[0].label, PROTOBUF_C_LABEL_REPEATED);
+  assert_int_equal(a->fields[0].type, PROTOBUF_C_TYPE_MESSAGE);
+  assert_int_equal(b->fields[0].type, PROTOBUF_C_TYPE_MESSAGE);
+  assert_ptr_equal(a->fields[0].descriptor, &custos__kv_pair__descriptor);
+  assert_ptr_equal(b->fields[0].descriptor, &custos__kv_pair__descriptor);
+
+  Custos__KvPair p = CUSTOS__KV_PAIR__INIT;
+  p.key = "k";
+  uint8_t value[300];
+  memset(value, 0x5a, sizeof value);
+  p.value = (ProtobufCBinaryData){sizeof value, value};
+  Custos__KvPair *pairs[] = {&p, &p};
+  Custos__KvData d = CUSTOS__KV_DATA__INIT;
+  d.n_data = 2;
+  d.data = pairs;
+  uint8_t stored[1024], field[1024 + CS_WIRE_VARINT_MAX], frame[2048];
+  size_t n = custos__kv_data__pack(&d, stored);
+  size_t h = cs_wire_put_varint(field, n);
+  memcpy(field + h, stored, n);
+  const ProtobufCFieldDescriptor *kv =
+      protobuf_c_message_descriptor_get_field_by_name(&custos__response__descriptor, "kv_get");
+  Custos__Response res = CUSTOS__RESPONSE__INIT;
+  ProtobufCMessageUnknownField u = {kv->id, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, h + n, field};
+  res.id = 7;
+  res.base.n_unknown_fields = 1;
+  res.base.unknown_fields = &u;
+  size_t len = custos__response__get_packed_size(&res);
+  assert_true(len <= sizeof frame);
+  assert_int_equal(custos__response__pack(&res, frame), len);
+  Custos__Response *got;
+  assert_int_equal(cs_wire_decode_response(frame, len, &got), 0);
+  assert_int_equal(got->id, 7);
+  assert_int_equal(got->result_case, CUSTOS__RESPONSE__RESULT_KV_GET);
+  assert_int_equal(got->base.n_unknown_fields, 0);
+  assert_int_equal(got->kv_get->n_data, 2);
+  for (size_t i = 0; i < 2; i++) {
+    assert_string_equal(got->kv_get->data[i]->key, "k");
+    assert_int_equal(got->kv_get->data[i]->value.len, sizeof value);
+    assert_memory_equal(got->kv_get->data[i]->value.data, value, sizeof value);
+  }
+  cs_wire_response_free(got);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_varint_matches_protobuf_c),
+      cmocka_unit_test(test_unpack_record),
+      cmocka_unit_test(test_kv_get_res_is_kv_data),
       cmocka_unit_test(test_arena_amplification),
       cmocka_unit_test(test_arena_many_blocks),
       cmocka_unit_test(test_every_string_field),
