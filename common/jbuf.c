@@ -29,6 +29,17 @@ void cs_jbuf_init(cs_jbuf *b, cs_jbuf_mode mode) {
   b->mode = mode;
 }
 
+void cs_jbuf_reset(cs_jbuf *b) {
+  wipe(b->buf, b->len);
+  char *buf = b->buf;
+  size_t cap = b->cap;
+  cs_jbuf_init(b, b->mode);
+  b->buf = buf;
+  b->cap = cap;
+  if (buf != NULL)
+    buf[0] = '\0';
+}
+
 void cs_jbuf_free(cs_jbuf *b) {
   wipe(b->buf, b->cap);
   free(b->buf);
@@ -151,8 +162,40 @@ static size_t escape(const cs_jbuf *b, unsigned char c, int stray, char esc[6]) 
   return 6;
 }
 
+/* 1 when every byte of s[0..n) is printable ASCII other than '"' and '\\',
+ * so that it is its own JSON string form. */
+static int plain_ascii(const unsigned char *s, size_t n) {
+  for (size_t k = 0; k < n; k++)
+    if (s[k] < 0x20 || s[k] >= 0x7f || s[k] == '"' || s[k] == '\\')
+      return 0;
+  return 1;
+}
+
+/* pre, then s[0..n) in quotes, then post (each at most one byte, 0: none),
+ * with one reservation: for a string with nothing to escape (names, paths,
+ * addresses, hex), the common case. */
+static void put_plain(cs_jbuf *b, char pre, const unsigned char *s, size_t n, char post) {
+  if (n > SIZE_MAX - 4 || reserve(b, n + 4) < 0)
+    return;
+  char *p = b->buf + b->len;
+  if (pre)
+    *p++ = pre;
+  *p++ = '"';
+  memcpy(p, s, n);
+  p += n;
+  *p++ = '"';
+  if (post)
+    *p++ = post;
+  *p = '\0';
+  b->len = (size_t)(p - b->buf);
+}
+
 /* The quoted, escaped form of n arbitrary bytes (see jbuf.h). */
 static void put_quoted(cs_jbuf *b, const unsigned char *s, size_t n) {
+  if (plain_ascii(s, n)) {
+    put_plain(b, 0, s, n, 0);
+    return;
+  }
   put(b, "\"", 1);
   size_t run = 0; /* start of the pending run of bytes copied verbatim */
   for (size_t k = 0; k < n;) {
@@ -177,11 +220,17 @@ static void put_quoted(cs_jbuf *b, const unsigned char *s, size_t n) {
 
 void cs_jbuf_key(cs_jbuf *b, const char *key) {
   assert(b->depth > 0 && b->is_obj[b->depth - 1] && !b->after_key);
-  if (!b->first[b->depth - 1])
-    put(b, ",", 1);
+  char comma = b->first[b->depth - 1] ? 0 : ',';
   b->first[b->depth - 1] = 0;
-  put_quoted(b, (const unsigned char *)key, strlen(key));
-  put(b, ":", 1);
+  size_t n = strlen(key);
+  if (plain_ascii((const unsigned char *)key, n)) {
+    put_plain(b, comma, (const unsigned char *)key, n, ':');
+  } else {
+    if (comma)
+      put(b, ",", 1);
+    put_quoted(b, (const unsigned char *)key, n);
+    put(b, ":", 1);
+  }
   b->after_key = 1;
 }
 

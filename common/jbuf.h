@@ -55,6 +55,9 @@ typedef struct cs_jbuf {
 } cs_jbuf;
 
 void cs_jbuf_init(cs_jbuf *b, cs_jbuf_mode mode);
+/* Empties b for the next value, keeping its buffer (what it held is
+ * wiped): for a writer that builds many values, one after the other. */
+void cs_jbuf_reset(cs_jbuf *b);
 /* Wipes and frees the buffer; b is empty again, in the same mode. */
 void cs_jbuf_free(cs_jbuf *b);
 

@@ -32,6 +32,9 @@ struct cs_audit {
   int sync;
   char *group;    /* staged lines (cs_audit_stage), written by cs_audit_flush */
   size_t group_len, group_cap;
+  cs_jbuf line;   /* the record being built (its buffer kept from one to the next) */
+  int64_t ts_t;   /* the second ts holds (records of one second share it) */
+  char ts[32];
 };
 
 static int open_log(const char *path, int *fd) {
@@ -47,6 +50,8 @@ int cs_audit_open(cs_audit **out, const char *path) {
   if (a == NULL)
     return CS_ENOMEM;
   a->fd = -1;
+  a->ts_t = INT64_MIN;
+  cs_jbuf_init(&a->line, CS_JBUF_SURROGATEESCAPE);
   if ((a->path = strdup(path)) == NULL ||
       (a->hkey = cs_secmem_alloc(sizeof *a->hkey)) == NULL)
     goto fail_alloc;
@@ -86,6 +91,7 @@ void cs_audit_close(cs_audit *a) {
   close(a->fd);
   cs_secmem_free(a->hkey, sizeof *a->hkey);
   pthread_mutex_destroy(&a->mu);
+  cs_jbuf_free(&a->line);
   free(a->group);
   free(a->path);
   free(a);
@@ -152,14 +158,16 @@ static void build_sensitive(const cs_audit *a, const cs_audit_record *r, cs_jbuf
 
 /* The record as one JSON line (with its newline) into b.  Called with the
  * lock held, because sensitive values need the key. */
-static void build(const cs_audit *a, const cs_audit_record *r, cs_jbuf *b) {
-  char ts[32];
+static void build(cs_audit *a, const cs_audit_record *r, cs_jbuf *b) {
   assert(r->type == CS_AUDIT_REQUEST || r->type == CS_AUDIT_RESPONSE);
   assert(r->n_sensitive == 0 || r->sensitive != NULL);
-  cs_rfc3339(r->time, ts, sizeof ts);
+  if (r->time != a->ts_t) {
+    cs_rfc3339(r->time, a->ts, sizeof a->ts);
+    a->ts_t = r->time;
+  }
   cs_jbuf_begin_object(b);
   cs_jbuf_key_str(b, "type", r->type == CS_AUDIT_REQUEST ? "request" : "response");
-  cs_jbuf_key_str(b, "time", ts);
+  cs_jbuf_key_str(b, "time", a->ts);
   cs_jbuf_key_uint(b, "request_id", r->request_id);
   cs_jbuf_key_str(b, "client", r->client);
   cs_jbuf_key_str(b, "accessor", r->accessor);
@@ -200,10 +208,12 @@ static int write_line(cs_audit *a, const char *line, size_t n) {
 }
 
 /* Builds r into b with a->mu held; line and n point into b. */
-static int build_line(cs_audit *a, const cs_audit_record *r, cs_jbuf *b, const char **line,
-                      size_t *n) {
-  build(a, r, b);
-  int rc = cs_jbuf_result(b, line, n);
+/* Builds r into a->line with a->mu held; *line and *n point into it
+ * until the next record (and wiped by the next cs_jbuf_reset). */
+static int build_line(cs_audit *a, const cs_audit_record *r, const char **line, size_t *n) {
+  cs_jbuf_reset(&a->line);
+  build(a, r, &a->line);
+  int rc = cs_jbuf_result(&a->line, line, n);
   if (rc < 0)
     return cs_error_set(CS_EAUDIT, "audit log %s: cannot build record: %s", a->path,
                         cs_strerror(rc));
@@ -221,26 +231,22 @@ static int flush_locked(cs_audit *a) {
 }
 
 int cs_audit_write(cs_audit *a, const cs_audit_record *r) {
-  cs_jbuf b;
   const char *line;
   size_t n;
-  cs_jbuf_init(&b, CS_JBUF_SURROGATEESCAPE);
   pthread_mutex_lock(&a->mu);
-  int rc = build_line(a, r, &b, &line, &n);
+  int rc = build_line(a, r, &line, &n);
   if (rc == 0)
     rc = write_line(a, line, n);
+  cs_jbuf_reset(&a->line);
   pthread_mutex_unlock(&a->mu);
-  cs_jbuf_free(&b);
   return rc;
 }
 
 int cs_audit_stage(cs_audit *a, const cs_audit_record *r) {
-  cs_jbuf b;
   const char *line;
   size_t n;
-  cs_jbuf_init(&b, CS_JBUF_SURROGATEESCAPE);
   pthread_mutex_lock(&a->mu);
-  int rc = build_line(a, r, &b, &line, &n);
+  int rc = build_line(a, r, &line, &n);
   if (rc == 0 && a->group_len + n > a->group_cap) {
     size_t cap = a->group_cap ? a->group_cap : 16384;
     while (cap < a->group_len + n)
@@ -255,8 +261,8 @@ int cs_audit_stage(cs_audit *a, const cs_audit_record *r) {
     memcpy(a->group + a->group_len, line, n);
     a->group_len += n;
   }
+  cs_jbuf_reset(&a->line);
   pthread_mutex_unlock(&a->mu);
-  cs_jbuf_free(&b);
   return rc;
 }
 

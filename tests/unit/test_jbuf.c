@@ -258,8 +258,39 @@ static void test_keys_escaped(void **state) {
   cs_jbuf_free(&b);
 }
 
+/* reset keeps the buffer for the next value and wipes what it held (the
+ * audit log builds every record in one). */
+static void test_reset(void **state) {
+  (void)state;
+  cs_jbuf b;
+  const char *text;
+  size_t n;
+  cs_jbuf_init(&b, CS_JBUF_SURROGATEESCAPE);
+  cs_jbuf_begin_object(&b);
+  cs_jbuf_key_str(&b, "secretish", "0123456789abcdef0123456789abcdef");
+  cs_jbuf_key_str(&b, "plain", "x");
+  cs_jbuf_end_object(&b);
+  assert_int_equal(cs_jbuf_result(&b, &text, &n), 0);
+  assert_string_equal(text, "{\"secretish\":\"0123456789abcdef0123456789abcdef\",\"plain\":\"x\"}");
+  size_t old = n;
+  char *buf = b.buf;
+  cs_jbuf_reset(&b);
+  assert_ptr_equal(b.buf, buf);
+  for (size_t i = 0; i < old; i++)
+    assert_int_equal(buf[i], 0);
+  cs_jbuf_begin_array(&b);
+  cs_jbuf_str(&b, "a\"b");
+  cs_jbuf_uint(&b, 7);
+  cs_jbuf_end_array(&b);
+  assert_int_equal(cs_jbuf_result(&b, &text, &n), 0);
+  assert_string_equal(text, "[\"a\\\"b\",7]");
+  assert_ptr_equal(text, buf);
+  cs_jbuf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_reset),
       cmocka_unit_test(test_writer_structure),
       cmocka_unit_test(test_growth),
       cmocka_unit_test(test_round_trip_every_byte),
