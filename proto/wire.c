@@ -278,13 +278,17 @@ static int check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf
   size_t pos = 0;
   while (pos < len) {
     uint64_t key, n;
-    if (read_varint(buf, len, &pos, &key) < 0)
+    size_t at = pos;
+    /* A tag as protobuf-c reads one: at most 5 bytes, field 1..2^29-1. */
+    if (read_varint(buf, len, &pos, &key) < 0 || pos - at > 5 || key >> 3 == 0 ||
+        key >> 3 > 0x1fffffff)
       return cs_error_set(CS_EPROTO, "request is not a valid protobuf Request");
     switch (key & 7) {
     case 0: /* varint */
       if (read_varint(buf, len, &pos, &n) < 0)
         return cs_error_set(CS_EPROTO, "request is not a valid protobuf Request");
-      continue;
+      n = 0; /* nothing more to skip */
+      break;
     case 1: n = 8; break; /* 64-bit */
     case 5: n = 4; break; /* 32-bit */
     case 2:               /* length-delimited */
@@ -298,10 +302,14 @@ static int check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf
       return cs_error_set(CS_EPROTO, "request is not a valid protobuf Request");
     const uint8_t *p = buf + pos;
     pos += (size_t)n;
-    if ((key & 7) != 2 || key >> 3 > UINT32_MAX)
-      continue;
     const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
     if (f == NULL)
+      continue;
+    int delimited = f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES ||
+                    f->type == PROTOBUF_C_TYPE_MESSAGE;
+    if (delimited != ((key & 7) == 2) && !(f->label == PROTOBUF_C_LABEL_REPEATED && (key & 7) == 2))
+      return cs_error_set(CS_EPROTO, "field %s.%s has the wrong wire type", d->short_name, f->name);
+    if ((key & 7) != 2)
       continue;
     if (f->type == PROTOBUF_C_TYPE_STRING) {
       int bad = cs_wire_string_check(p, (size_t)n);
@@ -380,12 +388,24 @@ int cs_wire_decode_request(const uint8_t *body, size_t len, Custos__Request **ou
   return 0;
 }
 
-ProtobufCMessage *cs_wire_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
-                                 size_t len) {
+int cs_wire_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+                   ProtobufCMessage **out) {
   /* The structs of a stored record and a copy of its bytes. */
   size_t cap = len <= (SIZE_MAX - ARENA_MIN) / 2 ? ARENA_MIN + len + len / 4 : len;
   int err;
-  return arena_unpack(d, buf, len, cap, &err);
+  *out = arena_unpack(d, buf, len, cap, &err);
+  if (*out != NULL)
+    return 0;
+  if (err == -1)
+    return cs_error_set(CS_ENOMEM, "out of memory decoding a %zu-byte %s", len, d->short_name);
+  if (err > 0)
+    return cs_error_set(CS_ETOOBIG, "a %zu-byte %s unpacks into too many pieces", len,
+                        d->short_name);
+  return cs_error_set(CS_EPROTO, "not a valid protobuf %s", d->short_name);
+}
+
+int cs_wire_check(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len) {
+  return check_strings(d, buf, len, 0);
 }
 
 void cs_wire_unpacked_free(ProtobufCMessage *m) {

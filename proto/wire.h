@@ -68,12 +68,22 @@ Custos__Request *cs_wire_request_new(size_t extra, void **tail);
  * Unpacks a stored record (a secret's KvData, a TokenEntry) into one arena,
  * as cs_wire_decode_request does a request: one malloc instead of one per
  * piece, and cs_wire_unpacked_free wipes every byte the message held.
- * NULL when buf does not parse as a message of `d` or memory runs out.
+ * 0 and *out; CS_EPROTO when buf does not parse as a message of `d`,
+ * CS_ENOMEM, or CS_ETOOBIG (pieces past 64 times its size plus 64 KiB).
  * Free only with cs_wire_unpacked_free, never protobuf-c's free_unpacked.
  */
-ProtobufCMessage *cs_wire_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
-                                 size_t len);
+int cs_wire_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+                   ProtobufCMessage **out) __attribute__((warn_unused_result));
 void cs_wire_unpacked_free(ProtobufCMessage *m);
+
+/*
+ * Whether buf is a well-formed message of `d` without unpacking it (no
+ * allocation): every field's encoding in bounds, the known string, bytes
+ * and message fields length-delimited, and every string, at any depth,
+ * valid UTF-8 without a NUL (as a request's are).  0 or CS_EPROTO.
+ */
+int cs_wire_check(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len)
+    __attribute__((warn_unused_result));
 
 /* Writes v as a protobuf varint at out (room for CS_WIRE_VARINT_MAX
  * bytes); returns its length. */

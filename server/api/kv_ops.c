@@ -110,55 +110,50 @@ static uint32_t kv_get_field(void) {
 /*
  * A protobuf client gets the secret's bytes as stored.  A KvData and a
  * KvGetRes are the same message on the wire (one field, 1, repeated KvPair;
- * test_kv checks the descriptors), so the decrypted value goes out as the
+ * test_wire checks the descriptors), so the decrypted value goes out as the
  * Response's kv_get field through protobuf-c's unknown fields: no unpack
- * of the pairs and no pack again.  They are parsed only for the audit
- * record, which hashes every field, and for HTTP.
+ * of the pairs and no pack again.  protobuf-c writes an unknown field's
+ * data right after its tag, so a length-delimited one carries its length
+ * in front: the barrier leaves room for it before the plaintext.  The
+ * pairs are parsed only for the audit record, which hashes every field,
+ * and for HTTP; otherwise the bytes are checked without a decode, so a
+ * value that does not parse is refused here, as before, rather than sent.
  */
-static void respond_encoded(cs_rq *r, const uint8_t *pt, size_t len, const Custos__KvData *data) {
-  /* protobuf-c packs an unknown field's data right after its tag: a
-   * length-delimited one carries its length in front. */
-  uint8_t small[1024], *field = small;
-  if (len > sizeof small - CS_WIRE_VARINT_MAX &&
-      (len > SIZE_MAX - CS_WIRE_VARINT_MAX || (field = malloc(len + CS_WIRE_VARINT_MAX)) == NULL)) {
-    respond(r, cs_error_set(CS_ENOMEM, "out of memory answering a %zu-byte secret", len), NULL,
-            NULL, 0);
-    return;
-  }
-  size_t h = cs_wire_put_varint(field, len);
-  memcpy(field + h, pt, len);
-  Custos__Response res = CUSTOS__RESPONSE__INIT;
-  ProtobufCMessageUnknownField kv = {kv_get_field(), PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, h + len,
-                                     field};
-  res.base.n_unknown_fields = 1;
-  res.base.unknown_fields = &kv;
-  respond_pairs(r, &res, data != NULL ? data->data : NULL, data != NULL ? data->n_data : 0);
-  cs_wipe(field, h + len);
-  if (field != small)
-    free(field);
-}
-
 void cs_op_kv_get(cs_rq *r) {
   if (cs_reply_is_http(r->reply)) {
     kv_get_parsed(r);
     return;
   }
   const char *path = r->req->kv_get->path;
-  uint8_t *pt;
+  const size_t head = CS_WIRE_VARINT_MAX;
+  uint8_t *buf;
   size_t len;
-  int rc = cs_kv_get_encoded(r->d->store, cs_seal_keyring(r->d->seal), path, &pt, &len);
+  int rc = cs_kv_get_encoded(r->d->store, cs_seal_keyring(r->d->seal), path, head, &buf, &len);
   if (rc < 0) {
     respond(r, rc, NULL, NULL, 0);
     return;
   }
+  const uint8_t *pt = buf + head;
   Custos__KvData *data = NULL;
-  if (r->d->audit != NULL && (rc = cs_kv_data_decode(path, pt, len, &data)) < 0)
+  rc = r->d->audit != NULL ? cs_kv_data_decode(path, pt, len, &data)
+                           : cs_kv_data_check(path, pt, len);
+  if (rc < 0) {
     respond(r, rc, NULL, NULL, 0);
-  else
-    respond_encoded(r, pt, len, data);
+  } else {
+    uint8_t varint[CS_WIRE_VARINT_MAX];
+    size_t h = cs_wire_put_varint(varint, len);
+    uint8_t *field = buf + head - h;
+    memcpy(field, varint, h);
+    Custos__Response res = CUSTOS__RESPONSE__INIT;
+    ProtobufCMessageUnknownField kv = {kv_get_field(), PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+                                       h + len, field};
+    res.base.n_unknown_fields = 1;
+    res.base.unknown_fields = &kv;
+    respond_pairs(r, &res, data != NULL ? data->data : NULL, data != NULL ? data->n_data : 0);
+  }
   cs_kv_data_free(data);
-  cs_wipe(pt, len);
-  free(pt);
+  cs_wipe(buf, head + len);
+  free(buf);
 }
 
 void cs_op_kv_list(cs_rq *r) {

@@ -39,8 +39,10 @@ int cs_barrier_term_of(const uint8_t *ct, size_t len, uint32_t *term) {
   return 0;
 }
 
-int cs_barrier_open_with(const uint8_t key[CS_KEY_LEN], const char *path, const uint8_t *ct,
-                         size_t len, uint8_t **out, size_t *out_len) {
+/* Opens ct into a fresh buffer *out of head + *out_len bytes, the
+ * plaintext at *out + head (the first head bytes are the caller's). */
+static int open_into(const uint8_t key[CS_KEY_LEN], const char *path, const uint8_t *ct,
+                     size_t len, size_t head, uint8_t **out, size_t *out_len) {
   uint32_t term = 0;
   int rc = cs_barrier_term_of(ct, len, &term);
   if (rc < 0)
@@ -48,19 +50,27 @@ int cs_barrier_open_with(const uint8_t key[CS_KEY_LEN], const char *path, const 
   if (ct[4] != CS_BARRIER_VERSION)
     return cs_error_set(CS_ESTORECORRUPT, "unknown barrier version %u at path %s", ct[4], path);
   size_t n = len - CS_BARRIER_OVERHEAD;
-  uint8_t *pt = malloc(n ? n : 1);
-  if (pt == NULL)
+  if (head > SIZE_MAX - n - 1)
     return CS_ENOMEM;
+  uint8_t *buf = malloc(head + n + 1); /* + 1: malloc(0) may be NULL */
+  if (buf == NULL)
+    return CS_ENOMEM;
+  uint8_t *pt = buf + head;
   rc = cs_gcm_open(key, ct + 5, (const uint8_t *)path, strlen(path), ct + HDR, n, ct + HDR + n, pt);
   if (rc < 0) {
-    free(pt);
+    free(buf);
     if (rc == CS_EAUTH)
       return cs_error_set(CS_EAUTH, "authentication failed for path %s", path);
     return rc;
   }
-  *out = pt;
+  *out = buf;
   *out_len = n;
   return 0;
+}
+
+int cs_barrier_open_with(const uint8_t key[CS_KEY_LEN], const char *path, const uint8_t *ct,
+                         size_t len, uint8_t **out, size_t *out_len) {
+  return open_into(key, path, ct, len, 0, out, out_len);
 }
 
 int cs_barrier_encrypt(cs_keyring *k, const char *path, const uint8_t *pt, size_t len,
@@ -86,8 +96,9 @@ static int missing_key(const cs_keyring *k, uint32_t term, const char *path) {
   return cs_error_set(CS_ENOTERM, "no key for term %u (path %s)", term, path);
 }
 
-int cs_barrier_decrypt(const cs_keyring *k, const char *path, const uint8_t *ct, size_t len,
-                       uint8_t **out, size_t *out_len) {
+/* cs_barrier_decrypt into open_into's layout. */
+static int decrypt_into(const cs_keyring *k, const char *path, const uint8_t *ct, size_t len,
+                        size_t head, uint8_t **out, size_t *out_len) {
   uint32_t term = 0;
   int rc = cs_barrier_term_of(ct, len, &term);
   if (rc < 0)
@@ -95,7 +106,12 @@ int cs_barrier_decrypt(const cs_keyring *k, const char *path, const uint8_t *ct,
   const uint8_t *key = cs_keyring_key(k, term);
   if (key == NULL)
     return missing_key(k, term, path);
-  return cs_barrier_open_with(key, path, ct, len, out, out_len);
+  return open_into(key, path, ct, len, head, out, out_len);
+}
+
+int cs_barrier_decrypt(const cs_keyring *k, const char *path, const uint8_t *ct, size_t len,
+                       uint8_t **out, size_t *out_len) {
+  return decrypt_into(k, path, ct, len, 0, out, out_len);
 }
 
 int cs_barrier_stage_put(cs_keyring *k, cs_batch *b, const char *path, const uint8_t *pt,
@@ -113,19 +129,25 @@ int cs_barrier_stage_put(cs_keyring *k, cs_batch *b, const char *path, const uin
 typedef struct get_ctx {
   const cs_keyring *k;
   const char *path;
-  uint8_t **pt;
+  size_t head;
+  uint8_t **buf;
   size_t *len;
 } get_ctx;
 
 static int decrypt_in_place(void *arg, const uint8_t *ct, size_t len) {
   get_ctx *g = arg;
-  return cs_barrier_decrypt(g->k, g->path, ct, len, g->pt, g->len);
+  return decrypt_into(g->k, g->path, ct, len, g->head, g->buf, g->len);
+}
+
+int cs_barrier_get_spaced(cs_store *st, const cs_keyring *k, const char *path, size_t head,
+                          uint8_t **buf, size_t *len) {
+  /* Straight from the map into the plaintext: no copy of the ciphertext. */
+  get_ctx g = {k, path, head, buf, len};
+  return cs_store_read(st, path, decrypt_in_place, &g);
 }
 
 int cs_barrier_get(cs_store *st, const cs_keyring *k, const char *path, uint8_t **pt, size_t *len) {
-  /* Straight from the map into the plaintext: no copy of the ciphertext. */
-  get_ctx g = {k, path, pt, len};
-  return cs_store_read(st, path, decrypt_in_place, &g);
+  return cs_barrier_get_spaced(st, k, path, 0, pt, len);
 }
 
 #define P_KEYRING "core/keyring"

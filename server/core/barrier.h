@@ -56,6 +56,11 @@ int cs_barrier_stage_put(cs_keyring *k, cs_batch *b, const char *path, const uin
                          size_t len) __attribute__((warn_unused_result));
 int cs_barrier_get(cs_store *st, const cs_keyring *k, const char *path, uint8_t **pt, size_t *len)
     __attribute__((warn_unused_result));
+/* cs_barrier_get with `head` bytes of room in front: *buf holds head +
+ * *len bytes, the plaintext at *buf + head (the caller writes a prefix
+ * there, say a protobuf length, and sends both without a copy). */
+int cs_barrier_get_spaced(cs_store *st, const cs_keyring *k, const char *path, size_t head,
+                          uint8_t **buf, size_t *len) __attribute__((warn_unused_result));
 
 /*
  * Stages keyring k, sealed under the root key (term 0), at core/keyring:

@@ -118,28 +118,36 @@ int cs_kv_stage_delete(cs_store *st, const char *path, cs_batch *b) {
   return cs_batch_del(b, key);
 }
 
-int cs_kv_get_encoded(cs_store *st, const cs_keyring *k, const char *path, uint8_t **pt,
-                      size_t *len) {
+int cs_kv_get_encoded(cs_store *st, const cs_keyring *k, const char *path, size_t head,
+                      uint8_t **buf, size_t *len) {
   char key[CS_KV_PATH_MAX + sizeof CS_KV_PREFIX];
   int rc = cs_kv_check_path(path, 0);
   if (rc < 0)
     return rc;
   store_key(path, key);
-  rc = cs_barrier_get(st, k, key, pt, len);
+  rc = cs_barrier_get_spaced(st, k, key, head, buf, len);
   if (rc == CS_ENOTFOUND)
     return cs_error_set(CS_ENOTFOUND, "no secret at %s", path);
   return rc;
 }
 
 int cs_kv_data_decode(const char *path, const uint8_t *pt, size_t len, Custos__KvData **out) {
-  *out = (Custos__KvData *)cs_wire_unpack(&custos__kv_data__descriptor, pt, len);
-  return *out != NULL ? 0 : cs_error_set(CS_ESTORECORRUPT, "secret at %s does not parse", path);
+  ProtobufCMessage *m;
+  int rc = cs_wire_unpack(&custos__kv_data__descriptor, pt, len, &m);
+  *out = (Custos__KvData *)m;
+  return rc == CS_EPROTO ? cs_error_set(CS_ESTORECORRUPT, "secret at %s does not parse", path) : rc;
+}
+
+int cs_kv_data_check(const char *path, const uint8_t *pt, size_t len) {
+  return cs_wire_check(&custos__kv_data__descriptor, pt, len) == 0
+             ? 0
+             : cs_error_set(CS_ESTORECORRUPT, "secret at %s does not parse", path);
 }
 
 int cs_kv_get(cs_store *st, const cs_keyring *k, const char *path, Custos__KvData **out) {
   uint8_t *pt;
   size_t len;
-  int rc = cs_kv_get_encoded(st, k, path, &pt, &len);
+  int rc = cs_kv_get_encoded(st, k, path, 0, &pt, &len);
   if (rc < 0)
     return rc;
   rc = cs_kv_data_decode(path, pt, len, out);

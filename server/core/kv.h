@@ -47,12 +47,17 @@ int cs_kv_stage_put(cs_keyring *k, const char *path, Custos__KvPair *const *pair
 /* Stages a delete; CS_ENOTFOUND when the secret does not exist. */
 int cs_kv_stage_delete(cs_store *st, const char *path, cs_batch *b) __attribute__((warn_unused_result));
 
-/* Reads and decrypts a secret as stored: its KvData encoded, in *pt (*len
- * bytes; wipe and free it).  CS_ENOTFOUND, or the barrier's error. */
-int cs_kv_get_encoded(cs_store *st, const cs_keyring *k, const char *path, uint8_t **pt,
-                      size_t *len) __attribute__((warn_unused_result));
+/* Reads and decrypts a secret as stored: its KvData encoded, *len bytes at
+ * *buf + head (the first head bytes are the caller's; wipe and free *buf,
+ * head + *len bytes).  CS_ENOTFOUND, or the barrier's error. */
+int cs_kv_get_encoded(cs_store *st, const cs_keyring *k, const char *path, size_t head,
+                      uint8_t **buf, size_t *len) __attribute__((warn_unused_result));
 /* Decodes what cs_kv_get_encoded read (path: for the error). */
 int cs_kv_data_decode(const char *path, const uint8_t *pt, size_t len, Custos__KvData **out)
+    __attribute__((warn_unused_result));
+/* Whether what cs_kv_get_encoded read is a well-formed KvData, without
+ * decoding it (cs_wire_check): 0 or CS_ESTORECORRUPT. */
+int cs_kv_data_check(const char *path, const uint8_t *pt, size_t len)
     __attribute__((warn_unused_result));
 /* Both: *out is freed with cs_kv_data_free. */
 int cs_kv_get(cs_store *st, const cs_keyring *k, const char *path, Custos__KvData **out)

@@ -598,17 +598,16 @@ int cs_kv2_get(cs_store *st, const cs_keyring *k, const char *path, uint64_t ver
     *ver = NULL;
     return rc;
   }
-  Custos__KvData *d =
-      (Custos__KvData *)cs_wire_unpack(&custos__kv_data__descriptor, pt, len);
+  char what[KEYCAP + 32];
+  snprintf(what, sizeof what, "%s version %" PRIu64, path, n);
+  rc = cs_kv_data_decode(what, pt, len, data);
   cs_wipe(pt, len);
   free(pt);
-  if (d == NULL) {
+  if (rc < 0) {
     cs_kv2_meta_free(m);
     *ver = NULL;
-    return cs_error_set(CS_ESTORECORRUPT, "data of %s version %" PRIu64 " does not parse", path, n);
   }
-  *data = d;
-  return 0;
+  return rc;
 }
 
 void cs_kv2_list_folder(const char *prefix, char *out, size_t cap) {

@@ -100,6 +100,17 @@ static cache_slot *slot_for(const uint8_t hash[32]) {
   return &cache[((size_t)hash[0] << 8 | hash[1]) % CACHE_SLOTS];
 }
 
+/* A stored entry (at `key`, for the error) into *out: 0, CS_ESTORECORRUPT
+ * when it does not parse, CS_ENOMEM. */
+static int unpack_entry(const uint8_t *pt, size_t len, const char *key, Custos__TokenEntry **out) {
+  ProtobufCMessage *m;
+  int rc = cs_wire_unpack(&custos__token_entry__descriptor, pt, len, &m);
+  *out = (Custos__TokenEntry *)m;
+  if (rc == CS_EPROTO)
+    return cs_error_set(CS_ESTORECORRUPT, "token entry %s%sdoes not parse", key, *key ? " " : "");
+  return rc;
+}
+
 /* The entry of the token whose SHA-256 is `hash`, unpacked into *out
  * (owned by the caller): from the cache, or read, decrypted and cached. */
 static int entry_unpack(cs_store *st, const cs_keyring *k, const uint8_t hash[32],
@@ -120,10 +131,7 @@ static int entry_unpack(cs_store *st, const cs_keyring *k, const uint8_t hash[32
     c->pt = buf;
     c->len = n;
   }
-  *out = (Custos__TokenEntry *)cs_wire_unpack(&custos__token_entry__descriptor, c->pt, c->len);
-  if (*out == NULL)
-    return cs_error_set(CS_ESTORECORRUPT, "token entry does not parse");
-  return 0;
+  return unpack_entry(c->pt, c->len, "", out);
 }
 
 void cs_token_entry_free(Custos__TokenEntry *e) {
@@ -191,12 +199,12 @@ static int find_one(void *arg, const char *key, size_t key_len, const uint8_t *v
     f->err = rc;
     return rc;
   }
-  Custos__TokenEntry *e =
-      (Custos__TokenEntry *)cs_wire_unpack(&custos__token_entry__descriptor, pt, n);
+  Custos__TokenEntry *e;
+  rc = unpack_entry(pt, n, key, &e);
   cs_wipe(pt, n);
   free(pt);
-  if (e == NULL) {
-    f->err = cs_error_set(CS_ESTORECORRUPT, "token entry %s does not parse", key);
+  if (rc < 0) {
+    f->err = rc;
     return f->err;
   }
   int match = e->accessor != NULL && strlen(e->accessor) == f->len &&

@@ -1,7 +1,10 @@
 /*
  * Fuzz target for what custosd reads back from disk: barrier ciphertexts
- * (decrypt with a fixed keyring), keyring records and seal configs.  A
- * corrupt data directory must give clear errors, never a crash.
+ * (decrypt with a fixed keyring), keyring records, seal configs, and the
+ * records decoded on every request (a secret's KvData, a TokenEntry).  A
+ * corrupt data directory must give clear errors, never a crash.  kv-get
+ * sends a KvData that cs_wire_check accepts without decoding it, so the
+ * check must never accept what the decode refuses.
  * The first input byte picks the parser.
  */
 #include <stdint.h>
@@ -11,6 +14,7 @@
 #include "barrier.h"
 #include "keyring.h"
 #include "seal.h"
+#include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   const uint8_t *p = data + 1;
   size_t n = size - 1;
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
   case 0: {
     uint8_t *pt;
     size_t len;
@@ -46,6 +50,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cs_keyring *k;
     if (cs_keyring_decode(p, n, &k) == 0)
       cs_keyring_free(k);
+    break;
+  }
+  case 3: {
+    ProtobufCMessage *m;
+    int urc = cs_wire_unpack(&custos__kv_data__descriptor, p, n, &m);
+    cs_wire_unpacked_free(m);
+    if (cs_wire_check(&custos__kv_data__descriptor, p, n) == 0 && urc == CS_EPROTO)
+      abort(); /* kv-get would send what no client can parse */
+    if (cs_wire_unpack(&custos__token_entry__descriptor, p, n, &m) == 0)
+      cs_wire_unpacked_free(m);
     break;
   }
   default:

@@ -86,10 +86,9 @@ static Custos__TokenEntry *entry(const char *accessor, const char *policy, int r
   uint8_t buf[256];
   size_t n = custos__token_entry__pack(&e, buf);
   assert_true(n < sizeof buf);
-  Custos__TokenEntry *te =
-      (Custos__TokenEntry *)cs_wire_unpack(&custos__token_entry__descriptor, buf, n);
-  assert_non_null(te);
-  return te;
+  ProtobufCMessage *te;
+  assert_int_equal(cs_wire_unpack(&custos__token_entry__descriptor, buf, n, &te), 0);
+  return (Custos__TokenEntry *)te;
 }
 
 /* As core/token.c answers: missing, unknown and revoked are all CS_EPERM. */

@@ -343,18 +343,68 @@ static void test_unpack_record(void **state) {
   d.data = pairs;
   uint8_t buf[BUF_MAX];
   size_t n = custos__kv_data__pack(&d, buf);
-  Custos__KvData *got = (Custos__KvData *)cs_wire_unpack(&custos__kv_data__descriptor, buf, n);
-  assert_non_null(got);
+  ProtobufCMessage *m;
+  assert_int_equal(cs_wire_unpack(&custos__kv_data__descriptor, buf, n, &m), 0);
+  assert_int_equal(cs_wire_check(&custos__kv_data__descriptor, buf, n), 0);
+  Custos__KvData *got = (Custos__KvData *)m;
   assert_int_equal(got->n_data, 2);
   assert_string_equal(got->data[1]->key, "password");
   assert_int_equal(got->data[1]->value.len, 3);
   assert_memory_equal(got->data[1]->value.data, "p\0w", 3);
   cs_wire_unpacked_free(&got->base);
-  for (size_t cut = 1; cut < n; cut++) /* truncations: refused, nothing leaks (ASan) */
-    cs_wire_unpacked_free(cs_wire_unpack(&custos__kv_data__descriptor, buf, cut));
+  /* Truncations: the two agree (a cut between the pairs is a valid KvData
+   * of one pair), and a refused unpack leaves nothing behind (ASan). */
+  int refused = 0;
+  for (size_t cut = 1; cut < n; cut++) {
+    int urc = cs_wire_unpack(&custos__kv_data__descriptor, buf, cut, &m);
+    int crc = cs_wire_check(&custos__kv_data__descriptor, buf, cut);
+    if ((urc == 0) != (crc == 0))
+      fail_msg("cut at %zu: unpack %d, check %d", cut, urc, crc);
+    assert_true(urc == 0 || (urc == CS_EPROTO && m == NULL));
+    refused += urc != 0;
+    cs_wire_unpacked_free(m);
+  }
+  assert_int_equal(refused, (int)n - 2); /* all but the cut after the first pair */
   const uint8_t junk[] = {0xff, 0xff, 0xff};
-  assert_null(cs_wire_unpack(&custos__kv_data__descriptor, junk, sizeof junk));
+  assert_int_equal(cs_wire_unpack(&custos__kv_data__descriptor, junk, sizeof junk, &m), CS_EPROTO);
+  assert_int_equal(cs_wire_check(&custos__kv_data__descriptor, junk, sizeof junk), CS_EPROTO);
   cs_wire_unpacked_free(NULL);
+}
+
+/* What cs_wire_check refuses, protobuf-c's unpack refuses too: a known
+ * length-delimited field with another wire type, a key that is not UTF-8
+ * or holds a NUL.  Unknown fields pass, as they do in an unpack. */
+static void test_check_matches_unpack(void **state) {
+  (void)state;
+  static const struct {
+    uint8_t b[16];
+    size_t n;
+    int ok;
+  } cases[] = {
+      {{0x0a, 0x05, 0x0a, 0x01, 'k', 0x12, 0x00}, 7, 1},     /* {key "k", value ""} */
+      {{0x08, 0x05}, 2, 0},                                   /* data as a varint */
+      {{0x0a, 0x02, 0x08, 0x01}, 4, 0},                       /* key as a varint */
+      {{0x0a, 0x02, 0x15, 0x00}, 4, 0},                       /* value as fixed32, cut */
+      {{0x0a, 0x03, 0x0a, 0x01, 0x00}, 5, 0},                 /* key with a NUL */
+      {{0x0a, 0x03, 0x0a, 0x01, 0xff}, 5, 0},                 /* key not UTF-8 */
+      {{0x0a, 0x04, 0x0a, 0x01, 'k', 0x00}, 6, 0},            /* field number 0 */
+      {{0x18, 0x07, 0x0a, 0x00}, 4, 1},                       /* unknown varint, empty pair */
+      {{0x0a, 0x05, 0x0a, 0x01, 'k', 0x12, 0x05}, 7, 0},      /* value past the end */
+      {{0x00, 0x00}, 2, 0},                                   /* field 0 (found by fuzz_storage) */
+      {{0x8a, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00}, 7, 0},     /* a 6-byte tag for field 1 */
+      {{0x80, 0x80, 0x80, 0x80, 0x10, 0x00}, 6, 0},           /* field 2^29 */
+      {{0xf8, 0xff, 0xff, 0xff, 0x0f, 0x00}, 6, 1},           /* field 2^29 - 1, unknown */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    ProtobufCMessage *m;
+    int urc = cs_wire_unpack(&custos__kv_data__descriptor, cases[i].b, cases[i].n, &m);
+    int crc = cs_wire_check(&custos__kv_data__descriptor, cases[i].b, cases[i].n);
+    cs_wire_unpacked_free(m);
+    if (cases[i].ok && (urc != 0 || crc != 0))
+      fail_msg("case %zu: unpack %d, check %d, both should accept", i, urc, crc);
+    if (!cases[i].ok && crc == 0)
+      fail_msg("case %zu: check accepted what should be refused (unpack %d)", i, urc);
+  }
 }
 
 /*
@@ -420,6 +470,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_varint_matches_protobuf_c),
       cmocka_unit_test(test_unpack_record),
+      cmocka_unit_test(test_check_matches_unpack),
       cmocka_unit_test(test_kv_get_res_is_kv_data),
       cmocka_unit_test(test_arena_amplification),
       cmocka_unit_test(test_arena_many_blocks),
