@@ -466,11 +466,35 @@ static void test_kv_get_res_is_kv_data(void **state) {
   cs_wire_response_free(got);
 }
 
+/* docs/protocol.md: tags past protobuf's limits and a string field sent as
+ * a varint are refused with the one message, whoever finds them. */
+static void test_request_tag_limits(void **state) {
+  (void)state;
+  static const struct {
+    uint8_t b[12];
+    size_t n;
+  } bad[] = {
+      {{0x00, 0x00, 0x52, 0x00}, 4},                         /* field 0, then a status op */
+      {{0xd2, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00}, 7},       /* status op, 6-byte tag */
+      {{0x80, 0x80, 0x80, 0x80, 0x10, 0x00, 0x52, 0x00}, 8}, /* field 2^29 */
+      {{0xaa, 0x01, 0x02, 0x08, 0x01}, 5},                   /* kv_get with its path a varint */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    Custos__Request *r = NULL;
+    int rc = cs_wire_decode_request(bad[i].b, bad[i].n, &r);
+    if (rc != CS_EPROTO)
+      fail_msg("case %zu: %d, want CS_EPROTO", i, rc);
+    assert_string_equal(cs_error_message(rc), "request is not a valid protobuf Request");
+    assert_null(r);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_varint_matches_protobuf_c),
       cmocka_unit_test(test_unpack_record),
       cmocka_unit_test(test_check_matches_unpack),
+      cmocka_unit_test(test_request_tag_limits),
       cmocka_unit_test(test_kv_get_res_is_kv_data),
       cmocka_unit_test(test_arena_amplification),
       cmocka_unit_test(test_arena_many_blocks),
