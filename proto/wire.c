@@ -2,6 +2,7 @@
 #include "wire.h"
 #include "cs_error.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <mbedtls/platform_util.h>
@@ -291,8 +292,9 @@ static int check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf
       break;
     case 1: n = 8; break; /* 64-bit */
     case 5: n = 4; break; /* 32-bit */
-    case 2:               /* length-delimited */
-      if (read_varint(buf, len, &pos, &n) < 0)
+    case 2: /* length-delimited: protobuf-c reads at most 5 bytes of length, up to INT_MAX */
+      at = pos;
+      if (read_varint(buf, len, &pos, &n) < 0 || pos - at > 5 || n > INT_MAX)
         return cs_error_set(CS_EPROTO, "request is not a valid protobuf Request");
       break;
     default:

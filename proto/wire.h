@@ -78,9 +78,13 @@ void cs_wire_unpacked_free(ProtobufCMessage *m);
 
 /*
  * Whether buf is a well-formed message of `d` without unpacking it (no
- * allocation): every field's encoding in bounds, the known string, bytes
- * and message fields length-delimited, and every string, at any depth,
- * valid UTF-8 without a NUL (as a request's are).  0 or CS_EPROTO.
+ * allocation): tags and lengths as protobuf-c reads them, every field in
+ * bounds, the known string, bytes and message fields length-delimited,
+ * and every string, at any depth, valid UTF-8 without a NUL (as a
+ * request's are).  0 or CS_EPROTO.  It accepts nothing protobuf-c's unpack
+ * refuses only for messages whose fields are all strings, bytes and
+ * messages (a KvData, checked by fuzz_storage): the wire types of scalar
+ * fields and the contents of packed ones are not looked at.
  */
 int cs_wire_check(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len)
     __attribute__((warn_unused_result));

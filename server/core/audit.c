@@ -207,9 +207,8 @@ static int write_line(cs_audit *a, const char *line, size_t n) {
   return 0;
 }
 
-/* Builds r into b with a->mu held; line and n point into b. */
 /* Builds r into a->line with a->mu held; *line and *n point into it
- * until the next record (and wiped by the next cs_jbuf_reset). */
+ * until build_done. */
 static int build_line(cs_audit *a, const cs_audit_record *r, const char **line, size_t *n) {
   cs_jbuf_reset(&a->line);
   build(a, r, &a->line);
@@ -218,6 +217,15 @@ static int build_line(cs_audit *a, const cs_audit_record *r, const char **line, 
     return cs_error_set(CS_EAUDIT, "audit log %s: cannot build record: %s", a->path,
                         cs_strerror(rc));
   return 0;
+}
+
+/* Wipes the record built; a buffer grown past 64 KiB by a large one (a
+ * secret of a thousand fields) is let go rather than kept for good. */
+static void build_done(cs_audit *a) {
+  if (a->line.cap > 65536)
+    cs_jbuf_free(&a->line);
+  else
+    cs_jbuf_reset(&a->line);
 }
 
 /* The staged group as one write, with a->mu held.  The group is emptied
@@ -237,7 +245,7 @@ int cs_audit_write(cs_audit *a, const cs_audit_record *r) {
   int rc = build_line(a, r, &line, &n);
   if (rc == 0)
     rc = write_line(a, line, n);
-  cs_jbuf_reset(&a->line);
+  build_done(a);
   pthread_mutex_unlock(&a->mu);
   return rc;
 }
@@ -261,7 +269,7 @@ int cs_audit_stage(cs_audit *a, const cs_audit_record *r) {
     memcpy(a->group + a->group_len, line, n);
     a->group_len += n;
   }
-  cs_jbuf_reset(&a->line);
+  build_done(a);
   pthread_mutex_unlock(&a->mu);
   return rc;
 }

@@ -135,7 +135,10 @@ int cs_kv_data_decode(const char *path, const uint8_t *pt, size_t len, Custos__K
   ProtobufCMessage *m;
   int rc = cs_wire_unpack(&custos__kv_data__descriptor, pt, len, &m);
   *out = (Custos__KvData *)m;
-  return rc == CS_EPROTO ? cs_error_set(CS_ESTORECORRUPT, "secret at %s does not parse", path) : rc;
+  /* Past the arena's budget is no secret this server wrote: corrupt too. */
+  return rc == CS_EPROTO || rc == CS_ETOOBIG
+             ? cs_error_set(CS_ESTORECORRUPT, "secret at %s does not parse", path)
+             : rc;
 }
 
 int cs_kv_data_check(const char *path, const uint8_t *pt, size_t len) {

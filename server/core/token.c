@@ -106,7 +106,7 @@ static int unpack_entry(const uint8_t *pt, size_t len, const char *key, Custos__
   ProtobufCMessage *m;
   int rc = cs_wire_unpack(&custos__token_entry__descriptor, pt, len, &m);
   *out = (Custos__TokenEntry *)m;
-  if (rc == CS_EPROTO)
+  if (rc == CS_EPROTO || rc == CS_ETOOBIG)
     return cs_error_set(CS_ESTORECORRUPT, "token entry %s%sdoes not parse", key, *key ? " " : "");
   return rc;
 }

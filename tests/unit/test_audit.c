@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -201,6 +202,51 @@ static void test_lines_are_json(void **state) {
   struct stat st;
   assert_int_equal(stat(f->log, &st), 0);
   assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+/* Records are built in one kept buffer: one of a secret's thousand long
+ * field names (megabytes escaped) must not keep its buffer for good, and
+ * the records after it come out whole. */
+static void test_large_record_buffer_released(void **state) {
+  fixture *f = *state;
+  cs_audit *a = NULL;
+  assert_int_equal(cs_audit_open(&a, f->log), 0);
+  cs_audit_set_hmac_key(a, key1);
+  enum { N = 1000, NAME = 1000 };
+  char *names = malloc((size_t)N * (NAME + 1));
+  cs_audit_sensitive *sens = calloc(N, sizeof *sens);
+  assert_non_null(names);
+  assert_non_null(sens);
+  for (size_t i = 0; i < N; i++) {
+    char *nm = names + i * (NAME + 1);
+    memset(nm, 0x01, NAME); /* escaped six times over: about 6 MB in all */
+    nm[NAME] = '\0';
+    sens[i] = (cs_audit_sensitive){nm, (const uint8_t *)pw, sizeof pw - 1};
+  }
+  struct mallinfo2 before = mallinfo2();
+  cs_audit_record r = request_record(sens, N);
+  assert_int_equal(cs_audit_write(a, &r), 0);
+  r = request_record(NULL, 0);
+  assert_int_equal(cs_audit_stage(a, &r), 0);
+  assert_int_equal(cs_audit_flush(a), 0);
+  struct mallinfo2 after = mallinfo2();
+  size_t held0 = before.uordblks + before.hblkhd, held1 = after.uordblks + after.hblkhd;
+  if (held1 > held0 + 256 * 1024) /* heap and mmap'd blocks both */
+    fail_msg("%zu bytes more in use after one large record", held1 - held0);
+  cs_audit_close(a);
+  free(sens);
+  free(names);
+  size_t len;
+  char *text = slurp(f->log, &len);
+  assert_int_equal(count_lines(text), 2);
+  json_t *v = line_at(text, 0);
+  assert_int_equal(json_array_size(json_object_get(v, "sensitive")), N);
+  json_decref(v);
+  v = line_at(text, 1);
+  assert_string_equal(field(v, "path"), "app/db");
+  assert_null(json_object_get(v, "sensitive"));
+  json_decref(v);
+  free(text);
 }
 
 static void test_sensitive_values_hashed(void **state) {
@@ -440,6 +486,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_stage_and_flush, setup, teardown),
       cmocka_unit_test(test_flush_failure),
       cmocka_unit_test_setup_teardown(test_lines_are_json, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_large_record_buffer_released, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sensitive_values_hashed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_after_rotation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_failure_names_file, setup, teardown),
