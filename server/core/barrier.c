@@ -134,7 +134,7 @@ typedef struct get_ctx {
   size_t *len;
 } get_ctx;
 
-static int decrypt_in_place(void *arg, const uint8_t *ct, size_t len) {
+static int decrypt_from_map(void *arg, const uint8_t *ct, size_t len) {
   get_ctx *g = arg;
   return decrypt_into(g->k, g->path, ct, len, g->head, g->buf, g->len);
 }
@@ -143,7 +143,7 @@ int cs_barrier_get_spaced(cs_store *st, const cs_keyring *k, const char *path, s
                           uint8_t **buf, size_t *len) {
   /* Straight from the map into the plaintext: no copy of the ciphertext. */
   get_ctx g = {k, path, head, buf, len};
-  return cs_store_read(st, path, decrypt_in_place, &g);
+  return cs_store_read(st, path, decrypt_from_map, &g);
 }
 
 int cs_barrier_get(cs_store *st, const cs_keyring *k, const char *path, uint8_t **pt, size_t *len) {
