@@ -24,9 +24,13 @@ fail() { echo "FAIL: $*" >&2; for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "
 pass() { echo "ok - $*"; }
 
 # A port derived from the PID, so parallel tests rarely collide; start_server
-# retries with another one if the bind fails.
-# (30000-44999: clear of the cluster tests' 21000-28999.)
-next_port() { echo $(( 30000 + (RANDOM * 7 + $$) % 15000 )); }
+# retries with another one if the bind fails.  From 29000 (clear of the
+# cluster tests' 21000-28999) up to the kernel's ephemeral range, where the
+# source port of any connection a parallel test opens could already sit
+# (a dev server once failed "address already in use" on 44786).
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "${EPHEMERAL_LOW:-0}" -gt 30000 ] 2>/dev/null || EPHEMERAL_LOW=45000
+next_port() { echo $(( 29000 + (RANDOM * 7 + $$) % (EPHEMERAL_LOW - 29000) )); }
 
 make_certs() {
   [ -f "$WORK/tls/ca.crt" ] && return 0
@@ -99,7 +103,7 @@ cli() {
   local name=$1; shift
   local port; port=$(eval echo "\$PORT_$name")
   CUSTOS_ADDR="127.0.0.1:$port" CUSTOS_CACERT="$WORK/tls/ca.crt" CUSTOS_TOKEN="${TOKEN:-}" \
-    timeout 20 "$CUSTOS" ${CLI_EXTRA:-} "$@"
+    timeout "${CLI_TIMEOUT:-20}" "$CUSTOS" ${CLI_EXTRA:-} "$@"
 }
 
 # json FIELD: a top-level scalar from a one-line JSON object on stdin.

@@ -178,7 +178,10 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 pass "$ROUNDS kill -9 rounds during rewrap ($rotations rotations): every value and acknowledged write reads back, counts exact, progress kept"
 
-cli a operator rewrap --wait --format json > "$WORK/rw.json" 2> "$WORK/err" || fail "rewrap --wait: $(cat "$WORK/err")"
+# The whole pass, which under ASan on a loaded box can take longer than
+# one CLI call's usual 20 s.
+CLI_TIMEOUT=120 cli a operator rewrap --wait --format json > "$WORK/rw.json" 2> "$WORK/err" ||
+  fail "rewrap --wait (exit $?): $(cat "$WORK/err")"
 [ "$(rw_get state)" = finished ] || fail "rewrap --wait did not finish: $(cat "$WORK/rw.json")"
 check_all "after rewrap --wait"
 [ "$(old_values)" = 0 ] || fail "values left under older terms: $(cat "$WORK/ks.json")"
