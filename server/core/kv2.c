@@ -598,9 +598,9 @@ int cs_kv2_get(cs_store *st, const cs_keyring *k, const char *path, uint64_t ver
     *ver = NULL;
     return rc;
   }
-  char what[KEYCAP + 32];
-  snprintf(what, sizeof what, "%s version %" PRIu64, path, n);
-  rc = cs_kv_data_decode(what, pt, len, data);
+  rc = cs_kv_data_decode(path, pt, len, data);
+  if (rc == CS_ESTORECORRUPT) /* the message names the version (formatted only now) */
+    rc = cs_error_set(CS_ESTORECORRUPT, "data of %s version %" PRIu64 " does not parse", path, n);
   cs_wipe(pt, len);
   free(pt);
   if (rc < 0) {

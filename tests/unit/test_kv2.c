@@ -741,9 +741,33 @@ static void test_rewrap(void **state) {
   assert_get(f, "w/b", 0, "b");
 }
 
+/* A version's data that decrypts but does not parse is corruption, named
+ * with its version (and refused, never handed out). */
+static void test_corrupt_data(void **state) {
+  fixture *f = *state;
+  assert_int_equal(put(f, "app/x", "one", 0, 0, NULL), 0);
+  char key[CS_STORE_KEY_MAX + 1];
+  cs_kv2_data_key("app/x", 1, key);
+  static const uint8_t junk[] = {0xff, 0xff, 0xff};
+  cs_batch b;
+  cs_batch_init(&b);
+  assert_int_equal(cs_barrier_stage_put(f->k, &b, key, junk, sizeof junk), 0);
+  assert_int_equal(cs_store_commit(f->s, &b), 0);
+  cs_batch_clear(&b);
+  cs_kv2_meta m;
+  Custos__KvData *d = NULL;
+  const cs_kv2_version *v = NULL;
+  int rc = cs_kv2_get(f->s, f->k, "app/x", 1, f->now, &m, &d, &v);
+  assert_int_equal(rc, CS_ESTORECORRUPT);
+  assert_string_equal(cs_error_message(rc), "data of app/x version 1 does not parse");
+  assert_null(d);
+  assert_null(v);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_corrupt_data, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cas, setup, teardown),
       cmocka_unit_test_setup_teardown(test_race, setup, teardown),
       cmocka_unit_test_setup_teardown(test_check_encoding, setup, teardown),
